@@ -1,0 +1,91 @@
+/* base.h - status codes, string slices, arenas, growable buffers, hashing, time.
+ *
+ * Everything here is dependency-free except xxHash. Ownership: an arena owns every
+ * block it hands out; wh_arena_reset() frees them all in one step (the per-event
+ * memory model of ARCHITECTURE.md). */
+#ifndef WH_BASE_H
+#define WH_BASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    WH_OK = 0,
+    WH_ENOMEM,
+    WH_EINVAL,
+    WH_EIO,
+    WH_ELIMIT,
+    WH_ESYNTAX,
+    WH_EUTF8,
+} wh_status;
+
+const char *wh_status_str(wh_status st);
+
+/* A byte slice; not NUL-terminated unless said otherwise. */
+typedef struct {
+    const char *p;
+    uint32_t n;
+} wh_str;
+
+#define WH_STR_NULL ((wh_str){NULL, 0})
+static inline bool wh_str_eq(wh_str a, const char *b, size_t bn)
+{
+    return a.n == bn && (bn == 0 || __builtin_memcmp(a.p, b, bn) == 0);
+}
+#define WH_STR_EQ_LIT(s, lit) wh_str_eq((s), (lit), sizeof(lit) - 1)
+
+/* ---- arena ---------------------------------------------------------------- */
+typedef struct wh_arena_chunk wh_arena_chunk;
+typedef struct {
+    wh_arena_chunk *head;  /* current chunk */
+    wh_arena_chunk *spare; /* kept after reset so the hot path never mallocs */
+    size_t chunk_size;
+} wh_arena;
+
+void wh_arena_init(wh_arena *a, size_t chunk_size);
+void *wh_arena_alloc(wh_arena *a, size_t n); /* 8-byte aligned; NULL on OOM */
+char *wh_arena_strndup(wh_arena *a, const char *s, size_t n);
+void wh_arena_reset(wh_arena *a);
+void wh_arena_free(wh_arena *a);
+
+/* ---- growable byte buffer --------------------------------------------------- */
+typedef struct {
+    char *p;
+    size_t len, cap;
+    bool oom; /* sticky: set once an append failed */
+} wh_buf;
+
+void wh_buf_init(wh_buf *b);
+void wh_buf_free(wh_buf *b);
+bool wh_buf_reserve(wh_buf *b, size_t extra);
+void wh_buf_append(wh_buf *b, const void *p, size_t n);
+void wh_buf_putc(wh_buf *b, char c);
+void wh_buf_puts(wh_buf *b, const char *s);
+void wh_buf_printf(wh_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void wh_buf_u64(wh_buf *b, uint64_t v);
+void wh_buf_i64(wh_buf *b, int64_t v);
+/* Appends s as a JSON string literal (with quotes), escaping as RFC 8259 requires. */
+void wh_buf_json_str(wh_buf *b, const char *s, size_t n);
+const char *wh_buf_cstr(wh_buf *b); /* NUL-terminates (not counted in len) */
+
+/* ---- hashing ----------------------------------------------------------------- */
+uint64_t wh_hash64(const void *p, size_t n, uint64_t seed);
+
+/* ---- time ------------------------------------------------------------------- */
+/* Parses RFC 3339 ("2026-11-24T11:00:00.123Z", offsets allowed) into unix ms. */
+bool wh_parse_rfc3339(const char *s, size_t n, int64_t *ms_out);
+/* Parses a duration such as "10s", "5m", "1h30m", "7d", "250ms", "2w" into ms. */
+bool wh_parse_duration(const char *s, size_t n, int64_t *ms_out);
+int64_t wh_now_ms(void);
+uint64_t wh_mono_ns(void);
+
+/* ---- misc ------------------------------------------------------------------ */
+size_t wh_levenshtein(const char *a, const char *b); /* small strings only */
+/* Reads a whole file into a NUL-terminated malloc'd buffer. */
+wh_status wh_read_file(const char *path, char **out, size_t *len);
+
+#define WH_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define WH_UNUSED(x) (void)(x)
+
+#endif

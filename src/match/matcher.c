@@ -1,0 +1,481 @@
+/* matcher.c - Hyperscan databases per view, PCRE2 confirmation, on-disk cache. */
+#define _GNU_SOURCE
+#include "matcher.h"
+
+#include <errno.h>
+#include <hs/hs.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#define PCRE2_FAILED ((pcre2_code *)(uintptr_t)1)
+#define MAX_HITS 4096
+#define MAX_SPANS_PER_PATTERN 8
+
+typedef struct {
+    wh_pat_kind kind;
+    wh_view_id view;
+    char *hs_expr;
+    char *pcre_expr;
+    unsigned hs_flags;
+    uint32_t pcre_opts;
+    bool prefilter;
+    bool failed; /* rejected at compile time: never scanned */
+    _Atomic(pcre2_code *) code;
+} pat;
+
+struct wh_matcher {
+    pat *pats;
+    uint32_t n;
+    hs_database_t *db[WH_VIEW__COUNT];
+    hs_scratch_t *proto; /* scratch prototype, cloned per thread */
+    uint32_t views;
+};
+
+struct wh_match_scratch {
+    hs_scratch_t *hs;
+    pcre2_match_data *md;
+    pcre2_match_context *mctx;
+    pcre2_jit_stack *jit;
+    uint32_t hits[MAX_HITS];
+    uint32_t nhits;
+    bool overflow;
+};
+
+/* ---- expressions ---- */
+
+static void append(wh_buf *b, const char *s)
+{
+    wh_buf_puts(b, s);
+}
+
+/* Regex body for a normalized (squashed) term: each letter may be stretched, 'i' and 'l'
+ * are one class (homoglyph and leet ambiguity: I/l/1/|/!), spaces may vanish. */
+static void word_body(wh_buf *b, const char *t)
+{
+    for (const unsigned char *p = (const unsigned char *)t; *p; p++) {
+        unsigned char c = *p;
+        if (c == 'i' || c == 'l') {
+            append(b, "[il]+");
+        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+            wh_buf_putc(b, (char)c);
+            wh_buf_putc(b, '+');
+        } else if (c == ' ') {
+            if (p[1] != ' ' && p[1]) append(b, " *");
+        } else {
+            wh_buf_printf(b, "\\x%02x", c);
+        }
+    }
+}
+
+static bool make_exprs(const wh_pattern_spec *sp, pat *p)
+{
+    p->kind = sp->kind;
+    p->view = sp->view;
+    if (sp->kind == WH_PAT_REGEX) {
+        p->hs_expr = strdup(sp->expr);
+        p->pcre_expr = strdup(sp->expr);
+        p->hs_flags = HS_FLAG_SINGLEMATCH | HS_FLAG_UTF8;
+        p->pcre_opts = PCRE2_UTF;
+        if (sp->view != WH_VIEW_RAW) {
+            p->hs_flags |= HS_FLAG_CASELESS;
+            p->pcre_opts |= PCRE2_CASELESS;
+        }
+        return p->hs_expr && p->pcre_expr;
+    }
+    wh_buf body, hs, pc;
+    wh_buf_init(&body);
+    wh_buf_init(&hs);
+    wh_buf_init(&pc);
+    word_body(&body, sp->expr);
+    const char *bd = wh_buf_cstr(&body);
+    wh_buf_printf(&hs, "%s%s%s", sp->prefix_star ? "" : "(?:^| )", bd,
+                  sp->suffix_star ? "" : "(?: |$)");
+    wh_buf_printf(&pc, "(?<![^ ])%s%s%s(?![^ ])", sp->prefix_star ? "[^ ]*" : "", bd,
+                  sp->suffix_star ? "[^ ]*" : "");
+    p->hs_expr = strdup(wh_buf_cstr(&hs));
+    p->pcre_expr = strdup(wh_buf_cstr(&pc));
+    p->hs_flags = HS_FLAG_SINGLEMATCH;
+    p->pcre_opts = 0;
+    bool ok = !body.oom && !hs.oom && !pc.oom && p->hs_expr && p->pcre_expr;
+    wh_buf_free(&body);
+    wh_buf_free(&hs);
+    wh_buf_free(&pc);
+    return ok;
+}
+
+static pcre2_code *pcre_compile_expr(const char *expr, uint32_t opts, char *msg, size_t msgn)
+{
+    int err;
+    PCRE2_SIZE off;
+    pcre2_code *c = pcre2_compile((PCRE2_SPTR)expr, PCRE2_ZERO_TERMINATED, opts, &err, &off, NULL);
+    if (!c) {
+        if (msg) {
+            PCRE2_UCHAR buf[200];
+            pcre2_get_error_message(err, buf, sizeof(buf));
+            snprintf(msg, msgn, "PCRE2: %s at offset %zu", (char *)buf, (size_t)off);
+        }
+        return NULL;
+    }
+    pcre2_jit_compile(c, PCRE2_JIT_COMPLETE); /* no JIT is slower, not wrong */
+    return c;
+}
+
+char *wh_regex_check(const char *regex, wh_view_id view)
+{
+    char msg[300];
+    uint32_t opts = PCRE2_UTF | (view != WH_VIEW_RAW ? PCRE2_CASELESS : 0);
+    pcre2_code *c = pcre_compile_expr(regex, opts, msg, sizeof(msg));
+    if (!c) return strdup(msg);
+    pcre2_code_free(c);
+    unsigned flags = HS_FLAG_SINGLEMATCH | HS_FLAG_UTF8 | (view != WH_VIEW_RAW ? HS_FLAG_CASELESS : 0);
+    hs_database_t *db = NULL;
+    hs_compile_error_t *e = NULL;
+    if (hs_compile(regex, flags, HS_MODE_BLOCK, NULL, &db, &e) == HS_SUCCESS) {
+        hs_free_database(db);
+        return NULL;
+    }
+    snprintf(msg, sizeof(msg), "Hyperscan rejects this regex: %s", e ? e->message : "?");
+    hs_free_compile_error(e);
+    e = NULL;
+    if (hs_compile(regex, flags | HS_FLAG_PREFILTER, HS_MODE_BLOCK, NULL, &db, &e) == HS_SUCCESS) {
+        hs_free_database(db);
+        return NULL; /* usable as a prefilter confirmed by PCRE2 */
+    }
+    hs_free_compile_error(e);
+    return strdup(msg);
+}
+
+/* ---- cache ---- */
+
+static void cache_key(const wh_matcher *m, wh_view_id v, const hs_platform_info_t *plat, char out[33])
+{
+    XXH3_state_t *st = XXH3_createState();
+    XXH3_128bits_reset(st);
+    const char *ver = hs_version();
+    XXH3_128bits_update(st, "whiply-hsdb-1", 13);
+    XXH3_128bits_update(st, ver, strlen(ver));
+    XXH3_128bits_update(st, &plat->tune, sizeof(plat->tune));
+    XXH3_128bits_update(st, &plat->cpu_features, sizeof(plat->cpu_features));
+    for (uint32_t i = 0; i < m->n; i++) {
+        const pat *p = &m->pats[i];
+        if (p->view != v || p->failed) continue;
+        unsigned flags = p->hs_flags | (p->prefilter ? HS_FLAG_PREFILTER : 0);
+        uint32_t len = (uint32_t)strlen(p->hs_expr);
+        XXH3_128bits_update(st, &i, sizeof(i));
+        XXH3_128bits_update(st, &flags, sizeof(flags));
+        XXH3_128bits_update(st, &len, sizeof(len));
+        XXH3_128bits_update(st, p->hs_expr, len);
+    }
+    XXH128_hash_t h = XXH3_128bits_digest(st);
+    XXH3_freeState(st);
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64,
+             (unsigned long long)h.low64);
+}
+
+static void mkdir_p(const char *dir)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            mkdir(tmp, 0755);
+            *p = '/';
+        }
+    }
+    mkdir(tmp, 0755);
+}
+
+static hs_database_t *cache_load(const char *dir, const char *key)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s.hsdb", dir, key);
+    char *bytes;
+    size_t len;
+    if (wh_read_file(path, &bytes, &len) != WH_OK) return NULL;
+    hs_database_t *db = NULL;
+    if (hs_deserialize_database(bytes, len, &db) != HS_SUCCESS) db = NULL; /* corrupt: rebuild */
+    free(bytes);
+    return db;
+}
+
+static void cache_store(const char *dir, const char *key, const hs_database_t *db)
+{
+    char *bytes = NULL;
+    size_t len = 0;
+    if (hs_serialize_database(db, &bytes, &len) != HS_SUCCESS) return;
+    mkdir_p(dir);
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof(path), "%s/%s.hsdb", dir, key);
+    snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (f) {
+        bool ok = fwrite(bytes, 1, len, f) == len;
+        ok = (fclose(f) == 0) && ok;
+        if (ok) ok = rename(tmp, path) == 0; /* atomic: readers never see half a file */
+        if (!ok) unlink(tmp);
+    }
+    free(bytes);
+}
+
+/* ---- build ---- */
+
+static wh_status compile_view(wh_matcher *m, wh_view_id v, const hs_platform_info_t *plat,
+                              wh_pattern_error_fn on_error, void *ud)
+{
+    for (;;) {
+        uint32_t cnt = 0;
+        for (uint32_t i = 0; i < m->n; i++)
+            if (m->pats[i].view == v && !m->pats[i].failed) cnt++;
+        if (!cnt) return WH_OK;
+        const char **exprs = malloc(sizeof(char *) * cnt);
+        unsigned *flags = malloc(sizeof(unsigned) * cnt);
+        unsigned *ids = malloc(sizeof(unsigned) * cnt);
+        if (!exprs || !flags || !ids) {
+            free(exprs);
+            free(flags);
+            free(ids);
+            return WH_ENOMEM;
+        }
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < m->n; i++) {
+            pat *p = &m->pats[i];
+            if (p->view != v || p->failed) continue;
+            exprs[k] = p->hs_expr;
+            flags[k] = p->hs_flags | (p->prefilter ? HS_FLAG_PREFILTER : 0);
+            ids[k] = i;
+            k++;
+        }
+        hs_compile_error_t *e = NULL;
+        hs_error_t rc = hs_compile_multi(exprs, flags, ids, cnt, HS_MODE_BLOCK, plat, &m->db[v], &e);
+        int bad = (rc != HS_SUCCESS && e) ? e->expression : -1;
+        uint32_t bad_id = bad >= 0 && (uint32_t)bad < cnt ? ids[bad] : UINT32_MAX;
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s", e ? e->message : "unknown Hyperscan error");
+        hs_free_compile_error(e);
+        free(exprs);
+        free(flags);
+        free(ids);
+        if (rc == HS_SUCCESS) return WH_OK;
+        if (bad_id == UINT32_MAX) {
+            if (on_error) on_error(ud, UINT32_MAX, msg);
+            return WH_EINVAL;
+        }
+        /* Hyperscan cannot run the pattern exactly: retry it as a prefilter (PCRE2 then
+         * confirms every hit); if even that fails, report it and leave it out. */
+        pat *p = &m->pats[bad_id];
+        if (!p->prefilter && p->kind == WH_PAT_REGEX) {
+            p->prefilter = true;
+            continue;
+        }
+        p->failed = true;
+        char full[400];
+        snprintf(full, sizeof(full), "Hyperscan rejects this pattern: %s", msg);
+        if (on_error) on_error(ud, bad_id, full);
+    }
+}
+
+wh_status wh_matcher_build(const wh_pattern_spec *specs, uint32_t n, const wh_matcher_opts *opts,
+                           wh_pattern_error_fn on_error, void *ud, wh_matcher **out)
+{
+    wh_status st = WH_ENOMEM;
+    wh_matcher *m = calloc(1, sizeof(*m));
+    if (!m) return WH_ENOMEM;
+    m->pats = calloc(n ? n : 1, sizeof(pat));
+    if (!m->pats) goto fail;
+    m->n = n;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!make_exprs(&specs[i], &m->pats[i])) goto fail;
+        atomic_init(&m->pats[i].code, NULL);
+        if (specs[i].kind == WH_PAT_REGEX) {
+            /* Regexes are few: compile their PCRE2 form now, so a bad one fails the load. */
+            char msg[300];
+            pcre2_code *c = pcre_compile_expr(m->pats[i].pcre_expr, m->pats[i].pcre_opts, msg,
+                                              sizeof(msg));
+            if (!c) {
+                m->pats[i].failed = true;
+                if (on_error) on_error(ud, i, msg);
+                continue;
+            }
+            atomic_store(&m->pats[i].code, c);
+        }
+    }
+    hs_platform_info_t plat;
+    if (hs_populate_platform(&plat) != HS_SUCCESS) memset(&plat, 0, sizeof(plat));
+    bool all_cached = true;
+    for (int v = 0; v < WH_VIEW__COUNT; v++) {
+        bool any = false;
+        for (uint32_t i = 0; i < n; i++)
+            if (m->pats[i].view == (wh_view_id)v && !m->pats[i].failed) any = true;
+        if (!any) continue;
+        m->views |= 1u << v;
+        char key[33];
+        cache_key(m, (wh_view_id)v, &plat, key);
+        if (opts && opts->cache_dir) {
+            m->db[v] = cache_load(opts->cache_dir, key);
+            if (m->db[v]) continue;
+        }
+        all_cached = false;
+        st = compile_view(m, (wh_view_id)v, &plat, on_error, ud);
+        if (st != WH_OK) goto fail;
+        /* A pattern may have been dropped or turned into a prefilter: rekey before storing. */
+        cache_key(m, (wh_view_id)v, &plat, key);
+        if (opts && opts->cache_dir && m->db[v]) cache_store(opts->cache_dir, key, m->db[v]);
+    }
+    if (opts && opts->cache_hit) *opts->cache_hit = all_cached;
+    for (int v = 0; v < WH_VIEW__COUNT; v++) {
+        if (!m->db[v]) continue;
+        if (hs_alloc_scratch(m->db[v], &m->proto) != HS_SUCCESS) {
+            st = WH_ENOMEM;
+            goto fail;
+        }
+    }
+    *out = m;
+    return WH_OK;
+fail:
+    wh_matcher_free(m);
+    return st;
+}
+
+void wh_matcher_free(wh_matcher *m)
+{
+    if (!m) return;
+    for (uint32_t i = 0; m->pats && i < m->n; i++) {
+        pat *p = &m->pats[i];
+        free(p->hs_expr);
+        free(p->pcre_expr);
+        pcre2_code *c = atomic_load(&p->code);
+        if (c && c != PCRE2_FAILED) pcre2_code_free(c);
+    }
+    free(m->pats);
+    for (int v = 0; v < WH_VIEW__COUNT; v++) hs_free_database(m->db[v]);
+    if (m->proto) hs_free_scratch(m->proto);
+    free(m);
+}
+
+uint32_t wh_matcher_views(const wh_matcher *m)
+{
+    return m->views;
+}
+
+wh_match_scratch *wh_match_scratch_new(const wh_matcher *m)
+{
+    wh_match_scratch *s = calloc(1, sizeof(*s));
+    if (!s) return NULL;
+    if (m->proto && hs_clone_scratch(m->proto, &s->hs) != HS_SUCCESS) goto fail;
+    s->md = pcre2_match_data_create(4, NULL);
+    s->mctx = pcre2_match_context_create(NULL);
+    s->jit = pcre2_jit_stack_create(32 * 1024, 512 * 1024, NULL);
+    if (!s->md || !s->mctx || !s->jit) goto fail;
+    /* Bound the work a hostile regex can make PCRE2 do on one message. */
+    pcre2_set_match_limit(s->mctx, 200000);
+    pcre2_set_depth_limit(s->mctx, 5000);
+    pcre2_jit_stack_assign(s->mctx, NULL, s->jit);
+    return s;
+fail:
+    wh_match_scratch_free(s);
+    return NULL;
+}
+
+void wh_match_scratch_free(wh_match_scratch *s)
+{
+    if (!s) return;
+    if (s->hs) hs_free_scratch(s->hs);
+    pcre2_match_data_free(s->md);
+    pcre2_match_context_free(s->mctx);
+    pcre2_jit_stack_free(s->jit);
+    free(s);
+}
+
+/* ---- scan ---- */
+
+static int on_hit(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
+                  void *ctx)
+{
+    (void)from;
+    (void)to;
+    (void)flags;
+    wh_match_scratch *s = ctx;
+    if (s->nhits >= MAX_HITS) {
+        s->overflow = true;
+        return 1; /* stop scanning */
+    }
+    s->hits[s->nhits++] = id;
+    return 0;
+}
+
+static pcre2_code *get_code(const wh_matcher *m, uint32_t i)
+{
+    pat *p = &m->pats[i];
+    pcre2_code *c = atomic_load_explicit(&p->code, memory_order_acquire);
+    if (c) return c == PCRE2_FAILED ? NULL : c;
+    /* First hit of this word: compile now (10,000 terms would cost seconds up front). Two
+     * threads may race; the loser frees its copy. */
+    c = pcre_compile_expr(p->pcre_expr, p->pcre_opts, NULL, 0);
+    pcre2_code *expected = NULL;
+    pcre2_code *store = c ? c : PCRE2_FAILED;
+    if (!atomic_compare_exchange_strong(&p->code, &expected, store)) {
+        if (c) pcre2_code_free(c);
+        return expected == PCRE2_FAILED ? NULL : expected;
+    }
+    return c;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text *t,
+                         wh_match *out, uint32_t cap, bool *truncated)
+{
+    s->nhits = 0;
+    s->overflow = false;
+    *truncated = false;
+    for (int v = 0; v < WH_VIEW__COUNT; v++) {
+        if (!m->db[v]) continue;
+        const wh_view *vw = &t->v[v];
+        hs_scan(m->db[v], vw->s, vw->len, 0, s->hs, on_hit, s);
+    }
+    if (s->nhits == 0) return 0;
+    if (s->nhits > 1) qsort(s->hits, s->nhits, sizeof(uint32_t), cmp_u32);
+    uint32_t nout = 0;
+    for (uint32_t h = 0; h < s->nhits; h++) {
+        uint32_t pi = s->hits[h];
+        if (h && s->hits[h - 1] == pi) continue;
+        pcre2_code *c = get_code(m, pi);
+        if (!c) continue;
+        const wh_view *vw = &t->v[m->pats[pi].view];
+        PCRE2_SIZE off = 0;
+        for (int k = 0; k < MAX_SPANS_PER_PATTERN && off <= vw->len; k++) {
+            int rc = pcre2_match(c, (PCRE2_SPTR)vw->s, vw->len, off, PCRE2_NO_UTF_CHECK, s->md,
+                                 s->mctx);
+            if (rc < 0) break; /* no (more) match, or a match limit: a hostile regex stops */
+            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
+            if (nout >= cap) {
+                *truncated = true;
+                return nout;
+            }
+            wh_match *mt = &out[nout++];
+            mt->pattern = pi;
+            mt->view = m->pats[pi].view;
+            mt->vs = (uint32_t)ov[0];
+            mt->ve = (uint32_t)ov[1];
+            wh_view_to_raw(vw, mt->vs, mt->ve, &mt->rs, &mt->re);
+            off = ov[1] > ov[0] ? ov[1] : ov[1] + 1;
+            /* Do not restart inside a UTF-8 sequence. */
+            while (off < vw->len && ((unsigned char)vw->s[off] & 0xC0) == 0x80) off++;
+        }
+    }
+    if (s->overflow) *truncated = true;
+    return nout;
+}

@@ -1,0 +1,62 @@
+/* matcher.h - every pattern of a ruleset compiled into one Hyperscan database per view.
+ *
+ * Hyperscan finds which patterns occur (one scan per view per event); PCRE2 then runs
+ * only the patterns that fired, to confirm prefilter-only patterns and to recover exact
+ * spans. Compiled databases are cached on disk under a hash of the patterns, their order,
+ * their flags, the Hyperscan version and the CPU platform.
+ *
+ * Ownership: wh_matcher owns copies of every pattern string. A wh_matcher is immutable
+ * once built and shared by all threads; each thread owns a wh_match_scratch. */
+#ifndef WH_MATCHER_H
+#define WH_MATCHER_H
+
+#include "base/base.h"
+#include "text/normalize.h"
+
+typedef enum { WH_PAT_WORD, WH_PAT_REGEX } wh_pat_kind;
+
+typedef struct {
+    wh_pat_kind kind;
+    wh_view_id view;
+    const char *source;  /* as written (the term, or the regex) */
+    const char *expr;    /* for WORD: the normalized term with '*' markers; REGEX: the regex */
+    uint32_t group;      /* the predicate (match group) it belongs to */
+    int32_t permit_set;  /* >= 0: a permitted (unless_words) pattern of that set */
+    bool prefix_star, suffix_star; /* WORD only */
+} wh_pattern_spec;
+
+typedef struct wh_matcher wh_matcher;
+typedef struct wh_match_scratch wh_match_scratch;
+
+typedef struct {
+    uint32_t pattern;    /* index into the specs given to wh_matcher_build */
+    wh_view_id view;
+    uint32_t vs, ve;     /* span in the view */
+    uint32_t rs, re;     /* span in the raw text */
+} wh_match;
+
+/* Compile-time diagnostics for one pattern. */
+typedef void (*wh_pattern_error_fn)(void *ud, uint32_t pattern, const char *message);
+
+typedef struct {
+    const char *cache_dir; /* NULL: no on-disk cache */
+    bool *cache_hit;       /* optional out: every database came from the cache */
+} wh_matcher_opts;
+
+/* Checks one regex alone (for lint): NULL when usable, else a malloc'd message. */
+char *wh_regex_check(const char *regex, wh_view_id view);
+
+wh_status wh_matcher_build(const wh_pattern_spec *specs, uint32_t n, const wh_matcher_opts *opts,
+                           wh_pattern_error_fn on_error, void *ud, wh_matcher **out);
+void wh_matcher_free(wh_matcher *m);
+uint32_t wh_matcher_views(const wh_matcher *m); /* bitmask of views that have patterns */
+
+wh_match_scratch *wh_match_scratch_new(const wh_matcher *m);
+void wh_match_scratch_free(wh_match_scratch *s);
+
+/* Scans the views of one text; fills out[] (up to cap) with confirmed matches, in pattern
+ * order then position. Returns the number written; *truncated set when more existed. */
+uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text *t,
+                         wh_match *out, uint32_t cap, bool *truncated);
+
+#endif

@@ -1,0 +1,1321 @@
+/* load.c - YAML rules -> wh_ruleset, reporting every problem with file:line:col.
+ *
+ * Keys are described by tables (name + handler), so unknown keys get a "did you mean"
+ * from the same table that parses the known ones. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <libfyaml.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#define JSMN_STATIC
+#define JSMN_STRICT
+#include <jsmn.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "rules.h"
+#include "text/utf8.h"
+
+const char *const wh_action_names[WH_ACT__COUNT] = {"allow",  "warn",    "hold",
+                                                    "delete", "timeout", "ban"};
+const char *const wh_feature_names[WH_F__COUNT] = {
+    "length",   "letters",  "caps_ratio", "symbol_ratio",    "repeated_chars",
+    "zalgo",    "mentions", "emotes",     "non_latin_ratio", "links"};
+
+#define MAX_TIMEOUT_S (14 * 86400) /* Twitch's and Discord's longest timeout */
+
+/* ---- diagnostics ---- */
+
+void wh_diags_add(wh_diags *d, const char *file, uint32_t line, uint32_t col, const char *fmt, ...)
+{
+    if (d->n == d->cap) {
+        uint32_t cap = d->cap ? d->cap * 2 : 16;
+        wh_diag *v = realloc(d->v, sizeof(*v) * cap);
+        if (!v) return;
+        d->v = v;
+        d->cap = cap;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
+    va_end(ap);
+    wh_diag *x = &d->v[d->n++];
+    x->file = strdup(file ? file : "<rules>");
+    x->line = line;
+    x->col = col;
+    x->message = msg;
+}
+
+static int diag_cmp(const void *a, const void *b)
+{
+    const wh_diag *x = a, *y = b;
+    int c = strcmp(x->file, y->file);
+    if (c) return c;
+    if (x->line != y->line) return x->line < y->line ? -1 : 1;
+    return x->col < y->col ? -1 : x->col > y->col;
+}
+
+void wh_diags_print(const wh_diags *d, void *fp)
+{
+    qsort(d->v, d->n, sizeof(wh_diag), diag_cmp);
+    for (uint32_t i = 0; i < d->n; i++) {
+        const wh_diag *x = &d->v[i];
+        if (x->line)
+            fprintf(fp, "%s:%u:%u: error: %s\n", x->file, x->line, x->col,
+                    x->message ? x->message : "?");
+        else
+            fprintf(fp, "%s: error: %s\n", x->file, x->message ? x->message : "?");
+    }
+}
+
+void wh_diags_free(wh_diags *d)
+{
+    for (uint32_t i = 0; i < d->n; i++) {
+        free(d->v[i].file);
+        free(d->v[i].message);
+    }
+    free(d->v);
+    memset(d, 0, sizeof(*d));
+}
+
+/* ---- small helpers ---- */
+
+bool wh_cmp_holds(wh_cmp c, double x)
+{
+    switch (c.op) {
+    case WH_OP_GT: return x > c.v;
+    case WH_OP_GE: return x >= c.v;
+    case WH_OP_LT: return x < c.v;
+    case WH_OP_LE: return x <= c.v;
+    case WH_OP_EQ: return x == c.v;
+    case WH_OP_NE: return x != c.v;
+    }
+    return false;
+}
+
+bool wh_strset_has(const wh_strset *s, wh_str x)
+{
+    for (uint32_t i = 0; i < s->n; i++)
+        if (strlen(s->v[i]) == x.n && strncasecmp(s->v[i], x.p, x.n) == 0) return true;
+    return false;
+}
+
+/* ---- loader state ---- */
+
+typedef struct {
+    char *name;
+    char **terms;
+    uint32_t *lines;
+    uint32_t n;
+    char *file; /* where the terms came from (for positions); NULL: inline */
+    uint32_t line, col;
+    bool ok;
+} list_t;
+
+typedef struct {
+    const char *path;
+    char *dir;
+    wh_diags *d;
+    wh_ruleset *rs;
+    wh_arena *a;
+    list_t *lists;
+    uint32_t nlists;
+    wh_pattern_spec *specs;
+    wh_pattern_info *infos;
+    uint32_t nspecs, capspecs;
+    wh_group *groups;
+    uint32_t ngroups, capgroups;
+    wh_rule *rules;
+    uint32_t nrules, caprules;
+    uint32_t cur_rule;
+    XXH3_state_t *hash;
+    bool compile;
+} ld_t;
+
+/* libfyaml 0.7 has marks on tokens, not nodes: a collection's position is the position
+ * of its first scalar, which is where a reader's eye goes anyway. */
+static const struct fy_mark *node_mark(struct fy_node *n, int depth)
+{
+    if (!n || depth > 64) return NULL;
+    switch (fy_node_get_type(n)) {
+    case FYNT_SCALAR: {
+        struct fy_token *t = fy_node_get_scalar_token(n);
+        return t ? fy_token_start_mark(t) : NULL;
+    }
+    case FYNT_MAPPING: {
+        struct fy_node_pair *pr = fy_node_mapping_get_by_index(n, 0);
+        return pr ? node_mark(fy_node_pair_key(pr), depth + 1) : NULL;
+    }
+    case FYNT_SEQUENCE: return node_mark(fy_node_sequence_get_by_index(n, 0), depth + 1);
+    }
+    return NULL;
+}
+
+static uint32_t line_of(struct fy_node *n)
+{
+    const struct fy_mark *m = node_mark(n, 0);
+    return m ? (uint32_t)m->line + 1 : 0;
+}
+static uint32_t col_of(struct fy_node *n)
+{
+    const struct fy_mark *m = node_mark(n, 0);
+    return m ? (uint32_t)m->column + 1 : 0;
+}
+
+#define ERR(L, node, ...) wh_diags_add((L)->d, (L)->path, line_of(node), col_of(node), __VA_ARGS__)
+
+static char *scalar(ld_t *L, struct fy_node *n, const char *what)
+{
+    if (!n || fy_node_get_type(n) != FYNT_SCALAR) {
+        ERR(L, n, "%s must be a scalar (a string or number)", what);
+        return NULL;
+    }
+    size_t len;
+    const char *s = fy_node_get_scalar(n, &len);
+    if (!s) return NULL;
+    return wh_arena_strndup(L->a, s, len);
+}
+
+static bool is_null_node(struct fy_node *n)
+{
+    if (!n) return true;
+    if (fy_node_get_type(n) != FYNT_SCALAR) return false;
+    size_t len;
+    const char *s = fy_node_get_scalar(n, &len);
+    return !s || len == 0 || (len == 4 && !memcmp(s, "null", 4)) || (len == 1 && s[0] == '~');
+}
+
+static void unknown_key(ld_t *L, struct fy_node *k, const char *key, const char *const *known,
+                        const char *where)
+{
+    const char *best = NULL;
+    size_t bd = 3;
+    for (size_t i = 0; known[i]; i++) {
+        size_t dd = wh_levenshtein(key, known[i]);
+        if (dd < bd) {
+            bd = dd;
+            best = known[i];
+        }
+    }
+    if (best)
+        ERR(L, k, "unknown key '%s' in %s; did you mean '%s'?", key, where, best);
+    else
+        ERR(L, k, "unknown key '%s' in %s", key, where);
+}
+
+/* Iterates a sequence (or a single scalar treated as a one-item sequence). */
+typedef struct {
+    struct fy_node *seq;
+    void *it;
+    struct fy_node *single;
+    bool done;
+} seq_iter;
+
+static struct fy_node *seq_next(seq_iter *s)
+{
+    if (s->single) {
+        if (s->done) return NULL;
+        s->done = true;
+        return s->single;
+    }
+    return fy_node_sequence_iterate(s->seq, &s->it);
+}
+
+static bool seq_start(ld_t *L, struct fy_node *n, const char *what, seq_iter *s)
+{
+    memset(s, 0, sizeof(*s));
+    if (n && fy_node_get_type(n) == FYNT_SEQUENCE) {
+        s->seq = n;
+        return true;
+    }
+    if (n && fy_node_get_type(n) == FYNT_SCALAR && !is_null_node(n)) {
+        s->single = n;
+        return true;
+    }
+    ERR(L, n, "%s must be a list", what);
+    return false;
+}
+
+static char *lower_dup(ld_t *L, const char *s)
+{
+    char *d = wh_arena_strndup(L->a, s, strlen(s));
+    for (char *p = d; p && *p; p++)
+        if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
+    return d;
+}
+
+static bool parse_strset(ld_t *L, struct fy_node *n, const char *what, wh_strset *out)
+{
+    seq_iter it;
+    if (!seq_start(L, n, what, &it)) return false;
+    uint32_t cap = 0;
+    struct fy_node *x;
+    while ((x = seq_next(&it))) {
+        char *s = scalar(L, x, what);
+        if (!s) continue;
+        if (out->n == cap) {
+            cap = cap ? cap * 2 : 4;
+            char **v = wh_arena_alloc(L->a, sizeof(char *) * cap);
+            if (!v) return false;
+            if (out->n) memcpy(v, out->v, sizeof(char *) * out->n);
+            out->v = v;
+        }
+        out->v[out->n++] = s;
+    }
+    return true;
+}
+
+/* ---- lists ---- */
+
+static list_t *find_list(ld_t *L, const char *name)
+{
+    for (uint32_t i = 0; i < L->nlists; i++)
+        if (!strcmp(L->lists[i].name, name)) return &L->lists[i];
+    return NULL;
+}
+
+static void list_push(ld_t *L, list_t *l, const char *term, size_t n, uint32_t line, uint32_t *cap)
+{
+    if (l->n == *cap) {
+        uint32_t nc = *cap ? *cap * 2 : 64;
+        char **t = realloc(l->terms, sizeof(char *) * nc);
+        uint32_t *ln = realloc(l->lines, sizeof(uint32_t) * nc);
+        if (t) l->terms = t;
+        if (ln) l->lines = ln;
+        if (!t || !ln) return;
+        *cap = nc;
+    }
+    l->terms[l->n] = wh_arena_strndup(L->a, term, n);
+    l->lines[l->n] = line;
+    l->n++;
+}
+
+static void load_list_file(ld_t *L, list_t *l, struct fy_node *fnode, const char *rel)
+{
+    char *path;
+    if (rel[0] == '/')
+        path = wh_arena_strndup(L->a, rel, strlen(rel));
+    else {
+        size_t n = strlen(L->dir) + strlen(rel) + 2;
+        path = wh_arena_alloc(L->a, n);
+        snprintf(path, n, "%s/%s", L->dir, rel);
+    }
+    char *buf;
+    size_t len;
+    if (wh_read_file(path, &buf, &len) != WH_OK) {
+        ERR(L, fnode, "cannot read list file '%s': %s", path, strerror(errno ? errno : ENOENT));
+        return;
+    }
+    XXH3_64bits_update(L->hash, buf, len);
+    l->file = path;
+    uint32_t cap = 0;
+    size_t bad = wh_utf8_invalid_at(buf, len);
+    if (bad != (size_t)-1) {
+        ERR(L, fnode, "list file '%s' is not valid UTF-8 (byte %zu)", path, bad + 1);
+        free(buf);
+        return;
+    }
+    size_t pl = strlen(path);
+    if (pl > 5 && !strcmp(path + pl - 5, ".json")) {
+        jsmn_parser p;
+        jsmn_init(&p);
+        int nt = jsmn_parse(&p, buf, len, NULL, 0);
+        jsmntok_t *t = nt > 0 ? malloc(sizeof(jsmntok_t) * (size_t)nt) : NULL;
+        if (t) {
+            jsmn_init(&p);
+            nt = jsmn_parse(&p, buf, len, t, (unsigned)nt);
+        }
+        if (!t || nt <= 0 || t[0].type != JSMN_ARRAY) {
+            ERR(L, fnode, "list file '%s' must be a JSON array of strings", path);
+        } else {
+            for (int i = 1; i < nt; i++) {
+                if (t[i].type != JSMN_STRING) {
+                    ERR(L, fnode, "list file '%s': item %d is not a string", path, i);
+                    break;
+                }
+                /* Line of the item, for positions in lint messages. */
+                uint32_t line = 1;
+                for (int k = 0; k < t[i].start; k++) line += buf[k] == '\n';
+                const char *s = buf + t[i].start;
+                size_t n = (size_t)(t[i].end - t[i].start);
+                if (memchr(s, '\\', n)) {
+                    /* Rare in word lists: decode the common escapes simply. */
+                    char *u = wh_arena_alloc(L->a, n + 1);
+                    size_t w = 0;
+                    for (size_t k = 0; k < n; k++) {
+                        if (s[k] == '\\' && k + 1 < n) {
+                            k++;
+                            u[w++] = s[k] == 'n' ? ' ' : s[k] == 't' ? ' ' : s[k];
+                        } else {
+                            u[w++] = s[k];
+                        }
+                    }
+                    list_push(L, l, u, w, line, &cap);
+                } else {
+                    list_push(L, l, s, n, line, &cap);
+                }
+            }
+        }
+        free(t);
+    } else {
+        uint32_t line = 0;
+        char *p = buf, *end = buf + len;
+        while (p < end) {
+            char *nl = memchr(p, '\n', (size_t)(end - p));
+            char *le = nl ? nl : end;
+            line++;
+            char *s = p, *e = le;
+            while (s < e && (*s == ' ' || *s == '\t')) s++;
+            while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) e--;
+            if (e > s && *s != '#') list_push(L, l, s, (size_t)(e - s), line, &cap);
+            p = le + 1;
+        }
+    }
+    free(buf);
+}
+
+static void parse_lists(ld_t *L, struct fy_node *n)
+{
+    if (fy_node_get_type(n) != FYNT_MAPPING) {
+        ERR(L, n, "'lists' must be a mapping of list names to lists");
+        return;
+    }
+    int cnt = fy_node_mapping_item_count(n);
+    L->lists = calloc((size_t)(cnt > 0 ? cnt : 1), sizeof(list_t));
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(n, &it))) {
+        struct fy_node *k = fy_node_pair_key(pr), *v = fy_node_pair_value(pr);
+        char *name = scalar(L, k, "a list name");
+        if (!name) continue;
+        list_t *l = &L->lists[L->nlists++];
+        l->name = name;
+        l->line = line_of(k);
+        l->col = col_of(k);
+        l->ok = true;
+        uint32_t cap = 0;
+        if (v && fy_node_get_type(v) == FYNT_MAPPING) {
+            void *it2 = NULL;
+            struct fy_node_pair *p2;
+            static const char *const keys[] = {"file", NULL};
+            while ((p2 = fy_node_mapping_iterate(v, &it2))) {
+                char *kk = scalar(L, fy_node_pair_key(p2), "a key");
+                if (!kk) continue;
+                if (!strcmp(kk, "file")) {
+                    char *f = scalar(L, fy_node_pair_value(p2), "'file'");
+                    if (f) load_list_file(L, l, fy_node_pair_value(p2), f);
+                } else {
+                    unknown_key(L, fy_node_pair_key(p2), kk, keys, "a list");
+                }
+            }
+        } else {
+            seq_iter si;
+            if (!seq_start(L, v, "a list", &si)) continue;
+            struct fy_node *x;
+            while ((x = seq_next(&si))) {
+                char *s = scalar(L, x, "a list item");
+                if (s) list_push(L, l, s, strlen(s), line_of(x), &cap);
+            }
+        }
+    }
+}
+
+/* ---- patterns ---- */
+
+static uint32_t new_group(ld_t *L, int32_t permit_set)
+{
+    if (L->ngroups == L->capgroups) {
+        L->capgroups = L->capgroups ? L->capgroups * 2 : 32;
+        L->groups = realloc(L->groups, sizeof(wh_group) * L->capgroups);
+    }
+    L->groups[L->ngroups] = (wh_group){.permit_set = permit_set, .rule = L->cur_rule};
+    return L->ngroups++;
+}
+
+static void add_spec(ld_t *L, wh_pattern_spec sp, const char *file, uint32_t line, uint32_t col)
+{
+    if (L->nspecs == L->capspecs) {
+        L->capspecs = L->capspecs ? L->capspecs * 2 : 256;
+        L->specs = realloc(L->specs, sizeof(wh_pattern_spec) * L->capspecs);
+        L->infos = realloc(L->infos, sizeof(wh_pattern_info) * L->capspecs);
+    }
+    L->specs[L->nspecs] = sp;
+    L->infos[L->nspecs] = (wh_pattern_info){.group = sp.group,
+                                            .permit_set = sp.permit_set,
+                                            .rule = L->cur_rule,
+                                            .source = sp.source,
+                                            .line = line,
+                                            .col = col,
+                                            .file = file};
+    L->nspecs++;
+}
+
+static void add_term(ld_t *L, const char *term, uint32_t group, int32_t permit_set,
+                     struct fy_node *where, const char *file, uint32_t line)
+{
+    size_t n = strlen(term);
+    const char *s = term;
+    bool pre = false, suf = false;
+    while (n && (*s == ' ' || *s == '\t')) s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    if (n && *s == '*') pre = true, s++, n--;
+    if (n && s[n - 1] == '*') suf = true, n--;
+    uint32_t qn = 0;
+    const char *q = wh_normalize_term(s, n, L->a, &qn);
+    bool has_word = false;
+    for (uint32_t i = 0; q && i < qn; i++)
+        if (q[i] != ' ') has_word = true;
+    if (!q || !has_word) {
+        if (file)
+            wh_diags_add(L->d, file, line, 1, "term '%s' has no letters or digits", term);
+        else
+            ERR(L, where, "term '%s' has no letters or digits", term);
+        return;
+    }
+    /* Trim the spaces that separators at the ends of the term became. */
+    while (qn && q[qn - 1] == ' ') qn--;
+    while (qn && q[0] == ' ') q++, qn--;
+    wh_pattern_spec sp = {.kind = WH_PAT_WORD,
+                          .view = WH_VIEW_SQUASHED,
+                          .source = wh_arena_strndup(L->a, term, strlen(term)),
+                          .expr = wh_arena_strndup(L->a, q, qn),
+                          .group = group,
+                          .permit_set = permit_set,
+                          .prefix_star = pre,
+                          .suffix_star = suf};
+    add_spec(L, sp, file ? file : L->path, file ? line : line_of(where),
+             file ? 1 : col_of(where));
+}
+
+static void parse_terms(ld_t *L, struct fy_node *n, uint32_t group, int32_t permit_set,
+                        const char *what)
+{
+    seq_iter it;
+    if (!seq_start(L, n, what, &it)) return;
+    struct fy_node *x;
+    while ((x = seq_next(&it))) {
+        char *t = scalar(L, x, "a term");
+        if (!t) continue;
+        if (t[0] == '@') {
+            list_t *l = find_list(L, t + 1);
+            if (!l) {
+                ERR(L, x, "unknown list '%s' (define it under 'lists:')", t + 1);
+                continue;
+            }
+            for (uint32_t i = 0; i < l->n; i++)
+                add_term(L, l->terms[i], group, permit_set, x, l->file, l->lines[i]);
+            continue;
+        }
+        add_term(L, t, group, permit_set, x, NULL, 0);
+    }
+}
+
+static void add_regex(ld_t *L, struct fy_node *where, const char *re, wh_view_id view,
+                      uint32_t group, int32_t permit_set)
+{
+    if (!*re) {
+        ERR(L, where, "empty regex");
+        return;
+    }
+    char *msg = wh_regex_check(re, view);
+    if (msg) {
+        ERR(L, where, "bad regex '%s': %s", re, msg);
+        free(msg);
+        return;
+    }
+    wh_pattern_spec sp = {.kind = WH_PAT_REGEX,
+                          .view = view,
+                          .source = re,
+                          .expr = re,
+                          .group = group,
+                          .permit_set = permit_set};
+    add_spec(L, sp, L->path, line_of(where), col_of(where));
+}
+
+static bool parse_view(ld_t *L, struct fy_node *n, wh_view_id *out)
+{
+    char *v = scalar(L, n, "'view'");
+    if (!v) return false;
+    if (wh_view_from_name(v, strlen(v), out)) return true;
+    ERR(L, n, "unknown view '%s' (expected raw, folded, skeleton or squashed)", v);
+    return false;
+}
+
+static void parse_regexes(ld_t *L, struct fy_node *n, wh_view_id dview, uint32_t group,
+                          int32_t permit_set)
+{
+    seq_iter it;
+    if (n && fy_node_get_type(n) == FYNT_MAPPING) {
+        memset(&it, 0, sizeof(it));
+        it.single = n;
+    } else if (!seq_start(L, n, "'regex'", &it)) {
+        return;
+    }
+    struct fy_node *x;
+    static const char *const keys[] = {"pattern", "view", NULL};
+    while ((x = seq_next(&it))) {
+        if (fy_node_get_type(x) == FYNT_MAPPING) {
+            wh_view_id view = dview;
+            char *pat = NULL;
+            struct fy_node *pn = x;
+            void *i2 = NULL;
+            struct fy_node_pair *pr;
+            while ((pr = fy_node_mapping_iterate(x, &i2))) {
+                char *k = scalar(L, fy_node_pair_key(pr), "a key");
+                if (!k) continue;
+                if (!strcmp(k, "pattern")) {
+                    pn = fy_node_pair_value(pr);
+                    pat = scalar(L, pn, "'pattern'");
+                } else if (!strcmp(k, "view")) {
+                    parse_view(L, fy_node_pair_value(pr), &view);
+                } else {
+                    unknown_key(L, fy_node_pair_key(pr), k, keys, "a regex");
+                }
+            }
+            if (!pat) {
+                ERR(L, x, "a regex item needs 'pattern'");
+                continue;
+            }
+            add_regex(L, pn, pat, view, group, permit_set);
+        } else {
+            char *pat = scalar(L, x, "a regex");
+            if (pat) add_regex(L, x, pat, dview, group, permit_set);
+        }
+    }
+}
+
+static bool parse_cmp(ld_t *L, struct fy_node *n, const char *what, bool ratio, wh_cmp *out)
+{
+    char *s = scalar(L, n, what);
+    if (!s) return false;
+    const char *p = s;
+    while (*p == ' ') p++;
+    static const struct {
+        const char *tok;
+        wh_cmp_op op;
+    } ops[] = {{">=", WH_OP_GE}, {"<=", WH_OP_LE}, {"==", WH_OP_EQ}, {"!=", WH_OP_NE},
+               {">", WH_OP_GT},  {"<", WH_OP_LT},  {"=", WH_OP_EQ}};
+    out->op = WH_OP_GE;
+    for (size_t i = 0; i < WH_ARRAY_LEN(ops); i++) {
+        size_t l = strlen(ops[i].tok);
+        if (!strncmp(p, ops[i].tok, l)) {
+            out->op = ops[i].op;
+            p += l;
+            break;
+        }
+    }
+    while (*p == ' ') p++;
+    char *end;
+    errno = 0;
+    double v = strtod(p, &end);
+    if (end == p || errno || !isfinite(v)) goto bad;
+    while (*end == ' ') end++;
+    if (*end == '%') {
+        v /= 100.0;
+        end++;
+    }
+    while (*end == ' ') end++;
+    if (*end) goto bad;
+    if (ratio && (v < 0 || v > 1)) {
+        ERR(L, n, "%s is a ratio between 0 and 1 (write 0.7 or 70%%), got '%s'", what, s);
+        return false;
+    }
+    if (v < 0) {
+        ERR(L, n, "%s cannot be negative: '%s'", what, s);
+        return false;
+    }
+    out->v = v;
+    return true;
+bad:
+    ERR(L, n, "bad comparison '%s' for %s: expected e.g. \"> 0.7\", \">= 5\" or a number", s,
+        what);
+    return false;
+}
+
+static void parse_hosts(ld_t *L, struct fy_node *n, const char *what, wh_hostset *out)
+{
+    seq_iter it;
+    if (!seq_start(L, n, what, &it)) return;
+    uint32_t cap = 0;
+    struct fy_node *x;
+    while ((x = seq_next(&it))) {
+        char *t = scalar(L, x, "a host");
+        if (!t) continue;
+        char **src = &t;
+        uint32_t cnt = 1;
+        if (t[0] == '@') {
+            list_t *l = find_list(L, t + 1);
+            if (!l) {
+                ERR(L, x, "unknown list '%s' (define it under 'lists:')", t + 1);
+                continue;
+            }
+            src = l->terms;
+            cnt = l->n;
+        }
+        for (uint32_t i = 0; i < cnt; i++) {
+            if (out->n == cap) {
+                cap = cap ? cap * 2 : 8;
+                char **v = wh_arena_alloc(L->a, sizeof(char *) * cap);
+                if (out->n) memcpy(v, out->hosts, sizeof(char *) * out->n);
+                out->hosts = v;
+            }
+            char *h = lower_dup(L, src[i]);
+            /* Accept "https://host/..." and "*.host" as written by people. */
+            char *ss = strstr(h, "://");
+            if (ss) h = ss + 3;
+            if (h[0] == '*' && h[1] == '.') h += 2;
+            char *slash = strchr(h, '/');
+            if (slash) *slash = 0;
+            out->hosts[out->n++] = h;
+        }
+    }
+}
+
+static wh_cond *new_cond(ld_t *L, wh_cond_kind kind, struct fy_node *n)
+{
+    wh_cond *c = wh_arena_alloc(L->a, sizeof(*c));
+    memset(c, 0, sizeof(*c));
+    c->kind = kind;
+    c->line = line_of(n);
+    c->col = col_of(n);
+    return c;
+}
+
+static wh_cond *parse_cond(ld_t *L, struct fy_node *n, int depth);
+
+static wh_cond *parse_cond_list(ld_t *L, struct fy_node *n, wh_cond_kind kind, int depth)
+{
+    wh_cond *c = new_cond(L, kind, n);
+    if (!n || fy_node_get_type(n) != FYNT_SEQUENCE) {
+        ERR(L, n, "'%s' must be a list of conditions", kind == WH_C_ALL ? "all" : "any");
+        return c;
+    }
+    int cnt = fy_node_sequence_item_count(n);
+    c->kids = wh_arena_alloc(L->a, sizeof(wh_cond *) * (size_t)(cnt > 0 ? cnt : 1));
+    void *it = NULL;
+    struct fy_node *x;
+    while ((x = fy_node_sequence_iterate(n, &it))) {
+        wh_cond *k = parse_cond(L, x, depth + 1);
+        if (k) c->kids[c->nkids++] = k;
+    }
+    return c;
+}
+
+typedef struct {
+    const char *name;
+    wh_feature_id feat;
+    bool ratio;
+} num_key;
+
+static const num_key num_keys[] = {
+    {"length", WH_F_LENGTH, false},          {"letters", WH_F_LETTERS, false},
+    {"caps_ratio", WH_F_CAPS_RATIO, true},   {"symbol_ratio", WH_F_SYMBOL_RATIO, true},
+    {"repeated_chars", WH_F_REPEATED, false}, {"zalgo", WH_F_ZALGO, false},
+    {"mentions", WH_F_MENTIONS, false},      {"emotes", WH_F_EMOTES, false},
+    {"non_latin_ratio", WH_F_NON_LATIN_RATIO, true},
+};
+
+static const char *const cond_keys[] = {
+    "words",        "unless_words",   "regex", "view",     "length",          "letters",
+    "caps_ratio",   "symbol_ratio",   "repeated_chars",    "zalgo",           "mentions",
+    "emotes",       "non_latin_ratio", "links", "all",     "any",             "not",
+    NULL};
+
+static wh_cond *parse_links(ld_t *L, struct fy_node *n)
+{
+    wh_cond *c = new_cond(L, WH_C_LINKS, n);
+    if (fy_node_get_type(n) == FYNT_SCALAR) {
+        c->has_count = parse_cmp(L, n, "links", false, &c->cmp);
+        return c;
+    }
+    if (fy_node_get_type(n) != FYNT_MAPPING) {
+        ERR(L, n, "'links' must be a comparison or a mapping with count/allow/deny");
+        return c;
+    }
+    static const char *const keys[] = {"count", "allow", "deny", NULL};
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(n, &it))) {
+        char *k = scalar(L, fy_node_pair_key(pr), "a key");
+        struct fy_node *v = fy_node_pair_value(pr);
+        if (!k) continue;
+        if (!strcmp(k, "count"))
+            c->has_count = parse_cmp(L, v, "links count", false, &c->cmp);
+        else if (!strcmp(k, "allow"))
+            c->has_allow = true, parse_hosts(L, v, "'allow'", &c->allow);
+        else if (!strcmp(k, "deny"))
+            c->has_deny = true, parse_hosts(L, v, "'deny'", &c->deny);
+        else
+            unknown_key(L, fy_node_pair_key(pr), k, keys, "'links'");
+    }
+    if (!c->has_count && !c->has_allow && !c->has_deny) {
+        c->has_count = true;
+        c->cmp = (wh_cmp){WH_OP_GE, 1};
+    }
+    return c;
+}
+
+static wh_cond *parse_cond(ld_t *L, struct fy_node *n, int depth)
+{
+    if (depth > 16) {
+        ERR(L, n, "conditions nested deeper than 16 levels");
+        return NULL;
+    }
+    if (!n || fy_node_get_type(n) != FYNT_MAPPING) {
+        ERR(L, n, "a condition must be a mapping such as {words: [...]}");
+        return NULL;
+    }
+    /* unless_words and view apply to the whole map: read them first. */
+    int32_t permit = -1;
+    wh_view_id dview = WH_VIEW_FOLDED;
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(n, &it))) {
+        size_t kl;
+        const char *k = fy_node_get_scalar(fy_node_pair_key(pr), &kl);
+        if (!k) continue;
+        if (kl == 12 && !memcmp(k, "unless_words", 12)) {
+            permit = (int32_t)L->rs->npermit_sets++;
+            parse_terms(L, fy_node_pair_value(pr), 0, permit, "'unless_words'");
+        } else if (kl == 4 && !memcmp(k, "view", 4)) {
+            parse_view(L, fy_node_pair_value(pr), &dview);
+        }
+    }
+    int cnt = fy_node_mapping_item_count(n);
+    wh_cond *all = new_cond(L, WH_C_ALL, n);
+    all->kids = wh_arena_alloc(L->a, sizeof(wh_cond *) * (size_t)(cnt > 0 ? cnt : 1));
+    bool has_matcher = false;
+    it = NULL;
+    while ((pr = fy_node_mapping_iterate(n, &it))) {
+        struct fy_node *kn = fy_node_pair_key(pr), *v = fy_node_pair_value(pr);
+        char *k = scalar(L, kn, "a key");
+        if (!k) continue;
+        wh_cond *c = NULL;
+        if (!strcmp(k, "words")) {
+            c = new_cond(L, WH_C_MATCH, kn);
+            c->group = new_group(L, permit);
+            parse_terms(L, v, c->group, -1, "'words'");
+            has_matcher = true;
+        } else if (!strcmp(k, "regex")) {
+            c = new_cond(L, WH_C_MATCH, kn);
+            c->group = new_group(L, permit);
+            parse_regexes(L, v, dview, c->group, -1);
+            has_matcher = true;
+        } else if (!strcmp(k, "unless_words") || !strcmp(k, "view")) {
+            continue;
+        } else if (!strcmp(k, "links")) {
+            c = parse_links(L, v);
+        } else if (!strcmp(k, "all")) {
+            c = parse_cond_list(L, v, WH_C_ALL, depth);
+        } else if (!strcmp(k, "any")) {
+            c = parse_cond_list(L, v, WH_C_ANY, depth);
+        } else if (!strcmp(k, "not")) {
+            wh_cond *kid = parse_cond(L, v, depth + 1);
+            if (kid) {
+                c = new_cond(L, WH_C_NOT, kn);
+                c->kids = wh_arena_alloc(L->a, sizeof(wh_cond *));
+                c->kids[0] = kid;
+                c->nkids = 1;
+            }
+        } else {
+            bool found = false;
+            for (size_t i = 0; i < WH_ARRAY_LEN(num_keys); i++) {
+                if (strcmp(k, num_keys[i].name)) continue;
+                found = true;
+                c = new_cond(L, WH_C_NUM, kn);
+                c->feat = num_keys[i].feat;
+                if (!parse_cmp(L, v, k, num_keys[i].ratio, &c->cmp)) c = NULL;
+                if (c && c->feat == WH_F_EMOTES) L->rs->uses_emotes = true;
+            }
+            if (!found) unknown_key(L, kn, k, cond_keys, "a condition");
+        }
+        if (c) all->kids[all->nkids++] = c;
+    }
+    if (permit >= 0 && !has_matcher)
+        ERR(L, n, "'unless_words' only has an effect beside 'words' or 'regex' in the same map");
+    if (all->nkids == 1) return all->kids[0];
+    return all;
+}
+
+/* ---- actions ---- */
+
+static bool parse_action(ld_t *L, struct fy_node *n, wh_rule *r)
+{
+    if (n && fy_node_get_type(n) == FYNT_SCALAR) {
+        char *s = scalar(L, n, "'action'");
+        if (!s) return false;
+        for (int a = 0; a < WH_ACT__COUNT; a++) {
+            if (strcmp(s, wh_action_names[a])) continue;
+            if (a == WH_ACT_TIMEOUT) {
+                ERR(L, n, "'timeout' needs a duration: write {timeout: 10m}");
+                return false;
+            }
+            r->action = (wh_action)a;
+            return true;
+        }
+        const char *best = NULL;
+        size_t bd = 3;
+        for (int a = 0; a < WH_ACT__COUNT; a++) {
+            size_t d = wh_levenshtein(s, wh_action_names[a]);
+            if (d < bd) bd = d, best = wh_action_names[a];
+        }
+        if (best)
+            ERR(L, n, "unknown action '%s'; did you mean '%s'?", s, best);
+        else
+            ERR(L, n, "unknown action '%s' (expected allow, warn, hold, delete, timeout or ban)",
+                s);
+        return false;
+    }
+    if (!n || fy_node_get_type(n) != FYNT_MAPPING || fy_node_mapping_item_count(n) != 1) {
+        ERR(L, n, "'action' must be a name (delete) or one of {warn: MESSAGE}, {timeout: DURATION}");
+        return false;
+    }
+    struct fy_node_pair *pr = fy_node_mapping_get_by_index(n, 0);
+    struct fy_node *kn = fy_node_pair_key(pr), *v = fy_node_pair_value(pr);
+    char *k = scalar(L, kn, "an action");
+    if (!k) return false;
+    if (!strcmp(k, "warn")) {
+        r->action = WH_ACT_WARN;
+        if (!is_null_node(v)) r->message = scalar(L, v, "the warn message");
+        return true;
+    }
+    if (!strcmp(k, "timeout")) {
+        char *d = scalar(L, v, "the timeout duration");
+        int64_t ms;
+        if (!d) return false;
+        if (!wh_parse_duration(d, strlen(d), &ms) || ms < 1000) {
+            ERR(L, v, "bad duration '%s': expected e.g. 30s, 10m, 1h30m, 7d (at least 1s)", d);
+            return false;
+        }
+        if (ms / 1000 > MAX_TIMEOUT_S) {
+            ERR(L, v, "timeout '%s' is longer than 14d, the platforms' limit; use ban", d);
+            return false;
+        }
+        r->action = WH_ACT_TIMEOUT;
+        r->duration_s = (uint32_t)(ms / 1000);
+        return true;
+    }
+    static const char *const keys[] = {"warn", "timeout", NULL};
+    unknown_key(L, kn, k, keys, "'action'");
+    return false;
+}
+
+/* ---- rules ---- */
+
+static const char *const rule_keys[] = {"id",       "description", "when",  "action",
+                                        "reason",   "priority",    "mode",  "roles",
+                                        "exempt_roles", "channels", "platforms", NULL};
+
+static bool valid_id(const char *s)
+{
+    if (!*s) return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-' || *s == '.'))
+            return false;
+    return true;
+}
+
+static void parse_rule(ld_t *L, struct fy_node *n)
+{
+    if (fy_node_get_type(n) != FYNT_MAPPING) {
+        ERR(L, n, "a rule must be a mapping with id, when and action");
+        return;
+    }
+    if (L->nrules == L->caprules) {
+        L->caprules = L->caprules ? L->caprules * 2 : 16;
+        L->rules = realloc(L->rules, sizeof(wh_rule) * L->caprules);
+    }
+    L->cur_rule = L->nrules;
+    wh_rule r;
+    memset(&r, 0, sizeof(r));
+    r.line = line_of(n);
+    r.col = col_of(n);
+    r.order = L->nrules;
+    bool have_when = false, have_action = false, ok = true;
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(n, &it))) {
+        struct fy_node *kn = fy_node_pair_key(pr), *v = fy_node_pair_value(pr);
+        char *k = scalar(L, kn, "a key");
+        if (!k) continue;
+        if (!strcmp(k, "id")) {
+            r.id = scalar(L, v, "'id'");
+            if (r.id && !valid_id(r.id)) {
+                ERR(L, v, "rule id '%s' may only contain letters, digits, '_', '-' and '.'", r.id);
+                ok = false;
+            }
+            for (uint32_t i = 0; r.id && i < L->nrules; i++)
+                if (L->rules[i].id && !strcmp(L->rules[i].id, r.id))
+                    ERR(L, v, "duplicate rule id '%s' (first defined at line %u)", r.id,
+                        L->rules[i].line);
+        } else if (!strcmp(k, "description")) {
+            r.description = scalar(L, v, "'description'");
+        } else if (!strcmp(k, "reason")) {
+            r.reason = scalar(L, v, "'reason'");
+        } else if (!strcmp(k, "when")) {
+            have_when = true;
+            r.when = parse_cond(L, v, 0);
+            if (!r.when) ok = false;
+        } else if (!strcmp(k, "action")) {
+            have_action = true;
+            if (!parse_action(L, v, &r)) ok = false;
+        } else if (!strcmp(k, "priority")) {
+            char *s = scalar(L, v, "'priority'");
+            char *end;
+            if (s) {
+                errno = 0;
+                long long p = strtoll(s, &end, 10);
+                if (*end || end == s || errno || p > 1000000000 || p < -1000000000)
+                    ERR(L, v, "'priority' must be an integer, got '%s'", s);
+                else
+                    r.priority = p;
+            }
+        } else if (!strcmp(k, "mode")) {
+            char *s = scalar(L, v, "'mode'");
+            if (s && !strcmp(s, "shadow"))
+                r.shadow = true;
+            else if (s && strcmp(s, "enforce"))
+                ERR(L, v, "unknown mode '%s' (expected enforce or shadow)", s);
+        } else if (!strcmp(k, "roles")) {
+            parse_strset(L, v, "'roles'", &r.roles);
+        } else if (!strcmp(k, "exempt_roles")) {
+            parse_strset(L, v, "'exempt_roles'", &r.exempt_roles);
+        } else if (!strcmp(k, "channels")) {
+            parse_strset(L, v, "'channels'", &r.channels);
+        } else if (!strcmp(k, "platforms")) {
+            parse_strset(L, v, "'platforms'", &r.platforms);
+        } else {
+            unknown_key(L, kn, k, rule_keys, "a rule");
+        }
+    }
+    if (!r.id) {
+        ERR(L, n, "rule has no 'id'");
+        char buf[32];
+        snprintf(buf, sizeof(buf), "rule-%u", L->nrules + 1);
+        r.id = wh_arena_strndup(L->a, buf, strlen(buf));
+    }
+    if (!have_when) ERR(L, n, "rule '%s' has no 'when'", r.id);
+    if (!have_action) ERR(L, n, "rule '%s' has no 'action'", r.id);
+    (void)ok;
+    L->rules[L->nrules++] = r;
+}
+
+/* ---- reachability ---- */
+
+typedef struct {
+    double lo, hi;
+    bool lo_open, hi_open;
+} interval;
+
+static bool interval_empty(const interval *iv)
+{
+    return iv->lo > iv->hi || (iv->lo == iv->hi && (iv->lo_open || iv->hi_open));
+}
+
+static void interval_apply(interval *iv, wh_cmp c)
+{
+    switch (c.op) {
+    case WH_OP_GT:
+        if (c.v >= iv->lo) iv->lo = c.v, iv->lo_open = true;
+        break;
+    case WH_OP_GE:
+        if (c.v > iv->lo) iv->lo = c.v, iv->lo_open = false;
+        break;
+    case WH_OP_LT:
+        if (c.v <= iv->hi) iv->hi = c.v, iv->hi_open = true;
+        break;
+    case WH_OP_LE:
+        if (c.v < iv->hi) iv->hi = c.v, iv->hi_open = false;
+        break;
+    case WH_OP_EQ:
+        if (c.v > iv->lo || (c.v == iv->lo && !iv->lo_open)) iv->lo = c.v, iv->lo_open = false;
+        else iv->lo = INFINITY;
+        if (c.v < iv->hi || (c.v == iv->hi && !iv->hi_open)) iv->hi = c.v, iv->hi_open = false;
+        else iv->hi = -INFINITY;
+        break;
+    case WH_OP_NE: break;
+    }
+}
+
+static bool is_ratio(wh_feature_id f)
+{
+    return f == WH_F_CAPS_RATIO || f == WH_F_SYMBOL_RATIO || f == WH_F_NON_LATIN_RATIO;
+}
+
+/* Finds a conjunction of numeric predicates that no message can satisfy. */
+static bool impossible(const wh_cond *c, wh_feature_id *which)
+{
+    if (c->kind == WH_C_NUM) {
+        interval iv = {0, is_ratio(c->feat) ? 1 : INFINITY, false, false};
+        interval_apply(&iv, c->cmp);
+        *which = c->feat;
+        return interval_empty(&iv);
+    }
+    if (c->kind != WH_C_ALL) return false;
+    interval ivs[WH_F__COUNT];
+    for (int f = 0; f < WH_F__COUNT; f++)
+        ivs[f] = (interval){0, is_ratio((wh_feature_id)f) ? 1 : INFINITY, false, false};
+    for (uint32_t i = 0; i < c->nkids; i++) {
+        const wh_cond *k = c->kids[i];
+        if (impossible(k, which)) return true;
+        if (k->kind == WH_C_NUM) {
+            interval_apply(&ivs[k->feat], k->cmp);
+            if (interval_empty(&ivs[k->feat])) {
+                *which = k->feat;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static bool always_true(const wh_cond *c)
+{
+    return c && c->kind == WH_C_ALL && c->nkids == 0;
+}
+
+static bool subset(const wh_strset *inner, const wh_strset *outer)
+{
+    if (outer->n == 0) return true;
+    if (inner->n == 0) return false;
+    for (uint32_t i = 0; i < inner->n; i++)
+        if (!wh_strset_has(outer, (wh_str){inner->v[i], (uint32_t)strlen(inner->v[i])}))
+            return false;
+    return true;
+}
+
+static int rule_cmp(const void *a, const void *b)
+{
+    const wh_rule *x = a, *y = b;
+    if (x->priority != y->priority) return x->priority > y->priority ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static void check_reachability(ld_t *L, wh_rule *sorted, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        wh_rule *q = &sorted[i];
+        if (!q->when) continue;
+        wh_feature_id f;
+        if (impossible(q->when, &f)) {
+            wh_diags_add(L->d, L->path, q->line, q->col,
+                         "rule '%s' can never fire: its '%s' conditions cannot all hold", q->id,
+                         wh_feature_names[f]);
+            continue;
+        }
+        if (q->roles.n) {
+            bool all_exempt = true;
+            for (uint32_t k = 0; k < q->roles.n; k++) {
+                wh_str r = {q->roles.v[k], (uint32_t)strlen(q->roles.v[k])};
+                if (!wh_strset_has(&L->rs->exempt_roles, r) && !wh_strset_has(&q->exempt_roles, r))
+                    all_exempt = false;
+            }
+            if (all_exempt) {
+                wh_diags_add(L->d, L->path, q->line, q->col,
+                             "rule '%s' can never fire: every role it applies to is exempt",
+                             q->id);
+                continue;
+            }
+        }
+        for (uint32_t j = 0; j < i; j++) {
+            wh_rule *a = &sorted[j];
+            if (a->action != WH_ACT_ALLOW || a->shadow || !always_true(a->when)) continue;
+            if (a->priority <= q->priority) continue;
+            if (a->exempt_roles.n) continue;
+            if (subset(&q->channels, &a->channels) && subset(&q->platforms, &a->platforms) &&
+                subset(&q->roles, &a->roles)) {
+                wh_diags_add(L->d, L->path, q->line, q->col,
+                             "rule '%s' can never fire: rule '%s' (line %u) allows every event "
+                             "in its scope first",
+                             q->id, a->id, a->line);
+                break;
+            }
+        }
+    }
+}
+
+/* ---- matcher errors ---- */
+
+static void on_pattern_error(void *ud, uint32_t pi, const char *msg)
+{
+    ld_t *L = ud;
+    if (pi == UINT32_MAX || pi >= L->nspecs) {
+        wh_diags_add(L->d, L->path, 0, 0, "%s", msg);
+        return;
+    }
+    const wh_pattern_info *in = &L->infos[pi];
+    wh_diags_add(L->d, in->file, in->line, in->col, "'%s': %s", in->source, msg);
+}
+
+/* ---- top level ---- */
+
+static const char *const top_keys[] = {"version", "lists", "exempt_roles", "rules", NULL};
+
+wh_status wh_ruleset_load(const char *path, const wh_load_opts *opts, wh_diags *diags,
+                          wh_ruleset **out)
+{
+    *out = NULL;
+    wh_status st = WH_EINVAL;
+    uint32_t nd0 = diags->n;
+    ld_t L;
+    memset(&L, 0, sizeof(L));
+    L.path = path;
+    L.d = diags;
+    L.compile = opts ? opts->compile : true;
+    wh_ruleset *rs = calloc(1, sizeof(*rs));
+    if (!rs) return WH_ENOMEM;
+    atomic_init(&rs->refs, 1);
+    wh_arena_init(&rs->arena, 64 * 1024);
+    L.rs = rs;
+    L.a = &rs->arena;
+    rs->path = wh_arena_strndup(L.a, path, strlen(path));
+    const char *slash = strrchr(path, '/');
+    L.dir = slash ? wh_arena_strndup(L.a, path, (size_t)(slash - path)) : wh_arena_strndup(L.a, ".", 1);
+    L.hash = XXH3_createState();
+    XXH3_64bits_reset(L.hash);
+
+    char *text = NULL;
+    size_t tlen = 0;
+    struct fy_diag *fyd = NULL;
+    struct fy_document *doc = NULL;
+    if (wh_read_file(path, &text, &tlen) != WH_OK) {
+        wh_diags_add(diags, path, 0, 0, "cannot read rules file: %s", strerror(errno));
+        goto fail;
+    }
+    XXH3_64bits_update(L.hash, text, tlen);
+    size_t bad = wh_utf8_invalid_at(text, tlen);
+    if (bad != (size_t)-1) {
+        wh_diags_add(diags, path, 0, 0, "invalid UTF-8 at byte %zu", bad + 1);
+        goto fail;
+    }
+    struct fy_diag_cfg dcfg;
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.output_fn = NULL;
+    dcfg.colorize = false;
+    fyd = fy_diag_create(&dcfg);
+    if (!fyd) goto fail;
+    fy_diag_set_collect_errors(fyd, true);
+    struct fy_parse_cfg pcfg = {.search_path = "",
+                                .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG,
+                                .diag = fyd};
+    doc = fy_document_build_from_string(&pcfg, text, tlen);
+    if (!doc || fy_diag_got_error(fyd)) {
+        void *it = NULL;
+        struct fy_diag_error *e;
+        bool any = false;
+        while ((e = fy_diag_errors_iterate(fyd, &it))) {
+            wh_diags_add(diags, path, (uint32_t)e->line + 1, (uint32_t)e->column + 1,
+                         "YAML: %s", e->msg);
+            any = true;
+        }
+        if (!any) wh_diags_add(diags, path, 0, 0, "YAML: the file could not be parsed");
+        goto fail;
+    }
+    struct fy_node *root = fy_document_root(doc);
+    if (!root || fy_node_get_type(root) != FYNT_MAPPING) {
+        wh_diags_add(diags, path, 1, 1, "the rules file must be a mapping with version and rules");
+        goto fail;
+    }
+    struct fy_node *rules_node = NULL, *version = NULL;
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    /* Lists and global options first: rules refer to them wherever they are written. */
+    while ((pr = fy_node_mapping_iterate(root, &it))) {
+        struct fy_node *kn = fy_node_pair_key(pr), *v = fy_node_pair_value(pr);
+        char *k = scalar(&L, kn, "a key");
+        if (!k) continue;
+        if (!strcmp(k, "version")) {
+            version = v;
+            char *s = scalar(&L, v, "'version'");
+            if (s && strcmp(s, "1"))
+                ERR(&L, v, "unsupported version '%s' (this whiply reads version 1)", s);
+        } else if (!strcmp(k, "lists")) {
+            parse_lists(&L, v);
+        } else if (!strcmp(k, "exempt_roles")) {
+            parse_strset(&L, v, "'exempt_roles'", &rs->exempt_roles);
+        } else if (!strcmp(k, "rules")) {
+            rules_node = v;
+        } else {
+            unknown_key(&L, kn, k, top_keys, "the top level");
+        }
+    }
+    if (!version) wh_diags_add(diags, path, 1, 1, "missing 'version: 1'");
+    if (!rules_node || fy_node_get_type(rules_node) != FYNT_SEQUENCE) {
+        wh_diags_add(diags, path, rules_node ? line_of(rules_node) : 1,
+                     rules_node ? col_of(rules_node) : 1, "'rules' must be a list of rules");
+    } else {
+        it = NULL;
+        struct fy_node *rn;
+        while ((rn = fy_node_sequence_iterate(rules_node, &it))) parse_rule(&L, rn);
+    }
+    /* Build the ruleset: rules sorted by priority, groups, patterns. */
+    rs->nrules = L.nrules;
+    rs->rules = wh_arena_alloc(L.a, sizeof(wh_rule) * (L.nrules ? L.nrules : 1));
+    if (L.nrules) memcpy(rs->rules, L.rules, sizeof(wh_rule) * L.nrules);
+    /* Groups and patterns refer to rules by file order; keep a map to the sorted order. */
+    qsort(rs->rules, rs->nrules, sizeof(wh_rule), rule_cmp);
+    uint32_t *pos = calloc(L.nrules ? L.nrules : 1, sizeof(uint32_t));
+    for (uint32_t i = 0; i < rs->nrules; i++) pos[rs->rules[i].order] = i;
+    for (uint32_t g = 0; g < L.ngroups; g++) L.groups[g].rule = pos[L.groups[g].rule];
+    for (uint32_t p = 0; p < L.nspecs; p++) L.infos[p].rule = pos[L.infos[p].rule];
+    free(pos);
+    check_reachability(&L, rs->rules, rs->nrules);
+    rs->groups = L.groups;
+    rs->ngroups = L.ngroups;
+    L.groups = NULL;
+    rs->pats = L.infos;
+    rs->npats = L.nspecs;
+    L.infos = NULL;
+    if (diags->n == nd0 && L.compile) {
+        wh_matcher_opts mo = {.cache_dir = opts ? opts->cache_dir : NULL};
+        L.infos = rs->pats; /* for error positions */
+        st = wh_matcher_build(L.specs, L.nspecs, &mo, on_pattern_error, &L, &rs->matcher);
+        L.infos = NULL;
+        if (st != WH_OK && diags->n == nd0)
+            wh_diags_add(diags, path, 0, 0, "cannot compile the patterns: %s", wh_status_str(st));
+    }
+    uint64_t h = XXH3_64bits_digest(L.hash);
+    snprintf(rs->hash, sizeof(rs->hash), "%016llx", (unsigned long long)h);
+    if (diags->n != nd0) goto fail;
+    st = WH_OK;
+    *out = rs;
+    rs = NULL;
+fail:
+    if (doc) fy_document_destroy(doc);
+    if (fyd) fy_diag_destroy(fyd);
+    free(text);
+    for (uint32_t i = 0; i < L.nlists; i++) {
+        free(L.lists[i].terms);
+        free(L.lists[i].lines);
+    }
+    free(L.lists);
+    free(L.specs);
+    free(L.infos);
+    free(L.groups);
+    free(L.rules);
+    XXH3_freeState(L.hash);
+    if (rs) wh_ruleset_release(rs);
+    if (st == WH_OK) return WH_OK;
+    return st == WH_EINVAL || st == WH_OK ? WH_EINVAL : st;
+}
+
+void wh_ruleset_retain(wh_ruleset *rs)
+{
+    atomic_fetch_add(&rs->refs, 1);
+}
+
+void wh_ruleset_release(wh_ruleset *rs)
+{
+    if (!rs || atomic_fetch_sub(&rs->refs, 1) != 1) return;
+    wh_matcher_free(rs->matcher);
+    free(rs->groups);
+    free(rs->pats);
+    wh_arena_free(&rs->arena);
+    free(rs);
+}

@@ -1,0 +1,560 @@
+/* normalize.c - builds the text views and character features (see normalize.h).
+ *
+ * Two paths: pure ASCII (most chat) needs no Unicode tables and keeps identity offset
+ * maps; anything else walks code points, folding each grapheme-like cluster (a starter
+ * and its combining marks) with utf8proc and mapping it to ASCII with the generated
+ * skeleton table. */
+#include "normalize.h"
+
+#include <string.h>
+#include <utf8proc.h>
+
+#include "skeleton_table.h"
+#include "utf8.h"
+
+const char *const wh_view_names[WH_VIEW__COUNT] = {"raw", "folded", "skeleton", "squashed"};
+
+bool wh_view_from_name(const char *name, size_t n, wh_view_id *out)
+{
+    for (int i = 0; i < WH_VIEW__COUNT; i++) {
+        if (strlen(wh_view_names[i]) == n && memcmp(wh_view_names[i], name, n) == 0) {
+            *out = (wh_view_id)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A view under construction: bytes plus per-byte raw spans. */
+typedef struct {
+    char *s;
+    uint32_t *st, *en;
+    uint32_t len, cap;
+    wh_arena *a;
+    bool oom;
+} vbuild;
+
+static bool vb_init(vbuild *b, wh_arena *a, uint32_t cap)
+{
+    b->a = a;
+    b->cap = cap < 16 ? 16 : cap;
+    b->len = 0;
+    b->oom = false;
+    b->s = wh_arena_alloc(a, b->cap + 1);
+    b->st = wh_arena_alloc(a, sizeof(uint32_t) * b->cap);
+    b->en = wh_arena_alloc(a, sizeof(uint32_t) * b->cap);
+    b->oom = !b->s || !b->st || !b->en;
+    return !b->oom;
+}
+
+static bool vb_grow(vbuild *b, uint32_t extra)
+{
+    if (b->oom) return false;
+    if (b->len + extra <= b->cap) return true;
+    uint32_t cap = b->cap * 2;
+    while (cap < b->len + extra) cap *= 2;
+    char *s = wh_arena_alloc(b->a, cap + 1);
+    uint32_t *st = wh_arena_alloc(b->a, sizeof(uint32_t) * cap);
+    uint32_t *en = wh_arena_alloc(b->a, sizeof(uint32_t) * cap);
+    if (!s || !st || !en) {
+        b->oom = true;
+        return false;
+    }
+    memcpy(s, b->s, b->len);
+    memcpy(st, b->st, sizeof(uint32_t) * b->len);
+    memcpy(en, b->en, sizeof(uint32_t) * b->len);
+    b->s = s;
+    b->st = st;
+    b->en = en;
+    b->cap = cap;
+    return true;
+}
+
+static inline void vb_push(vbuild *b, const char *p, uint32_t k, uint32_t rs, uint32_t re)
+{
+    if (!vb_grow(b, k)) return;
+    for (uint32_t i = 0; i < k; i++) {
+        b->s[b->len] = p[i];
+        b->st[b->len] = rs;
+        b->en[b->len] = re;
+        b->len++;
+    }
+}
+
+static void vb_finish(vbuild *b, wh_view *v)
+{
+    b->s[b->len] = 0;
+    v->s = b->s;
+    v->len = b->len;
+    v->start = b->st;
+    v->end = b->en;
+}
+
+void wh_view_to_raw(const wh_view *v, uint32_t from, uint32_t to, uint32_t *rs, uint32_t *re)
+{
+    if (!v->start) {
+        *rs = from;
+        *re = to;
+        return;
+    }
+    if (v->len == 0) {
+        *rs = *re = 0;
+        return;
+    }
+    if (from >= v->len) from = v->len - 1;
+    if (to > v->len) to = v->len;
+    if (to <= from) to = from + 1;
+    *rs = v->start[from];
+    *re = v->end[to - 1];
+}
+
+/* ---- leetspeak ---------------------------------------------------------------- */
+
+static const char leet_map[128] = {
+    ['0'] = 'o', ['1'] = 'i', ['3'] = 'e', ['4'] = 'a', ['5'] = 's', ['7'] = 't',
+    ['8'] = 'b', ['9'] = 'g', ['@'] = 'a', ['$'] = 's', ['!'] = 'i', ['|'] = 'l', ['+'] = 't',
+};
+
+static inline bool is_alpha(unsigned char c)
+{
+    return (unsigned char)((c | 0x20) - 'a') < 26;
+}
+static inline bool is_digit(unsigned char c)
+{
+    return (unsigned char)(c - '0') < 10;
+}
+static inline bool is_alnum(unsigned char c)
+{
+    return is_alpha(c) || is_digit(c);
+}
+static inline bool is_leet(unsigned char c)
+{
+    return c < 128 && leet_map[c];
+}
+
+/* Maps leet characters inside runs of letters/digits/leet symbols that contain at least one
+ * letter, so "h4x0r" -> "haxor" and "a$$" -> "ass", while "2024", "$50" and ":)" stay. Symbols
+ * that are ordinary punctuation ('!', '|', '+') map only when a letter follows in the run
+ * ("sh!t" but not "wow!!"); '@' at the start of a run is a mention, not an 'a'. */
+static void leet_in_place(char *s, uint32_t n)
+{
+    uint32_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(is_alnum(c) || is_leet(c))) {
+            i++;
+            continue;
+        }
+        uint32_t a = i, last_letter = UINT32_MAX;
+        bool needs = false;
+        while (i < n) {
+            c = (unsigned char)s[i];
+            if (is_alpha(c))
+                last_letter = i;
+            else if (is_leet(c))
+                needs = true;
+            else if (!is_digit(c))
+                break;
+            i++;
+        }
+        if (!needs || last_letter == UINT32_MAX) continue;
+        for (uint32_t k = a; k < i; k++) {
+            c = (unsigned char)s[k];
+            if (!is_leet(c)) continue;
+            if (c == '!' || c == '|' || c == '+') {
+                if (k > last_letter) continue;
+            } else if (c == '@') {
+                if (k == a) continue;
+            }
+            s[k] = leet_map[c];
+        }
+    }
+}
+
+/* ---- Unicode classification -------------------------------------------------- */
+
+static inline bool cat_is_mark(utf8proc_category_t c)
+{
+    return c == UTF8PROC_CATEGORY_MN || c == UTF8PROC_CATEGORY_ME || c == UTF8PROC_CATEGORY_MC;
+}
+static inline bool cat_is_letter(utf8proc_category_t c)
+{
+    return c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO;
+}
+static inline bool cat_is_number(utf8proc_category_t c)
+{
+    return c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO;
+}
+static bool is_latin(uint32_t cp)
+{
+    return cp < 0x250 || (cp >= 0x1E00 && cp <= 0x1EFF) || (cp >= 0x2C60 && cp <= 0x2C7F) ||
+           (cp >= 0xA720 && cp <= 0xA7FF) || (cp >= 0xAB30 && cp <= 0xAB6F) ||
+           (cp >= 0xFF21 && cp <= 0xFF5A) || (cp >= 0x1D400 && cp <= 0x1D7FF) ||
+           (cp >= 0x1D00 && cp <= 0x1DBF);
+}
+
+static void count_ascii(wh_features *f, unsigned char c)
+{
+    f->length++;
+    if (is_alpha(c)) {
+        f->letters++;
+        if (c <= 'Z') f->upper++;
+    } else if (is_digit(c)) {
+        f->digits++;
+    } else if (c == ' ' || (c >= 9 && c <= 13)) {
+        f->spaces++;
+    } else {
+        f->symbols++;
+    }
+}
+
+static void count_cp(wh_features *f, uint32_t cp, utf8proc_category_t cat)
+{
+    f->length++;
+    if (cat_is_letter(cat)) {
+        f->letters++;
+        if (cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LT) f->upper++;
+        if (!is_latin(cp)) f->non_latin++;
+    } else if (cat_is_number(cat)) {
+        f->digits++;
+    } else if (cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_ZL ||
+               cat == UTF8PROC_CATEGORY_ZP) {
+        f->spaces++;
+    } else if (cat_is_mark(cat)) {
+        f->marks++;
+    } else if (cat != UTF8PROC_CATEGORY_CF) {
+        f->symbols++;
+    }
+}
+
+/* ---- views --------------------------------------------------------------------- */
+
+#define CLUSTER_MAX 32 /* marks past this many on one letter are zalgo: counted, dropped */
+
+static void fold_general(const char *raw, uint32_t n, vbuild *fb, wh_features *f)
+{
+    const unsigned char *s = (const unsigned char *)raw;
+    uint32_t i = 0, prev_cp = UINT32_MAX, run = 0;
+    utf8proc_int32_t buf[CLUSTER_MAX * 4];
+    while (i < n) {
+        uint32_t cp;
+        unsigned l = wh_utf8_decode(s + i, &cp);
+        utf8proc_category_t cat = cp < 0x80 ? UTF8PROC_CATEGORY_CN : utf8proc_category((int32_t)cp);
+        /* Extent of the cluster: this code point and the combining marks after it. */
+        uint32_t j = i + l, ncp = 1, cap_end = j;
+        while (j < n && s[j] >= 0x80) {
+            uint32_t m;
+            unsigned ml = wh_utf8_decode(s + j, &m);
+            if (!cat_is_mark(utf8proc_category((int32_t)m))) break;
+            f->marks++;
+            f->length++;
+            j += ml;
+            if (++ncp <= CLUSTER_MAX) cap_end = j;
+        }
+        if (cp == prev_cp) {
+            if (++run > f->max_run) f->max_run = run;
+        } else {
+            prev_cp = cp;
+            run = 1;
+            if (f->max_run == 0) f->max_run = 1;
+        }
+        if (cp < 0x80 && j == i + 1) { /* plain ASCII */
+            count_ascii(f, s[i]);
+            char c = (char)s[i];
+            if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+            vb_push(fb, &c, 1, i, i + 1);
+            i = j;
+            continue;
+        }
+        if (cp < 0x80)
+            count_ascii(f, s[i]);
+        else
+            count_cp(f, cp, cat);
+        utf8proc_ssize_t k = utf8proc_decompose(
+            s + i, (utf8proc_ssize_t)(cap_end - i), buf, (utf8proc_ssize_t)WH_ARRAY_LEN(buf),
+            UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE | UTF8PROC_LUMP |
+                UTF8PROC_STABLE);
+        if (k >= 0 && k <= (utf8proc_ssize_t)WH_ARRAY_LEN(buf)) {
+            k = utf8proc_normalize_utf32(buf, k, UTF8PROC_COMPOSE | UTF8PROC_STABLE);
+        }
+        if (k < 0 || k > (utf8proc_ssize_t)WH_ARRAY_LEN(buf)) {
+            vb_push(fb, raw + i, cap_end - i, i, j); /* cannot normalize: keep as sent */
+        } else {
+            for (utf8proc_ssize_t q = 0; q < k; q++) {
+                char e[4];
+                unsigned el = wh_utf8_encode((uint32_t)buf[q], e);
+                vb_push(fb, e, el, i, j);
+            }
+        }
+        i = j;
+    }
+}
+
+static void skeleton_general(const wh_view *fv, vbuild *sb)
+{
+    const unsigned char *s = (const unsigned char *)fv->s;
+    uint32_t i = 0;
+    while (i < fv->len) {
+        if (s[i] < 0x80) {
+            vb_push(sb, (const char *)s + i, 1, fv->start[i], fv->end[i]);
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        unsigned l = wh_utf8_decode(s + i, &cp);
+        uint32_t rs = fv->start[i], re = fv->end[i + l - 1];
+        const char *rep;
+        unsigned rl = wh_skel_lookup(cp, &rep);
+        if (rl) {
+            vb_push(sb, rep, rl, rs, re);
+        } else if (!cat_is_mark(utf8proc_category((int32_t)cp))) {
+            vb_push(sb, (const char *)s + i, l, rs, re);
+        }
+        i += l;
+    }
+}
+
+/* Is the code point at s a word character (letter or digit) in the squashed sense? */
+static inline unsigned word_char(const unsigned char *s, bool *word)
+{
+    if (s[0] < 0x80) {
+        *word = is_alnum(s[0]);
+        return 1;
+    }
+    uint32_t cp;
+    unsigned l = wh_utf8_decode(s, &cp);
+    utf8proc_category_t c = utf8proc_category((int32_t)cp);
+    *word = cat_is_letter(c) || cat_is_number(c);
+    return l;
+}
+
+/* Squashes sv into qb. Returns true when the output is byte-for-byte aligned with the input
+ * (no group was joined), in which case the caller may keep the input's offset map. */
+static bool squash(const wh_view *sv, vbuild *qb)
+{
+    const unsigned char *s = (const unsigned char *)sv->s;
+    uint32_t n = sv->len, i = 0;
+    bool aligned = true;
+#define SPAN_S(k) (sv->start ? sv->start[k] : (k))
+#define SPAN_E(k) (sv->end ? sv->end[k] : (k) + 1)
+    while (i < n) {
+        bool w;
+        unsigned l = word_char(s + i, &w);
+        if (!w) {
+            /* One space per separator code point keeps ASCII output aligned. */
+            for (unsigned k = 0; k < l; k++) vb_push(qb, " ", 1, SPAN_S(i), SPAN_E(i + l - 1));
+            i += l;
+            continue;
+        }
+        /* A token: is it a single code point followed by more single ones? */
+        uint32_t te = i + l;
+        bool w2 = false;
+        if (te < n) word_char(s + te, &w2);
+        if (!w2) {
+            /* Count the group of single-character tokens starting here. */
+            uint32_t k = i, count = 0, letters = 0;
+            uint32_t ends[64];
+            while (k < n && count < 64) {
+                bool kw;
+                unsigned kl = word_char(s + k, &kw);
+                if (!kw) break;
+                uint32_t ke = k + kl;
+                bool nw = false;
+                if (ke < n) word_char(s + ke, &nw);
+                if (nw) break; /* a longer token: not part of the group */
+                if (is_alpha(s[k]) || s[k] >= 0x80) letters++;
+                ends[count++] = ke;
+                /* Separator run: at most 3 code points, no line break. */
+                uint32_t sep = ke, nsep = 0;
+                while (sep < n && nsep < 4) {
+                    bool sw;
+                    unsigned sl = word_char(s + sep, &sw);
+                    if (sw || s[sep] == '\n') break;
+                    sep += sl;
+                    nsep++;
+                }
+                if (nsep == 0 || nsep > 3 || sep >= n || s[sep] == '\n') break;
+                k = sep;
+            }
+            if (count >= 3 && letters > 0) {
+                uint32_t p = i;
+                for (uint32_t t = 0; t < count; t++) {
+                    bool dummy;
+                    unsigned cl = word_char(s + p, &dummy);
+                    char c = (char)s[p];
+                    if (cl == 1 && is_digit((unsigned char)c) && leet_map[(unsigned char)c])
+                        c = leet_map[(unsigned char)c];
+                    if (cl == 1)
+                        vb_push(qb, &c, 1, SPAN_S(p), SPAN_E(p));
+                    else
+                        vb_push(qb, (const char *)s + p, cl, SPAN_S(p), SPAN_E(p + cl - 1));
+                    p = ends[t];
+                    if (t + 1 < count) { /* skip the separators to the next letter */
+                        while (p < n) {
+                            bool sw;
+                            unsigned sl = word_char(s + p, &sw);
+                            if (sw) break;
+                            p += sl;
+                        }
+                    }
+                }
+                aligned = false;
+                i = ends[count - 1];
+                continue;
+            }
+        }
+        /* An ordinary token: copy it. */
+        while (i < n) {
+            bool tw;
+            unsigned tl = word_char(s + i, &tw);
+            if (!tw) break;
+            vb_push(qb, (const char *)s + i, tl, SPAN_S(i), SPAN_E(i + tl - 1));
+            i += tl;
+        }
+    }
+#undef SPAN_S
+#undef SPAN_E
+    return aligned;
+}
+
+/* ---- links and mentions ------------------------------------------------------- */
+
+static const char *const tlds[] = {
+    "com",  "net",  "org",  "io",   "gg",    "tv",   "ly",     "me",   "co",   "xyz",  "ru",
+    "info", "biz",  "app",  "dev",  "link",  "click", "top",   "site", "online", "live", "store",
+    "shop", "gift", "gifts", "cn",  "tk",    "ml",   "ga",     "cf",   "gq",   "pw",   "cc",
+    "us",   "uk",   "de",   "fr",   "eu",    "nl",   "ws",     "su",   "pro",  "fun",  "icu",
+    "vip",  "win",  "bid",  "loan", "men",   "party", "stream", "game", "games", "news", "club",
+    "space", "website", "tech", "art", "codes", "promo", "sale", "ai", "gl", "gd", "ee",
+};
+
+static bool is_tld(const char *p, size_t n)
+{
+    for (size_t i = 0; i < WH_ARRAY_LEN(tlds); i++)
+        if (strlen(tlds[i]) == n && memcmp(tlds[i], p, n) == 0) return true;
+    return false;
+}
+
+static inline bool host_char(unsigned char c)
+{
+    return is_alnum(c) || c == '.' || c == '-' || c >= 0x80;
+}
+
+/* Finds links and mentions in the folded view (so fullwidth dots and letters count). */
+static void find_links(const wh_view *fv, wh_arena *a, wh_features *f)
+{
+    const char *s = fv->s;
+    uint32_t n = fv->len, i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '@' && (i == 0 || s[i - 1] == ' ') && i + 1 < n &&
+            (is_alnum((unsigned char)s[i + 1]) || s[i + 1] == '_')) {
+            f->mentions++;
+            i++;
+            while (i < n && (is_alnum((unsigned char)s[i]) || s[i] == '_')) i++;
+            continue;
+        }
+        if (!host_char(c) || (i > 0 && (host_char((unsigned char)s[i - 1]) || s[i - 1] == '@'))) {
+            i++;
+            continue;
+        }
+        uint32_t hs = i, he = i;
+        while (he < n && host_char((unsigned char)s[he])) he++;
+        uint32_t link_start = hs, host_s = hs, host_e = he;
+        bool is_link = false;
+        /* scheme://host */
+        if (he + 3 <= n && memcmp(s + he, "://", 3) == 0 && he - hs <= 10) {
+            host_s = he + 3;
+            host_e = host_s;
+            while (host_e < n && host_char((unsigned char)s[host_e])) host_e++;
+            is_link = host_e > host_s;
+        } else {
+            uint32_t e = he;
+            while (e > hs && (s[e - 1] == '.' || s[e - 1] == '-')) e--;
+            host_e = e;
+            const char *dot = NULL;
+            for (uint32_t k = hs; k < e; k++)
+                if (s[k] == '.') dot = s + k;
+            if (dot && dot > s + hs) {
+                size_t tl = (size_t)(s + e - dot - 1);
+                if ((e - hs >= 4 && memcmp(s + hs, "www.", 4) == 0) || is_tld(dot + 1, tl))
+                    is_link = true;
+            }
+        }
+        uint32_t end = host_e;
+        if (is_link) {
+            while (end < n && s[end] != ' ') end++; /* the path, up to whitespace */
+            if (f->nlinks < WH_MAX_LINKS) {
+                wh_link *lk = &f->links[f->nlinks];
+                uint32_t he2 = host_e;
+                while (he2 > host_s && s[he2 - 1] == '.') he2--;
+                char *h = wh_arena_strndup(a, s + host_s, he2 - host_s);
+                lk->host.p = h;
+                lk->host.n = h ? he2 - host_s : 0;
+                wh_view_to_raw(fv, link_start, end, &lk->start, &lk->end);
+            }
+            f->nlinks++;
+        }
+        i = end > he ? end : he;
+    }
+}
+
+wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
+{
+    memset(out, 0, sizeof(*out));
+    wh_features *f = &out->f;
+    out->v[WH_VIEW_RAW] = (wh_view){raw, n, NULL, NULL};
+    out->ascii = wh_is_ascii(raw, n);
+    if (out->ascii) {
+        char *fo = wh_arena_alloc(a, (size_t)n * 2 + 2);
+        if (!fo) return WH_ENOMEM;
+        char *sk = fo + n + 1;
+        unsigned char prev = 0;
+        uint32_t run = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)raw[i];
+            count_ascii(f, c);
+            run = c == prev ? run + 1 : 1;
+            prev = c;
+            if (run > f->max_run) f->max_run = run;
+            fo[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        }
+        fo[n] = 0;
+        memcpy(sk, fo, n + 1);
+        leet_in_place(sk, n);
+        out->v[WH_VIEW_FOLDED] = (wh_view){fo, n, NULL, NULL};
+        out->v[WH_VIEW_SKELETON] = (wh_view){sk, n, NULL, NULL};
+    } else {
+        vbuild fb, sb;
+        if (!vb_init(&fb, a, n + 16)) return WH_ENOMEM;
+        fold_general(raw, n, &fb, f);
+        if (fb.oom) return WH_ENOMEM;
+        vb_finish(&fb, &out->v[WH_VIEW_FOLDED]);
+        if (!vb_init(&sb, a, fb.len + 16)) return WH_ENOMEM;
+        skeleton_general(&out->v[WH_VIEW_FOLDED], &sb);
+        if (sb.oom) return WH_ENOMEM;
+        leet_in_place(sb.s, sb.len);
+        vb_finish(&sb, &out->v[WH_VIEW_SKELETON]);
+    }
+    const wh_view *sv = &out->v[WH_VIEW_SKELETON];
+    vbuild qb;
+    if (!vb_init(&qb, a, sv->len + 16)) return WH_ENOMEM;
+    bool aligned = squash(sv, &qb);
+    if (qb.oom) return WH_ENOMEM;
+    vb_finish(&qb, &out->v[WH_VIEW_SQUASHED]);
+    if (aligned && !sv->start) {
+        out->v[WH_VIEW_SQUASHED].start = NULL; /* identity: skip the map on the hot path */
+        out->v[WH_VIEW_SQUASHED].end = NULL;
+    }
+    find_links(&out->v[WH_VIEW_FOLDED], a, f);
+    return WH_OK;
+}
+
+const char *wh_normalize_term(const char *term, size_t n, wh_arena *a, uint32_t *out_len)
+{
+    wh_text t;
+    if (wh_utf8_invalid_at(term, n) != (size_t)-1) return NULL;
+    if (wh_text_build(term, (uint32_t)n, a, &t) != WH_OK) return NULL;
+    *out_len = t.v[WH_VIEW_SQUASHED].len;
+    return t.v[WH_VIEW_SQUASHED].s;
+}
