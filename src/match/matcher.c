@@ -51,27 +51,44 @@ struct wh_match_scratch {
 
 /* ---- expressions ---- */
 
-static void append(wh_buf *b, const char *s)
-{
-    wh_buf_puts(b, s);
-}
-
-/* Regex body for a normalized (squashed) term: each letter may be stretched, 'i' and 'l'
- * are one class (homoglyph and leet ambiguity: I/l/1/|/!), spaces may vanish. */
+/* Regex body for a normalized (squashed) term.
+ *  - A letter may be stretched, but a single letter matches once or three-plus times, never
+ *    exactly twice: "fuuuck" is "fuck", while "Bonner" is not "boner" nor "rapping" "raping".
+ *  - 'l' also matches 'i', which is what 1, |, ! and a capital I become (ki11, kiII -> kill);
+ *    'i' matches only 'i', so "tilt" is not "tit" and "twinkle" not "twinkie".
+ *  - Between words of a multi-word term, spacing may vanish ("killyourself") when both words
+ *    have three or more characters; short pieces ("s&m") keep a separator, or "Sm" would hit. */
 static void word_body(wh_buf *b, const char *t)
 {
-    for (const unsigned char *p = (const unsigned char *)t; *p; p++) {
-        unsigned char c = *p;
-        if (c == 'i' || c == 'l') {
-            append(b, "[il]+");
-        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
-            wh_buf_putc(b, (char)c);
-            wh_buf_putc(b, '+');
-        } else if (c == ' ') {
-            if (p[1] != ' ' && p[1]) append(b, " *");
-        } else {
-            wh_buf_printf(b, "\\x%02x", c);
+    const unsigned char *p = (const unsigned char *)t;
+    size_t n = strlen(t);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        if (c == ' ') {
+            size_t prev = 0, next = 0, k = i;
+            while (k > 0 && p[k - 1] != ' ') k--, prev++;
+            k = i;
+            while (k < n && p[k] == ' ') k++;
+            while (k < n && p[k] != ' ') k++, next++;
+            while (i < n && p[i] == ' ') i++;
+            wh_buf_puts(b, prev >= 3 && next >= 3 ? " *" : " +");
+            continue;
         }
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+            size_t run = 1;
+            while (i + run < n && p[i + run] == c) run++;
+            const char *cls = c == 'l' ? "[li]" : NULL;
+            char one[2] = {(char)c, 0};
+            const char *x = cls ? cls : one;
+            if (run == 1)
+                wh_buf_printf(b, "%s(?:%s%s+)?", x, x, x);
+            else
+                wh_buf_printf(b, "%s{%zu,}", x, run);
+            i += run;
+            continue;
+        }
+        wh_buf_printf(b, "\\x%02x", c);
+        i++;
     }
 }
 
@@ -94,6 +111,19 @@ static bool make_exprs(const wh_pattern_spec *sp, pat *p)
     wh_buf_init(&body);
     wh_buf_init(&hs);
     wh_buf_init(&pc);
+    if (sp->literal) {
+        for (const unsigned char *q = (const unsigned char *)sp->expr; *q; q++)
+            wh_buf_printf(&body, "\\x%02x", *q);
+        p->hs_expr = strdup(wh_buf_cstr(&body));
+        p->pcre_expr = strdup(wh_buf_cstr(&body));
+        p->hs_flags = HS_FLAG_SINGLEMATCH;
+        p->pcre_opts = 0;
+        bool ok = !body.oom && p->hs_expr && p->pcre_expr;
+        wh_buf_free(&body);
+        wh_buf_free(&hs);
+        wh_buf_free(&pc);
+        return ok;
+    }
     word_body(&body, sp->expr);
     const char *bd = wh_buf_cstr(&body);
     wh_buf_printf(&hs, "%s%s%s", sp->prefix_star ? "" : "(?:^| )", bd,

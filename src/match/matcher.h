@@ -23,6 +23,7 @@ typedef struct {
     uint32_t group;      /* the predicate (match group) it belongs to */
     int32_t permit_set;  /* >= 0: a permitted (unless_words) pattern of that set */
     bool prefix_star, suffix_star; /* WORD only */
+    bool literal; /* WORD only: a term with no letters or digits (an emoji): exact bytes */
 } wh_pattern_spec;
 
 typedef struct wh_matcher wh_matcher;

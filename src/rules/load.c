@@ -465,10 +465,17 @@ static void add_term(ld_t *L, const char *term, uint32_t group, int32_t permit_s
     if (n && *s == '*') pre = true, s++, n--;
     if (n && s[n - 1] == '*') suf = true, n--;
     uint32_t qn = 0;
-    const char *q = wh_normalize_term(s, n, L->a, &qn);
-    bool has_word = false;
+    const char *q = wh_normalize_term(s, n, WH_VIEW_SQUASHED, L->a, &qn);
+    bool has_word = false, literal = false;
     for (uint32_t i = 0; q && i < qn; i++)
         if (q[i] != ' ') has_word = true;
+    if (q && !has_word) {
+        /* No letters or digits (an emoji, a symbol): match it exactly on the folded view. */
+        q = wh_normalize_term(s, n, WH_VIEW_FOLDED, L->a, &qn);
+        for (uint32_t i = 0; q && i < qn; i++)
+            if (q[i] != ' ') has_word = true;
+        literal = true;
+    }
     if (!q || !has_word) {
         if (file)
             wh_diags_add(L->d, file, line, 1, "term '%s' has no letters or digits", term);
@@ -480,7 +487,8 @@ static void add_term(ld_t *L, const char *term, uint32_t group, int32_t permit_s
     while (qn && q[qn - 1] == ' ') qn--;
     while (qn && q[0] == ' ') q++, qn--;
     wh_pattern_spec sp = {.kind = WH_PAT_WORD,
-                          .view = WH_VIEW_SQUASHED,
+                          .view = literal ? WH_VIEW_FOLDED : WH_VIEW_SQUASHED,
+                          .literal = literal,
                           .source = wh_arena_strndup(L->a, term, strlen(term)),
                           .expr = wh_arena_strndup(L->a, q, qn),
                           .group = group,
@@ -1156,8 +1164,24 @@ static void on_pattern_error(void *ud, uint32_t pi, const char *msg)
 
 static const char *const top_keys[] = {"version", "lists", "exempt_roles", "rules", NULL};
 
+static wh_status load(const char *path, const char *dir, const char *mem, size_t memlen,
+                      const wh_load_opts *opts, wh_diags *diags, wh_ruleset **out);
+
 wh_status wh_ruleset_load(const char *path, const wh_load_opts *opts, wh_diags *diags,
                           wh_ruleset **out)
+{
+    return load(path, NULL, NULL, 0, opts, diags, out);
+}
+
+wh_status wh_ruleset_load_mem(const char *label, const char *base_dir, const char *text,
+                              size_t len, const wh_load_opts *opts, wh_diags *diags,
+                              wh_ruleset **out)
+{
+    return load(label, base_dir ? base_dir : ".", text, len, opts, diags, out);
+}
+
+static wh_status load(const char *path, const char *dir, const char *mem, size_t memlen,
+                      const wh_load_opts *opts, wh_diags *diags, wh_ruleset **out)
 {
     *out = NULL;
     wh_status st = WH_EINVAL;
@@ -1175,7 +1199,7 @@ wh_status wh_ruleset_load(const char *path, const wh_load_opts *opts, wh_diags *
     L.a = &rs->arena;
     rs->path = wh_arena_strndup(L.a, path, strlen(path));
     const char *slash = strrchr(path, '/');
-    L.dir = slash ? wh_arena_strndup(L.a, path, (size_t)(slash - path)) : wh_arena_strndup(L.a, ".", 1);
+    L.dir = dir ? wh_arena_strndup(L.a, dir, strlen(dir)) : slash ? wh_arena_strndup(L.a, path, (size_t)(slash - path)) : wh_arena_strndup(L.a, ".", 1);
     L.hash = XXH3_createState();
     XXH3_64bits_reset(L.hash);
 
@@ -1183,7 +1207,13 @@ wh_status wh_ruleset_load(const char *path, const wh_load_opts *opts, wh_diags *
     size_t tlen = 0;
     struct fy_diag *fyd = NULL;
     struct fy_document *doc = NULL;
-    if (wh_read_file(path, &text, &tlen) != WH_OK) {
+    if (mem) {
+        text = malloc(memlen + 1);
+        if (!text) goto fail;
+        memcpy(text, mem, memlen);
+        text[memlen] = 0;
+        tlen = memlen;
+    } else if (wh_read_file(path, &text, &tlen) != WH_OK) {
         wh_diags_add(diags, path, 0, 0, "cannot read rules file: %s", strerror(errno));
         goto fail;
     }

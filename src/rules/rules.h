@@ -147,6 +147,10 @@ typedef struct {
  * returned only when there were none. */
 wh_status wh_ruleset_load(const char *path, const wh_load_opts *opts, wh_diags *diags,
                           wh_ruleset **out);
+/* The same, from YAML text in memory; list files resolve relative to base_dir. */
+wh_status wh_ruleset_load_mem(const char *label, const char *base_dir, const char *text,
+                              size_t len, const wh_load_opts *opts, wh_diags *diags,
+                              wh_ruleset **out);
 void wh_ruleset_retain(wh_ruleset *rs);
 void wh_ruleset_release(wh_ruleset *rs);
 

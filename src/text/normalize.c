@@ -231,7 +231,11 @@ static void count_cp(wh_features *f, uint32_t cp, utf8proc_category_t cat)
 
 #define CLUSTER_MAX 32 /* marks past this many on one letter are zalgo: counted, dropped */
 
-static void fold_general(const char *raw, uint32_t n, vbuild *fb, wh_features *f)
+/* Folds raw into fb and maps it to the skeleton in sb in one pass. The skeleton of a
+ * cluster comes from the table entry of its raw starter when there is one: the table was
+ * built from the unfolded character, which keeps what capitals look like (Greek 'H' is an
+ * 'h', though its lowercase is an 'n'-like eta). */
+static void fold_general(const char *raw, uint32_t n, vbuild *fb, vbuild *sb, wh_features *f)
 {
     const unsigned char *s = (const unsigned char *)raw;
     uint32_t i = 0, prev_cp = UINT32_MAX, run = 0;
@@ -263,6 +267,7 @@ static void fold_general(const char *raw, uint32_t n, vbuild *fb, wh_features *f
             char c = (char)s[i];
             if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
             vb_push(fb, &c, 1, i, i + 1);
+            vb_push(sb, &c, 1, i, i + 1);
             i = j;
             continue;
         }
@@ -277,7 +282,8 @@ static void fold_general(const char *raw, uint32_t n, vbuild *fb, wh_features *f
         if (k >= 0 && k <= (utf8proc_ssize_t)WH_ARRAY_LEN(buf)) {
             k = utf8proc_normalize_utf32(buf, k, UTF8PROC_COMPOSE | UTF8PROC_STABLE);
         }
-        if (k < 0 || k > (utf8proc_ssize_t)WH_ARRAY_LEN(buf)) {
+        bool folded_ok = k >= 0 && k <= (utf8proc_ssize_t)WH_ARRAY_LEN(buf);
+        if (!folded_ok) {
             vb_push(fb, raw + i, cap_end - i, i, j); /* cannot normalize: keep as sent */
         } else {
             for (utf8proc_ssize_t q = 0; q < k; q++) {
@@ -286,31 +292,30 @@ static void fold_general(const char *raw, uint32_t n, vbuild *fb, wh_features *f
                 vb_push(fb, e, el, i, j);
             }
         }
-        i = j;
-    }
-}
-
-static void skeleton_general(const wh_view *fv, vbuild *sb)
-{
-    const unsigned char *s = (const unsigned char *)fv->s;
-    uint32_t i = 0;
-    while (i < fv->len) {
-        if (s[i] < 0x80) {
-            vb_push(sb, (const char *)s + i, 1, fv->start[i], fv->end[i]);
-            i++;
-            continue;
-        }
-        uint32_t cp;
-        unsigned l = wh_utf8_decode(s + i, &cp);
-        uint32_t rs = fv->start[i], re = fv->end[i + l - 1];
         const char *rep;
-        unsigned rl = wh_skel_lookup(cp, &rep);
-        if (rl) {
-            vb_push(sb, rep, rl, rs, re);
-        } else if (!cat_is_mark(utf8proc_category((int32_t)cp))) {
-            vb_push(sb, (const char *)s + i, l, rs, re);
+        unsigned rl;
+        if (cp < 0x80) {
+            char c = (char)(cp >= 'A' && cp <= 'Z' ? cp + 32 : cp); /* marks dropped */
+            vb_push(sb, &c, 1, i, j);
+        } else if ((rl = wh_skel_lookup(cp, &rep))) {
+            vb_push(sb, rep, rl, i, j);
+        } else if (folded_ok) {
+            for (utf8proc_ssize_t q = 0; q < k; q++) {
+                uint32_t fc = (uint32_t)buf[q];
+                char e[4];
+                if (fc < 0x80) {
+                    e[0] = (char)fc;
+                    vb_push(sb, e, 1, i, j);
+                } else if ((rl = wh_skel_lookup(fc, &rep))) {
+                    vb_push(sb, rep, rl, i, j);
+                } else if (!cat_is_mark(utf8proc_category((int32_t)fc))) {
+                    vb_push(sb, e, wh_utf8_encode(fc, e), i, j);
+                }
+            }
+        } else if (!cat_is_mark(cat)) {
+            vb_push(sb, raw + i, l, i, j);
         }
-        i += l;
+        i = j;
     }
 }
 
@@ -526,13 +531,10 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
         out->v[WH_VIEW_SKELETON] = (wh_view){sk, n, NULL, NULL};
     } else {
         vbuild fb, sb;
-        if (!vb_init(&fb, a, n + 16)) return WH_ENOMEM;
-        fold_general(raw, n, &fb, f);
-        if (fb.oom) return WH_ENOMEM;
+        if (!vb_init(&fb, a, n + 16) || !vb_init(&sb, a, n + 16)) return WH_ENOMEM;
+        fold_general(raw, n, &fb, &sb, f);
+        if (fb.oom || sb.oom) return WH_ENOMEM;
         vb_finish(&fb, &out->v[WH_VIEW_FOLDED]);
-        if (!vb_init(&sb, a, fb.len + 16)) return WH_ENOMEM;
-        skeleton_general(&out->v[WH_VIEW_FOLDED], &sb);
-        if (sb.oom) return WH_ENOMEM;
         leet_in_place(sb.s, sb.len);
         vb_finish(&sb, &out->v[WH_VIEW_SKELETON]);
     }
@@ -550,11 +552,12 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
     return WH_OK;
 }
 
-const char *wh_normalize_term(const char *term, size_t n, wh_arena *a, uint32_t *out_len)
+const char *wh_normalize_term(const char *term, size_t n, wh_view_id view, wh_arena *a,
+                              uint32_t *out_len)
 {
     wh_text t;
     if (wh_utf8_invalid_at(term, n) != (size_t)-1) return NULL;
     if (wh_text_build(term, (uint32_t)n, a, &t) != WH_OK) return NULL;
-    *out_len = t.v[WH_VIEW_SQUASHED].len;
-    return t.v[WH_VIEW_SQUASHED].s;
+    *out_len = t.v[view].len;
+    return t.v[view].s;
 }

