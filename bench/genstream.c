@@ -736,7 +736,7 @@ static const char *const BAIT[] = {
     "selling cs2 cases cheap, rust gamble site {host}",
     "onlyfans link in bio",
     "t.me/{user} for the leaks",
-    "s3x cams at {host}",
+    "h0t singles in your area {host}",
     "https://{ip}/download.exe",
     "xn--twtch-6ra.tv/login",
 };
@@ -1300,6 +1300,7 @@ typedef struct {
         bait, command, exempt, discord, first_message;
     int ev_kind;
     int native_emotes, text_emotes;
+    const char *term; /* the injected list term */
 } flags_t;
 
 static void count(stats_t *s, const flags_t *f)
@@ -1457,7 +1458,7 @@ static size_t json_esc(char *o, const char *s, size_t n)
 
 static const char *const ROLE_NAMES[] = {"broadcaster", "moderator", "vip", "subscriber", "founder", "turbo"};
 
-static void gen_event(gen_t *g, FILE *out, uint64_t idx, int64_t ts_ms)
+static void gen_event(gen_t *g, FILE *out, FILE *truth, uint64_t idx, int64_t ts_ms)
 {
     rng_t *r = &g->r;
     msg_t *m = &g->m;
@@ -1548,6 +1549,7 @@ static void gen_event(gen_t *g, FILE *out, uint64_t idx, int64_t ts_ms)
                 int kind = (int)below(r, EV__COUNT);
                 make_evasion(r, w, &kind, t);
                 msg_add(m, SEG_PROF, t);
+                f.term = w;
                 f.evasion = true;
                 f.ev_kind = kind;
             }
@@ -1561,6 +1563,7 @@ static void gen_event(gen_t *g, FILE *out, uint64_t idx, int64_t ts_ms)
                 else if (c < 3)
                     for (size_t i = 0; i < n; i++) t[i] = (char)upper(t[i]);
                 msg_add(m, SEG_PROF, t);
+                f.term = w;
                 f.plain = true;
             }
         }
@@ -1754,6 +1757,13 @@ render:
     n += (size_t)sprintf(o + n, "\",\"ts\":\"%s\",\"meta\":%s}\n", ts, meta);
     fwrite(o, 1, n, out);
 
+    if (truth && (f.plain || f.evasion)) {
+        fprintf(truth, "{\"id\":\"e-%llu\",\"kind\":\"%s\",\"term\":\"", (unsigned long long)idx,
+                f.plain ? "plain" : EV_NAMES[f.ev_kind]);
+        char esc[512];
+        fwrite(esc, 1, json_esc(esc, f.term, strlen(f.term)), truth);
+        fputs("\"}\n", truth);
+    }
     size_t cps = utf8_cps(text, tl);
     stat_add(&g->all, text, tl, cps);
     count(&g->all, &f);
@@ -1815,7 +1825,7 @@ static const rxrule_t RX[] = {
      {"\\b\\d{1,5}\\s+\\w+(\\s+\\w+)?\\s+(street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln)\\b"}, {NULL}},
     {"doxx-ip-address", "IPv4 address", "hold", NULL,
      {"\\b(25[0-5]|2[0-4]\\d|1?\\d?\\d)(\\.(25[0-5]|2[0-4]\\d|1?\\d?\\d)){3}\\b"}, {"raw"}},
-    {"spoiler-ending", "spoiler", "delete", "    channels: [\"#story_games\", \"#cohhgaming\", \"#bookclub\"]\n",
+    {"spoiler-ending", "spoiler", "delete", "CHANNELS",
      {"\\b(dies|died|is\\s+dead)\\s+(at|in)\\s+the\\s+end\\b", "\\bspoiler\\s*(alert|:)"}, {NULL, NULL}},
     {"bot-command-chain", "several bot commands at once", "warn", NULL, {"^![a-z]+(\\s+![a-z]+){3,}"}, {"raw"}},
     {"link-shortener", "URL shortener", "hold", NULL, {"\\b(bit\\.ly|tinyurl\\.com|goo\\.gl|cutt\\.ly|is\\.gd)/\\w+"}, {NULL}},
@@ -1831,7 +1841,7 @@ static const rxrule_t RX[] = {
     {"spam-caps-word", "one very long capitalised word", "warn", NULL, {"\\b[A-Z]{12,}\\b"}, {"raw"}},
     {"spam-long-number", "long digit string", "warn", NULL, {"\\d{12,}"}, {"raw"}},
     {"spam-emoji-wall", "emoji wall", "warn", NULL, {"[\\x{1F300}-\\x{1FAFF}]{8,}"}, {"raw"}},
-    {"adult-cams", "adult spam", "ban", NULL, {"\\bs\\s*e\\s*x\\s*(cam|chat|bot)s?\\b"}, {"skeleton"}},
+    {"dating-scam", "dating spam", "ban", NULL, {"\\b(hot|lonely)\\s+(singles|moms|girls)\\s+(in|near)\\s+(your|ur)\\s+(area|city)\\b"}, {"skeleton"}},
     {"scam-account-sale", "account trading", "hold", NULL, {"\\b(selling|buy(ing)?)\\s+(an?\\s+)?(account|acc|accs|accounts)\\b"}, {NULL}},
     {"scam-staff-impersonation", "fake staff message", "ban", "    priority: 20\n",
      {"\\b(twitch|discord)\\s+(staff|support|admin|team)\\b.{0,60}\\b(verify|suspend(ed)?|ban(ned)?)\\b"}, {"skeleton"}},
@@ -1958,7 +1968,9 @@ static void write_rules(FILE *f, const char *list_ref, uint64_t seed, size_t nte
         fprintf(f, "  - id: %s\n    description: ", x->id);
         yaml_sq(f, x->desc);
         fputc('\n', f);
-        if (x->extra) fputs(x->extra, f);
+        if (x->extra && !strcmp(x->extra, "CHANNELS")) /* scoped to three channels of the stream */
+            fprintf(f, "    channels: [\"%s\", \"%s\", \"%s\"]\n", g_chan[0].name, g_chan[1].name, g_chan[2].name);
+        else if (x->extra) fputs(x->extra, f);
         if (np == 1) {
             fputs("    when:\n      regex: ", f);
             yaml_sq(f, x->pat[0]);
@@ -2046,7 +2058,7 @@ static void usage(void)
     fputs("usage: genstream --seed N --events N --out-events FILE --out-rules FILE --out-list FILE\n"
           "                 --words WORDLIST.json [WORDLIST.json ...]\n"
           "                 [--max-terms N (1000)] [--min-rating N (1)] [--stats-prefix N (100000)]\n"
-          "                 [--out-stats FILE]\n",
+          "                 [--out-stats FILE] [--out-truth FILE]\n",
           stderr);
     exit(2);
 }
@@ -2064,7 +2076,7 @@ int main(int argc, char **argv)
 {
     uint64_t seed = 42, events = 1000000, max_terms = 1000, prefix_n = 100000;
     int min_rating = 1;
-    const char *out_events = NULL, *out_rules = NULL, *out_list = NULL, *out_stats = NULL;
+    const char *out_events = NULL, *out_rules = NULL, *out_list = NULL, *out_stats = NULL, *out_truth = NULL;
     const char *words[32];
     int nwords = 0;
     bool have_seed = false, have_events = false;
@@ -2078,6 +2090,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--out-rules")) out_rules = NEXT();
         else if (!strcmp(a, "--out-list")) out_list = NEXT();
         else if (!strcmp(a, "--out-stats")) out_stats = NEXT();
+        else if (!strcmp(a, "--out-truth")) out_truth = NEXT();
         else if (!strcmp(a, "--max-terms")) max_terms = parse_u64(NEXT(), a);
         else if (!strcmp(a, "--min-rating")) min_rating = (int)parse_u64(NEXT(), a);
         else if (!strcmp(a, "--stats-prefix")) prefix_n = parse_u64(NEXT(), a);
@@ -2150,6 +2163,13 @@ int main(int argc, char **argv)
         if (!hits_list(TWITCH_EMOTES[i].name)) g_twemote_ok[g_ntwemote_ok++] = (int)i;
         else g_scrubbed++;
 
+    /* ---- events */
+    static gen_t g;
+    rng_seed(&g.r, seed);
+    g.prefix_n = prefix_n;
+    int64_t start_ms = (days_from_civil(2026, 11, 24) * 86400 + 11 * 3600) * 1000;
+    make_world(&g.r, start_ms);
+
     /* ---- rules */
     FILE *rf = fopen(out_rules, "wb");
     if (!rf) die("cannot write %s", out_rules);
@@ -2158,12 +2178,8 @@ int main(int argc, char **argv)
     free(ref);
     if (fclose(rf)) die("cannot write %s", out_rules);
 
-    /* ---- events */
-    static gen_t g;
-    rng_seed(&g.r, seed);
-    g.prefix_n = prefix_n;
-    int64_t start_ms = (days_from_civil(2026, 11, 24) * 86400 + 11 * 3600) * 1000;
-    make_world(&g.r, start_ms);
+    FILE *tf = NULL;
+    if (out_truth && !(tf = fopen(out_truth, "wb"))) die("cannot write %s", out_truth);
     FILE *ef = fopen(out_events, "wb");
     if (!ef) die("cannot write %s", out_events);
     static char iobuf[1 << 22];
@@ -2172,9 +2188,10 @@ int main(int argc, char **argv)
     for (uint64_t i = 1; i <= events; i++) {
         /* arrivals: mostly 1-6 ms apart (~250 msg/s over 200 channels), sometimes a lull */
         ts += chance(&g.r, 900000) ? irange(&g.r, 1, 6) : irange(&g.r, 7, 40);
-        gen_event(&g, ef, i, ts);
+        gen_event(&g, ef, tf, i, ts);
     }
     if (fclose(ef)) die("cannot write %s", out_events);
+    if (tf && fclose(tf)) die("cannot write %s", out_truth);
 
     /* ---- stats */
     for (int pass = 0; pass < 2; pass++) {

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -38,6 +39,7 @@ void wh_arena_init(wh_arena *a, size_t chunk_size)
 
 void *wh_arena_alloc(wh_arena *a, size_t n)
 {
+    if (n > SIZE_MAX / 4) return NULL; /* no rounding or header overflow below */
     n = (n + 15) & ~(size_t)15;
     wh_arena_chunk *c = a->head;
     if (c && c->cap - c->used >= n) {
@@ -222,6 +224,99 @@ uint64_t wh_hash64(const void *p, size_t n, uint64_t seed)
     return XXH3_64bits_withSeed(p, n, seed);
 }
 
+/* ---- JSON strings ---- */
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static bool hex4(const char *p, uint32_t *out)
+{
+    uint32_t v = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = hexval(p[k]);
+        if (h < 0) return false;
+        v = v << 4 | (uint32_t)h;
+    }
+    *out = v;
+    return true;
+}
+
+static size_t put_utf8(uint32_t cp, char *o)
+{
+    unsigned char *u = (unsigned char *)o;
+    if (cp < 0x80) {
+        u[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        u[0] = (unsigned char)(0xC0 | (cp >> 6));
+        u[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        u[0] = (unsigned char)(0xE0 | (cp >> 12));
+        u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    u[0] = (unsigned char)(0xF0 | (cp >> 18));
+    u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+    u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    u[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+bool wh_json_unescape(const char *p, size_t n, char *o, size_t *out_len, size_t *bad_at)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '\\') {
+            o[w++] = p[i];
+            continue;
+        }
+        size_t esc = i;
+        if (++i >= n) goto bad;
+        switch (p[i]) {
+        case '"': o[w++] = '"'; break;
+        case '\\': o[w++] = '\\'; break;
+        case '/': o[w++] = '/'; break;
+        case 'b': o[w++] = '\b'; break;
+        case 'f': o[w++] = '\f'; break;
+        case 'n': o[w++] = '\n'; break;
+        case 'r': o[w++] = '\r'; break;
+        case 't': o[w++] = '\t'; break;
+        case 'u': {
+            uint32_t cp;
+            if (i + 4 >= n || !hex4(p + i + 1, &cp)) goto bad;
+            i += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                uint32_t lo;
+                if (i + 6 >= n || p[i + 1] != '\\' || p[i + 2] != 'u' || !hex4(p + i + 3, &lo) ||
+                    lo < 0xDC00 || lo > 0xDFFF)
+                    goto bad;
+                i += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                goto bad;
+            }
+            w += put_utf8(cp, o + w); /* at most 4 bytes from at least 6 escaped */
+            break;
+        }
+        default: goto bad;
+        }
+        continue;
+    bad:
+        *bad_at = esc;
+        return false;
+    }
+    *out_len = w;
+    return true;
+}
+
 /* ---- time ---- */
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 {
@@ -256,6 +351,8 @@ bool wh_parse_rfc3339(const char *s, size_t n, int64_t *ms_out)
         return false;
     static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || h > 23 || m > 59 || sec > 60) return false;
+    bool leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
+    if (M == 2 && D == 29 && !leap) return false;
     size_t i = 19;
     int64_t ms = 0;
     if (i < n && s[i] == '.') {
@@ -314,6 +411,7 @@ bool wh_parse_duration(const char *s, size_t n, int64_t *ms_out)
         bool found = false;
         for (size_t k = 0; k < WH_ARRAY_LEN(units); k++) {
             if (strlen(units[k].unit) == ul && memcmp(units[k].unit, s + us, ul) == 0) {
+                if (v > (INT64_MAX / 4) / units[k].ms || total > INT64_MAX / 4) return false;
                 total += v * units[k].ms;
                 found = true;
                 break;

@@ -80,6 +80,11 @@ bool wh_parse_duration(const char *s, size_t n, int64_t *ms_out);
 int64_t wh_now_ms(void);
 uint64_t wh_mono_ns(void);
 
+/* Decodes the body of a JSON string (between the quotes) into out (room for n bytes is
+ * enough: escapes never grow). Returns false on a bad escape or a lone surrogate, with
+ * *bad_at set to the offset of the escape. */
+bool wh_json_unescape(const char *p, size_t n, char *out, size_t *out_len, size_t *bad_at);
+
 /* ---- misc ------------------------------------------------------------------ */
 size_t wh_levenshtein(const char *a, const char *b); /* small strings only */
 /* Reads a whole file into a NUL-terminated malloc'd buffer. */

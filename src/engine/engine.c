@@ -405,6 +405,13 @@ wh_outcome wh_worker_line(wh_worker *w, const char *line, size_t len, uint64_t l
         const wh_match *m = &w->matches[i];
         const wh_pattern_info *pi = &rs->pats[m->pattern];
         if (pi->permit_set >= 0 || m->view == (wh_view_id)-1 || !w->fired[pi->rule]) continue;
+        bool dup = false; /* the same span of the same rule from another term ("fuck", "fuck*") */
+        for (uint32_t k = 0; k < i && !dup; k++) {
+            const wh_match *o = &w->matches[k];
+            dup = o->view != (wh_view_id)-1 && o->rs == m->rs && o->re == m->re &&
+                  rs->pats[o->pattern].permit_set < 0 && rs->pats[o->pattern].rule == pi->rule;
+        }
+        if (dup) continue;
         wh_buf_puts(out, first ? ",\"matches\":[" : ",");
         first = false;
         reported++;

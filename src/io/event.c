@@ -141,26 +141,6 @@ static int skip(const char *js, const jsmntok_t *t, int ntok, int i, int depth, 
     }
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static bool hex4(const char *p, uint32_t *out)
-{
-    uint32_t v = 0;
-    for (int k = 0; k < 4; k++) {
-        int h = hexval(p[k]);
-        if (h < 0) return false;
-        v = v << 4 | (uint32_t)h;
-    }
-    *out = v;
-    return true;
-}
-
 /* Returns the string token's value, unescaped into the arena when it has escapes.
  * On a bad escape returns false with *bad_at set. */
 static bool str_value(const char *js, const jsmntok_t *t, wh_arena *a, wh_str *out, int *bad_at)
@@ -173,53 +153,15 @@ static bool str_value(const char *js, const jsmntok_t *t, wh_arena *a, wh_str *o
         return true;
     }
     char *o = wh_arena_alloc(a, n + 1);
-    if (!o) {
-        *bad_at = t->start;
+    size_t w = 0, bad = 0;
+    if (!o || !wh_json_unescape(p, n, o, &w, &bad)) {
+        *bad_at = t->start + (int)bad;
         return false;
-    }
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '\\') {
-            o[w++] = p[i];
-            continue;
-        }
-        if (++i >= n) goto bad;
-        switch (p[i]) {
-        case '"': o[w++] = '"'; break;
-        case '\\': o[w++] = '\\'; break;
-        case '/': o[w++] = '/'; break;
-        case 'b': o[w++] = '\b'; break;
-        case 'f': o[w++] = '\f'; break;
-        case 'n': o[w++] = '\n'; break;
-        case 'r': o[w++] = '\r'; break;
-        case 't': o[w++] = '\t'; break;
-        case 'u': {
-            uint32_t cp;
-            if (i + 4 >= n || !hex4(p + i + 1, &cp)) goto bad;
-            i += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                uint32_t lo;
-                if (i + 6 >= n || p[i + 1] != '\\' || p[i + 2] != 'u' ||
-                    !hex4(p + i + 3, &lo) || lo < 0xDC00 || lo > 0xDFFF)
-                    goto bad;
-                i += 6;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                goto bad;
-            }
-            w += wh_utf8_encode(cp, o + w); /* at most 4 bytes from at least 6 escaped */
-            break;
-        }
-        default: goto bad;
-        }
     }
     o[w] = 0;
     out->p = o;
     out->n = (uint32_t)w;
     return true;
-bad:
-    *bad_at = t->start + (int)(n ? n - 1 : 0);
-    return false;
 }
 
 static bool key_is(const char *js, const jsmntok_t *t, const char *k, size_t kn)
@@ -272,6 +214,7 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
         if (!nt) return fail(err, "bad_json", "out of memory for JSON tokens");
         d->tok = nt;
         d->cap *= 2;
+        jsmn_init(&p); /* start over with the bigger array: simplest state to reason about */
     }
     const jsmntok_t *tok = d->tok;
     if (ntok == JSMN_ERROR_INVAL)
@@ -421,8 +364,8 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
                         if (!IS_NULL) WANT_STR(ev->user_name, "user.name");
                     } else if (KEY("roles")) {
                         if (tok[v].type == JSMN_ARRAY) {
-                            int r = v + 1;
-                            for (int rk = 0; rk < tok[v].size; rk++) {
+                            int r = v + 1, nr = tok[v].size;
+                            for (int rk = 0; rk < nr; rk++) {
                                 if (tok[r].type != JSMN_STRING)
                                     return fail(err, "bad_field",
                                                 "\"user.roles\" must be an array of strings");

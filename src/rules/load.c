@@ -332,27 +332,23 @@ static void load_list_file(ld_t *L, list_t *l, struct fy_node *fnode, const char
         if (!t || nt <= 0 || t[0].type != JSMN_ARRAY) {
             ERR(L, fnode, "list file '%s' must be a JSON array of strings", path);
         } else {
+            uint32_t line = 1;
+            int scanned = 0;
             for (int i = 1; i < nt; i++) {
                 if (t[i].type != JSMN_STRING) {
                     ERR(L, fnode, "list file '%s': item %d is not a string", path, i);
                     break;
                 }
                 /* Line of the item, for positions in lint messages. */
-                uint32_t line = 1;
-                for (int k = 0; k < t[i].start; k++) line += buf[k] == '\n';
+                for (; scanned < t[i].start; scanned++) line += buf[scanned] == '\n';
                 const char *s = buf + t[i].start;
                 size_t n = (size_t)(t[i].end - t[i].start);
                 if (memchr(s, '\\', n)) {
-                    /* Rare in word lists: decode the common escapes simply. */
                     char *u = wh_arena_alloc(L->a, n + 1);
-                    size_t w = 0;
-                    for (size_t k = 0; k < n; k++) {
-                        if (s[k] == '\\' && k + 1 < n) {
-                            k++;
-                            u[w++] = s[k] == 'n' ? ' ' : s[k] == 't' ? ' ' : s[k];
-                        } else {
-                            u[w++] = s[k];
-                        }
+                    size_t w = 0, bad_esc = 0;
+                    if (!u || !wh_json_unescape(s, n, u, &w, &bad_esc)) {
+                        wh_diags_add(L->d, path, line, 1, "bad escape in a list item");
+                        continue;
                     }
                     list_push(L, l, u, w, line, &cap);
                 } else {
@@ -1055,30 +1051,36 @@ static bool is_ratio(wh_feature_id f)
     return f == WH_F_CAPS_RATIO || f == WH_F_SYMBOL_RATIO || f == WH_F_NON_LATIN_RATIO;
 }
 
+/* Narrows the per-feature intervals by every numeric predicate that must hold under c
+ * (the kids of nested `all`s included). Returns true when one becomes empty. */
+static bool narrow(const wh_cond *c, interval *ivs, wh_feature_id *which)
+{
+    if (c->kind == WH_C_NUM) {
+        interval_apply(&ivs[c->feat], c->cmp);
+        *which = c->feat;
+        return interval_empty(&ivs[c->feat]);
+    }
+    if (c->kind != WH_C_ALL) return false;
+    for (uint32_t i = 0; i < c->nkids; i++)
+        if (narrow(c->kids[i], ivs, which)) return true;
+    return false;
+}
+
 /* Finds a conjunction of numeric predicates that no message can satisfy. */
 static bool impossible(const wh_cond *c, wh_feature_id *which)
 {
-    if (c->kind == WH_C_NUM) {
-        interval iv = {0, is_ratio(c->feat) ? 1 : INFINITY, false, false};
-        interval_apply(&iv, c->cmp);
-        *which = c->feat;
-        return interval_empty(&iv);
-    }
-    if (c->kind != WH_C_ALL) return false;
     interval ivs[WH_F__COUNT];
     for (int f = 0; f < WH_F__COUNT; f++)
         ivs[f] = (interval){0, is_ratio((wh_feature_id)f) ? 1 : INFINITY, false, false};
-    for (uint32_t i = 0; i < c->nkids; i++) {
-        const wh_cond *k = c->kids[i];
-        if (impossible(k, which)) return true;
-        if (k->kind == WH_C_NUM) {
-            interval_apply(&ivs[k->feat], k->cmp);
-            if (interval_empty(&ivs[k->feat])) {
-                *which = k->feat;
-                return true;
+    if (narrow(c, ivs, which)) return true;
+    if (c->kind == WH_C_ALL)
+        for (uint32_t i = 0; i < c->nkids; i++) /* an `any` inside is fine if one branch is */
+            if (c->kids[i]->kind == WH_C_ANY && c->kids[i]->nkids) {
+                bool all_bad = true;
+                for (uint32_t k = 0; k < c->kids[i]->nkids && all_bad; k++)
+                    all_bad = impossible(c->kids[i]->kids[k], which);
+                if (all_bad) return true;
             }
-        }
-    }
     return false;
 }
 

@@ -359,6 +359,7 @@ static bool squash(const wh_view *sv, vbuild *qb)
             /* Count the group of single-character tokens starting here. */
             uint32_t k = i, count = 0, letters = 0;
             uint32_t ends[64];
+            uint32_t sep0 = 0, sep0_len = 0; /* the group's separator: all must be alike */
             while (k < n && count < 64) {
                 bool kw;
                 unsigned kl = word_char(s + k, &kw);
@@ -379,6 +380,13 @@ static bool squash(const wh_view *sv, vbuild *qb)
                     nsep++;
                 }
                 if (nsep == 0 || nsep > 3 || sep >= n || s[sep] == '\n') break;
+                /* "a c.u.n.t": the space after "a" is not the dots of the spelled word. */
+                if (count == 1) {
+                    sep0 = ke;
+                    sep0_len = sep - ke;
+                } else if (sep - ke != sep0_len || memcmp(s + ke, s + sep0, sep0_len)) {
+                    break;
+                }
                 k = sep;
             }
             if (count >= 3 && letters > 0) {

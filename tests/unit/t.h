@@ -30,8 +30,8 @@ extern char t_why[1024];
 
 #define T_FAIL(...)                                                                                \
     do {                                                                                           \
-        int _n = snprintf(t_why, sizeof(t_why), "%s:%d: ", __FILE__, __LINE__);                   \
-        snprintf(t_why + _n, sizeof(t_why) - (size_t)_n, __VA_ARGS__);                             \
+        int _tn = snprintf(t_why, sizeof(t_why), "%s:%d: ", __FILE__, __LINE__);                   \
+        snprintf(t_why + _tn, sizeof(t_why) - (size_t)_tn, __VA_ARGS__);                             \
         longjmp(t_jmp, 1);                                                                         \
     } while (0)
 

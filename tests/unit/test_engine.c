@@ -1,1 +1,315 @@
+/* test_engine.c - decisions end to end through a worker: one test per evasion technique,
+ * the Scunthorpe words, permitted terms, verdict order, scope, shadow mode, explain. */
+#include "helpers.h"
 #include "t.h"
+
+static const char *PROFANITY = "version: 1\n"
+                               "lists:\n"
+                               "  bad: [fuck, shit, ass, cunt, cock, rapist, rape, tit, bitch,\n"
+                               "        \"kill yourself\", \"s&m\", boner]\n"
+                               "rules:\n"
+                               "  - id: profanity\n"
+                               "    when: {words: [\"@bad\"]}\n"
+                               "    action: delete\n";
+
+static wh_ruleset *prof(void)
+{
+    static wh_ruleset *rs;
+    if (!rs) rs = th_rules(PROFANITY);
+    return rs;
+}
+
+#define CAUGHT(text) ASSERT_CONTAINS(th_decide(prof(), th_msg(text)), "\"action\":\"delete\"")
+#define ALLOWED(text) ASSERT_CONTAINS(th_decide(prof(), th_msg(text)), "\"action\":\"allow\"")
+
+TEST(plain_word)
+{
+    CAUGHT("what the fuck");
+    CAUGHT("FUCK");
+    CAUGHT("Fuck!");
+    ALLOWED("what the heck");
+}
+
+TEST(evasion_leetspeak)
+{
+    CAUGHT("sh1t");
+    CAUGHT("sh!t happens");
+    CAUGHT("a$$");
+    CAUGHT("$hit");
+    CAUGHT("b1tch");
+    CAUGHT("5h17");
+    ALLOWED("it costs $50 in 2024 :)");
+}
+
+TEST(evasion_homoglyphs)
+{
+    CAUGHT("f\xd5\xbd\xd1\x81k");         /* Armenian u (U+057D), Cyrillic es (U+0441) */
+    CAUGHT("\xd1\x95hit");                /* Cyrillic dze U+0455 */
+    CAUGHT("FU\xd0\xa1K");                /* Cyrillic capital ES */
+    CAUGHT("\xce\x91SS");                 /* Greek capital alpha */
+}
+
+TEST(evasion_fancy_fonts)
+{
+    CAUGHT("\xf0\x9d\x90\x9f\xf0\x9d\x90\xae\xf0\x9d\x90\x9c\xf0\x9d\x90\xa4"); /* math bold */
+    CAUGHT("\xef\xbd\x86\xef\xbd\x95\xef\xbd\x83\xef\xbd\x8b");                 /* fullwidth */
+    CAUGHT("\xe2\x93\x95\xe2\x93\xa4\xe2\x93\x92\xe2\x93\x9a");                 /* circled */
+    CAUGHT("\xf0\x9f\x87\xab\xf0\x9f\x87\xba\xf0\x9f\x87\xa8\xf0\x9f\x87\xb0"); /* regional */
+    CAUGHT("\xf0\x9f\x85\xb5\xf0\x9f\x86\x84\xf0\x9f\x85\xb2\xf0\x9f\x85\xba"); /* neg. squared */
+    CAUGHT("\xea\x9c\xb0\xe1\xb4\x9c\xe1\xb4\x84\xe1\xb4\x8b");                 /* small caps */
+}
+
+TEST(evasion_accents)
+{
+    CAUGHT("f\xc3\xbc\x63k");      /* fück */
+    CAUGHT("\xc5\x9dh\xc3\xaft");  /* ŝhït */
+}
+
+TEST(evasion_zero_width)
+{
+    CAUGHT("f\xe2\x80\x8bu\xe2\x80\x8b\x63k");     /* U+200B */
+    CAUGHT("sh\xe2\x80\x8di\xe2\x81\xa0t");        /* ZWJ, word joiner */
+    CAUGHT("cu\xc2\xadnt");                        /* soft hyphen */
+    CAUGHT("\xef\xbb\xbf" "fuck");                 /* BOM */
+}
+
+TEST(evasion_zalgo)
+{
+    CAUGHT("f\xcc\xb8\xcc\xa2\xcc\x9bu\xcc\xb5\xcc\xa1\x63\xcd\x9c\xcc\xb7k\xcc\xb6");
+    /* 40 marks on one letter */
+    char z[256] = "s";
+    for (int i = 0; i < 40; i++) strcat(z, "\xcc\x88");
+    strcat(z, "hit");
+    CAUGHT(z);
+}
+
+TEST(evasion_spacing)
+{
+    CAUGHT("f u c k");
+    CAUGHT("f.u.c.k");
+    CAUGHT("f-u-c-k you");
+    CAUGHT("you are a total c . u . n . t");
+    CAUGHT("what a c.u.n.t");
+    ALLOWED("I will pass. Hit me");
+    ALLOWED("a s"); /* two letters are never joined */
+}
+
+TEST(evasion_stretching)
+{
+    CAUGHT("fuuuuuuck");
+    CAUGHT("shiiiiit");
+    CAUGHT("asssss");
+    ALLOWED("Bonner"); /* a doubled letter is not stretching: not "boner" */
+    ALLOWED("rapping");
+}
+
+TEST(multi_word_terms)
+{
+    CAUGHT("just kill yourself");
+    CAUGHT("killyourself");
+    CAUGHT("kill-yourself");
+    ALLOWED("Sm"); /* "s&m" keeps a separator */
+    CAUGHT("s&m");
+}
+
+TEST(scunthorpe)
+{
+    ALLOWED("Scunthorpe");
+    ALLOWED("assassin");
+    ALLOWED("cocktail");
+    ALLOWED("therapist");
+    ALLOWED("grapes");
+    ALLOWED("the title of the class");
+    ALLOWED("classic passage, bass guitar");
+    ALLOWED("tilt the twinkle");
+    ALLOWED("Penistone and Shitterton are real places"); /* whole words only */
+}
+
+TEST(wildcards)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - id: w\n    when: {words: [\"fuck*\", \"*cock\"], unless_words: "
+                              "[\"cocktail*\"]}\n    action: delete\n"
+                              "  - id: c\n    when: {words: [\"cock*\"], unless_words: "
+                              "[\"cocktail*\"]}\n    action: hold\n");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("fucking hell")), "\"delete\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("motherfuckers")), "\"allow\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("peacock")), "\"delete\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("a cocktail bar")), "\"allow\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("cocky")), "\"hold\"");
+    wh_ruleset_release(rs);
+}
+
+TEST(literal_emoji_term)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n  - id: e\n    when: {words: [\"\xf0\x9f\x96\x95\"]}\n"
+                              "    action: delete\n");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("here \xf0\x9f\x96\x95 you")), "\"delete\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("here you")), "\"allow\"");
+    wh_ruleset_release(rs);
+}
+
+TEST(verdict_strongest_wins)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - id: a\n    when: {words: [heck]}\n    action: warn\n"
+                              "  - id: b\n    when: {words: [heck]}\n    action: {timeout: 10m}\n"
+                              "  - id: c\n    when: {words: [heck]}\n    action: {timeout: 1h}\n"
+                              "  - id: d\n    when: {words: [heck]}\n    action: delete\n");
+    const char *d = th_decide(rs, th_msg("heck"));
+    ASSERT_CONTAINS(d, "\"action\":\"timeout\",\"duration_s\":3600");
+    ASSERT_CONTAINS(d, "\"rules\":[\"a\",\"b\",\"c\",\"d\"]");
+    ASSERT_CONTAINS(d, "\"reason\":\"c\"");
+    wh_ruleset_release(rs);
+}
+
+TEST(allow_rule_stops_lower_priorities)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - id: vip-ok\n    priority: 5\n    roles: [vip]\n"
+                              "    when: {}\n    action: allow\n"
+                              "  - id: links\n    when: {links: \">= 1\"}\n    action: hold\n"
+                              "  - id: top\n    priority: 9\n    when: {words: [scam]}\n"
+                              "    action: ban\n");
+    const char *vip = "{\"id\":\"1\",\"user\":{\"roles\":[\"VIP\"]},\"text\":\"see x.com/a\"}";
+    ASSERT_CONTAINS(th_decide(rs, vip), "\"action\":\"allow\"");
+    const char *anon = "{\"id\":\"1\",\"text\":\"see x.com/a\"}";
+    ASSERT_CONTAINS(th_decide(rs, anon), "\"action\":\"hold\"");
+    const char *vip_scam = "{\"id\":\"1\",\"user\":{\"roles\":[\"vip\"]},\"text\":\"scam\"}";
+    ASSERT_CONTAINS(th_decide(rs, vip_scam), "\"action\":\"ban\"");
+    wh_ruleset_release(rs);
+}
+
+TEST(scope_and_exemptions)
+{
+    wh_ruleset *rs = th_rules("version: 1\nexempt_roles: [moderator]\nrules:\n"
+                              "  - id: r\n    channels: [\"#A\"]\n    platforms: [twitch]\n"
+                              "    exempt_roles: [vip]\n    when: {words: [heck]}\n"
+                              "    action: delete\n");
+    ASSERT_CONTAINS(th_decide(rs, "{\"id\":\"1\",\"platform\":\"twitch\",\"channel\":\"#a\","
+                                  "\"text\":\"heck\"}"),
+                    "\"delete\"");
+    ASSERT_CONTAINS(th_decide(rs, "{\"id\":\"1\",\"platform\":\"discord\",\"channel\":\"#a\","
+                                  "\"text\":\"heck\"}"),
+                    "\"allow\"");
+    ASSERT_CONTAINS(th_decide(rs, "{\"id\":\"1\",\"platform\":\"twitch\",\"channel\":\"#b\","
+                                  "\"text\":\"heck\"}"),
+                    "\"allow\"");
+    ASSERT_CONTAINS(th_decide(rs, "{\"id\":\"1\",\"platform\":\"twitch\",\"channel\":\"#a\","
+                                  "\"user\":{\"roles\":[\"vip\"]},\"text\":\"heck\"}"),
+                    "\"allow\"");
+    ASSERT_CONTAINS(th_decide(rs, "{\"id\":\"1\",\"platform\":\"twitch\",\"channel\":\"#a\","
+                                  "\"user\":{\"roles\":[\"moderator\"]},\"text\":\"heck\"}"),
+                    "\"allow\"");
+    wh_ruleset_release(rs);
+}
+
+TEST(shadow_mode_reported_not_enforced)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - id: try\n    mode: shadow\n    when: {words: [heck]}\n"
+                              "    action: ban\n");
+    const char *d = th_decide(rs, th_msg("heck"));
+    ASSERT_CONTAINS(d, "\"action\":\"allow\"");
+    ASSERT_CONTAINS(d, "\"shadow\":[{\"rule\":\"try\",\"action\":\"ban\"}]");
+    ASSERT_NOT_CONTAINS(d, "\"rules\"");
+    wh_ruleset_release(rs);
+}
+
+TEST(shape_predicates)
+{
+    wh_ruleset *rs = th_rules(
+        "version: 1\nrules:\n"
+        "  - id: caps\n    when: {caps_ratio: \"> 0.7\", letters: \">= 8\"}\n    action: warn\n"
+        "  - id: long\n    when: {length: \"> 40\"}\n    action: hold\n"
+        "  - id: rep\n    when: {repeated_chars: \">= 6\"}\n    action: delete\n"
+        "  - id: men\n    when: {mentions: \">= 3\"}\n    action: delete\n"
+        "  - id: emo\n    when: {emotes: \">= 3\"}\n    action: delete\n"
+        "  - id: lnk\n    when: {links: {deny: [bad.example], allow: [twitch.tv]}}\n"
+        "    action: ban\n"
+        "  - id: nl\n    when: {non_latin_ratio: \"> 0.5\", letters: \">= 4\"}\n    action: warn\n");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("STOP SHOUTING")), "\"rules\":[\"caps\"]");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("OK LOL")), "\"allow\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("this message is rather long, and goes on and on")), "\"rules\":[\"long\"]");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("nooooooo")), "\"rules\":[\"rep\"]");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("@a @b @c")), "\"rules\":[\"men\"]");
+    ASSERT_CONTAINS(th_decide(rs, "{\"id\":\"1\",\"text\":\"x\",\"meta\":{\"emotes\":"
+                                  "\"25:0-4,6-8/1902:10-12\"}}"),
+                    "\"rules\":[\"emo\"]");
+    ASSERT_CONTAINS(th_decide(rs, "{\"id\":\"1\",\"text\":\"x\",\"meta\":{\"emotes\":[1,2]}}"),
+                    "\"allow\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("clip clips.twitch.tv/abc")), "\"allow\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("go https://www.bad.example/x")), "\"ban\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("see other.io/x")), "\"ban\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82")),
+                    "\"rules\":[\"nl\"]");
+    wh_ruleset_release(rs);
+}
+
+TEST(regex_views)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - id: nitro\n    when: {regex: ['free\\s*nitro'], view: skeleton}\n"
+                              "    action: ban\n"
+                              "  - id: raw\n    when: {regex: [{pattern: 'ABC', view: raw}]}\n"
+                              "    action: hold\n");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("FR33 N1TR0 here")), "\"ban\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("abc")), "\"allow\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("ABC")), "\"hold\"");
+    wh_ruleset_release(rs);
+}
+
+TEST(prefilter_regex_confirmed_by_pcre2)
+{
+    /* Hyperscan cannot run back-references exactly: it prefilters, PCRE2 confirms. */
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - id: dup\n    when: {regex: ['\\b(\\w{3,})\\s+\\1\\b']}\n"
+                              "    action: warn\n");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("buy buy now")), "\"warn\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("buy bye now")), "\"allow\"");
+    wh_ruleset_release(rs);
+}
+
+TEST(hostile_regex_bounded)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - id: evil\n    when: {regex: ['^(a+)+\\1$']}\n"
+                              "    action: warn\n");
+    char text[4000];
+    memset(text, 'a', 3000);
+    strcpy(text + 3000, "!");
+    const char *d = th_decide(rs, th_msg(text));
+    ASSERT_CONTAINS(d, "\"action\":");
+    wh_ruleset_release(rs);
+}
+
+TEST(explain_spans_point_at_raw_text)
+{
+    const char *d = th_decide_explain(prof(), th_msg("oh \xef\xbd\x86\xef\xbd\x95\xef\xbd\x83\xef\xbd\x8b!"));
+    ASSERT_CONTAINS(d, "\"span\":[3,15]");
+    ASSERT_CONTAINS(d, "\"term\":\"fuck\"");
+    ASSERT_CONTAINS(d, "\"text\":\"\xef\xbd\x86\xef\xbd\x95\xef\xbd\x83\xef\xbd\x8b\"");
+}
+
+TEST(reason_template)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n  - id: r\n    when: {words: [heck]}\n"
+                              "    action: delete\n    reason: \"{rule}: {term} ({match}) by {user} in "
+                              "{channel} -> {action} {unknown}\"\n");
+    const char *d = th_decide(rs, "{\"id\":\"1\",\"channel\":\"#c\",\"user\":{\"name\":\"bob\"},"
+                                  "\"text\":\"HECK\"}");
+    ASSERT_CONTAINS(d, "\"reason\":\"r: heck (HECK) by bob in #c -> delete {unknown}\"");
+    wh_ruleset_release(rs);
+}
+
+TEST(non_message_events_allowed)
+{
+    ASSERT_CONTAINS(th_decide(prof(), "{\"id\":\"j\",\"type\":\"join\",\"user\":{\"id\":\"u\"}}"),
+                    "\"action\":\"allow\"");
+}
+
+TEST(meta_travels_with_decision)
+{
+    const char *d = th_decide(prof(), "{\"id\":\"m\",\"text\":\"hi\",\"meta\":{\"msg_id\":\"abc\",\"n\":[1,2]}}");
+    ASSERT_CONTAINS(d, "\"meta\":{\"msg_id\":\"abc\",\"n\":[1,2]}}");
+}

