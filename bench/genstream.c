@@ -45,7 +45,10 @@ typedef struct {
     uint64_t s[4];
 } rng_t;
 
-static inline uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t rotl64(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
 
 static uint64_t rng_next(rng_t *r)
 {
@@ -64,7 +67,8 @@ static uint64_t rng_next(rng_t *r)
 static void rng_seed(rng_t *r, uint64_t seed)
 {
     uint64_t x = seed;
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&x);
 }
 
 /* uniform in [0, n) without modulo bias */
@@ -73,7 +77,8 @@ static uint64_t below(rng_t *r, uint64_t n)
     if (n <= 1) return 0;
     uint64_t lim = UINT64_MAX - UINT64_MAX % n;
     uint64_t x;
-    do x = rng_next(r);
+    do
+        x = rng_next(r);
     while (x >= lim);
     return x % n;
 }
@@ -84,7 +89,10 @@ static int irange(rng_t *r, int lo, int hi) /* inclusive */
 }
 
 /* true with probability ppm / 1,000,000 */
-static bool chance(rng_t *r, uint32_t ppm) { return below(r, 1000000) < ppm; }
+static bool chance(rng_t *r, uint32_t ppm)
+{
+    return below(r, 1000000) < ppm;
+}
 
 #define PICK(r, arr) ((arr)[below((r), NELEM(arr))])
 
@@ -100,15 +108,17 @@ static size_t wt_sample(const wtable_t *w, rng_t *r)
     size_t lo = 0, hi = w->n - 1;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (w->cum[mid] > x) hi = mid;
-        else lo = mid + 1;
+        if (w->cum[mid] > x)
+            hi = mid;
+        else
+            lo = mid + 1;
     }
     return lo;
 }
 
 /* ------------------------------------------------------------------ small utils */
 
-static void die(const char *fmt, const char *arg)
+static _Noreturn void die(const char *fmt, const char *arg)
 {
     fprintf(stderr, "genstream: ");
     fprintf(stderr, fmt, arg);
@@ -141,7 +151,10 @@ static size_t utf8_cps(const char *s, size_t n)
 
 static int put_utf8(char *o, uint32_t cp)
 {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
     if (cp < 0x800) {
         o[0] = (char)(0xC0 | (cp >> 6));
         o[1] = (char)(0x80 | (cp & 0x3F));
@@ -160,9 +173,18 @@ static int put_utf8(char *o, uint32_t cp)
     return 4;
 }
 
-static bool is_alpha(int c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-static int lower(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
-static int upper(int c) { return (c >= 'a' && c <= 'z') ? c - 32 : c; }
+static bool is_alpha(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+static int lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
+static int upper(int c)
+{
+    return (c >= 'a' && c <= 'z') ? c - 32 : c;
+}
 
 /* ------------------------------------------------------------------ string set */
 
@@ -174,7 +196,8 @@ typedef struct {
 static uint64_t fnv1a(const char *s, size_t n)
 {
     uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
     return h;
 }
 
@@ -282,7 +305,8 @@ typedef struct {
 
 static void jr_ws(jr_t *j)
 {
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
 }
 
 static unsigned jr_hex4(jr_t *j)
@@ -292,10 +316,14 @@ static unsigned jr_hex4(jr_t *j)
         if (j->p >= j->end) die("bad \\u escape in %s", j->path);
         char c = *j->p++;
         v <<= 4;
-        if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
-        else die("bad \\u escape in %s", j->path);
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            die("bad \\u escape in %s", j->path);
     }
     return v;
 }
@@ -313,14 +341,30 @@ static size_t jr_string(jr_t *j, char *out, size_t cap)
             if (j->p >= j->end) break;
             char e = *j->p++;
             switch (e) {
-            case 'n': tmp[0] = '\n'; tn = 1; break;
-            case 't': tmp[0] = '\t'; tn = 1; break;
-            case 'r': tmp[0] = '\r'; tn = 1; break;
-            case 'b': tmp[0] = '\b'; tn = 1; break;
-            case 'f': tmp[0] = '\f'; tn = 1; break;
+            case 'n':
+                tmp[0] = '\n';
+                tn = 1;
+                break;
+            case 't':
+                tmp[0] = '\t';
+                tn = 1;
+                break;
+            case 'r':
+                tmp[0] = '\r';
+                tn = 1;
+                break;
+            case 'b':
+                tmp[0] = '\b';
+                tn = 1;
+                break;
+            case 'f':
+                tmp[0] = '\f';
+                tn = 1;
+                break;
             case 'u': {
                 uint32_t cp = jr_hex4(j);
-                if (cp >= 0xD800 && cp < 0xDC00 && j->p + 6 <= j->end && j->p[0] == '\\' && j->p[1] == 'u') {
+                if (cp >= 0xD800 && cp < 0xDC00 && j->p + 6 <= j->end && j->p[0] == '\\' &&
+                    j->p[1] == 'u') {
                     j->p += 2;
                     uint32_t lo = jr_hex4(j);
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
@@ -328,7 +372,10 @@ static size_t jr_string(jr_t *j, char *out, size_t cap)
                 tn = put_utf8(tmp, cp);
                 break;
             }
-            default: tmp[0] = e; tn = 1; break;
+            default:
+                tmp[0] = e;
+                tn = 1;
+                break;
             }
         } else {
             tmp[0] = *j->p++;
@@ -347,7 +394,8 @@ static double jr_number(jr_t *j)
 {
     char tmp[64];
     size_t n = 0;
-    while (j->p < j->end && n + 1 < sizeof tmp && strchr("+-0123456789.eE", *j->p)) tmp[n++] = *j->p++;
+    while (j->p < j->end && n + 1 < sizeof tmp && strchr("+-0123456789.eE", *j->p))
+        tmp[n++] = *j->p++;
     tmp[n] = 0;
     return strtod(tmp, NULL);
 }
@@ -358,12 +406,18 @@ static void jr_skip_value(jr_t *j)
     if (j->p >= j->end) return;
     char c = *j->p;
     char tmp[512];
-    if (c == '"') { jr_string(j, tmp, sizeof tmp); return; }
+    if (c == '"') {
+        jr_string(j, tmp, sizeof tmp);
+        return;
+    }
     if (c == '[' || c == '{') {
         int depth = 0;
         while (j->p < j->end) {
             c = *j->p;
-            if (c == '"') { jr_string(j, tmp, sizeof tmp); continue; }
+            if (c == '"') {
+                jr_string(j, tmp, sizeof tmp);
+                continue;
+            }
             if (c == '[' || c == '{') depth++;
             if (c == ']' || c == '}') depth--;
             j->p++;
@@ -371,7 +425,8 @@ static void jr_skip_value(jr_t *j)
         }
         return;
     }
-    while (j->p < j->end && !strchr(",]} \t\r\n", *j->p)) j->p++;
+    while (j->p < j->end && !strchr(",]} \t\r\n", *j->p))
+        j->p++;
 }
 
 static void load_wordlist(const char *path, int min_rating)
@@ -387,11 +442,15 @@ static void load_wordlist(const char *path, int min_rating)
             jr_ws(&j);
             if (j.p >= j.end) die("unterminated array in %s", path);
             if (*j.p == ']') break;
-            if (*j.p == ',') { j.p++; continue; }
+            if (*j.p == ',') {
+                j.p++;
+                continue;
+            }
             if (*j.p == '"') {
                 size_t n = jr_string(&j, term, sizeof term);
                 add_candidate(term, n, 2);
-            } else jr_skip_value(&j);
+            } else
+                jr_skip_value(&j);
         }
     } else if (j.p < j.end && *j.p == '{') {
         j.p++;
@@ -399,15 +458,21 @@ static void load_wordlist(const char *path, int min_rating)
             jr_ws(&j);
             if (j.p >= j.end) die("unterminated object in %s", path);
             if (*j.p == '}') break;
-            if (*j.p == ',') { j.p++; continue; }
+            if (*j.p == ',') {
+                j.p++;
+                continue;
+            }
             if (*j.p != '"') die("expected a key in %s", path);
             size_t n = jr_string(&j, term, sizeof term);
             jr_ws(&j);
             if (j.p < j.end && *j.p == ':') j.p++;
             jr_ws(&j);
             int rating = 2;
-            if (j.p < j.end && (*j.p == '-' || (*j.p >= '0' && *j.p <= '9'))) rating = (int)jr_number(&j);
-            else jr_skip_value(&j);
+            if (j.p < j.end && (*j.p == '-' || (*j.p >= '0' && *j.p <= '9'))) {
+                double v = jr_number(&j);
+                rating = (int)v;
+            } else
+                jr_skip_value(&j);
             if (rating >= min_rating) add_candidate(term, n, rating);
         }
     } else { /* text: one term a line */
@@ -429,7 +494,10 @@ static int cmp_cand(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* the selected terms */
 static char **g_terms;
@@ -443,86 +511,110 @@ static size_t g_npopular_present;
 
 /* ------------------------------------------------------------------ embedded vocabulary */
 
+// clang-format off
 static const char *const FRAGMENTS[] = {
-    "no way", "that was insane", "lets go", "LETS GOOO", "what a play", "chat is this real", "first time here",
-    "hello chat", "hi everyone", "good morning chat", "good night everyone", "this is so good",
-    "i can't believe it", "he actually did it", "how is that possible", "clip that", "someone clip it",
-    "what just happened", "that's crazy", "im dying", "i love this stream", "best streamer ever",
-    "this game looks fun", "what game is this", "when is the next stream", "how long have you been live",
-    "can you play with viewers", "what's your rank", "nice shot", "unlucky", "so close", "next time for sure",
-    "he's cooking", "let him cook", "this is peak", "we are so back", "it's over", "that boss is impossible",
-    "use the shield", "go left", "behind you", "check the map", "you missed the chest", "what's the song name",
-    "music is fire", "turn up the volume", "can't hear you", "mic is muted", "audio is out of sync",
-    "stream is lagging", "buffering for me", "works fine for me", "refresh the page",
-    "just got here what did i miss", "did he win", "gg everyone", "well played", "that was close",
-    "not even close", "skill issue", "touch grass", "it's a feature not a bug", "ok that was funny",
-    "i'm crying", "actual genius", "big brain move", "the timing on that", "perfect timing",
-    "bro thinks he's him", "he is him", "main character energy", "this chat is wild", "mods are asleep",
-    "hi mods", "thanks for the raid", "raid hype", "welcome raiders", "thanks for the sub", "happy birthday",
-    "drink water", "posture check", "take a break", "what time is it there", "greetings from germany",
-    "watching from work", "watching from school", "lunch break stream", "love from brazil",
-    "where are you from", "how old is the dog", "show the cat", "cat cam when", "the cat is back",
-    "pet the dog", "what are you eating", "that pizza looks good", "i'm hungry now", "speedrun strats",
-    "any% no glitches", "world record pace", "personal best incoming", "don't reset", "one more game",
-    "just one more", "last game for real", "it's 3am", "i have work tomorrow", "can't sleep",
+    "no way", "that was insane", "lets go", "LETS GOOO", "what a play", "chat is this real",
+    "first time here", "hello chat", "hi everyone", "good morning chat", "good night everyone",
+    "this is so good", "i can't believe it", "he actually did it", "how is that possible", "clip that",
+    "someone clip it", "what just happened", "that's crazy", "im dying", "i love this stream",
+    "best streamer ever", "this game looks fun", "what game is this", "when is the next stream",
+    "how long have you been live", "can you play with viewers", "what's your rank", "nice shot", "unlucky",
+    "so close", "next time for sure", "he's cooking", "let him cook", "this is peak", "we are so back",
+    "it's over", "that boss is impossible", "use the shield", "go left", "behind you", "check the map",
+    "you missed the chest", "what's the song name", "music is fire", "turn up the volume", "can't hear you",
+    "mic is muted", "audio is out of sync", "stream is lagging", "buffering for me", "works fine for me",
+    "refresh the page", "just got here what did i miss", "did he win", "gg everyone", "well played",
+    "that was close", "not even close", "skill issue", "touch grass", "it's a feature not a bug",
+    "ok that was funny", "i'm crying", "actual genius", "big brain move", "the timing on that",
+    "perfect timing", "bro thinks he's him", "he is him", "main character energy", "this chat is wild",
+    "mods are asleep", "hi mods", "thanks for the raid", "raid hype", "welcome raiders", "thanks for the sub",
+    "happy birthday", "drink water", "posture check", "take a break", "what time is it there",
+    "greetings from germany", "watching from work", "watching from school", "lunch break stream",
+    "love from brazil", "where are you from", "how old is the dog", "show the cat", "cat cam when",
+    "the cat is back", "pet the dog", "what are you eating", "that pizza looks good", "i'm hungry now",
+    "speedrun strats", "any% no glitches", "world record pace", "personal best incoming", "don't reset",
+    "one more game", "just one more", "last game for real", "it's 3am", "i have work tomorrow", "can't sleep",
     "who else is here", "anyone else", "fr fr", "no cap", "to be fair", "i think so", "i don't think so",
     "absolutely not", "what do you think", "ask chat", "chat decide", "team blue", "team red",
     "predictions are open", "i bet all my points", "lost all my points", "i believed", "called it",
     "i knew it", "told you", "trust the process", "new update is out", "read the patch notes", "nerf this",
-    "broken character", "tier list when", "rate my setup", "what keyboard is that",
-    "what headset do you use", "the lighting looks great", "camera looks clean", "new overlay looks nice",
-    "love the new emotes", "can we get an emote for that", "subathon when", "thanks for streaming",
-    "see you tomorrow", "bye chat", "how do you do that", "teach me", "tutorial when", "he saw it coming",
-    "that's my streamer", "chat behave", "the mods are fast today", "what did he say",
-    "i missed it what happened", "replay it", "do it again", "one more time", "that's illegal",
-    "he's so back", "cooked", "we're cooked", "never doubted", "i was here", "history in the making",
-    "that was clean", "so smooth", "the aim is crazy", "how many hours today", "is this a new game",
-    "did you beat it yet", "don't go in there", "it's a trap", "open the door", "save first",
-    "you forgot to save", "why did you sell it", "keep the sword", "equip the armor", "check settings",
-    "lower the sensitivity", "your crosshair is huge", "turn on subtitles", "bring back the old map",
-    "love this song", "add it to the playlist", "what's the bpm", "this beat goes hard",
+    "broken character", "tier list when", "rate my setup", "what keyboard is that", "what headset do you use",
+    "the lighting looks great", "camera looks clean", "new overlay looks nice", "love the new emotes",
+    "can we get an emote for that", "subathon when", "thanks for streaming", "see you tomorrow", "bye chat",
+    "how do you do that", "teach me", "tutorial when", "he saw it coming", "that's my streamer",
+    "chat behave", "the mods are fast today", "what did he say", "i missed it what happened", "replay it",
+    "do it again", "one more time", "that's illegal", "he's so back", "cooked", "we're cooked",
+    "never doubted", "i was here", "history in the making", "that was clean", "so smooth", "the aim is crazy",
+    "how many hours today", "is this a new game", "did you beat it yet", "don't go in there", "it's a trap",
+    "open the door", "save first", "you forgot to save", "why did you sell it", "keep the sword",
+    "equip the armor", "check settings", "lower the sensitivity", "your crosshair is huge",
+    "turn on subtitles", "bring back the old map", "love this song", "add it to the playlist",
+    "what's the bpm", "this beat goes hard",
 };
+// clang-format on
 
 /* ordinary chat vocabulary, by part of speech, for the sentence templates below */
 static const char *const NOUNS[] = {
-    "game", "stream", "boss", "map", "chest", "sword", "gun", "shot", "build", "base", "run", "record", "clip",
-    "vod", "song", "music", "mic", "camera", "cat", "dog", "pizza", "coffee", "team", "round", "match", "level",
-    "item", "loot", "skin", "emote", "overlay", "setup", "keyboard", "mouse", "headset", "chair", "server",
-    "update", "patch", "bug", "glitch", "combo", "strat", "chat", "streamer", "raid", "prediction", "character",
-    "weapon", "armor", "quest", "puzzle", "ending", "dungeon", "lobby", "queue", "tournament", "controller",
-    "monitor", "desk", "console", "car", "train", "plane", "hotel", "weather", "rain", "snow", "city", "party",
-    "birthday", "friend", "brother", "sister", "mom", "dad", "kid", "money", "price", "store", "gift", "box",
-    "door", "bridge", "tower", "castle", "island", "forest", "cave", "river", "boat", "horse", "dragon",
-    "zombie", "shield", "bow", "arrow", "potion", "spell", "ult", "jungle", "lane", "mid lane", "support",
-    "tank", "healer", "sniper", "shotgun", "pistol", "grenade", "vehicle", "checkpoint", "save file", "menu",
-    "settings", "sensitivity", "crosshair", "fps", "ping", "internet", "wifi", "router", "phone", "laptop",
-    "pc", "gpu", "cpu", "ram", "background", "lighting", "hair", "hoodie", "shirt", "hat", "glasses",
-    "breakfast", "lunch", "dinner", "snack", "burger", "sushi", "tacos", "soup", "tea", "water", "energy drink",
-    "weekend", "monday", "friday", "morning", "night", "week", "year", "day", "hour", "minute", "vibe", "plan",
+    "game",     "stream",       "boss",       "map",        "chest",      "sword",
+    "gun",      "shot",         "build",      "base",       "run",        "record",
+    "clip",     "vod",          "song",       "music",      "mic",        "camera",
+    "cat",      "dog",          "pizza",      "coffee",     "team",       "round",
+    "match",    "level",        "item",       "loot",       "skin",       "emote",
+    "overlay",  "setup",        "keyboard",   "mouse",      "headset",    "chair",
+    "server",   "update",       "patch",      "bug",        "glitch",     "combo",
+    "strat",    "chat",         "streamer",   "raid",       "prediction", "character",
+    "weapon",   "armor",        "quest",      "puzzle",     "ending",     "dungeon",
+    "lobby",    "queue",        "tournament", "controller", "monitor",    "desk",
+    "console",  "car",          "train",      "plane",      "hotel",      "weather",
+    "rain",     "snow",         "city",       "party",      "birthday",   "friend",
+    "brother",  "sister",       "mom",        "dad",        "kid",        "money",
+    "price",    "store",        "gift",       "box",        "door",       "bridge",
+    "tower",    "castle",       "island",     "forest",     "cave",       "river",
+    "boat",     "horse",        "dragon",     "zombie",     "shield",     "bow",
+    "arrow",    "potion",       "spell",      "ult",        "jungle",     "lane",
+    "mid lane", "support",      "tank",       "healer",     "sniper",     "shotgun",
+    "pistol",   "grenade",      "vehicle",    "checkpoint", "save file",  "menu",
+    "settings", "sensitivity",  "crosshair",  "fps",        "ping",       "internet",
+    "wifi",     "router",       "phone",      "laptop",     "pc",         "gpu",
+    "cpu",      "ram",          "background", "lighting",   "hair",       "hoodie",
+    "shirt",    "hat",          "glasses",    "breakfast",  "lunch",      "dinner",
+    "snack",    "burger",       "sushi",      "tacos",      "soup",       "tea",
+    "water",    "energy drink", "weekend",    "monday",     "friday",     "morning",
+    "night",    "week",         "year",       "day",        "hour",       "minute",
+    "vibe",     "plan",
 };
 static const char *const ADJS[] = {
-    "good", "bad", "great", "nice", "cool", "fun", "funny", "crazy", "insane", "wild", "weird", "easy", "hard",
-    "fast", "slow", "big", "small", "huge", "tiny", "broken", "clean", "smooth", "cursed", "scuffed", "goated",
-    "mid", "based", "cringe", "sus", "lucky", "unlucky", "new", "old", "cozy", "loud", "quiet", "laggy",
-    "fire", "overpowered", "underrated", "overrated", "spicy", "beautiful", "cute", "chill", "sweaty", "toxic",
-    "wholesome", "legendary", "rare", "expensive", "cheap", "free", "perfect", "random", "real", "fake",
-    "late", "early", "tired", "hungry", "ready", "confused", "hyped", "nervous", "impossible", "dark", "bright",
+    "good",      "bad",       "great",      "nice",        "cool",       "fun",       "funny",
+    "crazy",     "insane",    "wild",       "weird",       "easy",       "hard",      "fast",
+    "slow",      "big",       "small",      "huge",        "tiny",       "broken",    "clean",
+    "smooth",    "cursed",    "scuffed",    "goated",      "mid",        "based",     "cringe",
+    "sus",       "lucky",     "unlucky",    "new",         "old",        "cozy",      "loud",
+    "quiet",     "laggy",     "fire",       "overpowered", "underrated", "overrated", "spicy",
+    "beautiful", "cute",      "chill",      "sweaty",      "toxic",      "wholesome", "legendary",
+    "rare",      "expensive", "cheap",      "free",        "perfect",    "random",    "real",
+    "fake",      "late",      "early",      "tired",       "hungry",     "ready",     "confused",
+    "hyped",     "nervous",   "impossible", "dark",        "bright",
 };
 static const char *const VERBS[] = {
-    "play", "watch", "use", "build", "grind", "farm", "skip", "buy", "sell", "try", "fix", "check", "open",
-    "save", "loot", "heal", "carry", "dodge", "parry", "nerf", "buff", "clip", "mute", "stream", "beat", "win",
-    "lose", "throw", "pick", "craft", "upgrade", "reset", "pause", "read", "climb", "jump", "miss", "hit",
-    "finish", "explore", "restart", "change", "love", "like", "need", "want", "remember", "forget", "see",
-    "hear", "find", "keep", "leave", "take", "drop", "equip", "sell", "trade",
+    "play",  "watch",    "use",    "build",   "grind",   "farm",   "skip", "buy",   "sell",
+    "try",   "fix",      "check",  "open",    "save",    "loot",   "heal", "carry", "dodge",
+    "parry", "nerf",     "buff",   "clip",    "mute",    "stream", "beat", "win",   "lose",
+    "throw", "pick",     "craft",  "upgrade", "reset",   "pause",  "read", "climb", "jump",
+    "miss",  "hit",      "finish", "explore", "restart", "change", "love", "like",  "need",
+    "want",  "remember", "forget", "see",     "hear",    "find",   "keep", "leave", "take",
+    "drop",  "equip",    "sell",   "trade",
 };
 /* small words that end or pad a message */
+// clang-format off
 static const char *const TAILS[] = {
     "lol", "lmao", "haha", "fr", "tbh", "ngl", "bro", "chat", "honestly", "xd", "imo", "omg", "man", "dude",
     "guys", "ikr", "smh", "frfr", "literally", "actually", "again", "already", "today", "tonight", "too",
     "for real", "no cap", "i guess", "probably", "maybe", "tho", "btw", "rn", "icl", "lowkey", "highkey",
     "2024", "100%", "$5", "3am", "caf\xC3\xA9", "na\xC3\xAFve", "jalape\xC3\xB1o",
 };
+// clang-format on
 /* {n} noun, {p} plural noun, {a} adjective, {v} verb, {t} tail, {N} number */
+// clang-format off
 static const char *const TEMPLATES[] = {
     "this {n} is so {a}", "that {n} was {a}", "the {n} looks {a}", "why is the {n} so {a}", "i {v} this {n}",
     "can you {v} the {n}", "he needs to {v} the {n}", "{a} {n}", "{n} is {a} {t}", "what {n} is that",
@@ -534,17 +626,21 @@ static const char *const TEMPLATES[] = {
     "can we {v} the {n} again", "the {n} and the {n}", "wait is that a {a} {n}", "bro really {v} the {n}",
     "{a} {t}", "so {a}", "very {a} {n}", "{n} when", "{n} {t}", "i {v} {a} {p}",
 };
+// clang-format on
 
 static const char *const REACTIONS[] = {
-    "lol", "lmao", "LMAO", "gg", "ggs", "W", "L", "pog", "POG", "xd", "XD", "omg", "OMG", "ez", "no way",
-    "true", "real", "REAL", "based", "bruh", "BRUH", "wait what", "huh", "HUH", "what", "yes", "YES", "no",
-    "NO", "same", "facts", "fr", "ratio", "lets go", "hahaha", "LOL", "ok", "wow", "WOW", "nice", "NICE",
-    "oof", "rip", "F", "o7", "W stream", "W streamer", "L take", "+1", "1", "2", "?", "??", "...", "KEKW",
+    "lol",   "lmao",    "LMAO",   "gg",   "ggs",  "W",         "L",          "pog",
+    "POG",   "xd",      "XD",     "omg",  "OMG",  "ez",        "no way",     "true",
+    "real",  "REAL",    "based",  "bruh", "BRUH", "wait what", "huh",        "HUH",
+    "what",  "yes",     "YES",    "no",   "NO",   "same",      "facts",      "fr",
+    "ratio", "lets go", "hahaha", "LOL",  "ok",   "wow",       "WOW",        "nice",
+    "NICE",  "oof",     "rip",    "F",    "o7",   "W stream",  "W streamer", "L take",
+    "+1",    "1",       "2",      "?",    "??",   "...",       "KEKW",
 };
 
 static const char *const EMOTICONS[] = {
-    ":)", ":D", "<3", "xD", ":(", "D:", "\xC2\xAF\\_(\xE3\x83\x84)_/\xC2\xAF", "^^", ":P", "o7", ";)", ">:(",
-    ":O", "XD", "<3 <3", ":3",
+    ":)", ":D",  "<3", "xD", ":(",    "D:", "\xC2\xAF\\_(\xE3\x83\x84)_/\xC2\xAF", "^^", ":P", "o7",
+    ";)", ">:(", ":O", "XD", "<3 <3", ":3",
 };
 
 typedef struct {
@@ -554,136 +650,205 @@ typedef struct {
 
 /* native Twitch emotes (these go into meta.emotes) */
 static const emote_t TWITCH_EMOTES[] = {
-    {"Kappa", "25"}, {"Keepo", "1902"}, {"BibleThump", "86"}, {"Kreygasm", "41"}, {"DansGame", "33"},
-    {"SwiftRage", "34"}, {"PJSalt", "36"}, {"MrDestructoid", "28"}, {"ResidentSleeper", "245"},
-    {"4Head", "354"}, {"FailFish", "360"}, {"SMOrc", "52"}, {"LUL", "425618"}, {"NotLikeThis", "58765"},
-    {"SeemsGood", "64138"}, {"WutFace", "28087"}, {"HeyGuys", "30259"}, {"BabyRage", "22639"},
-    {"VoHiYo", "81274"}, {"cmonBruh", "84608"}, {"CoolStoryBob", "123171"}, {"Jebaited", "114836"},
-    {"PogChamp", "305954156"}, {"BloodTrail", "69"}, {"KappaPride", "55338"}, {"TwitchUnity", "196892"},
-    {"GivePLZ", "112291"}, {"TakeNRG", "112292"}, {"PopCorn", "724216"}, {"HotPokket", "357"},
-    {"OhMyDog", "81103"}, {"CoolCat", "58127"}, {"TheIlluminati", "145315"}, {"StinkyCheese", "304486301"},
-    {"GlitchCat", "304486302"}, {"PogBones", "301425"}, {"SingsNote", "300116350"}, {"LuvHearts", "30525"},
+    {"Kappa", "25"},
+    {"Keepo", "1902"},
+    {"BibleThump", "86"},
+    {"Kreygasm", "41"},
+    {"DansGame", "33"},
+    {"SwiftRage", "34"},
+    {"PJSalt", "36"},
+    {"MrDestructoid", "28"},
+    {"ResidentSleeper", "245"},
+    {"4Head", "354"},
+    {"FailFish", "360"},
+    {"SMOrc", "52"},
+    {"LUL", "425618"},
+    {"NotLikeThis", "58765"},
+    {"SeemsGood", "64138"},
+    {"WutFace", "28087"},
+    {"HeyGuys", "30259"},
+    {"BabyRage", "22639"},
+    {"VoHiYo", "81274"},
+    {"cmonBruh", "84608"},
+    {"CoolStoryBob", "123171"},
+    {"Jebaited", "114836"},
+    {"PogChamp", "305954156"},
+    {"BloodTrail", "69"},
+    {"KappaPride", "55338"},
+    {"TwitchUnity", "196892"},
+    {"GivePLZ", "112291"},
+    {"TakeNRG", "112292"},
+    {"PopCorn", "724216"},
+    {"HotPokket", "357"},
+    {"OhMyDog", "81103"},
+    {"CoolCat", "58127"},
+    {"TheIlluminati", "145315"},
+    {"StinkyCheese", "304486301"},
+    {"GlitchCat", "304486302"},
+    {"PogBones", "301425"},
+    {"SingsNote", "300116350"},
+    {"LuvHearts", "30525"},
 };
 
 /* third-party (BTTV/7TV/FFZ) emotes: plain text, not in meta.emotes */
 static const char *const TEXT_EMOTES[] = {
-    "KEKW", "OMEGALUL", "monkaS", "Pog", "PepeHands", "Sadge", "catJAM", "EZ", "Clap", "peepoHappy",
-    "Aware", "Copium", "ICANT", "xdd", "PepeLaugh", "monkaW", "pepeD", "COPIUM", "Pepega", "widepeepoHappy",
-    "Stare", "Deadge", "Okayge", "Classic", "forsenCD", "LULW", "5Head", "HYPERS", "PauseChamp", "BatChest",
+    "KEKW",       "OMEGALUL", "monkaS",     "Pog",      "PepeHands", "Sadge",          "catJAM",
+    "EZ",         "Clap",     "peepoHappy", "Aware",    "Copium",    "ICANT",          "xdd",
+    "PepeLaugh",  "monkaW",   "pepeD",      "COPIUM",   "Pepega",    "widepeepoHappy", "Stare",
+    "Deadge",     "Okayge",   "Classic",    "forsenCD", "LULW",      "5Head",          "HYPERS",
+    "PauseChamp", "BatChest",
 };
 
 static const char *const DISCORD_EMOJI_NAMES[] = {
-    "pepe_laugh", "kekw", "catjam", "blobwave", "pogcat", "sadcat", "thonk", "partyparrot", "wave", "salute",
+    "pepe_laugh", "kekw",  "catjam",      "blobwave", "pogcat",
+    "sadcat",     "thonk", "partyparrot", "wave",     "salute",
 };
 
 static const char *const EMOJI[] = {
-    "\xF0\x9F\x98\x82", "\xF0\x9F\xA4\xA3", "\xF0\x9F\x94\xA5", "\xE2\x9D\xA4\xEF\xB8\x8F", "\xF0\x9F\x91\x80",
-    "\xF0\x9F\x98\xAD", "\xF0\x9F\x92\x80", "\xF0\x9F\x99\x8F", "\xF0\x9F\x91\x8D", "\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD",
-    "\xF0\x9F\xA5\xB2", "\xF0\x9F\x98\xB3", "\xF0\x9F\xA4\x94", "\xF0\x9F\x8E\x89", "\xF0\x9F\x92\xAF",
-    "\xF0\x9F\x98\x8E", "\xF0\x9F\xA5\xB6", "\xF0\x9F\xA4\xA1", "\xF0\x9F\xAB\xA1", "\xE2\x9C\xA8",
-    "\xF0\x9F\x99\x8C", "\xF0\x9F\x98\xA4", "\xF0\x9F\x90\x90", "\xF0\x9F\x8D\x95", "\xE2\x98\x95",
-    "\xF0\x9F\x8E\xAE", "\xF0\x9F\x8F\x86", "\xF0\x9F\xA7\x91\xE2\x80\x8D\xF0\x9F\x92\xBB", "\xF0\x9F\xAB\xA0",
-    "\xF0\x9F\x91\x8B",
+    "\xF0\x9F\x98\x82", "\xF0\x9F\xA4\xA3",
+    "\xF0\x9F\x94\xA5", "\xE2\x9D\xA4\xEF\xB8\x8F",
+    "\xF0\x9F\x91\x80", "\xF0\x9F\x98\xAD",
+    "\xF0\x9F\x92\x80", "\xF0\x9F\x99\x8F",
+    "\xF0\x9F\x91\x8D", "\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD",
+    "\xF0\x9F\xA5\xB2", "\xF0\x9F\x98\xB3",
+    "\xF0\x9F\xA4\x94", "\xF0\x9F\x8E\x89",
+    "\xF0\x9F\x92\xAF", "\xF0\x9F\x98\x8E",
+    "\xF0\x9F\xA5\xB6", "\xF0\x9F\xA4\xA1",
+    "\xF0\x9F\xAB\xA1", "\xE2\x9C\xA8",
+    "\xF0\x9F\x99\x8C", "\xF0\x9F\x98\xA4",
+    "\xF0\x9F\x90\x90", "\xF0\x9F\x8D\x95",
+    "\xE2\x98\x95",     "\xF0\x9F\x8E\xAE",
+    "\xF0\x9F\x8F\x86", "\xF0\x9F\xA7\x91\xE2\x80\x8D\xF0\x9F\x92\xBB",
+    "\xF0\x9F\xAB\xA0", "\xF0\x9F\x91\x8B",
 };
 
 /* non-English chat: accented Latin, Cyrillic, CJK, Hangul, Arabic */
+// clang-format off
 static const char *const FOREIGN_ES[] = {
-    "\xC2\xBFqu\xC3\xA9 pas\xC3\xB3?", "qu\xC3\xA9 bueno", "est\xC3\xA1 incre\xC3\xAD" "ble", "jajaja",
-    "saludos desde M\xC3\xA9xico", "buen\xC3\xADsimo", "\xC2\xA1vamos!", "qu\xC3\xA9 risa", "ma\xC3\xB1" "ana otra vez",
-    "el mejor streamer", "qu\xC3\xA9 jugada", "no manches",
+    "\xC2\xBFqu\xC3\xA9 pas\xC3\xB3?", "qu\xC3\xA9 bueno", "est\xC3\xA1 incre\xC3\255ble", "jajaja",
+    "saludos desde M\xC3\xA9xico", "buen\xC3\xADsimo", "\xC2\xA1vamos!", "qu\xC3\xA9 risa",
+    "ma\xC3\261ana otra vez", "el mejor streamer", "qu\xC3\xA9 jugada", "no manches",
 };
+// clang-format on
+// clang-format off
 static const char *const FOREIGN_PT[] = {
-    "n\xC3\xA3o acredito", "que jogada", "kkkkkk", "bom dia", "sauda\xC3\xA7\xC3\xB5" "es do Brasil",
+    "n\xC3\xA3o acredito", "que jogada", "kkkkkk", "bom dia", "sauda\xC3\xA7\xC3\265es do Brasil",
     "muito bom", "voc\xC3\xAA \xC3\xA9 o melhor", "at\xC3\xA9 amanh\xC3\xA3",
 };
+// clang-format on
 static const char *const FOREIGN_FR[] = {
-    "tr\xC3\xA8s bien", "c'est incroyable", "mdr", "bonne soir\xC3\xA9" "e", "\xC3\xA7" "a marche",
-    "allez allez", "quelle partie", "\xC3\xA0 demain",
+    "tr\xC3\xA8s bien", "c'est incroyable", "mdr",           "bonne soir\xC3\251e",
+    "\xC3\247a marche", "allez allez",      "quelle partie", "\xC3\xA0 demain",
 };
 static const char *const FOREIGN_DE[] = {
-    "sch\xC3\xB6n", "Gr\xC3\xBC\xC3\x9F" "e aus \xC3\x96sterreich", "das war knapp", "\xC3\xBC" "bertrieben gut",
+    "sch\xC3\xB6n",         "Gr\xC3\xBC\xC3\237e aus \xC3\x96sterreich",
+    "das war knapp",        "\xC3\274bertrieben gut",
     "tsch\xC3\xBC\xC3\x9F", "gute Nacht",
 };
 static const char *const FOREIGN_MISC[] = {
-    "dzie\xC5\x84 dobry", "cze\xC5\x9B\xC4\x87 wszystkim", "\xC3\xA7ok g\xC3\xBCzel",
-    "g\xC3\xBCnayd\xC4\xB1n", "j\xC3\xB3 reggelt",
+    "dzie\xC5\x84 dobry",      "cze\xC5\x9B\xC4\x87 wszystkim",
+    "\xC3\xA7ok g\xC3\xBCzel", "g\xC3\xBCnayd\xC4\xB1n",
+    "j\xC3\xB3 reggelt",
 };
 static const char *const FOREIGN_RU[] = {
     "\xD0\xBF\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82 \xD0\xB2\xD1\x81\xD0\xB5\xD0\xBC",
-    "\xD0\xBA\xD1\x80\xD1\x83\xD1\x82\xD0\xBE", "\xD0\xB0\xD1\x85\xD0\xB0\xD1\x85\xD0\xB0",
-    "\xD1\x87\xD1\x82\xD0\xBE \xD0\xBF\xD1\x80\xD0\xBE\xD0\xB8\xD1\x81\xD1\x85\xD0\xBE\xD0\xB4\xD0\xB8\xD1\x82",
+    "\xD0\xBA\xD1\x80\xD1\x83\xD1\x82\xD0\xBE",
+    "\xD0\xB0\xD1\x85\xD0\xB0\xD1\x85\xD0\xB0",
+    "\xD1\x87\xD1\x82\xD0\xBE "
+    "\xD0\xBF\xD1\x80\xD0\xBE\xD0\xB8\xD1\x81\xD1\x85\xD0\xBE\xD0\xB4\xD0\xB8\xD1\x82",
     "\xD0\xB4\xD0\xB0\xD0\xB2\xD0\xB0\xD0\xB9",
     "\xD1\x85\xD0\xBE\xD1\x80\xD0\xBE\xD1\x88\xD0\xB0\xD1\x8F \xD0\xB8\xD0\xB3\xD1\x80\xD0\xB0",
-    "\xD1\x81\xD0\xBF\xD0\xB0\xD1\x81\xD0\xB8\xD0\xB1\xD0\xBE \xD0\xB7\xD0\xB0 \xD1\x81\xD1\x82\xD1\x80\xD0\xB8\xD0\xBC",
-    "\xD1\x8D\xD1\x82\xD0\xBE \xD0\xB1\xD1\x8B\xD0\xBB\xD0\xBE \xD1\x81\xD0\xB8\xD0\xBB\xD1\x8C\xD0\xBD\xD0\xBE",
-    "\xD0\xB2\xD1\x81\xD0\xB5\xD0\xBC \xD0\xBF\xD0\xBE\xD0\xBA\xD0\xB0", "\xD0\xB4\xD1\x8F\xD0\xBA\xD1\x83\xD1\x8E",
+    "\xD1\x81\xD0\xBF\xD0\xB0\xD1\x81\xD0\xB8\xD0\xB1\xD0\xBE \xD0\xB7\xD0\xB0 "
+    "\xD1\x81\xD1\x82\xD1\x80\xD0\xB8\xD0\xBC",
+    "\xD1\x8D\xD1\x82\xD0\xBE \xD0\xB1\xD1\x8B\xD0\xBB\xD0\xBE "
+    "\xD1\x81\xD0\xB8\xD0\xBB\xD1\x8C\xD0\xBD\xD0\xBE",
+    "\xD0\xB2\xD1\x81\xD0\xB5\xD0\xBC \xD0\xBF\xD0\xBE\xD0\xBA\xD0\xB0",
+    "\xD0\xB4\xD1\x8F\xD0\xBA\xD1\x83\xD1\x8E",
 };
+// clang-format off
 static const char *const FOREIGN_JA[] = {
     "\xE3\x81\x93\xE3\x82\x93\xE3\x81\xAB\xE3\x81\xA1\xE3\x81\xAF", "\xE8\x8D\x89",
     "\xE3\x81\x99\xE3\x81\x94\xE3\x81\x84", "\xE3\x83\x8A\xE3\x82\xA4\xE3\x82\xB9",
     "\xE3\x81\x8A\xE3\x81\xA4\xE3\x81\x8B\xE3\x82\x8C", "\xE3\x81\x8B\xE3\x82\x8F\xE3\x81\x84\xE3\x81\x84",
     "\xE3\x82\x84\xE3\x81\xB0\xE3\x81\x84", "\xE3\x81\x82\xE3\x82\x8A\xE3\x81\x8C\xE3\x81\xA8\xE3\x81\x86",
 };
+// clang-format on
+// clang-format off
 static const char *const FOREIGN_ZH[] = {
-    "\xE5\x8A\xA0\xE6\xB2\xB9", "\xE5\x93\x88\xE5\x93\x88\xE5\x93\x88", "\xE5\xA4\xAA\xE5\xBC\xBA\xE4\xBA\x86",
-    "666", "\xE5\xA5\xBD\xE5\x8E\x89\xE5\xAE\xB3", "\xE6\x99\x9A\xE4\xB8\x8A\xE5\xA5\xBD",
+    "\xE5\x8A\xA0\xE6\xB2\xB9", "\xE5\x93\x88\xE5\x93\x88\xE5\x93\x88",
+    "\xE5\xA4\xAA\xE5\xBC\xBA\xE4\xBA\x86", "666", "\xE5\xA5\xBD\xE5\x8E\x89\xE5\xAE\xB3",
+    "\xE6\x99\x9A\xE4\xB8\x8A\xE5\xA5\xBD",
     "\xE8\xBF\x99\xE6\x98\xAF\xE4\xBB\x80\xE4\xB9\x88\xE6\xB8\xB8\xE6\x88\x8F",
 };
+// clang-format on
+// clang-format off
 static const char *const FOREIGN_KO[] = {
     "\xE3\x85\x8B\xE3\x85\x8B\xE3\x85\x8B\xE3\x85\x8B",
     "\xEC\x95\x88\xEB\x85\x95\xED\x95\x98\xEC\x84\xB8\xEC\x9A\x94", "\xEB\x8C\x80\xEB\xB0\x95",
     "\xEA\xB0\x90\xEC\x82\xAC\xED\x95\xA9\xEB\x8B\x88\xEB\x8B\xA4", "\xED\x99\x94\xEC\x9D\xB4\xED\x8C\x85",
 };
+// clang-format on
 static const char *const FOREIGN_AR[] = {
-    "\xD9\x85\xD8\xB1\xD8\xAD\xD8\xA8\xD8\xA7", "\xD9\x87\xD9\x87\xD9\x87\xD9\x87\xD9\x87",
+    "\xD9\x85\xD8\xB1\xD8\xAD\xD8\xA8\xD8\xA7",
+    "\xD9\x87\xD9\x87\xD9\x87\xD9\x87\xD9\x87",
 };
 
 static const char *const COMMANDS[] = {
-    "!uptime", "!discord", "!followage", "!song", "!points", "!socials", "!specs", "!rank", "!lurk", "!prime",
+    "!uptime",  "!discord", "!followage", "!song", "!points",
+    "!socials", "!specs",   "!rank",      "!lurk", "!prime",
 };
 
 /* words the generator injects as plain profanity / evasions, when present in the list */
 static const char *const POPULAR_PROFANITY[] = {
-    "fuck", "shit", "bitch", "asshole", "dick", "cunt", "bastard", "pussy", "cock", "slut", "whore",
-    "motherfucker", "bullshit", "wanker", "twat", "prick", "fucking", "dickhead", "jackass", "douchebag",
+    "fuck",  "shit",  "bitch",   "asshole",  "dick",         "cunt",      "bastard",
+    "pussy", "cock",  "slut",    "whore",    "motherfucker", "bullshit",  "wanker",
+    "twat",  "prick", "fucking", "dickhead", "jackass",      "douchebag",
 };
 
 static const char *const NAME_A[] = {
-    "dark", "shadow", "lil", "big", "the", "mr", "its", "not", "real", "pro", "just", "sir", "lady", "captain",
-    "sleepy", "happy", "angry", "silent", "cosmic", "pixel", "neon", "frozen", "crispy", "salty", "spicy",
-    "lazy", "tiny", "mega", "ultra", "hyper", "retro", "lucky", "wild", "chill", "cozy", "toxic", "clutch",
+    "dark",  "shadow", "lil",    "big",   "the",    "mr",      "its",    "not",
+    "real",  "pro",    "just",   "sir",   "lady",   "captain", "sleepy", "happy",
+    "angry", "silent", "cosmic", "pixel", "neon",   "frozen",  "crispy", "salty",
+    "spicy", "lazy",   "tiny",   "mega",  "ultra",  "hyper",   "retro",  "lucky",
+    "wild",  "chill",  "cozy",   "toxic", "clutch",
 };
 static const char *const NAME_B[] = {
-    "wolf", "gamer", "ninja", "cat", "dragon", "fox", "panda", "potato", "noodle", "toast", "pickle", "ghost",
-    "knight", "wizard", "pirate", "viking", "sniper", "tiger", "falcon", "raven", "bear", "otter", "frog",
-    "duck", "bean", "taco", "waffle", "cookie", "mango", "lemon", "storm", "blaze", "frost", "echo", "nova",
-    "pixel", "byte", "glitch", "spark", "comet",
+    "wolf",   "gamer", "ninja",  "cat",    "dragon", "fox",    "panda",  "potato",
+    "noodle", "toast", "pickle", "ghost",  "knight", "wizard", "pirate", "viking",
+    "sniper", "tiger", "falcon", "raven",  "bear",   "otter",  "frog",   "duck",
+    "bean",   "taco",  "waffle", "cookie", "mango",  "lemon",  "storm",  "blaze",
+    "frost",  "echo",  "nova",   "pixel",  "byte",   "glitch", "spark",  "comet",
 };
 static const char *const CHAN_A[] = {
-    "xq", "shroud", "poki", "tim", "summit", "sodapop", "lirik", "sykk", "nmp", "esl", "riot", "ludw", "hasan",
-    "myth", "dr", "moist", "ninja", "tfue", "cohh", "sacri", "zack", "mizk", "kai", "jynx", "quin", "papa",
-    "cdew", "asmon", "ibai", "auron", "gaules", "rubius", "tarik", "stew", "emiru", "fuslie", "valk", "nick",
+    "xq",     "shroud", "poki",  "tim",  "summit", "sodapop", "lirik", "sykk",  "nmp",  "esl",
+    "riot",   "ludw",   "hasan", "myth", "dr",     "moist",   "ninja", "tfue",  "cohh", "sacri",
+    "zack",   "mizk",   "kai",   "jynx", "quin",   "papa",    "cdew",  "asmon", "ibai", "auron",
+    "gaules", "rubius", "tarik", "stew", "emiru",  "fuslie",  "valk",  "nick",
 };
 static const char *const CHAN_B[] = {
-    "tv", "gaming", "plays", "live", "irl", "hd", "stream", "gg", "ttv", "official", "bear", "zilla", "man",
-    "ster", "ify", "ow", "ey", "o", "s", "x", "cast", "games", "arena", "lounge", "den", "zone",
+    "tv",       "gaming", "plays", "live",  "irl",   "hd",     "stream", "gg",   "ttv",
+    "official", "bear",   "zilla", "man",   "ster",  "ify",    "ow",     "ey",   "o",
+    "s",        "x",      "cast",  "games", "arena", "lounge", "den",    "zone",
 };
 
 static const char *const SCAM_HOSTS[] = {
-    "free-nitro.gift", "discord-gift.ru", "steamcommunlty.com", "dlscord-nitro.com", "twitch-drops.xyz",
-    "grabify.link", "stake-bonus.click", "iplogger.org", "nitro-claim.shop", "viewerboost.top",
+    "free-nitro.gift",  "discord-gift.ru", "steamcommunlty.com", "dlscord-nitro.com",
+    "twitch-drops.xyz", "grabify.link",    "stake-bonus.click",  "iplogger.org",
+    "nitro-claim.shop", "viewerboost.top",
 };
 static const char *const ALLOWED_HOSTS[] = {
-    "twitch.tv", "youtube.com", "youtu.be", "imgur.com", "x.com", "twitter.com", "reddit.com",
-    "github.com", "wikipedia.org", "spotify.com", "tenor.com", "discord.gg",
+    "twitch.tv",  "youtube.com", "youtu.be",      "imgur.com",   "x.com",     "twitter.com",
+    "reddit.com", "github.com",  "wikipedia.org", "spotify.com", "tenor.com", "discord.gg",
 };
 static const char *const BENIGN_OTHER_LINKS[] = {
-    "https://www.amazon.com/dp/B0", "https://store.steampowered.com/app/", "https://steamcommunity.com/id/",
-    "example.com/", "https://www.pcgamer.com/news/", "https://docs.google.com/spreadsheets/d/",
-    "https://pastebin.com/", "https://www.speedrun.com/",
+    "https://www.amazon.com/dp/B0",   "https://store.steampowered.com/app/",
+    "https://steamcommunity.com/id/", "example.com/",
+    "https://www.pcgamer.com/news/",  "https://docs.google.com/spreadsheets/d/",
+    "https://pastebin.com/",          "https://www.speedrun.com/",
 };
 
-/* regex bait: placeholders {host} {code} {phone} {intl} {btc} {eth} {user} {chan} {email} {ip} {num} */
+/* regex bait: placeholders {host} {code} {phone} {intl} {btc} {eth} {user} {chan} {email} {ip}
+ * {num} */
 static const char *const BAIT[] = {
     "FREE NITRO for 3 months \xF0\x9F\x91\x89 https://{host}/{code}",
     "fr33 nitr0 claim here {host}/gift",
@@ -727,8 +892,11 @@ static const char *const BAIT[] = {
     "L + ratio",
     "spoiler: he dies at the end",
     "copy and paste this if you love the streamer",
-    "\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA0\xBF\xE2\xA0\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA0\x9F\xE2\xA0\x9B",
-    "\xF0\x9F\x98\x82\xF0\x9F\x98\x82\xF0\x9F\x98\x82\xF0\x9F\x98\x82\xF0\x9F\x98\x82\xF0\x9F\x98\x82\xF0\x9F\x98\x82\xF0\x9F\x98\x82\xF0\x9F\x98\x82",
+    "\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA0\xBF\xE2\xA0"
+    "\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA3\xBF\xE2\xA0\x9F\xE2"
+    "\xA0\x9B",
+    "\xF0\x9F\x98\x82\xF0\x9F\x98\x82\xF0\x9F\x98\x82\xF0\x9F\x98\x82\xF0\x9F\x98\x82\xF0\x9F\x98"
+    "\x82\xF0\x9F\x98\x82\xF0\x9F\x98\x82\xF0\x9F\x98\x82",
     "AAAAAAAAAAAAAAAAAAAA",
     "{num}{num}{num}{num}",
     "my seed phrase got leaked",
@@ -741,9 +909,12 @@ static const char *const BAIT[] = {
     "xn--twtch-6ra.tv/login",
 };
 
+// clang-format off
 static const char *const PHONE_FMT[] = {
-    "(%d%d%d) %d%d%d-%d%d%d%d", "%d%d%d-%d%d%d-%d%d%d%d", "%d%d%d.%d%d%d.%d%d%d%d", "+1 %d%d%d %d%d%d %d%d%d%d",
+    "(%d%d%d) %d%d%d-%d%d%d%d", "%d%d%d-%d%d%d-%d%d%d%d", "%d%d%d.%d%d%d.%d%d%d%d",
+    "+1 %d%d%d %d%d%d %d%d%d%d",
 };
+// clang-format on
 
 /* ------------------------------------------------------------------ pools after scrubbing */
 
@@ -752,8 +923,12 @@ typedef struct {
     size_t n;
 } pool_t;
 
-static pool_t P_FRAG, P_NOUN, P_ADJ, P_VERB, P_TAIL, P_TMPL, P_REACT, P_NAME_A, P_NAME_B, P_TEXTEMOTE, P_BAIT;
+static pool_t P_FRAG, P_NOUN, P_ADJ, P_VERB, P_TAIL, P_TMPL, P_REACT, P_NAME_A, P_NAME_B,
+    P_TEXTEMOTE, P_BAIT;
 static size_t g_scrubbed;
+/* indexes of TWITCH_EMOTES that survived scrubbing */
+static int g_twemote_ok[NELEM(TWITCH_EMOTES)];
+static int g_ntwemote_ok;
 
 /* per-language phrase pools and how often each language is picked (per mille) */
 typedef struct {
@@ -762,10 +937,16 @@ typedef struct {
     unsigned weight;
     pool_t pool;
 } lang_t;
-#define LANG(a, w) {a, NELEM(a), w, {NULL, 0}}
+#define LANG(a, w)                                                                                 \
+    {                                                                                              \
+        a, NELEM(a), w,                                                                            \
+        {                                                                                          \
+            NULL, 0                                                                                \
+        }                                                                                          \
+    }
 static lang_t LANGS[] = {
-    LANG(FOREIGN_ES, 200), LANG(FOREIGN_PT, 180), LANG(FOREIGN_RU, 150), LANG(FOREIGN_FR, 100),
-    LANG(FOREIGN_DE, 100), LANG(FOREIGN_JA, 80), LANG(FOREIGN_KO, 60), LANG(FOREIGN_ZH, 50),
+    LANG(FOREIGN_ES, 200),  LANG(FOREIGN_PT, 180), LANG(FOREIGN_RU, 150), LANG(FOREIGN_FR, 100),
+    LANG(FOREIGN_DE, 100),  LANG(FOREIGN_JA, 80),  LANG(FOREIGN_KO, 60),  LANG(FOREIGN_ZH, 50),
     LANG(FOREIGN_MISC, 50), LANG(FOREIGN_AR, 30),
 };
 
@@ -776,11 +957,13 @@ static bool hits_list(const char *s)
     int nt = 0;
     const char *p = s;
     while (*p && nt < 64) {
-        while (*p && !((unsigned char)*p >= 0x80 || is_alpha(*p) || (*p >= '0' && *p <= '9') || *p == '$' || *p == '\''))
+        while (*p && !((unsigned char)*p >= 0x80 || is_alpha(*p) || (*p >= '0' && *p <= '9') ||
+                       *p == '$' || *p == '\''))
             p++;
         if (!*p) break;
         size_t n = 0;
-        while (*p && ((unsigned char)*p >= 0x80 || is_alpha(*p) || (*p >= '0' && *p <= '9') || *p == '$' || *p == '\'')) {
+        while (*p && ((unsigned char)*p >= 0x80 || is_alpha(*p) || (*p >= '0' && *p <= '9') ||
+                      *p == '$' || *p == '\'')) {
             if (n + 1 < sizeof tok[0]) tok[nt][n++] = (char)lower((unsigned char)*p);
             p++;
         }
@@ -815,11 +998,21 @@ static void make_pool(pool_t *p, const char *const *src, size_t n)
     }
 }
 
-static const char *pool_pick(rng_t *r, const pool_t *p) { return p->v[below(r, p->n)]; }
+static const char *pool_pick(rng_t *r, const pool_t *p)
+{
+    return p->v[below(r, p->n)];
+}
 
 /* ------------------------------------------------------------------ world: users, channels */
 
-enum { R_BROADCASTER = 1, R_MODERATOR = 2, R_VIP = 4, R_SUBSCRIBER = 8, R_FOUNDER = 16, R_TURBO = 32 };
+enum {
+    R_BROADCASTER = 1,
+    R_MODERATOR = 2,
+    R_VIP = 4,
+    R_SUBSCRIBER = 8,
+    R_FOUNDER = 16,
+    R_TURBO = 32
+};
 
 typedef struct {
     char name[28];
@@ -874,10 +1067,10 @@ static int fmt_time_ms(char *out, int64_t ms, bool with_ms)
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
     if (with_ms)
-        return sprintf(out, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", y, m, d, (int)(rem / 3600), (int)(rem / 60 % 60),
-                       (int)(rem % 60), (int)(ms % 1000));
-    return sprintf(out, "%04d-%02u-%02uT%02d:%02d:%02dZ", y, m, d, (int)(rem / 3600), (int)(rem / 60 % 60),
-                   (int)(rem % 60));
+        return sprintf(out, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", y, m, d, (int)(rem / 3600),
+                       (int)(rem / 60 % 60), (int)(rem % 60), (int)(ms % 1000));
+    return sprintf(out, "%04d-%02u-%02uT%02d:%02d:%02dZ", y, m, d, (int)(rem / 3600),
+                   (int)(rem / 60 % 60), (int)(rem % 60));
 }
 
 static void make_world(rng_t *r, int64_t start_ms)
@@ -893,10 +1086,14 @@ static void make_world(rng_t *r, int64_t start_ms)
         do {
             int form = irange(r, 0, 3);
             const char *a = PICK(r, CHAN_A), *b = PICK(r, CHAN_B);
-            if (form == 0) snprintf(nm, sizeof nm, "#%s%s", a, b);
-            else if (form == 1) snprintf(nm, sizeof nm, "#%s_%s", a, b);
-            else if (form == 2) snprintf(nm, sizeof nm, "#%s%s%d", a, b, irange(r, 1, 99));
-            else snprintf(nm, sizeof nm, "#%s", pool_pick(r, &P_NAME_B));
+            if (form == 0)
+                snprintf(nm, sizeof nm, "#%s%s", a, b);
+            else if (form == 1)
+                snprintf(nm, sizeof nm, "#%s_%s", a, b);
+            else if (form == 2)
+                snprintf(nm, sizeof nm, "#%s%s%d", a, b, irange(r, 1, 99));
+            else
+                snprintf(nm, sizeof nm, "#%s", pool_pick(r, &P_NAME_B));
         } while (!set_add(&cn, nm) || hits_list(nm + 1));
         memcpy(g_chan[c].name, nm, sizeof nm);
         g_chan[c].discord = (c % 7) == 3;
@@ -906,7 +1103,8 @@ static void make_world(rng_t *r, int64_t start_ms)
     g_chan_w.n = NCHANNELS;
     g_chan_w.cum = xmalloc(NCHANNELS * sizeof(uint64_t));
     uint64_t acc = 0;
-    for (int c = 0; c < NCHANNELS; c++) g_chan_w.cum[c] = acc += (1ULL << 40) / (uint64_t)(c + 3);
+    for (int c = 0; c < NCHANNELS; c++)
+        g_chan_w.cum[c] = acc += (1ULL << 40) / (uint64_t)(c + 3);
 
     /* users: activity w ~ 1/(rank+30) */
     g_user_w.n = NUSERS;
@@ -921,17 +1119,31 @@ static void make_world(rng_t *r, int64_t start_ms)
         int form = irange(r, 0, 5);
         const char *a = pool_pick(r, &P_NAME_A), *b = pool_pick(r, &P_NAME_B);
         switch (form) {
-        case 0: snprintf(us->name, sizeof us->name, "%s%s", a, b); break;
-        case 1: snprintf(us->name, sizeof us->name, "%s%s%d", a, b, irange(r, 1, 9999)); break;
-        case 2: snprintf(us->name, sizeof us->name, "%s_%s", a, b); break;
-        case 3: snprintf(us->name, sizeof us->name, "%s%d", b, irange(r, 1, 999)); break;
-        case 4: snprintf(us->name, sizeof us->name, "%c%s%c%s", upper(a[0]), a + 1, upper(b[0]), b + 1); break;
-        default: snprintf(us->name, sizeof us->name, "%s%sttv", a, b); break;
+        case 0:
+            snprintf(us->name, sizeof us->name, "%s%s", a, b);
+            break;
+        case 1:
+            snprintf(us->name, sizeof us->name, "%s%s%d", a, b, irange(r, 1, 9999));
+            break;
+        case 2:
+            snprintf(us->name, sizeof us->name, "%s_%s", a, b);
+            break;
+        case 3:
+            snprintf(us->name, sizeof us->name, "%s%d", b, irange(r, 1, 999));
+            break;
+        case 4:
+            snprintf(us->name, sizeof us->name, "%c%s%c%s", upper(a[0]), a + 1, upper(b[0]), b + 1);
+            break;
+        default:
+            snprintf(us->name, sizeof us->name, "%s%sttv", a, b);
+            break;
         }
         uint8_t roles = 0;
         uint32_t x = (uint32_t)below(r, 1000);
-        if (x < 8) roles |= R_MODERATOR;
-        else if (x < 23) roles |= R_VIP;
+        if (x < 8)
+            roles |= R_MODERATOR;
+        else if (x < 23)
+            roles |= R_VIP;
         if (chance(r, 280000)) roles |= R_SUBSCRIBER;
         if ((roles & R_SUBSCRIBER) && chance(r, 40000)) roles |= R_FOUNDER;
         if (chance(r, 10000)) roles |= R_TURBO;
@@ -942,7 +1154,8 @@ static void make_world(rng_t *r, int64_t start_ms)
                                    : oldest + (int64_t)below(r, (uint64_t)(newest - oldest));
     }
     /* channel owners: distinct users outside the most active head */
-    for (int c = 0; c < NCHANNELS; c++) g_chan[c].owner = (uint32_t)(1000 + c * 211) % NUSERS;
+    for (int c = 0; c < NCHANNELS; c++)
+        g_chan[c].owner = (uint32_t)(1000 + c * 211) % NUSERS;
 }
 
 /* ------------------------------------------------------------------ message building */
@@ -971,7 +1184,10 @@ static void msg_reset(msg_t *m)
     m->cps = 0;
 }
 
-static uint32_t msg_cps_with(const msg_t *m, uint32_t extra) { return m->cps + extra + (m->n ? 1 : 0); }
+static uint32_t msg_cps_with(const msg_t *m, uint32_t extra)
+{
+    return m->cps + extra + (m->n ? 1 : 0);
+}
 
 /* inserts a segment at index pos (pos == -1: append); returns false when full */
 static bool msg_insert(msg_t *m, int pos, int kind, const char *s, size_t len, int emote)
@@ -992,57 +1208,91 @@ static bool msg_insert(msg_t *m, int pos, int kind, const char *s, size_t len, i
     return true;
 }
 
-static bool msg_add(msg_t *m, int kind, const char *s) { return msg_insert(m, -1, kind, s, strlen(s), -1); }
+static bool msg_add(msg_t *m, int kind, const char *s)
+{
+    return msg_insert(m, -1, kind, s, strlen(s), -1);
+}
 
 /* ------------------------------------------------------------------ evasions */
 
 enum {
-    EV_LEET, EV_HOMOGLYPH, EV_FULLWIDTH, EV_MATHBOLD, EV_SPACED, EV_DOTTED, EV_STRETCHED, EV_ZEROWIDTH, EV_ZALGO,
+    EV_LEET,
+    EV_HOMOGLYPH,
+    EV_FULLWIDTH,
+    EV_MATHBOLD,
+    EV_SPACED,
+    EV_DOTTED,
+    EV_STRETCHED,
+    EV_ZEROWIDTH,
+    EV_ZALGO,
     EV__COUNT
 };
-static const char *const EV_NAMES[EV__COUNT] = {"leet",   "homoglyph", "fullwidth",  "math_bold", "spaced",
-                                                "dotted", "stretched", "zero_width", "zalgo"};
+static const char *const EV_NAMES[EV__COUNT] = {"leet",      "homoglyph",  "fullwidth",
+                                                "math_bold", "spaced",     "dotted",
+                                                "stretched", "zero_width", "zalgo"};
 
 static uint32_t cyrillic_for(int c)
 {
     switch (c) {
-    case 'a': return 0x0430;
-    case 'c': return 0x0441;
-    case 'e': return 0x0435;
-    case 'o': return 0x043E;
-    case 'p': return 0x0440;
-    case 'x': return 0x0445;
-    case 'y': return 0x0443;
-    case 'i': return 0x0456;
-    case 'j': return 0x0458;
-    case 's': return 0x0455;
-    case 'h': return 0x04BB;
-    case 'd': return 0x0501;
-    default: return 0;
+    case 'a':
+        return 0x0430;
+    case 'c':
+        return 0x0441;
+    case 'e':
+        return 0x0435;
+    case 'o':
+        return 0x043E;
+    case 'p':
+        return 0x0440;
+    case 'x':
+        return 0x0445;
+    case 'y':
+        return 0x0443;
+    case 'i':
+        return 0x0456;
+    case 'j':
+        return 0x0458;
+    case 's':
+        return 0x0455;
+    case 'h':
+        return 0x04BB;
+    case 'd':
+        return 0x0501;
+    default:
+        return 0;
     }
 }
 
 static const char *leet_for(rng_t *r, int c)
 {
     switch (c) {
-    case 'a': return chance(r, 500000) ? "4" : "@";
-    case 'e': return "3";
-    case 'i': return chance(r, 500000) ? "1" : "!";
-    case 'o': return "0";
-    case 's': return chance(r, 500000) ? "$" : "5";
-    case 't': return "7";
-    default: return NULL;
+    case 'a':
+        return chance(r, 500000) ? "4" : "@";
+    case 'e':
+        return "3";
+    case 'i':
+        return chance(r, 500000) ? "1" : "!";
+    case 'o':
+        return "0";
+    case 's':
+        return chance(r, 500000) ? "$" : "5";
+    case 't':
+        return "7";
+    default:
+        return NULL;
     }
 }
 
-/* writes an evasion of the ASCII lowercase word w into out; returns bytes; kind may change (fallback) */
+/* writes an evasion of the ASCII lowercase word w into out; returns bytes; kind may change
+ * (fallback) */
 static size_t make_evasion(rng_t *r, const char *w, int *kindp, char *out)
 {
     size_t n = strlen(w), o = 0;
     int kind = *kindp;
     if (kind == EV_LEET || kind == EV_HOMOGLYPH) { /* needs a substitutable letter */
         bool any = false;
-        for (size_t i = 0; i < n; i++) any |= kind == EV_LEET ? leet_for(r, w[i]) != NULL : cyrillic_for(w[i]) != 0;
+        for (size_t i = 0; i < n; i++)
+            any |= kind == EV_LEET ? leet_for(r, w[i]) != NULL : cyrillic_for(w[i]) != 0;
         if (!any) kind = EV_SPACED;
     }
     *kindp = kind;
@@ -1057,7 +1307,8 @@ static size_t make_evasion(rng_t *r, const char *w, int *kindp, char *out)
             if (l && (chance(r, 600000) || (done == 0 && i == last))) {
                 o += (size_t)sprintf(out + o, "%s", l);
                 done++;
-            } else out[o++] = (char)(caps ? upper(w[i]) : w[i]);
+            } else
+                out[o++] = (char)(caps ? upper(w[i]) : w[i]);
         }
         break;
     }
@@ -1070,12 +1321,14 @@ static size_t make_evasion(rng_t *r, const char *w, int *kindp, char *out)
             if (cp && (chance(r, 500000) || (done == 0 && i == last))) {
                 o += (size_t)put_utf8(out + o, cp);
                 done++;
-            } else out[o++] = w[i];
+            } else
+                out[o++] = w[i];
         }
         break;
     }
     case EV_FULLWIDTH:
-        for (size_t i = 0; i < n; i++) o += (size_t)put_utf8(out + o, (uint32_t)(caps ? upper(w[i]) : w[i]) + 0xFEE0);
+        for (size_t i = 0; i < n; i++)
+            o += (size_t)put_utf8(out + o, (uint32_t)(caps ? upper(w[i]) : w[i]) + 0xFEE0);
         break;
     case EV_MATHBOLD: {
         /* bold, bold italic, bold script, bold fraktur, sans-serif bold: alphabets without holes */
@@ -1107,7 +1360,8 @@ static size_t make_evasion(rng_t *r, const char *w, int *kindp, char *out)
             int c = caps ? upper(w[i]) : w[i];
             out[o++] = (char)c;
             if (i == at)
-                for (int k = 1; k < reps; k++) out[o++] = (char)c;
+                for (int k = 1; k < reps; k++)
+                    out[o++] = (char)c;
         }
         break;
     }
@@ -1125,7 +1379,8 @@ static size_t make_evasion(rng_t *r, const char *w, int *kindp, char *out)
         for (size_t i = 0; i < n; i++) {
             out[o++] = w[i];
             int k = irange(r, 1, 2);
-            for (int j = 0; j < k; j++) o += (size_t)put_utf8(out + o, 0x0300 + (uint32_t)below(r, 0x70));
+            for (int j = 0; j < k; j++)
+                o += (size_t)put_utf8(out + o, 0x0300 + (uint32_t)below(r, 0x70));
         }
         break;
     }
@@ -1136,9 +1391,10 @@ static size_t make_evasion(rng_t *r, const char *w, int *kindp, char *out)
 /* ------------------------------------------------------------------ stats */
 
 typedef struct {
-    uint64_t messages, non_ascii, plain, evasion, ev_kind[EV__COUNT], links, scam_links, mentions, mention_spam,
-        native_emote_msgs, native_emotes, text_emote_msgs, foreign, emoji, caps, zalgo, repeated, copypasta, bait,
-        commands, exempt, discord, bytes_text, cps_text, first_message;
+    uint64_t messages, non_ascii, plain, evasion, ev_kind[EV__COUNT], links, scam_links, mentions,
+        mention_spam, native_emote_msgs, native_emotes, text_emote_msgs, foreign, emoji, caps,
+        zalgo, repeated, copypasta, bait, commands, exempt, discord, bytes_text, cps_text,
+        first_message;
     uint64_t len_hist[MAX_CPS + 2];
 } stats_t;
 
@@ -1155,7 +1411,8 @@ typedef struct {
 static void rand_alnum(rng_t *r, char *o, int n)
 {
     static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    for (int i = 0; i < n; i++) o[i] = a[below(r, sizeof a - 1)];
+    for (int i = 0; i < n; i++)
+        o[i] = a[below(r, sizeof a - 1)];
     o[n] = 0;
 }
 
@@ -1171,43 +1428,67 @@ static void expand_bait(gen_t *g, const char *t, char *o, size_t cap)
         const char *e = strchr(t, '}');
         size_t kl = (size_t)(e - t - 1);
         char tmp[128];
-        if (!strncmp(t + 1, "host", kl)) snprintf(tmp, sizeof tmp, "%s", PICK(r, SCAM_HOSTS));
-        else if (!strncmp(t + 1, "code", kl)) rand_alnum(r, tmp, irange(r, 6, 10));
-        else if (!strncmp(t + 1, "phone", kl)) {
+        const char *key = t + 1;
+#define KEY(k) (kl == strlen(k) && !strncmp(key, k, kl))
+        /* one random draw per statement: the order of argument evaluation is unspecified */
+        if (KEY("host"))
+            snprintf(tmp, sizeof tmp, "%s", PICK(r, SCAM_HOSTS));
+        else if (KEY("code"))
+            rand_alnum(r, tmp, irange(r, 6, 10));
+        else if (KEY("phone")) {
             const char *f = PICK(r, PHONE_FMT);
-            snprintf(tmp, sizeof tmp, f, irange(r, 2, 9), irange(r, 0, 9), irange(r, 0, 9), irange(r, 2, 9),
-                     irange(r, 0, 9), irange(r, 0, 9), irange(r, 0, 9), irange(r, 0, 9), irange(r, 0, 9),
-                     irange(r, 0, 9));
-        } else if (!strncmp(t + 1, "intl", kl))
-            snprintf(tmp, sizeof tmp, "+%d %d %03d %04d", PICK(r, ((const int[]){44, 49, 33, 34, 55, 91})),
-                     irange(r, 7000, 7999), irange(r, 0, 999), irange(r, 0, 9999));
-        else if (!strncmp(t + 1, "btc", kl)) {
+            int d[10];
+            for (int i = 0; i < 10; i++)
+                d[i] = (i == 0 || i == 3) ? irange(r, 2, 9) : irange(r, 0, 9);
+            snprintf(tmp, sizeof tmp, f, d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8],
+                     d[9]);
+        } else if (KEY("intl")) {
+            static const int cc[] = {44, 49, 33, 34, 55, 91};
+            int c = PICK(r, cc);
+            int x = irange(r, 7000, 7999);
+            int y = irange(r, 0, 999);
+            int z = irange(r, 0, 9999);
+            snprintf(tmp, sizeof tmp, "+%d %d %03d %04d", c, x, y, z);
+        } else if (KEY("btc")) {
             static const char b58[] = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
             static const char b32[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
             if (chance(r, 500000)) {
                 tmp[0] = chance(r, 500000) ? '1' : '3';
-                for (int i = 1; i < 34; i++) tmp[i] = b58[below(r, sizeof b58 - 1)];
+                for (int i = 1; i < 34; i++)
+                    tmp[i] = b58[below(r, sizeof b58 - 1)];
                 tmp[34] = 0;
             } else {
                 memcpy(tmp, "bc1q", 4);
-                for (int i = 4; i < 42; i++) tmp[i] = b32[below(r, sizeof b32 - 1)];
+                for (int i = 4; i < 42; i++)
+                    tmp[i] = b32[below(r, sizeof b32 - 1)];
                 tmp[42] = 0;
             }
-        } else if (!strncmp(t + 1, "eth", kl)) {
+        } else if (KEY("eth")) {
             static const char hx[] = "0123456789abcdef";
             memcpy(tmp, "0x", 2);
-            for (int i = 2; i < 42; i++) tmp[i] = hx[below(r, 16)];
+            for (int i = 2; i < 42; i++)
+                tmp[i] = hx[below(r, 16)];
             tmp[42] = 0;
-        } else if (!strncmp(t + 1, "user", kl)) snprintf(tmp, sizeof tmp, "%s", g_users[below(r, NUSERS)].name);
-        else if (!strncmp(t + 1, "chan", kl)) snprintf(tmp, sizeof tmp, "%s", g_chan[below(r, NCHANNELS)].name + 1);
-        else if (!strncmp(t + 1, "email", kl))
-            snprintf(tmp, sizeof tmp, "%s%d@%s", g_users[below(r, NUSERS)].name, irange(r, 1, 99),
-                     PICK(r, ((const char *[]){"gmail.com", "outlook.com", "proton.me", "yahoo.com"})));
-        else if (!strncmp(t + 1, "ip", kl))
-            snprintf(tmp, sizeof tmp, "%d.%d.%d.%d", irange(r, 11, 223), irange(r, 0, 255), irange(r, 0, 255),
-                     irange(r, 1, 254));
-        else if (!strncmp(t + 1, "num", kl)) snprintf(tmp, sizeof tmp, "%d", irange(r, 100, 9999));
-        else tmp[0] = 0;
+        } else if (KEY("user"))
+            snprintf(tmp, sizeof tmp, "%s", g_users[below(r, NUSERS)].name);
+        else if (KEY("chan"))
+            snprintf(tmp, sizeof tmp, "%s", g_chan[below(r, NCHANNELS)].name + 1);
+        else if (KEY("email")) {
+            static const char *const dom[] = {"gmail.com", "outlook.com", "proton.me", "yahoo.com"};
+            const char *u = g_users[below(r, NUSERS)].name;
+            int num = irange(r, 1, 99);
+            const char *d = PICK(r, dom);
+            snprintf(tmp, sizeof tmp, "%s%d@%s", u, num, d);
+        } else if (KEY("ip")) {
+            int q[4];
+            for (int i = 0; i < 4; i++)
+                q[i] = i == 0 ? irange(r, 11, 223) : i == 3 ? irange(r, 1, 254) : irange(r, 0, 255);
+            snprintf(tmp, sizeof tmp, "%d.%d.%d.%d", q[0], q[1], q[2], q[3]);
+        } else if (KEY("num"))
+            snprintf(tmp, sizeof tmp, "%d", irange(r, 100, 9999));
+        else
+            tmp[0] = 0;
+#undef KEY
         size_t tl = strlen(tmp);
         memcpy(o + n, tmp, tl);
         n += tl;
@@ -1224,24 +1505,36 @@ static void make_link(gen_t *g, int channel, char *o, size_t cap, bool *scam)
     *scam = false;
     uint32_t x = (uint32_t)below(r, 100);
     if (x < 35) {
-        char slug[64];
-        snprintf(slug, sizeof slug, "%c%s%c%s%s", upper(pool_pick(r, &P_NAME_A)[0]), pool_pick(r, &P_NAME_A) + 0,
-                 upper(pool_pick(r, &P_NAME_B)[0]), pool_pick(r, &P_NAME_B), TWITCH_EMOTES[below(r, NELEM(TWITCH_EMOTES))].name);
+        char slug[64]; /* AdjectiveNounEmote-xxxxxxxxxxxxxxxx, as Twitch names clips */
+        const char *a = pool_pick(r, &P_ADJ), *b = pool_pick(r, &P_NOUN);
+        snprintf(slug, sizeof slug, "%c%s%c%s%s", upper(a[0]), a + 1, upper(b[0]), b + 1,
+                 TWITCH_EMOTES[g_twemote_ok[below(r, (uint64_t)g_ntwemote_ok)]].name);
+        for (char *q = slug; *q; q++)
+            if (*q == ' ') *q = '_';
         rand_alnum(r, code, 16);
         snprintf(o, cap, "https://clips.twitch.tv/%s-%s", slug, code);
     } else if (x < 60) {
         rand_alnum(r, code, 11);
         uint32_t y = (uint32_t)below(r, 4);
-        if (y == 0) snprintf(o, cap, "https://www.youtube.com/watch?v=%s", code);
-        else if (y == 1) snprintf(o, cap, "https://youtu.be/%s", code);
-        else if (y == 2) snprintf(o, cap, "youtube.com/shorts/%s", code);
-        else snprintf(o, cap, "https://www.youtube.com/watch?v=%s&t=%ds", code, irange(r, 10, 5000));
+        if (y == 0)
+            snprintf(o, cap, "https://www.youtube.com/watch?v=%s", code);
+        else if (y == 1)
+            snprintf(o, cap, "https://youtu.be/%s", code);
+        else if (y == 2)
+            snprintf(o, cap, "youtube.com/shorts/%s", code);
+        else
+            snprintf(o, cap, "https://www.youtube.com/watch?v=%s&t=%ds", code, irange(r, 10, 5000));
     } else if (x < 68) {
-        snprintf(o, cap, "%stwitch.tv/%s", chance(r, 500000) ? "https://www." : "", g_chan[below(r, NCHANNELS)].name + 1);
+        const char *scheme = chance(r, 500000) ? "https://www." : "";
+        snprintf(o, cap, "%stwitch.tv/%s", scheme, g_chan[below(r, NCHANNELS)].name + 1);
     } else if (x < 83) {
         rand_alnum(r, code, 7);
-        static const char *const f[] = {"https://imgur.com/a/%s", "https://x.com/%s/status/1", "https://www.reddit.com/r/LivestreamFail/comments/%s",
-                                        "https://github.com/%s/dotfiles", "https://en.wikipedia.org/wiki/%s", "https://open.spotify.com/track/%s",
+        static const char *const f[] = {"https://imgur.com/a/%s",
+                                        "https://x.com/%s/status/1",
+                                        "https://www.reddit.com/r/LivestreamFail/comments/%s",
+                                        "https://github.com/%s/dotfiles",
+                                        "https://en.wikipedia.org/wiki/%s",
+                                        "https://open.spotify.com/track/%s",
                                         "https://tenor.com/view/%s"};
         snprintf(o, cap, f[below(r, NELEM(f))], code);
     } else if (x < 92) {
@@ -1251,9 +1544,12 @@ static void make_link(gen_t *g, int channel, char *o, size_t cap, bool *scam)
         rand_alnum(r, code, 6);
         const char *h = PICK(r, SCAM_HOSTS);
         uint32_t y = (uint32_t)below(r, 3);
-        if (y == 0) snprintf(o, cap, "https://%s/%s", h, code);
-        else if (y == 1) snprintf(o, cap, "%s/%s", h, code);
-        else snprintf(o, cap, "http://www.%s", h);
+        if (y == 0)
+            snprintf(o, cap, "https://%s/%s", h, code);
+        else if (y == 1)
+            snprintf(o, cap, "%s/%s", h, code);
+        else
+            snprintf(o, cap, "http://www.%s", h);
         *scam = true;
     }
     (void)channel;
@@ -1262,8 +1558,9 @@ static void make_link(gen_t *g, int channel, char *o, size_t cap, bool *scam)
 /* length target in code points: most short, long tail (buckets lo, hi, weight per mille) */
 static uint32_t target_length(rng_t *r)
 {
-    static const uint16_t B[][3] = {{5, 8, 170},    {9, 15, 230},   {16, 25, 200},  {26, 40, 160},  {41, 60, 110},
-                                    {61, 90, 65},   {91, 130, 35},  {131, 200, 20}, {201, 300, 10}};
+    static const uint16_t B[][3] = {{5, 8, 170},   {9, 15, 230},   {16, 25, 200},
+                                    {26, 40, 160}, {41, 60, 110},  {61, 90, 65},
+                                    {91, 130, 35}, {131, 200, 20}, {201, 300, 10}};
     uint32_t x = (uint32_t)below(r, 1000), acc = 0;
     for (size_t i = 0; i < NELEM(B); i++) {
         acc += B[i][2];
@@ -1275,10 +1572,12 @@ static uint32_t target_length(rng_t *r)
 static const char *pick_prof_term(rng_t *r, bool evadable_only)
 {
     if (evadable_only) {
-        if (g_npopular_present && chance(r, 700000)) return g_popular_present[below(r, g_npopular_present)];
+        if (g_npopular_present && chance(r, 700000))
+            return g_popular_present[below(r, g_npopular_present)];
         return g_nevadable ? g_evadable[below(r, g_nevadable)] : NULL;
     }
-    if (g_npopular_present && chance(r, 600000)) return g_popular_present[below(r, g_npopular_present)];
+    if (g_npopular_present && chance(r, 600000))
+        return g_popular_present[below(r, g_npopular_present)];
     return g_nterms ? g_terms[below(r, g_nterms)] : NULL;
 }
 
@@ -1296,8 +1595,8 @@ static void stat_add(stats_t *s, const char *text, size_t len, size_t cps)
 }
 
 typedef struct {
-    bool plain, evasion, link, scam, mention, mention_spam, foreign, emoji, caps, zalgo, repeated, copypasta,
-        bait, command, exempt, discord, first_message;
+    bool plain, evasion, link, scam, mention, mention_spam, foreign, emoji, caps, zalgo, repeated,
+        copypasta, bait, command, exempt, discord, first_message;
     int ev_kind;
     int native_emotes, text_emotes;
     const char *term; /* the injected list term */
@@ -1346,16 +1645,13 @@ static void add_discord_emote(gen_t *g, flags_t *f, int pos)
     }
 }
 
-/* indexes of TWITCH_EMOTES that survived scrubbing */
-static int g_twemote_ok[NELEM(TWITCH_EMOTES)];
-static int g_ntwemote_ok;
-
 static void add_twitch_emote(gen_t *g, flags_t *f, int pos)
 {
     rng_t *r = &g->r;
     if (chance(r, 550000)) {
         int k = g_twemote_ok[below(r, (uint64_t)g_ntwemote_ok)];
-        msg_insert(&g->m, pos, SEG_EMOTE_NATIVE, TWITCH_EMOTES[k].name, strlen(TWITCH_EMOTES[k].name), k);
+        msg_insert(&g->m, pos, SEG_EMOTE_NATIVE, TWITCH_EMOTES[k].name,
+                   strlen(TWITCH_EMOTES[k].name), k);
         f->native_emotes++;
     } else {
         const char *e = pool_pick(r, &P_TEXTEMOTE);
@@ -1366,8 +1662,10 @@ static void add_twitch_emote(gen_t *g, flags_t *f, int pos)
 
 static void add_emote(gen_t *g, bool discord, flags_t *f, int pos)
 {
-    if (discord) add_discord_emote(g, f, pos);
-    else add_twitch_emote(g, f, pos);
+    if (discord)
+        add_discord_emote(g, f, pos);
+    else
+        add_twitch_emote(g, f, pos);
 }
 
 /* one sentence from a template */
@@ -1380,7 +1678,9 @@ static void sentence(rng_t *r, char *o, size_t cap)
             const char *w;
             char num[24];
             switch (t[1]) {
-            case 'n': w = pool_pick(r, &P_NOUN); break;
+            case 'n':
+                w = pool_pick(r, &P_NOUN);
+                break;
             case 'p': {
                 const char *nn = pool_pick(r, &P_NOUN);
                 size_t l = strlen(nn);
@@ -1389,26 +1689,38 @@ static void sentence(rng_t *r, char *o, size_t cap)
                     snprintf(num, sizeof num, "%.*ses", (int)(l < 12 ? l : 12), nn);
                 else if (last == 'y' && !strchr("aeiou", prev))
                     snprintf(num, sizeof num, "%.*sies", (int)(l - 1 < 11 ? l - 1 : 11), nn);
-                else snprintf(num, sizeof num, "%.*ss", (int)(l < 13 ? l : 13), nn);
+                else
+                    snprintf(num, sizeof num, "%.*ss", (int)(l < 13 ? l : 13), nn);
                 w = num;
                 break;
             }
-            case 'a': w = pool_pick(r, &P_ADJ); break;
-            case 'v': w = pool_pick(r, &P_VERB); break;
-            case 't': w = pool_pick(r, &P_TAIL); break;
-            default: snprintf(num, sizeof num, "%d", irange(r, 2, 12)); w = num; break;
+            case 'a':
+                w = pool_pick(r, &P_ADJ);
+                break;
+            case 'v':
+                w = pool_pick(r, &P_VERB);
+                break;
+            case 't':
+                w = pool_pick(r, &P_TAIL);
+                break;
+            default:
+                snprintf(num, sizeof num, "%d", irange(r, 2, 12));
+                w = num;
+                break;
             }
             size_t wl = strlen(w);
             memcpy(o + n, w, wl);
             n += wl;
             t += 3;
-        } else o[n++] = *t++;
+        } else
+            o[n++] = *t++;
     }
     o[n] = 0;
 }
 
 /* fills the message with filler until it reaches target cps */
-static void fill(gen_t *g, uint32_t target, const pool_t *foreign, bool discord, flags_t *f, uint32_t emote_ppm)
+static void fill(gen_t *g, uint32_t target, const pool_t *foreign, bool discord, flags_t *f,
+                 uint32_t emote_ppm)
 {
     rng_t *r = &g->r;
     msg_t *m = &g->m;
@@ -1421,10 +1733,14 @@ static void fill(gen_t *g, uint32_t target, const pool_t *foreign, bool discord,
             continue;
         }
         const char *s;
-        if (foreign) s = chance(r, 900000) ? pool_pick(r, foreign) : pool_pick(r, &P_TAIL);
-        else if (m->n == 0 && left <= 10 && chance(r, 600000)) s = pool_pick(r, &P_REACT);
-        else if (m->n > 0 && left <= 6) s = pool_pick(r, &P_TAIL);
-        else if (chance(r, 450000)) s = pool_pick(r, &P_FRAG);
+        if (foreign)
+            s = chance(r, 900000) ? pool_pick(r, foreign) : pool_pick(r, &P_TAIL);
+        else if (m->n == 0 && left <= 10 && chance(r, 600000))
+            s = pool_pick(r, &P_REACT);
+        else if (m->n > 0 && left <= 6)
+            s = pool_pick(r, &P_TAIL);
+        else if (chance(r, 450000))
+            s = pool_pick(r, &P_FRAG);
         else {
             sentence(r, buf, sizeof buf);
             s = buf;
@@ -1451,12 +1767,14 @@ static size_t json_esc(char *o, const char *s, size_t n)
             o[k++] = '0';
             o[k++] = hx[c >> 4];
             o[k++] = hx[c & 15];
-        } else o[k++] = (char)c;
+        } else
+            o[k++] = (char)c;
     }
     return k;
 }
 
-static const char *const ROLE_NAMES[] = {"broadcaster", "moderator", "vip", "subscriber", "founder", "turbo"};
+static const char *const ROLE_NAMES[] = {"broadcaster", "moderator", "vip",
+                                         "subscriber",  "founder",   "turbo"};
 
 static void gen_event(gen_t *g, FILE *out, FILE *truth, uint64_t idx, int64_t ts_ms)
 {
@@ -1513,10 +1831,12 @@ static void gen_event(gen_t *g, FILE *out, FILE *truth, uint64_t idx, int64_t ts
         if (chance(r, 400000)) { /* one word or emote repeated */
             const char *w = chance(r, 500000) ? pool_pick(r, &P_TEXTEMOTE) : pool_pick(r, &P_REACT);
             size_t wl = utf8_cps(w, strlen(w));
-            while (msg_cps_with(m, (uint32_t)wl) <= t) msg_add(m, SEG_WORD, w);
+            while (msg_cps_with(m, (uint32_t)wl) <= t)
+                msg_add(m, SEG_WORD, w);
         } else {
             const char *a = pool_pick(r, &P_FRAG), *b = pool_pick(r, &P_FRAG);
-            while (msg_cps_with(m, (uint32_t)(utf8_cps(a, strlen(a)) + utf8_cps(b, strlen(b)) + 1)) <= t) {
+            while (msg_cps_with(
+                       m, (uint32_t)(utf8_cps(a, strlen(a)) + utf8_cps(b, strlen(b)) + 1)) <= t) {
                 msg_add(m, SEG_WORD, a);
                 msg_add(m, SEG_WORD, b);
             }
@@ -1527,7 +1847,8 @@ static void gen_event(gen_t *g, FILE *out, FILE *truth, uint64_t idx, int64_t ts
     k -= 8000;
     if (k < 5000 && !discord) { /* emote wall */
         int n = irange(r, 10, 30);
-        for (int i = 0; i < n && m->cps < MAX_CPS - 20; i++) add_twitch_emote(g, &f, -1);
+        for (int i = 0; i < n && m->cps < MAX_CPS - 20; i++)
+            add_twitch_emote(g, &f, -1);
         goto render;
     }
     k -= 5000;
@@ -1559,9 +1880,11 @@ static void gen_event(gen_t *g, FILE *out, FILE *truth, uint64_t idx, int64_t ts
                 size_t n = strlen(w);
                 memcpy(t, w, n + 1);
                 uint32_t c = (uint32_t)below(r, 10);
-                if (c < 2) t[0] = (char)upper(t[0]);
+                if (c < 2)
+                    t[0] = (char)upper(t[0]);
                 else if (c < 3)
-                    for (size_t i = 0; i < n; i++) t[i] = (char)upper(t[i]);
+                    for (size_t i = 0; i < n; i++)
+                        t[i] = (char)upper(t[i]);
                 msg_add(m, SEG_PROF, t);
                 f.term = w;
                 f.plain = true;
@@ -1584,7 +1907,8 @@ static void gen_event(gen_t *g, FILE *out, FILE *truth, uint64_t idx, int64_t ts
         f.mention_spam = true;
     } else if (chance(r, 70000)) {
         char t[48];
-        snprintf(t, sizeof t, "@%s%s", g_users[below(r, NUSERS)].name, chance(r, 200000) ? "," : "");
+        const char *who = g_users[below(r, NUSERS)].name;
+        snprintf(t, sizeof t, "@%s%s", who, chance(r, 200000) ? "," : "");
         msg_insert(m, chance(r, 800000) ? 0 : -1, SEG_OTHER, t, strlen(t), -1);
         f.mention = true;
     }
@@ -1594,15 +1918,18 @@ static void gen_event(gen_t *g, FILE *out, FILE *truth, uint64_t idx, int64_t ts
         uint32_t x = (uint32_t)below(r, 4);
         if (x == 0) {
             t[o++] = 'L';
-            for (int i = 0; i < n; i++) t[o++] = 'O';
+            for (int i = 0; i < n; i++)
+                t[o++] = 'O';
             t[o++] = 'L';
         } else if (x == 1) {
             memcpy(t, "NOO", 3);
             o = 3;
-            for (int i = 0; i < n; i++) t[o++] = 'O';
+            for (int i = 0; i < n; i++)
+                t[o++] = 'O';
         } else {
             char c = x == 2 ? '!' : '?';
-            for (int i = 0; i < n; i++) t[o++] = c;
+            for (int i = 0; i < n; i++)
+                t[o++] = c;
         }
         t[o] = 0;
         msg_insert(m, x >= 2 ? -1 : (int)below(r, (uint64_t)m->n + 1), SEG_OTHER, t, (size_t)o, -1);
@@ -1618,7 +1945,8 @@ static void gen_event(gen_t *g, FILE *out, FILE *truth, uint64_t idx, int64_t ts
         if (nspecial) memcpy(&saved_specials, m, sizeof *m);
         msg_reset(m);
         uint32_t special_cps = 0;
-        for (int i = 0; i < nspecial; i++) special_cps += saved_specials.seg[i].cps + 1;
+        for (int i = 0; i < nspecial; i++)
+            special_cps += saved_specials.seg[i].cps + 1;
         uint32_t t = target > special_cps ? target - special_cps : 0;
         if (t > 0) fill(g, t, lang, discord, &f, f.zalgo ? 0 : emote_ppm);
         /* put the add-ons back: mentions in front, links at the end mostly, the rest anywhere */
@@ -1626,9 +1954,12 @@ static void gen_event(gen_t *g, FILE *out, FILE *truth, uint64_t idx, int64_t ts
             seg_t *s = &saved_specials.seg[i];
             const char *txt = saved_specials.arena + s->off;
             int pos;
-            if (txt[0] == '@') pos = i < m->n ? i : -1;
-            else if (s->kind == SEG_OTHER && (strstr(txt, "://") || strchr(txt, '/'))) pos = chance(r, 750000) ? -1 : 0;
-            else pos = (int)below(r, (uint64_t)m->n + 1);
+            if (txt[0] == '@')
+                pos = i < m->n ? i : -1;
+            else if (s->kind == SEG_OTHER && (strstr(txt, "://") || strchr(txt, '/')))
+                pos = chance(r, 750000) ? -1 : 0;
+            else
+                pos = (int)below(r, (uint64_t)m->n + 1);
             if (msg_cps_with(m, s->cps) > MAX_CPS) { /* drop filler from the end to make room */
                 while (m->n > 0 && msg_cps_with(m, s->cps) > MAX_CPS) {
                     m->cps -= m->seg[m->n - 1].cps + (m->n > 1 ? 1 : 0);
@@ -1647,14 +1978,16 @@ static void gen_event(gen_t *g, FILE *out, FILE *truth, uint64_t idx, int64_t ts
         int n = chance(r, 700000) ? 1 : irange(r, 2, 4);
         for (int i = 0; i < n && m->cps + 3 < MAX_CPS; i++) {
             const char *e = PICK(r, EMOJI);
-            msg_insert(m, chance(r, 800000) ? -1 : (int)below(r, (uint64_t)m->n + 1), SEG_OTHER, e, strlen(e), -1);
+            msg_insert(m, chance(r, 800000) ? -1 : (int)below(r, (uint64_t)m->n + 1), SEG_OTHER, e,
+                       strlen(e), -1);
         }
         f.emoji = true;
     }
 
 render:
     if (m->cps < MIN_CPS) {
-        while (m->cps < MIN_CPS) msg_add(m, SEG_WORD, pool_pick(r, &P_REACT));
+        while (m->cps < MIN_CPS)
+            msg_add(m, SEG_WORD, pool_pick(r, &P_REACT));
     }
     /* render text, tracking native emote positions (code points, inclusive) */
     char text[8192];
@@ -1697,35 +2030,42 @@ render:
     char meta[2048];
     size_t ml = 0;
     if (discord) {
-        ml += (size_t)sprintf(meta + ml, "{\"msg_id\":\"%llu\"", 1200000000000000000ULL + (unsigned long long)(idx * 4099 + below(r, 4096)));
+        ml += (size_t)sprintf(meta + ml, "{\"msg_id\":\"%llu\"",
+                              1200000000000000000ULL +
+                                  (unsigned long long)(idx * 4099 + below(r, 4096)));
         bool first = true;
         for (int i = 0; i < m->n; i++)
             if (m->seg[i].kind == SEG_EMOTE_NATIVE) {
                 if (ml > sizeof meta - 64) break;
                 ml += (size_t)sprintf(meta + ml, "%s\"%llu\"", first ? ",\"emotes\":[" : ",",
-                                      900000000000000000ULL + (unsigned long long)m->seg[i].emote * 7919ULL);
+                                      900000000000000000ULL +
+                                          (unsigned long long)m->seg[i].emote * 7919ULL);
                 first = false;
             }
         if (!first) meta[ml++] = ']';
         meta[ml++] = '}';
     } else {
         uint64_t a = rng_next(r), b = rng_next(r);
-        ml += (size_t)sprintf(meta + ml, "{\"msg_id\":\"%08llx-%04llx-4%03llx-%04llx-%012llx\"", (unsigned long long)(a >> 32),
-                              (unsigned long long)((a >> 16) & 0xFFFF), (unsigned long long)(a & 0xFFF),
-                              (unsigned long long)(0x8000 | (b >> 50)), (unsigned long long)(b & 0xFFFFFFFFFFFFULL));
+        ml += (size_t)sprintf(
+            meta + ml, "{\"msg_id\":\"%08llx-%04llx-4%03llx-%04llx-%012llx\"",
+            (unsigned long long)(a >> 32), (unsigned long long)((a >> 16) & 0xFFFF),
+            (unsigned long long)(a & 0xFFF), (unsigned long long)(0x8000 | (b >> 50)),
+            (unsigned long long)(b & 0xFFFFFFFFFFFFULL));
         if (nm) {
             ml += (size_t)sprintf(meta + ml, ",\"emotes\":\"");
             bool done[64] = {0};
             bool firstgrp = true;
             for (int i = 0; i < nm; i++) {
                 if (done[i]) continue;
-                ml += (size_t)sprintf(meta + ml, "%s%s:", firstgrp ? "" : "/", TWITCH_EMOTES[em_idx[i]].id);
+                ml += (size_t)sprintf(meta + ml, "%s%s:", firstgrp ? "" : "/",
+                                      TWITCH_EMOTES[em_idx[i]].id);
                 firstgrp = false;
                 bool firstr = true;
                 for (int j = i; j < nm; j++)
                     if (!done[j] && em_idx[j] == em_idx[i]) {
                         if (ml > sizeof meta - 48) break;
-                        ml += (size_t)sprintf(meta + ml, "%s%u-%u", firstr ? "" : ",", em_pos[j][0], em_pos[j][1]);
+                        ml += (size_t)sprintf(meta + ml, "%s%u-%u", firstr ? "" : ",", em_pos[j][0],
+                                              em_pos[j][1]);
                         firstr = false;
                         done[j] = true;
                     }
@@ -1742,9 +2082,11 @@ render:
     char ts[40], cr[40];
     fmt_time_ms(ts, ts_ms, true);
     fmt_time_ms(cr, u->created_s * 1000, false);
-    n += (size_t)sprintf(o + n, "{\"id\":\"e-%llu\",\"type\":\"message\",\"platform\":\"%s\",\"channel\":\"%s\",",
-                         (unsigned long long)idx, discord ? "discord" : "twitch", g_chan[ch].name);
-    n += (size_t)sprintf(o + n, "\"user\":{\"id\":\"u%u\",\"name\":\"%s\",\"roles\":[", uid, u->name);
+    n += (size_t)sprintf(
+        o + n, "{\"id\":\"e-%llu\",\"type\":\"message\",\"platform\":\"%s\",\"channel\":\"%s\",",
+        (unsigned long long)idx, discord ? "discord" : "twitch", g_chan[ch].name);
+    n += (size_t)sprintf(o + n, "\"user\":{\"id\":\"u%u\",\"name\":\"%s\",\"roles\":[", uid,
+                         u->name);
     bool firstrole = true;
     for (int i = 0; i < 6; i++)
         if (roles & (1 << i)) {
@@ -1782,72 +2124,262 @@ typedef struct {
 
 /* 50 regex rules. view NULL = the default (folded). extra: raw YAML lines added to the rule. */
 static const rxrule_t RX[] = {
-    {"scam-free-nitro", "free Nitro scam", "ban", "    priority: 20\n",
-     {"fr[e3]{2}\\s*(discord\\s*)?n[i1]tr[o0]", "nitro\\s+(giveaway|for\\s+free|drop)"}, {"skeleton", "folded"}},
-    {"scam-steam-gift", "Steam gift scam", "hold", NULL, {"steam\\s*(gift|wallet)\\s*(card|code)s?\\s*(for\\s*)?free"}, {NULL}},
-    {"scam-claim-prize", "prize claim scam", "delete", NULL, {"claim\\s+(your|ur)\\s+(free\\s+)?(prize|reward|gift|skin)s?"}, {NULL}},
-    {"scam-giveaway-dm", "fake giveaway asking for DMs", "hold", NULL, {"(giveaway|winner).{0,40}\\b(dm|message|whisper)\\s+me\\b"}, {NULL}},
-    {"scam-crypto-double", "crypto doubling scam", "ban", "    priority: 20\n",
-     {"(send|sent)\\s+\\d+(\\.\\d+)?\\s*(btc|eth|usdt|sol)\\b.{0,60}\\b(back|double|x2|2x)\\b"}, {"skeleton"}},
-    {"crypto-btc-address", "Bitcoin address", "hold", NULL,
-     {"\\b(bc1[02-9ac-hj-np-z]{25,59}|[13][a-km-zA-HJ-NP-Z1-9]{25,34})\\b"}, {"raw"}},
+    {"scam-free-nitro",
+     "free Nitro scam",
+     "ban",
+     "    priority: 20\n",
+     {"fr[e3]{2}\\s*(discord\\s*)?n[i1]tr[o0]", "nitro\\s+(giveaway|for\\s+free|drop)"},
+     {"skeleton", "folded"}},
+    {"scam-steam-gift",
+     "Steam gift scam",
+     "hold",
+     NULL,
+     {"steam\\s*(gift|wallet)\\s*(card|code)s?\\s*(for\\s*)?free"},
+     {NULL}},
+    {"scam-claim-prize",
+     "prize claim scam",
+     "delete",
+     NULL,
+     {"claim\\s+(your|ur)\\s+(free\\s+)?(prize|reward|gift|skin)s?"},
+     {NULL}},
+    {"scam-giveaway-dm",
+     "fake giveaway asking for DMs",
+     "hold",
+     NULL,
+     {"(giveaway|winner).{0,40}\\b(dm|message|whisper)\\s+me\\b"},
+     {NULL}},
+    {"scam-crypto-double",
+     "crypto doubling scam",
+     "ban",
+     "    priority: 20\n",
+     {"(send|sent)\\s+\\d+(\\.\\d+)?\\s*(btc|eth|usdt|sol)\\b.{0,60}\\b(back|double|x2|2x)\\b"},
+     {"skeleton"}},
+    {"crypto-btc-address",
+     "Bitcoin address",
+     "hold",
+     NULL,
+     {"\\b(bc1[02-9ac-hj-np-z]{25,59}|[13][a-km-zA-HJ-NP-Z1-9]{25,34})\\b"},
+     {"raw"}},
     {"crypto-eth-address", "Ethereum address", "hold", NULL, {"\\b0x[0-9a-fA-F]{40}\\b"}, {"raw"}},
-    {"crypto-seed-phrase", "asks about seed phrases", "hold", NULL, {"(seed|recovery)\\s+phrase"}, {NULL}},
-    {"contact-phone-us", "North American phone number", "hold", NULL,
-     {"(?<!\\d)(\\+?1[\\s.-]?)?\\(?[2-9]\\d{2}\\)?[\\s.-]?\\d{3}[\\s.-]?\\d{4}(?!\\d)"}, {"raw"}},
-    {"contact-phone-intl", "international phone number", "hold", NULL,
-     {"\\+\\d{2,3}[\\s.-]?\\d{2,4}[\\s.-]?\\d{3,4}[\\s.-]?\\d{3,4}"}, {"raw"}},
-    {"contact-email", "e-mail address", "warn", NULL, {"\\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}\\b"}, {"raw"}},
-    {"promo-follow-me", "self-promotion: follow me", "delete", NULL, {"f[o0]ll[o0]w\\s+(me|my)\\s+(at|on)\\b"}, {"skeleton"}},
-    {"promo-sub4sub", "sub4sub / follow4follow", "delete", NULL, {"\\b(sub|follow)\\s*(4|for)\\s*(sub|follow)\\b"}, {"folded"}},
-    {"promo-buy-viewers", "viewer/follower selling", "ban", "    priority: 10\n",
-     {"(cheap|best|buy)\\s+(viewers|followers|primes|subs)\\b"}, {"skeleton"}},
-    {"promo-viewbot-brands", "known viewbot brands", "ban", NULL, {"\\b(bigfollows|dogehype|streamboo|viewerlabs)\\b"}, {"skeleton"}},
-    {"promo-check-my-channel", "self-promotion: my channel", "delete", NULL,
-     {"check\\s+(out\\s+)?my\\s+(channel|stream|profile|bio)"}, {NULL}},
+    {"crypto-seed-phrase",
+     "asks about seed phrases",
+     "hold",
+     NULL,
+     {"(seed|recovery)\\s+phrase"},
+     {NULL}},
+    {"contact-phone-us",
+     "North American phone number",
+     "hold",
+     NULL,
+     {"(?<!\\d)(\\+?1[\\s.-]?)?\\(?[2-9]\\d{2}\\)?[\\s.-]?\\d{3}[\\s.-]?\\d{4}(?!\\d)"},
+     {"raw"}},
+    {"contact-phone-intl",
+     "international phone number",
+     "hold",
+     NULL,
+     {"\\+\\d{2,3}[\\s.-]?\\d{2,4}[\\s.-]?\\d{3,4}[\\s.-]?\\d{3,4}"},
+     {"raw"}},
+    {"contact-email",
+     "e-mail address",
+     "warn",
+     NULL,
+     {"\\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}\\b"},
+     {"raw"}},
+    {"promo-follow-me",
+     "self-promotion: follow me",
+     "delete",
+     NULL,
+     {"f[o0]ll[o0]w\\s+(me|my)\\s+(at|on)\\b"},
+     {"skeleton"}},
+    {"promo-sub4sub",
+     "sub4sub / follow4follow",
+     "delete",
+     NULL,
+     {"\\b(sub|follow)\\s*(4|for)\\s*(sub|follow)\\b"},
+     {"folded"}},
+    {"promo-buy-viewers",
+     "viewer/follower selling",
+     "ban",
+     "    priority: 10\n",
+     {"(cheap|best|buy)\\s+(viewers|followers|primes|subs)\\b"},
+     {"skeleton"}},
+    {"promo-viewbot-brands",
+     "known viewbot brands",
+     "ban",
+     NULL,
+     {"\\b(bigfollows|dogehype|streamboo|viewerlabs)\\b"},
+     {"skeleton"}},
+    {"promo-check-my-channel",
+     "self-promotion: my channel",
+     "delete",
+     NULL,
+     {"check\\s+(out\\s+)?my\\s+(channel|stream|profile|bio)"},
+     {NULL}},
     {"promo-onlyfans", "adult self-promotion", "delete", NULL, {"only\\s*fans"}, {"skeleton"}},
-    {"promo-telegram", "telegram links", "delete", NULL, {"\\bt\\.me/\\w{4,}", "telegram\\s*[:@]\\s*\\w{4,}"}, {"folded", "folded"}},
+    {"promo-telegram",
+     "telegram links",
+     "delete",
+     NULL,
+     {"\\bt\\.me/\\w{4,}", "telegram\\s*[:@]\\s*\\w{4,}"},
+     {"folded", "folded"}},
     {"promo-whatsapp", "whatsapp contact", "delete", NULL, {"whats\\s*app\\s*(me|\\+|at)"}, {NULL}},
     {"spam-punct-run", "repeated punctuation", "warn", NULL, {"[!?.]{6,}"}, {"raw"}},
     {"spam-symbol-run", "one symbol repeated", "warn", NULL, {"([^\\w\\s])\\1{7,}"}, {"raw"}},
-    {"spam-word-repeat", "one word repeated", "warn", NULL, {"\\b(\\w{2,})(\\s+\\1\\b){5,}"}, {NULL}},
+    {"spam-word-repeat",
+     "one word repeated",
+     "warn",
+     NULL,
+     {"\\b(\\w{2,})(\\s+\\1\\b){5,}"},
+     {NULL}},
     {"spam-symbol-wall", "wall of symbols", "hold", NULL, {"[^\\p{L}\\p{N}\\s]{20,}"}, {"raw"}},
-    {"spam-ascii-art", "braille/block ASCII art", "delete", NULL, {"[\\x{2800}-\\x{28FF}\\x{2580}-\\x{259F}]{12,}"}, {"raw"}},
-    {"spam-copypasta", "copypasta chain", "warn", NULL, {"copy\\s*(and|&|n)\\s*paste|copypasta"}, {NULL}},
-    {"harass-kys", "self-harm incitement", "ban", "    priority: 30\n",
-     {"\\bk\\s*y\\s*s\\b", "\\bkill\\s+(your|ur)\\s*self\\b"}, {"skeleton", "skeleton"}},
-    {"harass-go-die", "death wish", "{timeout: 10m}", NULL, {"\\b(go|just)\\s+die\\b"}, {"skeleton"}},
-    {"harass-insult", "direct insult", "{timeout: 60s}", NULL,
-     {"\\byou('?re|\\s+are|\\s+r)\\s+(so\\s+)?(ugly|fat|stupid|dumb|trash)\\b"}, {"skeleton"}},
-    {"harass-nobody-asked", "dismissive reply", "warn", "    mode: shadow\n", {"\\b(nobody|no\\s*one)\\s+asked\\b"}, {NULL}},
+    {"spam-ascii-art",
+     "braille/block ASCII art",
+     "delete",
+     NULL,
+     {"[\\x{2800}-\\x{28FF}\\x{2580}-\\x{259F}]{12,}"},
+     {"raw"}},
+    {"spam-copypasta",
+     "copypasta chain",
+     "warn",
+     NULL,
+     {"copy\\s*(and|&|n)\\s*paste|copypasta"},
+     {NULL}},
+    {"harass-kys",
+     "self-harm incitement",
+     "ban",
+     "    priority: 30\n",
+     {"\\bk\\s*y\\s*s\\b", "\\bkill\\s+(your|ur)\\s*self\\b"},
+     {"skeleton", "skeleton"}},
+    {"harass-go-die",
+     "death wish",
+     "{timeout: 10m}",
+     NULL,
+     {"\\b(go|just)\\s+die\\b"},
+     {"skeleton"}},
+    {"harass-insult",
+     "direct insult",
+     "{timeout: 60s}",
+     NULL,
+     {"\\byou('?re|\\s+are|\\s+r)\\s+(so\\s+)?(ugly|fat|stupid|dumb|trash)\\b"},
+     {"skeleton"}},
+    {"harass-nobody-asked",
+     "dismissive reply",
+     "warn",
+     "    mode: shadow\n",
+     {"\\b(nobody|no\\s*one)\\s+asked\\b"},
+     {NULL}},
     {"harass-ratio", "ratio", "warn", "    mode: shadow\n", {"\\bl\\s*\\+\\s*ratio\\b"}, {NULL}},
-    {"doxx-street-address", "street address", "hold", "    priority: 10\n",
-     {"\\b\\d{1,5}\\s+\\w+(\\s+\\w+)?\\s+(street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln)\\b"}, {NULL}},
-    {"doxx-ip-address", "IPv4 address", "hold", NULL,
-     {"\\b(25[0-5]|2[0-4]\\d|1?\\d?\\d)(\\.(25[0-5]|2[0-4]\\d|1?\\d?\\d)){3}\\b"}, {"raw"}},
-    {"spoiler-ending", "spoiler", "delete", "CHANNELS",
-     {"\\b(dies|died|is\\s+dead)\\s+(at|in)\\s+the\\s+end\\b", "\\bspoiler\\s*(alert|:)"}, {NULL, NULL}},
-    {"bot-command-chain", "several bot commands at once", "warn", NULL, {"^![a-z]+(\\s+![a-z]+){3,}"}, {"raw"}},
-    {"link-shortener", "URL shortener", "hold", NULL, {"\\b(bit\\.ly|tinyurl\\.com|goo\\.gl|cutt\\.ly|is\\.gd)/\\w+"}, {NULL}},
-    {"link-ip-url", "URL with a bare IP", "ban", NULL, {"https?://\\d{1,3}(\\.\\d{1,3}){3}"}, {"raw"}},
-    {"link-discord-invite", "Discord invite", "delete", "    exempt_roles: [vip]\n",
-     {"(discord\\.gg|discord(app)?\\.com/invite)/\\w+"}, {"skeleton"}},
-    {"link-punycode", "punycode host (lookalike domain)", "hold", NULL, {"xn--[a-z0-9-]+"}, {"raw"}},
-    {"gambling-sites", "gambling promotion", "delete", NULL,
-     {"\\b(csgo|cs2|rust)\\s*(gamble|gambling|roll|case)s?\\b", "\\bstake\\.com\\b"}, {NULL, NULL}},
-    {"gambling-promo-code", "promo code", "warn", NULL, {"\\b(use|with)\\s+(my\\s+)?(code|promo\\s*code)\\s+\\w+"}, {NULL}},
-    {"selfharm-support", "possible self-harm: route to a human", "hold", "    priority: 40\n",
-     {"\\b(want|going)\\s+to\\s+(die|end\\s+it)\\b"}, {NULL}},
-    {"spam-caps-word", "one very long capitalised word", "warn", NULL, {"\\b[A-Z]{12,}\\b"}, {"raw"}},
+    {"doxx-street-address",
+     "street address",
+     "hold",
+     "    priority: 10\n",
+     {"\\b\\d{1,5}\\s+\\w+(\\s+\\w+)?\\s+(street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln)\\b"},
+     {NULL}},
+    {"doxx-ip-address",
+     "IPv4 address",
+     "hold",
+     NULL,
+     {"\\b(25[0-5]|2[0-4]\\d|1?\\d?\\d)(\\.(25[0-5]|2[0-4]\\d|1?\\d?\\d)){3}\\b"},
+     {"raw"}},
+    {"spoiler-ending",
+     "spoiler",
+     "delete",
+     "CHANNELS",
+     {"\\b(dies|died|is\\s+dead)\\s+(at|in)\\s+the\\s+end\\b", "\\bspoiler\\s*(alert|:)"},
+     {NULL, NULL}},
+    {"bot-command-chain",
+     "several bot commands at once",
+     "warn",
+     NULL,
+     {"^![a-z]+(\\s+![a-z]+){3,}"},
+     {"raw"}},
+    {"link-shortener",
+     "URL shortener",
+     "hold",
+     NULL,
+     {"\\b(bit\\.ly|tinyurl\\.com|goo\\.gl|cutt\\.ly|is\\.gd)/\\w+"},
+     {NULL}},
+    {"link-ip-url",
+     "URL with a bare IP",
+     "ban",
+     NULL,
+     {"https?://\\d{1,3}(\\.\\d{1,3}){3}"},
+     {"raw"}},
+    {"link-discord-invite",
+     "Discord invite",
+     "delete",
+     "    exempt_roles: [vip]\n",
+     {"(discord\\.gg|discord(app)?\\.com/invite)/\\w+"},
+     {"skeleton"}},
+    {"link-punycode",
+     "punycode host (lookalike domain)",
+     "hold",
+     NULL,
+     {"xn--[a-z0-9-]+"},
+     {"raw"}},
+    {"gambling-sites",
+     "gambling promotion",
+     "delete",
+     NULL,
+     {"\\b(csgo|cs2|rust)\\s*(gamble|gambling|roll|case)s?\\b", "\\bstake\\.com\\b"},
+     {NULL, NULL}},
+    {"gambling-promo-code",
+     "promo code",
+     "warn",
+     NULL,
+     {"\\b(use|with)\\s+(my\\s+)?(code|promo\\s*code)\\s+\\w+"},
+     {NULL}},
+    {"selfharm-support",
+     "possible self-harm: route to a human",
+     "hold",
+     "    priority: 40\n",
+     {"\\b(want|going)\\s+to\\s+(die|end\\s+it)\\b"},
+     {NULL}},
+    {"spam-caps-word",
+     "one very long capitalised word",
+     "warn",
+     NULL,
+     {"\\b[A-Z]{12,}\\b"},
+     {"raw"}},
     {"spam-long-number", "long digit string", "warn", NULL, {"\\d{12,}"}, {"raw"}},
     {"spam-emoji-wall", "emoji wall", "warn", NULL, {"[\\x{1F300}-\\x{1FAFF}]{8,}"}, {"raw"}},
-    {"dating-scam", "dating spam", "ban", NULL, {"\\b(hot|lonely)\\s+(singles|moms|girls)\\s+(in|near)\\s+(your|ur)\\s+(area|city)\\b"}, {"skeleton"}},
-    {"scam-account-sale", "account trading", "hold", NULL, {"\\b(selling|buy(ing)?)\\s+(an?\\s+)?(account|acc|accs|accounts)\\b"}, {NULL}},
-    {"scam-staff-impersonation", "fake staff message", "ban", "    priority: 20\n",
-     {"\\b(twitch|discord)\\s+(staff|support|admin|team)\\b.{0,60}\\b(verify|suspend(ed)?|ban(ned)?)\\b"}, {"skeleton"}},
-    {"scam-verify-account", "verification phishing", "hold", NULL, {"verify\\s+(your|ur)\\s+(account|age|identity)"}, {NULL}},
-    {"dating-spam", "dating request", "warn", NULL, {"\\blooking\\s+for\\s+(a\\s+)?(gf|bf|girlfriend|boyfriend)\\b"}, {NULL}},
-    {"malware-download", "executable download", "ban", NULL, {"\\.(exe|scr|bat|msi)\\b"}, {"folded"}},
+    {"dating-scam",
+     "dating spam",
+     "ban",
+     NULL,
+     {"\\b(hot|lonely)\\s+(singles|moms|girls)\\s+(in|near)\\s+(your|ur)\\s+(area|city)\\b"},
+     {"skeleton"}},
+    {"scam-account-sale",
+     "account trading",
+     "hold",
+     NULL,
+     {"\\b(selling|buy(ing)?)\\s+(an?\\s+)?(account|acc|accs|accounts)\\b"},
+     {NULL}},
+    {"scam-staff-impersonation",
+     "fake staff message",
+     "ban",
+     "    priority: 20\n",
+     {"\\b(twitch|discord)\\s+(staff|support|admin|team)\\b.{0,60}\\b(verify|suspend(ed)?|ban(ned)?"
+      ")\\b"},
+     {"skeleton"}},
+    {"scam-verify-account",
+     "verification phishing",
+     "hold",
+     NULL,
+     {"verify\\s+(your|ur)\\s+(account|age|identity)"},
+     {NULL}},
+    {"dating-spam",
+     "dating request",
+     "warn",
+     NULL,
+     {"\\blooking\\s+for\\s+(a\\s+)?(gf|bf|girlfriend|boyfriend)\\b"},
+     {NULL}},
+    {"malware-download",
+     "executable download",
+     "ban",
+     NULL,
+     {"\\.(exe|scr|bat|msi)\\b"},
+     {"folded"}},
 };
 
 static void yaml_sq(FILE *f, const char *s) /* single-quoted YAML scalar */
@@ -1862,25 +2394,32 @@ static void yaml_sq(FILE *f, const char *s) /* single-quoted YAML scalar */
 
 static void write_rules(FILE *f, const char *list_ref, uint64_t seed, size_t nterms)
 {
-    fprintf(f, "# whiply benchmark ruleset, generated by bench/genstream.c (seed %llu): do not edit.\n",
-            (unsigned long long)seed);
-    fprintf(f, "# %zu list terms (npm naughty-words en + cuss), 50 regex rules, message-shape and link rules.\n", nterms);
+    fprintf(
+        f, "# whiply benchmark ruleset, generated by bench/genstream.c (seed %llu): do not edit.\n",
+        (unsigned long long)seed);
+    fprintf(f,
+            "# %zu list terms (npm naughty-words en + cuss), 50 regex rules, message-shape and "
+            "link rules.\n",
+            nterms);
     fputs("version: 1\n\n", f);
     fputs("lists:\n", f);
     fprintf(f, "  profanity: {file: ");
     yaml_sq(f, list_ref);
     fputs("}\n", f);
     fputs("  scam_hosts: [", f);
-    for (size_t i = 0; i < NELEM(SCAM_HOSTS); i++) fprintf(f, "%s%s", i ? ", " : "", SCAM_HOSTS[i]);
+    for (size_t i = 0; i < NELEM(SCAM_HOSTS); i++)
+        fprintf(f, "%s%s", i ? ", " : "", SCAM_HOSTS[i]);
     fputs("]\n  allowed_hosts: [", f);
-    for (size_t i = 0; i < NELEM(ALLOWED_HOSTS); i++) fprintf(f, "%s%s", i ? ", " : "", ALLOWED_HOSTS[i]);
+    for (size_t i = 0; i < NELEM(ALLOWED_HOSTS); i++)
+        fprintf(f, "%s%s", i ? ", " : "", ALLOWED_HOSTS[i]);
     fputs("]\n\nexempt_roles: [broadcaster, moderator]\n\nrules:\n", f);
 
     fputs("  # bot commands never need moderation; skips every lower-priority rule\n"
           "  - id: bot-commands\n"
           "    description: known bot commands\n"
           "    priority: 50\n"
-          "    when: {regex: '^!(uptime|followage|song|points|socials|specs|rank|lurk)$', view: raw}\n"
+          "    when: {regex: '^!(uptime|followage|song|points|socials|specs|rank|lurk)$', view: "
+          "raw}\n"
           "    action: allow\n\n",
           f);
 
@@ -1888,7 +2427,8 @@ static void write_rules(FILE *f, const char *list_ref, uint64_t seed, size_t nte
           "    description: blocked word from the list\n"
           "    when:\n"
           "      words: [\"@profanity\"]\n"
-          "      unless_words: [scunthorpe, penistone, \"cocktail*\", \"assassin*\", \"classic*\", \"grape*\"]\n"
+          "      unless_words: [scunthorpe, penistone, \"cocktail*\", \"assassin*\", \"classic*\", "
+          "\"grape*\"]\n"
           "    action: delete\n"
           "    reason: \"blocked word {term} (seen as {view})\"\n\n",
           f);
@@ -1964,13 +2504,16 @@ static void write_rules(FILE *f, const char *list_ref, uint64_t seed, size_t nte
     for (size_t i = 0; i < NELEM(RX); i++) {
         const rxrule_t *x = &RX[i];
         int np = 0;
-        while (np < 3 && x->pat[np]) np++;
+        while (np < 3 && x->pat[np])
+            np++;
         fprintf(f, "  - id: %s\n    description: ", x->id);
         yaml_sq(f, x->desc);
         fputc('\n', f);
         if (x->extra && !strcmp(x->extra, "CHANNELS")) /* scoped to three channels of the stream */
-            fprintf(f, "    channels: [\"%s\", \"%s\", \"%s\"]\n", g_chan[0].name, g_chan[1].name, g_chan[2].name);
-        else if (x->extra) fputs(x->extra, f);
+            fprintf(f, "    channels: [\"%s\", \"%s\", \"%s\"]\n", g_chan[0].name, g_chan[1].name,
+                    g_chan[2].name);
+        else if (x->extra)
+            fputs(x->extra, f);
         if (np == 1) {
             fputs("    when:\n      regex: ", f);
             yaml_sq(f, x->pat[0]);
@@ -1999,7 +2542,8 @@ static char *list_ref_for(const char *rules_path, const char *list_path)
 {
     const char *rs = strrchr(rules_path, '/'), *ls = strrchr(list_path, '/');
     size_t rd = rs ? (size_t)(rs - rules_path) : 0, ld = ls ? (size_t)(ls - list_path) : 0;
-    if (rd == ld && strncmp(rules_path, list_path, rd) == 0) return xstrdup(ls ? ls + 1 : list_path);
+    if (rd == ld && strncmp(rules_path, list_path, rd) == 0)
+        return xstrdup(ls ? ls + 1 : list_path);
     if (list_path[0] == '/') return xstrdup(list_path);
     char *abs = realpath(list_path, NULL); /* the list file exists by now */
     return abs ? abs : xstrdup(list_path);
@@ -2012,7 +2556,8 @@ static void print_stats(FILE *f, const stats_t *s, const char *name, bool last)
     uint64_t pct[] = {10, 50, 90, 99, 999};
     uint64_t val[5];
     for (int q = 0; q < 5; q++) {
-        uint64_t need = (s->messages * pct[q] + (q == 4 ? 999 : 99)) / (q == 4 ? 1000 : 100), acc = 0;
+        uint64_t need = (s->messages * pct[q] + (q == 4 ? 999 : 99)) / (q == 4 ? 1000 : 100),
+                 acc = 0;
         val[q] = 0;
         for (int i = 0; i <= MAX_CPS + 1; i++) {
             acc += s->len_hist[i];
@@ -2029,37 +2574,49 @@ static void print_stats(FILE *f, const stats_t *s, const char *name, bool last)
             mx = i;
         }
     double m = s->messages ? (double)s->messages : 1;
-    fprintf(f, "\"%s\":{\"messages\":%llu,\"length_cps\":{\"min\":%d,\"p10\":%llu,\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,"
-               "\"p999\":%llu,\"max\":%d,\"mean\":%.1f},\"mean_bytes\":%.1f,",
-            name, (unsigned long long)s->messages, mn, (unsigned long long)val[0], (unsigned long long)val[1],
-            (unsigned long long)val[2], (unsigned long long)val[3], (unsigned long long)val[4], mx,
-            (double)s->cps_text / m, (double)s->bytes_text / m);
-    fprintf(f, "\"non_ascii\":%llu,\"non_ascii_share\":%.4f,\"plain_profanity\":%llu,\"evasions\":%llu,"
-               "\"evasion_share\":%.4f,\"profane_share\":%.4f,\"evasion_kinds\":{",
-            (unsigned long long)s->non_ascii, (double)s->non_ascii / m, (unsigned long long)s->plain,
-            (unsigned long long)s->evasion, (double)s->evasion / m, (double)(s->plain + s->evasion) / m);
+    fprintf(f,
+            "\"%s\":{\"messages\":%llu,\"length_cps\":{\"min\":%d,\"p10\":%llu,\"p50\":%llu,"
+            "\"p90\":%llu,\"p99\":%llu,"
+            "\"p999\":%llu,\"max\":%d,\"mean\":%.1f},\"mean_bytes\":%.1f,",
+            name, (unsigned long long)s->messages, mn, (unsigned long long)val[0],
+            (unsigned long long)val[1], (unsigned long long)val[2], (unsigned long long)val[3],
+            (unsigned long long)val[4], mx, (double)s->cps_text / m, (double)s->bytes_text / m);
+    fprintf(
+        f,
+        "\"non_ascii\":%llu,\"non_ascii_share\":%.4f,\"plain_profanity\":%llu,\"evasions\":%llu,"
+        "\"evasion_share\":%.4f,\"profane_share\":%.4f,\"evasion_kinds\":{",
+        (unsigned long long)s->non_ascii, (double)s->non_ascii / m, (unsigned long long)s->plain,
+        (unsigned long long)s->evasion, (double)s->evasion / m,
+        (double)(s->plain + s->evasion) / m);
     for (int i = 0; i < EV__COUNT; i++)
         fprintf(f, "%s\"%s\":%llu", i ? "," : "", EV_NAMES[i], (unsigned long long)s->ev_kind[i]);
-    fprintf(f, "},\"links\":%llu,\"scam_links\":%llu,\"mentions\":%llu,\"mention_spam\":%llu,\"native_emote_msgs\":%llu,"
-               "\"native_emotes\":%llu,\"text_emote_msgs\":%llu,\"foreign\":%llu,\"emoji\":%llu,\"caps\":%llu,\"zalgo\":%llu,"
-               "\"repeated\":%llu,\"copypasta\":%llu,\"regex_bait\":%llu,\"commands\":%llu,\"exempt\":%llu,"
-               "\"discord\":%llu,\"first_message\":%llu}%s",
-            (unsigned long long)s->links, (unsigned long long)s->scam_links, (unsigned long long)s->mentions,
-            (unsigned long long)s->mention_spam, (unsigned long long)s->native_emote_msgs,
-            (unsigned long long)s->native_emotes, (unsigned long long)s->text_emote_msgs,
-            (unsigned long long)s->foreign, (unsigned long long)s->emoji, (unsigned long long)s->caps,
-            (unsigned long long)s->zalgo, (unsigned long long)s->repeated, (unsigned long long)s->copypasta,
-            (unsigned long long)s->bait, (unsigned long long)s->commands, (unsigned long long)s->exempt,
-            (unsigned long long)s->discord, (unsigned long long)s->first_message, last ? "" : ",");
+    fprintf(f,
+            "},\"links\":%llu,\"scam_links\":%llu,\"mentions\":%llu,\"mention_spam\":%llu,\"native_"
+            "emote_msgs\":%llu,"
+            "\"native_emotes\":%llu,\"text_emote_msgs\":%llu,\"foreign\":%llu,\"emoji\":%llu,"
+            "\"caps\":%llu,\"zalgo\":%llu,"
+            "\"repeated\":%llu,\"copypasta\":%llu,\"regex_bait\":%llu,\"commands\":%llu,\"exempt\":"
+            "%llu,"
+            "\"discord\":%llu,\"first_message\":%llu}%s",
+            (unsigned long long)s->links, (unsigned long long)s->scam_links,
+            (unsigned long long)s->mentions, (unsigned long long)s->mention_spam,
+            (unsigned long long)s->native_emote_msgs, (unsigned long long)s->native_emotes,
+            (unsigned long long)s->text_emote_msgs, (unsigned long long)s->foreign,
+            (unsigned long long)s->emoji, (unsigned long long)s->caps, (unsigned long long)s->zalgo,
+            (unsigned long long)s->repeated, (unsigned long long)s->copypasta,
+            (unsigned long long)s->bait, (unsigned long long)s->commands,
+            (unsigned long long)s->exempt, (unsigned long long)s->discord,
+            (unsigned long long)s->first_message, last ? "" : ",");
 }
 
-static void usage(void)
+static _Noreturn void usage(void)
 {
-    fputs("usage: genstream --seed N --events N --out-events FILE --out-rules FILE --out-list FILE\n"
-          "                 --words WORDLIST.json [WORDLIST.json ...]\n"
-          "                 [--max-terms N (1000)] [--min-rating N (1)] [--stats-prefix N (100000)]\n"
-          "                 [--out-stats FILE] [--out-truth FILE]\n",
-          stderr);
+    fputs(
+        "usage: genstream --seed N --events N --out-events FILE --out-rules FILE --out-list FILE\n"
+        "                 --words WORDLIST.json [WORDLIST.json ...]\n"
+        "                 [--max-terms N (1000)] [--min-rating N (1)] [--stats-prefix N (100000)]\n"
+        "                 [--out-stats FILE] [--out-truth FILE]\n",
+        stderr);
     exit(2);
 }
 
@@ -2076,7 +2633,8 @@ int main(int argc, char **argv)
 {
     uint64_t seed = 42, events = 1000000, max_terms = 1000, prefix_n = 100000;
     int min_rating = 1;
-    const char *out_events = NULL, *out_rules = NULL, *out_list = NULL, *out_stats = NULL, *out_truth = NULL;
+    const char *out_events = NULL, *out_rules = NULL, *out_list = NULL, *out_stats = NULL,
+               *out_truth = NULL;
     const char *words[32];
     int nwords = 0;
     bool have_seed = false, have_events = false;
@@ -2084,29 +2642,45 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
 #define NEXT() (i + 1 < argc ? argv[++i] : (usage(), ""))
-        if (!strcmp(a, "--seed")) seed = parse_u64(NEXT(), a), have_seed = true;
-        else if (!strcmp(a, "--events")) events = parse_u64(NEXT(), a), have_events = true;
-        else if (!strcmp(a, "--out-events")) out_events = NEXT();
-        else if (!strcmp(a, "--out-rules")) out_rules = NEXT();
-        else if (!strcmp(a, "--out-list")) out_list = NEXT();
-        else if (!strcmp(a, "--out-stats")) out_stats = NEXT();
-        else if (!strcmp(a, "--out-truth")) out_truth = NEXT();
-        else if (!strcmp(a, "--max-terms")) max_terms = parse_u64(NEXT(), a);
-        else if (!strcmp(a, "--min-rating")) min_rating = (int)parse_u64(NEXT(), a);
-        else if (!strcmp(a, "--stats-prefix")) prefix_n = parse_u64(NEXT(), a);
+        if (!strcmp(a, "--seed")) {
+            seed = parse_u64(NEXT(), a);
+            have_seed = true;
+        } else if (!strcmp(a, "--events")) {
+            events = parse_u64(NEXT(), a);
+            have_events = true;
+        } else if (!strcmp(a, "--out-events"))
+            out_events = NEXT();
+        else if (!strcmp(a, "--out-rules"))
+            out_rules = NEXT();
+        else if (!strcmp(a, "--out-list"))
+            out_list = NEXT();
+        else if (!strcmp(a, "--out-stats"))
+            out_stats = NEXT();
+        else if (!strcmp(a, "--out-truth"))
+            out_truth = NEXT();
+        else if (!strcmp(a, "--max-terms"))
+            max_terms = parse_u64(NEXT(), a);
+        else if (!strcmp(a, "--min-rating"))
+            min_rating = (int)parse_u64(NEXT(), a);
+        else if (!strcmp(a, "--stats-prefix"))
+            prefix_n = parse_u64(NEXT(), a);
         else if (!strcmp(a, "--words")) {
             while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
                 if (nwords == (int)NELEM(words)) die("%s", "too many --words files");
                 words[nwords++] = argv[++i];
             }
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) usage();
-        else die("unknown option %s", a);
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+            usage();
+        else
+            die("unknown option %s", a);
 #undef NEXT
     }
-    if (!have_seed || !have_events || !out_events || !out_rules || !out_list || nwords == 0) usage();
+    if (!have_seed || !have_events || !out_events || !out_rules || !out_list || nwords == 0)
+        usage();
 
     /* ---- word list */
-    for (int i = 0; i < nwords; i++) load_wordlist(words[i], min_rating);
+    for (int i = 0; i < nwords; i++)
+        load_wordlist(words[i], min_rating);
     qsort(g_cands, g_ncands, sizeof *g_cands, cmp_cand);
     set_init(&g_termset, 1 << 14);
     g_terms = xmalloc((g_ncands + 1) * sizeof *g_terms);
@@ -2130,7 +2704,8 @@ int main(int argc, char **argv)
         const char *t = g_terms[i];
         size_t n = strlen(t);
         bool ok = n >= 3 && n <= 12;
-        for (size_t j = 0; j < n && ok; j++) ok = t[j] >= 'a' && t[j] <= 'z';
+        for (size_t j = 0; j < n && ok; j++)
+            ok = t[j] >= 'a' && t[j] <= 'z';
         if (ok) g_evadable[g_nevadable++] = t;
     }
     g_popular_present = xmalloc(NELEM(POPULAR_PROFANITY) * sizeof(char *));
@@ -2140,10 +2715,13 @@ int main(int argc, char **argv)
 
     FILE *lf = fopen(out_list, "wb");
     if (!lf) die("cannot write %s", out_list);
-    fprintf(lf, "# whiply benchmark word list: %zu terms (of %zu unique candidates, rating >= %d), generated by "
-                "bench/genstream.c\n",
+    fprintf(lf,
+            "# whiply benchmark word list: %zu terms (of %zu unique candidates, rating >= %d), "
+            "generated by "
+            "bench/genstream.c\n",
             g_nterms, candidates_unique, min_rating);
-    for (size_t i = 0; i < g_nterms; i++) fprintf(lf, "%s\n", g_terms[i]);
+    for (size_t i = 0; i < g_nterms; i++)
+        fprintf(lf, "%s\n", g_terms[i]);
     if (fclose(lf)) die("cannot write %s", out_list);
 
     /* ---- vocabulary pools, scrubbed of list terms so injected profanity is the ground truth */
@@ -2154,14 +2732,17 @@ int main(int argc, char **argv)
     make_pool(&P_TAIL, TAILS, NELEM(TAILS));
     make_pool(&P_TMPL, TEMPLATES, NELEM(TEMPLATES));
     make_pool(&P_REACT, REACTIONS, NELEM(REACTIONS));
-    for (size_t i = 0; i < NELEM(LANGS); i++) make_pool(&LANGS[i].pool, LANGS[i].src, LANGS[i].n);
+    for (size_t i = 0; i < NELEM(LANGS); i++)
+        make_pool(&LANGS[i].pool, LANGS[i].src, LANGS[i].n);
     make_pool(&P_NAME_A, NAME_A, NELEM(NAME_A));
     make_pool(&P_NAME_B, NAME_B, NELEM(NAME_B));
     make_pool(&P_TEXTEMOTE, TEXT_EMOTES, NELEM(TEXT_EMOTES));
     make_pool(&P_BAIT, BAIT, NELEM(BAIT));
     for (size_t i = 0; i < NELEM(TWITCH_EMOTES); i++)
-        if (!hits_list(TWITCH_EMOTES[i].name)) g_twemote_ok[g_ntwemote_ok++] = (int)i;
-        else g_scrubbed++;
+        if (!hits_list(TWITCH_EMOTES[i].name))
+            g_twemote_ok[g_ntwemote_ok++] = (int)i;
+        else
+            g_scrubbed++;
 
     /* ---- events */
     static gen_t g;
@@ -2197,10 +2778,12 @@ int main(int argc, char **argv)
     for (int pass = 0; pass < 2; pass++) {
         FILE *sf = pass == 0 ? stderr : (out_stats ? fopen(out_stats, "wb") : NULL);
         if (!sf) continue;
-        fprintf(sf, "{\"seed\":%llu,\"events\":%llu,\"terms\":%zu,\"term_candidates\":%zu,\"evadable_terms\":%zu,"
-                    "\"vocabulary_scrubbed\":%zu,\"regex_rules\":%zu,\"stats_prefix\":%llu,",
-                (unsigned long long)seed, (unsigned long long)events, g_nterms, candidates_unique, g_nevadable,
-                g_scrubbed, NELEM(RX), (unsigned long long)prefix_n);
+        fprintf(sf,
+                "{\"seed\":%llu,\"events\":%llu,\"terms\":%zu,\"term_candidates\":%zu,\"evadable_"
+                "terms\":%zu,"
+                "\"vocabulary_scrubbed\":%zu,\"regex_rules\":%zu,\"stats_prefix\":%llu,",
+                (unsigned long long)seed, (unsigned long long)events, g_nterms, candidates_unique,
+                g_nevadable, g_scrubbed, NELEM(RX), (unsigned long long)prefix_n);
         print_stats(sf, &g.all, "all", false);
         print_stats(sf, &g.prefix, "prefix", true);
         fputs("}\n", sf);

@@ -21,7 +21,8 @@
 
 typedef struct {
     wh_pat_kind kind;
-    wh_view_id view;
+    wh_view_id view;      /* where PCRE2 confirms and spans are measured */
+    wh_view_id scan_view; /* where Hyperscan looks (collapsed for word lists) */
     char *hs_expr;
     char *pcre_expr;
     unsigned hs_flags;
@@ -92,10 +93,43 @@ static void word_body(wh_buf *b, const char *t)
     }
 }
 
+/* The Hyperscan side of a word: a near-literal on the collapsed view (runs of a letter
+ * collapsed, l = i, optional spaces) that finds a superset of what the exact PCRE2 form
+ * accepts. Literals are what Hyperscan is fastest at; the exact stretch/i-l/spacing rules
+ * are only checked, by PCRE2, in the rare messages where the literal occurs. */
+static void word_prefilter(wh_buf *b, const wh_pattern_spec *sp)
+{
+    size_t n = strlen(sp->expr);
+    char *c = malloc(n + 1);
+    if (!c) {
+        b->oom = true;
+        return;
+    }
+    uint32_t cn = wh_collapse(sp->expr, (uint32_t)n, c);
+    unsigned char first = (unsigned char)c[0], last = cn ? (unsigned char)c[cn - 1] : 0;
+    bool edge_first = (first >= 'a' && first <= 'z') || (first >= '0' && first <= '9');
+    bool edge_last = (last >= 'a' && last <= 'z') || (last >= '0' && last <= '9');
+    if (!sp->prefix_star && edge_first) wh_buf_puts(b, "\\b");
+    for (uint32_t i = 0; i < cn; i++) {
+        unsigned char ch = (unsigned char)c[i];
+        if (ch == ' ' && i > 0 && i + 1 < cn && c[i - 1] == c[i + 1])
+            wh_buf_puts(b, "(?: "), wh_buf_putc(b, c[++i]), wh_buf_puts(b, ")?"); /* "god damn" */
+        else if (ch == ' ')
+            wh_buf_puts(b, " ?");
+        else if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
+            wh_buf_putc(b, (char)ch);
+        else
+            wh_buf_printf(b, "\\x%02x", ch);
+    }
+    if (!sp->suffix_star && edge_last) wh_buf_puts(b, "\\b");
+    free(c);
+}
+
 static bool make_exprs(const wh_pattern_spec *sp, pat *p)
 {
     p->kind = sp->kind;
     p->view = sp->view;
+    p->scan_view = sp->view;
     if (sp->kind == WH_PAT_REGEX) {
         p->hs_expr = strdup(sp->expr);
         p->pcre_expr = strdup(sp->expr);
@@ -126,8 +160,8 @@ static bool make_exprs(const wh_pattern_spec *sp, pat *p)
     }
     word_body(&body, sp->expr);
     const char *bd = wh_buf_cstr(&body);
-    wh_buf_printf(&hs, "%s%s%s", sp->prefix_star ? "" : "(?:^| )", bd,
-                  sp->suffix_star ? "" : "(?: |$)");
+    word_prefilter(&hs, sp);
+    p->scan_view = WH_VIEW_COLLAPSED;
     wh_buf_printf(&pc, "(?<![^ ])%s%s%s(?![^ ])", sp->prefix_star ? "[^ ]*" : "", bd,
                   sp->suffix_star ? "[^ ]*" : "");
     p->hs_expr = strdup(wh_buf_cstr(&hs));
@@ -196,7 +230,7 @@ static void cache_key(const wh_matcher *m, wh_view_id v, const hs_platform_info_
     XXH3_128bits_update(st, &plat->cpu_features, sizeof(plat->cpu_features));
     for (uint32_t i = 0; i < m->n; i++) {
         const pat *p = &m->pats[i];
-        if (p->view != v || p->failed) continue;
+        if (p->scan_view != v || p->failed) continue;
         unsigned flags = p->hs_flags | (p->prefilter ? HS_FLAG_PREFILTER : 0);
         uint32_t len = (uint32_t)strlen(p->hs_expr);
         XXH3_128bits_update(st, &i, sizeof(i));
@@ -264,7 +298,7 @@ static wh_status compile_view(wh_matcher *m, wh_view_id v, const hs_platform_inf
     for (;;) {
         uint32_t cnt = 0;
         for (uint32_t i = 0; i < m->n; i++)
-            if (m->pats[i].view == v && !m->pats[i].failed) cnt++;
+            if (m->pats[i].scan_view == v && !m->pats[i].failed) cnt++;
         if (!cnt) return WH_OK;
         const char **exprs = malloc(sizeof(char *) * cnt);
         unsigned *flags = malloc(sizeof(unsigned) * cnt);
@@ -278,7 +312,7 @@ static wh_status compile_view(wh_matcher *m, wh_view_id v, const hs_platform_inf
         uint32_t k = 0;
         for (uint32_t i = 0; i < m->n; i++) {
             pat *p = &m->pats[i];
-            if (p->view != v || p->failed) continue;
+            if (p->scan_view != v || p->failed) continue;
             exprs[k] = p->hs_expr;
             flags[k] = p->hs_flags | (p->prefilter ? HS_FLAG_PREFILTER : 0);
             ids[k] = i;
@@ -344,7 +378,7 @@ wh_status wh_matcher_build(const wh_pattern_spec *specs, uint32_t n, const wh_ma
     for (int v = 0; v < WH_VIEW__COUNT; v++) {
         bool any = false;
         for (uint32_t i = 0; i < n; i++)
-            if (m->pats[i].view == (wh_view_id)v && !m->pats[i].failed) any = true;
+            if (m->pats[i].scan_view == (wh_view_id)v && !m->pats[i].failed) any = true;
         if (!any) continue;
         m->views |= 1u << v;
         char key[33];

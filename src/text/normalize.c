@@ -12,11 +12,12 @@
 #include "skeleton_table.h"
 #include "utf8.h"
 
-const char *const wh_view_names[WH_VIEW__COUNT] = {"raw", "folded", "skeleton", "squashed"};
+const char *const wh_view_names[WH_VIEW__COUNT] = {"raw", "folded", "skeleton", "squashed",
+                                                   "collapsed"};
 
 bool wh_view_from_name(const char *name, size_t n, wh_view_id *out)
 {
-    for (int i = 0; i < WH_VIEW__COUNT; i++) {
+    for (int i = 0; i < WH_VIEW__PUBLIC; i++) {
         if (strlen(wh_view_names[i]) == n && memcmp(wh_view_names[i], name, n) == 0) {
             *out = (wh_view_id)i;
             return true;
@@ -277,7 +278,7 @@ static void fold_general(const char *raw, uint32_t n, vbuild *fb, vbuild *sb, wh
             count_cp(f, cp, cat);
         utf8proc_ssize_t k = utf8proc_decompose(
             s + i, (utf8proc_ssize_t)(cap_end - i), buf, (utf8proc_ssize_t)WH_ARRAY_LEN(buf),
-            UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE | UTF8PROC_LUMP |
+            UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE | UTF8PROC_LUMP |
                 UTF8PROC_STABLE);
         if (k >= 0 && k <= (utf8proc_ssize_t)WH_ARRAY_LEN(buf)) {
             k = utf8proc_normalize_utf32(buf, k, UTF8PROC_COMPOSE | UTF8PROC_STABLE);
@@ -512,6 +513,21 @@ static void find_links(const wh_view *fv, wh_arena *a, wh_features *f)
     }
 }
 
+uint32_t wh_collapse(const char *s, uint32_t n, char *out)
+{
+    uint32_t w = 0;
+    unsigned char last = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == 'l') c = 'i';
+        if (c == last && (c == ' ' || is_alnum(c))) continue;
+        out[w++] = (char)c;
+        last = c;
+    }
+    out[w] = 0;
+    return w;
+}
+
 wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
 {
     memset(out, 0, sizeof(*out));
@@ -556,6 +572,10 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
         out->v[WH_VIEW_SQUASHED].start = NULL; /* identity: skip the map on the hot path */
         out->v[WH_VIEW_SQUASHED].end = NULL;
     }
+    const wh_view *qv = &out->v[WH_VIEW_SQUASHED];
+    char *co = wh_arena_alloc(a, qv->len + 1);
+    if (!co) return WH_ENOMEM;
+    out->v[WH_VIEW_COLLAPSED] = (wh_view){co, wh_collapse(qv->s, qv->len, co), NULL, NULL};
     find_links(&out->v[WH_VIEW_FOLDED], a, f);
     return WH_OK;
 }

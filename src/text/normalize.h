@@ -21,8 +21,11 @@ typedef enum {
     WH_VIEW_FOLDED,
     WH_VIEW_SKELETON,
     WH_VIEW_SQUASHED,
+    WH_VIEW_COLLAPSED, /* internal: squashed with letter runs collapsed and l -> i; only for
+                          the Hyperscan prefilter of word lists (no offset map) */
     WH_VIEW__COUNT
 } wh_view_id;
+#define WH_VIEW__PUBLIC WH_VIEW_COLLAPSED /* views a rule may name */
 
 extern const char *const wh_view_names[WH_VIEW__COUNT];
 bool wh_view_from_name(const char *name, size_t n, wh_view_id *out);
@@ -67,6 +70,9 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out);
 
 /* Maps a [from, to) span of a view to a raw span. */
 void wh_view_to_raw(const wh_view *v, uint32_t from, uint32_t to, uint32_t *rs, uint32_t *re);
+
+/* The collapsed form of a squashed string (see WH_VIEW_COLLAPSED), into out (n + 1 bytes). */
+uint32_t wh_collapse(const char *s, uint32_t n, char *out);
 
 /* Normalizes a rule term to the given view (NUL-terminated, arena memory). */
 const char *wh_normalize_term(const char *term, size_t n, wh_view_id view, wh_arena *a,

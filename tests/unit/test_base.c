@@ -276,6 +276,54 @@ TEST(json_str_long_input_grows_buffer)
     wh_buf_free(&b);
 }
 
+/* ---- JSON string unescaping ------------------------------------------------------ */
+
+/* Unescapes the JSON string body s; returns the result (static) or NULL with *bad set. */
+static const char *unescape(const char *s, size_t *out_n, size_t *bad)
+{
+    static char out[256];
+    size_t n = strlen(s);
+    ASSERT(n < sizeof(out));
+    *bad = (size_t)-1;
+    if (!wh_json_unescape(s, n, out, out_n, bad)) return NULL;
+    ASSERT(*out_n <= n); /* escapes never grow */
+    out[*out_n] = 0;
+    return out;
+}
+
+TEST(json_unescape_escapes)
+{
+    size_t n, bad;
+    ASSERT_STR(unescape("plain", &n, &bad), "plain");
+    ASSERT_EQ(n, 5);
+    ASSERT_STR(unescape("q\\\"b\\\\s\\/n\\nr\\rt\\tb\\bf\\f", &n, &bad), "q\"b\\s/n\nr\rt\tb\bf\f");
+    ASSERT_STR(unescape("\\u0041\\u00e9\\u20AC", &n, &bad), "A\xc3\xa9\xe2\x82\xac");
+    ASSERT_STR(unescape("\\ud83d\\ude00!", &n, &bad), "\xf0\x9f\x98\x80!");
+    ASSERT_EQ(n, 5);
+    const char *z = unescape("a\\u0000b", &n, &bad); /* NUL is kept, counted in the length */
+    ASSERT(z != NULL);
+    ASSERT_EQ(n, 3);
+    ASSERT(!memcmp(z, "a\0b", 3));
+}
+
+TEST(json_unescape_rejects_with_offset)
+{
+    size_t n, bad;
+    ASSERT(unescape("ab\\x", &n, &bad) == NULL);
+    ASSERT_EQ(bad, 2); /* the backslash */
+    ASSERT(unescape("ab\\", &n, &bad) == NULL);
+    ASSERT_EQ(bad, 2);
+    ASSERT(unescape("\\u12", &n, &bad) == NULL);
+    ASSERT_EQ(bad, 0);
+    ASSERT(unescape("\\u12zz", &n, &bad) == NULL);
+    ASSERT(unescape("xy\\ud83d", &n, &bad) == NULL); /* lone high surrogate */
+    ASSERT_EQ(bad, 2);
+    ASSERT(unescape("\\ude00", &n, &bad) == NULL); /* lone low surrogate */
+    ASSERT_EQ(bad, 0);
+    ASSERT(unescape("\\ud83d\\u0041", &n, &bad) == NULL);
+    ASSERT(unescape("\\ud83d\\ud83d", &n, &bad) == NULL);
+}
+
 /* ---- buffers ------------------------------------------------------------------ */
 
 TEST(buf_numbers_and_printf)

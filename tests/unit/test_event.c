@@ -415,13 +415,31 @@ TEST(bad_json_lone_surrogates)
 
 TEST(bad_json_missing_separators)
 {
-    /* jsmn alone is lenient about separators; the decoder must still reject these. */
-    ASSERT_ERR("{\"id\":\"x\" \"text\":\"y\"}", "bad_json"); /* missing comma */
-    ASSERT_ERR("{\"id\" \"x\"}", "bad_json");               /* missing colon */
-    ASSERT_ERR("{\"id\":\"x\":\"y\"}", "bad_json");         /* double colon */
-    ASSERT_ERR("{\"id\":\"x\",}", "bad_json");              /* trailing comma */
-    ASSERT_ERR("{\"id\":\"x\",\"meta\":[1 2]}", "bad_json");
-    ASSERT_ERR("{\"id\":\"x\",\"meta\":[1,]}", "bad_json");
+    /* jsmn alone is lenient about separators; the decoder must still reject these.
+     * All cases are tried, and the failure lists every one that was accepted. */
+    static const char *const bad[] = {
+        "{\"id\":\"x\" \"text\":\"y\"}", /* missing comma (the text is silently lost) */
+        "{\"id\":\"x\"\"text\":\"y\"}",
+        "{\"id\" \"x\"}",               /* missing colon */
+        "{\"id\":\"x\":\"y\"}",         /* double colon */
+        "{\"id\":\"x\",}",              /* trailing comma */
+        "{,\"id\":\"x\"}",              /* leading comma */
+        "{\"id\":\"x\",,\"text\":\"y\"}", /* doubled comma */
+        "{\"id\":\"x\",\"meta\":[1 2]}",
+        "{\"id\":\"x\",\"meta\":[1,]}",
+        "{\"id\":\"x\",\"meta\":[,1]}",
+        "{\"id\":\"x\",\"meta\":{\"a\" 1}}",
+    };
+    char accepted[900] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < WH_ARRAY_LEN(bad); i++) {
+        bool ok = decode(bad[i]);
+        if (ok || strcmp(err.code, "bad_json"))
+            n += (size_t)snprintf(accepted + n, sizeof(accepted) - n, " [%s -> %s]", bad[i],
+                                  ok ? "decoded" : err.code);
+        if (n >= sizeof(accepted)) break;
+    }
+    if (accepted[0]) T_FAIL("not rejected as bad_json:%s", accepted);
 }
 
 TEST(bad_json_error_has_no_id_when_unreadable)
@@ -435,6 +453,9 @@ TEST(bad_json_escape_error_carries_id)
     /* The id is readable even though a later string has a bad escape. */
     ASSERT_ERR("{\"id\":\"e7\",\"text\":\"\\udc00\"}", "bad_json");
     ASSERT_STR(S(err.id), "e7");
+    /* The message names the offending escape: its backslash (offset 21) is byte 22. */
+    ASSERT_ERR("{\"id\":\"e7\",\"text\":\"ab\\ud800\"}", "bad_json");
+    ASSERT_CONTAINS(err.message, "byte 22");
 }
 
 /* ---- errors: bad_utf8 -------------------------------------------------------------- */
@@ -498,8 +519,7 @@ TEST(valid_utf8_edges_accepted)
 
 TEST(line_too_long)
 {
-    size_t n = WH_MAX_LINE + 1;
-    char *b = text_event(n - 30, 'a'); /* the text alone would also be too long */
+    char *b = text_event(WH_MAX_LINE, 'a'); /* the text alone would also be too long */
     size_t len = strlen(b);
     ASSERT(len > WH_MAX_LINE);
     ASSERT_ERR_N(b, len, "line_too_long");
@@ -688,9 +708,10 @@ TEST(decode_many_tokens_grows)
     }
     strcpy(b + h, "}");
     bool ok = decode(b);
+    const char *id = ok ? S(ev.id) : ""; /* ev points into b: copy before freeing */
     free(b);
     if (!ok) T_FAIL("%s: %s", err.code, err.message);
-    ASSERT_STR(S(ev.id), "big");
+    ASSERT_STR(id, "big");
 }
 
 /* ---- blank lines ------------------------------------------------------------------------ */

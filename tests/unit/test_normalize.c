@@ -1,1 +1,754 @@
+/* test_normalize.c - text/normalize.c: the four views, their offset maps back to raw bytes,
+ * and the character features (length, caps, symbols, runs, mentions, links, scripts). */
+#include <stdint.h>
+
+#include "base/base.h"
 #include "t.h"
+#include "text/normalize.h"
+#include "text/utf8.h"
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+/* The four documented views (raw, folded, skeleton, squashed); any later ones are internal. */
+#define NVIEWS (WH_VIEW_SQUASHED + 1)
+
+static wh_arena arena;
+static bool arena_ready;
+static wh_text T; /* the text built by the last call to build() */
+static const char *raw_in;
+
+/* Builds every view of s (NUL-terminated) into T, checking the invariants every view must
+ * keep: valid UTF-8, NUL-terminated, and each byte mapped to a non-empty raw span. */
+static void arena_fresh(void)
+{
+    if (!arena_ready) {
+        wh_arena_init(&arena, 0);
+        arena_ready = true;
+    }
+    wh_arena_reset(&arena);
+}
+
+static const wh_text *build(const char *s)
+{
+    arena_fresh();
+    raw_in = s;
+    uint32_t n = (uint32_t)strlen(s);
+    if (wh_text_build(s, n, &arena, &T) != WH_OK) T_FAIL("wh_text_build failed for \"%s\"", s);
+    for (int v = 0; v < NVIEWS; v++) {
+        const wh_view *w = &T.v[v];
+        if (w->s[w->len] != 0) T_FAIL("view %s is not NUL-terminated", wh_view_names[v]);
+        if (wh_utf8_invalid_at(w->s, w->len) != (size_t)-1)
+            T_FAIL("view %s of \"%s\" is not valid UTF-8", wh_view_names[v], s);
+        for (uint32_t k = 0; k < w->len && w->start; k++)
+            if (!(w->start[k] < w->end[k] && w->end[k] <= n))
+                T_FAIL("view %s byte %u maps to [%u,%u) of %u raw bytes", wh_view_names[v], k,
+                       w->start[k], w->end[k], n);
+    }
+    return &T;
+}
+
+static const char *folded(const char *s)
+{
+    return build(s)->v[WH_VIEW_FOLDED].s;
+}
+static const char *skel(const char *s)
+{
+    return build(s)->v[WH_VIEW_SKELETON].s;
+}
+static const char *squashed(const char *s)
+{
+    return build(s)->v[WH_VIEW_SQUASHED].s;
+}
+
+/* Appends the UTF-8 encoding of cp to buf at *n. */
+static void put_cp(char *buf, size_t *n, uint32_t cp)
+{
+    *n += wh_utf8_encode(cp, buf + *n);
+    buf[*n] = 0;
+}
+
+/* Spells the lowercase ASCII word with letters from a Unicode alphabet whose 'a' is base
+ * (math alphanumerics, fullwidth, circled, ...). Returns a static buffer (4 rotate). */
+static const char *fancy(uint32_t base, const char *word)
+{
+    static char bufs[4][256];
+    static int k;
+    char *b = bufs[k++ % 4];
+    size_t n = 0;
+    b[0] = 0;
+    for (const char *p = word; *p; p++) put_cp(b, &n, base + (uint32_t)(*p - 'a'));
+    return b;
+}
+
+/* Same, with ASCII text before and after. */
+static const char *wrap(const char *pre, const char *mid, const char *post)
+{
+    static char bufs[4][512];
+    static int k;
+    char *b = bufs[k++ % 4];
+    size_t a = strlen(pre), m = strlen(mid), p = strlen(post);
+    if (a + m + p >= sizeof(bufs[0])) T_FAIL("wrap: text too long");
+    memcpy(b, pre, a);
+    memcpy(b + a, mid, m);
+    memcpy(b + a + m, post, p + 1);
+    return b;
+}
+
+/* The raw text behind the first occurrence of needle in view v of T (static buffer). */
+static const char *raw_of(wh_view_id v, const char *needle)
+{
+    static char out[512];
+    const wh_view *w = &T.v[v];
+    const char *at = strstr(w->s, needle);
+    if (!at) T_FAIL("view %s \"%s\" has no \"%s\"", wh_view_names[v], w->s, needle);
+    uint32_t from = (uint32_t)(at - w->s), to = from + (uint32_t)strlen(needle), rs, re;
+    wh_view_to_raw(w, from, to, &rs, &re);
+    if (!(rs < re && re <= strlen(raw_in))) T_FAIL("bad raw span [%u,%u)", rs, re);
+    snprintf(out, sizeof(out), "%.*s", (int)(re - rs), raw_in + rs);
+    return out;
+}
+
+/* True when the space-separated squashed view has tok as one whole token. */
+static bool has_token(const char *view, const char *tok)
+{
+    size_t tl = strlen(tok);
+    for (const char *p = view; (p = strstr(p, tok)); p++) {
+        bool left = p == view || p[-1] == ' ';
+        bool right = p[tl] == 0 || p[tl] == ' ';
+        if (left && right) return true;
+    }
+    return false;
+}
+
+#define ASSERT_TOKEN(view, tok)                                                                    \
+    do {                                                                                           \
+        const char *_v = (view);                                                                   \
+        if (!has_token(_v, tok)) T_FAIL("\"%s\" has no token \"%s\"", _v, tok);                    \
+    } while (0)
+
+/* Every evasive spelling in the list must squash to contain want. */
+#define ASSERT_SQUASHED_ALL(want, ...)                                                             \
+    do {                                                                                           \
+        const char *_in[] = {__VA_ARGS__};                                                         \
+        for (size_t _i = 0; _i < WH_ARRAY_LEN(_in); _i++) {                                        \
+            const char *_q = squashed(_in[_i]);                                                    \
+            if (!strstr(_q, want))                                                                 \
+                T_FAIL("squashed(\"%s\") = \"%s\" lacks \"%s\"", _in[_i], _q, want);               \
+        }                                                                                          \
+    } while (0)
+
+/* ---- views: basics ----------------------------------------------------------- */
+
+TEST(view_names)
+{
+    wh_view_id v;
+    ASSERT(wh_view_from_name("squashed", 8, &v));
+    ASSERT_EQ(v, WH_VIEW_SQUASHED);
+    ASSERT(wh_view_from_name("raw", 3, &v));
+    ASSERT_EQ(v, WH_VIEW_RAW);
+    ASSERT(!wh_view_from_name("squash", 6, &v));
+    ASSERT(!wh_view_from_name("RAW", 3, &v));
+}
+
+TEST(ascii_views)
+{
+    build("Hello World");
+    ASSERT(T.ascii);
+    ASSERT_STR(T.v[WH_VIEW_RAW].s, "Hello World");
+    ASSERT_STR(T.v[WH_VIEW_FOLDED].s, "hello world");
+    ASSERT_STR(T.v[WH_VIEW_SKELETON].s, "hello world");
+    ASSERT_STR(T.v[WH_VIEW_SQUASHED].s, "hello world");
+}
+
+TEST(empty_text)
+{
+    build("");
+    for (int v = 0; v < NVIEWS; v++) ASSERT_EQ(T.v[v].len, 0);
+    ASSERT_EQ(T.f.length, 0);
+    ASSERT_EQ(T.f.nlinks, 0);
+}
+
+TEST(squashed_punctuation_becomes_spaces)
+{
+    ASSERT_STR(squashed("kill-yourself now!"), "kill yourself now ");
+    ASSERT_STR(squashed("a,b"), "a b");
+}
+
+/* ---- leetspeak ------------------------------------------------------------------ */
+
+TEST(leet_mapped_in_skeleton)
+{
+    ASSERT_STR(skel("h4x0r"), "haxor");
+    ASSERT_STR(skel("sh!t"), "shit");
+    ASSERT_STR(skel("a$$"), "ass");
+    ASSERT_STR(skel("$hit"), "shit");
+    ASSERT_STR(skel("b00b"), "boob");
+    ASSERT_STR(skel("l33t"), "leet");
+    ASSERT_STR(skel("em@il"), "email");
+    ASSERT_SQUASHED_ALL("haxor", "h4x0r", "H4X0R", "you h4x0r!");
+    ASSERT_SQUASHED_ALL("shit", "sh!t", "$hit", "SH!T", "$h!t", "5hit");
+    ASSERT_SQUASHED_ALL("ass", "a$$", "A$$");
+    ASSERT_SQUASHED_ALL("boob", "b00b", "B00B");
+}
+
+TEST(leet_not_applied_to_numbers_and_symbols)
+{
+    ASSERT_STR(skel("2024"), "2024");
+    ASSERT_STR(skel("$50"), "$50");
+    ASSERT_STR(skel(":)"), ":)");
+    ASSERT_STR(skel("10:30"), "10:30");
+    ASSERT_STR(skel("it costs $50 at 10:30 in 2024 :)"), "it costs $50 at 10:30 in 2024 :)");
+    ASSERT_STR(skel("wow!!"), "wow!!");  /* '!' after the last letter is punctuation */
+}
+
+TEST(leet_keeps_mention_at)
+{
+    ASSERT_STR(skel("@bob"), "@bob");
+    ASSERT_STR(skel("hi @bob!"), "hi @bob!");
+    ASSERT_TOKEN(squashed("hi @bob"), "bob");
+}
+
+/* ---- homoglyphs and fancy fonts ---------------------------------------------------- */
+
+TEST(cyrillic_homoglyphs)
+{
+    /* с р а е о (Cyrillic) inside Latin words */
+    ASSERT_SQUASHED_ALL("crap", "\xd1\x81rap", "cr\xd0\xb0p", "\xd1\x81r\xd0\xb0\xd1\x80");
+    ASSERT_SQUASHED_ALL("peace", "\xd1\x80\xd0\xb5\xd0\xb0\xd1\x81\xd0\xb5"); /* all Cyrillic */
+    ASSERT_SQUASHED_ALL("porn", "p\xd0\xbern", "\xd0\xa0\xd0\x9ern"); /* о, Р О capitals */
+}
+
+TEST(greek_capitals)
+{
+    /* Ν Α Ζ Ι and Β Ο Μ Β: capitals that look Latin (the lowercase forms do not). */
+    ASSERT_SQUASHED_ALL("nazi", "\xce\x9d\xce\x91\xce\x96\xce\x99");
+    ASSERT_SQUASHED_ALL("bomb", "\xce\x92\xce\x9f\xce\x9c\xce\x92");
+    ASSERT_SQUASHED_ALL("hot", "\xce\x97\xce\x9f\xce\xa4"); /* Η Ο Τ: eta looks like H */
+}
+
+TEST(math_alphanumeric_fonts)
+{
+    ASSERT_SQUASHED_ALL("fuck", fancy(0x1D41A, "fuck"), /* bold */
+                        fancy(0x1D44E, "fuck"),         /* italic */
+                        fancy(0x1D482, "fuck"),         /* bold italic */
+                        fancy(0x1D4B6, "fuck"),         /* script */
+                        fancy(0x1D4EA, "fuck"),         /* bold script */
+                        fancy(0x1D51E, "fuck"),         /* fraktur */
+                        fancy(0x1D552, "fuck"),         /* double-struck */
+                        fancy(0x1D5BA, "fuck"),         /* sans-serif */
+                        fancy(0x1D5EE, "fuck"),         /* sans-serif bold */
+                        fancy(0x1D68A, "fuck"));        /* monospace */
+    /* capitals too */
+    ASSERT_SQUASHED_ALL("fuck", fancy(0x1D400, "fuck"), fancy(0x1D670, "fuck"));
+}
+
+TEST(fullwidth_circled_parenthesized)
+{
+    ASSERT_SQUASHED_ALL("fuck", fancy(0xFF41, "fuck"), /* ｆｕｃｋ */
+                        fancy(0xFF21, "fuck"),         /* ＦＵＣＫ */
+                        fancy(0x24D0, "fuck"),         /* ⓕⓤⓒⓚ */
+                        fancy(0x24B6, "fuck"),         /* ⒻⓊⒸⓀ */
+                        fancy(0x249C, "fuck"));        /* ⒡⒰⒞⒦ */
+}
+
+TEST(negative_and_squared_letters)
+{
+    ASSERT_SQUASHED_ALL("fuck", fancy(0x1F130, "fuck"), /* squared 🄵 */
+                        fancy(0x1F150, "fuck"),         /* negative circled 🅕 */
+                        fancy(0x1F170, "fuck"));        /* negative squared 🅵 */
+}
+
+TEST(regional_indicators)
+{
+    ASSERT_SQUASHED_ALL("fuck", "\xf0\x9f\x87\xab\xf0\x9f\x87\xba\xf0\x9f\x87\xa8\xf0\x9f\x87\xb0");
+    ASSERT_SQUASHED_ALL("fuck", fancy(0x1F1E6, "fuck"));
+}
+
+TEST(small_capitals)
+{
+    /* ꜰ ᴜ ᴄ ᴋ */
+    ASSERT_SQUASHED_ALL("fuck", "\xea\x9c\xb0\xe1\xb4\x9c\xe1\xb4\x84\xe1\xb4\x8b");
+}
+
+TEST(mixed_scripts_and_fonts)
+{
+    /* 𝐟 + small capital ᴜ + Cyrillic с + ｋ */
+    char b[64];
+    size_t n = 0;
+    b[0] = 0;
+    put_cp(b, &n, 0x1D41F);
+    put_cp(b, &n, 0x1D1C);
+    put_cp(b, &n, 0x0441);
+    put_cp(b, &n, 0xFF4B);
+    ASSERT_SQUASHED_ALL("fuck", b);
+}
+
+TEST(folded_view_is_nfkc)
+{
+    /* The folded view is "NFKC + case fold": compatibility characters fold to ASCII there
+     * already (regexes default to this view, and links are found in it). Every case is
+     * tried; the failure lists those that did not fold. */
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"\xef\xbc\xa6\xef\xbc\xb5\xef\xbc\xa3\xef\xbc\xab", "fuck"}, /* ＦＵＣＫ */
+        {"\xf0\x9d\x90\x9f\xf0\x9d\x90\xae", "fu"},           /* math bold 𝐟𝐮 */
+        {"\xe2\x93\x95\xe2\x93\xa4", "fu"},                     /* circled ⓕⓤ */
+        {"x\xc2\xb2", "x2"},                                      /* superscript two */
+        {"a\xef\xbc\x8e" "b", "a.b"},                              /* fullwidth full stop */
+        {"\xe2\x91\xa1", "2"},                                   /* circled digit two */
+        {"\xef\xac\x81ne", "fine"},                                /* ﬁ ligature */
+        {"\xe2\x84\x8c", "h"},                                   /* ℌ black-letter H */
+    };
+    char bad[600] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < WH_ARRAY_LEN(cases) && n < sizeof(bad); i++) {
+        const char *f = folded(cases[i].in);
+        if (strcmp(f, cases[i].want))
+            n += (size_t)snprintf(bad + n, sizeof(bad) - n, " [%s -> \"%s\", want \"%s\"]",
+                                  cases[i].in, f, cases[i].want);
+    }
+    if (bad[0]) T_FAIL("not NFKC-folded:%s", bad);
+}
+
+/* ---- accents --------------------------------------------------------------------------- */
+
+TEST(accents_removed)
+{
+    ASSERT_SQUASHED_ALL("fuck", "f\xc3\xbc" "ck", "F\xc3\x9c" "CK", "fu\xcc\x88" "ck", /* ü / Ü / u+U+0308 */
+                        "f\xc5\xaf" "ck");                                          /* ů */
+    ASSERT_STR(skel("fa\xc3\xa7" "ade"), "facade");                                 /* façade */
+    ASSERT_STR(skel("\xc3\xa0\xc3\xa9\xc3\xae\xc3\xb5\xc3\xbc\xc3\xb1"), "aeioun"); /* àéîõüñ */
+    /* folded keeps the accent (only case and compatibility are folded) */
+    ASSERT_STR(folded("F\xc3\x9c" "CK"), "f\xc3\xbc" "ck");
+}
+
+/* ---- zero-width and format characters ------------------------------------------------------ */
+
+TEST(zero_width_removed)
+{
+    ASSERT_SQUASHED_ALL("fuck", "fu\xe2\x80\x8b" "ck", /* U+200B */
+                        "f\xe2\x80\x8cu\xe2\x80\x8c" "ck", /* U+200C */
+                        "fu\xe2\x80\x8d" "ck",           /* U+200D */
+                        "f\xe2\x81\xa0uck",              /* U+2060 */
+                        "\xef\xbb\xbf" "fu\xef\xbb\xbf" "ck", /* U+FEFF */
+                        "fu\xc2\xad" "ck");              /* soft hyphen U+00AD */
+    ASSERT_STR(folded("fu\xe2\x80\x8b" "ck"), "fuck");
+    ASSERT_STR(skel("f\xe2\x80\x8bu\xe2\x80\x8c" "c\xe2\x80\x8dk"), "fuck");
+    ASSERT_TOKEN(squashed("you fu\xc2\xad" "ck"), "fuck"); /* one word, not "fu ck" */
+}
+
+/* ---- zalgo ---------------------------------------------------------------------------------- */
+
+/* The word with `marks` combining marks (cycling U+0300..U+036F) after each letter. */
+static const char *zalgo(const char *word, int marks)
+{
+    static char buf[4096];
+    size_t n = 0;
+    buf[0] = 0;
+    uint32_t m = 0x300;
+    for (const char *p = word; *p; p++) {
+        buf[n++] = *p;
+        buf[n] = 0;
+        for (int k = 0; k < marks; k++) {
+            put_cp(buf, &n, m);
+            m = m == 0x36F ? 0x300 : m + 1;
+        }
+    }
+    return buf;
+}
+
+TEST(zalgo_marks_dropped_and_counted)
+{
+    build(zalgo("fuck", 5));
+    ASSERT_STR(T.v[WH_VIEW_SKELETON].s, "fuck");
+    ASSERT_STR(T.v[WH_VIEW_SQUASHED].s, "fuck");
+    ASSERT_EQ(T.f.marks, 20);
+    ASSERT_EQ(T.f.length, 24); /* 4 letters + 20 marks */
+    ASSERT_EQ(T.f.letters, 4);
+}
+
+TEST(zalgo_heavy)
+{
+    /* More marks on one letter than the folding cluster keeps (32). */
+    build(zalgo("fuck", 50));
+    ASSERT_STR(T.v[WH_VIEW_SKELETON].s, "fuck");
+    ASSERT_EQ(T.f.marks, 200);
+    ASSERT_EQ(T.f.length, 204);
+    ASSERT_STR(raw_of(WH_VIEW_SQUASHED, "fuck"), zalgo("fuck", 50)); /* marks included */
+}
+
+TEST(zalgo_on_non_ascii_letters)
+{
+    /* ｆ ü ç ｋ each under 3 marks */
+    char b[256];
+    size_t n = 0;
+    b[0] = 0;
+    uint32_t letters[] = {0xFF46, 0xFC, 0xE7, 0xFF4B};
+    for (int i = 0; i < 4; i++) {
+        put_cp(b, &n, letters[i]);
+        put_cp(b, &n, 0x0334);
+        put_cp(b, &n, 0x0358);
+        put_cp(b, &n, 0x0489); /* an enclosing mark (Me) */
+    }
+    build(b);
+    ASSERT_STR(T.v[WH_VIEW_SKELETON].s, "fuck");
+    ASSERT_EQ(T.f.marks, 12);
+}
+
+/* ---- spaced-out letters ---------------------------------------------------------------------- */
+
+TEST(spaced_letters_joined)
+{
+    ASSERT_STR(squashed("f u c k"), "fuck");
+    ASSERT_STR(squashed("f.u.c.k"), "fuck");
+    ASSERT_STR(squashed("f-u-c-k"), "fuck");
+    ASSERT_STR(squashed("f _ u _ c _ k"), "fuck");
+    ASSERT_STR(squashed("F U C K"), "fuck");
+    ASSERT_TOKEN(squashed("you f u c k off"), "fuck");
+    ASSERT_TOKEN(squashed("s h 1 t"), "shit"); /* leet digits inside a spelled word */
+}
+
+TEST(spaced_letters_not_joined)
+{
+    ASSERT_STR(squashed("a b"), "a b"); /* only two single letters */
+    ASSERT_STR(squashed("plan a b or c"), "plan a b or c");
+    ASSERT_STR(squashed("1 2 3 4"), "1 2 3 4"); /* no letters: numbers stay apart */
+    ASSERT_STR(squashed("f    u    c    k"), "f    u    c    k"); /* too far apart */
+    ASSERT_STR(squashed("f u\nc k"), "f u c k");                /* not across lines */
+}
+
+TEST(real_words_never_joined)
+{
+    const char *q = squashed("I will pass. Hit me");
+    ASSERT_NOT_CONTAINS(q, "passhit");
+    ASSERT_NOT_CONTAINS(q, "pass hit"); /* the '.' becomes a space of its own */
+    ASSERT_TOKEN(q, "pass");
+    ASSERT_TOKEN(q, "hit");
+    ASSERT_TOKEN(q, "will");
+    ASSERT_STR(squashed("the big cat sat on a mat"), "the big cat sat on a mat");
+    ASSERT_STR(squashed("go to be me"), "go to be me");
+    /* A single letter next to a spelled-out word stays its own word. */
+    q = squashed("a c.u.n.t");
+    ASSERT_TOKEN(q, "a");
+    ASSERT_TOKEN(q, "cunt");
+}
+
+/* ---- stretched letters ---------------------------------------------------------------------- */
+
+TEST(stretched_letters_kept)
+{
+    /* Matching handles repeats; the view itself keeps them. */
+    build("fuuuuck");
+    ASSERT_STR(T.v[WH_VIEW_SQUASHED].s, "fuuuuck");
+    ASSERT_EQ(T.f.max_run, 4);
+    ASSERT_STR(squashed("FUUUUCKKKK"), "fuuuuckkkk");
+}
+
+TEST(ascii_and_unicode_paths_agree)
+{
+    /* Pure ASCII takes a fast path; the same text after a non-ASCII character takes the
+     * general one. Both must give the same views and counts for the ASCII part. */
+    static const char *const texts[] = {
+        "Sh!T h4x0r a$$ $hit b00b", "f u c k and f.u.c.k", "it costs $50 at 10:30 in 2024 :)",
+        "wow!! @bob STOP", "I will pass. Hit me", "fuuuuck!!!!",
+    };
+    char fast[4][256];
+    wh_features ff;
+    for (size_t i = 0; i < WH_ARRAY_LEN(texts); i++) {
+        build(texts[i]);
+        ASSERT(T.ascii);
+        for (int v = 1; v < NVIEWS; v++) snprintf(fast[v], sizeof(fast[v]), "%s", T.v[v].s);
+        ff = T.f;
+        char slow_in[300];
+        snprintf(slow_in, sizeof(slow_in), "%s \xc3\xa9", texts[i]); /* + " é" */
+        build(slow_in);
+        ASSERT(!T.ascii);
+        for (int v = 1; v < NVIEWS; v++) {
+            char want[300];
+            snprintf(want, sizeof(want), "%s %s", fast[v], v == WH_VIEW_FOLDED ? "\xc3\xa9" : "e");
+            if (strcmp(T.v[v].s, want))
+                T_FAIL("%s view: \"%s\" (ASCII) vs \"%s\" (general)", wh_view_names[v], fast[v],
+                       T.v[v].s);
+        }
+        ASSERT_EQ(T.f.length, ff.length + 2);
+        ASSERT_EQ(T.f.letters, ff.letters + 1);
+        ASSERT_EQ(T.f.upper, ff.upper);
+        ASSERT_EQ(T.f.symbols, ff.symbols);
+        ASSERT_EQ(T.f.digits, ff.digits);
+        ASSERT_EQ(T.f.spaces, ff.spaces + 1);
+        ASSERT_EQ(T.f.max_run, ff.max_run);
+        ASSERT_EQ(T.f.mentions, ff.mentions);
+    }
+}
+
+/* ---- offset maps -------------------------------------------------------------------------------- */
+
+TEST(offsets_identity_for_plain_ascii)
+{
+    build("hello there");
+    ASSERT(T.v[WH_VIEW_SQUASHED].start == NULL); /* aligned: identity map */
+    uint32_t rs, re;
+    wh_view_to_raw(&T.v[WH_VIEW_SQUASHED], 6, 11, &rs, &re);
+    ASSERT_EQ(rs, 6);
+    ASSERT_EQ(re, 11);
+}
+
+TEST(offsets_spaced_ascii)
+{
+    build("hey f.u.c.k you");
+    ASSERT_STR(T.v[WH_VIEW_SQUASHED].s, "hey fuck you");
+    ASSERT_STR(raw_of(WH_VIEW_SQUASHED, "fuck"), "f.u.c.k");
+    ASSERT_STR(raw_of(WH_VIEW_SQUASHED, "you"), "you");
+    ASSERT_STR(raw_of(WH_VIEW_SQUASHED, "hey"), "hey");
+}
+
+TEST(offsets_non_ascii_evasions)
+{
+    static const char *const evasive[] = {
+        "f\xc3\xbc" "ck",                                 /* fück */
+        "fu\xe2\x80\x8b" "ck",                            /* zero-width space */
+        "\xea\x9c\xb0\xe1\xb4\x9c\xe1\xb4\x84\xe1\xb4\x8b", /* small capitals */
+        "\xf0\x9f\x87\xab\xf0\x9f\x87\xba\xf0\x9f\x87\xa8\xf0\x9f\x87\xb0", /* 🇫🇺🇨🇰 */
+    };
+    for (size_t i = 0; i < WH_ARRAY_LEN(evasive); i++) {
+        build(wrap("so ", evasive[i], " lol \xf0\x9f\x98\x80"));
+        ASSERT_STR(raw_of(WH_VIEW_SQUASHED, "fuck"), evasive[i]);
+        ASSERT_STR(raw_of(WH_VIEW_SKELETON, "fuck"), evasive[i]);
+        ASSERT_STR(raw_of(WH_VIEW_SQUASHED, "lol"), "lol");
+    }
+    const char *bold = fancy(0x1D41A, "fuck");
+    build(wrap("\xc3\xa9 ", bold, "!"));
+    ASSERT_STR(raw_of(WH_VIEW_SQUASHED, "fuck"), bold);
+    ASSERT_STR(raw_of(WH_VIEW_SQUASHED, "uc"), fancy(0x1D41A, "uc")); /* inner span */
+}
+
+TEST(offsets_spaced_fancy)
+{
+    /* ｆ ｕ ｃ ｋ (fullwidth letters, ASCII spaces) after a non-ASCII word */
+    char mid[64];
+    snprintf(mid, sizeof(mid), "%s %s %s %s", fancy(0xFF41, "f"), fancy(0xFF41, "u"),
+             fancy(0xFF41, "c"), fancy(0xFF41, "k"));
+    build(wrap("caf\xc3\xa9 ", mid, " ok"));
+    ASSERT_TOKEN(T.v[WH_VIEW_SQUASHED].s, "fuck");
+    ASSERT_STR(raw_of(WH_VIEW_SQUASHED, "fuck"), mid);
+    ASSERT_STR(raw_of(WH_VIEW_SQUASHED, "cafe"), "caf\xc3\xa9");
+    ASSERT_STR(raw_of(WH_VIEW_SQUASHED, "ok"), "ok");
+}
+
+TEST(offsets_cyrillic_and_zalgo)
+{
+    const char *cyr = "\xd1\x81r\xd0\xb0\xd1\x80"; /* сrар */
+    build(wrap("what ", cyr, " is this"));
+    ASSERT_STR(raw_of(WH_VIEW_SQUASHED, "crap"), cyr);
+    ASSERT_STR(raw_of(WH_VIEW_SQUASHED, "this"), "this");
+    char z[512];
+    snprintf(z, sizeof(z), "%s", zalgo("fuck", 3));
+    build(wrap("oh ", z, " no"));
+    ASSERT_STR(raw_of(WH_VIEW_SQUASHED, "fuck"), z);
+    ASSERT_STR(raw_of(WH_VIEW_SQUASHED, "no"), "no");
+}
+
+TEST(view_to_raw_clamps)
+{
+    build("f\xc3\xbc" "ck");
+    const wh_view *q = &T.v[WH_VIEW_SQUASHED];
+    uint32_t rs, re;
+    wh_view_to_raw(q, 0, 100, &rs, &re); /* past the end: clamped */
+    ASSERT_EQ(rs, 0);
+    ASSERT_EQ(re, 5);
+    wh_view_to_raw(q, 1, 2, &rs, &re); /* the 'u' is the two bytes of 'ü' */
+    ASSERT_EQ(rs, 1);
+    ASSERT_EQ(re, 3);
+}
+
+/* ---- features ------------------------------------------------------------------------------------ */
+
+TEST(features_length_counts_code_points)
+{
+    build("h\xc3\xa9llo \xf0\x9f\x98\x80"); /* héllo 😀 */
+    ASSERT_EQ(T.f.length, 7);
+    ASSERT_EQ(T.f.letters, 5);
+    ASSERT_EQ(T.f.spaces, 1);
+    build("abc");
+    ASSERT_EQ(T.f.length, 3);
+    build("\xe4\xb8\xad\xe6\x96\x87"); /* 中文 */
+    ASSERT_EQ(T.f.length, 2);
+    ASSERT_EQ(T.f.letters, 2);
+}
+
+TEST(features_caps)
+{
+    build("HeLLo world");
+    ASSERT_EQ(T.f.letters, 10);
+    ASSERT_EQ(T.f.upper, 3);
+    build("STOP SPAMMING");
+    ASSERT_EQ(T.f.letters, 12);
+    ASSERT_EQ(T.f.upper, 12);
+    build("\xc3\x80\xc3\x89t\xc3\xa9"); /* ÀÉté */
+    ASSERT_EQ(T.f.letters, 4);
+    ASSERT_EQ(T.f.upper, 2);
+    build("123 !!");
+    ASSERT_EQ(T.f.letters, 0);
+    ASSERT_EQ(T.f.upper, 0);
+}
+
+TEST(features_symbols_digits_spaces)
+{
+    build("hi!!! :) 42");
+    ASSERT_EQ(T.f.length, 11);
+    ASSERT_EQ(T.f.letters, 2);
+    ASSERT_EQ(T.f.symbols, 5);
+    ASSERT_EQ(T.f.digits, 2);
+    ASSERT_EQ(T.f.spaces, 2);
+    build("\xe2\x82\xac\xe2\x80\x94\xc2\xa0x"); /* € — NBSP x */
+    ASSERT_EQ(T.f.length, 4);
+    ASSERT_EQ(T.f.symbols, 2);
+    ASSERT_EQ(T.f.spaces, 1);
+    ASSERT_EQ(T.f.letters, 1);
+}
+
+TEST(features_max_run)
+{
+    build("fuuuuck");
+    ASSERT_EQ(T.f.max_run, 4);
+    build("hello!!!!!!");
+    ASSERT_EQ(T.f.max_run, 6);
+    build("abc");
+    ASSERT_EQ(T.f.max_run, 1);
+    build("\xd0\xb0\xd0\xb0\xd0\xb0\xd0\xb0\xd0\xb0 aa"); /* ааааа (Cyrillic) */
+    ASSERT_EQ(T.f.max_run, 5);
+    build("\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"); /* 😀😀😀 */
+    ASSERT_EQ(T.f.max_run, 3);
+}
+
+TEST(features_mentions)
+{
+    build("@bob hi @alice_2 and @ nobody, mail me at me@example.com");
+    ASSERT_EQ(T.f.mentions, 2);
+    build("no mentions here");
+    ASSERT_EQ(T.f.mentions, 0);
+    build("\xc3\xa9 @bob"); /* the non-ASCII path */
+    ASSERT_EQ(T.f.mentions, 1);
+}
+
+TEST(features_non_latin)
+{
+    build("\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82 hi"); /* привет hi */
+    ASSERT_EQ(T.f.letters, 8);
+    ASSERT_EQ(T.f.non_latin, 6);
+    build("caf\xc3\xa9 na\xc3\xafve"); /* Latin with accents */
+    ASSERT_EQ(T.f.non_latin, 0);
+    build(fancy(0x1D41A, "bold")); /* math bold is Latin */
+    ASSERT_EQ(T.f.letters, 4);
+    ASSERT_EQ(T.f.non_latin, 0);
+    build("\xce\x9d\xce\x91\xce\x96\xce\x99"); /* ΝΑΖΙ (Greek) */
+    ASSERT_EQ(T.f.non_latin, 4);
+}
+
+/* ---- links ----------------------------------------------------------------------------------------- */
+
+/* Host of link i as a string (static). */
+static const char *host(uint32_t i)
+{
+    static char out[256];
+    if (i >= T.f.nlinks || i >= WH_MAX_LINKS) T_FAIL("no link %u (found %u)", i, T.f.nlinks);
+    snprintf(out, sizeof(out), "%.*s", (int)T.f.links[i].host.n, T.f.links[i].host.p);
+    return out;
+}
+
+/* Raw text of link i (static). */
+static const char *link_raw(uint32_t i)
+{
+    static char out[256];
+    host(i);
+    const wh_link *l = &T.f.links[i];
+    snprintf(out, sizeof(out), "%.*s", (int)(l->end - l->start), raw_in + l->start);
+    return out;
+}
+
+TEST(links_schemes)
+{
+    build("see https://example.com/path?q=1 and http://foo.org");
+    ASSERT_EQ(T.f.nlinks, 2);
+    ASSERT_STR(host(0), "example.com");
+    ASSERT_STR(link_raw(0), "https://example.com/path?q=1");
+    ASSERT_STR(host(1), "foo.org");
+    ASSERT_STR(link_raw(1), "http://foo.org");
+}
+
+TEST(links_www_and_bare_domains)
+{
+    build("go to www.example.net now");
+    ASSERT_EQ(T.f.nlinks, 1);
+    ASSERT_STR(link_raw(0), "www.example.net");
+    build("free nitro at bit.ly/x and free-nitro.gift!");
+    ASSERT_EQ(T.f.nlinks, 2);
+    ASSERT_STR(host(0), "bit.ly");
+    ASSERT_STR(link_raw(0), "bit.ly/x");
+    ASSERT_STR(host(1), "free-nitro.gift");
+}
+
+TEST(links_host_lowercased_subdomain_kept)
+{
+    build("HTTPS://Clips.Twitch.TV/AbC");
+    ASSERT_EQ(T.f.nlinks, 1);
+    ASSERT_STR(host(0), "clips.twitch.tv");
+    ASSERT_STR(link_raw(0), "HTTPS://Clips.Twitch.TV/AbC"); /* raw keeps its case */
+}
+
+TEST(links_fullwidth_dot)
+{
+    /* bit．ly/x with a fullwidth full stop (U+FF0E), then fullwidth letters too */
+    const char *l = "bit\xef\xbc\x8ely/x";
+    build(wrap("click ", l, " now"));
+    ASSERT_EQ(T.f.nlinks, 1);
+    ASSERT_STR(host(0), "bit.ly");
+    ASSERT_STR(link_raw(0), l);
+    char fw[64];
+    snprintf(fw, sizeof(fw), "%s\xef\xbc\x8e%s", fancy(0xFF41, "scam"), fancy(0xFF41, "ru"));
+    build(wrap("visit ", fw, ""));
+    ASSERT_EQ(T.f.nlinks, 1);
+    ASSERT_STR(host(0), "scam.ru");
+    ASSERT_STR(link_raw(0), fw);
+}
+
+TEST(links_not_numbers_or_abbreviations)
+{
+    static const char *const not_links[] = {
+        "pi is 3.14", "e.g. this", "i.e. that", "version 1.2.3 is out", "v2.0 soon",
+        "node.js rocks", "wait...what", "ok.", "a.b", "me@example.com",
+    };
+    for (size_t i = 0; i < WH_ARRAY_LEN(not_links); i++) {
+        build(not_links[i]);
+        if (T.f.nlinks) T_FAIL("\"%s\" has %u links (first: %s)", not_links[i], T.f.nlinks, host(0));
+    }
+}
+
+TEST(links_many_counted)
+{
+    char buf[1024];
+    size_t n = 0;
+    for (int i = 0; i < 20; i++) n += (size_t)snprintf(buf + n, sizeof(buf) - n, "s%d.com ", i);
+    build(buf);
+    ASSERT_EQ(T.f.nlinks, 20); /* all counted, WH_MAX_LINKS kept */
+    ASSERT_STR(host(WH_MAX_LINKS - 1), "s15.com");
+}
+
+/* ---- terms ------------------------------------------------------------------------------------------ */
+
+TEST(normalize_term)
+{
+    uint32_t n = 0;
+    arena_fresh();
+    const char *t = wh_normalize_term("Sh!T", 4, WH_VIEW_SQUASHED, &arena, &n);
+    ASSERT_STR(t, "shit");
+    ASSERT_EQ(n, 4);
+    ASSERT_STR(wh_normalize_term("Sh!T", 4, WH_VIEW_SKELETON, &arena, &n), "shit");
+    ASSERT_STR(wh_normalize_term("Sh!T", 4, WH_VIEW_FOLDED, &arena, &n), "sh!t");
+    t = wh_normalize_term("kill-yourself", 13, WH_VIEW_SQUASHED, &arena, &n);
+    ASSERT_STR(t, "kill yourself");
+    t = wh_normalize_term("f\xc3\xbc" "ck", 5, WH_VIEW_SQUASHED, &arena, &n);
+    ASSERT_STR(t, "fuck");
+    ASSERT(wh_normalize_term("\xff", 1, WH_VIEW_SQUASHED, &arena, &n) == NULL); /* invalid UTF-8 */
+}
