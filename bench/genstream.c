@@ -2012,7 +2012,18 @@ render:
         }
         for (uint32_t b = 0; b < s->len; b++) {
             unsigned char c = (unsigned char)p[b];
-            if (f.caps && (s->kind == SEG_WORD || s->kind == SEG_PROF)) c = (unsigned char)upper(c);
+            if (f.caps && (s->kind == SEG_WORD || s->kind == SEG_PROF)) {
+                c = (unsigned char)upper(c);
+                /* Latin-1 lowercase letters U+00E0..U+00FE (not U+00F7) are C3 A0..BE */
+                unsigned char nx = b + 1 < s->len ? (unsigned char)p[b + 1] : 0;
+                if (c == 0xC3 && nx >= 0xA0 && nx <= 0xBE && nx != 0xB7) {
+                    text[tl++] = (char)c;
+                    text[tl++] = (char)(nx - 0x20);
+                    b++;
+                    cp++;
+                    continue;
+                }
+            }
             text[tl++] = (char)c;
             if ((c & 0xC0) != 0x80) cp++;
             if (zalgo_budget && s->kind == SEG_WORD && is_alpha(c)) {

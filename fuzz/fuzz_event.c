@@ -1,14 +1,21 @@
-/* fuzz_event.c - one NDJSON line through wh_event_decode, then through a wh_worker.
+/* fuzz_event.c - NDJSON lines through wh_event_decode, then through a wh_worker.
  *
- * 1. Decode with a fresh arena (freed afterwards, so ASan sees every arena overrun and
- *    use-after-reset). Light checks on what a successful decode returns.
- * 2. The same line through wh_worker_line with a small fixed ruleset (loaded once) that
- *    exercises words/unless_words, regex on every view, links, shape predicates, roles,
+ * The input is split on '\n' like the reader does; most inputs are one line. Each line is
+ * copied into its own exact-size heap buffer (so ASan sees any read past its end) and:
+ *
+ * 1. decoded with a fresh arena (freed afterwards, so ASan sees every arena overrun),
+ *    with light checks on what a successful decode returns;
+ * 2. run through wh_worker_line with a small fixed ruleset (loaded once) that exercises
+ *    words/unless_words, regex on every view, links, shape predicates, roles,
  *    channels/platforms, shadow mode and reason templates; once without and once with
- *    --explain. The output must be exactly one line ending in '\n'.
+ *    explain. The output must be exactly one line ending in '\n'.
  *
- * Inputs containing '\n' are rejected: the reader splits lines on '\n', so a line handed
- * to the decoder never contains one. */
+ * The decoder and the workers are long-lived, as in whiply check, so their token arrays
+ * keep the previous line's tokens. To make every input reproduce on its own, each input
+ * starts by decoding a fixed "primer" line whose tokens all lie beyond max_len: any read
+ * of a token the current line did not produce then lands outside the line, where ASan
+ * reports it. Later lines of a multi-line input see the tokens of the lines before them,
+ * which the fuzzer controls. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +95,7 @@ static const char rules_yaml[] =
 
 static wh_decoder *dec;
 static wh_worker *workers[2];
+static void make_primer(void);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -95,6 +103,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     dec = wh_decoder_new();
     CHECK(dec);
+    make_primer();
     wh_diags d = {0};
     wh_ruleset *rs = NULL;
     wh_load_opts o = {.cache_dir = NULL, .compile = true};
@@ -113,23 +122,42 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* Whitespace past any input's length (run.sh uses -max_len=8192), then 254 strings:
+ * 255 tokens, the decoder's initial capacity. Not an event: it fails after tokenizing. */
+#define PRIMER_PAD 9000
+static char *primer;
+static size_t primer_len;
+
+static void make_primer(void)
+{
+    primer_len = PRIMER_PAD + 1 + 254 * 4;
+    primer = malloc(primer_len);
+    CHECK(primer);
+    memset(primer, ' ', PRIMER_PAD);
+    char *p = primer + PRIMER_PAD;
+    *p++ = '[';
+    for (int i = 0; i < 254; i++) {
+        memcpy(p, "\"x\",", 4);
+        p += 4;
+    }
+    p[-1] = ']';
+    primer_len = (size_t)(p - primer);
+}
+
 static void check_str(wh_str s, const char *line, size_t len)
 {
-    (void)line;
-    (void)len;
     CHECK(s.n == 0 || s.p != NULL);
-    /* Every string is either a slice of the line or arena memory; touching each byte
-     * lets ASan catch a slice that runs past the end of either. */
+    if (s.n == 0) return;
+    /* A string is a slice of the line or a copy in the arena. A slice must lie inside the
+     * line; touching every byte lets ASan catch one that runs past the end of either. */
+    if (s.p >= line && s.p < line + len) CHECK(s.n <= (size_t)(line + len - s.p));
     volatile unsigned char sink = 0;
     for (uint32_t i = 0; i < s.n; i++) sink ^= (unsigned char)s.p[i];
     (void)sink;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void one_line(const char *line, size_t size)
 {
-    const char *line = (const char *)data;
-    if (memchr(data, '\n', size)) return -1;
-
     /* 1. decode, fresh arena */
     wh_arena a;
     wh_arena_init(&a, 4096);
@@ -141,8 +169,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(ev.nroles <= WH_MAX_ROLES);
         CHECK(ev.id.n > 0 && ev.id.n <= WH_MAX_ID);
         CHECK(ev.text.n <= WH_MAX_TEXT);
-        /* text feeds wh_text_build, which requires valid UTF-8 */
-        CHECK(wh_utf8_invalid_at(ev.text.p, ev.text.n) == (size_t)-1);
         check_str(ev.id, line, size);
         check_str(ev.platform, line, size);
         check_str(ev.channel, line, size);
@@ -150,6 +176,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_str(ev.user_name, line, size);
         for (uint32_t i = 0; i < ev.nroles; i++) check_str(ev.roles[i], line, size);
         check_str(ev.text, line, size);
+        /* text feeds wh_text_build, which requires valid UTF-8 */
+        CHECK(wh_utf8_invalid_at(ev.text.p, ev.text.n) == (size_t)-1);
         check_str(ev.meta, line, size);
         /* an emotes array is recorded as its element count only (p is NULL) */
         if (!ev.meta_emotes_is_array) check_str(ev.meta_emotes, line, size);
@@ -175,6 +203,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(memchr(out.p, '\n', out.len - 1) == NULL);
         CHECK(oc.error || oc.action < WH_ACT__COUNT);
         wh_buf_free(&out);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* the primer: a known state in every long-lived token array */
+    wh_arena a;
+    wh_arena_init(&a, 4096);
+    wh_event ev;
+    wh_decode_error err;
+    CHECK(!wh_event_decode(dec, primer, primer_len, &a, 0, &ev, &err));
+    wh_arena_free(&a);
+    for (int i = 0; i < 2; i++) {
+        wh_buf out;
+        wh_buf_init(&out);
+        wh_worker_line(workers[i], primer, primer_len, 1, 0, &out);
+        wh_buf_free(&out);
+    }
+
+    const char *p = (const char *)data, *end = p + size;
+    for (;;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = (size_t)((nl ? nl : end) - p);
+        char *line = malloc(n ? n : 1); /* exact size: ASan sees reads past the line */
+        CHECK(line);
+        if (n) memcpy(line, p, n);
+        one_line(line, n);
+        free(line);
+        if (!nl) break;
+        p = nl + 1;
     }
     return 0;
 }

@@ -22,7 +22,9 @@ const char *const wh_event_type_names[WH_EV__COUNT] = {"message", "join", "part"
 
 struct wh_decoder {
     jsmntok_t *tok;
+    int *end; /* end[i]: index just past the subtree of token i (filled by walk) */
     unsigned cap;
+    bool check_ctl; /* the line has bytes < 0x20: strings must be checked */
 };
 
 wh_decoder *wh_decoder_new(void)
@@ -31,8 +33,9 @@ wh_decoder *wh_decoder_new(void)
     if (!d) return NULL;
     d->cap = 256;
     d->tok = malloc(sizeof(jsmntok_t) * d->cap);
-    if (!d->tok) {
-        free(d);
+    d->end = malloc(sizeof(int) * d->cap);
+    if (!d->tok || !d->end) {
+        wh_decoder_free(d);
         return NULL;
     }
     return d;
@@ -42,7 +45,27 @@ void wh_decoder_free(wh_decoder *d)
 {
     if (!d) return;
     free(d->tok);
+    free(d->end);
     free(d);
+}
+
+/* True when some byte is below 0x20 (tab, CR, or a raw control character). */
+static bool has_control(const char *s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        /* A byte < 0x20 has bits 5-7 clear: (b & 0xE0) == 0. */
+        uint64_t t = ~(w | (w << 1) | (w << 2)) & 0x8080808080808080ull; /* bit 7 of each byte */
+        if (t) {
+            for (size_t k = 0; k < 8; k++)
+                if ((unsigned char)s[i + k] < 0x20) return true;
+        }
+    }
+    for (; i < n; i++)
+        if ((unsigned char)s[i] < 0x20) return true;
+    return false;
 }
 
 bool wh_line_is_blank(const char *line, size_t len)
@@ -65,9 +88,40 @@ static bool fail(wh_decode_error *err, const char *code, const char *fmt, ...)
     return false;
 }
 
-/* Index just past the subtree rooted at token i; checks depth and primitives. */
-static int skip(const char *js, const jsmntok_t *t, int ntok, int i, int depth, int *bad_at,
-                const char **why)
+static bool has_control(const char *s, size_t n);
+
+/* Byte offsets of a token including its quotes. */
+static inline int raw_start(const jsmntok_t *t)
+{
+    return t->type == JSMN_STRING ? t->start - 1 : t->start;
+}
+static inline int raw_end(const jsmntok_t *t)
+{
+    return t->type == JSMN_STRING ? t->end + 1 : t->end;
+}
+
+/* js[a..b) must be whitespace, with exactly one sep in it when sep is not 0. */
+static bool gap_ok(const char *js, int a, int b, char sep, int *bad_at)
+{
+    bool seen = sep == 0;
+    for (int k = a; k < b; k++) {
+        char c = js[k];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') continue;
+        if (c == sep && !seen) {
+            seen = true;
+            continue;
+        }
+        *bad_at = k;
+        return false;
+    }
+    if (!seen) *bad_at = b;
+    return seen;
+}
+
+/* Index just past the subtree rooted at token i; checks depth, keys, primitives and (when
+ * the line has any) control characters in strings, and records every subtree's end. */
+static int skip(wh_decoder *d, const char *js, const jsmntok_t *t, int ntok, int i, int depth,
+                int *bad_at, const char **why)
 {
     if (i >= ntok) return ntok;
     if (depth > WH_MAX_DEPTH) {
@@ -78,27 +132,49 @@ static int skip(const char *js, const jsmntok_t *t, int ntok, int i, int depth, 
     switch (t[i].type) {
     case JSMN_OBJECT:
     case JSMN_ARRAY: {
-        int n = t[i].size, j = i + 1;
+        /* jsmn does not check separators: every gap between tokens must be whitespace
+         * around exactly the right ',' or ':'. */
+        bool obj = t[i].type == JSMN_OBJECT;
+        int n = t[i].size, j = i + 1, pos = t[i].start + 1;
         for (int k = 0; k < n; k++) {
-            if (t[i].type == JSMN_OBJECT) {
+            if (obj) {
                 if (j >= ntok || t[j].type != JSMN_STRING) {
                     *bad_at = j < ntok ? t[j].start : t[i].start;
                     *why = "key";
                     return -1;
                 }
+                if (!gap_ok(js, pos, raw_start(&t[j]), k ? ',' : 0, bad_at)) goto sep;
+                if (d->check_ctl && has_control(js + t[j].start, (size_t)(t[j].end - t[j].start))) {
+                    *bad_at = t[j].start;
+                    *why = "control";
+                    return -1;
+                }
+                pos = raw_end(&t[j]);
                 j++; /* the key; its value follows */
+                if (j >= ntok || !gap_ok(js, pos, raw_start(&t[j]), ':', bad_at)) goto sep;
+            } else if (j >= ntok || !gap_ok(js, pos, raw_start(&t[j]), k ? ',' : 0, bad_at)) {
+                goto sep;
             }
-            j = skip(js, t, ntok, j, depth + 1, bad_at, why);
+            int v = j;
+            j = skip(d, js, t, ntok, j, depth + 1, bad_at, why);
             if (j < 0) return -1;
+            pos = raw_end(&t[v]);
         }
+        if (!gap_ok(js, pos, t[i].end - 1, 0, bad_at)) goto sep;
+        d->end[i] = j;
         return j;
+    sep:
+        *why = "separator";
+        return -1;
     }
     case JSMN_PRIMITIVE: {
         const char *p = js + t[i].start;
         int n = t[i].end - t[i].start;
         if ((n == 4 && !memcmp(p, "true", 4)) || (n == 5 && !memcmp(p, "false", 5)) ||
-            (n == 4 && !memcmp(p, "null", 4)))
+            (n == 4 && !memcmp(p, "null", 4))) {
+            d->end[i] = i + 1;
             return i + 1;
+        }
         /* RFC 8259 number grammar. */
         int k = 0;
         if (k < n && p[k] == '-') k++;
@@ -121,6 +197,7 @@ static int skip(const char *js, const jsmntok_t *t, int ntok, int i, int depth, 
             while (k < n && p[k] >= '0' && p[k] <= '9') k++;
         }
         if (k != n) goto bad;
+        d->end[i] = i + 1;
         return i + 1;
     bad:
         *bad_at = t[i].start;
@@ -128,7 +205,8 @@ static int skip(const char *js, const jsmntok_t *t, int ntok, int i, int depth, 
         return -1;
     }
     case JSMN_STRING: {
-        for (int k = t[i].start; k < t[i].end; k++) {
+        d->end[i] = i + 1;
+        for (int k = d->check_ctl ? t[i].start : t[i].end; k < t[i].end; k++) {
             if ((unsigned char)js[k] < 0x20) {
                 *bad_at = k;
                 *why = "control";
@@ -137,7 +215,7 @@ static int skip(const char *js, const jsmntok_t *t, int ntok, int i, int depth, 
         }
         return i + 1;
     }
-    default: return i + 1;
+    default: d->end[i] = i + 1; return i + 1;
     }
 }
 
@@ -213,6 +291,9 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
         jsmntok_t *nt = realloc(d->tok, sizeof(jsmntok_t) * d->cap * 2);
         if (!nt) return fail(err, "bad_json", "out of memory for JSON tokens");
         d->tok = nt;
+        int *ne = realloc(d->end, sizeof(int) * d->cap * 2);
+        if (!ne) return fail(err, "bad_json", "out of memory for JSON tokens");
+        d->end = ne;
         d->cap *= 2;
         jsmn_init(&p); /* start over with the bigger array: simplest state to reason about */
     }
@@ -229,7 +310,8 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
             return fail(err, "bad_json", "unexpected data after the object at byte %zu", k + 1);
     int bad_at = 0;
     const char *why = NULL;
-    if (skip(line, tok, ntok, 0, 1, &bad_at, &why) < 0) {
+    d->check_ctl = has_control(line, len);
+    if (skip(d, line, tok, ntok, 0, 1, &bad_at, &why) < 0) {
         if (!strcmp(why, "depth"))
             return fail(err, "too_deep", "nesting deeper than %d at byte %d", WH_MAX_DEPTH,
                         bad_at + 1);
@@ -238,6 +320,8 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
                         bad_at + 1);
         if (!strcmp(why, "key"))
             return fail(err, "bad_json", "object key must be a string at byte %d", bad_at + 1);
+        if (!strcmp(why, "separator"))
+            return fail(err, "bad_json", "missing or unexpected ',' or ':' at byte %d", bad_at + 1);
         return fail(err, "bad_json", "invalid literal at byte %d", bad_at + 1);
     }
 
@@ -261,7 +345,7 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
             }
             have_id = true;
         }
-        i = skip(js, tok, ntok, v, 1, &bad_at, &why);
+        i = d->end[v];
     }
     if (!have_id || ev->id.n == 0) return fail(err, "missing_id", "the event has no \"id\"");
     if (ev->id.n > WH_MAX_ID) {
@@ -281,7 +365,7 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
     i = 1;
     for (int k = 0; k < nkeys; k++) {
         int v = i + 1;
-        int next = skip(js, tok, ntok, v, 1, &bad_at, &why);
+        int next = d->end[v];
         if (KEY("type")) {
             wh_str t;
             WANT_STR(t, "type");
@@ -316,8 +400,10 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
                 ev->ts_given = true;
             } else if (tok[v].type == JSMN_PRIMITIVE && !IS_NULL) {
                 if (!parse_int(line + tok[v].start, (size_t)(tok[v].end - tok[v].start),
-                               &ev->ts_ms))
-                    return fail(err, "bad_ts", "\"ts\" must be RFC 3339 or integer unix ms");
+                               &ev->ts_ms) ||
+                    ev->ts_ms < 0 || ev->ts_ms > 253402300799999LL)
+                    return fail(err, "bad_ts",
+                                "\"ts\" must be RFC 3339 or integer unix ms (years 1970-9999)");
                 ev->ts_given = true;
             }
         } else if (KEY("meta")) {
@@ -340,7 +426,7 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
                             ev->meta_emotes.n = (uint32_t)e->size;
                         }
                     }
-                    j = skip(js, tok, ntok, j + 1, 2, &bad_at, &why);
+                    j = d->end[j + 1];
                 }
             }
         } else if (KEY("user")) {
@@ -407,7 +493,7 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
                     (void)kt;
                     v = vv;
                     i = save_i;
-                    j = skip(js, tok, ntok, uv, 2, &bad_at, &why);
+                    j = d->end[uv];
                 }
             } else if (!IS_NULL) {
                 return fail(err, "bad_field", "\"user\" must be an object");
