@@ -16,7 +16,7 @@ static int lint(int argc, char **argv)
         wh_diags d = {0};
         wh_ruleset *rs = NULL;
         /* Compile too: Hyperscan may reject a combination the per-pattern checks accept. */
-        wh_load_opts o = {.cache_dir = wh_default_cache_dir(), .compile = true};
+        wh_load_opts o = {.cache_dir = wh_default_cache_dir(), .compile = true, .lint = true};
         wh_ruleset_load(argv[i], &o, &d, &rs);
         if (d.n) {
             wh_diags_print(&d, stdout);

@@ -250,7 +250,7 @@ static bool key_is(const char *js, const jsmntok_t *t, const char *k, size_t kn)
 
 static bool parse_int(const char *p, size_t n, int64_t *out)
 {
-    if (n == 0 || n > 19) return false;
+    if (n == 0 || n > 17) return false; /* |v| < 10^16: no overflow, and far past any ms time */
     int64_t v = 0;
     size_t k = 0;
     bool neg = false;
@@ -507,10 +507,12 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
         } else if (KEY("ref_event")) {
             if (!IS_NULL) WANT_STR(ev->ref_event, "ref_event");
         } else if (KEY("duration_s")) {
-            if (tok[v].type != JSMN_PRIMITIVE ||
-                !parse_int(line + tok[v].start, (size_t)(tok[v].end - tok[v].start),
-                           &ev->duration_s))
-                if (!IS_NULL) return fail(err, "bad_field", "\"duration_s\" must be an integer");
+            if ((tok[v].type != JSMN_PRIMITIVE ||
+                 !parse_int(line + tok[v].start, (size_t)(tok[v].end - tok[v].start),
+                            &ev->duration_s) ||
+                 ev->duration_s < 0) &&
+                !IS_NULL)
+                return fail(err, "bad_field", "\"duration_s\" must be a non-negative integer");
         }
         i = next;
     }

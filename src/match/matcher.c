@@ -192,13 +192,21 @@ static pcre2_code *pcre_compile_expr(const char *expr, uint32_t opts, char *msg,
     return c;
 }
 
-char *wh_regex_check(const char *regex, wh_view_id view)
+char *wh_regex_check(const char *regex, wh_view_id view, bool full)
 {
     char msg[300];
     uint32_t opts = PCRE2_UTF | (view != WH_VIEW_RAW ? PCRE2_CASELESS : 0);
-    pcre2_code *c = pcre_compile_expr(regex, opts, msg, sizeof(msg));
-    if (!c) return strdup(msg);
+    int perr;
+    PCRE2_SIZE poff;
+    pcre2_code *c = pcre2_compile((PCRE2_SPTR)regex, PCRE2_ZERO_TERMINATED, opts, &perr, &poff, NULL);
+    if (!c) {
+        PCRE2_UCHAR buf[200];
+        pcre2_get_error_message(perr, buf, sizeof(buf));
+        snprintf(msg, sizeof(msg), "PCRE2: %s at offset %zu", (char *)buf, (size_t)poff);
+        return strdup(msg);
+    }
     pcre2_code_free(c);
+    if (!full) return NULL;
     unsigned flags = HS_FLAG_SINGLEMATCH | HS_FLAG_UTF8 | (view != WH_VIEW_RAW ? HS_FLAG_CASELESS : 0);
     hs_database_t *db = NULL;
     hs_compile_error_t *e = NULL;

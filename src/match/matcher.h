@@ -44,8 +44,9 @@ typedef struct {
     bool *cache_hit;       /* optional out: every database came from the cache */
 } wh_matcher_opts;
 
-/* Checks one regex alone (for lint): NULL when usable, else a malloc'd message. */
-char *wh_regex_check(const char *regex, wh_view_id view);
+/* Checks one regex alone: NULL when usable, else a malloc'd message. PCRE2 always; Hyperscan
+ * too with full (costly: the ruleset's database reports the same errors when it is built). */
+char *wh_regex_check(const char *regex, wh_view_id view, bool full);
 
 wh_status wh_matcher_build(const wh_pattern_spec *specs, uint32_t n, const wh_matcher_opts *opts,
                            wh_pattern_error_fn on_error, void *ud, wh_matcher **out);

@@ -133,7 +133,7 @@ typedef struct {
     uint32_t nrules, caprules;
     uint32_t cur_rule;
     XXH3_state_t *hash;
-    bool compile;
+    bool compile, lint;
 } ld_t;
 
 /* libfyaml 0.7 has marks on tokens, not nodes: a collection's position is the position
@@ -525,7 +525,7 @@ static void add_regex(ld_t *L, struct fy_node *where, const char *re, wh_view_id
         ERR(L, where, "empty regex");
         return;
     }
-    char *msg = wh_regex_check(re, view);
+    char *msg = wh_regex_check(re, view, L->lint);
     if (msg) {
         ERR(L, where, "bad regex '%s': %s", re, msg);
         free(msg);
@@ -1193,6 +1193,7 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
     L.path = path;
     L.d = diags;
     L.compile = opts ? opts->compile : true;
+    L.lint = opts ? opts->lint : false;
     wh_ruleset *rs = calloc(1, sizeof(*rs));
     if (!rs) return WH_ENOMEM;
     atomic_init(&rs->refs, 1);

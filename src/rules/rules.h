@@ -140,7 +140,9 @@ void wh_diags_free(wh_diags *d);
 
 typedef struct {
     const char *cache_dir; /* Hyperscan database cache; NULL disables */
-    bool compile;          /* false: check only (lint), do not build the matcher */
+    bool compile;          /* false: check only, do not build the matcher */
+    bool lint;             /* also compile each regex alone in Hyperscan, to name every one it
+                              rejects (slow for big rulesets; loads for serving skip it) */
 } wh_load_opts;
 
 /* Loads and compiles a rules file. Every problem found is added to diags; the ruleset is

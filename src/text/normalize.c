@@ -73,7 +73,7 @@ static bool vb_grow(vbuild *b, uint32_t extra)
 
 static inline void vb_push(vbuild *b, const char *p, uint32_t k, uint32_t rs, uint32_t re)
 {
-    if (!vb_grow(b, k)) return;
+    if (__builtin_expect(b->len + k > b->cap, 0) && !vb_grow(b, k)) return;
     for (uint32_t i = 0; i < k; i++) {
         b->s[b->len] = p[i];
         b->st[b->len] = rs;
@@ -172,6 +172,49 @@ static void leet_in_place(char *s, uint32_t n)
     }
 }
 
+/* ---- ASCII classes (one table lookup instead of a chain of compares) ------------- */
+enum { C_ALPHA = 1, C_UPPER = 2, C_DIGIT = 4, C_SPACE = 8, C_SYMBOL = 16, C_LEET = 32 };
+static unsigned char ascii_class[128];
+static char ascii_lower[128];
+__attribute__((constructor)) static void init_ascii_tables(void)
+{
+    for (int c = 0; c < 128; c++) {
+        unsigned char k = 0;
+        if (is_alpha((unsigned char)c)) k |= C_ALPHA;
+        if (c >= 'A' && c <= 'Z') k |= C_UPPER;
+        if (is_digit((unsigned char)c)) k |= C_DIGIT;
+        if (c == ' ' || (c >= 9 && c <= 13)) k |= C_SPACE;
+        if (!k) k |= C_SYMBOL;
+        if (leet_map[c]) k |= C_LEET;
+        ascii_class[c] = k;
+        ascii_lower[c] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
+}
+
+/* ASCII squash without offset maps: separators become spaces, byte for byte. Returns false
+ * when three spaced-out single characters need joining (the general squash handles that). */
+static bool squash_ascii(const char *s, uint32_t n, char *out)
+{
+    uint32_t singles = 0; /* consecutive one-character tokens */
+    uint32_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (!(ascii_class[c] & (C_ALPHA | C_DIGIT))) {
+            out[i++] = ' ';
+            continue;
+        }
+        uint32_t st = i;
+        while (i < n && (ascii_class[(unsigned char)s[i]] & (C_ALPHA | C_DIGIT))) out[i] = s[i], i++;
+        if (i - st == 1) {
+            if (++singles >= 3) return false;
+        } else {
+            singles = 0;
+        }
+    }
+    out[n] = 0;
+    return true;
+}
+
 /* ---- Unicode classification -------------------------------------------------- */
 
 static inline bool cat_is_mark(utf8proc_category_t c)
@@ -256,7 +299,7 @@ static void fold_general(const char *raw, uint32_t n, vbuild *fb, vbuild *sb, wh
             j += ml;
             if (++ncp <= CLUSTER_MAX) cap_end = j;
         }
-        if (cp == prev_cp) {
+        if (cp == prev_cp && cp != ' ') {
             if (++run > f->max_run) f->max_run = run;
         } else {
             prev_cp = cp;
@@ -334,6 +377,37 @@ static inline unsigned word_char(const unsigned char *s, bool *word)
     return l;
 }
 
+#define SPAN_S(k) (sv->start ? sv->start[k] : (k))
+#define SPAN_E(k) (sv->end ? sv->end[k] : (k) + 1)
+
+/* Emits a group of spaced-out single characters as one word (digits read as leet). */
+static void emit_group(vbuild *qb, const wh_view *sv, uint32_t p, const uint32_t *ends,
+                       uint32_t count)
+{
+    const unsigned char *s = (const unsigned char *)sv->s;
+    uint32_t n = sv->len;
+    for (uint32_t t = 0; t < count; t++) {
+        bool dummy;
+        unsigned cl = word_char(s + p, &dummy);
+        char c = (char)s[p];
+        if (cl == 1 && is_digit((unsigned char)c) && leet_map[(unsigned char)c])
+            c = leet_map[(unsigned char)c];
+        if (cl == 1)
+            vb_push(qb, &c, 1, SPAN_S(p), SPAN_E(p));
+        else
+            vb_push(qb, (const char *)s + p, cl, SPAN_S(p), SPAN_E(p + cl - 1));
+        p = ends[t];
+        if (t + 1 < count) { /* skip the separators to the next letter */
+            while (p < n) {
+                bool sw;
+                unsigned sl = word_char(s + p, &sw);
+                if (sw) break;
+                p += sl;
+            }
+        }
+    }
+}
+
 /* Squashes sv into qb. Returns true when the output is byte-for-byte aligned with the input
  * (no group was joined), in which case the caller may keep the input's offset map. */
 static bool squash(const wh_view *sv, vbuild *qb)
@@ -341,8 +415,10 @@ static bool squash(const wh_view *sv, vbuild *qb)
     const unsigned char *s = (const unsigned char *)sv->s;
     uint32_t n = sv->len, i = 0;
     bool aligned = true;
-#define SPAN_S(k) (sv->start ? sv->start[k] : (k))
-#define SPAN_E(k) (sv->end ? sv->end[k] : (k) + 1)
+    struct {
+        uint32_t start, count, ends[64];
+    } alts[4];
+    uint32_t nalts = 0;
     while (i < n) {
         bool w;
         unsigned l = word_char(s + i, &w);
@@ -391,26 +467,22 @@ static bool squash(const wh_view *sv, vbuild *qb)
                 k = sep;
             }
             if (count >= 3 && letters > 0) {
-                uint32_t p = i;
-                for (uint32_t t = 0; t < count; t++) {
-                    bool dummy;
-                    unsigned cl = word_char(s + p, &dummy);
-                    char c = (char)s[p];
-                    if (cl == 1 && is_digit((unsigned char)c) && leet_map[(unsigned char)c])
-                        c = leet_map[(unsigned char)c];
-                    if (cl == 1)
-                        vb_push(qb, &c, 1, SPAN_S(p), SPAN_E(p));
-                    else
-                        vb_push(qb, (const char *)s + p, cl, SPAN_S(p), SPAN_E(p + cl - 1));
-                    p = ends[t];
-                    if (t + 1 < count) { /* skip the separators to the next letter */
-                        while (p < n) {
-                            bool sw;
-                            unsigned sl = word_char(s + p, &sw);
-                            if (sw) break;
-                            p += sl;
-                        }
+                emit_group(qb, sv, i, ends, count);
+                /* "you are a f u c k": the English one-letter word may or may not belong to
+                 * the spelled word ("a s s h o l e" does), so the group without it is added
+                 * after the text too, where a term can match it alone. */
+                if (count >= 4 && (s[i] == 'a' || s[i] == 'i') && nalts < WH_ARRAY_LEN(alts)) {
+                    alts[nalts].count = count - 1;
+                    uint32_t p = ends[0];
+                    while (p < n) {
+                        bool sw;
+                        unsigned sl = word_char(s + p, &sw);
+                        if (sw) break;
+                        p += sl;
                     }
+                    alts[nalts].start = p;
+                    memcpy(alts[nalts].ends, ends + 1, sizeof(uint32_t) * (count - 1));
+                    nalts++;
                 }
                 aligned = false;
                 i = ends[count - 1];
@@ -426,8 +498,10 @@ static bool squash(const wh_view *sv, vbuild *qb)
             i += tl;
         }
     }
-#undef SPAN_S
-#undef SPAN_E
+    for (uint32_t k = 0; k < nalts; k++) {
+        vb_push(qb, " ", 1, SPAN_S(alts[k].start), SPAN_E(alts[k].start));
+        emit_group(qb, sv, alts[k].start, alts[k].ends, alts[k].count);
+    }
     return aligned;
 }
 
@@ -539,18 +613,29 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
         if (!fo) return WH_ENOMEM;
         char *sk = fo + n + 1;
         unsigned char prev = 0;
-        uint32_t run = 0;
+        uint32_t run = 0, cnt[6] = {0}, any = 0;
         for (uint32_t i = 0; i < n; i++) {
             unsigned char c = (unsigned char)raw[i];
-            count_ascii(f, c);
-            run = c == prev ? run + 1 : 1;
+            unsigned char k = ascii_class[c];
+            cnt[0] += k & C_ALPHA;
+            cnt[1] += (k & C_UPPER) >> 1;
+            cnt[2] += (k & C_DIGIT) >> 2;
+            cnt[3] += (k & C_SPACE) >> 3;
+            cnt[4] += (k & C_SYMBOL) >> 4;
+            any |= k;
+            run = c == prev && !(k & C_SPACE) ? run + 1 : 1; /* spaces are not "repeated" spam */
             prev = c;
             if (run > f->max_run) f->max_run = run;
-            fo[i] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            fo[i] = sk[i] = ascii_lower[c];
         }
-        fo[n] = 0;
-        memcpy(sk, fo, n + 1);
-        leet_in_place(sk, n);
+        fo[n] = sk[n] = 0;
+        f->length = n;
+        f->letters = cnt[0];
+        f->upper = cnt[1];
+        f->digits = cnt[2];
+        f->spaces = cnt[3];
+        f->symbols = cnt[4];
+        if (any & C_LEET) leet_in_place(sk, n);
         out->v[WH_VIEW_FOLDED] = (wh_view){fo, n, NULL, NULL};
         out->v[WH_VIEW_SKELETON] = (wh_view){sk, n, NULL, NULL};
     } else {
@@ -563,20 +648,29 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
         vb_finish(&sb, &out->v[WH_VIEW_SKELETON]);
     }
     const wh_view *sv = &out->v[WH_VIEW_SKELETON];
-    vbuild qb;
-    if (!vb_init(&qb, a, sv->len + 16)) return WH_ENOMEM;
-    bool aligned = squash(sv, &qb);
-    if (qb.oom) return WH_ENOMEM;
-    vb_finish(&qb, &out->v[WH_VIEW_SQUASHED]);
-    if (aligned && !sv->start) {
-        out->v[WH_VIEW_SQUASHED].start = NULL; /* identity: skip the map on the hot path */
-        out->v[WH_VIEW_SQUASHED].end = NULL;
+    char *sq = out->ascii ? wh_arena_alloc(a, sv->len + 1) : NULL;
+    if (sq && squash_ascii(sv->s, sv->len, sq)) {
+        out->v[WH_VIEW_SQUASHED] = (wh_view){sq, sv->len, NULL, NULL}; /* identity map */
+    } else {
+        vbuild qb;
+        if (!vb_init(&qb, a, sv->len + 16)) return WH_ENOMEM;
+        bool aligned = squash(sv, &qb);
+        if (qb.oom) return WH_ENOMEM;
+        vb_finish(&qb, &out->v[WH_VIEW_SQUASHED]);
+        if (aligned && !sv->start) {
+            out->v[WH_VIEW_SQUASHED].start = NULL; /* identity: skip the map on the hot path */
+            out->v[WH_VIEW_SQUASHED].end = NULL;
+        }
     }
     const wh_view *qv = &out->v[WH_VIEW_SQUASHED];
     char *co = wh_arena_alloc(a, qv->len + 1);
     if (!co) return WH_ENOMEM;
     out->v[WH_VIEW_COLLAPSED] = (wh_view){co, wh_collapse(qv->s, qv->len, co), NULL, NULL};
-    find_links(&out->v[WH_VIEW_FOLDED], a, f);
+    const wh_view *fv = &out->v[WH_VIEW_FOLDED];
+    /* Links have a dot and mentions an '@': most messages have neither. */
+    if (memchr(fv->s, '.', fv->len) || memchr(fv->s, '@', fv->len) ||
+        (!out->ascii && (strstr(fv->s, "\xef\xbc\x8e") || strstr(fv->s, "\xef\xbd\xa1"))))
+        find_links(fv, a, f);
     return WH_OK;
 }
 

@@ -60,7 +60,7 @@ char *th_lint(const char *yaml)
     const char *p = th_write_tmp("lint.yaml", yaml);
     wh_diags d = {0};
     wh_ruleset *rs = NULL;
-    wh_load_opts o = {.cache_dir = NULL, .compile = true};
+    wh_load_opts o = {.cache_dir = NULL, .compile = true, .lint = true};
     wh_ruleset_load(p, &o, &d, &rs);
     char *t = diag_text(&d);
     wh_diags_free(&d);

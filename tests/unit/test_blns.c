@@ -51,7 +51,7 @@ static const char *const rules_yaml =
     "    when: {regex: [{pattern: 'undefined|nan|infinity', view: skeleton}]}\n"
     "    action: warn\n"
     "  - id: re-squashed\n"
-    "    when: {regex: [{pattern: '\\b(select|insert|union)\\b', view: squashed}]}\n"
+    "    when: {regex: [{pattern: '\\balert 1\\b', view: squashed}]}\n"
     "    action: warn\n"
     "  - id: shape-caps\n"
     "    when: {caps_ratio: '> 0.7', letters: '>= 5'}\n"
@@ -207,7 +207,7 @@ static const char *check_output(const wh_buf *out, size_t before, const char *wa
             return why;
         }
     }
-    jsmntok_t tok[512];
+    static jsmntok_t tok[8192];
     jsmn_parser p;
     jsmn_init(&p);
     int nt = jsmn_parse(&p, s, n, tok, WH_ARRAY_LEN(tok));
@@ -256,6 +256,11 @@ static wh_ruleset *rs;
 static wh_worker *worker, *worker_explain;
 static wh_buf out;
 
+/* The rule ids of rules_yaml, and whether a decision on the list named each one. */
+static const char *const rule_ids[] = {"words",       "re-raw",     "re-folded", "re-skeleton",
+                                       "re-squashed", "shape-caps", "shape-misc"};
+static bool fired[WH_ARRAY_LEN(rule_ids)];
+
 static void workers(void)
 {
     if (worker) return;
@@ -276,6 +281,14 @@ static void run_line(wh_worker *w, const char *line, size_t len, int idx, const 
     if (why)
         T_FAIL("blns #%d (%s): %s; line: %.200s; output: %.300s", idx, what, why, line,
                out.p + before);
+    if (w == worker) { /* plain decisions name rules only in "rules" (no text echoed) */
+        const char *rl = strstr(wh_buf_cstr(&out) + before, "\"rules\":[");
+        for (size_t r = 0; rl && r < WH_ARRAY_LEN(rule_ids); r++) {
+            char q[40];
+            snprintf(q, sizeof(q), "\"%s\"", rule_ids[r]);
+            if (strstr(rl, q)) fired[r] = true;
+        }
+    }
     out.len = 0; /* keep the buffer small */
 }
 
@@ -306,6 +319,42 @@ TEST(blns_events_one_json_line_each)
 {
     workers();
     each_string("as event text", event_case);
+    /* The list has script tags, SQL, "undefined", capitals, long and symbol-heavy strings:
+     * every rule must have fired at least once, or the views were not really scanned. */
+    for (size_t r = 0; r < WH_ARRAY_LEN(rule_ids); r++)
+        if (!fired[r]) T_FAIL("rule %s never fired on the list", rule_ids[r]);
+}
+
+TEST(blns_output_checker_catches_bad_lines)
+{
+    /* The checker above must be able to fail. */
+    static const struct {
+        const char *out, *id;
+        bool good;
+    } cases[] = {
+        {"{\"id\":\"b1\",\"action\":\"allow\"}\n", "b1", true},
+        {"{\"id\":\"b1\",\"error\":{\"code\":\"bad_json\"}}\n", "b1", true},
+        {"{\"id\":\"b1\",\"action\":\"allow\"}", "b1", false},      /* no newline */
+        {"{\"id\":\"b1\"}\n{\"action\":1}\n", "b1", false},          /* two lines */
+        {"{\"id\":\"b1\",\"meta\":{\"action\":1}}\n", "b1", false}, /* nested key only */
+        {"[\"action\"]\n", NULL, false},                          /* not an object */
+        {"{\"id\":\"b2\",\"action\":\"allow\"}\n", "b1", false},  /* wrong id */
+        {"{\"id\":\"b1\",\"action\":\"a\tb\"}\n", "b1", false},  /* raw control */
+        {"{\"id\":\"b1\",\"action\":\"\xff\"}\n", "b1", false},  /* bad UTF-8 */
+        {"{\"id\":\"b1\",\"action\":\"allow\"} x\n", "b1", false},
+        {"", NULL, false},
+    };
+    for (size_t i = 0; i < WH_ARRAY_LEN(cases); i++) {
+        wh_buf b;
+        wh_buf_init(&b);
+        wh_buf_puts(&b, "previous line\n");
+        size_t before = b.len;
+        wh_buf_puts(&b, cases[i].out);
+        const char *why = check_output(&b, before, cases[i].id);
+        wh_buf_free(&b);
+        if (cases[i].good != (why == NULL))
+            T_FAIL("case %zu: checker said %s", i, why ? why : "fine");
+    }
 }
 
 /* ---- the decoder agrees with an independent unescape ---------------------------------- */

@@ -90,6 +90,9 @@ TEST(evasion_spacing)
     CAUGHT("f-u-c-k you");
     CAUGHT("you are a total c . u . n . t");
     CAUGHT("what a c.u.n.t");
+    CAUGHT("you are a f u c k");     /* the word "a" does not hide the spelled word */
+    CAUGHT("is a s h i t");
+    CAUGHT("a s s");                 /* nor does a spelled word starting with 'a' break */
     ALLOWED("I will pass. Hit me");
     ALLOWED("a s"); /* two letters are never joined */
 }

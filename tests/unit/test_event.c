@@ -663,6 +663,10 @@ TEST(bad_ts_out_of_range_integer)
 {
     /* 9999999999999999999 does not fit in int64 ms: it must not wrap to a negative time. */
     ASSERT_ERR("{\"id\":\"t9\",\"ts\":9999999999999999999}", "bad_ts");
+    /* The same for the other integer fields. */
+    ASSERT_ERR("{\"id\":\"t9\",\"user\":{\"created_at\":9999999999999999999}}", "bad_ts");
+    ASSERT_ERR("{\"id\":\"t9\",\"type\":\"mod_action\",\"duration_s\":9999999999999999999}",
+               "bad_field");
 }
 
 /* ---- error ids ------------------------------------------------------------------------ */
