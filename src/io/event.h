@@ -49,7 +49,7 @@ typedef struct {
     wh_str id;         /* the id, when it could be read */
 } wh_decode_error;
 
-/* Per-thread decoder scratch (the jsmn token array grows as needed). */
+/* Per-thread decoder scratch (the token array grows as needed). */
 typedef struct wh_decoder wh_decoder;
 wh_decoder *wh_decoder_new(void);
 void wh_decoder_free(wh_decoder *d);

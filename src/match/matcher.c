@@ -36,6 +36,10 @@ struct wh_matcher {
     pat *pats;
     uint32_t n;
     hs_database_t *db[WH_VIEW__COUNT];
+    /* Unions of the raw/folded/skeleton databases, indexed by a mask of those views: when
+     * views of a message are the same bytes (lowercase ASCII without leet is raw, folded
+     * and skeleton at once), one scan of the union replaces a scan per view. */
+    hs_database_t *udb[8];
     hs_scratch_t *proto; /* scratch prototype, cloned per thread */
     uint32_t views;
 };
@@ -227,7 +231,8 @@ char *wh_regex_check(const char *regex, wh_view_id view, bool full)
 
 /* ---- cache ---- */
 
-static void cache_key(const wh_matcher *m, wh_view_id v, const hs_platform_info_t *plat, char out[33])
+static void cache_key(const wh_matcher *m, unsigned mask, const hs_platform_info_t *plat,
+                      char out[33])
 {
     XXH3_state_t *st = XXH3_createState();
     XXH3_128bits_reset(st);
@@ -238,7 +243,7 @@ static void cache_key(const wh_matcher *m, wh_view_id v, const hs_platform_info_
     XXH3_128bits_update(st, &plat->cpu_features, sizeof(plat->cpu_features));
     for (uint32_t i = 0; i < m->n; i++) {
         const pat *p = &m->pats[i];
-        if (p->scan_view != v || p->failed) continue;
+        if (!(mask & (1u << p->scan_view)) || p->failed) continue;
         unsigned flags = p->hs_flags | (p->prefilter ? HS_FLAG_PREFILTER : 0);
         uint32_t len = (uint32_t)strlen(p->hs_expr);
         XXH3_128bits_update(st, &i, sizeof(i));
@@ -300,13 +305,14 @@ static void cache_store(const char *dir, const char *key, const hs_database_t *d
 
 /* ---- build ---- */
 
-static wh_status compile_view(wh_matcher *m, wh_view_id v, const hs_platform_info_t *plat,
-                              wh_pattern_error_fn on_error, void *ud)
+/* Compiles the patterns scanned on the views in mask into *dbp. */
+static wh_status compile_set(wh_matcher *m, unsigned mask, hs_database_t **dbp,
+                             const hs_platform_info_t *plat, wh_pattern_error_fn on_error, void *ud)
 {
     for (;;) {
         uint32_t cnt = 0;
         for (uint32_t i = 0; i < m->n; i++)
-            if (m->pats[i].scan_view == v && !m->pats[i].failed) cnt++;
+            if ((mask & (1u << m->pats[i].scan_view)) && !m->pats[i].failed) cnt++;
         if (!cnt) return WH_OK;
         const char **exprs = malloc(sizeof(char *) * cnt);
         unsigned *flags = malloc(sizeof(unsigned) * cnt);
@@ -320,14 +326,14 @@ static wh_status compile_view(wh_matcher *m, wh_view_id v, const hs_platform_inf
         uint32_t k = 0;
         for (uint32_t i = 0; i < m->n; i++) {
             pat *p = &m->pats[i];
-            if (p->scan_view != v || p->failed) continue;
+            if (!(mask & (1u << p->scan_view)) || p->failed) continue;
             exprs[k] = p->hs_expr;
             flags[k] = p->hs_flags | (p->prefilter ? HS_FLAG_PREFILTER : 0);
             ids[k] = i;
             k++;
         }
         hs_compile_error_t *e = NULL;
-        hs_error_t rc = hs_compile_multi(exprs, flags, ids, cnt, HS_MODE_BLOCK, plat, &m->db[v], &e);
+        hs_error_t rc = hs_compile_multi(exprs, flags, ids, cnt, HS_MODE_BLOCK, plat, dbp, &e);
         int bad = (rc != HS_SUCCESS && e) ? e->expression : -1;
         uint32_t bad_id = bad >= 0 && (uint32_t)bad < cnt ? ids[bad] : UINT32_MAX;
         char msg[300];
@@ -387,25 +393,32 @@ wh_status wh_matcher_build(const wh_pattern_spec *specs, uint32_t n, const wh_ma
         bool any = false;
         for (uint32_t i = 0; i < n; i++)
             if (m->pats[i].scan_view == (wh_view_id)v && !m->pats[i].failed) any = true;
-        if (!any) continue;
-        m->views |= 1u << v;
+        if (any) m->views |= 1u << v;
+    }
+    /* Single views first (they report the patterns Hyperscan rejects), then the unions. */
+    for (unsigned mask = 1; mask < (1u << WH_VIEW__COUNT); mask++) {
+        bool single = (mask & (mask - 1)) == 0;
+        if (!single && (mask & ~7u)) continue;  /* unions only of raw, folded, skeleton */
+        if ((mask & m->views) != mask) continue; /* every member must have patterns */
+        hs_database_t **dbp = single ? &m->db[__builtin_ctz(mask)] : &m->udb[mask];
         char key[33];
-        cache_key(m, (wh_view_id)v, &plat, key);
+        cache_key(m, mask, &plat, key);
         if (opts && opts->cache_dir) {
-            m->db[v] = cache_load(opts->cache_dir, key);
-            if (m->db[v]) continue;
+            *dbp = cache_load(opts->cache_dir, key);
+            if (*dbp) continue;
         }
         all_cached = false;
-        st = compile_view(m, (wh_view_id)v, &plat, on_error, ud);
+        st = compile_set(m, mask, dbp, &plat, single ? on_error : NULL, ud);
         if (st != WH_OK) goto fail;
         /* A pattern may have been dropped or turned into a prefilter: rekey before storing. */
-        cache_key(m, (wh_view_id)v, &plat, key);
-        if (opts && opts->cache_dir && m->db[v]) cache_store(opts->cache_dir, key, m->db[v]);
+        cache_key(m, mask, &plat, key);
+        if (opts && opts->cache_dir && *dbp) cache_store(opts->cache_dir, key, *dbp);
     }
     if (opts && opts->cache_hit) *opts->cache_hit = all_cached;
-    for (int v = 0; v < WH_VIEW__COUNT; v++) {
-        if (!m->db[v]) continue;
-        if (hs_alloc_scratch(m->db[v], &m->proto) != HS_SUCCESS) {
+    for (int k = 0; k < WH_VIEW__COUNT + 8; k++) {
+        hs_database_t *db = k < WH_VIEW__COUNT ? m->db[k] : m->udb[k - WH_VIEW__COUNT];
+        if (!db) continue;
+        if (hs_alloc_scratch(db, &m->proto) != HS_SUCCESS) {
             st = WH_ENOMEM;
             goto fail;
         }
@@ -429,6 +442,7 @@ void wh_matcher_free(wh_matcher *m)
     }
     free(m->pats);
     for (int v = 0; v < WH_VIEW__COUNT; v++) hs_free_database(m->db[v]);
+    for (int k = 0; k < 8; k++) hs_free_database(m->udb[k]);
     if (m->proto) hs_free_scratch(m->proto);
     free(m);
 }
@@ -513,7 +527,30 @@ uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text
     s->nhits = 0;
     s->overflow = false;
     *truncated = false;
-    for (int v = 0; v < WH_VIEW__COUNT; v++) {
+    /* Group raw/folded/skeleton by equal bytes; each group is one scan. */
+    unsigned groups[3], ng = 0;
+    if (t->same_rf && t->same_fs) {
+        groups[ng++] = 7;
+    } else if (t->same_rf) {
+        groups[ng++] = 3;
+        groups[ng++] = 4;
+    } else if (t->same_fs) {
+        groups[ng++] = 1;
+        groups[ng++] = 6;
+    } else {
+        groups[ng++] = 1;
+        groups[ng++] = 2;
+        groups[ng++] = 4;
+    }
+    for (unsigned g = 0; g < ng; g++) {
+        unsigned mask = groups[g] & m->views;
+        if (!mask) continue;
+        unsigned first = (unsigned)__builtin_ctz(mask);
+        hs_database_t *db = (mask & (mask - 1)) ? m->udb[mask] : m->db[first];
+        const wh_view *vw = &t->v[first];
+        hs_scan(db, vw->s, vw->len, 0, s->hs, on_hit, s);
+    }
+    for (int v = WH_VIEW_SQUASHED; v < WH_VIEW__COUNT; v++) {
         if (!m->db[v]) continue;
         const wh_view *vw = &t->v[v];
         hs_scan(m->db[v], vw->s, vw->len, 0, s->hs, on_hit, s);

@@ -10,9 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#define JSMN_STATIC
-#define JSMN_STRICT
-#include <jsmn.h>
+#include "base/json.h"
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
@@ -321,21 +319,26 @@ static void load_list_file(ld_t *L, list_t *l, struct fy_node *fnode, const char
     }
     size_t pl = strlen(path);
     if (pl > 5 && !strcmp(path + pl - 5, ".json")) {
-        jsmn_parser p;
-        jsmn_init(&p);
-        int nt = jsmn_parse(&p, buf, len, NULL, 0);
-        jsmntok_t *t = nt > 0 ? malloc(sizeof(jsmntok_t) * (size_t)nt) : NULL;
-        if (t) {
-            jsmn_init(&p);
-            nt = jsmn_parse(&p, buf, len, t, (unsigned)nt);
+        int tcap = 1024, nt = WH_J_ENOMEM;
+        wh_jtok *t = NULL;
+        size_t epos = 0;
+        const char *what = "";
+        for (;;) {
+            wh_jtok *g = realloc(t, sizeof(wh_jtok) * (size_t)tcap);
+            if (!g) break;
+            t = g;
+            nt = wh_json_tokenize(buf, len, t, tcap, 4, &epos, &what);
+            if (nt != WH_J_ENOMEM || tcap > (1 << 24)) break;
+            tcap *= 2;
         }
-        if (!t || nt <= 0 || t[0].type != JSMN_ARRAY) {
-            ERR(L, fnode, "list file '%s' must be a JSON array of strings", path);
+        if (!t || nt <= 0 || t[0].type != WH_J_ARRAY) {
+            ERR(L, fnode, "list file '%s' must be a JSON array of strings (%s at byte %zu)", path,
+                nt < 0 ? what : "not an array", nt < 0 ? epos + 1 : 1);
         } else {
             uint32_t line = 1;
             int scanned = 0;
             for (int i = 1; i < nt; i++) {
-                if (t[i].type != JSMN_STRING) {
+                if (t[i].type != WH_J_STRING) {
                     ERR(L, fnode, "list file '%s': item %d is not a string", path, i);
                     break;
                 }

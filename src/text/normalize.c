@@ -137,8 +137,9 @@ static inline bool is_leet(unsigned char c)
  * letter, so "h4x0r" -> "haxor" and "a$$" -> "ass", while "2024", "$50" and ":)" stay. Symbols
  * that are ordinary punctuation ('!', '|', '+') map only when a letter follows in the run
  * ("sh!t" but not "wow!!"); '@' at the start of a run is a mention, not an 'a'. */
-static void leet_in_place(char *s, uint32_t n)
+static bool leet_in_place(char *s, uint32_t n)
 {
+    bool changed = false;
     uint32_t i = 0;
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
@@ -168,8 +169,10 @@ static void leet_in_place(char *s, uint32_t n)
                 if (k == a) continue;
             }
             s[k] = leet_map[c];
+            changed = true;
         }
     }
+    return changed;
 }
 
 /* ---- ASCII classes (one table lookup instead of a chain of compares) ------------- */
@@ -635,7 +638,10 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
         f->digits = cnt[2];
         f->spaces = cnt[3];
         f->symbols = cnt[4];
-        if (any & C_LEET) leet_in_place(sk, n);
+        bool leet = (any & C_LEET) && leet_in_place(sk, n);
+        /* Equal views need one Hyperscan scan, not two (see matcher.c). */
+        out->same_rf = f->upper == 0;
+        out->same_fs = !leet;
         out->v[WH_VIEW_FOLDED] = (wh_view){fo, n, NULL, NULL};
         out->v[WH_VIEW_SKELETON] = (wh_view){sk, n, NULL, NULL};
     } else {

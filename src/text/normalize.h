@@ -63,6 +63,8 @@ typedef struct {
     wh_view v[WH_VIEW__COUNT];
     wh_features f;
     bool ascii;
+    bool same_rf; /* raw and folded are the same bytes */
+    bool same_fs; /* folded and skeleton are the same bytes */
 } wh_text;
 
 /* Builds all views and features of raw[0..n) (valid UTF-8). */
