@@ -245,7 +245,7 @@ static bool hex4(const char *p, uint32_t *out)
     return true;
 }
 
-static size_t put_utf8(uint32_t cp, char *o)
+unsigned wh_utf8_encode(uint32_t cp, char *o)
 {
     unsigned char *u = (unsigned char *)o;
     if (cp < 0x80) {
@@ -303,7 +303,7 @@ bool wh_json_unescape(const char *p, size_t n, char *o, size_t *out_len, size_t 
             } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
                 goto bad;
             }
-            w += put_utf8(cp, o + w); /* at most 4 bytes from at least 6 escaped */
+            w += wh_utf8_encode(cp, o + w); /* at most 4 bytes from at least 6 escaped */
             break;
         }
         default: goto bad;

@@ -80,6 +80,9 @@ bool wh_parse_duration(const char *s, size_t n, int64_t *ms_out);
 int64_t wh_now_ms(void);
 uint64_t wh_mono_ns(void);
 
+/* Encodes cp (must be a valid scalar value) into out; returns its length (1 to 4). */
+unsigned wh_utf8_encode(uint32_t cp, char *out);
+
 /* Decodes the body of a JSON string (between the quotes) into out (room for n bytes is
  * enough: escapes never grow). Returns false on a bad escape or a lone surrogate, with
  * *bad_at set to the offset of the escape. */

@@ -30,7 +30,7 @@ static inline unsigned wh_utf8_decode(const unsigned char *s, uint32_t *cp)
           ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
     return 4;
 }
-/* Encodes cp (must be a valid scalar value) into out; returns its length. */
-unsigned wh_utf8_encode(uint32_t cp, char *out);
+/* wh_utf8_encode lives in base (the JSON unescaper needs it too). */
+#include "base/base.h"
 
 #endif
