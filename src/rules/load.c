@@ -59,7 +59,7 @@ static int diag_cmp(const void *a, const void *b)
 
 void wh_diags_print(const wh_diags *d, void *fp)
 {
-    qsort(d->v, d->n, sizeof(wh_diag), diag_cmp);
+    if (d->n > 1) qsort(d->v, d->n, sizeof(wh_diag), diag_cmp);
     for (uint32_t i = 0; i < d->n; i++) {
         const wh_diag *x = &d->v[i];
         if (x->line)
