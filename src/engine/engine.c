@@ -357,6 +357,7 @@ wh_outcome wh_worker_line(wh_worker *w, const char *line, size_t len, uint64_t l
     for (uint32_t ri = 0; ri < rs->nrules; ri++) {
         const wh_rule *r = &rs->rules[ri];
         w->fired[ri] = 0;
+        if (r->req_group >= 0 && !w->group_hit[r->req_group]) continue;
         if (floor_set && r->priority < floor) continue;
         if (!rule_applies(rs, r, &ev) || !eval(&ctx, r->when)) continue;
         if (r->shadow) {

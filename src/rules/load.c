@@ -1102,6 +1102,19 @@ static bool subset(const wh_strset *inner, const wh_strset *outer)
     return true;
 }
 
+/* A match group that must have matched for c to hold, or -1. */
+static int32_t required_group(const wh_cond *c)
+{
+    if (!c) return -1;
+    if (c->kind == WH_C_MATCH) return (int32_t)c->group;
+    if (c->kind == WH_C_ALL)
+        for (uint32_t i = 0; i < c->nkids; i++) {
+            int32_t g = required_group(c->kids[i]);
+            if (g >= 0) return g;
+        }
+    return -1;
+}
+
 static int rule_cmp(const void *a, const void *b)
 {
     const wh_rule *x = a, *y = b;
@@ -1302,6 +1315,7 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
     for (uint32_t p = 0; p < L.nspecs; p++) L.infos[p].rule = pos[L.infos[p].rule];
     free(pos);
     check_reachability(&L, rs->rules, rs->nrules);
+    for (uint32_t i = 0; i < rs->nrules; i++) rs->rules[i].req_group = required_group(rs->rules[i].when);
     rs->groups = L.groups;
     rs->ngroups = L.ngroups;
     L.groups = NULL;

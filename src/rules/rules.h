@@ -85,6 +85,8 @@ typedef struct {
     wh_action action;
     uint32_t duration_s;
     wh_cond *when;
+    int32_t req_group; /* a match group the condition cannot hold without, or -1: lets the
+                          engine skip most rules of a message in one test */
     wh_strset roles, exempt_roles, channels, platforms;
     uint32_t line, col, order;
 } wh_rule;
