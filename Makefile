@@ -59,6 +59,7 @@ asan: deps-test npm
 	  -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true
 	ninja -C $(ASAN)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp \
 	  tests/run.sh $(ASAN)
 
 fuzz: deps-test

@@ -1,7 +1,8 @@
 /* fuzz_event.c - NDJSON lines through wh_event_decode, then through a wh_worker.
  *
  * The input is split on '\n' like the reader does; most inputs are one line. Each line is
- * copied into its own exact-size heap buffer (so ASan sees any read past its end) and:
+ * copied into a buffer whose bytes around it are ASan-poisoned (so any read outside the
+ * line is reported, however far off) and:
  *
  * 1. decoded with a fresh arena (freed afterwards, so ASan sees every arena overrun),
  *    with light checks on what a successful decode returns;
@@ -12,10 +13,10 @@
  *
  * The decoder and the workers are long-lived, as in whiply check, so their token arrays
  * keep the previous line's tokens. To make every input reproduce on its own, each input
- * starts by decoding a fixed "primer" line whose tokens all lie beyond max_len: any read
- * of a token the current line did not produce then lands outside the line, where ASan
- * reports it. Later lines of a multi-line input see the tokens of the lines before them,
- * which the fuzzer controls. */
+ * starts by decoding a "primer" line (in the decoder and in both workers) whose tokens all
+ * lie past the end of the input's lines: any read of a token the current line did not
+ * produce then lands outside the line, where ASan reports it. Later lines of a multi-line
+ * input see the tokens of the lines before them, which the fuzzer controls. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,18 @@
 #include "io/event.h"
 #include "rules/rules.h"
 #include "text/utf8.h"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/asan_interface.h>
+#endif
+#endif
+#ifndef ASAN_POISON_MEMORY_REGION
+#define ASAN_POISON_MEMORY_REGION(a, n) ((void)(a), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(a, n) ((void)(a), (void)(n))
+#endif
+
+#define LINE_AT 64 /* poisoned bytes before each line */
 
 #define CHECK(c)                                                                          \
     do {                                                                                  \
@@ -95,7 +108,6 @@ static const char rules_yaml[] =
 
 static wh_decoder *dec;
 static wh_worker *workers[2];
-static void make_primer(void);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -103,7 +115,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     dec = wh_decoder_new();
     CHECK(dec);
-    make_primer();
     wh_diags d = {0};
     wh_ruleset *rs = NULL;
     wh_load_opts o = {.cache_dir = NULL, .compile = true};
@@ -122,26 +133,32 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* Whitespace past any input's length (run.sh uses -max_len=8192), then 254 strings:
- * 255 tokens, the decoder's initial capacity. Not an event: it fails after tokenizing. */
-#define PRIMER_PAD 9000
+/* The primer: `pad` blanks (the longest line of the input), then an array of short
+ * strings, so every token lies past the end of any line of the input; and about as many
+ * tokens as a line can have (up to 254, within the decoder's initial capacity of 256).
+ * It is not an event: decoding fails right after tokenizing. */
 static char *primer;
-static size_t primer_len;
+static size_t primer_cap;
 
-static void make_primer(void)
+static size_t make_primer(size_t pad, size_t size)
 {
-    primer_len = PRIMER_PAD + 1 + 254 * 4;
-    primer = malloc(primer_len);
-    CHECK(primer);
-    memset(primer, ' ', PRIMER_PAD);
-    char *p = primer + PRIMER_PAD;
+    size_t k = size / 2 + 2 < 254 ? size / 2 + 2 : 254;
+    size_t need = pad + 1 + 4 * k;
+    if (need > primer_cap) {
+        free(primer);
+        primer = malloc(need);
+        CHECK(primer);
+        primer_cap = need;
+    }
+    memset(primer, ' ', pad);
+    char *p = primer + pad;
     *p++ = '[';
-    for (int i = 0; i < 254; i++) {
+    for (size_t i = 0; i < k; i++) {
         memcpy(p, "\"x\",", 4);
         p += 4;
     }
     p[-1] = ']';
-    primer_len = (size_t)(p - primer);
+    return (size_t)(p - primer);
 }
 
 static void check_str(wh_str s, const char *line, size_t len)
@@ -208,7 +225,18 @@ static void one_line(const char *line, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    const char *end = (const char *)data + size;
+    size_t longest = 0;
+    for (const char *p = (const char *)data;;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = (size_t)((nl ? nl : end) - p);
+        if (n > longest) longest = n;
+        if (!nl) break;
+        p = nl + 1;
+    }
+
     /* the primer: a known state in every long-lived token array */
+    size_t primer_len = make_primer(longest, size);
     wh_arena a;
     wh_arena_init(&a, 4096);
     wh_event ev;
@@ -222,17 +250,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         wh_buf_free(&out);
     }
 
-    const char *p = (const char *)data, *end = p + size;
-    for (;;) {
+    /* Each line sits at a fixed place in a buffer whose bytes before and after it are
+     * poisoned, far enough for any offset a stale primer token can hold: a read outside
+     * the line is reported as use-after-poison, however far past its end. */
+    size_t cap = LINE_AT + longest + primer_len + 16;
+    char *buf = malloc(cap);
+    CHECK(buf);
+    char *line = buf + LINE_AT;
+    for (const char *p = (const char *)data;;) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = (size_t)((nl ? nl : end) - p);
-        char *line = malloc(n ? n : 1); /* exact size: ASan sees reads past the line */
-        CHECK(line);
-        if (n) memcpy(line, p, n);
+        ASAN_UNPOISON_MEMORY_REGION(buf, cap);
+        memcpy(line, p, n);
+        ASAN_POISON_MEMORY_REGION(buf, LINE_AT);
+        ASAN_POISON_MEMORY_REGION(line + n, cap - LINE_AT - n);
         one_line(line, n);
-        free(line);
         if (!nl) break;
         p = nl + 1;
     }
+    ASAN_UNPOISON_MEMORY_REGION(buf, cap);
+    free(buf);
     return 0;
 }

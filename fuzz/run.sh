@@ -56,6 +56,7 @@ max_len_for() {
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")" \&\& pwd)/lsan.supp}
 read -r -a extra_args <<<"${FUZZ_ARGS:-}"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/whiply-fuzz.XXXXXX")
@@ -116,7 +117,7 @@ for t in "${targets[@]}"; do
 done
 
 if [ "$failed" != 0 ]; then
-    echo "fuzz: logs and crashing inputs kept in $work" >&2
+    if [ "$keep" != 0 ]; then echo "run.sh: logs and crashing inputs kept in $work" >&2; fi
     exit 1
 fi
 exit 0

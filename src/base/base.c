@@ -129,7 +129,7 @@ bool wh_buf_reserve(wh_buf *b, size_t extra)
 
 void wh_buf_append(wh_buf *b, const void *p, size_t n)
 {
-    if (!wh_buf_reserve(b, n)) return;
+    if (n == 0 || !wh_buf_reserve(b, n)) return; /* p may be NULL when n is 0 */
     memcpy(b->p + b->len, p, n);
     b->len += n;
 }

@@ -1332,7 +1332,10 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
     }
     uint64_t h = XXH3_64bits_digest(L.hash);
     snprintf(rs->hash, sizeof(rs->hash), "%016llx", (unsigned long long)h);
-    if (diags->n != nd0) goto fail;
+    if (diags->n != nd0) {
+        st = WH_EINVAL; /* e.g. a pattern Hyperscan rejected while the database was built */
+        goto fail;
+    }
     st = WH_OK;
     *out = rs;
     rs = NULL;

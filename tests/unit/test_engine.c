@@ -316,3 +316,11 @@ TEST(meta_travels_with_decision)
     const char *d = th_decide(prof(), "{\"id\":\"m\",\"text\":\"hi\",\"meta\":{\"msg_id\":\"abc\",\"n\":[1,2]}}");
     ASSERT_CONTAINS(d, "\"meta\":{\"msg_id\":\"abc\",\"n\":[1,2]}}");
 }
+
+TEST(reason_placeholders_for_missing_fields)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n  - id: r\n    when: {words: [heck]}\n"
+                              "    action: delete\n    reason: \"[{user}|{channel}|{platform}]\"\n");
+    ASSERT_CONTAINS(th_decide(rs, "{\"id\":\"1\",\"text\":\"heck\"}"), "\"reason\":\"[||]\"");
+    wh_ruleset_release(rs);
+}

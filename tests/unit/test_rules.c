@@ -119,3 +119,19 @@ TEST(database_cache_round_trip)
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     ASSERT_EQ(system(cmd), 0);
 }
+
+TEST(hyperscan_rejection_fails_a_serving_load)
+{
+    /* Without lint's per-regex check, the rejection surfaces while the database is built:
+     * the load must fail with the diagnostic, not return success without a ruleset. */
+    const char *p = th_write_tmp("hs.yaml", "version: 1\nrules:\n  - id: r\n    when: {regex: 'a$b'}\n"
+                                            "    action: delete\n");
+    wh_diags d = {0};
+    wh_ruleset *rs = NULL;
+    wh_load_opts o = {.cache_dir = NULL, .compile = true, .lint = false};
+    ASSERT(wh_ruleset_load(p, &o, &d, &rs) != WH_OK);
+    ASSERT(rs == NULL);
+    ASSERT(d.n >= 1);
+    ASSERT_CONTAINS(d.v[0].message, "Hyperscan rejects");
+    wh_diags_free(&d);
+}
