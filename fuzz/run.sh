@@ -56,7 +56,7 @@ max_len_for() {
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$(cd "$(dirname "${BASH_SOURCE[0]}")" \&\& pwd)/lsan.supp}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$fuzz_src/lsan.supp}
 read -r -a extra_args <<<"${FUZZ_ARGS:-}"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/whiply-fuzz.XXXXXX")
