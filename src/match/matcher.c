@@ -67,6 +67,14 @@ static void word_body(wh_buf *b, const char *t)
 {
     const unsigned char *p = (const unsigned char *)t;
     size_t n = strlen(t);
+    /* A term that is one letter repeated ("kkk", "xxx") is matched exactly: stretched, it
+     * would be Brazilian laughter ("kkkkkk") or a row of kisses. */
+    bool one_run = n > 1;
+    for (size_t i = 1; i < n && one_run; i++) one_run = p[i] == p[0];
+    if (one_run && ((p[0] >= 'a' && p[0] <= 'z') || (p[0] >= '0' && p[0] <= '9'))) {
+        wh_buf_printf(b, "%c{%zu}", p[0], n);
+        return;
+    }
     for (size_t i = 0; i < n;) {
         unsigned char c = p[i];
         if (c == ' ') {

@@ -164,9 +164,12 @@ static bool leet_in_place(char *s, uint32_t n)
             c = (unsigned char)s[k];
             if (!is_leet(c)) continue;
             if (c == '!' || c == '|' || c == '+') {
-                if (k > last_letter) continue;
+                /* punctuation unless a letter or digit follows it in the run ("$H!7") */
+                if (k > last_letter && !(k + 1 < i && is_digit((unsigned char)s[k + 1]))) continue;
             } else if (c == '@') {
-                if (k == a) continue;
+                /* "@name" is a mention; "@$$" is not */
+                if (k == a && k + 1 < i && (is_alnum((unsigned char)s[k + 1]) || s[k + 1] == '_'))
+                    continue;
             }
             s[k] = leet_map[c];
             changed = true;
@@ -420,7 +423,7 @@ static bool squash(const wh_view *sv, vbuild *qb)
     bool aligned = true;
     struct {
         uint32_t start, count, ends[64];
-    } alts[4];
+    } alts[8];
     uint32_t nalts = 0;
     while (i < n) {
         bool w;
@@ -471,11 +474,19 @@ static bool squash(const wh_view *sv, vbuild *qb)
             }
             if (count >= 3 && letters > 0) {
                 emit_group(qb, sv, i, ends, count);
-                /* "you are a f u c k": the English one-letter word may or may not belong to
-                 * the spelled word ("a s s h o l e" does), so the group without it is added
-                 * after the text too, where a term can match it alone. */
+                /* "you are a f u c k", "f u c k i hate": the English one-letter words "a" and
+                 * "i" next to a spelled word may or may not belong to it ("a s s h o l e"
+                 * does), so the group without such a first or last letter is also added after
+                 * the text, where a term can match it alone. */
+                uint32_t last = ends[count - 2];
+                while (last < n) { /* start of the last letter */
+                    bool sw;
+                    unsigned sl = word_char(s + last, &sw);
+                    if (sw) break;
+                    last += sl;
+                }
                 if (count >= 4 && (s[i] == 'a' || s[i] == 'i') && nalts < WH_ARRAY_LEN(alts)) {
-                    alts[nalts].count = count - 1;
+                    alts[nalts].count = count - 1; /* without the first letter */
                     uint32_t p = ends[0];
                     while (p < n) {
                         bool sw;
@@ -485,6 +496,12 @@ static bool squash(const wh_view *sv, vbuild *qb)
                     }
                     alts[nalts].start = p;
                     memcpy(alts[nalts].ends, ends + 1, sizeof(uint32_t) * (count - 1));
+                    nalts++;
+                }
+                if (count >= 4 && (s[last] == 'a' || s[last] == 'i') && nalts < WH_ARRAY_LEN(alts)) {
+                    alts[nalts].count = count - 1; /* without the last letter */
+                    alts[nalts].start = i;
+                    memcpy(alts[nalts].ends, ends, sizeof(uint32_t) * (count - 1));
                     nalts++;
                 }
                 aligned = false;

@@ -39,6 +39,19 @@ TEST(evasion_leetspeak)
     CAUGHT("b1tch");
     CAUGHT("5h17");
     ALLOWED("it costs $50 in 2024 :)");
+    CAUGHT("$H!7");   /* '!' before a digit in a word is leet, not punctuation */
+    CAUGHT("@$$");    /* '@' is a mention only before a name */
+    ALLOWED("wow!! @bob");
+}
+
+TEST(one_letter_terms_are_not_stretched)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n  - id: k\n    when: {words: [kkk, xxx]}\n"
+                              "    action: delete\n");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("KKK rally")), "\"delete\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("kkkkkkk que engracado")), "\"allow\""); /* laughter */
+    ASSERT_CONTAINS(th_decide(rs, th_msg("love you xxxx")), "\"allow\"");
+    wh_ruleset_release(rs);
 }
 
 TEST(evasion_homoglyphs)
@@ -91,6 +104,7 @@ TEST(evasion_spacing)
     CAUGHT("you are a total c . u . n . t");
     CAUGHT("what a c.u.n.t");
     CAUGHT("you are a f u c k");     /* the word "a" does not hide the spelled word */
+    CAUGHT("f u c k i hate this");   /* nor does "I" after it */
     CAUGHT("is a s h i t");
     CAUGHT("a s s");                 /* nor does a spelled word starting with 'a' break */
     ALLOWED("I will pass. Hit me");
