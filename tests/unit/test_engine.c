@@ -6,7 +6,7 @@
 static const char *PROFANITY = "version: 1\n"
                                "lists:\n"
                                "  bad: [fuck, shit, ass, cunt, cock, rapist, rape, tit, bitch,\n"
-                               "        \"kill yourself\", \"s&m\", boner]\n"
+                               "        \"kill yourself\", \"s&m\", boner, asshole]\n"
                                "rules:\n"
                                "  - id: profanity\n"
                                "    when: {words: [\"@bad\"]}\n"
@@ -40,7 +40,7 @@ TEST(evasion_leetspeak)
     CAUGHT("5h17");
     ALLOWED("it costs $50 in 2024 :)");
     CAUGHT("$H!7");   /* '!' before a digit in a word is leet, not punctuation */
-    CAUGHT("@$$");    /* '@' is a mention only before a name */
+    CAUGHT("@$$hole"); /* '@' is a mention only before a name */
     ALLOWED("wow!! @bob");
 }
 
