@@ -137,13 +137,94 @@ static void word_prefilter(wh_buf *b, const wh_pattern_spec *sp)
     free(c);
 }
 
+/* Hyperscan cannot run back-references; its prefilter mode widens them a lot (a symbol
+ * followed by any seven characters, for "([^\\w\\s])\\1{7,}"), so PCRE2 would confirm on
+ * most messages. Replacing each \\N by a copy of group N's body is a much tighter superset
+ * ("[^\\w\\s]" eight times). Returns NULL when there is nothing to rewrite or the pattern
+ * is beyond this simple reading (named references, nested references). */
+static char *widen_backrefs(const char *re)
+{
+    size_t n = strlen(re);
+    struct {
+        size_t start, end;
+    } grp[10] = {{0, 0}};
+    int stack[64], depth = 0, ngroups = 0;
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = re[i];
+        if (c == '\\') {
+            if (i + 1 < n && re[i + 1] >= '1' && re[i + 1] <= '9') any = true;
+            if (i + 1 < n && (re[i + 1] == 'g' || re[i + 1] == 'k')) return NULL;
+            i++;
+        } else if (c == '[') {
+            size_t j = i + 1;
+            if (j < n && re[j] == '^') j++;
+            if (j < n && re[j] == ']') j++;
+            for (; j < n && re[j] != ']'; j++)
+                if (re[j] == '\\') j++;
+            i = j;
+        } else if (c == '(') {
+            if (depth == 64) return NULL;
+            bool capture = i + 1 >= n || re[i + 1] != '?';
+            if (!capture && i + 2 < n && (re[i + 2] == '<' || re[i + 2] == 'P' || re[i + 2] == '\'') &&
+                re[i + 3] != '=' && re[i + 3] != '!')
+                return NULL; /* named groups: leave it to Hyperscan's prefilter */
+            if (capture) {
+                ngroups++;
+                if (ngroups < 10) grp[ngroups].start = i + 1;
+                stack[depth++] = ngroups;
+            } else {
+                stack[depth++] = 0;
+            }
+        } else if (c == ')') {
+            if (!depth) return NULL;
+            int g = stack[--depth];
+            if (g > 0 && g < 10) grp[g].end = i;
+        }
+    }
+    if (!any) return NULL;
+    wh_buf b;
+    wh_buf_init(&b);
+    for (size_t i = 0; i < n; i++) {
+        if (re[i] == '\\' && i + 1 < n && re[i + 1] >= '1' && re[i + 1] <= '9') {
+            int g = re[i + 1] - '0';
+            if (g > ngroups || grp[g].end <= grp[g].start || grp[g].end > i) {
+                wh_buf_free(&b);
+                return NULL;
+            }
+            const char *body = re + grp[g].start;
+            size_t bl = grp[g].end - grp[g].start;
+            /* Anchors and assertions would not hold again at the copy's place. */
+            bool unsafe = memchr(body, '^', bl) || memchr(body, '$', bl) ||
+                          memchr(body, '(', bl) != NULL;
+            for (size_t k = 0; k + 1 < bl && !unsafe; k++)
+                if (body[k] == '\\' && strchr("123456789bBAzZGK", body[k + 1])) unsafe = true;
+            if (unsafe) {
+                wh_buf_free(&b);
+                return NULL;
+            }
+            wh_buf_puts(&b, "(?:");
+            wh_buf_append(&b, body, bl);
+            wh_buf_putc(&b, ')');
+            i++;
+            continue;
+        }
+        wh_buf_putc(&b, re[i]);
+        if (re[i] == '\\' && i + 1 < n) wh_buf_putc(&b, re[++i]);
+    }
+    char *out = b.oom ? NULL : strdup(wh_buf_cstr(&b));
+    wh_buf_free(&b);
+    return out;
+}
+
 static bool make_exprs(const wh_pattern_spec *sp, pat *p)
 {
     p->kind = sp->kind;
     p->view = sp->view;
     p->scan_view = sp->view;
     if (sp->kind == WH_PAT_REGEX) {
-        p->hs_expr = strdup(sp->expr);
+        p->hs_expr = widen_backrefs(sp->expr);
+        if (!p->hs_expr) p->hs_expr = strdup(sp->expr);
         p->pcre_expr = strdup(sp->expr);
         p->hs_flags = HS_FLAG_SINGLEMATCH | HS_FLAG_UTF8;
         p->pcre_opts = PCRE2_UTF;

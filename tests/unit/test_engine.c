@@ -338,3 +338,16 @@ TEST(reason_placeholders_for_missing_fields)
     ASSERT_CONTAINS(th_decide(rs, "{\"id\":\"1\",\"text\":\"heck\"}"), "\"reason\":\"[||]\"");
     wh_ruleset_release(rs);
 }
+
+TEST(back_references_widened_for_hyperscan_confirmed_exactly)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - id: sym\n    when: {regex: '([^\\w\\s])\\1{7,}', view: raw}\n"
+                              "    action: warn\n"
+                              "  - id: anchored\n    when: {regex: '(^ab)x\\1'}\n    action: hold\n");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("buy now !!!!!!!!")), "\"warn\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("buy now !?!?!?!?")), "\"allow\""); /* not one symbol */
+    ASSERT_CONTAINS(th_decide(rs, th_msg("abxab")), "\"hold\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("abxac")), "\"allow\"");
+    wh_ruleset_release(rs);
+}
