@@ -199,18 +199,24 @@ __attribute__((constructor)) static void init_ascii_tables(void)
 
 /* ASCII squash without offset maps: separators become spaces, byte for byte. Returns false
  * when three spaced-out single characters need joining (the general squash handles that). */
-static bool squash_ascii(const char *s, uint32_t n, char *out)
+static bool squash_ascii(const char *s, uint32_t n, char *out, char *co, uint32_t *co_len)
 {
     uint32_t singles = 0; /* consecutive one-character tokens */
-    uint32_t i = 0;
+    uint32_t i = 0, w = 0;
+    unsigned char last = 0;
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
         if (!(ascii_class[c] & (C_ALPHA | C_DIGIT))) {
             out[i++] = ' ';
+            if (last != ' ') co[w++] = (char)(last = ' ');
             continue;
         }
         uint32_t st = i;
-        while (i < n && (ascii_class[(unsigned char)s[i]] & (C_ALPHA | C_DIGIT))) out[i] = s[i], i++;
+        while (i < n && (ascii_class[c = (unsigned char)s[i]] & (C_ALPHA | C_DIGIT))) {
+            out[i++] = (char)c;
+            unsigned char d = c == 'l' ? 'i' : c; /* the collapsed view, in the same pass */
+            if (d != last) co[w++] = (char)(last = d);
+        }
         if (i - st == 1) {
             if (++singles >= 3) return false;
         } else {
@@ -218,6 +224,8 @@ static bool squash_ascii(const char *s, uint32_t n, char *out)
         }
     }
     out[n] = 0;
+    co[w] = 0;
+    *co_len = w;
     return true;
 }
 
@@ -671,9 +679,11 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
         vb_finish(&sb, &out->v[WH_VIEW_SKELETON]);
     }
     const wh_view *sv = &out->v[WH_VIEW_SKELETON];
-    char *sq = out->ascii ? wh_arena_alloc(a, sv->len + 1) : NULL;
-    if (sq && squash_ascii(sv->s, sv->len, sq)) {
+    char *sq = out->ascii ? wh_arena_alloc(a, (size_t)sv->len * 2 + 2) : NULL;
+    uint32_t co_len = 0;
+    if (sq && squash_ascii(sv->s, sv->len, sq, sq + sv->len + 1, &co_len)) {
         out->v[WH_VIEW_SQUASHED] = (wh_view){sq, sv->len, NULL, NULL}; /* identity map */
+        out->v[WH_VIEW_COLLAPSED] = (wh_view){sq + sv->len + 1, co_len, NULL, NULL};
     } else {
         vbuild qb;
         if (!vb_init(&qb, a, sv->len + 16)) return WH_ENOMEM;
@@ -685,10 +695,12 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
             out->v[WH_VIEW_SQUASHED].end = NULL;
         }
     }
-    const wh_view *qv = &out->v[WH_VIEW_SQUASHED];
-    char *co = wh_arena_alloc(a, qv->len + 1);
-    if (!co) return WH_ENOMEM;
-    out->v[WH_VIEW_COLLAPSED] = (wh_view){co, wh_collapse(qv->s, qv->len, co), NULL, NULL};
+    if (!out->v[WH_VIEW_COLLAPSED].s) {
+        const wh_view *qv = &out->v[WH_VIEW_SQUASHED];
+        char *co = wh_arena_alloc(a, qv->len + 1);
+        if (!co) return WH_ENOMEM;
+        out->v[WH_VIEW_COLLAPSED] = (wh_view){co, wh_collapse(qv->s, qv->len, co), NULL, NULL};
+    }
     const wh_view *fv = &out->v[WH_VIEW_FOLDED];
     /* Links have a dot and mentions an '@': most messages have neither. */
     if (memchr(fv->s, '.', fv->len) || memchr(fv->s, '@', fv->len) ||
