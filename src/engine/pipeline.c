@@ -140,7 +140,7 @@ static void decide(wh_worker *w, const char *line, size_t len, uint64_t line_no,
                    wh_stream_stats *st)
 {
     uint64_t t0 = st->measure ? wh_mono_ns() : 0;
-    wh_outcome oc = wh_worker_line(w, line, len, line_no, wh_now_ms(), out);
+    wh_outcome oc = wh_worker_line(w, line, len, line_no, WH_NOW, out);
     if (st->measure) st->lat_ns[lat_bucket(wh_mono_ns() - t0)]++;
     if (oc.error)
         st->errors++;

@@ -357,6 +357,6 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
         }
         i = next;
     }
-    if (!ev->ts_given) ev->ts_ms = now_ms;
+    if (!ev->ts_given) ev->ts_ms = now_ms == WH_NOW ? wh_now_ms() : now_ms;
     return true;
 }
