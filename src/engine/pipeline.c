@@ -3,6 +3,7 @@
 #include "pipeline.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,34 @@ static inline unsigned lat_bucket(uint64_t ns)
     return b < 64 * 8 ? b : 64 * 8 - 1;
 }
 
+/* Per-event latency is read from the CPU's time-stamp counter where it runs at a constant
+ * rate (x86-64 with constant_tsc): ~7 ns a read instead of ~25 for clock_gettime, which at
+ * 400,000 events/s is 2% of the run. Ticks become ns with the ratio measured over the run. */
+static bool use_tsc;
+static double ns_per_tick = 1.0;
+
+static void ticks_init(void)
+{
+#if defined(__x86_64__)
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[4096];
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, "flags", 5)) {
+            use_tsc = strstr(line, " constant_tsc") && strstr(line, " nonstop_tsc");
+            break;
+        }
+    if (f) fclose(f);
+#endif
+}
+
+static inline uint64_t ticks(void)
+{
+#if defined(__x86_64__)
+    if (use_tsc) return __builtin_ia32_rdtsc();
+#endif
+    return wh_mono_ns();
+}
+
 static double bucket_ns(unsigned b)
 {
     if (b < 8) return b;
@@ -124,7 +153,7 @@ double wh_stats_percentile_us(const wh_stream_stats *s, double q)
     uint64_t acc = 0;
     for (unsigned b = 0; b < 64 * 8; b++) {
         acc += s->lat_ns[b];
-        if (acc > want) return bucket_ns(b) / 1000.0;
+        if (acc > want) return bucket_ns(b) * ns_per_tick / 1000.0;
     }
     return 0;
 }
@@ -132,16 +161,16 @@ double wh_stats_percentile_us(const wh_stream_stats *s, double q)
 double wh_stats_max_us(const wh_stream_stats *s)
 {
     for (int b = 64 * 8 - 1; b >= 0; b--)
-        if (s->lat_ns[b]) return bucket_ns((unsigned)b) / 1000.0;
+        if (s->lat_ns[b]) return bucket_ns((unsigned)b) * ns_per_tick / 1000.0;
     return 0;
 }
 
 static void decide(wh_worker *w, const char *line, size_t len, uint64_t line_no, wh_buf *out,
                    wh_stream_stats *st)
 {
-    uint64_t t0 = st->measure ? wh_mono_ns() : 0;
+    uint64_t t0 = st->measure ? ticks() : 0;
     wh_outcome oc = wh_worker_line(w, line, len, line_no, WH_NOW, out);
-    if (st->measure) st->lat_ns[lat_bucket(wh_mono_ns() - t0)]++;
+    if (st->measure) st->lat_ns[lat_bucket(ticks() - t0)]++;
     if (oc.error)
         st->errors++;
     else
@@ -377,11 +406,14 @@ int wh_run_stream(wh_ruleset *rs, const wh_engine_opts *opts, int in_fd, FILE *o
 {
     reader r;
     if (!reader_init(&r, in_fd)) return -1;
-    uint64_t t0 = wh_mono_ns();
+    if (stats->measure) ticks_init();
+    uint64_t t0 = wh_mono_ns(), k0 = ticks();
     int rc = threads <= 1 ? run_single(rs, opts, &r, out, stats)
                           : run_threads(rs, opts, &r, out, threads, stats);
     if (fflush(out) != 0) rc = -1;
-    stats->seconds = (double)(wh_mono_ns() - t0) / 1e9;
+    uint64_t t1 = wh_mono_ns(), k1 = ticks();
+    stats->seconds = (double)(t1 - t0) / 1e9;
+    if (use_tsc && k1 > k0) ns_per_tick = (double)(t1 - t0) / (double)(k1 - k0);
     if (r.err) rc = -1;
     free(r.buf);
     return rc;

@@ -14,7 +14,7 @@ typedef struct {
     uint64_t events, errors;
     uint64_t actions[WH_ACT__COUNT];
     double seconds;
-    uint64_t lat_ns[64 * 8]; /* log-linear histogram of per-line latency */
+    uint64_t lat_ns[64 * 8]; /* log-linear histogram of per-line latency (in clock ticks) */
     bool measure;
 } wh_stream_stats;
 
