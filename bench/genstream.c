@@ -16,7 +16,7 @@
  * written sorted to --out-list.
  *
  * Output: --out-events (whiply event NDJSON), --out-rules (whiply rules YAML v1, see
- * spec/RULES_SPEC.md), --out-list (the word list .txt). A JSON line of distribution
+ * docs/rules.md), --out-list (the word list .txt). A JSON line of distribution
  * statistics goes to stderr (and to --out-stats when given).
  */
 #define _XOPEN_SOURCE 700 /* realpath */

@@ -24,6 +24,7 @@
 
 const fs = require('fs');
 const path = require('path');
+const readline = require('readline');
 
 function parseArgs(argv) {
   const a = { list: null, events: null, limit: 0, warmup: 20000, boundary: 'word', outMatched: null };
@@ -83,7 +84,7 @@ function applyTransformers(transformers, s) {
   return out;
 }
 
-function main() {
+async function main() {
   const args = parseArgs(process.argv);
   const { mod: ob, version } = loadObscenity();
   const { DataSet, RegExpMatcher, parseRawPattern, englishRecommendedTransformers } = ob;
@@ -114,18 +115,15 @@ function main() {
   }
   const matcher = new RegExpMatcher({ ...dataset.build(), ...englishRecommendedTransformers });
 
-  // the messages (parsing is not timed)
+  // the messages (parsing is not timed); streamed, so any file size works
   const texts = [];
   const ids = [];
-  const data = fs.readFileSync(args.events, 'utf8');
-  let start = 0;
   let lines = 0;
-  while (start < data.length && (args.limit === 0 || lines < args.limit)) {
-    let end = data.indexOf('\n', start);
-    if (end < 0) end = data.length;
-    const line = data.slice(start, end);
-    start = end + 1;
+  const input = fs.createReadStream(args.events);
+  const rl = readline.createInterface({ input, crlfDelay: Infinity });
+  for await (const line of rl) {
     if (line.length === 0) continue;
+    if (args.limit !== 0 && lines >= args.limit) break;
     lines++;
     let ev;
     try { ev = JSON.parse(line); } catch { continue; }
@@ -134,6 +132,8 @@ function main() {
       ids.push(ev.id);
     }
   }
+  rl.close();
+  input.destroy();
 
   // warm-up (JIT, regex compilation), then the timed pass
   const nwarm = args.warmup === 0 ? texts.length : Math.min(args.warmup, texts.length);
@@ -165,4 +165,7 @@ function main() {
   }) + '\n');
 }
 
-main();
+main().catch((e) => {
+  process.stderr.write(`obscenity_peer: ${e.stack || e}\n`);
+  process.exit(1);
+});

@@ -77,7 +77,7 @@ count_prof() { # FILE [FIRST_N]
 }
 
 # ---- 3. whiply
-declare -A W_EPS W_P50 W_P99 W_P999 W_MAX W_RSS W_CATCH W_CATCH_SUB W_SECS
+declare -A W_EPS W_P50 W_P99 W_P999 W_MAX W_RSS W_CATCH W_CATCH_SUB
 HAVE_WHIPLY=0
 FIRST_DECISIONS=
 if [ -x "$WHIPLY" ]; then
@@ -108,7 +108,6 @@ if [ -x "$WHIPLY" ]; then
         fi
         s="$TMP/stats.t$t.json"
         W_EPS[$t]=$(jget "$s" events_per_s)
-        W_SECS[$t]=$(jget "$s" seconds)
         W_P50[$t]=$(jget "$s" latency_us.p50)
         W_P99[$t]=$(jget "$s" latency_us.p99)
         W_P999[$t]=$(jget "$s" latency_us.p999)
