@@ -1,0 +1,122 @@
+/* test_matcher.c - the matcher alone: spans in raw bytes, word boundaries, prefilter
+ * confirmation, the union databases of equal views, and the on-disk cache. */
+#include <unistd.h>
+
+#include "helpers.h"
+#include "match/matcher.h"
+#include "t.h"
+
+static wh_matcher *build(const wh_pattern_spec *specs, uint32_t n, const char *cache, bool *hit)
+{
+    wh_matcher *m = NULL;
+    wh_matcher_opts o = {.cache_dir = cache, .cache_hit = hit};
+    if (wh_matcher_build(specs, n, &o, NULL, NULL, &m) != WH_OK) T_FAIL("matcher did not build");
+    return m;
+}
+
+static uint32_t scan(wh_matcher *m, const char *text, wh_match *out, uint32_t cap)
+{
+    static wh_arena a;
+    static bool init;
+    if (!init) wh_arena_init(&a, 0), init = true;
+    wh_arena_reset(&a);
+    wh_text t;
+    if (wh_text_build(text, (uint32_t)strlen(text), &a, &t) != WH_OK) T_FAIL("text");
+    wh_match_scratch *s = wh_match_scratch_new(m);
+    bool trunc;
+    uint32_t n = wh_matcher_scan(m, s, &t, out, cap, &trunc);
+    wh_match_scratch_free(s);
+    return n;
+}
+
+#define WORD(e, g) {.kind = WH_PAT_WORD, .view = WH_VIEW_SQUASHED, .source = e, .expr = e, .group = g, .permit_set = -1}
+#define REGEX(e, v, g) {.kind = WH_PAT_REGEX, .view = v, .source = e, .expr = e, .group = g, .permit_set = -1}
+
+TEST(word_spans_are_raw_bytes)
+{
+    wh_pattern_spec sp[] = {WORD("fuck", 0)};
+    wh_matcher *m = build(sp, 1, NULL, NULL);
+    wh_match mt[8];
+    /* "oh " then fullwidth f u c k (3 bytes each) */
+    ASSERT_EQ(scan(m, "oh \xef\xbd\x86\xef\xbd\x95\xef\xbd\x83\xef\xbd\x8b!", mt, 8), 1);
+    ASSERT_EQ(mt[0].rs, 3);
+    ASSERT_EQ(mt[0].re, 15);
+    ASSERT_EQ(mt[0].view, WH_VIEW_SQUASHED);
+    ASSERT_EQ(scan(m, "fuckfuck fucks", mt, 8), 0); /* whole words only */
+    ASSERT_EQ(scan(m, "x fuck y fuck", mt, 8), 2);  /* every occurrence */
+    ASSERT_EQ(mt[1].rs, 9);
+    wh_matcher_free(m);
+}
+
+TEST(regex_views_and_case)
+{
+    wh_pattern_spec sp[] = {REGEX("ABC", WH_VIEW_RAW, 0), REGEX("abc", WH_VIEW_FOLDED, 1),
+                            REGEX("h4x", WH_VIEW_FOLDED, 2), REGEX("hax", WH_VIEW_SKELETON, 3)};
+    wh_matcher *m = build(sp, 4, NULL, NULL);
+    wh_match mt[8];
+    /* Same bytes in raw, folded and skeleton: the union database is used. */
+    ASSERT_EQ(scan(m, "abc", mt, 8), 1);
+    ASSERT_EQ(mt[0].pattern, 1);
+    ASSERT_EQ(scan(m, "ABC", mt, 8), 2); /* raw is case-sensitive, folded is not */
+    ASSERT_EQ(scan(m, "h4x0r", mt, 8), 2);
+    ASSERT_EQ(mt[0].pattern, 2);
+    ASSERT_EQ(mt[1].pattern, 3);
+    wh_matcher_free(m);
+}
+
+TEST(prefilter_is_confirmed)
+{
+    wh_pattern_spec sp[] = {REGEX("(\\w+) \\1", WH_VIEW_FOLDED, 0)};
+    wh_matcher *m = build(sp, 1, NULL, NULL);
+    wh_match mt[8];
+    ASSERT_EQ(scan(m, "no no", mt, 8), 1);
+    ASSERT_EQ(mt[0].rs, 0);
+    ASSERT_EQ(mt[0].re, 5);
+    ASSERT_EQ(scan(m, "no yes", mt, 8), 0);
+    wh_matcher_free(m);
+}
+
+static void count_error(void *ud, uint32_t pattern, const char *message)
+{
+    uint32_t *bad = ud;
+    *bad = pattern;
+    if (!strstr(message, "Hyperscan rejects")) *bad = 1000;
+}
+
+TEST(rejected_pattern_reported_and_left_out)
+{
+    wh_pattern_spec sp[] = {REGEX("a$b", WH_VIEW_FOLDED, 0), REGEX("ok", WH_VIEW_FOLDED, 1)};
+    wh_matcher *m = NULL;
+    uint32_t bad = 99;
+    wh_matcher_opts o = {0};
+    ASSERT_EQ(wh_matcher_build(sp, 2, &o, count_error, &bad, &m), WH_OK);
+    ASSERT_EQ(bad, 0); /* the first pattern, named by index */
+    wh_match mt[8];
+    ASSERT_EQ(scan(m, "ok", mt, 8), 1);
+    ASSERT_EQ(mt[0].pattern, 1);
+    wh_matcher_free(m);
+}
+
+TEST(cache_hit_on_second_build)
+{
+    char dir[] = "/tmp/whiply-mcache-XXXXXX";
+    ASSERT(mkdtemp(dir));
+    wh_pattern_spec sp[] = {WORD("heck", 0), REGEX("fr[e3]+", WH_VIEW_SKELETON, 1)};
+    bool hit = true;
+    wh_matcher *m = build(sp, 2, dir, &hit);
+    ASSERT(!hit);
+    wh_matcher_free(m);
+    m = build(sp, 2, dir, &hit);
+    ASSERT(hit);
+    wh_match mt[8];
+    ASSERT_EQ(scan(m, "heck", mt, 8), 1);
+    wh_matcher_free(m);
+    /* A different order is a different database. */
+    wh_pattern_spec sw[] = {sp[1], sp[0]};
+    m = build(sw, 2, dir, &hit);
+    ASSERT(!hit);
+    wh_matcher_free(m);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ASSERT_EQ(system(cmd), 0);
+}
