@@ -182,3 +182,7 @@ else
         --obscenity-matched "$OUT/obscenity-matched.txt"
 fi
 [ "$HAVE_WHIPLY" = 1 ] || exit 1
+
+# ---- 6. startup of a 10,000-term ruleset, cold and from the database cache
+echo
+WHIPLY="$WHIPLY" bench/startup.sh

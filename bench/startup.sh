@@ -29,8 +29,7 @@ YAML
 now() { date +%s.%N; }
 run() { "$WHIPLY" check --rules "$OUT/rules.yaml" --cache-dir "$CACHE" </dev/null >/dev/null; }
 t0=$(now); run; t1=$(now); run; t2=$(now); run; t3=$(now)
-cold=$(echo "$t1 - $t0" | bc -l)
-warm=$(echo "($t3 - $t1) / 2" | bc -l)
-printf 'startup with %d terms: cold %.3f s (compile + cache), warm %.3f s (from cache) %s\n' \
-    "$(wc -l <"$OUT/terms.txt")" "$cold" "$warm" \
-    "$([ "$(echo "$warm < 1" | bc -l)" = 1 ] && echo '[ok: < 1 s]' || echo '[SLOW: >= 1 s]')"
+awk -v t0="$t0" -v t1="$t1" -v t3="$t3" -v n="$(wc -l <"$OUT/terms.txt")" 'BEGIN {
+    warm = (t3 - t1) / 2
+    printf "startup with %d terms: cold %.3f s (compile + cache), warm %.3f s (from cache) %s\n",
+        n, t1 - t0, warm, warm < 1 ? "[ok: < 1 s]" : "[SLOW: >= 1 s]" }'
