@@ -97,6 +97,22 @@ check "--stats prints events/s, latency percentiles and peak RSS" bash -c "
     '$WHIPLY' check --rules examples/rules.yaml --in examples/events.ndjson --out /dev/null --stats 2>&1 |
     grep -E '\"events_per_s\":[0-9]+.*\"p50\":[0-9.]+,\"p99\":[0-9.]+,\"p999\":[0-9.]+.*\"peak_rss_kb\":[0-9]+'"
 
+# ---- streaming: a decision comes out while the producer is still connected ----
+stream_test() {
+    local t=$1 line
+    coproc W { "$WHIPLY" check --rules examples/rules.yaml --threads "$t"; }
+    echo '{"id":"s1","text":"hello"}' >&"${W[1]}"
+    read -t 10 -r line <&"${W[0]}" || { echo "no decision for s1 within 10 s"; return 1; }
+    [[ $line == '{"id":"s1",'* ]] || { echo "got: $line"; return 1; }
+    echo '{"id":"s2","text":"f u c k"}' >&"${W[1]}"
+    read -t 10 -r line <&"${W[0]}" || { echo "no decision for s2 within 10 s"; return 1; }
+    [[ $line == '{"id":"s2","action":"delete"'* ]] || { echo "got: $line"; return 1; }
+    exec {W[1]}>&-
+    wait "$W_PID"
+}
+check "streaming: each decision is written before the next line arrives (1 thread)" stream_test 1
+check "streaming: each decision is written before the next line arrives (2 threads)" stream_test 2
+
 # ---- the compiled-database cache ----
 cache_test() {
     local c=$TMP/cache2

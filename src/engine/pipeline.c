@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +57,11 @@ static void reader_fill(reader *r)
     }
 }
 
-/* Returns 1 with a line (no newline), 2 for a line too long to keep (skipped), 0 at end. */
-static int reader_next(reader *r, const char **line, size_t *len)
+/* Returns 1 with a line (no newline), 2 for a line too long to keep (skipped), 0 at end,
+ * and 3 when it would have to wait for input and may_block is false: the caller then gets
+ * the chance to flush the decisions it has, so a slow producer (tail -f | whiply check)
+ * sees each decision as soon as its line is decided. */
+static int reader_next(reader *r, const char **line, size_t *len, bool may_block)
 {
     for (;;) {
         char *p = r->buf + r->start;
@@ -90,6 +94,11 @@ static int reader_next(reader *r, const char **line, size_t *len)
             *len = avail;
             r->start = r->end;
             return 1;
+        }
+        if (!may_block) {
+            /* Read on if input is there (always, for a regular file); else say so. */
+            struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+            if (poll(&pfd, 1, 0) <= 0) return 3;
         }
         reader_fill(r);
     }
@@ -207,7 +216,14 @@ static int run_single(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FIL
     const char *line;
     size_t len;
     int k, rc = 0;
-    while ((k = reader_next(r, &line, &len))) {
+    for (;;) {
+        k = reader_next(r, &line, &len, false);
+        if (k == 3) { /* about to wait for input: hand over what is decided */
+            if (ob.len && !flush(out, &ob)) rc = -1;
+            if (fflush(out) != 0) rc = -1;
+            k = reader_next(r, &line, &len, true);
+        }
+        if (!k) break;
         line_no++;
         if (k == 2)
             too_long(line_no, &ob, st);
@@ -287,8 +303,12 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Fills b from the reader; returns false when the input is exhausted and b is empty. */
-static bool fill_batch(reader *r, batch *b, uint64_t *line_no)
+typedef enum { FILL_OK, FILL_WOULD_BLOCK, FILL_END } fill_result;
+
+/* Fills b from the reader. It waits for a first line only when may_block; otherwise, with
+ * no complete line at hand, it returns FILL_WOULD_BLOCK (the caller has batches in flight
+ * to write first). */
+static fill_result fill_batch(reader *r, batch *b, uint64_t *line_no, bool may_block)
 {
     b->in.len = 0;
     b->out.len = 0;
@@ -302,8 +322,10 @@ static bool fill_batch(reader *r, batch *b, uint64_t *line_no)
     const char *line;
     size_t len;
     while (lines < BATCH_LINES && b->in.len < BATCH_BYTES) {
-        int k = reader_next(r, &line, &len);
-        if (!k) break;
+        /* A partial batch goes rather than wait for more input. */
+        int k = reader_next(r, &line, &len, lines == 0 && may_block);
+        if (k == 3 && lines == 0) return FILL_WOULD_BLOCK;
+        if (!k || k == 3) break;
         ++*line_no;
         lines++;
         if (k == 2) {
@@ -318,7 +340,7 @@ static bool fill_batch(reader *r, batch *b, uint64_t *line_no)
         }
         wh_buf_putc(&b->in, '\n');
     }
-    return lines > 0;
+    return lines > 0 ? FILL_OK : FILL_END;
 }
 
 static void merge_stats(wh_stream_stats *into, const wh_stream_stats *from)
@@ -364,22 +386,27 @@ static int run_threads(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FI
             merge_stats(st, &b->st);
             pthread_mutex_lock(&sh.mu);
             sh.written++;
+            if (sh.written == sh.filled && fflush(out) != 0) rc = -1; /* caught up: hand it over */
         }
         if (input_done && sh.written == sh.filled) break;
         if (!input_done && sh.filled - sh.written < sh.nslots) {
             batch *b = &sh.slots[sh.filled % sh.nslots];
+            bool idle = sh.written == sh.filled; /* nothing in flight: waiting for input is fine */
             pthread_mutex_unlock(&sh.mu);
-            bool got = fill_batch(r, b, &line_no);
+            fill_result fr = fill_batch(r, b, &line_no, idle);
             pthread_mutex_lock(&sh.mu);
-            if (got) {
+            if (fr == FILL_OK) {
                 sh.filled++;
                 pthread_cond_signal(&sh.work);
-            } else {
+                continue;
+            }
+            if (fr == FILL_END) {
                 input_done = true;
                 sh.eof = true;
                 pthread_cond_broadcast(&sh.work);
+                continue;
             }
-            continue;
+            /* FILL_WOULD_BLOCK: write what is in flight first (wait below). */
         }
         pthread_cond_wait(&sh.done, &sh.mu);
     }
