@@ -135,6 +135,11 @@ threads_test() {
         [ "$(wc -l <"$TMP/t1")" -eq "$(grep -cv '^[[:space:]]*$' "$TMP/big.ndjson")" ] && cmp "$TMP/t1" "$TMP/t4"
 }
 check "threads 1 and 4 give identical output" threads_test
+piped_test() { # a pipe is read differently from a file (poll before a read that could wait)
+    cat "$TMP/big.ndjson" | timeout 120 "$WHIPLY" check --rules examples/rules.yaml --threads 3 >"$TMP/p3" &&
+        cmp "$TMP/t1" "$TMP/p3"
+}
+check "threads 3 reading a pipe give the same output (no deadlock)" piped_test
 
 # ---- dictionary: no innocent English word is flagged by the LDNOOBW profanity list ----
 wamerican_test() {

@@ -157,8 +157,7 @@ static const wh_match *first_match(const wh_worker *w, uint32_t r)
 {
     for (uint32_t i = 0; i < w->nmatches; i++) {
         const wh_pattern_info *pi = &w->rs->pats[w->matches[i].pattern];
-        if (pi->permit_set < 0 && pi->rule == r && w->matches[i].view != (wh_view_id)-1)
-            return &w->matches[i];
+        if (pi->rule == r) return &w->matches[i];
     }
     return NULL;
 }
@@ -329,24 +328,9 @@ wh_outcome wh_worker_line(wh_worker *w, const char *line, size_t len, uint64_t l
     memset(w->group_hit, 0, rs->ngroups + 1);
     if (rs->matcher) {
         w->nmatches = wh_matcher_scan(rs->matcher, w->ms, &t, w->matches, MAX_MATCHES, &truncated);
-        for (uint32_t i = 0; i < w->nmatches; i++) {
-            wh_match *m = &w->matches[i];
-            const wh_pattern_info *pi = &rs->pats[m->pattern];
-            if (pi->permit_set >= 0) continue;
-            int32_t ps = rs->groups[pi->group].permit_set;
-            bool cancelled = false;
-            if (ps >= 0) {
-                for (uint32_t k = 0; k < w->nmatches && !cancelled; k++) {
-                    const wh_match *p = &w->matches[k];
-                    if (rs->pats[p->pattern].permit_set == ps && p->rs <= m->rs && m->re <= p->re)
-                        cancelled = true;
-                }
-            }
-            if (cancelled)
-                m->view = (wh_view_id)-1; /* mark: not reported */
-            else
-                w->group_hit[pi->group] = 1;
-        }
+        uint32_t nc;
+        const uint32_t *conf = wh_match_confirmed(w->ms, &nc);
+        for (uint32_t i = 0; i < nc; i++) w->group_hit[rs->pats[conf[i]].group] = 1;
     }
     /* Rules by priority; an allow rule stops lower priorities. */
     eval_ctx ctx = {&t, &ev, w->group_hit};
@@ -402,17 +386,20 @@ wh_outcome wh_worker_line(wh_worker *w, const char *line, size_t len, uint64_t l
     /* Matches of the rules that fired (enforced or shadow). */
     bool first = true;
     uint32_t reported = 0;
-    for (uint32_t i = 0; i < w->nmatches && reported < MAX_REPORTED_MATCHES; i++) {
+    for (uint32_t i = 0; i < w->nmatches; i++) {
         const wh_match *m = &w->matches[i];
         const wh_pattern_info *pi = &rs->pats[m->pattern];
-        if (pi->permit_set >= 0 || m->view == (wh_view_id)-1 || !w->fired[pi->rule]) continue;
+        if (!w->fired[pi->rule]) continue;
         bool dup = false; /* the same span of the same rule from another term ("fuck", "fuck*") */
         for (uint32_t k = 0; k < i && !dup; k++) {
             const wh_match *o = &w->matches[k];
-            dup = o->view != (wh_view_id)-1 && o->rs == m->rs && o->re == m->re &&
-                  rs->pats[o->pattern].permit_set < 0 && rs->pats[o->pattern].rule == pi->rule;
+            dup = o->rs == m->rs && o->re == m->re && rs->pats[o->pattern].rule == pi->rule;
         }
         if (dup) continue;
+        if (reported == MAX_REPORTED_MATCHES) {
+            truncated = true; /* more to report than a decision carries */
+            break;
+        }
         wh_buf_puts(out, first ? ",\"matches\":[" : ",");
         first = false;
         reported++;

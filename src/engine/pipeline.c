@@ -281,25 +281,28 @@ static void process_batch(wh_worker *w, batch *b)
     }
 }
 
+typedef struct {
+    shared *sh;
+    wh_worker *w; /* made before the thread starts: a failure stops the run before any line */
+} worker_arg;
+
 static void *worker_main(void *arg)
 {
-    shared *sh = arg;
-    wh_worker *w = wh_worker_new(sh->rs, sh->opts);
+    shared *sh = ((worker_arg *)arg)->sh;
+    wh_worker *w = ((worker_arg *)arg)->w;
     pthread_mutex_lock(&sh->mu);
-    if (!w) sh->failed = true;
     for (;;) {
         while (sh->claimed >= sh->filled && !sh->eof) pthread_cond_wait(&sh->work, &sh->mu);
         if (sh->claimed >= sh->filled) break;
         batch *b = &sh->slots[sh->claimed % sh->nslots];
         sh->claimed++;
         pthread_mutex_unlock(&sh->mu);
-        if (w) process_batch(w, b);
+        process_batch(w, b);
         pthread_mutex_lock(&sh->mu);
         b->done = true;
         pthread_cond_broadcast(&sh->done);
     }
     pthread_mutex_unlock(&sh->mu);
-    wh_worker_free(w);
     return NULL;
 }
 
@@ -371,9 +374,15 @@ static int run_threads(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FI
         return -1;
     }
     for (uint64_t i = 0; i < sh.nslots; i++) sh.slots[i].st.measure = st->measure;
+    worker_arg *args = calloc((size_t)threads, sizeof(worker_arg));
+    bool made = args != NULL;
+    for (int i = 0; made && i < threads; i++) {
+        args[i] = (worker_arg){&sh, wh_worker_new(rs, opts)};
+        made = args[i].w != NULL;
+    }
     int started = 0;
-    for (; started < threads; started++)
-        if (pthread_create(&tids[started], NULL, worker_main, &sh)) break;
+    for (; made && started < threads; started++)
+        if (pthread_create(&tids[started], NULL, worker_main, &args[started])) break;
     int rc = started ? 0 : -1;
     uint64_t line_no = 0;
     bool input_done = started == 0;
@@ -382,6 +391,8 @@ static int run_threads(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FI
         while (sh.written < sh.filled && sh.slots[sh.written % sh.nslots].done) {
             batch *b = &sh.slots[sh.written % sh.nslots];
             pthread_mutex_unlock(&sh.mu);
+            if (b->out.oom) rc = -1; /* decisions that could not be written: say so */
+            b->out.oom = false;
             if (b->out.len && !flush(out, &b->out)) rc = -1;
             merge_stats(st, &b->st);
             pthread_mutex_lock(&sh.mu);
@@ -406,7 +417,12 @@ static int run_threads(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FI
                 pthread_cond_broadcast(&sh.work);
                 continue;
             }
-            /* FILL_WOULD_BLOCK: write what is in flight first (wait below). */
+            /* FILL_WOULD_BLOCK: write what is in flight first. A worker may have finished
+             * while the lock was released above: wait only while the next batch is busy,
+             * or its wakeup is lost and both sides wait forever. */
+            while (sh.written < sh.filled && !sh.slots[sh.written % sh.nslots].done)
+                pthread_cond_wait(&sh.done, &sh.mu);
+            continue;
         }
         pthread_cond_wait(&sh.done, &sh.mu);
     }
@@ -414,6 +430,8 @@ static int run_threads(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FI
     pthread_cond_broadcast(&sh.work);
     pthread_mutex_unlock(&sh.mu);
     for (int i = 0; i < started; i++) pthread_join(tids[i], NULL);
+    for (int i = 0; args && i < threads; i++) wh_worker_free(args[i].w);
+    free(args);
     if (sh.failed) rc = -1;
     for (uint64_t i = 0; i < sh.nslots; i++) {
         wh_buf_free(&sh.slots[i].in);

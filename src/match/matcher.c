@@ -17,7 +17,9 @@
 
 #define PCRE2_FAILED ((pcre2_code *)(uintptr_t)1)
 #define MAX_HITS 4096
-#define MAX_SPANS_PER_PATTERN 8
+#define MAX_SPANS_PER_PATTERN 8    /* stored per pattern; more are counted, not stored */
+#define MAX_PERMIT_SPANS 1024
+#define MAX_TRIES_PER_PATTERN 65536 /* spans looked at per pattern: bounded by the text anyway */
 
 typedef struct {
     wh_pat_kind kind;
@@ -29,6 +31,7 @@ typedef struct {
     uint32_t pcre_opts;
     bool prefilter;
     bool failed; /* rejected at compile time: never scanned */
+    int32_t permit_set, cancel_set;
     _Atomic(pcre2_code *) code;
 } pat;
 
@@ -52,6 +55,13 @@ struct wh_match_scratch {
     uint32_t hits[MAX_HITS];
     uint32_t nhits;
     bool overflow;
+    uint32_t confirmed[MAX_HITS];
+    uint32_t nconfirmed;
+    struct permit_span {
+        int32_t set;
+        uint32_t rs, re;
+    } permits[MAX_PERMIT_SPANS];
+    uint32_t npermits;
 };
 
 /* ---- expressions ---- */
@@ -153,7 +163,10 @@ static char *widen_backrefs(const char *re)
     for (size_t i = 0; i < n; i++) {
         char c = re[i];
         if (c == '\\') {
-            if (i + 1 < n && re[i + 1] >= '1' && re[i + 1] <= '9') any = true;
+            if (i + 1 < n && re[i + 1] >= '1' && re[i + 1] <= '9') {
+                any = true;
+                if (i + 2 < n && re[i + 2] >= '0' && re[i + 2] <= '9') return NULL; /* \\10.. */
+            }
             if (i + 1 < n && (re[i + 1] == 'g' || re[i + 1] == 'k')) return NULL;
             i++;
         } else if (c == '[') {
@@ -219,6 +232,8 @@ static char *widen_backrefs(const char *re)
 
 static bool make_exprs(const wh_pattern_spec *sp, pat *p)
 {
+    p->permit_set = sp->permit_set;
+    p->cancel_set = sp->cancel_set;
     p->kind = sp->kind;
     p->view = sp->view;
     p->scan_view = sp->view;
@@ -332,8 +347,8 @@ static void cache_key(const wh_matcher *m, unsigned mask, const hs_platform_info
     XXH3_128bits_update(st, &plat->cpu_features, sizeof(plat->cpu_features));
     for (uint32_t i = 0; i < m->n; i++) {
         const pat *p = &m->pats[i];
-        if (!(mask & (1u << p->scan_view)) || p->failed) continue;
-        unsigned flags = p->hs_flags | (p->prefilter ? HS_FLAG_PREFILTER : 0);
+        if (!(mask & (1u << p->scan_view))) continue;
+        unsigned flags = p->hs_flags; /* as written: prefilter/failed are decided by compiling */
         uint32_t len = (uint32_t)strlen(p->hs_expr);
         XXH3_128bits_update(st, &i, sizeof(i));
         XXH3_128bits_update(st, &flags, sizeof(flags));
@@ -484,25 +499,36 @@ wh_status wh_matcher_build(const wh_pattern_spec *specs, uint32_t n, const wh_ma
             if (m->pats[i].scan_view == (wh_view_id)v && !m->pats[i].failed) any = true;
         if (any) m->views |= 1u << v;
     }
+    /* Keys come from the patterns as written, before any compile changes their flags, so
+     * the same rules always look up the same files. */
+    static const unsigned nmasks = 1u << WH_VIEW__COUNT;
+    char (*keys)[33] = calloc(nmasks, 33);
+    if (!keys) goto fail;
+    for (unsigned mask = 1; mask < nmasks; mask++) cache_key(m, mask, &plat, keys[mask]);
     /* Single views first (they report the patterns Hyperscan rejects), then the unions. */
-    for (unsigned mask = 1; mask < (1u << WH_VIEW__COUNT); mask++) {
+    for (unsigned mask = 1; mask < nmasks; mask++) {
         bool single = (mask & (mask - 1)) == 0;
         if (!single && (mask & ~7u)) continue;  /* unions only of raw, folded, skeleton */
         if ((mask & m->views) != mask) continue; /* every member must have patterns */
         hs_database_t **dbp = single ? &m->db[__builtin_ctz(mask)] : &m->udb[mask];
-        char key[33];
-        cache_key(m, mask, &plat, key);
         if (opts && opts->cache_dir) {
-            *dbp = cache_load(opts->cache_dir, key);
+            *dbp = cache_load(opts->cache_dir, keys[mask]);
             if (*dbp) continue;
         }
         all_cached = false;
         st = compile_set(m, mask, dbp, &plat, single ? on_error : NULL, ud);
-        if (st != WH_OK) goto fail;
-        /* A pattern may have been dropped or turned into a prefilter: rekey before storing. */
-        cache_key(m, mask, &plat, key);
-        if (opts && opts->cache_dir && *dbp) cache_store(opts->cache_dir, key, *dbp);
+        if (st != WH_OK) {
+            free(keys);
+            goto fail;
+        }
+        /* A database missing a rejected pattern is never cached: the next load must
+         * compile, and report the pattern, again. */
+        bool complete = true;
+        for (uint32_t i = 0; i < n; i++)
+            if ((mask & (1u << m->pats[i].scan_view)) && m->pats[i].failed) complete = false;
+        if (opts && opts->cache_dir && *dbp && complete) cache_store(opts->cache_dir, keys[mask], *dbp);
     }
+    free(keys);
     if (opts && opts->cache_hit) *opts->cache_hit = all_cached;
     for (int k = 0; k < WH_VIEW__COUNT + 8; k++) {
         hs_database_t *db = k < WH_VIEW__COUNT ? m->db[k] : m->udb[k - WH_VIEW__COUNT];
@@ -604,6 +630,12 @@ static pcre2_code *get_code(const wh_matcher *m, uint32_t i)
     return c;
 }
 
+const uint32_t *wh_match_confirmed(const wh_match_scratch *s, uint32_t *n)
+{
+    *n = s->nconfirmed;
+    return s->confirmed;
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -644,34 +676,53 @@ uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text
         const wh_view *vw = &t->v[v];
         hs_scan(m->db[v], vw->s, vw->len, 0, s->hs, on_hit, s);
     }
+    s->nconfirmed = 0;
+    s->npermits = 0;
     if (s->nhits == 0) return 0;
     if (s->nhits > 1) qsort(s->hits, s->nhits, sizeof(uint32_t), cmp_u32);
     uint32_t nout = 0;
-    for (uint32_t h = 0; h < s->nhits; h++) {
-        uint32_t pi = s->hits[h];
-        if (h && s->hits[h - 1] == pi) continue;
-        pcre2_code *c = get_code(m, pi);
-        if (!c) continue;
-        const wh_view *vw = &t->v[m->pats[pi].view];
-        PCRE2_SIZE off = 0;
-        for (int k = 0; k < MAX_SPANS_PER_PATTERN && off <= vw->len; k++) {
-            int rc = pcre2_match(c, (PCRE2_SPTR)vw->s, vw->len, off, PCRE2_NO_UTF_CHECK, s->md,
-                                 s->mctx);
-            if (rc < 0) break; /* no (more) match, or a match limit: a hostile regex stops */
-            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
-            if (nout >= cap) {
-                *truncated = true;
-                return nout;
+    /* Pass 1: where the permitted terms are. Pass 2: the other patterns' spans, less those
+     * a permitted term covers; a pattern counts once one span survives, so neither a long
+     * run of permitted words ("cocktail" x 100, then "cock") nor a full out[] can hide it. */
+    for (int pass = 1; pass <= 2; pass++) {
+        for (uint32_t h = 0; h < s->nhits; h++) {
+            uint32_t pi = s->hits[h];
+            if (h && s->hits[h - 1] == pi) continue;
+            const pat *pt = &m->pats[pi];
+            if ((pass == 1) != (pt->permit_set >= 0)) continue;
+            pcre2_code *c = get_code(m, pi);
+            if (!c) continue;
+            const wh_view *vw = &t->v[pt->view];
+            PCRE2_SIZE off = 0;
+            uint32_t kept = 0;
+            for (int tries = 0; tries < MAX_TRIES_PER_PATTERN && off <= vw->len; tries++) {
+                int rc = pcre2_match(c, (PCRE2_SPTR)vw->s, vw->len, off, PCRE2_NO_UTF_CHECK,
+                                     s->md, s->mctx);
+                if (rc < 0) break; /* no (more) match, or a match limit: a hostile regex stops */
+                PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
+                uint32_t vs = (uint32_t)ov[0], ve = (uint32_t)ov[1], rs, re;
+                off = ov[1] > ov[0] ? ov[1] : ov[1] + 1;
+                /* Do not restart inside a UTF-8 sequence. */
+                while (off < vw->len && ((unsigned char)vw->s[off] & 0xC0) == 0x80) off++;
+                wh_view_to_raw(vw, vs, ve, &rs, &re);
+                if (pass == 1) {
+                    if (s->npermits < MAX_PERMIT_SPANS)
+                        s->permits[s->npermits++] = (struct permit_span){pt->permit_set, rs, re};
+                    continue;
+                }
+                bool cancelled = false;
+                for (uint32_t k = 0; k < s->npermits && !cancelled && pt->cancel_set >= 0; k++)
+                    cancelled = s->permits[k].set == pt->cancel_set && s->permits[k].rs <= rs &&
+                                re <= s->permits[k].re;
+                if (cancelled) continue;
+                if (kept++ == 0) s->confirmed[s->nconfirmed++] = pi;
+                if (nout >= cap || kept > MAX_SPANS_PER_PATTERN) {
+                    *truncated = true;
+                    break; /* confirmed; the rest of its spans are not needed */
+                }
+                out[nout++] = (wh_match){.pattern = pi, .view = pt->view, .vs = vs, .ve = ve,
+                                         .rs = rs, .re = re};
             }
-            wh_match *mt = &out[nout++];
-            mt->pattern = pi;
-            mt->view = m->pats[pi].view;
-            mt->vs = (uint32_t)ov[0];
-            mt->ve = (uint32_t)ov[1];
-            wh_view_to_raw(vw, mt->vs, mt->ve, &mt->rs, &mt->re);
-            off = ov[1] > ov[0] ? ov[1] : ov[1] + 1;
-            /* Do not restart inside a UTF-8 sequence. */
-            while (off < vw->len && ((unsigned char)vw->s[off] & 0xC0) == 0x80) off++;
         }
     }
     if (s->overflow) *truncated = true;

@@ -22,6 +22,7 @@ typedef struct {
     const char *expr;    /* for WORD: the normalized term with '*' markers; REGEX: the regex */
     uint32_t group;      /* the predicate (match group) it belongs to */
     int32_t permit_set;  /* >= 0: a permitted (unless_words) pattern of that set */
+    int32_t cancel_set;  /* >= 0: spans inside a match of that permit set do not count */
     bool prefix_star, suffix_star; /* WORD only */
     bool literal; /* WORD only: a term with no letters or digits (an emoji): exact bytes */
 } wh_pattern_spec;
@@ -56,9 +57,13 @@ uint32_t wh_matcher_views(const wh_matcher *m); /* bitmask of views that have pa
 wh_match_scratch *wh_match_scratch_new(const wh_matcher *m);
 void wh_match_scratch_free(wh_match_scratch *s);
 
-/* Scans the views of one text; fills out[] (up to cap) with confirmed matches, in pattern
- * order then position. Returns the number written; *truncated set when more existed. */
+/* Scans the views of one text. Permitted patterns cancel the spans they cover; every other
+ * pattern with at least one span left is "confirmed" (see wh_match_confirmed), however many
+ * spans there are. out[] receives up to cap of the surviving spans, in pattern order then
+ * position; *truncated is set when some were not stored. Returns the number stored. */
 uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text *t,
                          wh_match *out, uint32_t cap, bool *truncated);
+/* The patterns confirmed by the last scan (ascending indexes). */
+const uint32_t *wh_match_confirmed(const wh_match_scratch *s, uint32_t *n);
 
 #endif

@@ -442,6 +442,8 @@ static void add_spec(ld_t *L, wh_pattern_spec sp, const char *file, uint32_t lin
         L->specs = realloc(L->specs, sizeof(wh_pattern_spec) * L->capspecs);
         L->infos = realloc(L->infos, sizeof(wh_pattern_info) * L->capspecs);
     }
+    if (sp.permit_set < 0 && sp.group < L->ngroups) sp.cancel_set = L->groups[sp.group].permit_set;
+    else sp.cancel_set = -1;
     L->specs[L->nspecs] = sp;
     L->infos[L->nspecs] = (wh_pattern_info){.group = sp.group,
                                             .permit_set = sp.permit_set,

@@ -107,6 +107,7 @@ void wh_view_to_raw(const wh_view *v, uint32_t from, uint32_t to, uint32_t *rs, 
     if (to <= from) to = from + 1;
     *rs = v->start[from];
     *re = v->end[to - 1];
+    if (*re < *rs) *re = *rs; /* a regex across an appended copy: never a reversed span */
 }
 
 /* ---- leetspeak ---------------------------------------------------------------- */
@@ -527,7 +528,9 @@ static bool squash(const wh_view *sv, vbuild *qb)
         }
     }
     for (uint32_t k = 0; k < nalts; k++) {
-        vb_push(qb, " ", 1, SPAN_S(alts[k].start), SPAN_E(alts[k].start));
+        /* " \n ": a space for the word boundary, and a byte no term or spacing crosses, so
+         * nothing matches from the text into the copy ("i h a t e you" is not "you hate"). */
+        vb_push(qb, " \n ", 3, SPAN_S(alts[k].start), SPAN_E(alts[k].start));
         emit_group(qb, sv, alts[k].start, alts[k].ends, alts[k].count);
     }
     return aligned;
@@ -581,6 +584,12 @@ static void find_links(const wh_view *fv, wh_arena *a, wh_features *f)
         /* scheme://host */
         if (he + 3 <= n && memcmp(s + he, "://", 3) == 0 && he - hs <= 10) {
             host_s = he + 3;
+            /* "https://twitch.tv@grabify.link/": what precedes an '@' in the authority is
+             * a user name; the browser goes to the host after the last one. */
+            uint32_t auth_e = host_s;
+            while (auth_e < n && !strchr("/?# ", s[auth_e])) auth_e++;
+            for (uint32_t k = host_s; k < auth_e; k++)
+                if (s[k] == '@') host_s = k + 1;
             host_e = host_s;
             while (host_e < n && host_char((unsigned char)s[host_e])) host_e++;
             is_link = host_e > host_s;

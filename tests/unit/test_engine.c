@@ -351,3 +351,66 @@ TEST(back_references_widened_for_hyperscan_confirmed_exactly)
     ASSERT_CONTAINS(th_decide(rs, th_msg("abxac")), "\"allow\"");
     wh_ruleset_release(rs);
 }
+
+/* ---- regressions from the code review ---- */
+
+TEST(no_match_across_an_appended_spelling)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n  - id: r\n    reason: \"matched {match}\"\n"
+                              "    when: {words: [\"you hate\"]}\n    action: delete\n");
+    const char *d = th_decide_explain(rs, th_msg("i h a t e you"));
+    ASSERT_CONTAINS(d, "\"action\":\"allow\"");
+    wh_ruleset_release(rs);
+}
+
+TEST(url_userinfo_does_not_hide_the_host)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n  - id: scam\n    when: {links: {deny: "
+                              "[grabify.link]}}\n    action: ban\n");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("x https://twitch.tv@grabify.link/abc")), "\"ban\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("x https://twitch.tv:443@grabify.link/")), "\"ban\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("x https://twitch.tv/grabify.link")), "\"allow\"");
+    wh_ruleset_release(rs);
+}
+
+TEST(many_permitted_words_do_not_hide_a_blocked_one)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n  - id: c\n    when: {words: [\"cock*\"], "
+                              "unless_words: [\"cocktail*\"]}\n    action: delete\n");
+    char text[2048] = "";
+    for (int i = 0; i < 40; i++) strcat(text, "cocktail ");
+    ASSERT_CONTAINS(th_decide(rs, th_msg(text)), "\"allow\"");
+    strcat(text, "cock");
+    ASSERT_CONTAINS(th_decide(rs, th_msg(text)), "\"delete\"");
+    wh_ruleset_release(rs);
+}
+
+TEST(stored_match_cap_does_not_change_the_verdict)
+{
+    char yaml[4096] = "version: 1\nrules:\n  - id: mild\n    when: {words: [";
+    char text[8192] = "";
+    for (int i = 0; i < 40; i++) {
+        char w[16];
+        snprintf(w, sizeof(w), "mild%c%c", 'a' + i % 26, 'a' + i / 26);
+        strcat(yaml, i ? ", " : "");
+        strcat(yaml, w);
+        for (int k = 0; k < 8; k++) strcat(text, w), strcat(text, " ");
+    }
+    strcat(yaml, "]}\n    action: warn\n  - id: slur\n    when: {words: [zzbadword]}\n"
+                 "    action: ban\n");
+    strcat(text, "zzbadword");
+    wh_ruleset *rs = th_rules(yaml);
+    const char *d = th_decide(rs, th_msg(text));
+    ASSERT_CONTAINS(d, "\"action\":\"ban\"");
+    ASSERT_CONTAINS(d, "\"matches_truncated\":true");
+    wh_ruleset_release(rs);
+}
+
+TEST(two_digit_back_reference)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n  - id: r\n    when: {regex: "
+                              "'(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)\\10'}\n    action: delete\n");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("abcdefghijj")), "\"delete\"");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("abcdefghija")), "\"allow\"");
+    wh_ruleset_release(rs);
+}
