@@ -1061,7 +1061,12 @@ static bool is_ratio(wh_feature_id f)
 static bool narrow(const wh_cond *c, interval *ivs, wh_feature_id *which)
 {
     if (c->kind == WH_C_NUM) {
-        interval_apply(&ivs[c->feat], c->cmp);
+        wh_cmp k = c->cmp;
+        if (!is_ratio(c->feat)) { /* counts are whole numbers: "> 5" is ">= 6" */
+            if (k.op == WH_OP_GT) k = (wh_cmp){WH_OP_GE, floor(k.v) + 1};
+            else if (k.op == WH_OP_LT) k = (wh_cmp){WH_OP_LE, ceil(k.v) - 1};
+        }
+        interval_apply(&ivs[c->feat], k);
         *which = c->feat;
         return interval_empty(&ivs[c->feat]);
     }
