@@ -135,3 +135,101 @@ TEST(gcra_limits_validated_and_time_backwards_is_no_time)
     wh_gcra_take(&g, &l, 50000, 5, &r); /* more than the burst: never */
     ASSERT_EQ(r.retry_after_ms, -1);
 }
+
+/* ---- the state table, against a naive reference ---- */
+#include "state/table.h"
+
+typedef struct {
+    uint64_t key;
+    int64_t last;
+    uint64_t seq; /* recency order */
+    uint64_t value;
+    bool live;
+} ref_entry;
+
+TEST(table_matches_a_naive_lru_with_ttl)
+{
+    enum { CAP = 16, KEYS = 48, OPS = 200000 };
+    for (int round = 0; round < 4; round++) {
+        int64_t ttl = round == 0 ? 0 : 50 * round;
+        wh_table *t = wh_table_new(CAP, sizeof(uint64_t), ttl);
+        ASSERT(t != NULL);
+        ref_entry ref[KEYS] = {{0}};
+        uint64_t seq = 0, evictions = 0;
+        int64_t now = 1000;
+        for (int op = 0; op < OPS; op++) {
+            now += (int64_t)(next() % 7);
+            uint32_t k = (uint32_t)(next() % KEYS);
+            /* Keys that collide in a small index: many share their low bits. */
+            uint64_t key = ((uint64_t)k << 40) | (k % 5);
+            if (next() % 16 == 0) {
+                wh_table_expire(t, now);
+                for (int i = 0; i < KEYS; i++)
+                    if (ref[i].live && ttl > 0 && now - ref[i].last > ttl) ref[i].live = false;
+            }
+            bool create = next() % 4 != 0;
+            bool created = false;
+            uint64_t *p = wh_table_get(t, key, now, create, &created);
+            if (ref[k].live) {
+                if (!p || created) T_FAIL("op %d: key %u lost", op, k);
+                if (*p != ref[k].value) T_FAIL("op %d: key %u payload changed", op, k);
+            } else if (!create) {
+                if (p) T_FAIL("op %d: key %u found after it was dropped", op, k);
+                continue;
+            } else {
+                if (!p || !created || *p != 0) T_FAIL("op %d: key %u not created zeroed", op, k);
+                int live = 0, oldest = -1;
+                for (int i = 0; i < KEYS; i++)
+                    if (ref[i].live) {
+                        live++;
+                        if (oldest < 0 || ref[i].seq < ref[oldest].seq) oldest = i;
+                    }
+                if (live == CAP) {
+                    ref[oldest].live = false; /* the least recently active goes */
+                    evictions++;
+                }
+                ref[k] = (ref_entry){.key = key, .live = true};
+            }
+            ref[k].last = now > ref[k].last ? now : ref[k].last;
+            ref[k].seq = ++seq;
+            *p = ref[k].value = next();
+        }
+        uint32_t live = 0;
+        for (int i = 0; i < KEYS; i++) live += ref[i].live;
+        ASSERT_EQ(wh_table_count(t), live);
+        ASSERT_EQ(wh_table_evictions(t), evictions);
+        wh_table_free(t);
+    }
+}
+
+static void count_entries(void *ud, uint64_t key, int64_t last_ms, const void *payload)
+{
+    (void)key;
+    (void)payload;
+    int64_t *prev = ud;
+    if (last_ms < *prev) prev[1] = 1; /* out of recency order */
+    prev[0] = last_ms;
+}
+
+TEST(table_million_users_memory_and_order)
+{
+    wh_table *t = wh_table_new(1000000, 64, 0);
+    ASSERT(t != NULL);
+    for (uint64_t u = 0; u < 1500000; u++) {
+        bool created;
+        uint8_t *p = wh_table_get(t, u * 0x9E3779B97F4A7C15ull, (int64_t)u, true, &created);
+        ASSERT(p && created);
+        p[0] = 1;
+    }
+    ASSERT_EQ(wh_table_count(t), 1000000);
+    ASSERT_EQ(wh_table_evictions(t), 500000);
+    /* the oldest half was evicted: the first users are gone, the last are there */
+    ASSERT(wh_table_get(t, 0, 2000000, false, NULL) == NULL);
+    ASSERT(wh_table_get(t, 1499999 * 0x9E3779B97F4A7C15ull, 2000000, false, NULL) != NULL);
+    int64_t st[2] = {0, 0};
+    wh_table_foreach(t, count_entries, st);
+    ASSERT_EQ(st[1], 0);
+    /* 64-byte payloads: 96 bytes an entry plus 8 of index, about 104 MB for a million */
+    ASSERT(wh_table_bytes(t) < 120u * 1000 * 1000);
+    wh_table_free(t);
+}
