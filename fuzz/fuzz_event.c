@@ -38,13 +38,12 @@
 
 #define LINE_AT 64 /* poisoned bytes before each line */
 
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (!(c)) {                                                                       \
-            fprintf(stderr, "fuzz_event: check failed: %s (%s:%d)\n", #c, __FILE__,      \
-                    __LINE__);                                                            \
-            abort();                                                                      \
-        }                                                                                 \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_event: check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);     \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static const char rules_yaml[] =
@@ -169,7 +168,8 @@ static void check_str(wh_str s, const char *line, size_t len)
      * line; touching every byte lets ASan catch one that runs past the end of either. */
     if (s.p >= line && s.p < line + len) CHECK(s.n <= (size_t)(line + len - s.p));
     volatile unsigned char sink = 0;
-    for (uint32_t i = 0; i < s.n; i++) sink ^= (unsigned char)s.p[i];
+    for (uint32_t i = 0; i < s.n; i++)
+        sink ^= (unsigned char)s.p[i];
     (void)sink;
 }
 
@@ -191,7 +191,8 @@ static void one_line(const char *line, size_t size)
         check_str(ev.channel, line, size);
         check_str(ev.user_id, line, size);
         check_str(ev.user_name, line, size);
-        for (uint32_t i = 0; i < ev.nroles; i++) check_str(ev.roles[i], line, size);
+        for (uint32_t i = 0; i < ev.nroles; i++)
+            check_str(ev.roles[i], line, size);
         check_str(ev.text, line, size);
         /* text feeds wh_text_build, which requires valid UTF-8 */
         CHECK(wh_utf8_invalid_at(ev.text.p, ev.text.n) == (size_t)-1);

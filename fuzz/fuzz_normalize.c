@@ -12,13 +12,12 @@
 #include "text/normalize.h"
 #include "text/utf8.h"
 
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (!(c)) {                                                                       \
-            fprintf(stderr, "fuzz_normalize: check failed: %s (%s:%d)\n", #c, __FILE__,  \
-                    __LINE__);                                                            \
-            abort();                                                                      \
-        }                                                                                 \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_normalize: check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__); \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* Views from WH_VIEW__PUBLIC on (when the header has it) are internal prefilter views
@@ -74,7 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     wh_text t;
     wh_status st = wh_text_build(raw, n, &a, &t);
     CHECK(st == WH_OK);
-    for (int vi = 0; vi < WH_VIEW__COUNT; vi++) check_view(&t.v[vi], vi, raw, n);
+    for (int vi = 0; vi < WH_VIEW__COUNT; vi++)
+        check_view(&t.v[vi], vi, raw, n);
     CHECK(t.ascii == wh_is_ascii(raw, n));
     const wh_features *f = &t.f;
     CHECK(f->length <= n);

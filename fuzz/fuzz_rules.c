@@ -10,13 +10,12 @@
 
 #include "rules/rules.h"
 
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (!(c)) {                                                                       \
-            fprintf(stderr, "fuzz_rules: check failed: %s (%s:%d)\n", #c, __FILE__,      \
-                    __LINE__);                                                            \
-            abort();                                                                      \
-        }                                                                                 \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_rules: check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__);     \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -30,7 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(rs != NULL);
         CHECK(d.n == 0);
         CHECK(rs->hash[16] == 0 && strlen(rs->hash) == 16);
-        for (uint32_t i = 0; i < rs->nrules; i++) CHECK(rs->rules[i].id != NULL);
+        for (uint32_t i = 0; i < rs->nrules; i++)
+            CHECK(rs->rules[i].id != NULL);
         for (uint32_t i = 0; i < rs->npats; i++) {
             CHECK(rs->pats[i].group < rs->ngroups);
             CHECK(rs->pats[i].rule < rs->nrules);
@@ -39,7 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(rs == NULL);
         CHECK(d.n > 0 || st == WH_ENOMEM);
     }
-    for (uint32_t i = 0; i < d.n; i++) CHECK(d.v[i].message != NULL);
+    for (uint32_t i = 0; i < d.n; i++)
+        CHECK(d.v[i].message != NULL);
     wh_diags_free(&d);
     wh_ruleset_release(rs);
     return 0;

@@ -19,7 +19,7 @@ typedef struct whiply_engine whiply_engine;
 
 typedef enum {
     WHIPLY_OK = 0,
-    WHIPLY_ERULES = 2,  /* the rules do not load; the diagnostics say why */
+    WHIPLY_ERULES = 2, /* the rules do not load; the diagnostics say why */
     WHIPLY_ENOMEM = 3,
     WHIPLY_EINVAL = 4,
 } whiply_status;

@@ -15,8 +15,12 @@
 const char *wh_status_str(wh_status st)
 {
     static const char *names[] = {
-        [WH_OK] = "ok",         [WH_ENOMEM] = "out of memory", [WH_EINVAL] = "invalid argument",
-        [WH_EIO] = "i/o error", [WH_ELIMIT] = "limit exceeded", [WH_ESYNTAX] = "syntax error",
+        [WH_OK] = "ok",
+        [WH_ENOMEM] = "out of memory",
+        [WH_EINVAL] = "invalid argument",
+        [WH_EIO] = "i/o error",
+        [WH_ELIMIT] = "limit exceeded",
+        [WH_ESYNTAX] = "syntax error",
         [WH_EUTF8] = "invalid UTF-8",
     };
     if ((unsigned)st < WH_ARRAY_LEN(names) && names[st]) return names[st];
@@ -116,7 +120,8 @@ bool wh_buf_reserve(wh_buf *b, size_t extra)
     if (b->oom) return false;
     if (b->len + extra + 1 <= b->cap) return true;
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1) cap *= 2;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
     char *p = realloc(b->p, cap);
     if (!p) {
         b->oom = true;
@@ -197,11 +202,21 @@ void wh_buf_json_str(wh_buf *b, const char *s, size_t n)
         wh_buf_append(b, s + run, i - run);
         run = i + 1;
         switch (c) {
-        case '"': wh_buf_append(b, "\\\"", 2); break;
-        case '\\': wh_buf_append(b, "\\\\", 2); break;
-        case '\n': wh_buf_append(b, "\\n", 2); break;
-        case '\r': wh_buf_append(b, "\\r", 2); break;
-        case '\t': wh_buf_append(b, "\\t", 2); break;
+        case '"':
+            wh_buf_append(b, "\\\"", 2);
+            break;
+        case '\\':
+            wh_buf_append(b, "\\\\", 2);
+            break;
+        case '\n':
+            wh_buf_append(b, "\\n", 2);
+            break;
+        case '\r':
+            wh_buf_append(b, "\\r", 2);
+            break;
+        case '\t':
+            wh_buf_append(b, "\\t", 2);
+            break;
         default: {
             char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             wh_buf_append(b, e, 6);
@@ -281,14 +296,30 @@ bool wh_json_unescape(const char *p, size_t n, char *o, size_t *out_len, size_t 
         size_t esc = i;
         if (++i >= n) goto bad;
         switch (p[i]) {
-        case '"': o[w++] = '"'; break;
-        case '\\': o[w++] = '\\'; break;
-        case '/': o[w++] = '/'; break;
-        case 'b': o[w++] = '\b'; break;
-        case 'f': o[w++] = '\f'; break;
-        case 'n': o[w++] = '\n'; break;
-        case 'r': o[w++] = '\r'; break;
-        case 't': o[w++] = '\t'; break;
+        case '"':
+            o[w++] = '"';
+            break;
+        case '\\':
+            o[w++] = '\\';
+            break;
+        case '/':
+            o[w++] = '/';
+            break;
+        case 'b':
+            o[w++] = '\b';
+            break;
+        case 'f':
+            o[w++] = '\f';
+            break;
+        case 'n':
+            o[w++] = '\n';
+            break;
+        case 'r':
+            o[w++] = '\r';
+            break;
+        case 't':
+            o[w++] = '\t';
+            break;
         case 'u': {
             uint32_t cp;
             if (i + 4 >= n || !hex4(p + i + 1, &cp)) goto bad;
@@ -306,7 +337,8 @@ bool wh_json_unescape(const char *p, size_t n, char *o, size_t *out_len, size_t 
             w += wh_utf8_encode(cp, o + w); /* at most 4 bytes from at least 6 escaped */
             break;
         }
-        default: goto bad;
+        default:
+            goto bad;
         }
         continue;
     bad:
@@ -391,8 +423,8 @@ bool wh_parse_duration(const char *s, size_t n, int64_t *ms_out)
     static const struct {
         const char *unit;
         int64_t ms;
-    } units[] = {{"ms", 1},          {"s", 1000},         {"m", 60000}, {"h", 3600000},
-                 {"d", 86400000},    {"w", 604800000}};
+    } units[] = {{"ms", 1},      {"s", 1000},     {"m", 60000},
+                 {"h", 3600000}, {"d", 86400000}, {"w", 604800000}};
     size_t i = 0;
     int64_t total = 0;
     if (n == 0) return false;
@@ -406,7 +438,8 @@ bool wh_parse_duration(const char *s, size_t n, int64_t *ms_out)
         }
         if (i == start) return false;
         size_t us = i;
-        while (i < n && s[i] >= 'a' && s[i] <= 'z') i++;
+        while (i < n && s[i] >= 'a' && s[i] <= 'z')
+            i++;
         size_t ul = i - us;
         if (ul == 0) return false;
         bool found = false;
@@ -443,7 +476,8 @@ size_t wh_levenshtein(const char *a, const char *b)
     size_t la = strlen(a), lb = strlen(b);
     if (la > 63 || lb > 63) return 64;
     size_t row[64];
-    for (size_t j = 0; j <= lb; j++) row[j] = j;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
     for (size_t i = 1; i <= la; i++) {
         size_t prev = row[0];
         row[0] = i;
@@ -468,7 +502,8 @@ wh_status wh_read_file(const char *path, char **out, size_t *len)
     wh_buf_init(&b);
     char tmp[65536];
     size_t n;
-    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0) wh_buf_append(&b, tmp, n);
+    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
+        wh_buf_append(&b, tmp, n);
     bool err = ferror(f);
     fclose(f);
     if (err) {

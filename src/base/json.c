@@ -38,7 +38,8 @@ static inline size_t string_stop(const unsigned char *s, size_t i, size_t n)
         i += 16;
     }
 #endif
-    while (i < n && s[i] != '"' && s[i] != '\\' && s[i] >= 0x20) i++;
+    while (i < n && s[i] != '"' && s[i] != '\\' && s[i] >= 0x20)
+        i++;
     return i;
 }
 
@@ -54,10 +55,12 @@ int wh_json_tokenize(const char *str, size_t n, wh_jtok *tok, int cap, int max_d
     bool after_value = false;
     /* In an object, after '{' or ',' the next token must be a key, then ':'. */
     bool want_key = false;
-    while (i < n && is_ws(s[i])) i++;
+    while (i < n && is_ws(s[i]))
+        i++;
     if (i >= n) FAIL(i, "empty");
     for (;;) {
-        while (i < n && is_ws(s[i])) i++;
+        while (i < n && is_ws(s[i]))
+            i++;
         if (after_value) {
             if (depth == 0) {
                 if (i != n) FAIL(i, "data after the value");
@@ -106,7 +109,8 @@ int wh_json_tokenize(const char *str, size_t n, wh_jtok *tok, int cap, int max_d
             t->start = (int32_t)i;
             stack[depth++] = ntok++;
             i++;
-            while (i < n && is_ws(s[i])) i++;
+            while (i < n && is_ws(s[i]))
+                i++;
             if (i < n && s[i] == (c == '{' ? '}' : ']')) { /* empty container */
                 t->end = (int32_t)(i + 1);
                 t->next = ntok;
@@ -151,7 +155,8 @@ int wh_json_tokenize(const char *str, size_t n, wh_jtok *tok, int cap, int max_d
             i++;
             if (want_key) {
                 /* a key: ':' and then its value */
-                while (i < n && is_ws(s[i])) i++;
+                while (i < n && is_ws(s[i]))
+                    i++;
                 if (i >= n) FAIL(i, "truncated");
                 if (s[i] != ':') FAIL(i, "separator");
                 i++;
@@ -182,20 +187,23 @@ int wh_json_tokenize(const char *str, size_t n, wh_jtok *tok, int cap, int max_d
             if (i < n && s[i] == '0') {
                 i++;
             } else if (i < n && s[i] >= '1' && s[i] <= '9') {
-                while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+                while (i < n && s[i] >= '0' && s[i] <= '9')
+                    i++;
             } else {
                 FAIL(st, "literal");
             }
             if (i < n && s[i] == '.') {
                 i++;
                 if (i >= n || s[i] < '0' || s[i] > '9') FAIL(i, "literal");
-                while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+                while (i < n && s[i] >= '0' && s[i] <= '9')
+                    i++;
             }
             if (i < n && (s[i] == 'e' || s[i] == 'E')) {
                 i++;
                 if (i < n && (s[i] == '+' || s[i] == '-')) i++;
                 if (i >= n || s[i] < '0' || s[i] > '9') FAIL(i, "literal");
-                while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+                while (i < n && s[i] >= '0' && s[i] <= '9')
+                    i++;
             }
             if (i < n && !is_ws(s[i]) && s[i] != ',' && s[i] != '}' && s[i] != ']')
                 FAIL(i, "literal");

@@ -13,7 +13,7 @@
 typedef enum { WH_J_OBJECT = 1, WH_J_ARRAY, WH_J_STRING, WH_J_PRIMITIVE } wh_jtype;
 
 typedef struct {
-    uint8_t type;   /* wh_jtype */
+    uint8_t type;    /* wh_jtype */
     uint8_t escaped; /* strings: contains a backslash escape */
     int32_t start, end;
     int32_t size; /* objects: number of keys; arrays: number of items */
@@ -25,7 +25,7 @@ enum { WH_J_ENOMEM = -1, WH_J_EINVAL = -2, WH_J_EDEPTH = -3 };
 /* Tokenizes s[0..n). Returns the number of tokens, or a negative WH_J_* code with *err_pos
  * (byte offset) and *err_what (a short description) set. Whitespace may surround the single
  * top-level value. */
-int wh_json_tokenize(const char *s, size_t n, wh_jtok *tok, int cap, int max_depth,
-                     size_t *err_pos, const char **err_what);
+int wh_json_tokenize(const char *s, size_t n, wh_jtok *tok, int cap, int max_depth, size_t *err_pos,
+                     const char **err_what);
 
 #endif

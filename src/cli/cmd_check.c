@@ -41,12 +41,16 @@ static void usage(FILE *f)
 
 int wh_cmd_check(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"rules", required_argument, NULL, 'r'},   {"in", required_argument, NULL, 'i'},
-        {"out", required_argument, NULL, 'o'},     {"threads", required_argument, NULL, 't'},
-        {"explain", no_argument, NULL, 'e'},       {"stats", no_argument, NULL, 's'},
-        {"cache-dir", required_argument, NULL, 'c'}, {"no-cache", no_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"rules", required_argument, NULL, 'r'},
+                                             {"in", required_argument, NULL, 'i'},
+                                             {"out", required_argument, NULL, 'o'},
+                                             {"threads", required_argument, NULL, 't'},
+                                             {"explain", no_argument, NULL, 'e'},
+                                             {"stats", no_argument, NULL, 's'},
+                                             {"cache-dir", required_argument, NULL, 'c'},
+                                             {"no-cache", no_argument, NULL, 'n'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     const char *rules = NULL, *in = NULL, *outp = NULL, *cache = wh_default_cache_dir();
     int threads = 1, c;
     bool stats = false;
@@ -54,9 +58,15 @@ int wh_cmd_check(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "r:i:o:t:", longopts, NULL)) != -1) {
         switch (c) {
-        case 'r': rules = optarg; break;
-        case 'i': in = optarg; break;
-        case 'o': outp = optarg; break;
+        case 'r':
+            rules = optarg;
+            break;
+        case 'i':
+            in = optarg;
+            break;
+        case 'o':
+            outp = optarg;
+            break;
         case 't': {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -67,12 +77,24 @@ int wh_cmd_check(int argc, char **argv)
             threads = (int)v;
             break;
         }
-        case 'e': eo.explain = true; break;
-        case 's': stats = true; break;
-        case 'c': cache = optarg; break;
-        case 'n': cache = NULL; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return WH_EXIT_USAGE;
+        case 'e':
+            eo.explain = true;
+            break;
+        case 's':
+            stats = true;
+            break;
+        case 'c':
+            cache = optarg;
+            break;
+        case 'n':
+            cache = NULL;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return WH_EXIT_USAGE;
         }
     }
     if (!rules || optind != argc) {

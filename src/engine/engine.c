@@ -18,8 +18,8 @@ struct wh_worker {
     wh_match_scratch *ms;
     wh_match matches[MAX_MATCHES];
     uint32_t nmatches;
-    uint8_t *group_hit;  /* per group: a surviving blocked match */
-    uint8_t *fired;      /* per rule: 0 no, 1 enforced, 2 shadow */
+    uint8_t *group_hit; /* per group: a surviving blocked match */
+    uint8_t *fired;     /* per rule: 0 no, 1 enforced, 2 shadow */
 };
 
 wh_worker *wh_worker_new(wh_ruleset *rs, const wh_engine_opts *opts)
@@ -60,7 +60,8 @@ static uint32_t count_emotes(const wh_event *ev)
     if (ev->meta_emotes_is_array) return ev->meta_emotes.n;
     /* Twitch tag: "25:0-4,12-16/1902:6-10": one occurrence per range. */
     uint32_t n = 0;
-    for (uint32_t i = 0; i < ev->meta_emotes.n; i++) n += ev->meta_emotes.p[i] == '-';
+    for (uint32_t i = 0; i < ev->meta_emotes.n; i++)
+        n += ev->meta_emotes.p[i] == '-';
     return n;
 }
 
@@ -68,17 +69,28 @@ static double feature(const wh_text *t, const wh_event *ev, wh_feature_id f)
 {
     const wh_features *x = &t->f;
     switch (f) {
-    case WH_F_LENGTH: return x->length;
-    case WH_F_LETTERS: return x->letters;
-    case WH_F_CAPS_RATIO: return x->letters ? (double)x->upper / x->letters : 0;
-    case WH_F_SYMBOL_RATIO: return x->length ? (double)x->symbols / x->length : 0;
-    case WH_F_REPEATED: return x->max_run;
-    case WH_F_ZALGO: return x->marks;
-    case WH_F_MENTIONS: return x->mentions;
-    case WH_F_EMOTES: return count_emotes(ev);
-    case WH_F_NON_LATIN_RATIO: return x->letters ? (double)x->non_latin / x->letters : 0;
-    case WH_F_LINKS: return x->nlinks;
-    case WH_F__COUNT: break;
+    case WH_F_LENGTH:
+        return x->length;
+    case WH_F_LETTERS:
+        return x->letters;
+    case WH_F_CAPS_RATIO:
+        return x->letters ? (double)x->upper / x->letters : 0;
+    case WH_F_SYMBOL_RATIO:
+        return x->length ? (double)x->symbols / x->length : 0;
+    case WH_F_REPEATED:
+        return x->max_run;
+    case WH_F_ZALGO:
+        return x->marks;
+    case WH_F_MENTIONS:
+        return x->mentions;
+    case WH_F_EMOTES:
+        return count_emotes(ev);
+    case WH_F_NON_LATIN_RATIO:
+        return x->letters ? (double)x->non_latin / x->letters : 0;
+    case WH_F_LINKS:
+        return x->nlinks;
+    case WH_F__COUNT:
+        break;
     }
     return 0;
 }
@@ -112,9 +124,12 @@ static bool eval(const eval_ctx *c, const wh_cond *n)
         for (uint32_t i = 0; i < n->nkids; i++)
             if (eval(c, n->kids[i])) return true;
         return false;
-    case WH_C_NOT: return !eval(c, n->kids[0]);
-    case WH_C_MATCH: return c->group_hit[n->group] != 0;
-    case WH_C_NUM: return wh_cmp_holds(n->cmp, feature(c->t, c->ev, n->feat));
+    case WH_C_NOT:
+        return !eval(c, n->kids[0]);
+    case WH_C_MATCH:
+        return c->group_hit[n->group] != 0;
+    case WH_C_NUM:
+        return wh_cmp_holds(n->cmp, feature(c->t, c->ev, n->feat));
     case WH_C_LINKS: {
         const wh_features *f = &c->t->f;
         if (n->has_count && !wh_cmp_holds(n->cmp, f->nlinks)) return false;
@@ -215,7 +230,8 @@ static void explain_features(wh_buf *out, const wh_cond *n, const eval_ctx *c, c
 {
     if (n->kind == WH_C_NOT) return;
     if (n->kind == WH_C_ALL || n->kind == WH_C_ANY) {
-        for (uint32_t i = 0; i < n->nkids; i++) explain_features(out, n->kids[i], c, rule, first);
+        for (uint32_t i = 0; i < n->nkids; i++)
+            explain_features(out, n->kids[i], c, rule, first);
         return;
     }
     if ((n->kind != WH_C_NUM && n->kind != WH_C_LINKS) || !eval(c, n)) return;
@@ -246,7 +262,8 @@ static bool rule_applies(const wh_ruleset *rs, const wh_rule *r, const wh_event 
     if (r->channels.n && !wh_strset_has(&r->channels, ev->channel)) return false;
     if (r->roles.n) {
         bool any = false;
-        for (uint32_t i = 0; i < ev->nroles && !any; i++) any = wh_strset_has(&r->roles, ev->roles[i]);
+        for (uint32_t i = 0; i < ev->nroles && !any; i++)
+            any = wh_strset_has(&r->roles, ev->roles[i]);
         if (!any) return false;
     }
     for (uint32_t i = 0; i < ev->nroles; i++)
@@ -330,7 +347,8 @@ wh_outcome wh_worker_line(wh_worker *w, const char *line, size_t len, uint64_t l
         w->nmatches = wh_matcher_scan(rs->matcher, w->ms, &t, w->matches, MAX_MATCHES, &truncated);
         uint32_t nc;
         const uint32_t *conf = wh_match_confirmed(w->ms, &nc);
-        for (uint32_t i = 0; i < nc; i++) w->group_hit[rs->pats[conf[i]].group] = 1;
+        for (uint32_t i = 0; i < nc; i++)
+            w->group_hit[rs->pats[conf[i]].group] = 1;
     }
     /* Rules by priority; an allow rule stops lower priorities. */
     eval_ctx ctx = {&t, &ev, w->group_hit};

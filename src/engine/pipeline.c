@@ -155,7 +155,8 @@ static double bucket_ns(unsigned b)
 double wh_stats_percentile_us(const wh_stream_stats *s, double q)
 {
     uint64_t total = 0;
-    for (unsigned b = 0; b < 64 * 8; b++) total += s->lat_ns[b];
+    for (unsigned b = 0; b < 64 * 8; b++)
+        total += s->lat_ns[b];
     if (!total) return 0;
     uint64_t want = (uint64_t)(q * (double)total);
     if (want >= total) want = total - 1;
@@ -241,7 +242,7 @@ static int run_single(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FIL
 /* ---- N threads ---- */
 
 typedef struct {
-    wh_buf in;         /* whole lines, each terminated by '\n' */
+    wh_buf in; /* whole lines, each terminated by '\n' */
     uint64_t first_line;
     uint64_t *long_lines; /* line numbers of skipped over-long lines, ascending */
     uint32_t nlong, caplong;
@@ -292,7 +293,8 @@ static void *worker_main(void *arg)
     wh_worker *w = ((worker_arg *)arg)->w;
     pthread_mutex_lock(&sh->mu);
     for (;;) {
-        while (sh->claimed >= sh->filled && !sh->eof) pthread_cond_wait(&sh->work, &sh->mu);
+        while (sh->claimed >= sh->filled && !sh->eof)
+            pthread_cond_wait(&sh->work, &sh->mu);
         if (sh->claimed >= sh->filled) break;
         batch *b = &sh->slots[sh->claimed % sh->nslots];
         sh->claimed++;
@@ -350,9 +352,11 @@ static void merge_stats(wh_stream_stats *into, const wh_stream_stats *from)
 {
     into->events += from->events;
     into->errors += from->errors;
-    for (int a = 0; a < WH_ACT__COUNT; a++) into->actions[a] += from->actions[a];
+    for (int a = 0; a < WH_ACT__COUNT; a++)
+        into->actions[a] += from->actions[a];
     if (from->measure)
-        for (unsigned i = 0; i < 64 * 8; i++) into->lat_ns[i] += from->lat_ns[i];
+        for (unsigned i = 0; i < 64 * 8; i++)
+            into->lat_ns[i] += from->lat_ns[i];
 }
 
 static int run_threads(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FILE *out,
@@ -373,7 +377,8 @@ static int run_threads(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FI
         free(tids);
         return -1;
     }
-    for (uint64_t i = 0; i < sh.nslots; i++) sh.slots[i].st.measure = st->measure;
+    for (uint64_t i = 0; i < sh.nslots; i++)
+        sh.slots[i].st.measure = st->measure;
     worker_arg *args = calloc((size_t)threads, sizeof(worker_arg));
     bool made = args != NULL;
     for (int i = 0; made && i < threads; i++) {
@@ -429,8 +434,10 @@ static int run_threads(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FI
     sh.eof = true;
     pthread_cond_broadcast(&sh.work);
     pthread_mutex_unlock(&sh.mu);
-    for (int i = 0; i < started; i++) pthread_join(tids[i], NULL);
-    for (int i = 0; args && i < threads; i++) wh_worker_free(args[i].w);
+    for (int i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    for (int i = 0; args && i < threads; i++)
+        wh_worker_free(args[i].w);
     free(args);
     if (sh.failed) rc = -1;
     for (uint64_t i = 0; i < sh.nslots; i++) {

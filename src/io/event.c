@@ -120,8 +120,7 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
     if (len > WH_MAX_LINE)
         return fail(err, "line_too_long", "line is %zu bytes; the limit is %d", len, WH_MAX_LINE);
     size_t bad = wh_utf8_invalid_at(line, len);
-    if (bad != (size_t)-1)
-        return fail(err, "bad_utf8", "invalid UTF-8 at byte %zu", bad + 1);
+    if (bad != (size_t)-1) return fail(err, "bad_utf8", "invalid UTF-8 at byte %zu", bad + 1);
 
     int ntok;
     size_t epos = 0;
@@ -163,7 +162,8 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
         return fail(err, "bad_json", "invalid JSON at byte %zu", epos + 1);
     }
     if (tok[0].type != WH_J_OBJECT)
-        return fail(err, "bad_json", "an event must be a JSON object, at byte %d", tok[0].start + 1);
+        return fail(err, "bad_json", "an event must be a JSON object, at byte %d",
+                    tok[0].start + 1);
     int bad_at = 0;
 
     const char *js = line;
@@ -316,8 +316,7 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
                                 return fail(err, "bad_ts",
                                             "\"user.created_at\" is not an RFC 3339 time");
                         } else if (tok[v].type == WH_J_PRIMITIVE && !IS_NULL) {
-                            if (!parse_int(line + tok[v].start,
-                                           (size_t)(tok[v].end - tok[v].start),
+                            if (!parse_int(line + tok[v].start, (size_t)(tok[v].end - tok[v].start),
                                            &ev->created_at_ms))
                                 return fail(err, "bad_ts",
                                             "\"user.created_at\" must be RFC 3339 or unix ms");

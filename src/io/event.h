@@ -35,7 +35,7 @@ typedef struct {
     wh_str text;
     int64_t ts_ms;
     bool ts_given;
-    wh_str meta;       /* raw JSON of "meta", empty when absent */
+    wh_str meta;        /* raw JSON of "meta", empty when absent */
     wh_str meta_emotes; /* raw JSON value of meta.emotes (string contents or array) */
     bool meta_emotes_is_array;
     /* mod_action */

@@ -17,7 +17,7 @@
 
 #define PCRE2_FAILED ((pcre2_code *)(uintptr_t)1)
 #define MAX_HITS 4096
-#define MAX_SPANS_PER_PATTERN 8    /* stored per pattern; more are counted, not stored */
+#define MAX_SPANS_PER_PATTERN 8 /* stored per pattern; more are counted, not stored */
 #define MAX_PERMIT_SPANS 1024
 #define MAX_TRIES_PER_PATTERN 65536 /* spans looked at per pattern: bounded by the text anyway */
 
@@ -80,7 +80,8 @@ static void word_body(wh_buf *b, const char *t)
     /* A term that is one letter repeated ("kkk", "xxx") is matched exactly: stretched, it
      * would be Brazilian laughter ("kkkkkk") or a row of kisses. */
     bool one_run = n > 1;
-    for (size_t i = 1; i < n && one_run; i++) one_run = p[i] == p[0];
+    for (size_t i = 1; i < n && one_run; i++)
+        one_run = p[i] == p[0];
     if (one_run && ((p[0] >= 'a' && p[0] <= 'z') || (p[0] >= '0' && p[0] <= '9'))) {
         wh_buf_printf(b, "%c{%zu}", p[0], n);
         return;
@@ -89,17 +90,22 @@ static void word_body(wh_buf *b, const char *t)
         unsigned char c = p[i];
         if (c == ' ') {
             size_t prev = 0, next = 0, k = i;
-            while (k > 0 && p[k - 1] != ' ') k--, prev++;
+            while (k > 0 && p[k - 1] != ' ')
+                k--, prev++;
             k = i;
-            while (k < n && p[k] == ' ') k++;
-            while (k < n && p[k] != ' ') k++, next++;
-            while (i < n && p[i] == ' ') i++;
+            while (k < n && p[k] == ' ')
+                k++;
+            while (k < n && p[k] != ' ')
+                k++, next++;
+            while (i < n && p[i] == ' ')
+                i++;
             wh_buf_puts(b, prev >= 3 && next >= 3 ? " *" : " +");
             continue;
         }
         if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
             size_t run = 1;
-            while (i + run < n && p[i + run] == c) run++;
+            while (i + run < n && p[i + run] == c)
+                run++;
             const char *cls = c == 'l' ? "[li]" : NULL;
             char one[2] = {(char)c, 0};
             const char *x = cls ? cls : one;
@@ -179,8 +185,9 @@ static char *widen_backrefs(const char *re)
         } else if (c == '(') {
             if (depth == 64) return NULL;
             bool capture = i + 1 >= n || re[i + 1] != '?';
-            if (!capture && i + 2 < n && (re[i + 2] == '<' || re[i + 2] == 'P' || re[i + 2] == '\'') &&
-                re[i + 3] != '=' && re[i + 3] != '!')
+            if (!capture && i + 2 < n &&
+                (re[i + 2] == '<' || re[i + 2] == 'P' || re[i + 2] == '\'') && re[i + 3] != '=' &&
+                re[i + 3] != '!')
                 return NULL; /* named groups: leave it to Hyperscan's prefilter */
             if (capture) {
                 ngroups++;
@@ -208,8 +215,8 @@ static char *widen_backrefs(const char *re)
             const char *body = re + grp[g].start;
             size_t bl = grp[g].end - grp[g].start;
             /* Anchors and assertions would not hold again at the copy's place. */
-            bool unsafe = memchr(body, '^', bl) || memchr(body, '$', bl) ||
-                          memchr(body, '(', bl) != NULL;
+            bool unsafe =
+                memchr(body, '^', bl) || memchr(body, '$', bl) || memchr(body, '(', bl) != NULL;
             for (size_t k = 0; k + 1 < bl && !unsafe; k++)
                 if (body[k] == '\\' && strchr("123456789bBAzZGK", body[k + 1])) unsafe = true;
             if (unsafe) {
@@ -306,7 +313,8 @@ char *wh_regex_check(const char *regex, wh_view_id view, bool full)
     uint32_t opts = PCRE2_UTF | (view != WH_VIEW_RAW ? PCRE2_CASELESS : 0);
     int perr;
     PCRE2_SIZE poff;
-    pcre2_code *c = pcre2_compile((PCRE2_SPTR)regex, PCRE2_ZERO_TERMINATED, opts, &perr, &poff, NULL);
+    pcre2_code *c =
+        pcre2_compile((PCRE2_SPTR)regex, PCRE2_ZERO_TERMINATED, opts, &perr, &poff, NULL);
     if (!c) {
         PCRE2_UCHAR buf[200];
         pcre2_get_error_message(perr, buf, sizeof(buf));
@@ -315,7 +323,8 @@ char *wh_regex_check(const char *regex, wh_view_id view, bool full)
     }
     pcre2_code_free(c);
     if (!full) return NULL;
-    unsigned flags = HS_FLAG_SINGLEMATCH | HS_FLAG_UTF8 | (view != WH_VIEW_RAW ? HS_FLAG_CASELESS : 0);
+    unsigned flags =
+        HS_FLAG_SINGLEMATCH | HS_FLAG_UTF8 | (view != WH_VIEW_RAW ? HS_FLAG_CASELESS : 0);
     hs_database_t *db = NULL;
     hs_compile_error_t *e = NULL;
     if (hs_compile(regex, flags, HS_MODE_BLOCK, NULL, &db, &e) == HS_SUCCESS) {
@@ -357,8 +366,7 @@ static void cache_key(const wh_matcher *m, unsigned mask, const hs_platform_info
     }
     XXH128_hash_t h = XXH3_128bits_digest(st);
     XXH3_freeState(st);
-    snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64,
-             (unsigned long long)h.low64);
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
 }
 
 static void mkdir_p(const char *dir)
@@ -480,8 +488,8 @@ wh_status wh_matcher_build(const wh_pattern_spec *specs, uint32_t n, const wh_ma
         if (specs[i].kind == WH_PAT_REGEX) {
             /* Regexes are few: compile their PCRE2 form now, so a bad one fails the load. */
             char msg[300];
-            pcre2_code *c = pcre_compile_expr(m->pats[i].pcre_expr, m->pats[i].pcre_opts, msg,
-                                              sizeof(msg));
+            pcre2_code *c =
+                pcre_compile_expr(m->pats[i].pcre_expr, m->pats[i].pcre_opts, msg, sizeof(msg));
             if (!c) {
                 m->pats[i].failed = true;
                 if (on_error) on_error(ud, i, msg);
@@ -502,13 +510,14 @@ wh_status wh_matcher_build(const wh_pattern_spec *specs, uint32_t n, const wh_ma
     /* Keys come from the patterns as written, before any compile changes their flags, so
      * the same rules always look up the same files. */
     static const unsigned nmasks = 1u << WH_VIEW__COUNT;
-    char (*keys)[33] = calloc(nmasks, 33);
+    char(*keys)[33] = calloc(nmasks, 33);
     if (!keys) goto fail;
-    for (unsigned mask = 1; mask < nmasks; mask++) cache_key(m, mask, &plat, keys[mask]);
+    for (unsigned mask = 1; mask < nmasks; mask++)
+        cache_key(m, mask, &plat, keys[mask]);
     /* Single views first (they report the patterns Hyperscan rejects), then the unions. */
     for (unsigned mask = 1; mask < nmasks; mask++) {
         bool single = (mask & (mask - 1)) == 0;
-        if (!single && (mask & ~7u)) continue;  /* unions only of raw, folded, skeleton */
+        if (!single && (mask & ~7u)) continue;   /* unions only of raw, folded, skeleton */
         if ((mask & m->views) != mask) continue; /* every member must have patterns */
         hs_database_t **dbp = single ? &m->db[__builtin_ctz(mask)] : &m->udb[mask];
         if (opts && opts->cache_dir) {
@@ -526,7 +535,8 @@ wh_status wh_matcher_build(const wh_pattern_spec *specs, uint32_t n, const wh_ma
         bool complete = true;
         for (uint32_t i = 0; i < n; i++)
             if ((mask & (1u << m->pats[i].scan_view)) && m->pats[i].failed) complete = false;
-        if (opts && opts->cache_dir && *dbp && complete) cache_store(opts->cache_dir, keys[mask], *dbp);
+        if (opts && opts->cache_dir && *dbp && complete)
+            cache_store(opts->cache_dir, keys[mask], *dbp);
     }
     free(keys);
     if (opts && opts->cache_hit) *opts->cache_hit = all_cached;
@@ -556,8 +566,10 @@ void wh_matcher_free(wh_matcher *m)
         if (c && c != PCRE2_FAILED) pcre2_code_free(c);
     }
     free(m->pats);
-    for (int v = 0; v < WH_VIEW__COUNT; v++) hs_free_database(m->db[v]);
-    for (int k = 0; k < 8; k++) hs_free_database(m->udb[k]);
+    for (int v = 0; v < WH_VIEW__COUNT; v++)
+        hs_free_database(m->db[v]);
+    for (int k = 0; k < 8; k++)
+        hs_free_database(m->udb[k]);
     if (m->proto) hs_free_scratch(m->proto);
     free(m);
 }
@@ -642,8 +654,8 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text *t,
-                         wh_match *out, uint32_t cap, bool *truncated)
+uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text *t, wh_match *out,
+                         uint32_t cap, bool *truncated)
 {
     s->nhits = 0;
     s->overflow = false;
@@ -696,14 +708,15 @@ uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text
             PCRE2_SIZE off = 0;
             uint32_t kept = 0;
             for (int tries = 0; tries < MAX_TRIES_PER_PATTERN && off <= vw->len; tries++) {
-                int rc = pcre2_match(c, (PCRE2_SPTR)vw->s, vw->len, off, PCRE2_NO_UTF_CHECK,
-                                     s->md, s->mctx);
+                int rc = pcre2_match(c, (PCRE2_SPTR)vw->s, vw->len, off, PCRE2_NO_UTF_CHECK, s->md,
+                                     s->mctx);
                 if (rc < 0) break; /* no (more) match, or a match limit: a hostile regex stops */
                 PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
                 uint32_t vs = (uint32_t)ov[0], ve = (uint32_t)ov[1], rs, re;
                 off = ov[1] > ov[0] ? ov[1] : ov[1] + 1;
                 /* Do not restart inside a UTF-8 sequence. */
-                while (off < vw->len && ((unsigned char)vw->s[off] & 0xC0) == 0x80) off++;
+                while (off < vw->len && ((unsigned char)vw->s[off] & 0xC0) == 0x80)
+                    off++;
                 wh_view_to_raw(vw, vs, ve, &rs, &re);
                 if (pass == 1) {
                     if (s->npermits < MAX_PERMIT_SPANS)
@@ -720,8 +733,8 @@ uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text
                     *truncated = true;
                     break; /* confirmed; the rest of its spans are not needed */
                 }
-                out[nout++] = (wh_match){.pattern = pi, .view = pt->view, .vs = vs, .ve = ve,
-                                         .rs = rs, .re = re};
+                out[nout++] = (wh_match){
+                    .pattern = pi, .view = pt->view, .vs = vs, .ve = ve, .rs = rs, .re = re};
             }
         }
     }

@@ -18,11 +18,11 @@ typedef enum { WH_PAT_WORD, WH_PAT_REGEX } wh_pat_kind;
 typedef struct {
     wh_pat_kind kind;
     wh_view_id view;
-    const char *source;  /* as written (the term, or the regex) */
-    const char *expr;    /* for WORD: the normalized term with '*' markers; REGEX: the regex */
-    uint32_t group;      /* the predicate (match group) it belongs to */
-    int32_t permit_set;  /* >= 0: a permitted (unless_words) pattern of that set */
-    int32_t cancel_set;  /* >= 0: spans inside a match of that permit set do not count */
+    const char *source; /* as written (the term, or the regex) */
+    const char *expr;   /* for WORD: the normalized term with '*' markers; REGEX: the regex */
+    uint32_t group;     /* the predicate (match group) it belongs to */
+    int32_t permit_set; /* >= 0: a permitted (unless_words) pattern of that set */
+    int32_t cancel_set; /* >= 0: spans inside a match of that permit set do not count */
     bool prefix_star, suffix_star; /* WORD only */
     bool literal; /* WORD only: a term with no letters or digits (an emoji): exact bytes */
 } wh_pattern_spec;
@@ -31,10 +31,10 @@ typedef struct wh_matcher wh_matcher;
 typedef struct wh_match_scratch wh_match_scratch;
 
 typedef struct {
-    uint32_t pattern;    /* index into the specs given to wh_matcher_build */
+    uint32_t pattern; /* index into the specs given to wh_matcher_build */
     wh_view_id view;
-    uint32_t vs, ve;     /* span in the view */
-    uint32_t rs, re;     /* span in the raw text */
+    uint32_t vs, ve; /* span in the view */
+    uint32_t rs, re; /* span in the raw text */
 } wh_match;
 
 /* Compile-time diagnostics for one pattern. */
@@ -61,8 +61,8 @@ void wh_match_scratch_free(wh_match_scratch *s);
  * pattern with at least one span left is "confirmed" (see wh_match_confirmed), however many
  * spans there are. out[] receives up to cap of the surviving spans, in pattern order then
  * position; *truncated is set when some were not stored. Returns the number stored. */
-uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text *t,
-                         wh_match *out, uint32_t cap, bool *truncated);
+uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text *t, wh_match *out,
+                         uint32_t cap, bool *truncated);
 /* The patterns confirmed by the last scan (ascending indexes). */
 const uint32_t *wh_match_confirmed(const wh_match_scratch *s, uint32_t *n);
 

@@ -20,8 +20,8 @@
 const char *const wh_action_names[WH_ACT__COUNT] = {"allow",  "warn",    "hold",
                                                     "delete", "timeout", "ban"};
 const char *const wh_feature_names[WH_F__COUNT] = {
-    "length",   "letters",  "caps_ratio", "symbol_ratio",    "repeated_chars",
-    "zalgo",    "mentions", "emotes",     "non_latin_ratio", "links"};
+    "length", "letters",  "caps_ratio", "symbol_ratio",    "repeated_chars",
+    "zalgo",  "mentions", "emotes",     "non_latin_ratio", "links"};
 
 #define MAX_TIMEOUT_S (14 * 86400) /* Twitch's and Discord's longest timeout */
 
@@ -85,12 +85,18 @@ void wh_diags_free(wh_diags *d)
 bool wh_cmp_holds(wh_cmp c, double x)
 {
     switch (c.op) {
-    case WH_OP_GT: return x > c.v;
-    case WH_OP_GE: return x >= c.v;
-    case WH_OP_LT: return x < c.v;
-    case WH_OP_LE: return x <= c.v;
-    case WH_OP_EQ: return x == c.v;
-    case WH_OP_NE: return x != c.v;
+    case WH_OP_GT:
+        return x > c.v;
+    case WH_OP_GE:
+        return x >= c.v;
+    case WH_OP_LT:
+        return x < c.v;
+    case WH_OP_LE:
+        return x <= c.v;
+    case WH_OP_EQ:
+        return x == c.v;
+    case WH_OP_NE:
+        return x != c.v;
     }
     return false;
 }
@@ -148,7 +154,8 @@ static const struct fy_mark *node_mark(struct fy_node *n, int depth)
         struct fy_node_pair *pr = fy_node_mapping_get_by_index(n, 0);
         return pr ? node_mark(fy_node_pair_key(pr), depth + 1) : NULL;
     }
-    case FYNT_SEQUENCE: return node_mark(fy_node_sequence_get_by_index(n, 0), depth + 1);
+    case FYNT_SEQUENCE:
+        return node_mark(fy_node_sequence_get_by_index(n, 0), depth + 1);
     }
     return NULL;
 }
@@ -343,7 +350,8 @@ static void load_list_file(ld_t *L, list_t *l, struct fy_node *fnode, const char
                     break;
                 }
                 /* Line of the item, for positions in lint messages. */
-                for (; scanned < t[i].start; scanned++) line += buf[scanned] == '\n';
+                for (; scanned < t[i].start; scanned++)
+                    line += buf[scanned] == '\n';
                 const char *s = buf + t[i].start;
                 size_t n = (size_t)(t[i].end - t[i].start);
                 if (memchr(s, '\\', n)) {
@@ -368,8 +376,10 @@ static void load_list_file(ld_t *L, list_t *l, struct fy_node *fnode, const char
             char *le = nl ? nl : end;
             line++;
             char *s = p, *e = le;
-            while (s < e && (*s == ' ' || *s == '\t')) s++;
-            while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) e--;
+            while (s < e && (*s == ' ' || *s == '\t'))
+                s++;
+            while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+                e--;
             if (e > s && *s != '#') list_push(L, l, s, (size_t)(e - s), line, &cap);
             p = le + 1;
         }
@@ -442,8 +452,10 @@ static void add_spec(ld_t *L, wh_pattern_spec sp, const char *file, uint32_t lin
         L->specs = realloc(L->specs, sizeof(wh_pattern_spec) * L->capspecs);
         L->infos = realloc(L->infos, sizeof(wh_pattern_info) * L->capspecs);
     }
-    if (sp.permit_set < 0 && sp.group < L->ngroups) sp.cancel_set = L->groups[sp.group].permit_set;
-    else sp.cancel_set = -1;
+    if (sp.permit_set < 0 && sp.group < L->ngroups)
+        sp.cancel_set = L->groups[sp.group].permit_set;
+    else
+        sp.cancel_set = -1;
     L->specs[L->nspecs] = sp;
     L->infos[L->nspecs] = (wh_pattern_info){.group = sp.group,
                                             .permit_set = sp.permit_set,
@@ -461,8 +473,10 @@ static void add_term(ld_t *L, const char *term, uint32_t group, int32_t permit_s
     size_t n = strlen(term);
     const char *s = term;
     bool pre = false, suf = false;
-    while (n && (*s == ' ' || *s == '\t')) s++, n--;
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    while (n && (*s == ' ' || *s == '\t'))
+        s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
     if (n && *s == '*') pre = true, s++, n--;
     if (n && s[n - 1] == '*') suf = true, n--;
     uint32_t qn = 0;
@@ -485,8 +499,10 @@ static void add_term(ld_t *L, const char *term, uint32_t group, int32_t permit_s
         return;
     }
     /* Trim the spaces that separators at the ends of the term became. */
-    while (qn && q[qn - 1] == ' ') qn--;
-    while (qn && q[0] == ' ') q++, qn--;
+    while (qn && q[qn - 1] == ' ')
+        qn--;
+    while (qn && q[0] == ' ')
+        q++, qn--;
     wh_pattern_spec sp = {.kind = WH_PAT_WORD,
                           .view = literal ? WH_VIEW_FOLDED : WH_VIEW_SQUASHED,
                           .literal = literal,
@@ -496,8 +512,7 @@ static void add_term(ld_t *L, const char *term, uint32_t group, int32_t permit_s
                           .permit_set = permit_set,
                           .prefix_star = pre,
                           .suffix_star = suf};
-    add_spec(L, sp, file ? file : L->path, file ? line : line_of(where),
-             file ? 1 : col_of(where));
+    add_spec(L, sp, file ? file : L->path, file ? line : line_of(where), file ? 1 : col_of(where));
 }
 
 static void parse_terms(ld_t *L, struct fy_node *n, uint32_t group, int32_t permit_set,
@@ -602,7 +617,8 @@ static bool parse_cmp(ld_t *L, struct fy_node *n, const char *what, bool ratio, 
     char *s = scalar(L, n, what);
     if (!s) return false;
     const char *p = s;
-    while (*p == ' ') p++;
+    while (*p == ' ')
+        p++;
     static const struct {
         const char *tok;
         wh_cmp_op op;
@@ -617,17 +633,20 @@ static bool parse_cmp(ld_t *L, struct fy_node *n, const char *what, bool ratio, 
             break;
         }
     }
-    while (*p == ' ') p++;
+    while (*p == ' ')
+        p++;
     char *end;
     errno = 0;
     double v = strtod(p, &end);
     if (end == p || errno || !isfinite(v)) goto bad;
-    while (*end == ' ') end++;
+    while (*end == ' ')
+        end++;
     if (*end == '%') {
         v /= 100.0;
         end++;
     }
-    while (*end == ' ') end++;
+    while (*end == ' ')
+        end++;
     if (*end) goto bad;
     if (ratio && (v < 0 || v > 1)) {
         ERR(L, n, "%s is a ratio between 0 and 1 (write 0.7 or 70%%), got '%s'", what, s);
@@ -640,8 +659,7 @@ static bool parse_cmp(ld_t *L, struct fy_node *n, const char *what, bool ratio, 
     out->v = v;
     return true;
 bad:
-    ERR(L, n, "bad comparison '%s' for %s: expected e.g. \"> 0.7\", \">= 5\" or a number", s,
-        what);
+    ERR(L, n, "bad comparison '%s' for %s: expected e.g. \"> 0.7\", \">= 5\" or a number", s, what);
     return false;
 }
 
@@ -721,18 +739,35 @@ typedef struct {
 } num_key;
 
 static const num_key num_keys[] = {
-    {"length", WH_F_LENGTH, false},          {"letters", WH_F_LETTERS, false},
-    {"caps_ratio", WH_F_CAPS_RATIO, true},   {"symbol_ratio", WH_F_SYMBOL_RATIO, true},
-    {"repeated_chars", WH_F_REPEATED, false}, {"zalgo", WH_F_ZALGO, false},
-    {"mentions", WH_F_MENTIONS, false},      {"emotes", WH_F_EMOTES, false},
+    {"length", WH_F_LENGTH, false},
+    {"letters", WH_F_LETTERS, false},
+    {"caps_ratio", WH_F_CAPS_RATIO, true},
+    {"symbol_ratio", WH_F_SYMBOL_RATIO, true},
+    {"repeated_chars", WH_F_REPEATED, false},
+    {"zalgo", WH_F_ZALGO, false},
+    {"mentions", WH_F_MENTIONS, false},
+    {"emotes", WH_F_EMOTES, false},
     {"non_latin_ratio", WH_F_NON_LATIN_RATIO, true},
 };
 
-static const char *const cond_keys[] = {
-    "words",        "unless_words",   "regex", "view",     "length",          "letters",
-    "caps_ratio",   "symbol_ratio",   "repeated_chars",    "zalgo",           "mentions",
-    "emotes",       "non_latin_ratio", "links", "all",     "any",             "not",
-    NULL};
+static const char *const cond_keys[] = {"words",
+                                        "unless_words",
+                                        "regex",
+                                        "view",
+                                        "length",
+                                        "letters",
+                                        "caps_ratio",
+                                        "symbol_ratio",
+                                        "repeated_chars",
+                                        "zalgo",
+                                        "mentions",
+                                        "emotes",
+                                        "non_latin_ratio",
+                                        "links",
+                                        "all",
+                                        "any",
+                                        "not",
+                                        NULL};
 
 static wh_cond *parse_links(ld_t *L, struct fy_node *n)
 {
@@ -880,7 +915,8 @@ static bool parse_action(ld_t *L, struct fy_node *n, wh_rule *r)
         return false;
     }
     if (!n || fy_node_get_type(n) != FYNT_MAPPING || fy_node_mapping_item_count(n) != 1) {
-        ERR(L, n, "'action' must be a name (delete) or one of {warn: MESSAGE}, {timeout: DURATION}");
+        ERR(L, n,
+            "'action' must be a name (delete) or one of {warn: MESSAGE}, {timeout: DURATION}");
         return false;
     }
     struct fy_node_pair *pr = fy_node_mapping_get_by_index(n, 0);
@@ -915,9 +951,9 @@ static bool parse_action(ld_t *L, struct fy_node *n, wh_rule *r)
 
 /* ---- rules ---- */
 
-static const char *const rule_keys[] = {"id",       "description", "when",  "action",
-                                        "reason",   "priority",    "mode",  "roles",
-                                        "exempt_roles", "channels", "platforms", NULL};
+static const char *const rule_keys[] = {"id",           "description", "when",      "action",
+                                        "reason",       "priority",    "mode",      "roles",
+                                        "exempt_roles", "channels",    "platforms", NULL};
 
 static bool valid_id(const char *s)
 {
@@ -1042,12 +1078,17 @@ static void interval_apply(interval *iv, wh_cmp c)
         if (c.v < iv->hi) iv->hi = c.v, iv->hi_open = false;
         break;
     case WH_OP_EQ:
-        if (c.v > iv->lo || (c.v == iv->lo && !iv->lo_open)) iv->lo = c.v, iv->lo_open = false;
-        else iv->lo = INFINITY;
-        if (c.v < iv->hi || (c.v == iv->hi && !iv->hi_open)) iv->hi = c.v, iv->hi_open = false;
-        else iv->hi = -INFINITY;
+        if (c.v > iv->lo || (c.v == iv->lo && !iv->lo_open))
+            iv->lo = c.v, iv->lo_open = false;
+        else
+            iv->lo = INFINITY;
+        if (c.v < iv->hi || (c.v == iv->hi && !iv->hi_open))
+            iv->hi = c.v, iv->hi_open = false;
+        else
+            iv->hi = -INFINITY;
         break;
-    case WH_OP_NE: break;
+    case WH_OP_NE:
+        break;
     }
 }
 
@@ -1063,8 +1104,10 @@ static bool narrow(const wh_cond *c, interval *ivs, wh_feature_id *which)
     if (c->kind == WH_C_NUM) {
         wh_cmp k = c->cmp;
         if (!is_ratio(c->feat)) { /* counts are whole numbers: "> 5" is ">= 6" */
-            if (k.op == WH_OP_GT) k = (wh_cmp){WH_OP_GE, floor(k.v) + 1};
-            else if (k.op == WH_OP_LT) k = (wh_cmp){WH_OP_LE, ceil(k.v) - 1};
+            if (k.op == WH_OP_GT)
+                k = (wh_cmp){WH_OP_GE, floor(k.v) + 1};
+            else if (k.op == WH_OP_LT)
+                k = (wh_cmp){WH_OP_LE, ceil(k.v) - 1};
         }
         interval_apply(&ivs[c->feat], k);
         *which = c->feat;
@@ -1150,8 +1193,7 @@ static void check_reachability(ld_t *L, wh_rule *sorted, uint32_t n)
             }
             if (all_exempt) {
                 wh_diags_add(L->d, L->path, q->line, q->col,
-                             "rule '%s' can never fire: every role it applies to is exempt",
-                             q->id);
+                             "rule '%s' can never fire: every role it applies to is exempt", q->id);
                 continue;
             }
         }
@@ -1198,9 +1240,8 @@ wh_status wh_ruleset_load(const char *path, const wh_load_opts *opts, wh_diags *
     return load(path, NULL, NULL, 0, opts, diags, out);
 }
 
-wh_status wh_ruleset_load_mem(const char *label, const char *base_dir, const char *text,
-                              size_t len, const wh_load_opts *opts, wh_diags *diags,
-                              wh_ruleset **out)
+wh_status wh_ruleset_load_mem(const char *label, const char *base_dir, const char *text, size_t len,
+                              const wh_load_opts *opts, wh_diags *diags, wh_ruleset **out)
 {
     return load(label, base_dir ? base_dir : ".", text, len, opts, diags, out);
 }
@@ -1225,7 +1266,9 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
     L.a = &rs->arena;
     rs->path = wh_arena_strndup(L.a, path, strlen(path));
     const char *slash = strrchr(path, '/');
-    L.dir = dir ? wh_arena_strndup(L.a, dir, strlen(dir)) : slash ? wh_arena_strndup(L.a, path, (size_t)(slash - path)) : wh_arena_strndup(L.a, ".", 1);
+    L.dir = dir     ? wh_arena_strndup(L.a, dir, strlen(dir))
+            : slash ? wh_arena_strndup(L.a, path, (size_t)(slash - path))
+                    : wh_arena_strndup(L.a, ".", 1);
     L.hash = XXH3_createState();
     XXH3_64bits_reset(L.hash);
 
@@ -1257,17 +1300,16 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
     fyd = fy_diag_create(&dcfg);
     if (!fyd) goto fail;
     fy_diag_set_collect_errors(fyd, true);
-    struct fy_parse_cfg pcfg = {.search_path = "",
-                                .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG,
-                                .diag = fyd};
+    struct fy_parse_cfg pcfg = {
+        .search_path = "", .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG, .diag = fyd};
     doc = fy_document_build_from_string(&pcfg, text, tlen);
     if (!doc || fy_diag_got_error(fyd)) {
         void *it = NULL;
         struct fy_diag_error *e;
         bool any = false;
         while ((e = fy_diag_errors_iterate(fyd, &it))) {
-            wh_diags_add(diags, path, (uint32_t)e->line + 1, (uint32_t)e->column + 1,
-                         "YAML: %s", e->msg);
+            wh_diags_add(diags, path, (uint32_t)e->line + 1, (uint32_t)e->column + 1, "YAML: %s",
+                         e->msg);
             any = true;
         }
         if (!any) wh_diags_add(diags, path, 0, 0, "YAML: the file could not be parsed");
@@ -1308,7 +1350,8 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
     } else {
         it = NULL;
         struct fy_node *rn;
-        while ((rn = fy_node_sequence_iterate(rules_node, &it))) parse_rule(&L, rn);
+        while ((rn = fy_node_sequence_iterate(rules_node, &it)))
+            parse_rule(&L, rn);
     }
     /* Build the ruleset: rules sorted by priority, groups, patterns. */
     rs->nrules = L.nrules;
@@ -1317,12 +1360,16 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
     /* Groups and patterns refer to rules by file order; keep a map to the sorted order. */
     qsort(rs->rules, rs->nrules, sizeof(wh_rule), rule_cmp);
     uint32_t *pos = calloc(L.nrules ? L.nrules : 1, sizeof(uint32_t));
-    for (uint32_t i = 0; i < rs->nrules; i++) pos[rs->rules[i].order] = i;
-    for (uint32_t g = 0; g < L.ngroups; g++) L.groups[g].rule = pos[L.groups[g].rule];
-    for (uint32_t p = 0; p < L.nspecs; p++) L.infos[p].rule = pos[L.infos[p].rule];
+    for (uint32_t i = 0; i < rs->nrules; i++)
+        pos[rs->rules[i].order] = i;
+    for (uint32_t g = 0; g < L.ngroups; g++)
+        L.groups[g].rule = pos[L.groups[g].rule];
+    for (uint32_t p = 0; p < L.nspecs; p++)
+        L.infos[p].rule = pos[L.infos[p].rule];
     free(pos);
     check_reachability(&L, rs->rules, rs->nrules);
-    for (uint32_t i = 0; i < rs->nrules; i++) rs->rules[i].req_group = required_group(rs->rules[i].when);
+    for (uint32_t i = 0; i < rs->nrules; i++)
+        rs->rules[i].req_group = required_group(rs->rules[i].when);
     rs->groups = L.groups;
     rs->ngroups = L.ngroups;
     L.groups = NULL;

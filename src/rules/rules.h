@@ -60,10 +60,10 @@ struct wh_cond {
     uint32_t line, col;
     wh_cond **kids; /* ALL, ANY, NOT */
     uint32_t nkids;
-    uint32_t group;      /* MATCH: the match group */
-    wh_feature_id feat;  /* NUM */
-    wh_cmp cmp;          /* NUM; LINKS count */
-    bool has_count;      /* LINKS */
+    uint32_t group;         /* MATCH: the match group */
+    wh_feature_id feat;     /* NUM */
+    wh_cmp cmp;             /* NUM; LINKS count */
+    bool has_count;         /* LINKS */
     wh_hostset allow, deny; /* LINKS */
     bool has_allow, has_deny;
 };
@@ -78,7 +78,7 @@ bool wh_strset_has(const wh_strset *s, wh_str x); /* ASCII case-insensitive */
 typedef struct {
     char *id;
     char *description;
-    char *reason; /* template, may be NULL */
+    char *reason;  /* template, may be NULL */
     char *message; /* warn text, may be NULL */
     int64_t priority;
     bool shadow;
@@ -152,9 +152,8 @@ typedef struct {
 wh_status wh_ruleset_load(const char *path, const wh_load_opts *opts, wh_diags *diags,
                           wh_ruleset **out);
 /* The same, from YAML text in memory; list files resolve relative to base_dir. */
-wh_status wh_ruleset_load_mem(const char *label, const char *base_dir, const char *text,
-                              size_t len, const wh_load_opts *opts, wh_diags *diags,
-                              wh_ruleset **out);
+wh_status wh_ruleset_load_mem(const char *label, const char *base_dir, const char *text, size_t len,
+                              const wh_load_opts *opts, wh_diags *diags, wh_ruleset **out);
 void wh_ruleset_retain(wh_ruleset *rs);
 void wh_ruleset_release(wh_ruleset *rs);
 

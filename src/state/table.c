@@ -45,7 +45,8 @@ wh_table *wh_table_new(uint32_t cap, uint32_t payload_size, int64_t ttl_ms)
     t->entry_size = (uint32_t)((sizeof(entry) + payload_size + 7) & ~(size_t)7);
     t->ttl_ms = ttl_ms;
     t->nslots = 2;
-    while (t->nslots < 2 * cap) t->nslots *= 2;
+    while (t->nslots < 2 * cap)
+        t->nslots *= 2;
     t->mask = t->nslots - 1;
     t->slots = calloc(t->nslots, sizeof(uint32_t));
     t->entries = malloc((size_t)cap * t->entry_size);
@@ -55,7 +56,8 @@ wh_table *wh_table_new(uint32_t cap, uint32_t payload_size, int64_t ttl_ms)
     }
     t->oldest = t->newest = NIL;
     /* the free list threads through `next` */
-    for (uint32_t i = 0; i < cap; i++) ent(t, i)->next = i + 1 < cap ? i + 1 : NIL;
+    for (uint32_t i = 0; i < cap; i++)
+        ent(t, i)->next = i + 1 < cap ? i + 1 : NIL;
     t->free_head = 0;
     return t;
 }
@@ -71,10 +73,14 @@ void wh_table_free(wh_table *t)
 static void unlink_recent(wh_table *t, uint32_t i)
 {
     entry *e = ent(t, i);
-    if (e->prev != NIL) ent(t, e->prev)->next = e->next;
-    else t->oldest = e->next;
-    if (e->next != NIL) ent(t, e->next)->prev = e->prev;
-    else t->newest = e->prev;
+    if (e->prev != NIL)
+        ent(t, e->prev)->next = e->next;
+    else
+        t->oldest = e->next;
+    if (e->next != NIL)
+        ent(t, e->next)->prev = e->prev;
+    else
+        t->newest = e->prev;
 }
 
 static void push_newest(wh_table *t, uint32_t i)
@@ -82,8 +88,10 @@ static void push_newest(wh_table *t, uint32_t i)
     entry *e = ent(t, i);
     e->prev = t->newest;
     e->next = NIL;
-    if (t->newest != NIL) ent(t, t->newest)->next = i;
-    else t->oldest = i;
+    if (t->newest != NIL)
+        ent(t, t->newest)->next = i;
+    else
+        t->oldest = i;
     t->newest = i;
 }
 

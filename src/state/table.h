@@ -36,8 +36,8 @@ uint64_t wh_table_expirations(const wh_table *t);
 size_t wh_table_bytes(const wh_table *t); /* memory held */
 
 /* Visits entries from least to most recently active (for snapshots). */
-void wh_table_foreach(const wh_table *t, void (*fn)(void *ud, uint64_t key, int64_t last_ms,
-                                                     const void *payload),
+void wh_table_foreach(const wh_table *t,
+                      void (*fn)(void *ud, uint64_t key, int64_t last_ms, const void *payload),
                       void *ud);
 
 #endif

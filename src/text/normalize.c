@@ -53,7 +53,8 @@ static bool vb_grow(vbuild *b, uint32_t extra)
     if (b->oom) return false;
     if (b->len + extra <= b->cap) return true;
     uint32_t cap = b->cap * 2;
-    while (cap < b->len + extra) cap *= 2;
+    while (cap < b->len + extra)
+        cap *= 2;
     char *s = wh_arena_alloc(b->a, cap + 1);
     uint32_t *st = wh_arena_alloc(b->a, sizeof(uint32_t) * cap);
     uint32_t *en = wh_arena_alloc(b->a, sizeof(uint32_t) * cap);
@@ -113,8 +114,8 @@ void wh_view_to_raw(const wh_view *v, uint32_t from, uint32_t to, uint32_t *rs, 
 /* ---- leetspeak ---------------------------------------------------------------- */
 
 static const char leet_map[128] = {
-    ['0'] = 'o', ['1'] = 'i', ['3'] = 'e', ['4'] = 'a', ['5'] = 's', ['7'] = 't',
-    ['8'] = 'b', ['9'] = 'g', ['@'] = 'a', ['$'] = 's', ['!'] = 'i', ['|'] = 'l', ['+'] = 't',
+    ['0'] = 'o', ['1'] = 'i', ['3'] = 'e', ['4'] = 'a', ['5'] = 's', ['7'] = 't', ['8'] = 'b',
+    ['9'] = 'g', ['@'] = 'a', ['$'] = 's', ['!'] = 'i', ['|'] = 'l', ['+'] = 't',
 };
 
 static inline bool is_alpha(unsigned char c)
@@ -336,8 +337,8 @@ static void fold_general(const char *raw, uint32_t n, vbuild *fb, vbuild *sb, wh
             count_cp(f, cp, cat);
         utf8proc_ssize_t k = utf8proc_decompose(
             s + i, (utf8proc_ssize_t)(cap_end - i), buf, (utf8proc_ssize_t)WH_ARRAY_LEN(buf),
-            UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE | UTF8PROC_LUMP |
-                UTF8PROC_STABLE);
+            UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE |
+                UTF8PROC_LUMP | UTF8PROC_STABLE);
         if (k >= 0 && k <= (utf8proc_ssize_t)WH_ARRAY_LEN(buf)) {
             k = utf8proc_normalize_utf32(buf, k, UTF8PROC_COMPOSE | UTF8PROC_STABLE);
         }
@@ -439,7 +440,8 @@ static bool squash(const wh_view *sv, vbuild *qb)
         unsigned l = word_char(s + i, &w);
         if (!w) {
             /* One space per separator code point keeps ASCII output aligned. */
-            for (unsigned k = 0; k < l; k++) vb_push(qb, " ", 1, SPAN_S(i), SPAN_E(i + l - 1));
+            for (unsigned k = 0; k < l; k++)
+                vb_push(qb, " ", 1, SPAN_S(i), SPAN_E(i + l - 1));
             i += l;
             continue;
         }
@@ -507,7 +509,8 @@ static bool squash(const wh_view *sv, vbuild *qb)
                     memcpy(alts[nalts].ends, ends + 1, sizeof(uint32_t) * (count - 1));
                     nalts++;
                 }
-                if (count >= 4 && (s[last] == 'a' || s[last] == 'i') && nalts < WH_ARRAY_LEN(alts)) {
+                if (count >= 4 && (s[last] == 'a' || s[last] == 'i') &&
+                    nalts < WH_ARRAY_LEN(alts)) {
                     alts[nalts].count = count - 1; /* without the last letter */
                     alts[nalts].start = i;
                     memcpy(alts[nalts].ends, ends, sizeof(uint32_t) * (count - 1));
@@ -539,12 +542,13 @@ static bool squash(const wh_view *sv, vbuild *qb)
 /* ---- links and mentions ------------------------------------------------------- */
 
 static const char *const tlds[] = {
-    "com",  "net",  "org",  "io",   "gg",    "tv",   "ly",     "me",   "co",   "xyz",  "ru",
-    "info", "biz",  "app",  "dev",  "link",  "click", "top",   "site", "online", "live", "store",
-    "shop", "gift", "gifts", "cn",  "tk",    "ml",   "ga",     "cf",   "gq",   "pw",   "cc",
-    "us",   "uk",   "de",   "fr",   "eu",    "nl",   "ws",     "su",   "pro",  "fun",  "icu",
-    "vip",  "win",  "bid",  "loan", "men",   "party", "stream", "game", "games", "news", "club",
-    "space", "website", "tech", "art", "codes", "promo", "sale", "ai", "gl", "gd", "ee",
+    "com",    "net",   "org",   "io",   "gg",    "tv",    "ly",      "me",   "co",   "xyz",
+    "ru",     "info",  "biz",   "app",  "dev",   "link",  "click",   "top",  "site", "online",
+    "live",   "store", "shop",  "gift", "gifts", "cn",    "tk",      "ml",   "ga",   "cf",
+    "gq",     "pw",    "cc",    "us",   "uk",    "de",    "fr",      "eu",   "nl",   "ws",
+    "su",     "pro",   "fun",   "icu",  "vip",   "win",   "bid",     "loan", "men",  "party",
+    "stream", "game",  "games", "news", "club",  "space", "website", "tech", "art",  "codes",
+    "promo",  "sale",  "ai",    "gl",   "gd",    "ee",
 };
 
 static bool is_tld(const char *p, size_t n)
@@ -570,7 +574,8 @@ static void find_links(const wh_view *fv, wh_arena *a, wh_features *f)
             (is_alnum((unsigned char)s[i + 1]) || s[i + 1] == '_')) {
             f->mentions++;
             i++;
-            while (i < n && (is_alnum((unsigned char)s[i]) || s[i] == '_')) i++;
+            while (i < n && (is_alnum((unsigned char)s[i]) || s[i] == '_'))
+                i++;
             continue;
         }
         if (!host_char(c) || (i > 0 && (host_char((unsigned char)s[i - 1]) || s[i - 1] == '@'))) {
@@ -578,7 +583,8 @@ static void find_links(const wh_view *fv, wh_arena *a, wh_features *f)
             continue;
         }
         uint32_t hs = i, he = i;
-        while (he < n && host_char((unsigned char)s[he])) he++;
+        while (he < n && host_char((unsigned char)s[he]))
+            he++;
         uint32_t link_start = hs, host_s = hs, host_e = he;
         bool is_link = false;
         /* scheme://host */
@@ -587,15 +593,18 @@ static void find_links(const wh_view *fv, wh_arena *a, wh_features *f)
             /* "https://twitch.tv@grabify.link/": what precedes an '@' in the authority is
              * a user name; the browser goes to the host after the last one. */
             uint32_t auth_e = host_s;
-            while (auth_e < n && !strchr("/?# ", s[auth_e])) auth_e++;
+            while (auth_e < n && !strchr("/?# ", s[auth_e]))
+                auth_e++;
             for (uint32_t k = host_s; k < auth_e; k++)
                 if (s[k] == '@') host_s = k + 1;
             host_e = host_s;
-            while (host_e < n && host_char((unsigned char)s[host_e])) host_e++;
+            while (host_e < n && host_char((unsigned char)s[host_e]))
+                host_e++;
             is_link = host_e > host_s;
         } else {
             uint32_t e = he;
-            while (e > hs && (s[e - 1] == '.' || s[e - 1] == '-')) e--;
+            while (e > hs && (s[e - 1] == '.' || s[e - 1] == '-'))
+                e--;
             host_e = e;
             const char *dot = NULL;
             for (uint32_t k = hs; k < e; k++)
@@ -608,11 +617,13 @@ static void find_links(const wh_view *fv, wh_arena *a, wh_features *f)
         }
         uint32_t end = host_e;
         if (is_link) {
-            while (end < n && s[end] != ' ') end++; /* the path, up to whitespace */
+            while (end < n && s[end] != ' ')
+                end++; /* the path, up to whitespace */
             if (f->nlinks < WH_MAX_LINKS) {
                 wh_link *lk = &f->links[f->nlinks];
                 uint32_t he2 = host_e;
-                while (he2 > host_s && s[he2 - 1] == '.') he2--;
+                while (he2 > host_s && s[he2 - 1] == '.')
+                    he2--;
                 char *h = wh_arena_strndup(a, s + host_s, he2 - host_s);
                 lk->host.p = h;
                 lk->host.n = h ? he2 - host_s : 0;

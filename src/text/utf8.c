@@ -15,7 +15,8 @@ bool wh_is_ascii(const char *s, size_t n)
         memcpy(&w, s + i, 8);
         acc |= w;
     }
-    for (; i < n; i++) acc |= (unsigned char)s[i];
+    for (; i < n; i++)
+        acc |= (unsigned char)s[i];
     return (acc & 0x8080808080808080ull) == 0;
 }
 
@@ -49,14 +50,14 @@ size_t wh_utf8_invalid_at(const char *str, size_t n)
             i += 2;
         } else if (c >= 0xE0 && c <= 0xEF) {
             if (i + 2 >= n || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80) return i;
-            if (c == 0xE0 && s[i + 1] < 0xA0) return i; /* overlong */
+            if (c == 0xE0 && s[i + 1] < 0xA0) return i;  /* overlong */
             if (c == 0xED && s[i + 1] >= 0xA0) return i; /* surrogate */
             i += 3;
         } else if (c >= 0xF0 && c <= 0xF4) {
             if (i + 3 >= n || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80 ||
                 (s[i + 3] & 0xC0) != 0x80)
                 return i;
-            if (c == 0xF0 && s[i + 1] < 0x90) return i; /* overlong */
+            if (c == 0xF0 && s[i + 1] < 0x90) return i;  /* overlong */
             if (c == 0xF4 && s[i + 1] >= 0x90) return i; /* > U+10FFFF */
             i += 4;
         } else {

@@ -31,7 +31,7 @@ extern char t_why[1024];
 #define T_FAIL(...)                                                                                \
     do {                                                                                           \
         int _tn = snprintf(t_why, sizeof(t_why), "%s:%d: ", __FILE__, __LINE__);                   \
-        snprintf(t_why + _tn, sizeof(t_why) - (size_t)_tn, __VA_ARGS__);                             \
+        snprintf(t_why + _tn, sizeof(t_why) - (size_t)_tn, __VA_ARGS__);                           \
         longjmp(t_jmp, 1);                                                                         \
     } while (0)
 
@@ -47,8 +47,8 @@ extern char t_why[1024];
 #define ASSERT_STR(a, b)                                                                           \
     do {                                                                                           \
         const char *_a = (a), *_b = (b);                                                           \
-        if (!_a || !_b || strcmp(_a, _b)) T_FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b,            \
-                                                 _a ? _a : "(null)", _b ? _b : "(null)");          \
+        if (!_a || !_b || strcmp(_a, _b))                                                          \
+            T_FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, _a ? _a : "(null)", _b ? _b : "(null)");  \
     } while (0)
 #define ASSERT_CONTAINS(hay, needle)                                                               \
     do {                                                                                           \

@@ -12,7 +12,8 @@ int main(int argc, char **argv)
     for (volatile int i = 0; i < t_ncases; i++) {
         if (argc > 1) {
             int want = 0;
-            for (int k = 1; k < argc; k++) want |= !strcmp(argv[k], t_cases[i].name);
+            for (int k = 1; k < argc; k++)
+                want |= !strcmp(argv[k], t_cases[i].name);
             if (!want) continue;
         }
         if (setjmp(t_jmp) == 0) {

@@ -31,8 +31,9 @@ TEST(open_decide_clone_close)
 
 TEST(open_reports_diagnostics)
 {
-    const char *p = th_write_tmp("bad.yaml", "version: 1\nrules:\n  - id: r\n    when: {wrods: [x]}\n"
-                                             "    action: delete\n");
+    const char *p =
+        th_write_tmp("bad.yaml", "version: 1\nrules:\n  - id: r\n    when: {wrods: [x]}\n"
+                                 "    action: delete\n");
     whiply_engine *e = NULL;
     char *diag = NULL;
     ASSERT_EQ(whiply_engine_open(p, NULL, &e, &diag), WHIPLY_ERULES);

@@ -39,24 +39,24 @@ static const char *json_str(const char *s, size_t n)
 #define ASSERT_RFC(str, expect)                                                                    \
     do {                                                                                           \
         int64_t _ms;                                                                               \
-        if (!rfc(str, &_ms)) T_FAIL("\"%s\" was rejected", str);                                  \
+        if (!rfc(str, &_ms)) T_FAIL("\"%s\" was rejected", str);                                   \
         ASSERT_EQ(_ms, (expect));                                                                  \
     } while (0)
 #define ASSERT_RFC_BAD(str)                                                                        \
     do {                                                                                           \
         int64_t _ms;                                                                               \
-        if (rfc(str, &_ms)) T_FAIL("\"%s\" was accepted as %" PRId64, str, _ms);                  \
+        if (rfc(str, &_ms)) T_FAIL("\"%s\" was accepted as %" PRId64, str, _ms);                   \
     } while (0)
 #define ASSERT_DUR(str, expect)                                                                    \
     do {                                                                                           \
         int64_t _ms;                                                                               \
-        if (!dur(str, &_ms)) T_FAIL("duration \"%s\" was rejected", str);                         \
+        if (!dur(str, &_ms)) T_FAIL("duration \"%s\" was rejected", str);                          \
         ASSERT_EQ(_ms, (expect));                                                                  \
     } while (0)
 #define ASSERT_DUR_BAD(str)                                                                        \
     do {                                                                                           \
         int64_t _ms;                                                                               \
-        if (dur(str, &_ms)) T_FAIL("duration \"%s\" was accepted as %" PRId64, str, _ms);         \
+        if (dur(str, &_ms)) T_FAIL("duration \"%s\" was accepted as %" PRId64, str, _ms);          \
     } while (0)
 
 /* ---- RFC 3339 ----------------------------------------------------------------- */
@@ -94,7 +94,7 @@ TEST(rfc3339_offsets)
     ASSERT_RFC("2026-11-24T11:00:00.123+00:00", 1795518000123LL);
     /* An offset can move the instant across a day boundary. */
     ASSERT_RFC("2026-11-24T23:30:00-01:00", 1795566600000LL);
-    ASSERT_RFC_BAD("2026-11-24T11:00:00+0100");  /* the colon is required */
+    ASSERT_RFC_BAD("2026-11-24T11:00:00+0100"); /* the colon is required */
     ASSERT_RFC_BAD("2026-11-24T11:00:00+01");
     ASSERT_RFC_BAD("2026-11-24T11:00:00+24:00"); /* hours 00..23 */
     ASSERT_RFC_BAD("2026-11-24T11:00:00+01:60");
@@ -148,14 +148,14 @@ TEST(rfc3339_garbage_rejected)
     ASSERT_RFC_BAD("");
     ASSERT_RFC_BAD("now");
     ASSERT_RFC_BAD("2026-11-24");
-    ASSERT_RFC_BAD("2026-11-24T11:00:00");   /* no zone */
-    ASSERT_RFC_BAD("2026-11-24T11:00Z");     /* no seconds */
+    ASSERT_RFC_BAD("2026-11-24T11:00:00"); /* no zone */
+    ASSERT_RFC_BAD("2026-11-24T11:00Z");   /* no seconds */
     ASSERT_RFC_BAD("2026/11/24T11:00:00Z");
     ASSERT_RFC_BAD("2026-11-24X11:00:00Z");
     ASSERT_RFC_BAD("26-11-24T11:00:00Z");
     ASSERT_RFC_BAD("2026-1-24T11:00:00Z");
     ASSERT_RFC_BAD("+026-11-24T11:00:00Z");
-    ASSERT_RFC_BAD("2026-11-24T11:00:00Z ");  /* trailing space */
+    ASSERT_RFC_BAD("2026-11-24T11:00:00Z "); /* trailing space */
     ASSERT_RFC_BAD(" 2026-11-24T11:00:00Z");
     ASSERT_RFC_BAD("2026-11-24T11:00:00ZZ");
     ASSERT_RFC_BAD("1795518000123");
@@ -241,7 +241,8 @@ TEST(json_str_control_chars)
 
 TEST(json_str_utf8_passes_through)
 {
-    const char *s = "f\xc3\xbc" "ck \xf0\x9f\x98\x80 \xe2\x80\xa8"; /* fück 😀 U+2028 */
+    const char *s = "f\xc3\xbc"
+                    "ck \xf0\x9f\x98\x80 \xe2\x80\xa8"; /* fück 😀 U+2028 */
     char expect[64];
     snprintf(expect, sizeof(expect), "\"%s\"", s);
     ASSERT_STR(json_str(s, strlen(s)), expect);
@@ -272,7 +273,8 @@ TEST(json_str_long_input_grows_buffer)
     const char *s = wh_buf_cstr(&b);
     ASSERT_EQ(s[0], '"');
     ASSERT_EQ(s[b.len - 1], '"');
-    for (size_t i = 1; i + 1 < b.len; i += 6) ASSERT(!memcmp(s + i, "\\u0001", 6));
+    for (size_t i = 1; i + 1 < b.len; i += 6)
+        ASSERT(!memcmp(s + i, "\\u0001", 6));
     wh_buf_free(&b);
 }
 
@@ -380,7 +382,8 @@ TEST(arena_blocks_do_not_overlap)
         memset(blocks[i], i, sizes[i]);
     }
     for (int i = 0; i < 64; i++)
-        for (size_t k = 0; k < sizes[i]; k++) ASSERT_EQ((unsigned char)blocks[i][k], i);
+        for (size_t k = 0; k < sizes[i]; k++)
+            ASSERT_EQ((unsigned char)blocks[i][k], i);
     wh_arena_free(&a);
 }
 

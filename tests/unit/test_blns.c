@@ -70,9 +70,9 @@ static const char *const rules_yaml =
     "    action: hold\n";
 
 typedef struct {
-    char *js;        /* the file, NUL-terminated */
+    char *js; /* the file, NUL-terminated */
     size_t len;
-    jsmntok_t *tok;  /* tok[0] is the array */
+    jsmntok_t *tok; /* tok[0] is the array */
     int ntok;
     const char *path;
 } blns_list;
@@ -149,18 +149,30 @@ static size_t unescape(const char *p, size_t n, char *out, bool *lone)
         }
         char c = p[++i];
         switch (c) {
-        case 'b': out[w++] = '\b'; break;
-        case 'f': out[w++] = '\f'; break;
-        case 'n': out[w++] = '\n'; break;
-        case 'r': out[w++] = '\r'; break;
-        case 't': out[w++] = '\t'; break;
+        case 'b':
+            out[w++] = '\b';
+            break;
+        case 'f':
+            out[w++] = '\f';
+            break;
+        case 'n':
+            out[w++] = '\n';
+            break;
+        case 'r':
+            out[w++] = '\r';
+            break;
+        case 't':
+            out[w++] = '\t';
+            break;
         case 'u': {
             uint32_t cp = 0;
-            for (int k = 1; k <= 4; k++) cp = cp << 4 | (uint32_t)hexv(p[i + k]);
+            for (int k = 1; k <= 4; k++)
+                cp = cp << 4 | (uint32_t)hexv(p[i + k]);
             i += 4;
             if (cp >= 0xD800 && cp < 0xDC00 && i + 6 < n && p[i + 1] == '\\' && p[i + 2] == 'u') {
                 uint32_t lo = 0;
-                for (int k = 3; k <= 6; k++) lo = lo << 4 | (uint32_t)hexv(p[i + k]);
+                for (int k = 3; k <= 6; k++)
+                    lo = lo << 4 | (uint32_t)hexv(p[i + k]);
                 if (lo >= 0xDC00 && lo < 0xE000) {
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                     i += 6;
@@ -176,7 +188,8 @@ static size_t unescape(const char *p, size_t n, char *out, bool *lone)
             }
             break;
         }
-        default: out[w++] = c; /* " \ / */
+        default:
+            out[w++] = c; /* " \ / */
         }
     }
     out[w] = 0;
@@ -232,7 +245,8 @@ static const char *check_output(const wh_buf *out, size_t before, const char *wa
             id_ok = true;
         int end = val->end;
         i += 2;
-        while (i < nt && tok[i].start < end) i++;
+        while (i < nt && tok[i].start < end)
+            i++;
     }
     if (!verdict) return "output has neither \"action\" nor \"error\"";
     if (!id_ok) return "output does not carry the event's id";
@@ -305,8 +319,10 @@ static void event_case(int idx, const char *json, size_t jn)
     run_line(worker_explain, line.p, line.len, idx, id, "event, --explain");
     /* With the roles and the meta the output echoes. */
     line.len = 0;
-    wh_buf_printf(&line, "{\"id\":\"%s\",\"user\":{\"roles\":[\"vip\"]},\"meta\":{\"emotes\":"
-                  "\"25:0-4,6-8/1:10-12\",\"s\":\"", id);
+    wh_buf_printf(&line,
+                  "{\"id\":\"%s\",\"user\":{\"roles\":[\"vip\"]},\"meta\":{\"emotes\":"
+                  "\"25:0-4,6-8/1:10-12\",\"s\":\"",
+                  id);
     wh_buf_append(&line, json, jn);
     wh_buf_puts(&line, "\"},\"text\":\"");
     wh_buf_append(&line, json, jn);
@@ -335,12 +351,12 @@ TEST(blns_output_checker_catches_bad_lines)
         {"{\"id\":\"b1\",\"action\":\"allow\"}\n", "b1", true},
         {"{\"id\":\"b1\",\"error\":{\"code\":\"bad_json\"}}\n", "b1", true},
         {"{\"id\":\"b1\",\"action\":\"allow\"}", "b1", false},      /* no newline */
-        {"{\"id\":\"b1\"}\n{\"action\":1}\n", "b1", false},          /* two lines */
+        {"{\"id\":\"b1\"}\n{\"action\":1}\n", "b1", false},         /* two lines */
         {"{\"id\":\"b1\",\"meta\":{\"action\":1}}\n", "b1", false}, /* nested key only */
-        {"[\"action\"]\n", NULL, false},                          /* not an object */
-        {"{\"id\":\"b2\",\"action\":\"allow\"}\n", "b1", false},  /* wrong id */
-        {"{\"id\":\"b1\",\"action\":\"a\tb\"}\n", "b1", false},  /* raw control */
-        {"{\"id\":\"b1\",\"action\":\"\xff\"}\n", "b1", false},  /* bad UTF-8 */
+        {"[\"action\"]\n", NULL, false},                            /* not an object */
+        {"{\"id\":\"b2\",\"action\":\"allow\"}\n", "b1", false},    /* wrong id */
+        {"{\"id\":\"b1\",\"action\":\"a\tb\"}\n", "b1", false},     /* raw control */
+        {"{\"id\":\"b1\",\"action\":\"\xff\"}\n", "b1", false},     /* bad UTF-8 */
         {"{\"id\":\"b1\",\"action\":\"allow\"} x\n", "b1", false},
         {"", NULL, false},
     };
@@ -381,7 +397,8 @@ static void decode_case(int idx, const char *json, size_t jn)
     bool ok = wh_event_decode(dec, line.p, line.len, &arena, 0, &ev, &err);
     char why[200] = "";
     if (lone) {
-        if (ok || strcmp(err.code, "bad_json")) snprintf(why, sizeof(why), "lone surrogate accepted");
+        if (ok || strcmp(err.code, "bad_json"))
+            snprintf(why, sizeof(why), "lone surrogate accepted");
     } else if (memchr(want, 0, wn)) {
         if (ok || strcmp(err.code, "bad_field")) snprintf(why, sizeof(why), "NUL accepted");
     } else if (!ok) {

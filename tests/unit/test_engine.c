@@ -39,7 +39,7 @@ TEST(evasion_leetspeak)
     CAUGHT("b1tch");
     CAUGHT("5h17");
     ALLOWED("it costs $50 in 2024 :)");
-    CAUGHT("$H!7");   /* '!' before a digit in a word is leet, not punctuation */
+    CAUGHT("$H!7");    /* '!' before a digit in a word is leet, not punctuation */
     CAUGHT("@$$hole"); /* '@' is a mention only before a name */
     ALLOWED("wow!! @bob");
 }
@@ -56,10 +56,10 @@ TEST(one_letter_terms_are_not_stretched)
 
 TEST(evasion_homoglyphs)
 {
-    CAUGHT("f\xd5\xbd\xd1\x81k");         /* Armenian u (U+057D), Cyrillic es (U+0441) */
-    CAUGHT("\xd1\x95hit");                /* Cyrillic dze U+0455 */
-    CAUGHT("FU\xd0\xa1K");                /* Cyrillic capital ES */
-    CAUGHT("\xce\x91SS");                 /* Greek capital alpha */
+    CAUGHT("f\xd5\xbd\xd1\x81k"); /* Armenian u (U+057D), Cyrillic es (U+0441) */
+    CAUGHT("\xd1\x95hit");        /* Cyrillic dze U+0455 */
+    CAUGHT("FU\xd0\xa1K");        /* Cyrillic capital ES */
+    CAUGHT("\xce\x91SS");         /* Greek capital alpha */
 }
 
 TEST(evasion_fancy_fonts)
@@ -74,16 +74,17 @@ TEST(evasion_fancy_fonts)
 
 TEST(evasion_accents)
 {
-    CAUGHT("f\xc3\xbc\x63k");      /* fück */
-    CAUGHT("\xc5\x9dh\xc3\xaft");  /* ŝhït */
+    CAUGHT("f\xc3\xbc\x63k");     /* fück */
+    CAUGHT("\xc5\x9dh\xc3\xaft"); /* ŝhït */
 }
 
 TEST(evasion_zero_width)
 {
-    CAUGHT("f\xe2\x80\x8bu\xe2\x80\x8b\x63k");     /* U+200B */
-    CAUGHT("sh\xe2\x80\x8di\xe2\x81\xa0t");        /* ZWJ, word joiner */
-    CAUGHT("cu\xc2\xadnt");                        /* soft hyphen */
-    CAUGHT("\xef\xbb\xbf" "fuck");                 /* BOM */
+    CAUGHT("f\xe2\x80\x8bu\xe2\x80\x8b\x63k"); /* U+200B */
+    CAUGHT("sh\xe2\x80\x8di\xe2\x81\xa0t");    /* ZWJ, word joiner */
+    CAUGHT("cu\xc2\xadnt");                    /* soft hyphen */
+    CAUGHT("\xef\xbb\xbf"
+           "fuck"); /* BOM */
 }
 
 TEST(evasion_zalgo)
@@ -91,7 +92,8 @@ TEST(evasion_zalgo)
     CAUGHT("f\xcc\xb8\xcc\xa2\xcc\x9bu\xcc\xb5\xcc\xa1\x63\xcd\x9c\xcc\xb7k\xcc\xb6");
     /* 40 marks on one letter */
     char z[256] = "s";
-    for (int i = 0; i < 40; i++) strcat(z, "\xcc\x88");
+    for (int i = 0; i < 40; i++)
+        strcat(z, "\xcc\x88");
     strcat(z, "hit");
     CAUGHT(z);
 }
@@ -103,10 +105,10 @@ TEST(evasion_spacing)
     CAUGHT("f-u-c-k you");
     CAUGHT("you are a total c . u . n . t");
     CAUGHT("what a c.u.n.t");
-    CAUGHT("you are a f u c k");     /* the word "a" does not hide the spelled word */
-    CAUGHT("f u c k i hate this");   /* nor does "I" after it */
+    CAUGHT("you are a f u c k");   /* the word "a" does not hide the spelled word */
+    CAUGHT("f u c k i hate this"); /* nor does "I" after it */
     CAUGHT("is a s h i t");
-    CAUGHT("a s s");                 /* nor does a spelled word starting with 'a' break */
+    CAUGHT("a s s"); /* nor does a spelled word starting with 'a' break */
     ALLOWED("I will pass. Hit me");
     ALLOWED("a s"); /* two letters are never joined */
 }
@@ -159,8 +161,9 @@ TEST(wildcards)
 
 TEST(literal_emoji_term)
 {
-    wh_ruleset *rs = th_rules("version: 1\nrules:\n  - id: e\n    when: {words: [\"\xf0\x9f\x96\x95\"]}\n"
-                              "    action: delete\n");
+    wh_ruleset *rs =
+        th_rules("version: 1\nrules:\n  - id: e\n    when: {words: [\"\xf0\x9f\x96\x95\"]}\n"
+                 "    action: delete\n");
     ASSERT_CONTAINS(th_decide(rs, th_msg("here \xf0\x9f\x96\x95 you")), "\"delete\"");
     ASSERT_CONTAINS(th_decide(rs, th_msg("here you")), "\"allow\"");
     wh_ruleset_release(rs);
@@ -244,10 +247,12 @@ TEST(shape_predicates)
         "  - id: emo\n    when: {emotes: \">= 3\"}\n    action: delete\n"
         "  - id: lnk\n    when: {links: {deny: [bad.example], allow: [twitch.tv]}}\n"
         "    action: ban\n"
-        "  - id: nl\n    when: {non_latin_ratio: \"> 0.5\", letters: \">= 4\"}\n    action: warn\n");
+        "  - id: nl\n    when: {non_latin_ratio: \"> 0.5\", letters: \">= 4\"}\n    action: "
+        "warn\n");
     ASSERT_CONTAINS(th_decide(rs, th_msg("STOP SHOUTING")), "\"rules\":[\"caps\"]");
     ASSERT_CONTAINS(th_decide(rs, th_msg("OK LOL")), "\"allow\"");
-    ASSERT_CONTAINS(th_decide(rs, th_msg("this message is rather long, and goes on and on")), "\"rules\":[\"long\"]");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("this message is rather long, and goes on and on")),
+                    "\"rules\":[\"long\"]");
     ASSERT_CONTAINS(th_decide(rs, th_msg("nooooooo")), "\"rules\":[\"rep\"]");
     ASSERT_CONTAINS(th_decide(rs, th_msg("@a @b @c")), "\"rules\":[\"men\"]");
     ASSERT_CONTAINS(th_decide(rs, "{\"id\":\"1\",\"text\":\"x\",\"meta\":{\"emotes\":"
@@ -265,11 +270,12 @@ TEST(shape_predicates)
 
 TEST(regex_views)
 {
-    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
-                              "  - id: nitro\n    when: {regex: ['free\\s*nitro'], view: skeleton}\n"
-                              "    action: ban\n"
-                              "  - id: raw\n    when: {regex: [{pattern: 'ABC', view: raw}]}\n"
-                              "    action: hold\n");
+    wh_ruleset *rs =
+        th_rules("version: 1\nrules:\n"
+                 "  - id: nitro\n    when: {regex: ['free\\s*nitro'], view: skeleton}\n"
+                 "    action: ban\n"
+                 "  - id: raw\n    when: {regex: [{pattern: 'ABC', view: raw}]}\n"
+                 "    action: hold\n");
     ASSERT_CONTAINS(th_decide(rs, th_msg("FR33 N1TR0 here")), "\"ban\"");
     ASSERT_CONTAINS(th_decide(rs, th_msg("abc")), "\"allow\"");
     ASSERT_CONTAINS(th_decide(rs, th_msg("ABC")), "\"hold\"");
@@ -302,7 +308,8 @@ TEST(hostile_regex_bounded)
 
 TEST(explain_spans_point_at_raw_text)
 {
-    const char *d = th_decide_explain(prof(), th_msg("oh \xef\xbd\x86\xef\xbd\x95\xef\xbd\x83\xef\xbd\x8b!"));
+    const char *d =
+        th_decide_explain(prof(), th_msg("oh \xef\xbd\x86\xef\xbd\x95\xef\xbd\x83\xef\xbd\x8b!"));
     ASSERT_CONTAINS(d, "\"span\":[3,15]");
     ASSERT_CONTAINS(d, "\"term\":\"fuck\"");
     ASSERT_CONTAINS(d, "\"text\":\"\xef\xbd\x86\xef\xbd\x95\xef\xbd\x83\xef\xbd\x8b\"");
@@ -310,9 +317,10 @@ TEST(explain_spans_point_at_raw_text)
 
 TEST(reason_template)
 {
-    wh_ruleset *rs = th_rules("version: 1\nrules:\n  - id: r\n    when: {words: [heck]}\n"
-                              "    action: delete\n    reason: \"{rule}: {term} ({match}) by {user} in "
-                              "{channel} -> {action} {unknown}\"\n");
+    wh_ruleset *rs =
+        th_rules("version: 1\nrules:\n  - id: r\n    when: {words: [heck]}\n"
+                 "    action: delete\n    reason: \"{rule}: {term} ({match}) by {user} in "
+                 "{channel} -> {action} {unknown}\"\n");
     const char *d = th_decide(rs, "{\"id\":\"1\",\"channel\":\"#c\",\"user\":{\"name\":\"bob\"},"
                                   "\"text\":\"HECK\"}");
     ASSERT_CONTAINS(d, "\"reason\":\"r: heck (HECK) by bob in #c -> delete {unknown}\"");
@@ -327,24 +335,27 @@ TEST(non_message_events_allowed)
 
 TEST(meta_travels_with_decision)
 {
-    const char *d = th_decide(prof(), "{\"id\":\"m\",\"text\":\"hi\",\"meta\":{\"msg_id\":\"abc\",\"n\":[1,2]}}");
+    const char *d = th_decide(
+        prof(), "{\"id\":\"m\",\"text\":\"hi\",\"meta\":{\"msg_id\":\"abc\",\"n\":[1,2]}}");
     ASSERT_CONTAINS(d, "\"meta\":{\"msg_id\":\"abc\",\"n\":[1,2]}}");
 }
 
 TEST(reason_placeholders_for_missing_fields)
 {
-    wh_ruleset *rs = th_rules("version: 1\nrules:\n  - id: r\n    when: {words: [heck]}\n"
-                              "    action: delete\n    reason: \"[{user}|{channel}|{platform}]\"\n");
+    wh_ruleset *rs =
+        th_rules("version: 1\nrules:\n  - id: r\n    when: {words: [heck]}\n"
+                 "    action: delete\n    reason: \"[{user}|{channel}|{platform}]\"\n");
     ASSERT_CONTAINS(th_decide(rs, "{\"id\":\"1\",\"text\":\"heck\"}"), "\"reason\":\"[||]\"");
     wh_ruleset_release(rs);
 }
 
 TEST(back_references_widened_for_hyperscan_confirmed_exactly)
 {
-    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
-                              "  - id: sym\n    when: {regex: '([^\\w\\s])\\1{7,}', view: raw}\n"
-                              "    action: warn\n"
-                              "  - id: anchored\n    when: {regex: '(^ab)x\\1'}\n    action: hold\n");
+    wh_ruleset *rs =
+        th_rules("version: 1\nrules:\n"
+                 "  - id: sym\n    when: {regex: '([^\\w\\s])\\1{7,}', view: raw}\n"
+                 "    action: warn\n"
+                 "  - id: anchored\n    when: {regex: '(^ab)x\\1'}\n    action: hold\n");
     ASSERT_CONTAINS(th_decide(rs, th_msg("buy now !!!!!!!!")), "\"warn\"");
     ASSERT_CONTAINS(th_decide(rs, th_msg("buy now !?!?!?!?")), "\"allow\""); /* not one symbol */
     ASSERT_CONTAINS(th_decide(rs, th_msg("abxab")), "\"hold\"");
@@ -378,7 +389,8 @@ TEST(many_permitted_words_do_not_hide_a_blocked_one)
     wh_ruleset *rs = th_rules("version: 1\nrules:\n  - id: c\n    when: {words: [\"cock*\"], "
                               "unless_words: [\"cocktail*\"]}\n    action: delete\n");
     char text[2048] = "";
-    for (int i = 0; i < 40; i++) strcat(text, "cocktail ");
+    for (int i = 0; i < 40; i++)
+        strcat(text, "cocktail ");
     ASSERT_CONTAINS(th_decide(rs, th_msg(text)), "\"allow\"");
     strcat(text, "cock");
     ASSERT_CONTAINS(th_decide(rs, th_msg(text)), "\"delete\"");
@@ -394,7 +406,8 @@ TEST(stored_match_cap_does_not_change_the_verdict)
         snprintf(w, sizeof(w), "mild%c%c", 'a' + i % 26, 'a' + i / 26);
         strcat(yaml, i ? ", " : "");
         strcat(yaml, w);
-        for (int k = 0; k < 8; k++) strcat(text, w), strcat(text, " ");
+        for (int k = 0; k < 8; k++)
+            strcat(text, w), strcat(text, " ");
     }
     strcat(yaml, "]}\n    action: warn\n  - id: slur\n    when: {words: [zzbadword]}\n"
                  "    action: ban\n");

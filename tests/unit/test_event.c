@@ -49,17 +49,17 @@ static const char *S(wh_str s)
 /* Asserts that line decodes; prints the error when it does not. */
 #define ASSERT_OK(line)                                                                            \
     do {                                                                                           \
-        if (!decode(line)) T_FAIL("decode failed: %s: %s", err.code, err.message);                \
+        if (!decode(line)) T_FAIL("decode failed: %s: %s", err.code, err.message);                 \
     } while (0)
 
 /* Asserts that line[0..len) fails with the error code. */
 #define ASSERT_ERR_N(line, len, want)                                                              \
     do {                                                                                           \
-        if (decode_n(line, len)) T_FAIL("decoded, expected error %s", want);                      \
+        if (decode_n(line, len)) T_FAIL("decoded, expected error %s", want);                       \
         if (!err.code || strcmp(err.code, want))                                                   \
             T_FAIL("error %s (%s), expected %s", err.code ? err.code : "(none)", err.message,      \
                    want);                                                                          \
-        if (!err.message[0]) T_FAIL("error %s has an empty message", want);                       \
+        if (!err.message[0]) T_FAIL("error %s has an empty message", want);                        \
     } while (0)
 #define ASSERT_ERR(line, want) ASSERT_ERR_N(line, strlen(line), want)
 
@@ -69,8 +69,10 @@ static const char *nested_meta(int arrays)
 {
     static char buf[512];
     int n = snprintf(buf, sizeof(buf), "{\"id\":\"deep\",\"meta\":");
-    for (int i = 0; i < arrays; i++) buf[n++] = '[';
-    for (int i = 0; i < arrays; i++) buf[n++] = ']';
+    for (int i = 0; i < arrays; i++)
+        buf[n++] = '[';
+    for (int i = 0; i < arrays; i++)
+        buf[n++] = ']';
     buf[n++] = '}';
     buf[n] = 0;
     return buf;
@@ -81,8 +83,10 @@ static const char *nested_meta_objects(int objects)
 {
     static char buf[1024];
     int n = snprintf(buf, sizeof(buf), "{\"id\":\"deep\",\"meta\":");
-    for (int i = 0; i < objects; i++) n += snprintf(buf + n, sizeof(buf) - (size_t)n, i + 1 < objects ? "{\"k\":" : "{");
-    for (int i = 0; i < objects; i++) buf[n++] = '}';
+    for (int i = 0; i < objects; i++)
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, i + 1 < objects ? "{\"k\":" : "{");
+    for (int i = 0; i < objects; i++)
+        buf[n++] = '}';
     buf[n++] = '}';
     buf[n] = 0;
     return buf;
@@ -249,7 +253,8 @@ TEST(decode_unknown_keys_ignored)
 
 TEST(decode_meta_echoed_raw)
 {
-    ASSERT_OK("{\"id\":\"m\",\"meta\":{\"msg_id\":\"abc\",\"n\":[1, 2.5e1, true],\"q\":\"\\u00e9\"}}");
+    ASSERT_OK(
+        "{\"id\":\"m\",\"meta\":{\"msg_id\":\"abc\",\"n\":[1, 2.5e1, true],\"q\":\"\\u00e9\"}}");
     ASSERT_STR(S(ev.meta), "{\"msg_id\":\"abc\",\"n\":[1, 2.5e1, true],\"q\":\"\\u00e9\"}");
     ASSERT_OK("{\"id\":\"m\",\"meta\":[1,2]}");
     ASSERT_STR(S(ev.meta), "[1,2]");
@@ -296,7 +301,7 @@ TEST(unescape_surrogate_pair)
 {
     ASSERT_OK("{\"id\":\"u\",\"text\":\"x\\ud83d\\ude00y\"}");
     ASSERT_EQ(ev.text.n, 6);
-    ASSERT_STR(S(ev.text), "x\xf0\x9f\x98\x80y"); /* U+1F600 */
+    ASSERT_STR(S(ev.text), "x\xf0\x9f\x98\x80y");            /* U+1F600 */
     ASSERT_OK("{\"id\":\"u\",\"text\":\"\\uD83D\\uDE00\"}"); /* upper-case hex, at the end */
     ASSERT_STR(S(ev.text), "\xf0\x9f\x98\x80");
     ASSERT_OK("{\"id\":\"u\",\"text\":\"\\udbff\\udfff\"}"); /* U+10FFFF */
@@ -305,8 +310,10 @@ TEST(unescape_surrogate_pair)
 
 TEST(unescape_raw_utf8_untouched)
 {
-    ASSERT_OK("{\"id\":\"u\",\"text\":\"f\xc3\xbc" "ck \xf0\x9f\x98\x80\"}");
-    ASSERT_STR(S(ev.text), "f\xc3\xbc" "ck \xf0\x9f\x98\x80");
+    ASSERT_OK("{\"id\":\"u\",\"text\":\"f\xc3\xbc"
+              "ck \xf0\x9f\x98\x80\"}");
+    ASSERT_STR(S(ev.text), "f\xc3\xbc"
+                           "ck \xf0\x9f\x98\x80");
 }
 
 TEST(unescape_escaped_id)
@@ -403,9 +410,9 @@ TEST(bad_json_bad_escapes)
 
 TEST(bad_json_lone_surrogates)
 {
-    ASSERT_ERR("{\"id\":\"x\",\"text\":\"\\ud83d\"}", "bad_json");       /* high alone */
-    ASSERT_ERR("{\"id\":\"x\",\"text\":\"\\ude00\"}", "bad_json");       /* low alone */
-    ASSERT_ERR("{\"id\":\"x\",\"text\":\"\\ud83dx\"}", "bad_json");      /* high + char */
+    ASSERT_ERR("{\"id\":\"x\",\"text\":\"\\ud83d\"}", "bad_json");        /* high alone */
+    ASSERT_ERR("{\"id\":\"x\",\"text\":\"\\ude00\"}", "bad_json");        /* low alone */
+    ASSERT_ERR("{\"id\":\"x\",\"text\":\"\\ud83dx\"}", "bad_json");       /* high + char */
     ASSERT_ERR("{\"id\":\"x\",\"text\":\"\\ud83d\\u0041\"}", "bad_json"); /* high + BMP */
     ASSERT_ERR("{\"id\":\"x\",\"text\":\"\\ud83d\\ud83d\"}", "bad_json"); /* high + high */
     ASSERT_ERR("{\"id\":\"x\",\"text\":\"\\ude00\\ud83d\"}", "bad_json"); /* reversed */
@@ -420,10 +427,10 @@ TEST(bad_json_missing_separators)
     static const char *const bad[] = {
         "{\"id\":\"x\" \"text\":\"y\"}", /* missing comma (the text is silently lost) */
         "{\"id\":\"x\"\"text\":\"y\"}",
-        "{\"id\" \"x\"}",               /* missing colon */
-        "{\"id\":\"x\":\"y\"}",         /* double colon */
-        "{\"id\":\"x\",}",              /* trailing comma */
-        "{,\"id\":\"x\"}",              /* leading comma */
+        "{\"id\" \"x\"}",                 /* missing colon */
+        "{\"id\":\"x\":\"y\"}",           /* double colon */
+        "{\"id\":\"x\",}",                /* trailing comma */
+        "{,\"id\":\"x\"}",                /* leading comma */
         "{\"id\":\"x\",,\"text\":\"y\"}", /* doubled comma */
         "{\"id\":\"x\",\"meta\":[1 2]}",
         "{\"id\":\"x\",\"meta\":[1,]}",
@@ -559,7 +566,8 @@ TEST(text_too_long_counts_decoded_bytes)
     char *b = malloc(n * 6 + 64);
     ASSERT(b != NULL);
     int h = sprintf(b, "{\"id\":\"x\",\"text\":\"");
-    for (size_t i = 0; i < n; i++) memcpy(b + h + i * 6, "\\u00e9", 6);
+    for (size_t i = 0; i < n; i++)
+        memcpy(b + h + i * 6, "\\u00e9", 6);
     strcpy(b + h + n * 6, "\"}");
     bool ok = decode(b);
     free(b);
@@ -620,7 +628,8 @@ TEST(bad_field_too_many_roles)
 {
     char line[1024];
     int n = snprintf(line, sizeof(line), "{\"id\":\"r\",\"user\":{\"roles\":[");
-    for (int i = 0; i <= WH_MAX_ROLES; i++) n += snprintf(line + n, sizeof(line) - (size_t)n, "%s\"r%d\"", i ? "," : "", i);
+    for (int i = 0; i <= WH_MAX_ROLES; i++)
+        n += snprintf(line + n, sizeof(line) - (size_t)n, "%s\"r%d\"", i ? "," : "", i);
     snprintf(line + n, sizeof(line) - (size_t)n, "]}}");
     ASSERT_ERR(line, "bad_field");
 }

@@ -29,8 +29,15 @@ static uint32_t scan(wh_matcher *m, const char *text, wh_match *out, uint32_t ca
     return n;
 }
 
-#define WORD(e, g) {.kind = WH_PAT_WORD, .view = WH_VIEW_SQUASHED, .source = e, .expr = e, .group = g, .permit_set = -1}
-#define REGEX(e, v, g) {.kind = WH_PAT_REGEX, .view = v, .source = e, .expr = e, .group = g, .permit_set = -1}
+#define WORD(e, g)                                                                                 \
+    {                                                                                              \
+        .kind = WH_PAT_WORD, .view = WH_VIEW_SQUASHED, .source = e, .expr = e, .group = g,         \
+        .permit_set = -1                                                                           \
+    }
+#define REGEX(e, v, g)                                                                             \
+    {                                                                                              \
+        .kind = WH_PAT_REGEX, .view = v, .source = e, .expr = e, .group = g, .permit_set = -1      \
+    }
 
 TEST(word_spans_are_raw_bytes)
 {

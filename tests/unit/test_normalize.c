@@ -76,7 +76,8 @@ static const char *fancy(uint32_t base, const char *word)
     char *b = bufs[k++ % 4];
     size_t n = 0;
     b[0] = 0;
-    for (const char *p = word; *p; p++) put_cp(b, &n, base + (uint32_t)(*p - 'a'));
+    for (const char *p = word; *p; p++)
+        put_cp(b, &n, base + (uint32_t)(*p - 'a'));
     return b;
 }
 
@@ -163,7 +164,8 @@ TEST(ascii_views)
 TEST(empty_text)
 {
     build("");
-    for (int v = 0; v < NVIEWS; v++) ASSERT_EQ(T.v[v].len, 0);
+    for (int v = 0; v < NVIEWS; v++)
+        ASSERT_EQ(T.v[v].len, 0);
     ASSERT_EQ(T.f.length, 0);
     ASSERT_EQ(T.f.nlinks, 0);
 }
@@ -198,7 +200,7 @@ TEST(leet_not_applied_to_numbers_and_symbols)
     ASSERT_STR(skel(":)"), ":)");
     ASSERT_STR(skel("10:30"), "10:30");
     ASSERT_STR(skel("it costs $50 at 10:30 in 2024 :)"), "it costs $50 at 10:30 in 2024 :)");
-    ASSERT_STR(skel("wow!!"), "wow!!");  /* '!' after the last letter is punctuation */
+    ASSERT_STR(skel("wow!!"), "wow!!"); /* '!' after the last letter is punctuation */
 }
 
 TEST(leet_keeps_mention_at)
@@ -292,13 +294,15 @@ TEST(folded_view_is_nfkc)
         const char *in, *want;
     } cases[] = {
         {"\xef\xbc\xa6\xef\xbc\xb5\xef\xbc\xa3\xef\xbc\xab", "fuck"}, /* ＦＵＣＫ */
-        {"\xf0\x9d\x90\x9f\xf0\x9d\x90\xae", "fu"},           /* math bold 𝐟𝐮 */
-        {"\xe2\x93\x95\xe2\x93\xa4", "fu"},                     /* circled ⓕⓤ */
-        {"x\xc2\xb2", "x2"},                                      /* superscript two */
-        {"a\xef\xbc\x8e" "b", "a.b"},                              /* fullwidth full stop */
-        {"\xe2\x91\xa1", "2"},                                   /* circled digit two */
-        {"\xef\xac\x81ne", "fine"},                                /* ﬁ ligature */
-        {"\xe2\x84\x8c", "h"},                                   /* ℌ black-letter H */
+        {"\xf0\x9d\x90\x9f\xf0\x9d\x90\xae", "fu"},                   /* math bold 𝐟𝐮 */
+        {"\xe2\x93\x95\xe2\x93\xa4", "fu"},                           /* circled ⓕⓤ */
+        {"x\xc2\xb2", "x2"},                                          /* superscript two */
+        {"a\xef\xbc\x8e"
+         "b",
+         "a.b"},                    /* fullwidth full stop */
+        {"\xe2\x91\xa1", "2"},      /* circled digit two */
+        {"\xef\xac\x81ne", "fine"}, /* ﬁ ligature */
+        {"\xe2\x84\x8c", "h"},      /* ℌ black-letter H */
     };
     char bad[600] = "";
     size_t n = 0;
@@ -315,27 +319,52 @@ TEST(folded_view_is_nfkc)
 
 TEST(accents_removed)
 {
-    ASSERT_SQUASHED_ALL("fuck", "f\xc3\xbc" "ck", "F\xc3\x9c" "CK", "fu\xcc\x88" "ck", /* ü / Ü / u+U+0308 */
-                        "f\xc5\xaf" "ck");                                          /* ů */
-    ASSERT_STR(skel("fa\xc3\xa7" "ade"), "facade");                                 /* façade */
+    ASSERT_SQUASHED_ALL("fuck",
+                        "f\xc3\xbc"
+                        "ck",
+                        "F\xc3\x9c"
+                        "CK",
+                        "fu\xcc\x88"
+                        "ck", /* ü / Ü / u+U+0308 */
+                        "f\xc5\xaf"
+                        "ck"); /* ů */
+    ASSERT_STR(skel("fa\xc3\xa7"
+                    "ade"),
+               "facade");                                                           /* façade */
     ASSERT_STR(skel("\xc3\xa0\xc3\xa9\xc3\xae\xc3\xb5\xc3\xbc\xc3\xb1"), "aeioun"); /* àéîõüñ */
     /* folded keeps the accent (only case and compatibility are folded) */
-    ASSERT_STR(folded("F\xc3\x9c" "CK"), "f\xc3\xbc" "ck");
+    ASSERT_STR(folded("F\xc3\x9c"
+                      "CK"),
+               "f\xc3\xbc"
+               "ck");
 }
 
 /* ---- zero-width and format characters ------------------------------------------------------ */
 
 TEST(zero_width_removed)
 {
-    ASSERT_SQUASHED_ALL("fuck", "fu\xe2\x80\x8b" "ck", /* U+200B */
-                        "f\xe2\x80\x8cu\xe2\x80\x8c" "ck", /* U+200C */
-                        "fu\xe2\x80\x8d" "ck",           /* U+200D */
-                        "f\xe2\x81\xa0uck",              /* U+2060 */
-                        "\xef\xbb\xbf" "fu\xef\xbb\xbf" "ck", /* U+FEFF */
-                        "fu\xc2\xad" "ck");              /* soft hyphen U+00AD */
-    ASSERT_STR(folded("fu\xe2\x80\x8b" "ck"), "fuck");
-    ASSERT_STR(skel("f\xe2\x80\x8bu\xe2\x80\x8c" "c\xe2\x80\x8dk"), "fuck");
-    ASSERT_TOKEN(squashed("you fu\xc2\xad" "ck"), "fuck"); /* one word, not "fu ck" */
+    ASSERT_SQUASHED_ALL("fuck",
+                        "fu\xe2\x80\x8b"
+                        "ck", /* U+200B */
+                        "f\xe2\x80\x8cu\xe2\x80\x8c"
+                        "ck", /* U+200C */
+                        "fu\xe2\x80\x8d"
+                        "ck",               /* U+200D */
+                        "f\xe2\x81\xa0uck", /* U+2060 */
+                        "\xef\xbb\xbf"
+                        "fu\xef\xbb\xbf"
+                        "ck", /* U+FEFF */
+                        "fu\xc2\xad"
+                        "ck"); /* soft hyphen U+00AD */
+    ASSERT_STR(folded("fu\xe2\x80\x8b"
+                      "ck"),
+               "fuck");
+    ASSERT_STR(skel("f\xe2\x80\x8bu\xe2\x80\x8c"
+                    "c\xe2\x80\x8dk"),
+               "fuck");
+    ASSERT_TOKEN(squashed("you fu\xc2\xad"
+                          "ck"),
+                 "fuck"); /* one word, not "fu ck" */
 }
 
 /* ---- zalgo ---------------------------------------------------------------------------------- */
@@ -415,7 +444,7 @@ TEST(spaced_letters_not_joined)
     ASSERT_STR(squashed("plan a b or c"), "plan a b or c");
     ASSERT_STR(squashed("1 2 3 4"), "1 2 3 4"); /* no letters: numbers stay apart */
     ASSERT_STR(squashed("f    u    c    k"), "f    u    c    k"); /* too far apart */
-    ASSERT_STR(squashed("f u\nc k"), "f u c k");                /* not across lines */
+    ASSERT_STR(squashed("f u\nc k"), "f u c k");                  /* not across lines */
 }
 
 TEST(real_words_never_joined)
@@ -451,14 +480,15 @@ TEST(ascii_and_unicode_paths_agree)
      * general one. Both must give the same views and counts for the ASCII part. */
     static const char *const texts[] = {
         "Sh!T h4x0r a$$ $hit b00b", "f u c k and f.u.c.k", "it costs $50 at 10:30 in 2024 :)",
-        "wow!! @bob STOP", "I will pass. Hit me", "fuuuuck!!!!",
+        "wow!! @bob STOP",          "I will pass. Hit me", "fuuuuck!!!!",
     };
     char fast[4][256];
     wh_features ff;
     for (size_t i = 0; i < WH_ARRAY_LEN(texts); i++) {
         build(texts[i]);
         ASSERT(T.ascii);
-        for (int v = 1; v < NVIEWS; v++) snprintf(fast[v], sizeof(fast[v]), "%s", T.v[v].s);
+        for (int v = 1; v < NVIEWS; v++)
+            snprintf(fast[v], sizeof(fast[v]), "%s", T.v[v].s);
         ff = T.f;
         char slow_in[300];
         snprintf(slow_in, sizeof(slow_in), "%s \xc3\xa9", texts[i]); /* + " é" */
@@ -482,7 +512,8 @@ TEST(ascii_and_unicode_paths_agree)
     }
 }
 
-/* ---- offset maps -------------------------------------------------------------------------------- */
+/* ---- offset maps --------------------------------------------------------------------------------
+ */
 
 TEST(offsets_identity_for_plain_ascii)
 {
@@ -506,9 +537,11 @@ TEST(offsets_spaced_ascii)
 TEST(offsets_non_ascii_evasions)
 {
     static const char *const evasive[] = {
-        "f\xc3\xbc" "ck",                                 /* fück */
-        "fu\xe2\x80\x8b" "ck",                            /* zero-width space */
-        "\xea\x9c\xb0\xe1\xb4\x9c\xe1\xb4\x84\xe1\xb4\x8b", /* small capitals */
+        "f\xc3\xbc"
+        "ck", /* fück */
+        "fu\xe2\x80\x8b"
+        "ck",                                                               /* zero-width space */
+        "\xea\x9c\xb0\xe1\xb4\x9c\xe1\xb4\x84\xe1\xb4\x8b",                 /* small capitals */
         "\xf0\x9f\x87\xab\xf0\x9f\x87\xba\xf0\x9f\x87\xa8\xf0\x9f\x87\xb0", /* 🇫🇺🇨🇰 */
     };
     for (size_t i = 0; i < WH_ARRAY_LEN(evasive); i++) {
@@ -551,7 +584,8 @@ TEST(offsets_cyrillic_and_zalgo)
 
 TEST(view_to_raw_clamps)
 {
-    build("f\xc3\xbc" "ck");
+    build("f\xc3\xbc"
+          "ck");
     const wh_view *q = &T.v[WH_VIEW_SQUASHED];
     uint32_t rs, re;
     wh_view_to_raw(q, 0, 100, &rs, &re); /* past the end: clamped */
@@ -562,7 +596,8 @@ TEST(view_to_raw_clamps)
     ASSERT_EQ(re, 3);
 }
 
-/* ---- features ------------------------------------------------------------------------------------ */
+/* ---- features
+ * ------------------------------------------------------------------------------------ */
 
 TEST(features_length_counts_code_points)
 {
@@ -646,7 +681,8 @@ TEST(features_non_latin)
     ASSERT_EQ(T.f.non_latin, 4);
 }
 
-/* ---- links ----------------------------------------------------------------------------------------- */
+/* ---- links
+ * ----------------------------------------------------------------------------------------- */
 
 /* Host of link i as a string (static). */
 static const char *host(uint32_t i)
@@ -716,12 +752,14 @@ TEST(links_fullwidth_dot)
 TEST(links_not_numbers_or_abbreviations)
 {
     static const char *const not_links[] = {
-        "pi is 3.14", "e.g. this", "i.e. that", "version 1.2.3 is out", "v2.0 soon",
-        "node.js rocks", "wait...what", "ok.", "a.b", "me@example.com",
+        "pi is 3.14", "e.g. this",      "i.e. that",   "version 1.2.3 is out",
+        "v2.0 soon",  "node.js rocks",  "wait...what", "ok.",
+        "a.b",        "me@example.com",
     };
     for (size_t i = 0; i < WH_ARRAY_LEN(not_links); i++) {
         build(not_links[i]);
-        if (T.f.nlinks) T_FAIL("\"%s\" has %u links (first: %s)", not_links[i], T.f.nlinks, host(0));
+        if (T.f.nlinks)
+            T_FAIL("\"%s\" has %u links (first: %s)", not_links[i], T.f.nlinks, host(0));
     }
 }
 
@@ -729,13 +767,15 @@ TEST(links_many_counted)
 {
     char buf[1024];
     size_t n = 0;
-    for (int i = 0; i < 20; i++) n += (size_t)snprintf(buf + n, sizeof(buf) - n, "s%d.com ", i);
+    for (int i = 0; i < 20; i++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "s%d.com ", i);
     build(buf);
     ASSERT_EQ(T.f.nlinks, 20); /* all counted, WH_MAX_LINKS kept */
     ASSERT_STR(host(WH_MAX_LINKS - 1), "s15.com");
 }
 
-/* ---- terms ------------------------------------------------------------------------------------------ */
+/* ---- terms
+ * ------------------------------------------------------------------------------------------ */
 
 TEST(normalize_term)
 {
@@ -748,7 +788,9 @@ TEST(normalize_term)
     ASSERT_STR(wh_normalize_term("Sh!T", 4, WH_VIEW_FOLDED, &arena, &n), "sh!t");
     t = wh_normalize_term("kill-yourself", 13, WH_VIEW_SQUASHED, &arena, &n);
     ASSERT_STR(t, "kill yourself");
-    t = wh_normalize_term("f\xc3\xbc" "ck", 5, WH_VIEW_SQUASHED, &arena, &n);
+    t = wh_normalize_term("f\xc3\xbc"
+                          "ck",
+                          5, WH_VIEW_SQUASHED, &arena, &n);
     ASSERT_STR(t, "fuck");
     ASSERT(wh_normalize_term("\xff", 1, WH_VIEW_SQUASHED, &arena, &n) == NULL); /* invalid UTF-8 */
 }

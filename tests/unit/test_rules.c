@@ -34,7 +34,8 @@ TEST(rules_sorted_by_priority_then_order)
 
 TEST(yaml_syntax_error_has_position)
 {
-    char *t = th_lint("version: 1\nrules:\n  - id: x\n    when: {words: [heck]\n    action: delete\n");
+    char *t =
+        th_lint("version: 1\nrules:\n  - id: x\n    when: {words: [heck]\n    action: delete\n");
     ASSERT_CONTAINS(t, "lint.yaml:");
     ASSERT_CONTAINS(t, "YAML:");
     free(t);
@@ -42,8 +43,10 @@ TEST(yaml_syntax_error_has_position)
 
 TEST(unknown_key_did_you_mean_with_position)
 {
-    char *t = th_lint("version: 1\nrules:\n  - id: x\n    when: {words: [heck]}\n    actoin: delete\n");
-    ASSERT_CONTAINS(t, "lint.yaml:5:5: error: unknown key 'actoin' in a rule; did you mean 'action'?");
+    char *t =
+        th_lint("version: 1\nrules:\n  - id: x\n    when: {words: [heck]}\n    actoin: delete\n");
+    ASSERT_CONTAINS(t,
+                    "lint.yaml:5:5: error: unknown key 'actoin' in a rule; did you mean 'action'?");
     ASSERT_CONTAINS(t, "rule 'x' has no 'action'");
     free(t);
 }
@@ -62,7 +65,8 @@ TEST(every_error_reported_at_once)
 
 TEST(hyperscan_message_for_rejected_regex)
 {
-    char *t = th_lint("version: 1\nrules:\n  - id: x\n    when: {regex: '\\Kfoo'}\n    action: delete\n");
+    char *t =
+        th_lint("version: 1\nrules:\n  - id: x\n    when: {regex: '\\Kfoo'}\n    action: delete\n");
     ASSERT_CONTAINS(t, "lint.yaml:4:20: error: bad regex '\\Kfoo': Hyperscan rejects this regex:");
     free(t);
 }
@@ -93,7 +97,8 @@ TEST(comparisons)
                       " letters: 2, zalgo: \"== 0\", mentions: \"!= 1\"}\n    action: warn\n");
     ASSERT_STR(t ? t : "", "");
     free(t);
-    t = th_lint("version: 1\nrules:\n  - id: x\n    when: {symbol_ratio: \"> 1.5\"}\n    action: warn\n");
+    t = th_lint(
+        "version: 1\nrules:\n  - id: x\n    when: {symbol_ratio: \"> 1.5\"}\n    action: warn\n");
     ASSERT_CONTAINS(t, "symbol_ratio is a ratio between 0 and 1");
     free(t);
 }
@@ -102,8 +107,9 @@ TEST(database_cache_round_trip)
 {
     char dir[] = "/tmp/whiply-cache-XXXXXX";
     ASSERT(mkdtemp(dir));
-    const char *p = th_write_tmp("c.yaml", "version: 1\nrules:\n  - id: x\n    when: {words: [heck],"
-                                           " regex: 'h.ck'}\n    action: delete\n");
+    const char *p =
+        th_write_tmp("c.yaml", "version: 1\nrules:\n  - id: x\n    when: {words: [heck],"
+                               " regex: 'h.ck'}\n    action: delete\n");
     for (int round = 0; round < 2; round++) {
         wh_diags d = {0};
         wh_ruleset *rs = NULL;
@@ -124,8 +130,9 @@ TEST(hyperscan_rejection_fails_a_serving_load)
 {
     /* Without lint's per-regex check, the rejection surfaces while the database is built:
      * the load must fail with the diagnostic, not return success without a ruleset. */
-    const char *p = th_write_tmp("hs.yaml", "version: 1\nrules:\n  - id: r\n    when: {regex: 'a$b'}\n"
-                                            "    action: delete\n");
+    const char *p =
+        th_write_tmp("hs.yaml", "version: 1\nrules:\n  - id: r\n    when: {regex: 'a$b'}\n"
+                                "    action: delete\n");
     wh_diags d = {0};
     wh_ruleset *rs = NULL;
     wh_load_opts o = {.cache_dir = NULL, .compile = true, .lint = false};

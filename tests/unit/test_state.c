@@ -78,7 +78,7 @@ TEST(gcra_equals_a_continuous_token_bucket_on_random_traffic)
                            .count = 1 + (int64_t)(next() % 50),
                            .burst = 1 + (int64_t)(next() % 10)};
         wh_gcra g = {0};
-        int64_t unit = l.period_ms;           /* one token, scaled by count */
+        int64_t unit = l.period_ms; /* one token, scaled by count */
         int64_t cap = l.burst * unit;
         int64_t tokens = cap, last = 0, t = 1000000;
         for (int i = 0; i < 2000; i++) {
@@ -114,7 +114,8 @@ TEST(gcra_sliding_window_bound_on_random_traffic)
         if (r.allowed) times[n++] = t;
     }
     for (int i = 0, j = 0; i < n; i++) {
-        while (times[i] - times[j] >= l.period_ms) j++;
+        while (times[i] - times[j] >= l.period_ms)
+            j++;
         if (i - j + 1 > l.burst + l.count) T_FAIL("%d allowed within one period", i - j + 1);
     }
     ASSERT(n > 1000);
@@ -195,7 +196,8 @@ TEST(table_matches_a_naive_lru_with_ttl)
             *p = ref[k].value = next();
         }
         uint32_t live = 0;
-        for (int i = 0; i < KEYS; i++) live += ref[i].live;
+        for (int i = 0; i < KEYS; i++)
+            live += ref[i].live;
         ASSERT_EQ(wh_table_count(t), live);
         ASSERT_EQ(wh_table_evictions(t), evictions);
         wh_table_free(t);
