@@ -1292,6 +1292,19 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
         wh_diags_add(diags, path, 0, 0, "invalid UTF-8 at byte %zu", bad + 1);
         goto fail;
     }
+    /* YAML allows no control characters but tab and line breaks (YAML 1.2, c-printable);
+     * libfyaml 0.7.12 crashes on some NUL bytes instead of reporting them. */
+    for (size_t i = 0, line = 1, col = 1; i < tlen; i++, col++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '\n') {
+            line++;
+            col = 0;
+        } else if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) {
+            wh_diags_add(diags, path, (uint32_t)line, (uint32_t)col,
+                         "control character 0x%02x is not allowed in YAML", c);
+            goto fail;
+        }
+    }
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;

@@ -142,3 +142,18 @@ TEST(hyperscan_rejection_fails_a_serving_load)
     ASSERT_CONTAINS(d.v[0].message, "Hyperscan rejects");
     wh_diags_free(&d);
 }
+
+TEST(control_characters_rejected_before_the_yaml_parser)
+{
+    /* libfyaml 0.7.12 crashed on this input (found by fuzz_rules). */
+    static const char yaml[] = "version: 1\nrules:\n?  - hen: \t\0\0nn\n";
+    wh_diags d = {0};
+    wh_ruleset *rs = NULL;
+    wh_load_opts o = {.compile = true};
+    ASSERT(wh_ruleset_load_mem("nul.yaml", ".", yaml, sizeof(yaml) - 1, &o, &d, &rs) != WH_OK);
+    ASSERT(d.n == 1);
+    ASSERT_CONTAINS(d.v[0].message, "control character 0x00");
+    ASSERT_EQ(d.v[0].line, 3);
+    ASSERT_EQ(d.v[0].col, 12);
+    wh_diags_free(&d);
+}
