@@ -1305,6 +1305,24 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
             goto fail;
         }
     }
+    /* Explicit "? " keys (complex mapping keys) are never needed in a rules file, and some
+     * malformed ones crash libfyaml 0.7.12 (found by fuzz_rules): refuse them up front. */
+    for (size_t i = 0, line = 1; i < tlen; line++) {
+        size_t ls = i, p = i;
+        while (p < tlen && text[p] == ' ') p++;
+        while (p + 1 < tlen && text[p] == '-' && (text[p + 1] == ' ' || text[p + 1] == '\t')) {
+            p += 2;
+            while (p < tlen && (text[p] == ' ' || text[p] == '\t')) p++;
+        }
+        if (p < tlen && text[p] == '?' &&
+            (p + 1 == tlen || strchr(" \t\r\n", text[p + 1]))) {
+            wh_diags_add(diags, path, (uint32_t)line, (uint32_t)(p - ls + 1),
+                         "explicit '?' mapping keys are not supported in rules files");
+            goto fail;
+        }
+        while (i < tlen && text[i] != '\n') i++;
+        i++;
+    }
     struct fy_diag_cfg dcfg;
     fy_diag_cfg_default(&dcfg);
     dcfg.fp = NULL;

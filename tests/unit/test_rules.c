@@ -157,3 +157,17 @@ TEST(control_characters_rejected_before_the_yaml_parser)
     ASSERT_EQ(d.v[0].col, 12);
     wh_diags_free(&d);
 }
+
+TEST(explicit_keys_rejected_before_the_yaml_parser)
+{
+    /* libfyaml 0.7.12 crashed on these (found by fuzz_rules). */
+    char *t = th_lint("version: 1\nrules:\n?  - heN: \t://: ");
+    ASSERT_CONTAINS(t, "lint.yaml:3:1: error: explicit '?' mapping keys are not supported");
+    free(t);
+    t = th_lint("version: 1\nrules:\n  - ? - heN: \t://: \n");
+    ASSERT_CONTAINS(t, "lint.yaml:3:5: error: explicit '?' mapping keys");
+    free(t);
+    t = th_lint("version: 1\nrules:\n  - id: q\n    when: {words: [\"why?\"]}\n    action: warn\n");
+    ASSERT_STR(t ? t : "", ""); /* a '?' in text is fine */
+    free(t);
+}
