@@ -230,7 +230,7 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
             if (ev->text.n > WH_MAX_TEXT)
                 return fail(err, "text_too_long", "\"text\" is %u bytes; the limit is %d",
                             ev->text.n, WH_MAX_TEXT);
-            if (memchr(ev->text.p, 0, ev->text.n))
+            if (ev->text.n && memchr(ev->text.p, 0, ev->text.n))
                 return fail(err, "bad_field", "\"text\" contains a NUL character");
         } else if (KEY("ts")) {
             if (tok[v].type == WH_J_STRING) {
@@ -357,5 +357,6 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
         i = next;
     }
     if (!ev->ts_given) ev->ts_ms = now_ms == WH_NOW ? wh_now_ms() : now_ms;
+    if (!ev->text.p) ev->text.p = ""; /* absent or null text: an empty message */
     return true;
 }

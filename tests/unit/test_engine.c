@@ -427,3 +427,10 @@ TEST(two_digit_back_reference)
     ASSERT_CONTAINS(th_decide(rs, th_msg("abcdefghija")), "\"allow\"");
     wh_ruleset_release(rs);
 }
+
+TEST(null_text_is_an_empty_message)
+{
+    /* found by fuzz_event: memchr on a NULL text (UBSan) */
+    ASSERT_CONTAINS(th_decide(prof(), "{\"id\":\"n\",\"text\":null}"), "\"action\":\"allow\"");
+    ASSERT_CONTAINS(th_decide(prof(), "{\"id\":\"n\"}"), "\"action\":\"allow\"");
+}
