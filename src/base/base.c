@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#define XXH_INLINE_ALL
-#include <xxhash.h>
 
 const char *wh_status_str(wh_status st)
 {
@@ -232,11 +230,6 @@ const char *wh_buf_cstr(wh_buf *b)
     if (!wh_buf_reserve(b, 0)) return "";
     b->p[b->len] = 0;
     return b->p;
-}
-
-uint64_t wh_hash64(const void *p, size_t n, uint64_t seed)
-{
-    return XXH3_64bits_withSeed(p, n, seed);
 }
 
 /* ---- JSON strings ---- */

@@ -1,6 +1,7 @@
-/* base.h - status codes, string slices, arenas, growable buffers, hashing, time.
+/* base.h - status codes, string slices, arenas, growable buffers, time, JSON string
+ * unescaping.
  *
- * Everything here is dependency-free except xxHash. Ownership: an arena owns every
+ * Everything here is dependency-free. Ownership: an arena owns every
  * block it hands out; wh_arena_reset() frees them all in one step (the per-event
  * memory model of ARCHITECTURE.md). */
 #ifndef WH_BASE_H
@@ -68,9 +69,6 @@ void wh_buf_i64(wh_buf *b, int64_t v);
 /* Appends s as a JSON string literal (with quotes), escaping as RFC 8259 requires. */
 void wh_buf_json_str(wh_buf *b, const char *s, size_t n);
 const char *wh_buf_cstr(wh_buf *b); /* NUL-terminates (not counted in len) */
-
-/* ---- hashing ----------------------------------------------------------------- */
-uint64_t wh_hash64(const void *p, size_t n, uint64_t seed);
 
 /* ---- time ------------------------------------------------------------------- */
 /* Parses RFC 3339 ("2026-11-24T11:00:00.123Z", offsets allowed) into unix ms. */

@@ -256,7 +256,7 @@ static void explain_features(wh_buf *out, const wh_cond *n, const eval_ctx *c, c
     wh_buf_putc(out, '}');
 }
 
-static bool rule_applies(const wh_ruleset *rs, const wh_rule *r, const wh_event *ev)
+static bool rule_applies(const wh_rule *r, const wh_event *ev)
 {
     if (r->platforms.n && !wh_strset_has(&r->platforms, ev->platform)) return false;
     if (r->channels.n && !wh_strset_has(&r->channels, ev->channel)) return false;
@@ -268,7 +268,6 @@ static bool rule_applies(const wh_ruleset *rs, const wh_rule *r, const wh_event 
     }
     for (uint32_t i = 0; i < ev->nroles; i++)
         if (wh_strset_has(&r->exempt_roles, ev->roles[i])) return false;
-    (void)rs;
     return true;
 }
 
@@ -361,7 +360,7 @@ wh_outcome wh_worker_line(wh_worker *w, const char *line, size_t len, uint64_t l
         w->fired[ri] = 0;
         if (r->req_group >= 0 && !w->group_hit[r->req_group]) continue;
         if (floor_set && r->priority < floor) continue;
-        if (!rule_applies(rs, r, &ev) || !eval(&ctx, r->when)) continue;
+        if (!rule_applies(r, &ev) || !eval(&ctx, r->when)) continue;
         if (r->shadow) {
             w->fired[ri] = 2;
             any_shadow = true;

@@ -259,8 +259,6 @@ typedef struct {
     bool eof;
     wh_ruleset *rs;
     const wh_engine_opts *opts;
-    bool measure;
-    bool failed;
 } shared;
 
 static void process_batch(wh_worker *w, batch *b)
@@ -439,7 +437,6 @@ static int run_threads(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FI
     for (int i = 0; args && i < threads; i++)
         wh_worker_free(args[i].w);
     free(args);
-    if (sh.failed) rc = -1;
     for (uint64_t i = 0; i < sh.nslots; i++) {
         wh_buf_free(&sh.slots[i].in);
         wh_buf_free(&sh.slots[i].out);

@@ -88,7 +88,8 @@ static bool key_is(const char *js, const wh_jtok *t, const char *k, size_t kn)
 {
     return (size_t)(t->end - t->start) == kn && memcmp(js + t->start, k, kn) == 0;
 }
-#define KEY(lit) key_is(js, &tok[i], lit, sizeof(lit) - 1)
+#define KEY_AT(k, lit) key_is(js, &tok[k], lit, sizeof(lit) - 1)
+#define KEY(lit) KEY_AT(i, lit)
 
 static bool parse_int(const char *p, size_t n, int64_t *out)
 {
@@ -194,14 +195,17 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
     }
     err->id = ev->id;
 
-#define WANT_STR(field, name)                                                                      \
+/* The value token x must be a string; it goes to field. */
+#define WANT_STR_AT(x, field, name)                                                                \
     do {                                                                                           \
-        if (tok[v].type != WH_J_STRING)                                                            \
+        if (tok[x].type != WH_J_STRING)                                                            \
             return fail(err, "bad_field", "\"%s\" must be a string", name);                        \
-        if (!str_value(js, &tok[v], arena, &(field), &bad_at))                                     \
+        if (!str_value(js, &tok[x], arena, &(field), &bad_at))                                     \
             return fail(err, "bad_json", "invalid escape in \"%s\" at byte %d", name, bad_at + 1); \
     } while (0)
-#define IS_NULL (tok[v].type == WH_J_PRIMITIVE && line[tok[v].start] == 'n')
+#define WANT_STR(field, name) WANT_STR_AT(v, field, name)
+#define NULL_AT(x) (tok[x].type == WH_J_PRIMITIVE && line[tok[x].start] == 'n')
+#define IS_NULL NULL_AT(v)
 
     i = 1;
     for (int k = 0; k < nkeys; k++) {
@@ -274,25 +278,19 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
             if (tok[v].type == WH_J_OBJECT) {
                 int j = v + 1;
                 for (int uk = 0; uk < tok[v].size; uk++) {
-                    int uv = j + 1;
-                    const wh_jtok *kt = &tok[j];
-                    int save_i = i;
-                    i = j;
-                    int vv = v;
-                    v = uv;
-                    if (KEY("id")) {
-                        if (tok[v].type == WH_J_PRIMITIVE && !IS_NULL) {
-                            ev->user_id.p = line + tok[v].start;
-                            ev->user_id.n = (uint32_t)(tok[v].end - tok[v].start);
-                        } else if (!IS_NULL) {
-                            WANT_STR(ev->user_id, "user.id");
+                    int uv = j + 1; /* the key is tok[j], its value tok[uv] */
+                    if (KEY_AT(j, "id")) {
+                        if (tok[uv].type == WH_J_PRIMITIVE && !NULL_AT(uv)) {
+                            ev->user_id.p = line + tok[uv].start;
+                            ev->user_id.n = (uint32_t)(tok[uv].end - tok[uv].start);
+                        } else if (!NULL_AT(uv)) {
+                            WANT_STR_AT(uv, ev->user_id, "user.id");
                         }
-                    } else if (KEY("name")) {
-                        if (!IS_NULL) WANT_STR(ev->user_name, "user.name");
-                    } else if (KEY("roles")) {
-                        if (tok[v].type == WH_J_ARRAY) {
-                            int r = v + 1, nr = tok[v].size;
-                            for (int rk = 0; rk < nr; rk++) {
+                    } else if (KEY_AT(j, "name")) {
+                        if (!NULL_AT(uv)) WANT_STR_AT(uv, ev->user_name, "user.name");
+                    } else if (KEY_AT(j, "roles")) {
+                        if (tok[uv].type == WH_J_ARRAY) {
+                            for (int r = uv + 1; r < tok[uv].next; r++) {
                                 if (tok[r].type != WH_J_STRING)
                                     return fail(err, "bad_field",
                                                 "\"user.roles\" must be an array of strings");
@@ -300,39 +298,35 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
                                     return fail(err, "bad_field",
                                                 "\"user.roles\" has more than %d roles",
                                                 WH_MAX_ROLES);
-                                v = r;
-                                WANT_STR(ev->roles[ev->nroles], "user.roles");
+                                WANT_STR_AT(r, ev->roles[ev->nroles], "user.roles");
                                 ev->nroles++;
-                                r++;
                             }
-                        } else if (!IS_NULL) {
+                        } else if (!NULL_AT(uv)) {
                             return fail(err, "bad_field", "\"user.roles\" must be an array");
                         }
-                    } else if (KEY("created_at")) {
-                        if (tok[v].type == WH_J_STRING) {
+                    } else if (KEY_AT(j, "created_at")) {
+                        if (tok[uv].type == WH_J_STRING) {
                             wh_str s;
-                            WANT_STR(s, "user.created_at");
+                            WANT_STR_AT(uv, s, "user.created_at");
                             if (!wh_parse_rfc3339(s.p, s.n, &ev->created_at_ms))
                                 return fail(err, "bad_ts",
                                             "\"user.created_at\" is not an RFC 3339 time");
-                        } else if (tok[v].type == WH_J_PRIMITIVE && !IS_NULL) {
-                            if (!parse_int(line + tok[v].start, (size_t)(tok[v].end - tok[v].start),
+                        } else if (tok[uv].type == WH_J_PRIMITIVE && !NULL_AT(uv)) {
+                            if (!parse_int(line + tok[uv].start,
+                                           (size_t)(tok[uv].end - tok[uv].start),
                                            &ev->created_at_ms))
                                 return fail(err, "bad_ts",
                                             "\"user.created_at\" must be RFC 3339 or unix ms");
                         }
-                    } else if (KEY("first_message")) {
-                        if (tok[v].type == WH_J_PRIMITIVE && line[tok[v].start] == 't')
+                    } else if (KEY_AT(j, "first_message")) {
+                        if (tok[uv].type == WH_J_PRIMITIVE && line[tok[uv].start] == 't')
                             ev->first_message = 1;
-                        else if (tok[v].type == WH_J_PRIMITIVE && line[tok[v].start] == 'f')
+                        else if (tok[uv].type == WH_J_PRIMITIVE && line[tok[uv].start] == 'f')
                             ev->first_message = 0;
-                        else if (!IS_NULL)
+                        else if (!NULL_AT(uv))
                             return fail(err, "bad_field",
                                         "\"user.first_message\" must be true or false");
                     }
-                    (void)kt;
-                    v = vv;
-                    i = save_i;
                     j = tok[uv].next;
                 }
             } else if (!IS_NULL) {

@@ -16,7 +16,6 @@
 #include <xxhash.h>
 
 #define PCRE2_FAILED ((pcre2_code *)(uintptr_t)1)
-#define MAX_HITS 4096
 #define MAX_SPANS_PER_PATTERN 8 /* stored per pattern; more are counted, not stored */
 #define MAX_PERMIT_SPANS 1024
 #define MAX_TRIES_PER_PATTERN 65536 /* spans looked at per pattern: bounded by the text anyway */
@@ -52,10 +51,12 @@ struct wh_match_scratch {
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     pcre2_jit_stack *jit;
-    uint32_t hits[MAX_HITS];
-    uint32_t nhits;
-    bool overflow;
-    uint32_t confirmed[MAX_HITS];
+    /* Every pattern reports at most once per scan (HS_FLAG_SINGLEMATCH) and sits in one
+     * scanned database per event, so one slot per pattern is always enough: a message full
+     * of distinct list words cannot push a later one out. */
+    uint32_t *hits;
+    uint32_t nhits, cap_hits;
+    uint32_t *confirmed;
     uint32_t nconfirmed;
     struct permit_span {
         int32_t set;
@@ -574,11 +575,6 @@ void wh_matcher_free(wh_matcher *m)
     free(m);
 }
 
-uint32_t wh_matcher_views(const wh_matcher *m)
-{
-    return m->views;
-}
-
 wh_match_scratch *wh_match_scratch_new(const wh_matcher *m)
 {
     wh_match_scratch *s = calloc(1, sizeof(*s));
@@ -587,7 +583,10 @@ wh_match_scratch *wh_match_scratch_new(const wh_matcher *m)
     s->md = pcre2_match_data_create(4, NULL);
     s->mctx = pcre2_match_context_create(NULL);
     s->jit = pcre2_jit_stack_create(32 * 1024, 512 * 1024, NULL);
-    if (!s->md || !s->mctx || !s->jit) goto fail;
+    s->cap_hits = m->n + 1;
+    s->hits = malloc(sizeof(uint32_t) * s->cap_hits);
+    s->confirmed = malloc(sizeof(uint32_t) * s->cap_hits);
+    if (!s->md || !s->mctx || !s->jit || !s->hits || !s->confirmed) goto fail;
     /* Bound the work a hostile regex can make PCRE2 do on one message. */
     pcre2_set_match_limit(s->mctx, 200000);
     pcre2_set_depth_limit(s->mctx, 5000);
@@ -605,6 +604,8 @@ void wh_match_scratch_free(wh_match_scratch *s)
     pcre2_match_data_free(s->md);
     pcre2_match_context_free(s->mctx);
     pcre2_jit_stack_free(s->jit);
+    free(s->hits);
+    free(s->confirmed);
     free(s);
 }
 
@@ -617,11 +618,7 @@ static int on_hit(unsigned id, unsigned long long from, unsigned long long to, u
     (void)to;
     (void)flags;
     wh_match_scratch *s = ctx;
-    if (s->nhits >= MAX_HITS) {
-        s->overflow = true;
-        return 1; /* stop scanning */
-    }
-    s->hits[s->nhits++] = id;
+    if (s->nhits < s->cap_hits) s->hits[s->nhits++] = id; /* always true: see the struct */
     return 0;
 }
 
@@ -658,7 +655,6 @@ uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text
                          uint32_t cap, bool *truncated)
 {
     s->nhits = 0;
-    s->overflow = false;
     *truncated = false;
     /* Group raw/folded/skeleton by equal bytes; each group is one scan. */
     unsigned groups[3], ng = 0;
@@ -738,6 +734,5 @@ uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text
             }
         }
     }
-    if (s->overflow) *truncated = true;
     return nout;
 }

@@ -52,7 +52,6 @@ char *wh_regex_check(const char *regex, wh_view_id view, bool full);
 wh_status wh_matcher_build(const wh_pattern_spec *specs, uint32_t n, const wh_matcher_opts *opts,
                            wh_pattern_error_fn on_error, void *ud, wh_matcher **out);
 void wh_matcher_free(wh_matcher *m);
-uint32_t wh_matcher_views(const wh_matcher *m); /* bitmask of views that have patterns */
 
 wh_match_scratch *wh_match_scratch_new(const wh_matcher *m);
 void wh_match_scratch_free(wh_match_scratch *s);

@@ -873,7 +873,6 @@ static wh_cond *parse_cond(ld_t *L, struct fy_node *n, int depth)
                 c = new_cond(L, WH_C_NUM, kn);
                 c->feat = num_keys[i].feat;
                 if (!parse_cmp(L, v, k, num_keys[i].ratio, &c->cmp)) c = NULL;
-                if (c && c->feat == WH_F_EMOTES) L->rs->uses_emotes = true;
             }
             if (!found) unknown_key(L, kn, k, cond_keys, "a condition");
         }

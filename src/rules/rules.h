@@ -117,7 +117,6 @@ typedef struct wh_ruleset {
     uint32_t npats;
     wh_matcher *matcher;
     wh_strset exempt_roles;
-    bool uses_emotes;
     char hash[17]; /* identifies the ruleset in decisions */
     char *path;
     wh_arena arena; /* owns every string and node above */

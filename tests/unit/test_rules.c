@@ -80,7 +80,7 @@ TEST(missing_list_file_named)
     free(t);
 }
 
-TEST(list_term_errors_point_into_the_list_file)
+TEST(list_term_without_letters_is_matched_literally)
 {
     const char *lp = th_write_tmp("bad.txt", "ok\n\n   \n!!!\n");
     (void)lp;
