@@ -34,9 +34,11 @@ const char *wh_default_cache_dir(void)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: whiply check --rules FILE [--in FILE] [--out FILE] [--threads N]\n"
-               "                    [--explain] [--stats] [--cache-dir DIR | --no-cache]\n"
+               "                    [--shards N] [--state FILE] [--explain] [--stats]\n"
+               "                    [--cache-dir DIR | --no-cache]\n"
                "Reads NDJSON events (stdin by default) and writes one decision per line\n"
-               "(stdout by default), in input order.\n");
+               "(stdout by default), in input order. --state loads behaviour state from FILE\n"
+               "(when it exists) and saves it there after the run.\n");
 }
 
 int wh_cmd_check(int argc, char **argv)
@@ -45,6 +47,8 @@ int wh_cmd_check(int argc, char **argv)
                                              {"in", required_argument, NULL, 'i'},
                                              {"out", required_argument, NULL, 'o'},
                                              {"threads", required_argument, NULL, 't'},
+                                             {"shards", required_argument, NULL, 'S'},
+                                             {"state", required_argument, NULL, 'T'},
                                              {"explain", no_argument, NULL, 'e'},
                                              {"stats", no_argument, NULL, 's'},
                                              {"cache-dir", required_argument, NULL, 'c'},
@@ -52,7 +56,8 @@ int wh_cmd_check(int argc, char **argv)
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     const char *rules = NULL, *in = NULL, *outp = NULL, *cache = wh_default_cache_dir();
-    int threads = 1, c;
+    int threads = 1, shards = 1, c;
+    const char *state_path = NULL;
     bool stats = false;
     wh_engine_opts eo = {0};
     optind = 1;
@@ -77,6 +82,19 @@ int wh_cmd_check(int argc, char **argv)
             threads = (int)v;
             break;
         }
+        case 'S': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 64) {
+                fprintf(stderr, "whiply check: --shards must be 1..64, got '%s'\n", optarg);
+                return WH_EXIT_USAGE;
+            }
+            shards = (int)v;
+            break;
+        }
+        case 'T':
+            state_path = optarg;
+            break;
         case 'e':
             eo.explain = true;
             break;
@@ -134,7 +152,8 @@ int wh_cmd_check(int argc, char **argv)
     static wh_stream_stats st;
     memset(&st, 0, sizeof(st));
     st.measure = stats;
-    int rc = wh_run_stream(rs, &eo, fd, out, threads, &st);
+    wh_run_opts ro = {.threads = threads, .shards = shards, .state_path = state_path};
+    int rc = wh_run_stream(rs, &eo, fd, out, &ro, &st);
     if (out != stdout && fclose(out) != 0) rc = -1;
     if (fd) close(fd);
     if (stats) {
@@ -143,17 +162,24 @@ int wh_cmd_check(int argc, char **argv)
         fprintf(stderr,
                 "{\"events\":%llu,\"errors\":%llu,\"threads\":%d,\"seconds\":%.3f,"
                 "\"events_per_s\":%.0f,\"latency_us\":{\"p50\":%.2f,\"p99\":%.2f,\"p999\":%.2f,"
-                "\"max\":%.1f},\"peak_rss_kb\":%ld,\"actions\":{",
+                "\"max\":%.1f},\"peak_rss_kb\":%ld,\"state\":{\"users\":%llu,\"channels\":%llu,"
+                "\"evictions\":%llu},\"actions\":{",
                 (unsigned long long)st.events, (unsigned long long)st.errors, threads, st.seconds,
                 st.seconds > 0 ? (double)st.events / st.seconds : 0.0,
                 wh_stats_percentile_us(&st, 0.50), wh_stats_percentile_us(&st, 0.99),
-                wh_stats_percentile_us(&st, 0.999), wh_stats_max_us(&st), ru.ru_maxrss);
+                wh_stats_percentile_us(&st, 0.999), wh_stats_max_us(&st), ru.ru_maxrss,
+                (unsigned long long)st.state.users, (unsigned long long)st.state.channels,
+                (unsigned long long)(st.state.user_evictions + st.state.channel_evictions));
         for (int a = 0; a < WH_ACT__COUNT; a++)
             fprintf(stderr, "%s\"%s\":%llu", a ? "," : "", wh_action_names[a],
                     (unsigned long long)st.actions[a]);
         fprintf(stderr, "}}\n");
     }
     wh_ruleset_release(rs);
+    if (rc == -2) {
+        fprintf(stderr, "whiply check: %s\n", st.state_error);
+        return WH_EXIT_IO;
+    }
     if (rc != 0) {
         fprintf(stderr, "whiply check: I/O error: %s\n", strerror(errno ? errno : EIO));
         return WH_EXIT_IO;

@@ -1,25 +1,33 @@
-/* engine.c - the per-event pipeline and the verdict (see engine.h). */
+/* engine.c - the analysis and the decision of one event (see engine.h). */
 #include "engine.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "text/normalize.h"
-
 #define MAX_MATCHES 256
 #define MAX_REPORTED_MATCHES 32
+#define MAX_TARGETS 256
 
 struct wh_worker {
     wh_ruleset *rs;
     wh_engine_opts opts;
     wh_decoder *dec;
-    wh_arena arena;
+    wh_arena arena; /* per event: the text views */
+    wh_arena keep;  /* per event, for wh_worker_line */
     wh_match_scratch *ms;
     wh_match matches[MAX_MATCHES];
-    uint32_t nmatches;
-    uint8_t *group_hit; /* per group: a surviving blocked match */
-    uint8_t *fired;     /* per rule: 0 no, 1 enforced, 2 shadow */
+    wh_decider *own; /* wh_worker_line's decider (made on first use) */
+};
+
+struct wh_decider {
+    wh_ruleset *rs;
+    wh_engine_opts opts;
+    wh_shard *shard; /* NULL when the ruleset keeps no state */
+    uint8_t *fired;  /* per rule: 0 no, 1 enforced, 2 shadow */
+    wh_action *act;  /* per rule: the action it takes (its ladder step when it escalates) */
+    uint32_t *dur;   /* per rule: timeout seconds */
+    bool *wave_hit;  /* per rule: a wave predicate held in its condition */
 };
 
 wh_worker *wh_worker_new(wh_ruleset *rs, const wh_engine_opts *opts)
@@ -30,11 +38,10 @@ wh_worker *wh_worker_new(wh_ruleset *rs, const wh_engine_opts *opts)
     wh_ruleset_retain(rs);
     if (opts) w->opts = *opts;
     wh_arena_init(&w->arena, 256 * 1024);
+    wh_arena_init(&w->keep, 16 * 1024);
     w->dec = wh_decoder_new();
     w->ms = rs->matcher ? wh_match_scratch_new(rs->matcher) : NULL;
-    w->group_hit = calloc(rs->ngroups + 1, 1);
-    w->fired = calloc(rs->nrules + 1, 1);
-    if (!w->dec || (rs->matcher && !w->ms) || !w->group_hit || !w->fired) {
+    if (!w->dec || (rs->matcher && !w->ms)) {
         wh_worker_free(w);
         return NULL;
     }
@@ -47,10 +54,60 @@ void wh_worker_free(wh_worker *w)
     wh_decoder_free(w->dec);
     wh_match_scratch_free(w->ms);
     wh_arena_free(&w->arena);
-    free(w->group_hit);
-    free(w->fired);
+    wh_arena_free(&w->keep);
+    wh_decider_free(w->own);
     wh_ruleset_release(w->rs);
     free(w);
+}
+
+wh_decider *wh_decider_new(wh_ruleset *rs, const wh_engine_opts *opts, uint32_t nshards)
+{
+    wh_decider *d = calloc(1, sizeof(*d));
+    if (!d) return NULL;
+    d->rs = rs;
+    wh_ruleset_retain(rs);
+    if (opts) d->opts = *opts;
+    uint32_t n = rs->nrules + 1;
+    d->fired = calloc(n, 1);
+    d->act = calloc(n, sizeof(wh_action));
+    d->dur = calloc(n, sizeof(uint32_t));
+    d->wave_hit = calloc(n, sizeof(bool));
+    bool ok = d->fired && d->act && d->dur && d->wave_hit;
+    if (ok && rs->state.enabled) {
+        if (!nshards) nshards = 1;
+        const wh_state_cfg *c = &rs->state;
+        d->shard = wh_shard_new((c->max_users + nshards - 1) / nshards,
+                                (c->max_channels + nshards - 1) / nshards, c->idle_ms);
+        ok = d->shard != NULL;
+    }
+    if (!ok) {
+        wh_decider_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void wh_decider_free(wh_decider *d)
+{
+    if (!d) return;
+    wh_shard_free(d->shard);
+    free(d->fired);
+    free(d->act);
+    free(d->dur);
+    free(d->wave_hit);
+    wh_ruleset_release(d->rs);
+    free(d);
+}
+
+wh_shard *wh_decider_shard(wh_decider *d)
+{
+    return d->shard;
+}
+
+wh_decider *wh_worker_decider(wh_worker *w)
+{
+    if (!w->own) w->own = wh_decider_new(w->rs, &w->opts, 1);
+    return w->own;
 }
 
 /* ---- features ---- */
@@ -65,9 +122,8 @@ static uint32_t count_emotes(const wh_event *ev)
     return n;
 }
 
-static double feature(const wh_text *t, const wh_event *ev, wh_feature_id f)
+static double feature(const wh_features *x, const wh_event *ev, wh_feature_id f)
 {
-    const wh_features *x = &t->f;
     switch (f) {
     case WH_F_LENGTH:
         return x->length;
@@ -107,13 +163,54 @@ static bool host_in(const wh_hostset *hs, wh_str host)
     return false;
 }
 
+/* ---- conditions ---- */
+
 typedef struct {
-    const wh_text *t;
-    const wh_event *ev;
-    const uint8_t *group_hit;
+    const wh_analysis *an;
+    const wh_state_cfg *cfg;
+    int64_t now;
+    wh_user *user;       /* NULL: no state or no user identity */
+    double strikes;      /* active strikes before this event */
+    int first;           /* first message in the channel: 1, 0, or -1 unknown */
+    bool over_u[WH_USER_SLOTS], over_c[WH_CHAN_SLOTS];
+    wh_wave_cluster *wave; /* the group of similar messages this one joined, or NULL */
+    double wave_sim;
+    bool wave_true; /* set by a wave predicate that held */
+    int64_t wave_within;
 } eval_ctx;
 
-static bool eval(const eval_ctx *c, const wh_cond *n)
+static double state_value(const eval_ctx *c, const wh_cond *n)
+{
+    const wh_event *ev = &c->an->ev;
+    switch (n->kind) {
+    case WH_C_DUP:
+        if (!c->user || !c->an->sk.hash) return 0;
+        return 1 + wh_user_count_dup(c->user, c->an->sk.hash, c->now, n->within_ms);
+    case WH_C_SIMILAR:
+        if (!c->user || !c->an->sk.length) return 0;
+        return 1 + wh_user_count_similar(c->user, c->an->sk.sim, n->threshold, c->now,
+                                         n->within_ms);
+    case WH_C_WAVE:
+        if (!c->wave || c->an->sk.length < n->min_length || c->wave_sim < n->threshold - 1e-9)
+            return 0;
+        return wh_wave_count(c->wave, c->now, n->within_ms);
+    case WH_C_AGE:
+        return ev->created_at_ms == INT64_MIN ? -1 : (double)(c->now - ev->created_at_ms);
+    case WH_C_REP:
+        return c->user ? c->user->rep : 0;
+    case WH_C_STRIKES:
+        return wh_strikes_whole(c->strikes);
+    case WH_C_FIRST:
+        return c->first;
+    case WH_C_RATE:
+    case WH_C_JOINS:
+        return n->chan_scope ? c->over_c[n->slot] : c->over_u[n->slot];
+    default:
+        return 0;
+    }
+}
+
+static bool eval(eval_ctx *c, const wh_cond *n)
 {
     switch (n->kind) {
     case WH_C_ALL:
@@ -127,11 +224,11 @@ static bool eval(const eval_ctx *c, const wh_cond *n)
     case WH_C_NOT:
         return !eval(c, n->kids[0]);
     case WH_C_MATCH:
-        return c->group_hit[n->group] != 0;
+        return c->an->group_hit && c->an->group_hit[n->group] != 0;
     case WH_C_NUM:
-        return wh_cmp_holds(n->cmp, feature(c->t, c->ev, n->feat));
+        return wh_cmp_holds(n->cmp, feature(&c->an->f, &c->an->ev, n->feat));
     case WH_C_LINKS: {
-        const wh_features *f = &c->t->f;
+        const wh_features *f = &c->an->f;
         if (n->has_count && !wh_cmp_holds(n->cmp, f->nlinks)) return false;
         if (!n->has_allow && !n->has_deny) return true;
         uint32_t kept = f->nlinks < WH_MAX_LINKS ? f->nlinks : WH_MAX_LINKS;
@@ -142,6 +239,26 @@ static bool eval(const eval_ctx *c, const wh_cond *n)
         }
         return false;
     }
+    case WH_C_RATE:
+    case WH_C_JOINS:
+        return state_value(c, n) != 0;
+    case WH_C_DUP:
+    case WH_C_SIMILAR:
+        return state_value(c, n) >= n->count;
+    case WH_C_WAVE:
+        if (state_value(c, n) < n->count) return false;
+        c->wave_true = true;
+        if (n->within_ms > c->wave_within) c->wave_within = n->within_ms;
+        return true;
+    case WH_C_AGE: {
+        double age = state_value(c, n);
+        return age >= 0 && wh_cmp_holds(n->cmp, age);
+    }
+    case WH_C_FIRST:
+        return c->first >= 0 && (c->first == 1) == n->flag;
+    case WH_C_REP:
+    case WH_C_STRIKES:
+        return wh_cmp_holds(n->cmp, state_value(c, n));
     }
     return false;
 }
@@ -168,23 +285,24 @@ static void json_double(wh_buf *b, double v)
 }
 
 /* The first surviving match of rule r, or NULL. */
-static const wh_match *first_match(const wh_worker *w, uint32_t r)
+static const wh_match *first_match(const wh_ruleset *rs, const wh_analysis *an, uint32_t r)
 {
-    for (uint32_t i = 0; i < w->nmatches; i++) {
-        const wh_pattern_info *pi = &w->rs->pats[w->matches[i].pattern];
-        if (pi->rule == r) return &w->matches[i];
+    for (uint32_t i = 0; i < an->nmatches; i++) {
+        const wh_pattern_info *pi = &rs->pats[an->matches[i].pattern];
+        if (pi->rule == r) return &an->matches[i];
     }
     return NULL;
 }
 
-static void write_reason(wh_buf *out, const wh_worker *w, uint32_t ri, const wh_event *ev,
-                         const wh_text *t)
+static void write_reason(wh_buf *out, const wh_ruleset *rs, uint32_t ri, const wh_analysis *an,
+                         wh_action act)
 {
-    const wh_rule *r = &w->rs->rules[ri];
+    const wh_event *ev = &an->ev;
+    const wh_rule *r = &rs->rules[ri];
     const char *tmpl = r->reason ? r->reason : r->description ? r->description : r->id;
     wh_buf tmp;
     wh_buf_init(&tmp);
-    const wh_match *m = first_match(w, ri);
+    const wh_match *m = first_match(rs, an, ri);
     for (const char *p = tmpl; *p; p++) {
         if (*p != '{') {
             wh_buf_putc(&tmp, *p);
@@ -201,9 +319,9 @@ static void write_reason(wh_buf *out, const wh_worker *w, uint32_t ri, const wh_
         if (IS("rule"))
             wh_buf_puts(&tmp, r->id);
         else if (IS("term"))
-            wh_buf_puts(&tmp, m ? w->rs->pats[m->pattern].source : "");
+            wh_buf_puts(&tmp, m ? rs->pats[m->pattern].source : "");
         else if (IS("match")) {
-            if (m) wh_buf_append(&tmp, t->v[WH_VIEW_RAW].s + m->rs, m->re - m->rs);
+            if (m) wh_buf_append(&tmp, ev->text.p + m->rs, m->re - m->rs);
         } else if (IS("view"))
             wh_buf_puts(&tmp, m ? wh_view_names[m->view] : "");
         else if (IS("user"))
@@ -214,7 +332,7 @@ static void write_reason(wh_buf *out, const wh_worker *w, uint32_t ri, const wh_
         else if (IS("platform"))
             wh_buf_append(&tmp, ev->platform.p, ev->platform.n);
         else if (IS("action"))
-            wh_buf_puts(&tmp, wh_action_names[r->action]);
+            wh_buf_puts(&tmp, wh_action_names[act]);
         else {
             wh_buf_append(&tmp, p, (size_t)(e - p + 1)); /* not a placeholder: keep it */
         }
@@ -225,7 +343,12 @@ static void write_reason(wh_buf *out, const wh_worker *w, uint32_t ri, const wh_
     wh_buf_free(&tmp);
 }
 
-static void explain_features(wh_buf *out, const wh_cond *n, const eval_ctx *c, const char *rule,
+static const char *const state_names[] = {
+    [WH_C_RATE] = "rate",       [WH_C_DUP] = "duplicate",     [WH_C_SIMILAR] = "similar",
+    [WH_C_WAVE] = "wave",       [WH_C_AGE] = "account_age_s", [WH_C_FIRST] = "first_message",
+    [WH_C_REP] = "reputation",  [WH_C_STRIKES] = "strikes",   [WH_C_JOINS] = "joins"};
+
+static void explain_features(wh_buf *out, const wh_cond *n, eval_ctx *c, const char *rule,
                              bool *first)
 {
     if (n->kind == WH_C_NOT) return;
@@ -234,24 +357,41 @@ static void explain_features(wh_buf *out, const wh_cond *n, const eval_ctx *c, c
             explain_features(out, n->kids[i], c, rule, first);
         return;
     }
-    if ((n->kind != WH_C_NUM && n->kind != WH_C_LINKS) || !eval(c, n)) return;
-    wh_feature_id f = n->kind == WH_C_NUM ? n->feat : WH_F_LINKS;
+    if (n->kind == WH_C_MATCH) return;
+    bool wt = c->wave_true;
+    int64_t ww = c->wave_within;
+    bool holds = eval(c, n);
+    c->wave_true = wt, c->wave_within = ww; /* explaining changes nothing */
+    if (!holds) return;
     wh_buf_puts(out, *first ? "" : ",");
     *first = false;
     wh_buf_puts(out, "{\"rule\":");
     wh_buf_json_str(out, rule, strlen(rule));
     wh_buf_puts(out, ",\"feature\":\"");
-    wh_buf_puts(out, wh_feature_names[f]);
-    wh_buf_puts(out, "\",\"value\":");
-    json_double(out, feature(c->t, c->ev, f));
-    if (f == WH_F_LINKS && c->t->f.nlinks) {
-        wh_buf_puts(out, ",\"hosts\":[");
-        uint32_t kept = c->t->f.nlinks < WH_MAX_LINKS ? c->t->f.nlinks : WH_MAX_LINKS;
-        for (uint32_t i = 0; i < kept; i++) {
-            if (i) wh_buf_putc(out, ',');
-            wh_buf_json_str(out, c->t->f.links[i].host.p, c->t->f.links[i].host.n);
+    if (n->kind == WH_C_NUM || n->kind == WH_C_LINKS) {
+        wh_feature_id f = n->kind == WH_C_NUM ? n->feat : WH_F_LINKS;
+        wh_buf_puts(out, wh_feature_names[f]);
+        wh_buf_puts(out, "\",\"value\":");
+        json_double(out, feature(&c->an->f, &c->an->ev, f));
+        const wh_features *ft = &c->an->f;
+        if (f == WH_F_LINKS && ft->nlinks) {
+            wh_buf_puts(out, ",\"hosts\":[");
+            uint32_t kept = ft->nlinks < WH_MAX_LINKS ? ft->nlinks : WH_MAX_LINKS;
+            for (uint32_t i = 0; i < kept; i++) {
+                if (i) wh_buf_putc(out, ',');
+                wh_buf_json_str(out, ft->links[i].host.p, ft->links[i].host.n);
+            }
+            wh_buf_putc(out, ']');
         }
-        wh_buf_putc(out, ']');
+    } else {
+        wh_buf_puts(out, state_names[n->kind]);
+        wh_buf_puts(out, "\",\"value\":");
+        double v = state_value(c, n);
+        if (n->kind == WH_C_AGE) v = floor(v / 1000);
+        if (n->kind == WH_C_RATE || n->kind == WH_C_JOINS || n->kind == WH_C_FIRST)
+            wh_buf_puts(out, v != 0 ? "true" : "false");
+        else
+            json_double(out, v);
     }
     wh_buf_putc(out, '}');
 }
@@ -271,11 +411,10 @@ static bool rule_applies(const wh_rule *r, const wh_event *ev)
     return true;
 }
 
-static int strength_cmp(const wh_rule *a, const wh_rule *b)
+static int strength_cmp(wh_action a, uint32_t ad, wh_action b, uint32_t bd)
 {
-    if (a->action != b->action) return a->action > b->action ? 1 : -1;
-    if (a->action == WH_ACT_TIMEOUT && a->duration_s != b->duration_s)
-        return a->duration_s > b->duration_s ? 1 : -1;
+    if (a != b) return a > b ? 1 : -1;
+    if (a == WH_ACT_TIMEOUT && ad != bd) return ad > bd ? 1 : -1;
     return 0;
 }
 
@@ -285,10 +424,10 @@ static void decision_head(wh_buf *out, const wh_event *ev)
     wh_buf_json_str(out, ev->id.p, ev->id.n);
 }
 
-static void decision_tail(wh_buf *out, const wh_worker *w, const wh_event *ev)
+static void decision_tail(wh_buf *out, const wh_ruleset *rs, const wh_event *ev)
 {
     wh_buf_puts(out, ",\"ruleset\":\"");
-    wh_buf_puts(out, w->rs->hash);
+    wh_buf_puts(out, rs->hash);
     wh_buf_putc(out, '"');
     if (ev->meta.n) {
         wh_buf_puts(out, ",\"meta\":");
@@ -297,119 +436,244 @@ static void decision_tail(wh_buf *out, const wh_worker *w, const wh_event *ev)
     wh_buf_puts(out, "}\n");
 }
 
-wh_outcome wh_worker_line(wh_worker *w, const char *line, size_t len, uint64_t line_no,
-                          int64_t now_ms, wh_buf *out)
+static wh_str user_identity(const wh_event *ev)
 {
-    wh_outcome oc = {false, WH_ACT_ALLOW};
-    wh_ruleset *rs = w->rs;
-    wh_event ev;
-    wh_decode_error err;
-    wh_arena_reset(&w->arena);
-    if (!wh_event_decode(w->dec, line, len, &w->arena, now_ms, &ev, &err)) {
-        wh_buf_puts(out, "{\"id\":");
-        if (err.id.n)
-            wh_buf_json_str(out, err.id.p, err.id.n);
-        else
-            wh_buf_puts(out, "null");
-        wh_buf_puts(out, ",\"line\":");
-        wh_buf_u64(out, line_no);
-        wh_buf_puts(out, ",\"error\":{\"code\":\"");
-        wh_buf_puts(out, err.code);
-        wh_buf_puts(out, "\",\"message\":");
-        wh_buf_json_str(out, err.message, strlen(err.message));
-        wh_buf_puts(out, "}}\n");
-        oc.error = true;
-        return oc;
+    return ev->user_id.n ? ev->user_id : ev->user_name;
+}
+
+static void user_state_json(wh_buf *out, const wh_user *u, const wh_state_cfg *c, int64_t now)
+{
+    wh_buf_puts(out, "\"strikes\":");
+    wh_buf_u64(out, (uint64_t)wh_strikes_whole(wh_user_strikes(u, c, now)));
+    wh_buf_puts(out, ",\"reputation\":");
+    json_double(out, u->rep);
+}
+
+static bool str_is(wh_str s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s.n == n && !memcmp(s.p, lit, n);
+}
+
+/* A human moderator's action: strikes and reputation of the target in that channel. */
+static void decide_mod_action(wh_decider *d, const wh_analysis *an, wh_buf *out)
+{
+    const wh_event *ev = &an->ev;
+    const wh_state_cfg *c = &d->rs->state;
+    wh_buf_puts(out, ",\"action\":\"allow\"");
+    if (!d->shard || !ev->target.n) return;
+    int64_t now = ev->ts_ms;
+    wh_user *u = wh_shard_user(d->shard, wh_user_key(an->chan_key, ev->target), now, true);
+    if (!u) return;
+    wh_str a = ev->mod_action;
+    if (str_is(a, "timeout"))
+        wh_user_add_strikes(u, c, now, c->mod_weight[WH_MOD_TIMEOUT]);
+    else if (str_is(a, "ban"))
+        wh_user_add_strikes(u, c, now, c->mod_weight[WH_MOD_BAN]);
+    else if (str_is(a, "warn"))
+        wh_user_add_strikes(u, c, now, c->mod_weight[WH_MOD_WARN]);
+    else if (str_is(a, "deny"))
+        wh_user_add_strikes(u, c, now, c->mod_weight[WH_MOD_DENY]);
+    else if (str_is(a, "approve")) {
+        wh_user_add_strikes(u, c, now, -1); /* the hold it approves was a false positive */
+        wh_user_add_rep(u, c, c->rep_approve);
+    } else if (str_is(a, "unban")) {
+        u->strikes = 0;
+        if (now > u->strikes_ms) u->strikes_ms = now;
     }
-    decision_head(out, &ev);
-    bool exempt = false;
-    for (uint32_t i = 0; i < ev.nroles && !exempt; i++)
-        exempt = wh_strset_has(&rs->exempt_roles, ev.roles[i]);
-    if (ev.type != WH_EV_MESSAGE || exempt) {
-        wh_buf_puts(out, ",\"action\":\"allow\"");
-        decision_tail(out, w, &ev);
-        return oc;
-    }
-    wh_text t;
-    if (wh_text_build(ev.text.p, ev.text.n, &w->arena, &t) != WH_OK) {
+    wh_buf_puts(out, ",\"target\":");
+    wh_buf_json_str(out, ev->target.p, ev->target.n);
+    wh_buf_putc(out, ',');
+    user_state_json(out, u, c, now);
+}
+
+wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
+{
+    const wh_ruleset *rs = d->rs;
+    const wh_event *ev = &an->ev;
+    const wh_state_cfg *cfg = &rs->state;
+    decision_head(out, ev);
+    bool is_msg = ev->type == WH_EV_MESSAGE, is_join = ev->type == WH_EV_JOIN;
+    if (an->oom) {
         /* Out of memory for one message: answer it rather than lose it. */
         wh_buf_puts(out, ",\"action\":\"allow\",\"error\":{\"code\":\"internal\",\"message\":"
                          "\"out of memory while normalizing\"}");
-        decision_tail(out, w, &ev);
-        return oc;
+        decision_tail(out, rs, ev);
+        return WH_ACT_ALLOW;
     }
-    /* Scan, then let permitted terms cancel the blocked matches they cover. */
-    bool truncated = false;
-    w->nmatches = 0;
-    memset(w->group_hit, 0, rs->ngroups + 1);
-    if (rs->matcher) {
-        w->nmatches = wh_matcher_scan(rs->matcher, w->ms, &t, w->matches, MAX_MATCHES, &truncated);
-        uint32_t nc;
-        const uint32_t *conf = wh_match_confirmed(w->ms, &nc);
-        for (uint32_t i = 0; i < nc; i++)
-            w->group_hit[rs->pats[conf[i]].group] = 1;
+    if (!an->exempt && ev->type == WH_EV_MOD_ACTION) {
+        decide_mod_action(d, an, out);
+        decision_tail(out, rs, ev);
+        return WH_ACT_ALLOW;
+    }
+    if (an->exempt || (!is_msg && !(is_join && d->shard))) {
+        wh_buf_puts(out, ",\"action\":\"allow\"");
+        decision_tail(out, rs, ev);
+        return WH_ACT_ALLOW;
+    }
+    /* State first, the same whatever the rules then look at: every message counts in
+     * every rate and repeat window, so no rule's short-circuit changes what is counted. */
+    eval_ctx ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.an = an;
+    ctx.cfg = cfg;
+    ctx.now = ev->ts_ms;
+    ctx.first = ev->first_message;
+    wh_channel *ch = NULL;
+    if (d->shard) {
+        wh_str uid = user_identity(ev);
+        bool need_chan = cfg->nchan_slots || cfg->need_wave;
+        for (uint32_t ri = 0; ri < rs->nrules && !need_chan; ri++)
+            need_chan = rs->rules[ri].chan_mode >= 0;
+        if (is_msg && uid.n)
+            ctx.user = wh_shard_user(d->shard, wh_user_key(an->chan_key, uid), ctx.now, true);
+        if (ctx.user) {
+            if (ctx.first < 0) ctx.first = ctx.user->first_ms == 0;
+            ctx.strikes = wh_user_strikes(ctx.user, cfg, ctx.now);
+            for (uint32_t i = 0; i < cfg->nuser_slots; i++) {
+                const wh_rate_slot *sl = &cfg->user_slots[i];
+                wh_gcra g = {ctx.user->tat[i]};
+                wh_gcra_limit lim = {sl->period_ms, sl->count, sl->burst};
+                wh_gcra_result r;
+                wh_gcra_take(&g, &lim, ctx.now, 1, &r);
+                ctx.user->tat[i] = g.tat;
+                ctx.over_u[i] = !r.allowed;
+            }
+        }
+        if (need_chan) ch = wh_shard_channel(d->shard, an->chan_key, ctx.now, true);
+        if (ch) {
+            for (uint32_t i = 0; i < cfg->nchan_slots; i++) {
+                const wh_rate_slot *sl = &cfg->chan_slots[i];
+                if (sl->joins != is_join) continue;
+                wh_gcra g = {ch->tat[i]};
+                wh_gcra_limit lim = {sl->period_ms, sl->count, sl->burst};
+                wh_gcra_result r;
+                wh_gcra_take(&g, &lim, ctx.now, 1, &r);
+                ch->tat[i] = g.tat;
+                ctx.over_c[i] = !r.allowed;
+            }
+            if (is_msg && cfg->need_wave && an->sk.length >= cfg->wave_min_length)
+                ctx.wave = wh_wave_observe(ch, cfg, ctx.user ? wh_user_key(an->chan_key, uid) : 0,
+                                           uid, an->sk.sim, ctx.now, &ctx.wave_sim);
+        }
     }
     /* Rules by priority; an allow rule stops lower priorities. */
-    eval_ctx ctx = {&t, &ev, w->group_hit};
-    int64_t floor = INT64_MIN;
+    int64_t floor_p = INT64_MIN;
     bool floor_set = false;
     int32_t winner = -1;
-    bool any_shadow = false, any_fired = false;
+    bool any_shadow = false, any_fired = false, want_targets = false;
+    int64_t targets_within = 0;
     for (uint32_t ri = 0; ri < rs->nrules; ri++) {
         const wh_rule *r = &rs->rules[ri];
-        w->fired[ri] = 0;
-        if (r->req_group >= 0 && !w->group_hit[r->req_group]) continue;
-        if (floor_set && r->priority < floor) continue;
-        if (!rule_applies(r, &ev) || !eval(&ctx, r->when)) continue;
+        d->fired[ri] = 0;
+        if (r->on_join != is_join) continue;
+        if (r->req_group >= 0 && !(an->group_hit && an->group_hit[r->req_group])) continue;
+        if (floor_set && r->priority < floor_p) continue;
+        ctx.wave_true = false;
+        ctx.wave_within = 0;
+        if (!rule_applies(r, ev) || !eval(&ctx, r->when)) continue;
+        wh_action a = r->action;
+        uint32_t dur = r->duration_s;
+        if (r->escalate) {
+            const wh_step *lad = r->ladder ? r->ladder : cfg->ladder;
+            uint32_t n = r->ladder ? r->nladder : cfg->nladder;
+            double s = wh_strikes_whole(ctx.strikes);
+            uint32_t step = s >= n - 1 ? n - 1 : (uint32_t)s;
+            a = (wh_action)lad[step].action;
+            dur = lad[step].duration_s;
+        }
+        d->act[ri] = a;
+        d->dur[ri] = dur;
+        d->wave_hit[ri] = ctx.wave_true;
         if (r->shadow) {
-            w->fired[ri] = 2;
+            d->fired[ri] = 2;
             any_shadow = true;
             continue;
         }
-        w->fired[ri] = 1;
+        d->fired[ri] = 1;
         any_fired = true;
-        if (r->action == WH_ACT_ALLOW && !floor_set) {
-            floor = r->priority;
+        if (ctx.wave_true && ctx.wave && !ctx.wave->reported) {
+            want_targets = true;
+            if (ctx.wave_within > targets_within) targets_within = ctx.wave_within;
+        }
+        if (a == WH_ACT_ALLOW && !floor_set) {
+            floor_p = r->priority;
             floor_set = true;
         }
-        if (winner < 0 || strength_cmp(r, &rs->rules[winner]) > 0) winner = (int32_t)ri;
+        if (winner < 0 || strength_cmp(a, dur, d->act[winner], d->dur[winner]) > 0)
+            winner = (int32_t)ri;
     }
     const wh_rule *win = winner >= 0 ? &rs->rules[winner] : NULL;
-    wh_action act = win ? win->action : WH_ACT_ALLOW;
-    oc.action = act;
+    wh_action act = win ? d->act[winner] : WH_ACT_ALLOW;
+    uint32_t act_dur = win ? d->dur[winner] : 0;
+    /* What this decision does to the user (applied at the end, so that --explain shows
+     * the state the rules saw): strikes for an enforced action. */
+    double strike_after = -1;
+    bool add_strike = ctx.user && act != WH_ACT_ALLOW && win->weight > 0;
+    if (add_strike) strike_after = ctx.strikes + win->weight;
     wh_buf_puts(out, ",\"action\":\"");
     wh_buf_puts(out, wh_action_names[act]);
     wh_buf_putc(out, '"');
     if (act == WH_ACT_TIMEOUT) {
         wh_buf_puts(out, ",\"duration_s\":");
-        wh_buf_u64(out, win->duration_s);
+        wh_buf_u64(out, act_dur);
     }
     if (act == WH_ACT_WARN && win->message) {
         wh_buf_puts(out, ",\"message\":");
         wh_buf_json_str(out, win->message, strlen(win->message));
     }
+    if (strike_after >= 0) {
+        wh_buf_puts(out, ",\"strike\":");
+        wh_buf_u64(out, (uint64_t)wh_strikes_whole(strike_after));
+    }
     if (any_fired) {
         wh_buf_puts(out, ",\"rules\":[");
         bool first = true;
         for (uint32_t ri = 0; ri < rs->nrules; ri++) {
-            if (w->fired[ri] != 1) continue;
+            if (d->fired[ri] != 1) continue;
             if (!first) wh_buf_putc(out, ',');
             first = false;
             wh_buf_json_str(out, rs->rules[ri].id, strlen(rs->rules[ri].id));
         }
         wh_buf_puts(out, "],\"reason\":");
-        write_reason(out, w, (uint32_t)winner, &ev, &t);
+        write_reason(out, rs, (uint32_t)winner, an, act);
+    }
+    /* The first enforced rule (by priority) that switches a channel mode not already on. */
+    for (uint32_t ri = 0; ch && ri < rs->nrules; ri++) {
+        const wh_rule *r = &rs->rules[ri];
+        if (d->fired[ri] != 1 || r->chan_mode < 0) continue;
+        if (ctx.now < ch->mode_until[r->chan_mode]) continue;
+        ch->mode_until[r->chan_mode] = ctx.now + (int64_t)r->chan_for_s * 1000;
+        wh_buf_puts(out, ",\"channel_action\":{\"mode\":\"");
+        wh_buf_puts(out, wh_chan_mode_names[r->chan_mode]);
+        wh_buf_puts(out, "\",\"duration_s\":");
+        wh_buf_u64(out, r->chan_for_s);
+        wh_buf_putc(out, '}');
+        break;
+    }
+    /* A wave completed: name everyone in it, so the action reaches the earlier senders. */
+    if (want_targets) {
+        ctx.wave->reported = true;
+        wh_buf_puts(out, ",\"targets\":[");
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < ctx.wave->n && k < MAX_TARGETS; i++) {
+            const wh_wave_member *m = &ctx.wave->m[i];
+            if (ctx.now - m->ts >= targets_within) continue;
+            if (k++) wh_buf_putc(out, ',');
+            wh_buf_json_str(out, m->id, strlen(m->id));
+        }
+        wh_buf_putc(out, ']');
     }
     /* Matches of the rules that fired (enforced or shadow). */
-    bool first = true;
+    bool first = true, truncated = an->truncated;
     uint32_t reported = 0;
-    for (uint32_t i = 0; i < w->nmatches; i++) {
-        const wh_match *m = &w->matches[i];
+    for (uint32_t i = 0; i < an->nmatches; i++) {
+        const wh_match *m = &an->matches[i];
         const wh_pattern_info *pi = &rs->pats[m->pattern];
-        if (!w->fired[pi->rule]) continue;
+        if (!d->fired[pi->rule]) continue;
         bool dup = false; /* the same span of the same rule from another term ("fuck", "fuck*") */
         for (uint32_t k = 0; k < i && !dup; k++) {
-            const wh_match *o = &w->matches[k];
+            const wh_match *o = &an->matches[k];
             dup = o->rs == m->rs && o->re == m->re && rs->pats[o->pattern].rule == pi->rule;
         }
         if (dup) continue;
@@ -430,30 +694,26 @@ wh_outcome wh_worker_line(wh_worker *w, const char *line, size_t len, uint64_t l
         wh_buf_putc(out, ',');
         wh_buf_u64(out, m->re);
         wh_buf_putc(out, ']');
-        if (w->opts.explain) {
+        if (d->opts.explain) {
             wh_buf_puts(out, ",\"term\":");
             wh_buf_json_str(out, pi->source, strlen(pi->source));
             wh_buf_puts(out, ",\"text\":");
-            wh_buf_json_str(out, ev.text.p + m->rs, m->re - m->rs);
+            wh_buf_json_str(out, ev->text.p + m->rs, m->re - m->rs);
         }
         wh_buf_putc(out, '}');
     }
-    if (w->opts.explain) {
+    if (d->opts.explain) {
+        /* Values of the predicates that held, against the state before this event. */
         for (uint32_t ri = 0; ri < rs->nrules; ri++) {
-            if (!w->fired[ri]) continue;
-            if (first) {
-                size_t before = out->len;
-                wh_buf_puts(out, ",\"matches\":[");
-                bool f2 = true;
-                explain_features(out, rs->rules[ri].when, &ctx, rs->rules[ri].id, &f2);
-                if (f2)
-                    out->len = before; /* nothing to add */
-                else
-                    first = false;
-            } else {
-                bool f2 = false;
-                explain_features(out, rs->rules[ri].when, &ctx, rs->rules[ri].id, &f2);
-            }
+            if (!d->fired[ri]) continue;
+            size_t before = out->len;
+            if (first) wh_buf_puts(out, ",\"matches\":[");
+            bool f2 = first;
+            explain_features(out, rs->rules[ri].when, &ctx, rs->rules[ri].id, &f2);
+            if (first && f2)
+                out->len = before; /* nothing to add */
+            else
+                first = false;
         }
     }
     if (!first) wh_buf_putc(out, ']');
@@ -462,17 +722,141 @@ wh_outcome wh_worker_line(wh_worker *w, const char *line, size_t len, uint64_t l
         wh_buf_puts(out, ",\"shadow\":[");
         bool f = true;
         for (uint32_t ri = 0; ri < rs->nrules; ri++) {
-            if (w->fired[ri] != 2) continue;
+            if (d->fired[ri] != 2) continue;
             if (!f) wh_buf_putc(out, ',');
             f = false;
             wh_buf_puts(out, "{\"rule\":");
             wh_buf_json_str(out, rs->rules[ri].id, strlen(rs->rules[ri].id));
             wh_buf_puts(out, ",\"action\":\"");
-            wh_buf_puts(out, wh_action_names[rs->rules[ri].action]);
+            wh_buf_puts(out, wh_action_names[d->act[ri]]);
             wh_buf_puts(out, "\"}");
         }
         wh_buf_putc(out, ']');
     }
-    decision_tail(out, w, &ev);
+    if (d->opts.explain && ctx.user) {
+        wh_buf_puts(out, ",\"state\":{");
+        wh_buf_puts(out, "\"strikes\":");
+        json_double(out, ctx.strikes);
+        wh_buf_puts(out, ",\"reputation\":");
+        json_double(out, ctx.user->rep);
+        wh_buf_puts(out, ",\"messages\":");
+        wh_buf_u64(out, ctx.user->messages);
+        wh_buf_putc(out, '}');
+    }
+    /* Consequences for the user: strikes for an enforced action, reputation for an
+     * ordinary message, and the message joins the user's recent ones. */
+    if (ctx.user) {
+        wh_user *u = ctx.user;
+        if (add_strike) {
+            wh_user_add_strikes(u, cfg, ctx.now, win->weight);
+        } else if (!any_fired && ctx.now - u->rep_ms >= cfg->rep_interval_ms) {
+            wh_user_add_rep(u, cfg, cfg->rep_message);
+            u->rep_ms = ctx.now;
+        }
+        if (cfg->need_hash || cfg->need_sim) wh_user_remember(u, an->sk.hash, an->sk.sim, ctx.now);
+        if (!u->first_ms) u->first_ms = ctx.now ? ctx.now : 1;
+        if (u->messages < UINT32_MAX) u->messages++;
+    }
+    decision_tail(out, rs, ev);
+    return act;
+}
+
+/* ---- analysis ---- */
+
+static void analysis_error(wh_analysis *an, wh_arena *keep, const wh_decode_error *err,
+                           uint64_t line_no)
+{
+    wh_buf b;
+    wh_buf_init(&b);
+    wh_buf_puts(&b, "{\"id\":");
+    if (err->id.n)
+        wh_buf_json_str(&b, err->id.p, err->id.n);
+    else
+        wh_buf_puts(&b, "null");
+    wh_buf_puts(&b, ",\"line\":");
+    wh_buf_u64(&b, line_no);
+    wh_buf_puts(&b, ",\"error\":{\"code\":\"");
+    wh_buf_puts(&b, err->code);
+    wh_buf_puts(&b, "\",\"message\":");
+    wh_buf_json_str(&b, err->message, strlen(err->message));
+    wh_buf_puts(&b, "}}\n");
+    an->kind = WH_AN_ERROR;
+    char *p = b.len ? wh_arena_strndup(keep, b.p, b.len) : NULL;
+    an->pre = (wh_str){p ? p : "", p ? (uint32_t)b.len : 0};
+    wh_buf_free(&b);
+}
+
+void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, int64_t now_ms,
+                wh_arena *keep, uint32_t nshards, wh_analysis *an)
+{
+    wh_ruleset *rs = w->rs;
+    an->kind = WH_AN_EVENT;
+    an->oom = an->exempt = an->truncated = false;
+    an->group_hit = NULL;
+    an->matches = NULL;
+    an->nmatches = 0;
+    memset(&an->sk, 0, sizeof(an->sk));
+    an->f.nlinks = 0;
+    wh_decode_error err;
+    wh_arena_reset(&w->arena);
+    if (!wh_event_decode(w->dec, line, len, keep, now_ms, &an->ev, &err)) {
+        analysis_error(an, keep, &err, line_no);
+        return;
+    }
+    const wh_event *ev = &an->ev;
+    an->chan_key = wh_chan_key(ev->platform, ev->channel);
+    an->shard = wh_shard_of(an->chan_key, nshards ? nshards : 1);
+    for (uint32_t i = 0; i < ev->nroles && !an->exempt; i++)
+        an->exempt = wh_strset_has(&rs->exempt_roles, ev->roles[i]);
+    if (ev->type != WH_EV_MESSAGE || an->exempt) return;
+    wh_text t;
+    if (wh_text_build(ev->text.p, ev->text.n, &w->arena, &t) != WH_OK) {
+        an->oom = true;
+        return;
+    }
+    an->f = t.f;
+    uint32_t kept = t.f.nlinks < WH_MAX_LINKS ? t.f.nlinks : WH_MAX_LINKS;
+    for (uint32_t i = 0; i < kept; i++) { /* the views go with the event arena */
+        char *h = wh_arena_strndup(keep, t.f.links[i].host.p, t.f.links[i].host.n);
+        an->f.links[i].host = (wh_str){h ? h : "", h ? t.f.links[i].host.n : 0};
+    }
+    if (rs->state.need_hash || rs->state.need_sim)
+        wh_sketch_text(t.v[WH_VIEW_SQUASHED].s, t.v[WH_VIEW_SQUASHED].len, &an->sk);
+    if (!rs->matcher) return;
+    /* Scan, then let permitted terms cancel the blocked matches they cover. */
+    uint32_t nm = wh_matcher_scan(rs->matcher, w->ms, &t, w->matches, MAX_MATCHES, &an->truncated);
+    uint32_t nc;
+    const uint32_t *conf = wh_match_confirmed(w->ms, &nc);
+    if (!nc && !nm) return;
+    an->group_hit = wh_arena_alloc(keep, rs->ngroups + 1);
+    an->matches = nm ? wh_arena_alloc(keep, sizeof(wh_match) * nm) : NULL;
+    if (!an->group_hit || (nm && !an->matches)) {
+        an->oom = true;
+        return;
+    }
+    memset(an->group_hit, 0, rs->ngroups + 1);
+    for (uint32_t i = 0; i < nc; i++)
+        an->group_hit[rs->pats[conf[i]].group] = 1;
+    if (nm) memcpy(an->matches, w->matches, sizeof(wh_match) * nm);
+    an->nmatches = nm;
+}
+
+wh_outcome wh_worker_line(wh_worker *w, const char *line, size_t len, uint64_t line_no,
+                          int64_t now_ms, wh_buf *out)
+{
+    wh_outcome oc = {false, WH_ACT_ALLOW};
+    wh_decider *d = wh_worker_decider(w);
+    wh_arena_reset(&w->keep);
+    wh_analysis an;
+    wh_analyze(w, line, len, line_no, now_ms, &w->keep, 1, &an);
+    if (an.kind == WH_AN_ERROR || !d) {
+        if (an.kind == WH_AN_ERROR)
+            wh_buf_append(out, an.pre.p, an.pre.n);
+        else
+            wh_write_line_error(out, line_no, "internal", "out of memory");
+        oc.error = true;
+        return oc;
+    }
+    oc.action = wh_decide(d, &an, out);
     return oc;
 }

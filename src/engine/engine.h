@@ -1,32 +1,78 @@
-/* engine.h - one event through the pipeline: decode -> normalize -> scan -> features ->
- * rules -> verdict -> decision JSON. A wh_worker is one thread's private state (arena,
- * decoder, Hyperscan/PCRE2 scratch); the ruleset is shared and immutable. */
+/* engine.h - one event through the pipeline, in two steps:
+ *
+ *   analysis  decode -> normalize -> scan -> features -> sketch. Stateless: any worker
+ *             thread, any order. The result (wh_analysis) lives in a caller's arena until
+ *             the event is decided.
+ *   decision  state (rates, repeats, waves, strikes, reputation) -> rules -> verdict ->
+ *             escalation -> decision JSON. Runs on the shard that owns the event's channel,
+ *             in input order, so a replay decides alike with any number of threads.
+ *
+ * A wh_worker is one analysis thread's private scratch (arena, decoder, Hyperscan/PCRE2
+ * scratch); a wh_decider is one shard's (its state and per-rule marks). The ruleset is
+ * shared and immutable. */
 #ifndef WH_ENGINE_H
 #define WH_ENGINE_H
 
 #include "base/base.h"
 #include "io/event.h"
 #include "rules/rules.h"
+#include "state/shard.h"
+#include "state/sketch.h"
+#include "text/normalize.h"
 
 typedef struct {
-    bool explain; /* add term, text and feature values to decisions */
+    bool explain; /* add term, text, feature and state values to decisions */
 } wh_engine_opts;
 
-typedef struct wh_worker wh_worker;
+typedef enum { WH_AN_BLANK = 0, WH_AN_ERROR, WH_AN_EVENT } wh_an_kind;
 
-/* The worker keeps a reference to rs (released by wh_worker_free). */
+typedef struct {
+    wh_an_kind kind;
+    uint32_t shard;    /* EVENT: the shard that owns its channel */
+    wh_str pre;        /* ERROR: the whole output line (with its newline) */
+    bool oom;          /* EVENT: normalizing ran out of memory (decided as allow) */
+    bool exempt;       /* an exempt role: allowed, no state */
+    wh_event ev;       /* strings in the line or the caller's arena */
+    wh_features f;     /* link hosts in the caller's arena */
+    uint8_t *group_hit; /* per match group: a surviving blocked match */
+    wh_match *matches;
+    uint32_t nmatches;
+    bool truncated;
+    wh_sketch sk;
+    uint64_t chan_key;
+    uint64_t ticks; /* analysis time, for latency figures */
+} wh_analysis;
+
+typedef struct wh_worker wh_worker;
+typedef struct wh_decider wh_decider;
+
+/* The worker/decider keeps a reference to rs (released by its free). */
 wh_worker *wh_worker_new(wh_ruleset *rs, const wh_engine_opts *opts);
 void wh_worker_free(wh_worker *w);
+
+/* Analyses one NDJSON line (without its newline). keep holds what the decision needs;
+ * line_no (1-based) is used in errors; nshards picks an->shard. */
+void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, int64_t now_ms,
+                wh_arena *keep, uint32_t nshards, wh_analysis *an);
+
+/* A decider owns the state of one shard; nshards divides the ruleset's caps. */
+wh_decider *wh_decider_new(wh_ruleset *rs, const wh_engine_opts *opts, uint32_t nshards);
+void wh_decider_free(wh_decider *d);
+wh_shard *wh_decider_shard(wh_decider *d); /* NULL when the ruleset keeps no state */
+
+/* Decides an analysed EVENT and appends exactly one JSON line (with its newline). */
+wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out);
 
 typedef struct {
     bool error;       /* the line was not an event */
     wh_action action; /* valid when !error */
 } wh_outcome;
 
-/* Decides one NDJSON line (without its newline) and appends exactly one JSON line (with
- * its newline) to out. line_no is the 1-based input line number, used in errors. */
+/* Both steps on one line, with the worker's own decider (one shard): for the C API and
+ * tests. */
 wh_outcome wh_worker_line(wh_worker *w, const char *line, size_t len, uint64_t line_no,
                           int64_t now_ms, wh_buf *out);
+wh_decider *wh_worker_decider(wh_worker *w);
 
 /* Appends the error line for an input line that was too long to be read at all. */
 void wh_write_line_error(wh_buf *out, uint64_t line_no, const char *code, const char *message);

@@ -175,26 +175,21 @@ double wh_stats_max_us(const wh_stream_stats *s)
     return 0;
 }
 
-static void decide(wh_worker *w, const char *line, size_t len, uint64_t line_no, wh_buf *out,
-                   wh_stream_stats *st)
+static void count(wh_stream_stats *st, bool error, wh_action a, uint64_t lat)
 {
-    uint64_t t0 = st->measure ? ticks() : 0;
-    wh_outcome oc = wh_worker_line(w, line, len, line_no, WH_NOW, out);
-    if (st->measure) st->lat_ns[lat_bucket(ticks() - t0)]++;
-    if (oc.error)
+    if (st->measure) st->lat_ns[lat_bucket(lat)]++;
+    if (error)
         st->errors++;
     else
-        st->actions[oc.action]++;
+        st->actions[a]++;
     st->events++;
 }
 
-static void too_long(uint64_t line_no, wh_buf *out, wh_stream_stats *st)
+static void too_long_text(uint64_t line_no, wh_buf *out)
 {
     char msg[96];
     snprintf(msg, sizeof(msg), "line is longer than the limit of %d bytes", WH_MAX_LINE);
     wh_write_line_error(out, line_no, "line_too_long", msg);
-    st->errors++;
-    st->events++;
 }
 
 static bool flush(FILE *out, wh_buf *b)
@@ -207,10 +202,12 @@ static bool flush(FILE *out, wh_buf *b)
 /* ---- single thread: no queues at all ---- */
 
 static int run_single(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FILE *out,
-                      wh_stream_stats *st)
+                      wh_decider *dec, wh_stream_stats *st)
 {
     wh_worker *w = wh_worker_new(rs, opts);
     if (!w) return -1;
+    wh_arena keep;
+    wh_arena_init(&keep, 16 * 1024);
     wh_buf ob;
     wh_buf_init(&ob);
     uint64_t line_no = 0;
@@ -226,69 +223,126 @@ static int run_single(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FIL
         }
         if (!k) break;
         line_no++;
-        if (k == 2)
-            too_long(line_no, &ob, st);
-        else if (!wh_line_is_blank(line, len))
-            decide(w, line, len, line_no, &ob, st);
+        if (k == 2) {
+            too_long_text(line_no, &ob);
+            count(st, true, WH_ACT_ALLOW, 0);
+        } else if (!wh_line_is_blank(line, len)) {
+            uint64_t t0 = st->measure ? ticks() : 0;
+            wh_arena_reset(&keep);
+            wh_analysis an;
+            wh_analyze(w, line, len, line_no, WH_NOW, &keep, 1, &an);
+            wh_action a = WH_ACT_ALLOW;
+            if (an.kind == WH_AN_ERROR)
+                wh_buf_append(&ob, an.pre.p, an.pre.n);
+            else
+                a = wh_decide(dec, &an, &ob);
+            count(st, an.kind == WH_AN_ERROR, a, st->measure ? ticks() - t0 : 0);
+        }
         if (ob.len >= OUT_FLUSH && !flush(out, &ob)) rc = -1;
     }
     if (ob.len && !flush(out, &ob)) rc = -1;
     if (ob.oom) rc = -1;
     wh_buf_free(&ob);
+    wh_arena_free(&keep);
     wh_worker_free(w);
     return rc;
 }
 
-/* ---- N threads ---- */
+/* ---- N threads ----
+ *
+ * Three stages over a fixed ring of batches: the reader fills a batch with whole lines;
+ * any analysis worker analyses it (decode, normalize, scan: no state); then every shard
+ * thread decides, in batch order, the events of the channels it owns, into its own
+ * buffer; the writer stitches the decisions back in input order. A shard's state is only
+ * ever touched by its own thread, and a channel's events reach it in input order, so the
+ * decisions are the same for any number of threads and shards. */
 
 typedef struct {
     wh_buf in; /* whole lines, each terminated by '\n' */
+    uint64_t seq; /* which batch of the stream this slot holds */
     uint64_t first_line;
     uint64_t *long_lines; /* line numbers of skipped over-long lines, ascending */
     uint32_t nlong, caplong;
-    wh_buf out;
-    wh_stream_stats st;
-    bool done;
+    wh_arena keep;
+    wh_analysis *an; /* one per line */
+    uint32_t nan;
+    uint32_t *off, *olen; /* each event's decision in its shard's buffer */
+    wh_action *act;
+    uint64_t *lat;
+    wh_buf *sout; /* per shard */
+    bool analyzed, decided;
+    uint32_t shards_left;
 } batch;
 
 typedef struct {
     pthread_mutex_t mu;
-    pthread_cond_t work, done;
+    pthread_cond_t work, analyzed, done;
     batch *slots;
     uint64_t nslots, filled, claimed, written;
-    bool eof;
-    wh_ruleset *rs;
-    const wh_engine_opts *opts;
+    bool eof, stop;
+    uint32_t nshards;
+    bool measure;
 } shared;
 
-static void process_batch(wh_worker *w, batch *b)
+static void analyze_batch(wh_worker *w, batch *b, uint32_t nshards, bool measure)
 {
     const char *p = b->in.p, *end = b->in.p + b->in.len;
     uint64_t line_no = b->first_line;
-    uint32_t li = 0;
+    uint32_t li = 0, i = 0;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t len = (size_t)(nl - p);
+        wh_analysis *an = &b->an[i];
         if (li < b->nlong && b->long_lines[li] == line_no) {
-            too_long(line_no, &b->out, &b->st);
+            wh_buf tmp;
+            wh_buf_init(&tmp);
+            too_long_text(line_no, &tmp);
+            char *c = wh_arena_strndup(&b->keep, tmp.p ? tmp.p : "", tmp.len);
+            an->kind = WH_AN_ERROR;
+            an->pre = (wh_str){c ? c : "", c ? (uint32_t)tmp.len : 0};
+            wh_buf_free(&tmp);
+            b->lat[i] = 0;
             li++;
-        } else if (!wh_line_is_blank(p, len)) {
-            decide(w, p, len, line_no, &b->out, &b->st);
+        } else if (wh_line_is_blank(p, len)) {
+            an->kind = WH_AN_BLANK;
+        } else {
+            uint64_t t0 = measure ? ticks() : 0;
+            wh_analyze(w, p, len, line_no, WH_NOW, &b->keep, nshards, an);
+            b->lat[i] = measure ? ticks() - t0 : 0;
         }
         p = nl + 1;
         line_no++;
+        i++;
+    }
+    b->nan = i;
+}
+
+static void decide_batch(wh_decider *d, batch *b, uint32_t shard, bool measure)
+{
+    wh_buf *o = &b->sout[shard];
+    for (uint32_t i = 0; i < b->nan; i++) {
+        const wh_analysis *an = &b->an[i];
+        if (an->kind != WH_AN_EVENT || an->shard != shard) continue;
+        uint64_t t0 = measure ? ticks() : 0;
+        size_t before = o->len;
+        b->act[i] = wh_decide(d, an, o);
+        b->off[i] = (uint32_t)before;
+        b->olen[i] = (uint32_t)(o->len - before);
+        if (measure) b->lat[i] += ticks() - t0;
     }
 }
 
 typedef struct {
     shared *sh;
-    wh_worker *w; /* made before the thread starts: a failure stops the run before any line */
-} worker_arg;
+    wh_worker *w;    /* analysis workers; made before the threads start */
+    wh_decider *d;   /* shard threads */
+    uint32_t shard;
+} thread_arg;
 
-static void *worker_main(void *arg)
+static void *analysis_main(void *arg)
 {
-    shared *sh = ((worker_arg *)arg)->sh;
-    wh_worker *w = ((worker_arg *)arg)->w;
+    thread_arg *ta = arg;
+    shared *sh = ta->sh;
     pthread_mutex_lock(&sh->mu);
     for (;;) {
         while (sh->claimed >= sh->filled && !sh->eof)
@@ -297,10 +351,35 @@ static void *worker_main(void *arg)
         batch *b = &sh->slots[sh->claimed % sh->nslots];
         sh->claimed++;
         pthread_mutex_unlock(&sh->mu);
-        process_batch(w, b);
+        analyze_batch(ta->w, b, sh->nshards, sh->measure);
         pthread_mutex_lock(&sh->mu);
-        b->done = true;
-        pthread_cond_broadcast(&sh->done);
+        b->analyzed = true;
+        pthread_cond_broadcast(&sh->analyzed);
+    }
+    pthread_mutex_unlock(&sh->mu);
+    return NULL;
+}
+
+static void *shard_main(void *arg)
+{
+    thread_arg *ta = arg;
+    shared *sh = ta->sh;
+    uint64_t next = 0;
+    pthread_mutex_lock(&sh->mu);
+    for (;;) {
+        batch *b = &sh->slots[next % sh->nslots];
+        while (!sh->stop && !(next < sh->filled && b->seq == next && b->analyzed) &&
+               !(sh->eof && next >= sh->filled))
+            pthread_cond_wait(&sh->analyzed, &sh->mu);
+        if (sh->stop || next >= sh->filled) break;
+        pthread_mutex_unlock(&sh->mu);
+        decide_batch(ta->d, b, ta->shard, sh->measure);
+        pthread_mutex_lock(&sh->mu);
+        if (--b->shards_left == 0) {
+            b->decided = true;
+            pthread_cond_broadcast(&sh->done);
+        }
+        next++;
     }
     pthread_mutex_unlock(&sh->mu);
     return NULL;
@@ -314,14 +393,9 @@ typedef enum { FILL_OK, FILL_WOULD_BLOCK, FILL_END } fill_result;
 static fill_result fill_batch(reader *r, batch *b, uint64_t *line_no, bool may_block)
 {
     b->in.len = 0;
-    b->out.len = 0;
     b->nlong = 0;
-    b->done = false;
-    bool measure = b->st.measure;
-    memset(&b->st, 0, sizeof(b->st));
-    b->st.measure = measure;
-    b->first_line = *line_no + 1;
     uint32_t lines = 0;
+    b->first_line = *line_no + 1;
     const char *line;
     size_t len;
     while (lines < BATCH_LINES && b->in.len < BATCH_BYTES) {
@@ -346,58 +420,99 @@ static fill_result fill_batch(reader *r, batch *b, uint64_t *line_no, bool may_b
     return lines > 0 ? FILL_OK : FILL_END;
 }
 
-static void merge_stats(wh_stream_stats *into, const wh_stream_stats *from)
+/* Writes a decided batch in input order; returns false on a write error. */
+static bool write_batch(FILE *out, batch *b, wh_buf *ob, wh_stream_stats *st)
 {
-    into->events += from->events;
-    into->errors += from->errors;
-    for (int a = 0; a < WH_ACT__COUNT; a++)
-        into->actions[a] += from->actions[a];
-    if (from->measure)
-        for (unsigned i = 0; i < 64 * 8; i++)
-            into->lat_ns[i] += from->lat_ns[i];
+    bool ok = true;
+    for (uint32_t i = 0; i < b->nan; i++) {
+        const wh_analysis *an = &b->an[i];
+        if (an->kind == WH_AN_BLANK) continue;
+        if (an->kind == WH_AN_ERROR) {
+            wh_buf_append(ob, an->pre.p, an->pre.n);
+            count(st, true, WH_ACT_ALLOW, b->lat[i]);
+        } else {
+            wh_buf_append(ob, b->sout[an->shard].p + b->off[i], b->olen[i]);
+            count(st, false, b->act[i], b->lat[i]);
+        }
+        if (ob->len >= OUT_FLUSH && !flush(out, ob)) ok = false;
+    }
+    if (ob->oom) ok = false;
+    ob->oom = false;
+    if (ob->len && !flush(out, ob)) ok = false;
+    return ok;
+}
+
+static bool batch_init(batch *b, uint32_t nshards)
+{
+    wh_arena_init(&b->keep, 256 * 1024);
+    b->an = calloc(BATCH_LINES, sizeof(wh_analysis));
+    b->off = calloc(BATCH_LINES, sizeof(uint32_t));
+    b->olen = calloc(BATCH_LINES, sizeof(uint32_t));
+    b->act = calloc(BATCH_LINES, sizeof(wh_action));
+    b->lat = calloc(BATCH_LINES, sizeof(uint64_t));
+    b->sout = calloc(nshards, sizeof(wh_buf));
+    b->seq = UINT64_MAX;
+    return b->an && b->off && b->olen && b->act && b->lat && b->sout;
+}
+
+static void batch_free(batch *b, uint32_t nshards)
+{
+    wh_buf_free(&b->in);
+    free(b->long_lines);
+    wh_arena_free(&b->keep);
+    free(b->an);
+    free(b->off);
+    free(b->olen);
+    free(b->act);
+    free(b->lat);
+    for (uint32_t s = 0; b->sout && s < nshards; s++)
+        wh_buf_free(&b->sout[s]);
+    free(b->sout);
 }
 
 static int run_threads(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FILE *out,
-                       int threads, wh_stream_stats *st)
+                       int threads, wh_decider **decs, uint32_t nshards, wh_stream_stats *st)
 {
     shared sh;
     memset(&sh, 0, sizeof(sh));
     pthread_mutex_init(&sh.mu, NULL);
     pthread_cond_init(&sh.work, NULL);
+    pthread_cond_init(&sh.analyzed, NULL);
     pthread_cond_init(&sh.done, NULL);
-    sh.rs = rs;
-    sh.opts = opts;
+    sh.nshards = nshards;
+    sh.measure = st->measure;
     sh.nslots = (uint64_t)threads * 4;
     sh.slots = calloc(sh.nslots, sizeof(batch));
-    pthread_t *tids = calloc((size_t)threads, sizeof(pthread_t));
-    if (!sh.slots || !tids) {
-        free(sh.slots);
-        free(tids);
-        return -1;
+    uint32_t nthr = (uint32_t)threads + nshards;
+    pthread_t *tids = calloc(nthr, sizeof(pthread_t));
+    thread_arg *args = calloc(nthr, sizeof(thread_arg));
+    bool made = sh.slots && tids && args;
+    for (uint64_t i = 0; made && i < sh.nslots; i++)
+        made = batch_init(&sh.slots[i], nshards);
+    for (uint32_t i = 0; made && i < nthr; i++) {
+        args[i] = (thread_arg){&sh, NULL, NULL, 0};
+        if (i < (uint32_t)threads)
+            made = (args[i].w = wh_worker_new(rs, opts)) != NULL;
+        else
+            args[i].d = decs[i - (uint32_t)threads], args[i].shard = i - (uint32_t)threads;
     }
-    for (uint64_t i = 0; i < sh.nslots; i++)
-        sh.slots[i].st.measure = st->measure;
-    worker_arg *args = calloc((size_t)threads, sizeof(worker_arg));
-    bool made = args != NULL;
-    for (int i = 0; made && i < threads; i++) {
-        args[i] = (worker_arg){&sh, wh_worker_new(rs, opts)};
-        made = args[i].w != NULL;
-    }
-    int started = 0;
-    for (; made && started < threads; started++)
-        if (pthread_create(&tids[started], NULL, worker_main, &args[started])) break;
-    int rc = started ? 0 : -1;
+    uint32_t started = 0;
+    for (; made && started < nthr; started++)
+        if (pthread_create(&tids[started], NULL,
+                           started < (uint32_t)threads ? analysis_main : shard_main,
+                           &args[started]))
+            break;
+    int rc = made && started == nthr ? 0 : -1;
     uint64_t line_no = 0;
-    bool input_done = started == 0;
+    bool input_done = rc != 0;
+    wh_buf ob;
+    wh_buf_init(&ob);
     pthread_mutex_lock(&sh.mu);
     for (;;) {
-        while (sh.written < sh.filled && sh.slots[sh.written % sh.nslots].done) {
+        while (sh.written < sh.filled && sh.slots[sh.written % sh.nslots].decided) {
             batch *b = &sh.slots[sh.written % sh.nslots];
             pthread_mutex_unlock(&sh.mu);
-            if (b->out.oom) rc = -1; /* decisions that could not be written: say so */
-            b->out.oom = false;
-            if (b->out.len && !flush(out, &b->out)) rc = -1;
-            merge_stats(st, &b->st);
+            if (!write_batch(out, b, &ob, st)) rc = -1;
             pthread_mutex_lock(&sh.mu);
             sh.written++;
             if (sh.written == sh.filled && fflush(out) != 0) rc = -1; /* caught up: hand it over */
@@ -407,9 +522,16 @@ static int run_threads(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FI
             batch *b = &sh.slots[sh.filled % sh.nslots];
             bool idle = sh.written == sh.filled; /* nothing in flight: waiting for input is fine */
             pthread_mutex_unlock(&sh.mu);
+            wh_arena_reset(&b->keep);
+            for (uint32_t s = 0; s < nshards; s++)
+                b->sout[s].len = 0;
             fill_result fr = fill_batch(r, b, &line_no, idle);
             pthread_mutex_lock(&sh.mu);
             if (fr == FILL_OK) {
+                b->seq = sh.filled;
+                b->analyzed = b->decided = false;
+                b->shards_left = nshards;
+                b->nan = 0;
                 sh.filled++;
                 pthread_cond_signal(&sh.work);
                 continue;
@@ -418,52 +540,84 @@ static int run_threads(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FI
                 input_done = true;
                 sh.eof = true;
                 pthread_cond_broadcast(&sh.work);
+                pthread_cond_broadcast(&sh.analyzed);
                 continue;
             }
-            /* FILL_WOULD_BLOCK: write what is in flight first. A worker may have finished
-             * while the lock was released above: wait only while the next batch is busy,
-             * or its wakeup is lost and both sides wait forever. */
-            while (sh.written < sh.filled && !sh.slots[sh.written % sh.nslots].done)
+            /* FILL_WOULD_BLOCK: write what is in flight first. A batch may have been
+             * decided while the lock was released above: wait only while the next one is
+             * busy, or its wakeup is lost and both sides wait forever. */
+            while (sh.written < sh.filled && !sh.slots[sh.written % sh.nslots].decided)
                 pthread_cond_wait(&sh.done, &sh.mu);
             continue;
         }
         pthread_cond_wait(&sh.done, &sh.mu);
     }
     sh.eof = true;
+    sh.stop = true;
     pthread_cond_broadcast(&sh.work);
+    pthread_cond_broadcast(&sh.analyzed);
     pthread_mutex_unlock(&sh.mu);
-    for (int i = 0; i < started; i++)
+    for (uint32_t i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
-    for (int i = 0; args && i < threads; i++)
+    for (uint32_t i = 0; args && i < (uint32_t)threads; i++)
         wh_worker_free(args[i].w);
     free(args);
-    for (uint64_t i = 0; i < sh.nslots; i++) {
-        wh_buf_free(&sh.slots[i].in);
-        wh_buf_free(&sh.slots[i].out);
-        free(sh.slots[i].long_lines);
-    }
+    for (uint64_t i = 0; sh.slots && i < sh.nslots; i++)
+        batch_free(&sh.slots[i], nshards);
+    wh_buf_free(&ob);
     free(sh.slots);
     free(tids);
     pthread_mutex_destroy(&sh.mu);
     pthread_cond_destroy(&sh.work);
+    pthread_cond_destroy(&sh.analyzed);
     pthread_cond_destroy(&sh.done);
     return rc;
 }
 
-int wh_run_stream(wh_ruleset *rs, const wh_engine_opts *opts, int in_fd, FILE *out, int threads,
-                  wh_stream_stats *stats)
+int wh_run_stream(wh_ruleset *rs, const wh_engine_opts *opts, int in_fd, FILE *out,
+                  const wh_run_opts *ro, wh_stream_stats *stats)
 {
+    int threads = ro->threads > 0 ? ro->threads : 1;
+    uint32_t nshards = ro->shards > 0 ? (uint32_t)ro->shards : 1;
+    if (threads == 1) nshards = 1; /* one thread decides everything itself */
     reader r;
     if (!reader_init(&r, in_fd)) return -1;
-    if (stats->measure) ticks_init();
-    uint64_t t0 = wh_mono_ns(), k0 = ticks();
-    int rc = threads <= 1 ? run_single(rs, opts, &r, out, stats)
-                          : run_threads(rs, opts, &r, out, threads, stats);
-    if (fflush(out) != 0) rc = -1;
-    uint64_t t1 = wh_mono_ns(), k1 = ticks();
-    stats->seconds = (double)(t1 - t0) / 1e9;
-    if (use_tsc && k1 > k0) ns_per_tick = (double)(t1 - t0) / (double)(k1 - k0);
-    if (r.err) rc = -1;
+    wh_decider **decs = calloc(nshards, sizeof(*decs));
+    int rc = decs ? 0 : -1;
+    for (uint32_t i = 0; rc == 0 && i < nshards; i++)
+        if (!(decs[i] = wh_decider_new(rs, opts, nshards))) rc = -1;
+    wh_shard **shards = calloc(nshards, sizeof(*shards));
+    bool stateful = rc == 0 && shards && wh_decider_shard(decs[0]);
+    for (uint32_t i = 0; stateful && i < nshards; i++)
+        shards[i] = wh_decider_shard(decs[i]);
+    if (rc == 0 && stateful && ro->state_path && access(ro->state_path, F_OK) == 0) {
+        if (wh_state_load(shards, nshards, &rs->state, ro->state_path, stats->state_error,
+                          sizeof(stats->state_error)) != WH_OK)
+            rc = -2;
+    }
+    if (rc == 0) {
+        if (stats->measure) ticks_init();
+        uint64_t t0 = wh_mono_ns(), k0 = ticks();
+        rc = threads <= 1 ? run_single(rs, opts, &r, out, decs[0], stats)
+                          : run_threads(rs, opts, &r, out, threads, decs, nshards, stats);
+        if (fflush(out) != 0) rc = -1;
+        uint64_t t1 = wh_mono_ns(), k1 = ticks();
+        stats->seconds = (double)(t1 - t0) / 1e9;
+        if (use_tsc && k1 > k0) ns_per_tick = (double)(t1 - t0) / (double)(k1 - k0);
+        if (r.err) rc = -1;
+        if (stateful) {
+            for (uint32_t i = 0; i < nshards; i++)
+                wh_shard_stats_add(shards[i], &stats->state);
+            if (rc == 0 && ro->state_path &&
+                wh_state_save(shards, nshards, &rs->state, ro->state_path, stats->state_error,
+                              sizeof(stats->state_error)) != WH_OK)
+                rc = -2;
+        }
+    }
+    for (uint32_t i = 0; decs && i < nshards; i++)
+        wh_decider_free(decs[i]);
+    free(decs);
+    free(shards);
     free(r.buf);
     return rc;
 }

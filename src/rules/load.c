@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "rules.h"
+#include "state/gcra.h"
 #include "text/utf8.h"
 
 const char *const wh_action_names[WH_ACT__COUNT] = {"allow",  "warn",    "hold",
@@ -138,6 +139,7 @@ typedef struct {
     uint32_t cur_rule;
     XXH3_state_t *hash;
     bool compile, lint;
+    bool stateful; /* a behaviour predicate, an escalation or a state section was seen */
 } ld_t;
 
 /* libfyaml 0.7 has marks on tokens, not nodes: a collection's position is the position
@@ -612,7 +614,11 @@ static void parse_regexes(ld_t *L, struct fy_node *n, wh_view_id dview, uint32_t
     }
 }
 
-static bool parse_cmp(ld_t *L, struct fy_node *n, const char *what, bool ratio, wh_cmp *out)
+enum { CMP_COUNT = 0, CMP_RATIO = 1, CMP_SIGNED, CMP_DURATION };
+
+/* A comparison: "> 0.7", ">= 5", "< -5", "< 7d" (CMP_DURATION: the value in ms), or a bare
+ * value (meaning >=). */
+static bool parse_cmp(ld_t *L, struct fy_node *n, const char *what, int kind, wh_cmp *out)
 {
     char *s = scalar(L, n, what);
     if (!s) return false;
@@ -635,24 +641,37 @@ static bool parse_cmp(ld_t *L, struct fy_node *n, const char *what, bool ratio, 
     }
     while (*p == ' ')
         p++;
+    if (kind == CMP_DURATION) {
+        size_t l = strlen(p);
+        while (l && p[l - 1] == ' ')
+            l--;
+        int64_t ms;
+        if (!l || !wh_parse_duration(p, l, &ms)) {
+            ERR(L, n, "bad comparison '%s' for %s: expected e.g. \"< 7d\" or \">= 1h30m\"", s,
+                what);
+            return false;
+        }
+        out->v = (double)ms;
+        return true;
+    }
     char *end;
     errno = 0;
     double v = strtod(p, &end);
     if (end == p || errno || !isfinite(v)) goto bad;
     while (*end == ' ')
         end++;
-    if (*end == '%') {
+    if (*end == '%' && kind != CMP_SIGNED) {
         v /= 100.0;
         end++;
     }
     while (*end == ' ')
         end++;
     if (*end) goto bad;
-    if (ratio && (v < 0 || v > 1)) {
+    if (kind == CMP_RATIO && (v < 0 || v > 1)) {
         ERR(L, n, "%s is a ratio between 0 and 1 (write 0.7 or 70%%), got '%s'", what, s);
         return false;
     }
-    if (v < 0) {
+    if (v < 0 && kind != CMP_SIGNED) {
         ERR(L, n, "%s cannot be negative: '%s'", what, s);
         return false;
     }
@@ -662,6 +681,82 @@ bad:
     ERR(L, n, "bad comparison '%s' for %s: expected e.g. \"> 0.7\", \">= 5\" or a number", s, what);
     return false;
 }
+
+/* Scalars of option mappings: each reports what is wrong with its own position. */
+static bool get_duration(ld_t *L, struct fy_node *v, const char *what, int64_t min_ms,
+                         int64_t *out)
+{
+    char *d = scalar(L, v, what);
+    if (!d) return false;
+    int64_t ms;
+    if (!wh_parse_duration(d, strlen(d), &ms) || ms < min_ms) {
+        ERR(L, v, "bad duration '%s' for %s: expected e.g. 500ms, 30s, 10m, 1h30m, 7d%s", d, what,
+            min_ms >= 1000 ? " (at least 1s)" : min_ms > 0 ? " (more than 0)" : "");
+        return false;
+    }
+    *out = ms;
+    return true;
+}
+
+static bool get_number(ld_t *L, struct fy_node *v, const char *what, double lo, double hi,
+                       bool integer, double *out)
+{
+    char *s = scalar(L, v, what);
+    if (!s) return false;
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(x) || x < lo || x > hi ||
+        (integer && x != floor(x))) {
+        if (integer)
+            ERR(L, v, "%s must be a whole number from %.0f to %.0f, got '%s'", what, lo, hi, s);
+        else
+            ERR(L, v, "%s must be a number from %g to %g, got '%s'", what, lo, hi, s);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+static bool get_uint(ld_t *L, struct fy_node *v, const char *what, uint32_t lo, uint32_t hi,
+                     uint32_t *out)
+{
+    double x;
+    if (!get_number(L, v, what, lo, hi, true, &x)) return false;
+    *out = (uint32_t)x;
+    return true;
+}
+
+static bool get_bool(ld_t *L, struct fy_node *v, const char *what, bool *out)
+{
+    char *s = scalar(L, v, what);
+    if (!s) return false;
+    if (!strcmp(s, "true") || !strcmp(s, "yes")) {
+        *out = true;
+        return true;
+    }
+    if (!strcmp(s, "false") || !strcmp(s, "no")) {
+        *out = false;
+        return true;
+    }
+    ERR(L, v, "%s must be true or false, got '%s'", what, s);
+    return false;
+}
+
+/* Iterates the pairs of an options mapping; reports a non-mapping once. */
+static bool map_start(ld_t *L, struct fy_node *n, const char *what)
+{
+    if (n && fy_node_get_type(n) == FYNT_MAPPING) return true;
+    ERR(L, n, "%s must be a mapping", what);
+    return false;
+}
+
+#define FOR_PAIRS(L, n, kn, v, k)                                                                 \
+    for (void *it_ = NULL, *pr_;                                                                  \
+         (pr_ = fy_node_mapping_iterate((n), &it_)) &&                                            \
+         ((kn = fy_node_pair_key(pr_)), (v = fy_node_pair_value(pr_)), 1);)                       \
+        if (!(k = scalar((L), kn, "a key"))) {                                                    \
+        } else
 
 static void parse_hosts(ld_t *L, struct fy_node *n, const char *what, wh_hostset *out)
 {
@@ -764,6 +859,15 @@ static const char *const cond_keys[] = {"words",
                                         "emotes",
                                         "non_latin_ratio",
                                         "links",
+                                        "rate",
+                                        "joins",
+                                        "duplicate",
+                                        "similar",
+                                        "wave",
+                                        "account_age",
+                                        "first_message",
+                                        "reputation",
+                                        "strikes",
                                         "all",
                                         "any",
                                         "not",
@@ -773,7 +877,7 @@ static wh_cond *parse_links(ld_t *L, struct fy_node *n)
 {
     wh_cond *c = new_cond(L, WH_C_LINKS, n);
     if (fy_node_get_type(n) == FYNT_SCALAR) {
-        c->has_count = parse_cmp(L, n, "links", false, &c->cmp);
+        c->has_count = parse_cmp(L, n, "links", CMP_COUNT, &c->cmp);
         return c;
     }
     if (fy_node_get_type(n) != FYNT_MAPPING) {
@@ -788,7 +892,7 @@ static wh_cond *parse_links(ld_t *L, struct fy_node *n)
         struct fy_node *v = fy_node_pair_value(pr);
         if (!k) continue;
         if (!strcmp(k, "count"))
-            c->has_count = parse_cmp(L, v, "links count", false, &c->cmp);
+            c->has_count = parse_cmp(L, v, "links count", CMP_COUNT, &c->cmp);
         else if (!strcmp(k, "allow"))
             c->has_allow = true, parse_hosts(L, v, "'allow'", &c->allow);
         else if (!strcmp(k, "deny"))
@@ -801,6 +905,174 @@ static wh_cond *parse_links(ld_t *L, struct fy_node *n)
         c->cmp = (wh_cmp){WH_OP_GE, 1};
     }
     return c;
+}
+
+/* ---- behaviour predicates ---- */
+
+/* The slot of a GCRA limit (limits written alike share one cell). */
+static bool rate_slot(ld_t *L, struct fy_node *where, wh_rate_slot rs, bool chan, uint32_t *out)
+{
+    wh_state_cfg *c = &L->rs->state;
+    wh_rate_slot *v = chan ? c->chan_slots : c->user_slots;
+    uint32_t *n = chan ? &c->nchan_slots : &c->nuser_slots;
+    uint32_t max = chan ? WH_CHAN_SLOTS : WH_USER_SLOTS;
+    for (uint32_t i = 0; i < *n; i++)
+        if (v[i].period_ms == rs.period_ms && v[i].count == rs.count && v[i].burst == rs.burst &&
+            v[i].joins == rs.joins) {
+            *out = i;
+            return true;
+        }
+    if (*n == max) {
+        ERR(L, where, "more than %u different %s limits in one ruleset (state keeps %u per %s)",
+            max, chan ? "channel" : "per-user rate", max, chan ? "channel" : "user");
+        return false;
+    }
+    v[*n] = rs;
+    *out = (*n)++;
+    return true;
+}
+
+/* rate: {count, per, scope, burst} and joins: {count, per, burst} */
+static wh_cond *parse_rate(ld_t *L, struct fy_node *kn, struct fy_node *n, bool joins)
+{
+    const char *what = joins ? "'joins'" : "'rate'";
+    wh_cond *c = new_cond(L, joins ? WH_C_JOINS : WH_C_RATE, kn);
+    if (!map_start(L, n, joins ? "'joins' ({count: 20, per: 10s})"
+                               : "'rate' ({count: 5, per: 10s, scope: user})"))
+        return NULL;
+    static const char *const keys[] = {"count", "per", "scope", "burst", NULL};
+    static const char *const jkeys[] = {"count", "per", "burst", NULL};
+    wh_rate_slot rs = {0};
+    bool ok = true, have_count = false, have_per = false;
+    double burst = 0;
+    struct fy_node *k_n, *v;
+    char *k;
+    FOR_PAIRS(L, n, k_n, v, k)
+    {
+        double x;
+        if (!strcmp(k, "count")) {
+            have_count = ok &= get_number(L, v, "'count'", 1, WH_GCRA_MAX_COUNT, true, &x);
+            rs.count = (int64_t)x;
+        } else if (!strcmp(k, "per")) {
+            have_per = ok &= get_duration(L, v, "'per'", 1, &rs.period_ms);
+        } else if (!strcmp(k, "burst")) {
+            ok &= get_number(L, v, "'burst'", 1, WH_GCRA_MAX_COUNT, true, &burst);
+        } else if (!strcmp(k, "scope") && !joins) {
+            char *sc = scalar(L, v, "'scope'");
+            if (sc && !strcmp(sc, "channel"))
+                c->chan_scope = true;
+            else if (sc && strcmp(sc, "user")) {
+                ERR(L, v, "unknown scope '%s' (expected user or channel)", sc);
+                ok = false;
+            }
+        } else {
+            unknown_key(L, k_n, k, joins ? jkeys : keys, what);
+            ok = false;
+        }
+    }
+    if (!have_count) ERR(L, n, "%s needs 'count'", what);
+    if (!have_per) ERR(L, n, "%s needs 'per' (a duration such as 10s)", what);
+    if (!ok || !have_count || !have_per) return NULL;
+    rs.burst = burst > 0 ? (int64_t)burst : rs.count;
+    rs.joins = joins;
+    if (joins) c->chan_scope = true;
+    if (!rate_slot(L, n, rs, c->chan_scope, &c->slot)) return NULL;
+    return c;
+}
+
+#define WH_MAX_RECENT_COUNT 8 /* state keeps a user's last 8 messages (WH_RECENT) */
+#define WH_MAX_WAVE_USERS 256
+
+/* duplicate: {count, within}; similar: {count, within, threshold};
+ * wave: {users, within, threshold, min_length} */
+static wh_cond *parse_repeat(ld_t *L, struct fy_node *kn, struct fy_node *n, wh_cond_kind kind)
+{
+    const char *what = kind == WH_C_DUP ? "'duplicate'" : kind == WH_C_SIMILAR ? "'similar'" : "'wave'";
+    wh_cond *c = new_cond(L, kind, kn);
+    if (!map_start(L, n, kind == WH_C_DUP       ? "'duplicate' ({count: 3, within: 60s})"
+                         : kind == WH_C_SIMILAR ? "'similar' ({count: 3, within: 60s, threshold: 0.8})"
+                                                : "'wave' ({users: 20, within: 30s, threshold: 0.8})"))
+        return NULL;
+    static const char *const dkeys[] = {"count", "within", NULL};
+    static const char *const skeys[] = {"count", "within", "threshold", NULL};
+    static const char *const wkeys[] = {"users", "within", "threshold", "min_length", NULL};
+    const char *cname = kind == WH_C_WAVE ? "users" : "count";
+    c->threshold = 0.8;
+    c->min_length = 15;
+    bool ok = true, have_count = false, have_within = false;
+    struct fy_node *k_n, *v;
+    char *k;
+    FOR_PAIRS(L, n, k_n, v, k)
+    {
+        double x;
+        if (!strcmp(k, cname)) {
+            if (kind == WH_C_WAVE)
+                have_count = ok &= get_uint(L, v, "'users'", 2, WH_MAX_WAVE_USERS, &c->count);
+            else
+                have_count = ok &= get_uint(L, v, "'count'", 2, WH_MAX_RECENT_COUNT, &c->count);
+        } else if (!strcmp(k, "within")) {
+            have_within = ok &= get_duration(L, v, "'within'", 1, &c->within_ms);
+        } else if (!strcmp(k, "threshold") && kind != WH_C_DUP) {
+            ok &= get_number(L, v, "'threshold'", 0.5, 1, false, &x);
+            c->threshold = x;
+        } else if (!strcmp(k, "min_length") && kind == WH_C_WAVE) {
+            ok &= get_uint(L, v, "'min_length'", 1, 1000, &c->min_length);
+        } else {
+            unknown_key(L, k_n, k, kind == WH_C_DUP ? dkeys : kind == WH_C_SIMILAR ? skeys : wkeys,
+                        what);
+            ok = false;
+        }
+    }
+    if (!have_count) ERR(L, n, "%s needs '%s'", what, cname);
+    if (!have_within) ERR(L, n, "%s needs 'within' (a duration such as 60s)", what);
+    if (!ok || !have_count || !have_within) return NULL;
+    wh_state_cfg *st = &L->rs->state;
+    if (kind == WH_C_DUP) st->need_hash = true;
+    if (kind == WH_C_SIMILAR) st->need_sim = true;
+    if (kind == WH_C_WAVE) {
+        st->need_sim = st->need_wave = true;
+        if (st->wave_threshold == 0 || c->threshold < st->wave_threshold)
+            st->wave_threshold = c->threshold;
+        if (c->within_ms > st->wave_within_ms) st->wave_within_ms = c->within_ms;
+        if (st->wave_min_length == 0 || c->min_length < st->wave_min_length)
+            st->wave_min_length = c->min_length;
+        if (c->count > st->wave_max_users) st->wave_max_users = c->count;
+    }
+    return c;
+}
+
+/* Parses a behaviour predicate named k, or returns false when k is not one. */
+static bool parse_state_pred(ld_t *L, const char *k, struct fy_node *kn, struct fy_node *v,
+                             wh_cond **out)
+{
+    wh_cond *c = NULL;
+    if (!strcmp(k, "rate"))
+        c = parse_rate(L, kn, v, false);
+    else if (!strcmp(k, "joins"))
+        c = parse_rate(L, kn, v, true);
+    else if (!strcmp(k, "duplicate"))
+        c = parse_repeat(L, kn, v, WH_C_DUP);
+    else if (!strcmp(k, "similar"))
+        c = parse_repeat(L, kn, v, WH_C_SIMILAR);
+    else if (!strcmp(k, "wave"))
+        c = parse_repeat(L, kn, v, WH_C_WAVE);
+    else if (!strcmp(k, "account_age")) {
+        c = new_cond(L, WH_C_AGE, kn);
+        if (!parse_cmp(L, v, "'account_age'", CMP_DURATION, &c->cmp)) c = NULL;
+    } else if (!strcmp(k, "reputation")) {
+        c = new_cond(L, WH_C_REP, kn);
+        if (!parse_cmp(L, v, "'reputation'", CMP_SIGNED, &c->cmp)) c = NULL;
+    } else if (!strcmp(k, "strikes")) {
+        c = new_cond(L, WH_C_STRIKES, kn);
+        if (!parse_cmp(L, v, "'strikes'", CMP_COUNT, &c->cmp)) c = NULL;
+    } else if (!strcmp(k, "first_message")) {
+        c = new_cond(L, WH_C_FIRST, kn);
+        if (!get_bool(L, v, "'first_message'", &c->flag)) c = NULL;
+    } else
+        return false;
+    L->stateful = true;
+    *out = c;
+    return true;
 }
 
 static wh_cond *parse_cond(ld_t *L, struct fy_node *n, int depth)
@@ -857,6 +1129,8 @@ static wh_cond *parse_cond(ld_t *L, struct fy_node *n, int depth)
             c = parse_cond_list(L, v, WH_C_ALL, depth);
         } else if (!strcmp(k, "any")) {
             c = parse_cond_list(L, v, WH_C_ANY, depth);
+        } else if (parse_state_pred(L, k, kn, v, &c)) {
+            /* c is set (or NULL after an error) */
         } else if (!strcmp(k, "not")) {
             wh_cond *kid = parse_cond(L, v, depth + 1);
             if (kid) {
@@ -872,7 +1146,7 @@ static wh_cond *parse_cond(ld_t *L, struct fy_node *n, int depth)
                 found = true;
                 c = new_cond(L, WH_C_NUM, kn);
                 c->feat = num_keys[i].feat;
-                if (!parse_cmp(L, v, k, num_keys[i].ratio, &c->cmp)) c = NULL;
+                if (!parse_cmp(L, v, k, num_keys[i].ratio ? CMP_RATIO : CMP_COUNT, &c->cmp)) c = NULL;
             }
             if (!found) unknown_key(L, kn, k, cond_keys, "a condition");
         }
@@ -948,11 +1222,259 @@ static bool parse_action(ld_t *L, struct fy_node *n, wh_rule *r)
     return false;
 }
 
+/* ---- escalation ---- */
+
+/* A ladder: [warn, 60s, 10m, 1d, ban]; a duration is a timeout of that length. */
+static bool parse_ladder(ld_t *L, struct fy_node *n, wh_step *out, uint32_t *nout)
+{
+    seq_iter it;
+    if (!seq_start(L, n, "an escalation ladder", &it)) return false;
+    uint32_t k = 0;
+    bool ok = true;
+    struct fy_node *x;
+    while ((x = seq_next(&it))) {
+        char *s = scalar(L, x, "a ladder step");
+        if (!s) {
+            ok = false;
+            continue;
+        }
+        if (k == WH_MAX_STEPS) {
+            ERR(L, x, "an escalation ladder has at most %d steps", WH_MAX_STEPS);
+            return false;
+        }
+        wh_step st = {0, 0};
+        bool found = false;
+        for (int a = 0; a < WH_ACT__COUNT && !found; a++)
+            if (a != WH_ACT_TIMEOUT && a != WH_ACT_ALLOW && !strcmp(s, wh_action_names[a]))
+                st.action = (uint8_t)a, found = true;
+        int64_t ms;
+        if (!found && wh_parse_duration(s, strlen(s), &ms) && ms >= 1000 &&
+            ms / 1000 <= MAX_TIMEOUT_S) {
+            st.action = WH_ACT_TIMEOUT;
+            st.duration_s = (uint32_t)(ms / 1000);
+            found = true;
+        }
+        if (!found) {
+            ERR(L, x,
+                "bad ladder step '%s': expected warn, hold, delete, ban or a timeout duration "
+                "from 1s to 14d (60s, 10m, 1d)",
+                s);
+            ok = false;
+            continue;
+        }
+        out[k++] = st;
+    }
+    if (ok && k == 0) {
+        ERR(L, n, "an escalation ladder needs at least one step");
+        ok = false;
+    }
+    *nout = k;
+    return ok;
+}
+
+static const char *const chan_action_keys[] = {"mode", "for", NULL};
+const char *const wh_chan_mode_names[WH_MODE__COUNT] = {"followers_only", "slow",
+                                                        "subscribers_only", "emote_only"};
+
+static bool parse_channel_action(ld_t *L, struct fy_node *n, wh_rule *r)
+{
+    if (!map_start(L, n, "'channel_action' ({mode: followers_only, for: 10m})")) return false;
+    bool ok = true, have_mode = false;
+    int64_t ms = 0;
+    struct fy_node *k_n, *v;
+    char *k;
+    FOR_PAIRS(L, n, k_n, v, k)
+    {
+        if (!strcmp(k, "mode")) {
+            char *m = scalar(L, v, "'mode'");
+            for (int i = 0; m && i < WH_MODE__COUNT; i++)
+                if (!strcmp(m, wh_chan_mode_names[i])) r->chan_mode = (int8_t)i, have_mode = true;
+            if (m && !have_mode) {
+                ERR(L, v,
+                    "unknown channel mode '%s' (expected followers_only, slow, subscribers_only "
+                    "or emote_only)",
+                    m);
+                ok = false;
+            }
+        } else if (!strcmp(k, "for")) {
+            ok &= get_duration(L, v, "'for'", 1000, &ms);
+        } else {
+            unknown_key(L, k_n, k, chan_action_keys, "'channel_action'");
+            ok = false;
+        }
+    }
+    if (!have_mode) {
+        ERR(L, n, "'channel_action' needs 'mode'");
+        ok = false;
+    }
+    if (!ms) {
+        ERR(L, n, "'channel_action' needs 'for' (how long the mode stays on, such as 10m)");
+        ok = false;
+    }
+    r->chan_for_s = (uint32_t)(ms / 1000);
+    if (!ok) r->chan_mode = -1;
+    return ok;
+}
+
+/* ---- top-level behaviour sections ---- */
+
+static void parse_state_section(ld_t *L, struct fy_node *n)
+{
+    static const char *const keys[] = {"max_users", "max_channels", "idle", NULL};
+    wh_state_cfg *c = &L->rs->state;
+    if (!map_start(L, n, "'state'")) return;
+    L->stateful = true;
+    struct fy_node *k_n, *v;
+    char *k;
+    FOR_PAIRS(L, n, k_n, v, k)
+    {
+        if (!strcmp(k, "max_users"))
+            get_uint(L, v, "'max_users'", 1, 1u << 30, &c->max_users);
+        else if (!strcmp(k, "max_channels"))
+            get_uint(L, v, "'max_channels'", 1, 1u << 24, &c->max_channels);
+        else if (!strcmp(k, "idle"))
+            get_duration(L, v, "'idle'", 1000, &c->idle_ms);
+        else
+            unknown_key(L, k_n, k, keys, "'state'");
+    }
+}
+
+static void parse_escalation_section(ld_t *L, struct fy_node *n)
+{
+    static const char *const keys[] = {"ladder", "half_life", "expire", NULL};
+    wh_state_cfg *c = &L->rs->state;
+    if (!map_start(L, n, "'escalation'")) return;
+    struct fy_node *k_n, *v, *hl = NULL, *ex = NULL;
+    char *k;
+    FOR_PAIRS(L, n, k_n, v, k)
+    {
+        if (!strcmp(k, "ladder"))
+            parse_ladder(L, v, c->ladder, &c->nladder);
+        else if (!strcmp(k, "half_life"))
+            hl = v, get_duration(L, v, "'half_life'", 1000, &c->half_life_ms);
+        else if (!strcmp(k, "expire"))
+            ex = v, get_duration(L, v, "'expire'", 1000, &c->expire_ms);
+        else
+            unknown_key(L, k_n, k, keys, "'escalation'");
+    }
+    if (hl && ex) ERR(L, ex, "'escalation' takes 'half_life' or 'expire', not both");
+    if (ex) c->half_life_ms = 0;
+    if (hl) c->expire_ms = 0;
+}
+
+static void parse_reputation_section(ld_t *L, struct fy_node *n)
+{
+    static const char *const keys[] = {"message", "interval", "approve", "strike", "min", "max",
+                                       NULL};
+    wh_state_cfg *c = &L->rs->state;
+    if (!map_start(L, n, "'reputation'")) return;
+    struct fy_node *k_n, *v;
+    char *k;
+    FOR_PAIRS(L, n, k_n, v, k)
+    {
+        if (!strcmp(k, "message"))
+            get_number(L, v, "'message'", 0, 1000, false, &c->rep_message);
+        else if (!strcmp(k, "interval"))
+            get_duration(L, v, "'interval'", 0, &c->rep_interval_ms);
+        else if (!strcmp(k, "approve"))
+            get_number(L, v, "'approve'", 0, 1000, false, &c->rep_approve);
+        else if (!strcmp(k, "strike"))
+            get_number(L, v, "'strike'", -1000, 0, false, &c->rep_strike);
+        else if (!strcmp(k, "min"))
+            get_number(L, v, "'min'", -1e6, 0, false, &c->rep_min);
+        else if (!strcmp(k, "max"))
+            get_number(L, v, "'max'", 0, 1e6, false, &c->rep_max);
+        else
+            unknown_key(L, k_n, k, keys, "'reputation'");
+    }
+}
+
+static const char *const mod_kind_names[WH_MOD__WEIGHTED + 1] = {"warn", "timeout", "ban", "deny",
+                                                                 NULL};
+
+static void parse_mod_actions_section(ld_t *L, struct fy_node *n)
+{
+    wh_state_cfg *c = &L->rs->state;
+    if (!map_start(L, n, "'mod_actions' (strikes per moderator action)")) return;
+    struct fy_node *k_n, *v;
+    char *k;
+    FOR_PAIRS(L, n, k_n, v, k)
+    {
+        int found = -1;
+        for (int i = 0; i < WH_MOD__WEIGHTED; i++)
+            if (!strcmp(k, mod_kind_names[i])) found = i;
+        if (found < 0) {
+            unknown_key(L, k_n, k, mod_kind_names, "'mod_actions'");
+            continue;
+        }
+        get_number(L, v, "a strike weight", 0, 100, false, &c->mod_weight[found]);
+    }
+}
+
+static void state_defaults(wh_state_cfg *c)
+{
+    c->max_users = 2000000;
+    c->max_channels = 200000;
+    c->idle_ms = 7 * 86400000LL;
+    static const wh_step ladder[] = {
+        {WH_ACT_WARN, 0}, {WH_ACT_TIMEOUT, 60}, {WH_ACT_TIMEOUT, 600}, {WH_ACT_TIMEOUT, 86400},
+        {WH_ACT_BAN, 0}};
+    memcpy(c->ladder, ladder, sizeof(ladder));
+    c->nladder = WH_ARRAY_LEN(ladder);
+    c->half_life_ms = 86400000LL;
+    c->expire_ms = 0;
+    c->rep_message = 1;
+    c->rep_interval_ms = 60000;
+    c->rep_approve = 5;
+    c->rep_strike = -3;
+    c->rep_min = -100;
+    c->rep_max = 100;
+    c->mod_weight[WH_MOD_WARN] = 1;
+    c->mod_weight[WH_MOD_TIMEOUT] = 1;
+    c->mod_weight[WH_MOD_BAN] = 3;
+    c->mod_weight[WH_MOD_DENY] = 1;
+}
+
+/* Message-only predicates found under a join rule, for the error. */
+static const wh_cond *message_only(const wh_cond *c)
+{
+    if (!c) return NULL;
+    switch (c->kind) {
+    case WH_C_ALL:
+    case WH_C_ANY:
+    case WH_C_NOT:
+        for (uint32_t i = 0; i < c->nkids; i++) {
+            const wh_cond *m = message_only(c->kids[i]);
+            if (m) return m;
+        }
+        return NULL;
+    case WH_C_JOINS:
+    case WH_C_AGE:
+    case WH_C_REP:
+    case WH_C_STRIKES:
+        return NULL;
+    case WH_C_RATE:
+        return c->chan_scope ? NULL : c;
+    default:
+        return c;
+    }
+}
+
+static bool has_kind(const wh_cond *c, wh_cond_kind k)
+{
+    if (!c) return false;
+    if (c->kind == k) return true;
+    for (uint32_t i = 0; i < c->nkids; i++)
+        if (has_kind(c->kids[i], k)) return true;
+    return false;
+}
+
 /* ---- rules ---- */
 
-static const char *const rule_keys[] = {"id",           "description", "when",      "action",
-                                        "reason",       "priority",    "mode",      "roles",
-                                        "exempt_roles", "channels",    "platforms", NULL};
+static const char *const rule_keys[] = {
+    "id",       "description", "when",     "action",    "reason",   "priority",       "mode",
+    "roles",    "exempt_roles", "channels", "platforms", "escalate", "strikes", "channel_action",
+    NULL};
 
 static bool valid_id(const char *s)
 {
@@ -980,7 +1502,10 @@ static void parse_rule(ld_t *L, struct fy_node *n)
     r.line = line_of(n);
     r.col = col_of(n);
     r.order = L->nrules;
+    r.weight = 1;
+    r.chan_mode = -1;
     bool have_when = false, have_action = false, ok = true;
+    struct fy_node *esc_node = NULL;
     void *it = NULL;
     struct fy_node_pair *pr;
     while ((pr = fy_node_mapping_iterate(n, &it))) {
@@ -1033,6 +1558,27 @@ static void parse_rule(ld_t *L, struct fy_node *n)
             parse_strset(L, v, "'channels'", &r.channels);
         } else if (!strcmp(k, "platforms")) {
             parse_strset(L, v, "'platforms'", &r.platforms);
+        } else if (!strcmp(k, "escalate")) {
+            esc_node = kn;
+            L->stateful = true;
+            if (fy_node_get_type(v) == FYNT_SEQUENCE) {
+                wh_step steps[WH_MAX_STEPS];
+                if (parse_ladder(L, v, steps, &r.nladder)) {
+                    r.ladder = wh_arena_alloc(L->a, sizeof(wh_step) * r.nladder);
+                    memcpy(r.ladder, steps, sizeof(wh_step) * r.nladder);
+                    r.escalate = true;
+                }
+            } else {
+                bool b;
+                if (get_bool(L, v, "'escalate' (true, or a ladder such as [warn, 60s, ban])", &b))
+                    r.escalate = b;
+            }
+        } else if (!strcmp(k, "strikes")) {
+            get_number(L, v, "'strikes' (the weight of this rule's offences)", 0, 100, false,
+                       &r.weight);
+        } else if (!strcmp(k, "channel_action")) {
+            L->stateful = true;
+            if (!parse_channel_action(L, v, &r)) ok = false;
         } else {
             unknown_key(L, kn, k, rule_keys, "a rule");
         }
@@ -1044,7 +1590,23 @@ static void parse_rule(ld_t *L, struct fy_node *n)
         r.id = wh_arena_strndup(L->a, buf, strlen(buf));
     }
     if (!have_when) ERR(L, n, "rule '%s' has no 'when'", r.id);
-    if (!have_action) ERR(L, n, "rule '%s' has no 'action'", r.id);
+    if (have_action && r.escalate)
+        ERR(L, esc_node, "rule '%s' has both 'action' and 'escalate': the ladder picks the action",
+            r.id);
+    else if (!have_action && !r.escalate && r.chan_mode < 0)
+        ERR(L, n, "rule '%s' has no 'action' (or 'escalate')", r.id);
+    if (r.escalate) r.action = WH_ACT_WARN; /* the ladder's first step at the least */
+    r.on_join = has_kind(r.when, WH_C_JOINS);
+    r.has_wave = has_kind(r.when, WH_C_WAVE);
+    if (r.on_join) {
+        const wh_cond *m = message_only(r.when);
+        if (m)
+            wh_diags_add(L->d, L->path, m->line, m->col,
+                         "rule '%s' counts 'joins', so it runs on join events, which have no "
+                         "text: only account_age, reputation, strikes and channel-scope rates "
+                         "may stand beside 'joins'",
+                         r.id);
+    }
     (void)ok;
     L->rules[L->nrules++] = r;
 }
@@ -1228,7 +1790,9 @@ static void on_pattern_error(void *ud, uint32_t pi, const char *msg)
 
 /* ---- top level ---- */
 
-static const char *const top_keys[] = {"version", "lists", "exempt_roles", "rules", NULL};
+static const char *const top_keys[] = {"version",    "lists",      "exempt_roles", "rules",
+                                       "state",      "escalation", "reputation",   "mod_actions",
+                                       NULL};
 
 static wh_status load(const char *path, const char *dir, const char *mem, size_t memlen,
                       const wh_load_opts *opts, wh_diags *diags, wh_ruleset **out);
@@ -1270,6 +1834,7 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
                     : wh_arena_strndup(L.a, ".", 1);
     L.hash = XXH3_createState();
     XXH3_64bits_reset(L.hash);
+    state_defaults(&rs->state);
 
     char *text = NULL;
     size_t tlen = 0;
@@ -1369,6 +1934,17 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
             parse_strset(&L, v, "'exempt_roles'", &rs->exempt_roles);
         } else if (!strcmp(k, "rules")) {
             rules_node = v;
+        } else if (!strcmp(k, "state")) {
+            parse_state_section(&L, v);
+        } else if (!strcmp(k, "escalation")) {
+            L.stateful = true;
+            parse_escalation_section(&L, v);
+        } else if (!strcmp(k, "reputation")) {
+            L.stateful = true;
+            parse_reputation_section(&L, v);
+        } else if (!strcmp(k, "mod_actions")) {
+            L.stateful = true;
+            parse_mod_actions_section(&L, v);
         } else {
             unknown_key(&L, kn, k, top_keys, "the top level");
         }
@@ -1398,6 +1974,7 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
         L.infos[p].rule = pos[L.infos[p].rule];
     free(pos);
     check_reachability(&L, rs->rules, rs->nrules);
+    rs->state.enabled = L.stateful;
     for (uint32_t i = 0; i < rs->nrules; i++)
         rs->rules[i].req_group = required_group(rs->rules[i].when);
     rs->groups = L.groups;

@@ -47,7 +47,24 @@ typedef struct {
 
 bool wh_cmp_holds(wh_cmp c, double x);
 
-typedef enum { WH_C_ALL, WH_C_ANY, WH_C_NOT, WH_C_MATCH, WH_C_NUM, WH_C_LINKS } wh_cond_kind;
+typedef enum {
+    WH_C_ALL,
+    WH_C_ANY,
+    WH_C_NOT,
+    WH_C_MATCH,
+    WH_C_NUM,
+    WH_C_LINKS,
+    /* behaviour (state) predicates */
+    WH_C_RATE,     /* over a GCRA limit: slot, chan_scope */
+    WH_C_DUP,      /* the same normalized text count times within */
+    WH_C_SIMILAR,  /* near-duplicates (sketch similarity >= threshold) */
+    WH_C_WAVE,     /* count distinct users in the channel, similar text, within */
+    WH_C_AGE,      /* account age (ms) compared by cmp */
+    WH_C_FIRST,    /* first message in the channel == flag */
+    WH_C_REP,      /* reputation compared by cmp */
+    WH_C_STRIKES,  /* active strikes compared by cmp */
+    WH_C_JOINS     /* join burst: over a channel GCRA limit on join events */
+} wh_cond_kind;
 
 typedef struct {
     char **hosts; /* lowercased; a host matches itself and its subdomains */
@@ -66,7 +83,65 @@ struct wh_cond {
     bool has_count;         /* LINKS */
     wh_hostset allow, deny; /* LINKS */
     bool has_allow, has_deny;
+    uint32_t slot;       /* RATE, JOINS: rate slot (user or channel slots) */
+    bool chan_scope;     /* RATE: channel scope */
+    uint32_t count;      /* DUP, SIMILAR: messages; WAVE: distinct users */
+    int64_t within_ms;   /* DUP, SIMILAR, WAVE */
+    double threshold;    /* SIMILAR, WAVE: 0..1 */
+    uint32_t min_length; /* WAVE: shorter messages (skeleton bytes) never count */
+    bool flag;           /* FIRST */
 };
+
+/* A GCRA limit that state keeps one cell for, per user or per channel. */
+typedef struct {
+    int64_t period_ms, count, burst;
+    bool joins; /* counts join events (channel scope only) */
+} wh_rate_slot;
+
+#define WH_USER_SLOTS 4
+#define WH_CHAN_SLOTS 8
+
+/* One step of an escalation ladder: an action (timeout with its duration). */
+typedef struct {
+    uint8_t action;
+    uint32_t duration_s;
+} wh_step;
+
+#define WH_MAX_STEPS 16
+
+typedef enum {
+    WH_MODE_FOLLOWERS_ONLY = 0,
+    WH_MODE_SLOW,
+    WH_MODE_SUBSCRIBERS_ONLY,
+    WH_MODE_EMOTE_ONLY,
+    WH_MODE__COUNT
+} wh_chan_mode;
+
+extern const char *const wh_chan_mode_names[WH_MODE__COUNT];
+
+/* Moderator actions that change a user's standing (mod_action events). */
+typedef enum { WH_MOD_WARN = 0, WH_MOD_TIMEOUT, WH_MOD_BAN, WH_MOD_DENY, WH_MOD__WEIGHTED } wh_mod_kind;
+
+typedef struct {
+    bool enabled;                /* the ruleset keeps state at all */
+    uint32_t max_users;          /* entries per (platform, channel, user), all shards */
+    uint32_t max_channels;       /* entries per (platform, channel) */
+    int64_t idle_ms;             /* entries idle longer are forgotten (0 never) */
+    wh_step ladder[WH_MAX_STEPS]; /* default escalation ladder */
+    uint32_t nladder;
+    int64_t half_life_ms;        /* strikes decay: halve every half_life... */
+    int64_t expire_ms;           /* ...or all reset after expire without a new strike */
+    double rep_message, rep_approve, rep_strike, rep_min, rep_max;
+    int64_t rep_interval_ms;
+    double mod_weight[WH_MOD__WEIGHTED];
+    wh_rate_slot user_slots[WH_USER_SLOTS], chan_slots[WH_CHAN_SLOTS];
+    uint32_t nuser_slots, nchan_slots;
+    bool need_hash, need_sim, need_wave;
+    double wave_threshold;  /* the lowest threshold of any wave rule (clusters use it) */
+    int64_t wave_within_ms; /* the longest window of any wave rule */
+    uint32_t wave_min_length; /* the smallest min_length of any wave rule */
+    uint32_t wave_max_users;  /* the largest users of any wave rule */
+} wh_state_cfg;
 
 typedef struct {
     char **v;
@@ -85,6 +160,14 @@ typedef struct {
     wh_action action;
     uint32_t duration_s;
     wh_cond *when;
+    bool escalate;       /* the ladder picks the action by active strikes */
+    wh_step *ladder;     /* own ladder, or NULL for the ruleset's */
+    uint32_t nladder;
+    double weight;       /* strikes an enforced action adds (default 1) */
+    int8_t chan_mode;    /* channel_action mode, or -1 */
+    uint32_t chan_for_s; /* channel_action duration */
+    bool on_join;        /* applies to join events (has `joins`), else to messages */
+    bool has_wave;       /* a wave predicate may name targets */
     int32_t req_group; /* a match group the condition cannot hold without, or -1: lets the
                           engine skip most rules of a message in one test */
     wh_strset roles, exempt_roles, channels, platforms;
@@ -117,6 +200,7 @@ typedef struct wh_ruleset {
     uint32_t npats;
     wh_matcher *matcher;
     wh_strset exempt_roles;
+    wh_state_cfg state;
     char hash[17]; /* identifies the ruleset in decisions */
     char *path;
     wh_arena arena; /* owns every string and node above */

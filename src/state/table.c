@@ -22,7 +22,13 @@ struct wh_table {
     unsigned char *entries;
     uint32_t oldest, newest, free_head;
     uint64_t evictions, expirations;
+    void (*drop)(void *payload);
 };
+
+void wh_table_set_drop(wh_table *t, void (*drop)(void *payload))
+{
+    t->drop = drop;
+}
 
 static inline entry *ent(const wh_table *t, uint32_t i)
 {
@@ -65,6 +71,9 @@ wh_table *wh_table_new(uint32_t cap, uint32_t payload_size, int64_t ttl_ms)
 void wh_table_free(wh_table *t)
 {
     if (!t) return;
+    if (t->drop)
+        for (uint32_t i = t->oldest; i != NIL; i = ent(t, i)->next)
+            t->drop((unsigned char *)ent(t, i) + sizeof(entry));
     free(t->slots);
     free(t->entries);
     free(t);
@@ -99,6 +108,7 @@ static void push_newest(wh_table *t, uint32_t i)
  * and returns it to the free list. */
 static void remove_entry(wh_table *t, uint32_t i)
 {
+    if (t->drop) t->drop((unsigned char *)ent(t, i) + sizeof(entry));
     uint32_t s = ent(t, i)->slot;
     t->slots[s] = 0;
     for (uint32_t j = (s + 1) & t->mask; t->slots[j]; j = (j + 1) & t->mask) {
@@ -127,6 +137,14 @@ void *wh_table_get(wh_table *t, uint64_t key, int64_t now_ms, bool create, bool 
         uint32_t i = t->slots[s] - 1;
         entry *e = ent(t, i);
         if (e->key != key) continue;
+        if (t->ttl_ms > 0 && now_ms - e->last_ms > t->ttl_ms) {
+            /* idle past the TTL: forgotten, whether or not a sweep came by yet (so decisions
+             * never depend on when expire() ran) */
+            if (!create) return NULL;
+            if (t->drop) t->drop((unsigned char *)e + sizeof(entry));
+            memset((unsigned char *)e + sizeof(entry), 0, t->payload_size);
+            if (created) *created = true;
+        }
         if (now_ms > e->last_ms) e->last_ms = now_ms; /* event time never goes back */
         if (t->newest != i) {
             unlink_recent(t, i);

@@ -22,6 +22,10 @@ typedef struct wh_table wh_table;
 wh_table *wh_table_new(uint32_t cap, uint32_t payload_size, int64_t ttl_ms);
 void wh_table_free(wh_table *t);
 
+/* Called with a payload about to be dropped (evicted, expired, freed, or forgotten on
+ * access after the TTL), to release what it points to. */
+void wh_table_set_drop(wh_table *t, void (*drop)(void *payload));
+
 /* The payload of key, made recently active at now_ms. With create, a missing key gets a
  * zeroed payload (evicting the least recently active entry when full) and *created is
  * set; without, a missing key returns NULL. The pointer is valid until the next call. */

@@ -1,0 +1,612 @@
+/* shard.c - see shard.h. */
+#define _GNU_SOURCE
+#include "shard.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "state/sketch.h"
+#include "state/table.h"
+
+struct wh_shard {
+    wh_table *users, *chans;
+};
+
+static void waves_free(wh_waves *w)
+{
+    if (!w) return;
+    for (uint32_t i = 0; i < WH_WAVE_CLUSTERS; i++) {
+        for (uint32_t k = 0; k < w->c[i].n; k++)
+            free(w->c[i].m[k].id);
+        free(w->c[i].m);
+    }
+    free(w);
+}
+
+static void drop_channel(void *payload)
+{
+    wh_channel *ch = payload;
+    waves_free(ch->waves);
+    ch->waves = NULL;
+}
+
+wh_shard *wh_shard_new(uint32_t max_users, uint32_t max_channels, int64_t idle_ms)
+{
+    wh_shard *s = calloc(1, sizeof(*s));
+    if (!s) return NULL;
+    s->users = wh_table_new(max_users ? max_users : 1, sizeof(wh_user), idle_ms);
+    s->chans = wh_table_new(max_channels ? max_channels : 1, sizeof(wh_channel), idle_ms);
+    if (!s->users || !s->chans) {
+        wh_shard_free(s);
+        return NULL;
+    }
+    wh_table_set_drop(s->chans, drop_channel);
+    return s;
+}
+
+void wh_shard_free(wh_shard *s)
+{
+    if (!s) return;
+    wh_table_free(s->users);
+    wh_table_free(s->chans);
+    free(s);
+}
+
+uint64_t wh_chan_key(wh_str platform, wh_str channel)
+{
+    XXH3_state_t st;
+    XXH3_64bits_reset(&st);
+    XXH3_64bits_update(&st, platform.p ? platform.p : "", platform.n);
+    XXH3_64bits_update(&st, "\0", 1);
+    XXH3_64bits_update(&st, channel.p ? channel.p : "", channel.n);
+    return XXH3_64bits_digest(&st);
+}
+
+uint64_t wh_user_key(uint64_t chan_key, wh_str user)
+{
+    uint64_t h = XXH3_64bits_withSeed(user.p ? user.p : "", user.n, chan_key);
+    return (chan_key & 0xffff000000000000ULL) | (h & 0x0000ffffffffffffULL);
+}
+
+wh_user *wh_shard_user(wh_shard *s, uint64_t key, int64_t now_ms, bool create)
+{
+    if (create) wh_table_expire(s->users, now_ms);
+    return wh_table_get(s->users, key, now_ms, create, NULL);
+}
+
+wh_channel *wh_shard_channel(wh_shard *s, uint64_t key, int64_t now_ms, bool create)
+{
+    if (create) wh_table_expire(s->chans, now_ms);
+    return wh_table_get(s->chans, key, now_ms, create, NULL);
+}
+
+/* ---- users ---- */
+
+double wh_user_strikes(const wh_user *u, const wh_state_cfg *c, int64_t now_ms)
+{
+    if (u->strikes <= 0) return 0;
+    int64_t dt = now_ms - u->strikes_ms;
+    if (dt <= 0) return u->strikes;
+    if (c->expire_ms) return dt >= c->expire_ms ? 0 : u->strikes;
+    if (c->half_life_ms) return u->strikes * exp2(-(double)dt / (double)c->half_life_ms);
+    return u->strikes;
+}
+
+void wh_user_add_rep(wh_user *u, const wh_state_cfg *c, double d)
+{
+    double r = u->rep + d;
+    if (r < c->rep_min) r = c->rep_min;
+    if (r > c->rep_max) r = c->rep_max;
+    u->rep = r;
+}
+
+void wh_user_add_strikes(wh_user *u, const wh_state_cfg *c, int64_t now_ms, double w)
+{
+    double s = wh_user_strikes(u, c, now_ms) + w;
+    if (s < 1e-9) s = 0;
+    u->strikes = s;
+    if (now_ms > u->strikes_ms) u->strikes_ms = now_ms;
+    if (w > 0) wh_user_add_rep(u, c, c->rep_strike * w);
+}
+
+static inline bool recent(int64_t ts, int64_t now_ms, int64_t within_ms)
+{
+    int64_t age = now_ms - ts;
+    return age < within_ms; /* an out-of-order (older "now") event sees it as just now */
+}
+
+uint32_t wh_user_count_dup(const wh_user *u, uint64_t hash, int64_t now_ms, int64_t within_ms)
+{
+    uint32_t n = 0, h = (uint32_t)hash;
+    for (uint32_t i = 0; i < u->n; i++)
+        n += u->hash[i] == h && recent(u->ts[i], now_ms, within_ms);
+    return n;
+}
+
+uint32_t wh_user_count_similar(const wh_user *u, uint64_t sim, double threshold, int64_t now_ms,
+                               int64_t within_ms)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < u->n; i++)
+        n += recent(u->ts[i], now_ms, within_ms) &&
+             wh_sim_similarity(u->sim[i], sim) >= threshold - 1e-9;
+    return n;
+}
+
+void wh_user_remember(wh_user *u, uint64_t hash, uint64_t sim, int64_t now_ms)
+{
+    uint32_t i = u->head;
+    u->ts[i] = now_ms;
+    u->sim[i] = sim;
+    u->hash[i] = (uint32_t)hash;
+    u->head = (uint8_t)((i + 1) % WH_RECENT);
+    if (u->n < WH_RECENT) u->n++;
+}
+
+/* ---- waves ---- */
+
+static void cluster_clear(wh_wave_cluster *g)
+{
+    for (uint32_t k = 0; k < g->n; k++)
+        free(g->m[k].id);
+    free(g->m);
+    memset(g, 0, sizeof(*g));
+}
+
+static double cluster_similarity(const wh_wave_cluster *g, uint64_t sim)
+{
+    double best = wh_sim_similarity(g->sim, sim);
+    uint32_t from = g->n > WH_WAVE_COMPARE ? g->n - WH_WAVE_COMPARE : 0;
+    for (uint32_t k = from; k < g->n; k++) {
+        double x = wh_sim_similarity(g->m[k].sim, sim);
+        if (x > best) best = x;
+    }
+    return best;
+}
+
+wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t user,
+                                 wh_str user_id, uint64_t sim, int64_t now_ms, double *similarity)
+{
+    if (!ch->waves && !(ch->waves = calloc(1, sizeof(wh_waves)))) return NULL;
+    wh_waves *w = ch->waves;
+    wh_wave_cluster *best = NULL, *victim = NULL;
+    double bs = -1;
+    for (uint32_t i = 0; i < WH_WAVE_CLUSTERS; i++) {
+        wh_wave_cluster *g = &w->c[i];
+        if (!g->n || !recent(g->last_ms, now_ms, c->wave_within_ms)) {
+            if (!victim || victim->n) victim = g; /* an empty or stale group is free */
+            continue;
+        }
+        if (!victim || (victim->n && g->last_ms < victim->last_ms)) victim = g;
+        double x = cluster_similarity(g, sim);
+        if (x >= c->wave_threshold - 1e-9 && x > bs) bs = x, best = g;
+    }
+    if (!best) {
+        best = victim; /* the least recently active group makes room */
+        cluster_clear(best);
+        best->sim = sim;
+        bs = 1;
+    }
+    *similarity = bs;
+    /* Members: drop those older than the longest window, then add or refresh this one. */
+    uint32_t k = 0;
+    bool found = false;
+    for (uint32_t i = 0; i < best->n; i++) {
+        wh_wave_member *m = &best->m[i];
+        if (!recent(m->ts, now_ms, c->wave_within_ms)) {
+            free(m->id);
+            continue;
+        }
+        if (m->user == user) {
+            m->ts = now_ms > m->ts ? now_ms : m->ts;
+            m->sim = sim;
+            found = true;
+        }
+        best->m[k++] = *m;
+    }
+    best->n = k;
+    if (!found) {
+        if (best->n == WH_WAVE_MEMBERS) { /* full: the oldest member goes */
+            free(best->m[0].id);
+            memmove(best->m, best->m + 1, sizeof(wh_wave_member) * (best->n - 1));
+            best->n--;
+        }
+        if (best->n == best->cap) {
+            uint32_t nc = best->cap ? best->cap * 2 : 4;
+            wh_wave_member *nm = realloc(best->m, sizeof(wh_wave_member) * nc);
+            if (!nm) return NULL;
+            best->m = nm;
+            best->cap = nc;
+        }
+        char *id = strndup(user_id.p ? user_id.p : "", user_id.n);
+        if (!id) return NULL;
+        best->m[best->n++] = (wh_wave_member){user, now_ms, sim, id};
+    }
+    if (now_ms > best->last_ms) best->last_ms = now_ms;
+    return best;
+}
+
+uint32_t wh_wave_count(const wh_wave_cluster *g, int64_t now_ms, int64_t within_ms)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < g->n; i++)
+        n += recent(g->m[i].ts, now_ms, within_ms);
+    return n;
+}
+
+void wh_shard_stats_add(const wh_shard *s, wh_shard_stats *into)
+{
+    into->users += wh_table_count(s->users);
+    into->channels += wh_table_count(s->chans);
+    into->user_evictions += wh_table_evictions(s->users);
+    into->channel_evictions += wh_table_evictions(s->chans);
+    into->bytes += wh_table_bytes(s->users) + wh_table_bytes(s->chans);
+}
+
+/* ---- snapshots ---- */
+
+static const char MAGIC[8] = {'W', 'H', 'I', 'P', 'L', 'Y', 'S', 'T'};
+#define SNAP_VERSION 1
+
+typedef struct {
+    FILE *f;
+    XXH3_state_t *h;
+    bool bad;
+} wr;
+
+static void put(wr *w, const void *p, size_t n)
+{
+    if (w->bad) return;
+    XXH3_64bits_update(w->h, p, n);
+    if (fwrite(p, 1, n, w->f) != n) w->bad = true;
+}
+static void put_u8(wr *w, uint8_t v) { put(w, &v, 1); }
+static void put_u16(wr *w, uint16_t v) { put(w, &v, 2); }
+static void put_u32(wr *w, uint32_t v) { put(w, &v, 4); }
+static void put_u64(wr *w, uint64_t v) { put(w, &v, 8); }
+static void put_i64(wr *w, int64_t v) { put(w, &v, 8); }
+static void put_f64(wr *w, double v) { put(w, &v, 8); }
+
+static void put_slots(wr *w, const wh_rate_slot *v, uint32_t n)
+{
+    put_u32(w, n);
+    for (uint32_t i = 0; i < n; i++) {
+        put_i64(w, v[i].period_ms);
+        put_i64(w, v[i].count);
+        put_i64(w, v[i].burst);
+        put_u8(w, v[i].joins);
+    }
+}
+
+typedef struct {
+    wr *w;
+    const wh_state_cfg *c;
+} save_ctx;
+
+static void save_user(void *ud, uint64_t key, int64_t last_ms, const void *payload)
+{
+    save_ctx *s = ud;
+    const wh_user *u = payload;
+    put_u64(s->w, key);
+    put_i64(s->w, last_ms);
+    put_i64(s->w, u->first_ms);
+    put_i64(s->w, u->strikes_ms);
+    put_f64(s->w, u->strikes);
+    put_f64(s->w, u->rep);
+    put_i64(s->w, u->rep_ms);
+    put_u32(s->w, u->messages);
+    for (uint32_t i = 0; i < s->c->nuser_slots; i++)
+        put_i64(s->w, u->tat[i]);
+    put_u8(s->w, u->n);
+    for (uint32_t k = 0; k < u->n; k++) { /* oldest first */
+        uint32_t i = (uint32_t)(u->head + WH_RECENT - u->n + k) % WH_RECENT;
+        put_i64(s->w, u->ts[i]);
+        put_u64(s->w, u->sim[i]);
+        put_u32(s->w, u->hash[i]);
+    }
+}
+
+static void save_channel(void *ud, uint64_t key, int64_t last_ms, const void *payload)
+{
+    save_ctx *s = ud;
+    const wh_channel *ch = payload;
+    put_u64(s->w, key);
+    put_i64(s->w, last_ms);
+    for (uint32_t i = 0; i < s->c->nchan_slots; i++)
+        put_i64(s->w, ch->tat[i]);
+    for (int m = 0; m < WH_MODE__COUNT; m++)
+        put_i64(s->w, ch->mode_until[m]);
+    uint32_t ng = 0;
+    for (uint32_t i = 0; ch->waves && i < WH_WAVE_CLUSTERS; i++)
+        ng += ch->waves->c[i].n > 0;
+    put_u32(s->w, ng);
+    for (uint32_t i = 0; ch->waves && i < WH_WAVE_CLUSTERS; i++) {
+        const wh_wave_cluster *g = &ch->waves->c[i];
+        if (!g->n) continue;
+        put_u8(s->w, (uint8_t)i);
+        put_u64(s->w, g->sim);
+        put_i64(s->w, g->last_ms);
+        put_u8(s->w, g->reported);
+        put_u32(s->w, g->n);
+        for (uint32_t k = 0; k < g->n; k++) {
+            put_u64(s->w, g->m[k].user);
+            put_i64(s->w, g->m[k].ts);
+            put_u64(s->w, g->m[k].sim);
+            size_t l = strlen(g->m[k].id);
+            put_u16(s->w, (uint16_t)l);
+            put(s->w, g->m[k].id, l);
+        }
+    }
+}
+
+wh_status wh_state_save(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
+                        const char *path, char *err, size_t errlen)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    wr w = {fopen(tmp, "wb"), XXH3_createState(), false};
+    if (!w.f || !w.h) {
+        snprintf(err, errlen, "cannot write state file %s: %s", tmp, strerror(errno));
+        if (w.f) fclose(w.f);
+        XXH3_freeState(w.h);
+        return WH_EIO;
+    }
+    XXH3_64bits_reset(w.h);
+    put(&w, MAGIC, 8);
+    put_u32(&w, SNAP_VERSION);
+    put_slots(&w, c->user_slots, c->nuser_slots);
+    put_slots(&w, c->chan_slots, c->nchan_slots);
+    save_ctx sc = {&w, c};
+    uint64_t nu = 0, nc = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        nu += wh_table_count(shards[i]->users);
+        nc += wh_table_count(shards[i]->chans);
+    }
+    put_u64(&w, nu);
+    for (uint32_t i = 0; i < n; i++)
+        wh_table_foreach(shards[i]->users, save_user, &sc);
+    put_u64(&w, nc);
+    for (uint32_t i = 0; i < n; i++)
+        wh_table_foreach(shards[i]->chans, save_channel, &sc);
+    uint64_t sum = XXH3_64bits_digest(w.h);
+    if (!w.bad && fwrite(&sum, 1, 8, w.f) != 8) w.bad = true;
+    if (fflush(w.f) != 0 || fsync(fileno(w.f)) != 0) w.bad = true;
+    if (fclose(w.f) != 0) w.bad = true;
+    XXH3_freeState(w.h);
+    if (w.bad || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot write state file %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return WH_EIO;
+    }
+    return WH_OK;
+}
+
+typedef struct {
+    const unsigned char *p;
+    size_t len, at;
+    bool bad;
+    const char *what; /* what was being read when it ended */
+} rd;
+
+static bool get(rd *r, void *out, size_t n, const char *what)
+{
+    if (r->bad) return false;
+    if (r->len - r->at < n) {
+        r->bad = true;
+        r->what = what;
+        return false;
+    }
+    memcpy(out, r->p + r->at, n);
+    r->at += n;
+    return true;
+}
+
+#define GET(r, v, what) get((r), &(v), sizeof(v), (what))
+
+static bool get_slots(rd *r, wh_rate_slot *v, uint32_t *n, uint32_t max)
+{
+    if (!GET(r, *n, "the rate limits")) return false;
+    if (*n > max) {
+        r->bad = true;
+        r->what = "the number of rate limits";
+        return false;
+    }
+    for (uint32_t i = 0; i < *n; i++) {
+        uint8_t j;
+        if (!GET(r, v[i].period_ms, "a rate limit") || !GET(r, v[i].count, "a rate limit") ||
+            !GET(r, v[i].burst, "a rate limit") || !GET(r, j, "a rate limit"))
+            return false;
+        v[i].joins = j != 0;
+    }
+    return true;
+}
+
+/* Where a saved slot's cell goes now, or -1. */
+static void map_slots(const wh_rate_slot *saved, uint32_t ns, const wh_rate_slot *now,
+                      uint32_t nn, int *map)
+{
+    for (uint32_t i = 0; i < ns; i++) {
+        map[i] = -1;
+        for (uint32_t k = 0; k < nn; k++)
+            if (saved[i].period_ms == now[k].period_ms && saved[i].count == now[k].count &&
+                saved[i].burst == now[k].burst && saved[i].joins == now[k].joins)
+                map[i] = (int)k;
+    }
+}
+
+static void fail(char *err, size_t errlen, const char *label, const rd *r)
+{
+    snprintf(err, errlen, "state file %s: truncated or corrupt at byte %zu (reading %s)", label,
+             r->at, r->what ? r->what : "?");
+}
+
+wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
+                            const char *label, const unsigned char *buf, size_t len, char *err,
+                            size_t errlen)
+{
+    if (len < 8 + 4 + 8 || memcmp(buf, MAGIC, 8)) {
+        snprintf(err, errlen, "state file %s: not a whiply state file (no WHIPLYST header)",
+                 label);
+        return WH_EINVAL;
+    }
+    uint64_t sum;
+    memcpy(&sum, buf + len - 8, 8);
+    if (XXH3_64bits(buf, len - 8) != sum) {
+        snprintf(err, errlen, "state file %s: checksum mismatch (the file is damaged or was cut)",
+                 label);
+        return WH_EINVAL;
+    }
+    rd r = {buf, len - 8, 8, false, NULL};
+    uint32_t ver;
+    GET(&r, ver, "the version");
+    if (ver != SNAP_VERSION) {
+        snprintf(err, errlen, "state file %s: version %u, this whiply reads version %d", label,
+                 ver, SNAP_VERSION);
+        return WH_EINVAL;
+    }
+    wh_rate_slot us[WH_USER_SLOTS], cs[WH_CHAN_SLOTS];
+    uint32_t nus = 0, ncs = 0;
+    int umap[WH_USER_SLOTS], cmap[WH_CHAN_SLOTS];
+    if (!get_slots(&r, us, &nus, WH_USER_SLOTS) || !get_slots(&r, cs, &ncs, WH_CHAN_SLOTS)) {
+        fail(err, errlen, label, &r);
+        return WH_EINVAL;
+    }
+    map_slots(us, nus, c->user_slots, c->nuser_slots, umap);
+    map_slots(cs, ncs, c->chan_slots, c->nchan_slots, cmap);
+    uint64_t nu;
+    if (!GET(&r, nu, "the number of users")) goto bad;
+    for (uint64_t i = 0; i < nu; i++) {
+        uint64_t key;
+        int64_t last;
+        wh_user u;
+        memset(&u, 0, sizeof(u));
+        int64_t tat[WH_USER_SLOTS];
+        uint8_t cnt;
+        const char *w = "a user";
+        if (!GET(&r, key, w) || !GET(&r, last, w) || !GET(&r, u.first_ms, w) ||
+            !GET(&r, u.strikes_ms, w) || !GET(&r, u.strikes, w) || !GET(&r, u.rep, w) ||
+            !GET(&r, u.rep_ms, w) || !GET(&r, u.messages, w))
+            goto bad;
+        for (uint32_t k = 0; k < nus; k++)
+            if (!GET(&r, tat[k], w)) goto bad;
+        if (!GET(&r, cnt, w)) goto bad;
+        if (cnt > WH_RECENT || !isfinite(u.strikes) || !isfinite(u.rep)) {
+            r.what = "a user (bad values)";
+            r.bad = true;
+            goto bad;
+        }
+        for (uint32_t k = 0; k < cnt; k++) {
+            int64_t ts;
+            uint64_t sim;
+            uint32_t h;
+            if (!GET(&r, ts, w) || !GET(&r, sim, w) || !GET(&r, h, w)) goto bad;
+            wh_user_remember(&u, h, sim, ts);
+        }
+        for (uint32_t k = 0; k < nus; k++)
+            if (umap[k] >= 0) u.tat[umap[k]] = tat[k];
+        wh_user *dst = wh_table_get(shards[wh_shard_of(key, n)]->users, key, last, true, NULL);
+        if (dst) *dst = u;
+    }
+    uint64_t nc;
+    if (!GET(&r, nc, "the number of channels")) goto bad;
+    for (uint64_t i = 0; i < nc; i++) {
+        uint64_t key;
+        int64_t last;
+        int64_t tat[WH_CHAN_SLOTS];
+        const char *w = "a channel";
+        if (!GET(&r, key, w) || !GET(&r, last, w)) goto bad;
+        for (uint32_t k = 0; k < ncs; k++)
+            if (!GET(&r, tat[k], w)) goto bad;
+        wh_channel *ch = wh_table_get(shards[wh_shard_of(key, n)]->chans, key, last, true, NULL);
+        if (!ch) goto bad;
+        for (uint32_t k = 0; k < ncs; k++)
+            if (cmap[k] >= 0) ch->tat[cmap[k]] = tat[k];
+        for (int m = 0; m < WH_MODE__COUNT; m++)
+            if (!GET(&r, ch->mode_until[m], w)) goto bad;
+        uint32_t ng;
+        if (!GET(&r, ng, w)) goto bad;
+        if (ng > WH_WAVE_CLUSTERS) {
+            r.bad = true;
+            r.what = "the number of wave groups";
+            goto bad;
+        }
+        if (ng && !ch->waves && !(ch->waves = calloc(1, sizeof(wh_waves)))) {
+            snprintf(err, errlen, "state file %s: out of memory", label);
+            return WH_ENOMEM;
+        }
+        for (uint32_t gi = 0; gi < ng; gi++) {
+            uint8_t slot, rep;
+            uint32_t nm;
+            if (!GET(&r, slot, "a wave group")) goto bad;
+            if (slot >= WH_WAVE_CLUSTERS || ch->waves->c[slot].n) {
+                r.bad = true;
+                r.what = "a wave group (bad slot)";
+                goto bad;
+            }
+            wh_wave_cluster *g = &ch->waves->c[slot];
+            if (!GET(&r, g->sim, "a wave group") || !GET(&r, g->last_ms, "a wave group") ||
+                !GET(&r, rep, "a wave group") || !GET(&r, nm, "a wave group"))
+                goto bad;
+            if (nm == 0 || nm > WH_WAVE_MEMBERS) {
+                r.bad = true;
+                r.what = "a wave group (bad member count)";
+                goto bad;
+            }
+            g->reported = rep != 0;
+            g->m = calloc(nm, sizeof(wh_wave_member));
+            if (!g->m) {
+                snprintf(err, errlen, "state file %s: out of memory", label);
+                return WH_ENOMEM;
+            }
+            g->cap = nm;
+            for (uint32_t k = 0; k < nm; k++) {
+                wh_wave_member *m = &g->m[k];
+                uint16_t l;
+                if (!GET(&r, m->user, "a wave member") || !GET(&r, m->ts, "a wave member") ||
+                    !GET(&r, m->sim, "a wave member") || !GET(&r, l, "a wave member"))
+                    goto bad;
+                if (r.len - r.at < l) {
+                    r.bad = true;
+                    r.what = "a wave member's id";
+                    goto bad;
+                }
+                m->id = strndup((const char *)r.p + r.at, l);
+                if (!m->id) {
+                    snprintf(err, errlen, "state file %s: out of memory", label);
+                    return WH_ENOMEM;
+                }
+                r.at += l;
+                g->n = k + 1;
+            }
+        }
+    }
+    if (r.at != r.len) {
+        snprintf(err, errlen, "state file %s: %zu unexpected bytes at byte %zu", label,
+                 r.len - r.at, r.at);
+        return WH_EINVAL;
+    }
+    return WH_OK;
+bad:
+    fail(err, errlen, label, &r);
+    return WH_EINVAL;
+}
+
+wh_status wh_state_load(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
+                        const char *path, char *err, size_t errlen)
+{
+    char *buf;
+    size_t len;
+    if (wh_read_file(path, &buf, &len) != WH_OK) {
+        snprintf(err, errlen, "cannot read state file %s: %s", path, strerror(errno));
+        return WH_EIO;
+    }
+    wh_status st = wh_state_load_mem(shards, n, c, path, (const unsigned char *)buf, len, err,
+                                     errlen);
+    free(buf);
+    return st;
+}

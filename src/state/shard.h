@@ -1,0 +1,134 @@
+/* shard.h - the behaviour state of the channels one shard owns.
+ *
+ * A shard holds two bounded tables (state/table.h): one entry per (platform, channel,
+ * user) and one per (platform, channel). A channel and all its users live on one shard,
+ * chosen from the channel's hash, so one thread decides everything about a channel in
+ * input order and nothing on the hot path takes a lock.
+ *
+ * All times are event times (ms). Nothing here reads the clock. */
+#ifndef WH_SHARD_H
+#define WH_SHARD_H
+
+#include <stdio.h>
+
+#include "base/base.h"
+#include "rules/rules.h"
+#include "state/gcra.h"
+
+#define WH_RECENT 8           /* a user's last messages kept for duplicate/similar */
+#define WH_WAVE_CLUSTERS 64   /* recently active groups of similar messages per channel */
+#define WH_WAVE_MEMBERS 256   /* distinct users kept per group */
+#define WH_WAVE_COMPARE 8     /* a message joins a group if it is like its first or one of
+                                 its last 8 messages */
+
+/* One user in one channel. 232 bytes. */
+typedef struct {
+    int64_t first_ms;   /* first message seen (0: none yet) */
+    int64_t strikes_ms; /* when `strikes` was last changed */
+    double strikes;     /* active strikes at strikes_ms (they decay after) */
+    double rep;         /* reputation */
+    int64_t rep_ms;     /* last message that earned reputation */
+    int64_t tat[WH_USER_SLOTS];
+    int64_t ts[WH_RECENT]; /* recent messages, a ring: time, sketch, text hash */
+    uint64_t sim[WH_RECENT];
+    uint32_t hash[WH_RECENT];
+    uint8_t head, n;
+    uint32_t messages; /* messages seen (saturating) */
+} wh_user;
+
+typedef struct {
+    uint64_t user;
+    int64_t ts;
+    uint64_t sim;
+    char *id; /* the user's id as sent (for "targets") */
+} wh_wave_member;
+
+typedef struct {
+    uint64_t sim; /* the first message's sketch */
+    int64_t last_ms;
+    uint32_t n, cap;
+    bool reported; /* a decision already named its members */
+    wh_wave_member *m;
+} wh_wave_cluster;
+
+typedef struct {
+    wh_wave_cluster c[WH_WAVE_CLUSTERS];
+} wh_waves;
+
+/* One channel. */
+typedef struct {
+    int64_t tat[WH_CHAN_SLOTS];
+    int64_t mode_until[WH_MODE__COUNT]; /* channel_action modes on until then */
+    wh_waves *waves;                    /* allocated at the first message that may form one */
+} wh_channel;
+
+typedef struct wh_shard wh_shard;
+
+/* caps are this shard's share of the ruleset's (the caller divides). */
+wh_shard *wh_shard_new(uint32_t max_users, uint32_t max_channels, int64_t idle_ms);
+void wh_shard_free(wh_shard *s);
+
+/* Keys: a channel's key is a hash of (platform, channel); a user's key keeps the channel
+ * key's top 16 bits, which pick the shard, so a snapshot can place every entry again. */
+uint64_t wh_chan_key(wh_str platform, wh_str channel);
+uint64_t wh_user_key(uint64_t chan_key, wh_str user);
+static inline uint32_t wh_shard_of(uint64_t key, uint32_t nshards)
+{
+    return (uint32_t)((key >> 48) % nshards);
+}
+
+/* Entries, created (zeroed) when missing and create is set; NULL otherwise. Valid until
+ * the next call on the same table. */
+wh_user *wh_shard_user(wh_shard *s, uint64_t key, int64_t now_ms, bool create);
+wh_channel *wh_shard_channel(wh_shard *s, uint64_t key, int64_t now_ms, bool create);
+
+/* ---- users ---- */
+/* Active strikes: the decayed sum rounded to the nearest whole number, so a strike counts
+ * in full until it has decayed below one half (one half-life after the last strike). */
+static inline double wh_strikes_whole(double s)
+{
+    return s > 0 ? (double)(int64_t)(s + 0.5) : 0;
+}
+double wh_user_strikes(const wh_user *u, const wh_state_cfg *c, int64_t now_ms);
+/* Adds w strikes (negative removes, never below 0) and moves reputation by rep_strike * w
+ * when w > 0. */
+void wh_user_add_strikes(wh_user *u, const wh_state_cfg *c, int64_t now_ms, double w);
+void wh_user_add_rep(wh_user *u, const wh_state_cfg *c, double d);
+/* Messages of the last `within` ms with this text hash (dup) or sketch similarity >=
+ * threshold (similar), not counting the current one. */
+uint32_t wh_user_count_dup(const wh_user *u, uint64_t hash, int64_t now_ms, int64_t within_ms);
+uint32_t wh_user_count_similar(const wh_user *u, uint64_t sim, double threshold, int64_t now_ms,
+                               int64_t within_ms);
+void wh_user_remember(wh_user *u, uint64_t hash, uint64_t sim, int64_t now_ms);
+
+/* ---- waves ---- */
+/* Adds a message to the group of similar recent messages in the channel (or a new group);
+ * returns the group and the message's similarity to it (1 for a new group). NULL when out
+ * of memory. */
+wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t user,
+                                 wh_str user_id, uint64_t sim, int64_t now_ms, double *similarity);
+/* Distinct users of the group with a message in the last `within` ms. */
+uint32_t wh_wave_count(const wh_wave_cluster *g, int64_t now_ms, int64_t within_ms);
+
+/* ---- metrics ---- */
+typedef struct {
+    uint64_t users, channels;          /* entries now */
+    uint64_t user_evictions, channel_evictions;
+    uint64_t bytes;                    /* table memory (reserved) */
+} wh_shard_stats;
+void wh_shard_stats_add(const wh_shard *s, wh_shard_stats *into);
+
+/* ---- snapshots ----
+ * One versioned, checksummed binary file for all shards. Loading places every entry on
+ * the shard its key hashes to among n (n may differ from the run that saved it); rate
+ * cells follow their limit (count, period, burst) and are dropped when the ruleset no
+ * longer has it. Errors name the file and the byte offset. */
+wh_status wh_state_save(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
+                        const char *path, char *err, size_t errlen);
+wh_status wh_state_load(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
+                        const char *path, char *err, size_t errlen);
+wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
+                            const char *label, const unsigned char *buf, size_t len, char *err,
+                            size_t errlen);
+
+#endif

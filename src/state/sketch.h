@@ -1,0 +1,31 @@
+/* sketch.h - what state remembers of a message's text: an exact hash (duplicates) and a
+ * 64-bit SimHash (near-duplicates and spam waves).
+ *
+ * Both are computed on the squashed view reduced to letters, digits and single spaces,
+ * so "B U Y  f0llowers!!" and "buy followers" are the same text, and homoglyphs, fancy
+ * fonts, leetspeak and zalgo (already undone by the skeleton) change nothing.
+ *
+ * SimHash (Charikar 2002) over character 3-grams: similar texts get signatures that
+ * differ in few bits; similarity is 1 - hamming/64. For two texts whose 3-gram sets have
+ * cosine similarity c, the expected similarity is 1 - acos(c)/pi. */
+#ifndef WH_SKETCH_H
+#define WH_SKETCH_H
+
+#include <stdint.h>
+
+typedef struct {
+    uint64_t hash;   /* of the reduced text (0 for an empty text) */
+    uint64_t sim;    /* SimHash of its 3-grams */
+    uint32_t length; /* bytes of the reduced text */
+} wh_sketch;
+
+/* s[0..n) is the squashed view. Allocation-free. */
+void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out);
+
+/* 1 - hamming(a, b) / 64. */
+static inline double wh_sim_similarity(uint64_t a, uint64_t b)
+{
+    return 1.0 - (double)__builtin_popcountll(a ^ b) / 64.0;
+}
+
+#endif
