@@ -46,8 +46,9 @@ for d in tests/golden/*/; do
     [ -f "$d/rules.path" ] && rules=$(cat "$d/rules.path")
     events=$d/events.ndjson
     [ -f "$d/events.path" ] && events=$(cat "$d/events.path")
-    for th in 1 2; do
-        # shellcheck disable=SC2046
+    # 1 thread; 2 analysis threads with 3 shard threads (channels spread over shards)
+    for th in "1" "2 --shards 3"; do
+        # shellcheck disable=SC2046,SC2086
         if "$WHIPLY" check --rules "$rules" --in "$events" --threads $th $(cat "$d/flags" 2>/dev/null) \
             >"$TMP/got.ndjson" 2>"$TMP/err.txt" &&
             diff -u "$d/expected.ndjson" "$TMP/got.ndjson" >"$TMP/diff.txt"; then
@@ -140,6 +141,81 @@ piped_test() { # a pipe is read differently from a file (poll before a read that
         cmp "$TMP/t1" "$TMP/p3"
 }
 check "threads 3 reading a pipe give the same output (no deadlock)" piped_test
+
+# ---- behaviour state: snapshots, determinism, shards ----
+# A stream split in two, with the state saved after the first half and loaded before the
+# second, decides exactly as the whole stream (also when the halves run with different
+# thread and shard counts).
+snapshot_split_test() {
+    local d rules events n half st
+    for d in tests/golden/behaviour-*/; do
+        rules=$d/rules.yaml events=$d/events.ndjson
+        n=$(wc -l <"$events")
+        half=$((n / 2))
+        st=$TMP/state-$(basename "$d").bin
+        rm -f "$st"
+        head -n "$half" "$events" >"$TMP/h1.ndjson"
+        tail -n +"$((half + 1))" "$events" >"$TMP/h2.ndjson"
+        # shellcheck disable=SC2046
+        "$WHIPLY" check --rules "$rules" --in "$TMP/h1.ndjson" --state "$st" --threads 2 --shards 3 \
+            $(cat "$d/flags" 2>/dev/null) >"$TMP/s1" || return 1
+        [ -s "$st" ] || { echo "$d: no state file written"; return 1; }
+        # shellcheck disable=SC2046
+        "$WHIPLY" check --rules "$rules" --in "$TMP/h2.ndjson" --state "$st" \
+            $(cat "$d/flags" 2>/dev/null) >"$TMP/s2" || return 1
+        cat "$TMP/s1" "$TMP/s2" | diff -u "$d/expected.ndjson" - || { echo "in $d"; return 1; }
+    done
+}
+check "state snapshot: a stream split in two decides as the whole (every behaviour stream)" snapshot_split_test
+
+bad_state_test() { # a damaged state file is refused with its name and what is wrong, exit 1
+    local r=tests/golden/behaviour-flood/rules.yaml e=tests/golden/behaviour-flood/events.ndjson
+    local st=$TMP/bad-state.bin out
+    rm -f "$st"
+    "$WHIPLY" check --rules "$r" --in "$e" --state "$st" >/dev/null || return 1
+    cp "$st" "$TMP/good-state.bin"
+    # flip one byte in the middle
+    printf '\xff' | dd of="$st" bs=1 seek=40 conv=notrunc status=none
+    out=$("$WHIPLY" check --rules "$r" --in "$e" --state "$st" 2>&1 >/dev/null)
+    [ $? -eq 1 ] && grep -q "state file $st: checksum mismatch" <<<"$out" || { echo "flip: $out"; return 1; }
+    head -c 30 "$TMP/good-state.bin" >"$st"
+    out=$("$WHIPLY" check --rules "$r" --in "$e" --state "$st" 2>&1 >/dev/null)
+    [ $? -eq 1 ] && grep -q "state file $st: " <<<"$out" || { echo "cut: $out"; return 1; }
+    echo "not a state file at all, just some text" >"$st"
+    out=$("$WHIPLY" check --rules "$r" --in "$e" --state "$st" 2>&1 >/dev/null)
+    [ $? -eq 1 ] && grep -q "not a whiply state file" <<<"$out" || { echo "text: $out"; return 1; }
+    # the refused file is left as it was (nothing was decided, nothing saved over it)
+    grep -q "just some text" "$st"
+}
+check "state snapshot: a damaged, cut or foreign state file is refused by name (exit 1)" bad_state_test
+
+shards_test() { # byte-identical decisions for any threads/shards, and twice the same
+    local all=$TMP/behaviour-all.ndjson r=$TMP/behaviour-all.yaml
+    cat tests/golden/behaviour-{flood,duplicates,waves,escalation}/events.ndjson >"$all"
+    cat >"$r" <<'YAML'
+version: 1
+rules:
+  - {id: flood, when: {rate: {count: 5, per: 10s}}, action: delete}
+  - {id: dup, when: {duplicate: {count: 3, within: 60s}}, escalate: true}
+  - {id: near, when: {similar: {count: 3, within: 60s}}, action: hold}
+  - {id: wave, when: {wave: {users: 4, within: 30s}}, action: ban}
+  - {id: distrust, when: {all: [{reputation: "< -4"}, {links: 1}]}, action: delete}
+YAML
+    "$WHIPLY" check --rules "$r" --in "$all" >"$TMP/ref" || return 1
+    "$WHIPLY" check --rules "$r" --in "$all" | cmp - "$TMP/ref" || return 1
+    for s in 1 2 3 5 8; do
+        "$WHIPLY" check --rules "$r" --in "$all" --threads 2 --shards $s | cmp - "$TMP/ref" || { echo "shards $s"; return 1; }
+    done
+    grep -q '"targets"' "$TMP/ref" && grep -q '"strike"' "$TMP/ref"
+}
+check "behaviour: same decisions twice and with 1, 2, 3, 5, 8 shards" shards_test
+
+state_stats_test() {
+    "$WHIPLY" check --rules tests/golden/behaviour-flood/rules.yaml --in tests/golden/behaviour-flood/events.ndjson \
+        --stats 2>"$TMP/stats" >/dev/null &&
+        grep -q '"state":{"users":32,"channels":1,"evictions":0}' "$TMP/stats"
+}
+check "--stats counts state entries and evictions" state_stats_test
 
 # ---- dictionary: no innocent English word is flagged by the LDNOOBW profanity list ----
 wamerican_test() {

@@ -114,7 +114,7 @@ uint32_t wh_wave_count(const wh_wave_cluster *g, int64_t now_ms, int64_t within_
 typedef struct {
     uint64_t users, channels;          /* entries now */
     uint64_t user_evictions, channel_evictions;
-    uint64_t bytes;                    /* table memory (reserved) */
+    uint64_t bytes;                    /* table memory in use */
 } wh_shard_stats;
 void wh_shard_stats_add(const wh_shard *s, wh_shard_stats *into);
 

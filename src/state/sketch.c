@@ -58,7 +58,7 @@ void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out)
         out->sim = 0;
         return;
     }
-    out->hash = XXH3_64bits_withSeed(r, k, n) | 1; /* never 0: 0 is "no text" */
+    out->hash = XXH3_64bits(r, k) | 1; /* never 0: 0 is "no text" */
     if (k < 3) {
         out->sim = mix64(XXH3_64bits(r, k));
         return;

@@ -21,6 +21,7 @@ struct wh_table {
     uint32_t *slots;       /* entry index + 1; 0 = empty */
     unsigned char *entries;
     uint32_t oldest, newest, free_head;
+    uint32_t fresh; /* entries [fresh, cap) were never used: not touched, so not resident */
     uint64_t evictions, expirations;
     void (*drop)(void *payload);
 };
@@ -61,10 +62,10 @@ wh_table *wh_table_new(uint32_t cap, uint32_t payload_size, int64_t ttl_ms)
         return NULL;
     }
     t->oldest = t->newest = NIL;
-    /* the free list threads through `next` */
-    for (uint32_t i = 0; i < cap; i++)
-        ent(t, i)->next = i + 1 < cap ? i + 1 : NIL;
-    t->free_head = 0;
+    /* The free list (threaded through `next`) holds removed entries; never-used ones are
+     * taken from `fresh` upwards, so memory becomes resident only as the table fills. */
+    t->free_head = NIL;
+    t->fresh = 0;
     return t;
 }
 
@@ -160,9 +161,16 @@ void *wh_table_get(wh_table *t, uint64_t key, int64_t now_ms, bool create, bool 
         for (s = home(t, key); t->slots[s]; s = (s + 1) & t->mask) {
         }
     }
-    uint32_t i = t->free_head;
-    entry *e = ent(t, i);
-    t->free_head = e->next;
+    uint32_t i;
+    entry *e;
+    if (t->free_head != NIL) {
+        i = t->free_head;
+        e = ent(t, i);
+        t->free_head = e->next;
+    } else {
+        i = t->fresh++;
+        e = ent(t, i);
+    }
     e->key = key;
     e->last_ms = now_ms;
     e->slot = s;
@@ -203,7 +211,8 @@ uint64_t wh_table_expirations(const wh_table *t)
 
 size_t wh_table_bytes(const wh_table *t)
 {
-    return sizeof(*t) + (size_t)t->nslots * sizeof(uint32_t) + (size_t)t->cap * t->entry_size;
+    /* what has been touched: the index, and every entry ever used */
+    return sizeof(*t) + (size_t)t->nslots * sizeof(uint32_t) + (size_t)t->fresh * t->entry_size;
 }
 
 void wh_table_foreach(const wh_table *t,

@@ -37,7 +37,7 @@ uint32_t wh_table_expire(wh_table *t, int64_t now_ms);
 uint32_t wh_table_count(const wh_table *t);
 uint64_t wh_table_evictions(const wh_table *t); /* dropped at the cap (not by TTL) */
 uint64_t wh_table_expirations(const wh_table *t);
-size_t wh_table_bytes(const wh_table *t); /* memory held */
+size_t wh_table_bytes(const wh_table *t); /* memory touched (entries never used are not) */
 
 /* Visits entries from least to most recently active (for snapshots). */
 void wh_table_foreach(const wh_table *t,
