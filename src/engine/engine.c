@@ -749,7 +749,7 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
         wh_user *u = ctx.user;
         if (add_strike) {
             wh_user_add_strikes(u, cfg, ctx.now, win->weight);
-        } else if (!any_fired && ctx.now - u->rep_ms >= cfg->rep_interval_ms) {
+        } else if (!any_fired && (!u->rep_ms || ctx.now - u->rep_ms >= cfg->rep_interval_ms)) {
             wh_user_add_rep(u, cfg, cfg->rep_message);
             u->rep_ms = ctx.now;
         }
