@@ -46,8 +46,9 @@ build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 run: build npm
-	./$(BUILD)/whiply rules lint examples/rules.yaml
+	./$(BUILD)/whiply rules lint examples/rules.yaml examples/behaviour.yaml
 	./$(BUILD)/whiply check --rules examples/rules.yaml --in examples/events.ndjson
+	./$(BUILD)/whiply check --rules examples/behaviour.yaml --in examples/behaviour.ndjson
 
 test: deps-test npm $(BUILD)/build.ninja
 	ninja -C $(BUILD)

@@ -5,8 +5,8 @@
 #
 # BUILD_DIR is a build configured with
 #   CC=clang meson setup /tmp/bfuzz -Dfuzz=true -Dbuildtype=debugoptimized
-#   meson compile -C /tmp/bfuzz fuzz_event fuzz_rules fuzz_normalize
-# SECONDS (default 20) is per target; TARGET defaults to all three.
+#   meson compile -C /tmp/bfuzz fuzz_event fuzz_rules fuzz_normalize fuzz_state
+# SECONDS (default 20) is per target; TARGET defaults to all four.
 #
 # Each target fuzzes a copy of fuzz/corpus/<target>/ in a temporary directory (the repo is
 # never written). Prints one line per target:
@@ -38,7 +38,7 @@ esac
 if [ $# -ge 1 ]; then
     targets=("$@")
 else
-    targets=(fuzz_event fuzz_rules fuzz_normalize)
+    targets=(fuzz_event fuzz_rules fuzz_normalize fuzz_state)
 fi
 
 [ -d "$build_dir" ] || { echo "$0: no build directory '$build_dir'" >&2; exit 2; }
@@ -50,6 +50,7 @@ max_len_for() {
     fuzz_rules) echo 4096 ;;
     fuzz_event) echo 8192 ;;
     fuzz_normalize) echo 4096 ;;
+    fuzz_state) echo 16384 ;;
     *) echo 4096 ;;
     esac
 }

@@ -314,9 +314,11 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
                         } else if (tok[uv].type == WH_J_PRIMITIVE && !NULL_AT(uv)) {
                             if (!parse_int(line + tok[uv].start,
                                            (size_t)(tok[uv].end - tok[uv].start),
-                                           &ev->created_at_ms))
+                                           &ev->created_at_ms) ||
+                                ev->created_at_ms < 0 || ev->created_at_ms > 253402300799999LL)
                                 return fail(err, "bad_ts",
-                                            "\"user.created_at\" must be RFC 3339 or unix ms");
+                                            "\"user.created_at\" must be RFC 3339 or unix ms "
+                                            "(years 1970-9999)");
                         }
                     } else if (KEY_AT(j, "first_message")) {
                         if (tok[uv].type == WH_J_PRIMITIVE && line[tok[uv].start] == 't')

@@ -932,7 +932,11 @@ static bool rate_slot(ld_t *L, struct fy_node *where, wh_rate_slot rs, bool chan
     return true;
 }
 
-/* rate: {count, per, scope, burst} and joins: {count, per, burst} */
+/* rate: {count, per, scope, burst} and joins: {count, per, burst}. Event times reach year
+ * 9999 (2.5e14 ms) and GCRA works in ms * count: 10,000 keeps that inside int64. */
+#define WH_RATE_MAX_COUNT 10000
+#define WH_RATE_MAX_PERIOD_MS (366LL * 86400000)
+
 static wh_cond *parse_rate(ld_t *L, struct fy_node *kn, struct fy_node *n, bool joins)
 {
     const char *what = joins ? "'joins'" : "'rate'";
@@ -951,12 +955,16 @@ static wh_cond *parse_rate(ld_t *L, struct fy_node *kn, struct fy_node *n, bool 
     {
         double x;
         if (!strcmp(k, "count")) {
-            have_count = ok &= get_number(L, v, "'count'", 1, WH_GCRA_MAX_COUNT, true, &x);
+            have_count = ok &= get_number(L, v, "'count'", 1, WH_RATE_MAX_COUNT, true, &x);
             rs.count = (int64_t)x;
         } else if (!strcmp(k, "per")) {
             have_per = ok &= get_duration(L, v, "'per'", 1, &rs.period_ms);
+            if (have_per && rs.period_ms > WH_RATE_MAX_PERIOD_MS) {
+                ERR(L, v, "'per' is at most 366d");
+                have_per = ok = false;
+            }
         } else if (!strcmp(k, "burst")) {
-            ok &= get_number(L, v, "'burst'", 1, WH_GCRA_MAX_COUNT, true, &burst);
+            ok &= get_number(L, v, "'burst'", 1, WH_RATE_MAX_COUNT, true, &burst);
         } else if (!strcmp(k, "scope") && !joins) {
             char *sc = scalar(L, v, "'scope'");
             if (sc && !strcmp(sc, "channel"))
@@ -1298,6 +1306,11 @@ static bool parse_channel_action(ld_t *L, struct fy_node *n, wh_rule *r)
             }
         } else if (!strcmp(k, "for")) {
             ok &= get_duration(L, v, "'for'", 1000, &ms);
+            if (ms > 366LL * 86400000) {
+                ERR(L, v, "'for' is at most 366d");
+                ok = false;
+                ms = 0;
+            }
         } else {
             unknown_key(L, k_n, k, chan_action_keys, "'channel_action'");
             ok = false;

@@ -17,6 +17,17 @@ struct wh_shard {
     wh_table *users, *chans;
 };
 
+/* A NUL-terminated copy of n bytes that need not be NUL-terminated (strndup may look at
+ * the byte after them). */
+static char *memdup0(const char *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (!s) return NULL;
+    if (n) memcpy(s, p, n);
+    s[n] = 0;
+    return s;
+}
+
 static void waves_free(wh_waves *w)
 {
     if (!w) return;
@@ -223,7 +234,7 @@ wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t
             best->m = nm;
             best->cap = nc;
         }
-        char *id = strndup(user_id.p ? user_id.p : "", user_id.n);
+        char *id = memdup0(user_id.p, user_id.p ? user_id.n : 0);
         if (!id) return NULL;
         best->m[best->n++] = (wh_wave_member){user, now_ms, sim, id};
     }
@@ -408,6 +419,25 @@ static bool get(rd *r, void *out, size_t n, const char *what)
 
 #define GET(r, v, what) get((r), &(v), sizeof(v), (what))
 
+/* Values a file may hold: times within the years event times can have (the decoder's
+ * bounds, so no difference of two overflows), GCRA cells well inside int64. */
+#define TS_MIN (-62167219200000LL) /* 0000-01-01 */
+#define TS_MAX (253402300799999LL + 400LL * 86400000) /* 9999-12-31, plus a channel mode */
+static bool ts_ok(int64_t t)
+{
+    return t >= TS_MIN && t <= TS_MAX;
+}
+static bool tat_ok(int64_t t)
+{
+    return t >= 0 && t <= ((int64_t)1 << 62);
+}
+static bool bad(rd *r, const char *what)
+{
+    r->bad = true;
+    r->what = what;
+    return false;
+}
+
 static bool get_slots(rd *r, wh_rate_slot *v, uint32_t *n, uint32_t max)
 {
     if (!GET(r, *n, "the rate limits")) return false;
@@ -495,9 +525,13 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
         for (uint32_t k = 0; k < nus; k++)
             if (!GET(&r, tat[k], w)) goto bad;
         if (!GET(&r, cnt, w)) goto bad;
-        if (cnt > WH_RECENT || !isfinite(u.strikes) || !isfinite(u.rep)) {
-            r.what = "a user (bad values)";
-            r.bad = true;
+        bool tats = true;
+        for (uint32_t k = 0; k < nus; k++)
+            tats &= tat_ok(tat[k]);
+        if (cnt > WH_RECENT || !isfinite(u.strikes) || u.strikes < 0 || u.strikes > 1e9 ||
+            !isfinite(u.rep) || fabs(u.rep) > 1e9 || !ts_ok(last) || !ts_ok(u.first_ms) ||
+            !ts_ok(u.strikes_ms) || !ts_ok(u.rep_ms) || !tats) {
+            bad(&r, "a user (a value out of range)");
             goto bad;
         }
         for (uint32_t k = 0; k < cnt; k++) {
@@ -505,6 +539,10 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
             uint64_t sim;
             uint32_t h;
             if (!GET(&r, ts, w) || !GET(&r, sim, w) || !GET(&r, h, w)) goto bad;
+            if (!ts_ok(ts)) {
+                bad(&r, "a user's recent message (time out of range)");
+                goto bad;
+            }
             wh_user_remember(&u, h, sim, ts);
         }
         for (uint32_t k = 0; k < nus; k++)
@@ -522,12 +560,21 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
         if (!GET(&r, key, w) || !GET(&r, last, w)) goto bad;
         for (uint32_t k = 0; k < ncs; k++)
             if (!GET(&r, tat[k], w)) goto bad;
+        bool ok = ts_ok(last);
+        for (uint32_t k = 0; k < ncs; k++)
+            ok &= tat_ok(tat[k]);
+        if (!ok) {
+            bad(&r, "a channel (a value out of range)");
+            goto bad;
+        }
         wh_channel *ch = wh_table_get(shards[wh_shard_of(key, n)]->chans, key, last, true, NULL);
         if (!ch) goto bad;
         for (uint32_t k = 0; k < ncs; k++)
             if (cmap[k] >= 0) ch->tat[cmap[k]] = tat[k];
         for (int m = 0; m < WH_MODE__COUNT; m++)
-            if (!GET(&r, ch->mode_until[m], w)) goto bad;
+            if (!GET(&r, ch->mode_until[m], w) || (!ts_ok(ch->mode_until[m]) &&
+                                                   !bad(&r, "a channel mode (out of range)")))
+                goto bad;
         uint32_t ng;
         if (!GET(&r, ng, w)) goto bad;
         if (ng > WH_WAVE_CLUSTERS) {
@@ -552,9 +599,9 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
             if (!GET(&r, g->sim, "a wave group") || !GET(&r, g->last_ms, "a wave group") ||
                 !GET(&r, rep, "a wave group") || !GET(&r, nm, "a wave group"))
                 goto bad;
-            if (nm == 0 || nm > WH_WAVE_MEMBERS) {
+            if (nm == 0 || nm > WH_WAVE_MEMBERS || !ts_ok(g->last_ms)) {
                 r.bad = true;
-                r.what = "a wave group (bad member count)";
+                r.what = "a wave group (bad member count or time)";
                 goto bad;
             }
             g->reported = rep != 0;
@@ -570,12 +617,16 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
                 if (!GET(&r, m->user, "a wave member") || !GET(&r, m->ts, "a wave member") ||
                     !GET(&r, m->sim, "a wave member") || !GET(&r, l, "a wave member"))
                     goto bad;
+                if (!ts_ok(m->ts)) {
+                    bad(&r, "a wave member (time out of range)");
+                    goto bad;
+                }
                 if (r.len - r.at < l) {
                     r.bad = true;
                     r.what = "a wave member's id";
                     goto bad;
                 }
-                m->id = strndup((const char *)r.p + r.at, l);
+                m->id = memdup0((const char *)r.p + r.at, l);
                 if (!m->id) {
                     snprintf(err, errlen, "state file %s: out of memory", label);
                     return WH_ENOMEM;
