@@ -22,6 +22,7 @@ static wh_analysis an[4];
 
 static const char *const rules_yaml =
     "version: 1\n"
+    "state: {max_users: 1000, max_channels: 100}\n"
     "escalation: {ladder: [warn, 60s, ban], half_life: 1h}\n"
     "rules:\n"
     "  - {id: flood, when: {rate: {count: 3, per: 10s}}, action: delete}\n"

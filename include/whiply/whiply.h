@@ -1,8 +1,11 @@
 /* whiply.h - the public C API for embedding the whiply engine.
  *
- * One whiply_engine holds a compiled ruleset and one thread's scratch. It is not safe to
- * use from two threads at once: give each thread its own, made with whiply_engine_clone,
- * which shares the (immutable, reference-counted) ruleset instead of compiling it again.
+ * One whiply_engine holds a compiled ruleset, one thread's scratch and, when the rules
+ * have behaviour predicates (rates, duplicates, waves, strikes...), the state they keep.
+ * It is not safe to use from two threads at once: give each thread its own, made with
+ * whiply_engine_clone, which shares the (immutable, reference-counted) ruleset instead of
+ * compiling it again. A clone starts with empty state of its own, so send all the events
+ * of one channel to the same engine, in order.
  *
  * Ownership: every pointer returned through an out-parameter belongs to the caller and is
  * released with the matching function named next to it. */

@@ -804,8 +804,9 @@ void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, in
         return;
     }
     const wh_event *ev = &an->ev;
-    an->chan_key = wh_chan_key(ev->platform, ev->channel);
-    an->shard = wh_shard_of(an->chan_key, nshards ? nshards : 1);
+    /* Without state every shard decides alike: no need to hash the channel. */
+    an->chan_key = rs->state.enabled ? wh_chan_key(ev->platform, ev->channel) : 0;
+    an->shard = rs->state.enabled ? wh_shard_of(an->chan_key, nshards ? nshards : 1) : 0;
     for (uint32_t i = 0; i < ev->nroles && !an->exempt; i++)
         an->exempt = wh_strset_has(&rs->exempt_roles, ev->roles[i]);
     if (ev->type != WH_EV_MESSAGE || an->exempt) return;

@@ -284,7 +284,8 @@ typedef struct {
     bool measure;
 } shared;
 
-static void analyze_batch(wh_worker *w, batch *b, uint32_t nshards, bool measure)
+static void analyze_batch(wh_worker *w, wh_decider *inline_d, batch *b, uint32_t nshards,
+                          bool measure)
 {
     const char *p = b->in.p, *end = b->in.p + b->in.len;
     uint64_t line_no = b->first_line;
@@ -308,6 +309,14 @@ static void analyze_batch(wh_worker *w, batch *b, uint32_t nshards, bool measure
         } else {
             uint64_t t0 = measure ? ticks() : 0;
             wh_analyze(w, p, len, line_no, WH_NOW, &b->keep, nshards, an);
+            if (inline_d && an->kind == WH_AN_EVENT) { /* no state: decide here and now */
+                wh_buf *o = &b->sout[0];
+                size_t before = o->len;
+                b->act[i] = wh_decide(inline_d, an, o);
+                b->off[i] = (uint32_t)before;
+                b->olen[i] = (uint32_t)(o->len - before);
+                an->shard = 0;
+            }
             b->lat[i] = measure ? ticks() - t0 : 0;
         }
         p = nl + 1;
@@ -335,7 +344,7 @@ static void decide_batch(wh_decider *d, batch *b, uint32_t shard, bool measure)
 typedef struct {
     shared *sh;
     wh_worker *w;    /* analysis workers; made before the threads start */
-    wh_decider *d;   /* shard threads */
+    wh_decider *d;   /* shard threads; an analysis worker's own when there is no state */
     uint32_t shard;
 } thread_arg;
 
@@ -351,10 +360,15 @@ static void *analysis_main(void *arg)
         batch *b = &sh->slots[sh->claimed % sh->nslots];
         sh->claimed++;
         pthread_mutex_unlock(&sh->mu);
-        analyze_batch(ta->w, b, sh->nshards, sh->measure);
+        analyze_batch(ta->w, ta->d, b, sh->nshards, sh->measure);
         pthread_mutex_lock(&sh->mu);
         b->analyzed = true;
-        pthread_cond_broadcast(&sh->analyzed);
+        if (ta->d) { /* decided too */
+            b->decided = true;
+            pthread_cond_broadcast(&sh->done);
+        } else {
+            pthread_cond_broadcast(&sh->analyzed);
+        }
     }
     pthread_mutex_unlock(&sh->mu);
     return NULL;
@@ -483,7 +497,10 @@ static int run_threads(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FI
     sh.measure = st->measure;
     sh.nslots = (uint64_t)threads * 4;
     sh.slots = calloc(sh.nslots, sizeof(batch));
-    uint32_t nthr = (uint32_t)threads + nshards;
+    /* A ruleset without state needs no shard threads: each analysis worker decides its
+     * batches itself, in parallel (any decider decides a stateless event alike). */
+    bool inline_decide = !rs->state.enabled;
+    uint32_t nthr = (uint32_t)threads + (inline_decide ? 0 : nshards);
     pthread_t *tids = calloc(nthr, sizeof(pthread_t));
     thread_arg *args = calloc(nthr, sizeof(thread_arg));
     bool made = sh.slots && tids && args;
@@ -491,8 +508,10 @@ static int run_threads(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FI
         made = batch_init(&sh.slots[i], nshards);
     for (uint32_t i = 0; made && i < nthr; i++) {
         args[i] = (thread_arg){&sh, NULL, NULL, 0};
-        if (i < (uint32_t)threads)
+        if (i < (uint32_t)threads) {
             made = (args[i].w = wh_worker_new(rs, opts)) != NULL;
+            if (made && inline_decide) made = (args[i].d = wh_decider_new(rs, opts, 1)) != NULL;
+        }
         else
             args[i].d = decs[i - (uint32_t)threads], args[i].shard = i - (uint32_t)threads;
     }
@@ -559,8 +578,10 @@ static int run_threads(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FI
     pthread_mutex_unlock(&sh.mu);
     for (uint32_t i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
-    for (uint32_t i = 0; args && i < (uint32_t)threads; i++)
+    for (uint32_t i = 0; args && i < (uint32_t)threads; i++) {
         wh_worker_free(args[i].w);
+        if (inline_decide) wh_decider_free(args[i].d);
+    }
     free(args);
     for (uint64_t i = 0; sh.slots && i < sh.nslots; i++)
         batch_free(&sh.slots[i], nshards);
