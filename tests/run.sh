@@ -217,6 +217,15 @@ state_stats_test() {
 }
 check "--stats counts state entries and evictions" state_stats_test
 
+eviction_test() { # at the cap the least recently active user goes, and it is counted
+    { echo "state: {max_users: 10}"; grep -v '^#' tests/golden/behaviour-flood/rules.yaml; } >"$TMP/cap.yaml"
+    "$WHIPLY" check --rules "$TMP/cap.yaml" --in tests/golden/behaviour-flood/events.ndjson \
+        --stats 2>"$TMP/stats" >"$TMP/cap.out" &&
+        grep -q '"state":{"users":10,"channels":1,"evictions":22}' "$TMP/stats" &&
+        [ "$(wc -l <"$TMP/cap.out")" -eq 62 ]
+}
+check "state tables: a cap on users evicts the least recently active, counted in --stats" eviction_test
+
 # ---- dictionary: no innocent English word is flagged by the LDNOOBW profanity list ----
 wamerican_test() {
     local dict=/usr/share/dict/american-english list=$NPM/naughty-words/en.json

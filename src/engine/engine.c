@@ -522,9 +522,6 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
     wh_channel *ch = NULL;
     if (d->shard) {
         wh_str uid = user_identity(ev);
-        bool need_chan = cfg->nchan_slots || cfg->need_wave;
-        for (uint32_t ri = 0; ri < rs->nrules && !need_chan; ri++)
-            need_chan = rs->rules[ri].chan_mode >= 0;
         if (is_msg && uid.n)
             ctx.user = wh_shard_user(d->shard, wh_user_key(an->chan_key, uid), ctx.now, true);
         if (ctx.user) {
@@ -540,7 +537,7 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
                 ctx.over_u[i] = !r.allowed;
             }
         }
-        if (need_chan) ch = wh_shard_channel(d->shard, an->chan_key, ctx.now, true);
+        if (cfg->need_chan) ch = wh_shard_channel(d->shard, an->chan_key, ctx.now, true);
         if (ch) {
             for (uint32_t i = 0; i < cfg->nchan_slots; i++) {
                 const wh_rate_slot *sl = &cfg->chan_slots[i];

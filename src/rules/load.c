@@ -1988,6 +1988,9 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
     free(pos);
     check_reachability(&L, rs->rules, rs->nrules);
     rs->state.enabled = L.stateful;
+    rs->state.need_chan = rs->state.nchan_slots || rs->state.need_wave;
+    for (uint32_t i = 0; i < rs->nrules; i++)
+        rs->state.need_chan |= rs->rules[i].chan_mode >= 0;
     for (uint32_t i = 0; i < rs->nrules; i++)
         rs->rules[i].req_group = required_group(rs->rules[i].when);
     rs->groups = L.groups;

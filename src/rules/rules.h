@@ -137,6 +137,7 @@ typedef struct {
     wh_rate_slot user_slots[WH_USER_SLOTS], chan_slots[WH_CHAN_SLOTS];
     uint32_t nuser_slots, nchan_slots;
     bool need_hash, need_sim, need_wave;
+    bool need_chan; /* channel entries: channel rates, joins, waves or channel_action */
     double wave_threshold;  /* the lowest threshold of any wave rule (clusters use it) */
     int64_t wave_within_ms; /* the longest window of any wave rule */
     uint32_t wave_min_length; /* the smallest min_length of any wave rule */
