@@ -501,7 +501,7 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
         decision_tail(out, rs, ev);
         return WH_ACT_ALLOW;
     }
-    if (!an->exempt && ev->type == WH_EV_MOD_ACTION) {
+    if (ev->type == WH_EV_MOD_ACTION) { /* its roles are the moderator's: never exempt */
         decide_mod_action(d, an, out);
         decision_tail(out, rs, ev);
         return WH_ACT_ALLOW;

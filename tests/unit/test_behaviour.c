@@ -211,15 +211,17 @@ TEST(escalation_climbs_the_ladder_and_forgives)
 
 TEST(moderator_actions_move_strikes_and_reputation)
 {
-    wh_ruleset *rs = th_rules("version: 1\nmod_actions: {timeout: 2}\n"
+    wh_ruleset *rs = th_rules("version: 1\nmod_actions: {timeout: 2}\nexempt_roles: [moderator]\n"
                               "rules:\n"
                               "  - {id: known, when: {strikes: \">= 2\"}, action: hold,"
                               " strikes: 0}\n"
                               "  - {id: trusted, when: {reputation: \">= 4\"}, action: allow,"
                               " priority: 5}\n");
     wh_worker *w = wh_worker_new(rs, NULL);
+    /* (the event's user is the moderator, with an exempt role: the action still counts) */
     const char *mod = "{\"id\":\"m\",\"type\":\"mod_action\",\"platform\":\"twitch\",\"channel\":"
-                      "\"#c\",\"target\":\"a\",\"action\":\"%s\",\"ts\":%d}";
+                      "\"#c\",\"user\":{\"id\":\"boss\",\"roles\":[\"moderator\"]},"
+                      "\"target\":\"a\",\"action\":\"%s\",\"ts\":%d}";
     char m[512];
     snprintf(m, sizeof(m), mod, "timeout", 10);
     ASSERT_CONTAINS(decide(w, m), "\"target\":\"a\",\"strikes\":2,\"reputation\":-6");
