@@ -479,7 +479,6 @@ static void decide_mod_action(wh_decider *d, const wh_analysis *an, wh_buf *out)
         wh_user_add_rep(u, c, c->rep_approve);
     } else if (str_is(a, "unban")) {
         u->strikes = 0;
-        if (now > u->strikes_ms) u->strikes_ms = now;
     }
     wh_buf_puts(out, ",\"target\":");
     wh_buf_json_str(out, ev->target.p, ev->target.n);
@@ -522,9 +521,11 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
     wh_channel *ch = NULL;
     if (d->shard) {
         wh_str uid = user_identity(ev);
-        if (is_msg && uid.n)
-            ctx.user = wh_shard_user(d->shard, wh_user_key(an->chan_key, uid), ctx.now, true);
-        if (ctx.user) {
+        if (uid.n) /* a join reads what is known of the user, and leaves no record */
+            ctx.user = wh_shard_user(d->shard, wh_user_key(an->chan_key, uid), ctx.now, is_msg);
+        if (ctx.user && is_join) {
+            ctx.strikes = wh_user_strikes(ctx.user, cfg, ctx.now);
+        } else if (ctx.user) {
             if (ctx.first < 0) ctx.first = ctx.user->first_ms == 0;
             ctx.strikes = wh_user_strikes(ctx.user, cfg, ctx.now);
             for (uint32_t i = 0; i < cfg->nuser_slots; i++) {
@@ -593,7 +594,7 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
             want_targets = true;
             if (ctx.wave_within > targets_within) targets_within = ctx.wave_within;
         }
-        if (a == WH_ACT_ALLOW && !floor_set) {
+        if (a == WH_ACT_ALLOW && !floor_set && !r->implicit_allow) {
             floor_p = r->priority;
             floor_set = true;
         }
@@ -742,7 +743,9 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
     }
     /* Consequences for the user: strikes for an enforced action, reputation for an
      * ordinary message, and the message joins the user's recent ones. */
-    if (ctx.user) {
+    if (ctx.user && is_join) {
+        if (add_strike) wh_user_add_strikes(ctx.user, cfg, ctx.now, win->weight);
+    } else if (ctx.user) {
         wh_user *u = ctx.user;
         if (add_strike) {
             wh_user_add_strikes(u, cfg, ctx.now, win->weight);

@@ -955,13 +955,15 @@ static wh_cond *parse_rate(ld_t *L, struct fy_node *kn, struct fy_node *n, bool 
     {
         double x;
         if (!strcmp(k, "count")) {
-            have_count = ok &= get_number(L, v, "'count'", 1, WH_RATE_MAX_COUNT, true, &x);
+            have_count = true;
+            ok &= get_number(L, v, "'count'", 1, WH_RATE_MAX_COUNT, true, &x);
             rs.count = (int64_t)x;
         } else if (!strcmp(k, "per")) {
-            have_per = ok &= get_duration(L, v, "'per'", 1, &rs.period_ms);
-            if (have_per && rs.period_ms > WH_RATE_MAX_PERIOD_MS) {
+            have_per = true;
+            ok &= get_duration(L, v, "'per'", 1, &rs.period_ms);
+            if (ok && rs.period_ms > WH_RATE_MAX_PERIOD_MS) {
                 ERR(L, v, "'per' is at most 366d");
-                have_per = ok = false;
+                ok = false;
             }
         } else if (!strcmp(k, "burst")) {
             ok &= get_number(L, v, "'burst'", 1, WH_RATE_MAX_COUNT, true, &burst);
@@ -1014,12 +1016,14 @@ static wh_cond *parse_repeat(ld_t *L, struct fy_node *kn, struct fy_node *n, wh_
     {
         double x;
         if (!strcmp(k, cname)) {
+            have_count = true;
             if (kind == WH_C_WAVE)
-                have_count = ok &= get_uint(L, v, "'users'", 2, WH_MAX_WAVE_USERS, &c->count);
+                ok &= get_uint(L, v, "'users'", 2, WH_MAX_WAVE_USERS, &c->count);
             else
-                have_count = ok &= get_uint(L, v, "'count'", 2, WH_MAX_RECENT_COUNT, &c->count);
+                ok &= get_uint(L, v, "'count'", 2, WH_MAX_RECENT_COUNT, &c->count);
         } else if (!strcmp(k, "within")) {
-            have_within = ok &= get_duration(L, v, "'within'", 1, &c->within_ms);
+            have_within = true;
+            ok &= get_duration(L, v, "'within'", 1, &c->within_ms);
         } else if (!strcmp(k, "threshold") && kind != WH_C_DUP) {
             ok &= get_number(L, v, "'threshold'", 0.5, 1, false, &x);
             c->threshold = x;
@@ -1287,13 +1291,14 @@ const char *const wh_chan_mode_names[WH_MODE__COUNT] = {"followers_only", "slow"
 static bool parse_channel_action(ld_t *L, struct fy_node *n, wh_rule *r)
 {
     if (!map_start(L, n, "'channel_action' ({mode: followers_only, for: 10m})")) return false;
-    bool ok = true, have_mode = false;
+    bool ok = true, have_mode = false, have_for = false, seen_mode = false;
     int64_t ms = 0;
     struct fy_node *k_n, *v;
     char *k;
     FOR_PAIRS(L, n, k_n, v, k)
     {
         if (!strcmp(k, "mode")) {
+            seen_mode = true;
             char *m = scalar(L, v, "'mode'");
             for (int i = 0; m && i < WH_MODE__COUNT; i++)
                 if (!strcmp(m, wh_chan_mode_names[i])) r->chan_mode = (int8_t)i, have_mode = true;
@@ -1305,6 +1310,7 @@ static bool parse_channel_action(ld_t *L, struct fy_node *n, wh_rule *r)
                 ok = false;
             }
         } else if (!strcmp(k, "for")) {
+            have_for = true;
             ok &= get_duration(L, v, "'for'", 1000, &ms);
             if (ms > 366LL * 86400000) {
                 ERR(L, v, "'for' is at most 366d");
@@ -1316,11 +1322,11 @@ static bool parse_channel_action(ld_t *L, struct fy_node *n, wh_rule *r)
             ok = false;
         }
     }
-    if (!have_mode) {
+    if (!seen_mode) {
         ERR(L, n, "'channel_action' needs 'mode'");
         ok = false;
     }
-    if (!ms) {
+    if (!have_for) {
         ERR(L, n, "'channel_action' needs 'for' (how long the mode stays on, such as 10m)");
         ok = false;
     }
@@ -1466,9 +1472,7 @@ static const wh_cond *message_only(const wh_cond *c)
     case WH_C_REP:
     case WH_C_STRIKES:
         return NULL;
-    case WH_C_RATE:
-        return c->chan_scope ? NULL : c;
-    default:
+    default: /* a message rate (user or channel) counts messages, never joins */
         return c;
     }
 }
@@ -1519,6 +1523,7 @@ static void parse_rule(ld_t *L, struct fy_node *n)
     r.chan_mode = -1;
     bool have_when = false, have_action = false, ok = true;
     struct fy_node *esc_node = NULL;
+    bool have_chan_action = false;
     void *it = NULL;
     struct fy_node_pair *pr;
     while ((pr = fy_node_mapping_iterate(n, &it))) {
@@ -1591,6 +1596,7 @@ static void parse_rule(ld_t *L, struct fy_node *n)
                        &r.weight);
         } else if (!strcmp(k, "channel_action")) {
             L->stateful = true;
+            have_chan_action = true;
             if (!parse_channel_action(L, v, &r)) ok = false;
         } else {
             unknown_key(L, kn, k, rule_keys, "a rule");
@@ -1606,9 +1612,12 @@ static void parse_rule(ld_t *L, struct fy_node *n)
     if (have_action && r.escalate)
         ERR(L, esc_node, "rule '%s' has both 'action' and 'escalate': the ladder picks the action",
             r.id);
-    else if (!have_action && !r.escalate && r.chan_mode < 0)
+    else if (!have_action && !r.escalate && !have_chan_action)
         ERR(L, n, "rule '%s' has no 'action' (or 'escalate')", r.id);
     if (r.escalate) r.action = WH_ACT_WARN; /* the ladder's first step at the least */
+    /* A rule that only switches a channel mode allows the event, but is no allow rule:
+     * it must not stop the rules of lower priority. */
+    r.implicit_allow = !have_action && !r.escalate;
     r.on_join = has_kind(r.when, WH_C_JOINS);
     r.has_wave = has_kind(r.when, WH_C_WAVE);
     if (r.on_join) {
@@ -1616,8 +1625,8 @@ static void parse_rule(ld_t *L, struct fy_node *n)
         if (m)
             wh_diags_add(L->d, L->path, m->line, m->col,
                          "rule '%s' counts 'joins', so it runs on join events, which have no "
-                         "text: only account_age, reputation, strikes and channel-scope rates "
-                         "may stand beside 'joins'",
+                         "text: only account_age, reputation and strikes may stand beside "
+                         "'joins'",
                          r.id);
     }
     (void)ok;

@@ -88,7 +88,8 @@ struct wh_cond {
     uint32_t count;      /* DUP, SIMILAR: messages; WAVE: distinct users */
     int64_t within_ms;   /* DUP, SIMILAR, WAVE */
     double threshold;    /* SIMILAR, WAVE: 0..1 */
-    uint32_t min_length; /* WAVE: shorter messages (skeleton bytes) never count */
+    uint32_t min_length; /* WAVE: shorter messages (bytes of the reduced text, see
+                            state/sketch.h) never count */
     bool flag;           /* FIRST */
 };
 
@@ -168,6 +169,7 @@ typedef struct {
     int8_t chan_mode;    /* channel_action mode, or -1 */
     uint32_t chan_for_s; /* channel_action duration */
     bool on_join;        /* applies to join events (has `joins`), else to messages */
+    bool implicit_allow; /* no action, only a channel_action: allows, but sets no floor */
     bool has_wave;       /* a wave predicate may name targets */
     int32_t req_group; /* a match group the condition cannot hold without, or -1: lets the
                           engine skip most rules of a message in one test */

@@ -121,7 +121,9 @@ void wh_user_add_strikes(wh_user *u, const wh_state_cfg *c, int64_t now_ms, doub
     double s = wh_user_strikes(u, c, now_ms) + w;
     if (s < 1e-9) s = 0;
     u->strikes = s;
-    if (now_ms > u->strikes_ms) u->strikes_ms = now_ms;
+    /* With expire, the clock restarts at a new strike only (taking one back is no strike);
+     * with half_life, the value is stored as of now. */
+    if (now_ms > u->strikes_ms && (w > 0 || !c->expire_ms)) u->strikes_ms = now_ms;
     if (w > 0) wh_user_add_rep(u, c, c->rep_strike * w);
 }
 

@@ -21,7 +21,7 @@
 #define WH_WAVE_COMPARE 8     /* a message joins a group if it is like its first or one of
                                  its last 8 messages */
 
-/* One user in one channel. 232 bytes. */
+/* One user in one channel: 240 bytes (plus 32 of table entry and 8-16 of index). */
 typedef struct {
     int64_t first_ms;   /* first message seen (0: none yet) */
     int64_t strikes_ms; /* when `strikes` was last changed */

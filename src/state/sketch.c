@@ -64,7 +64,7 @@ void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out)
         return;
     }
     /* SimHash: for each 3-gram hash, +1 to the counter of every set bit; a signature bit
-     * is set when more than half the 4-grams set it. 8-bit lanes, flushed every 255. */
+     * is set when more than half the 3-grams set it. 8-bit lanes, flushed every 255. */
     uint32_t total[64] = {0};
     uint64_t acc[8] = {0};
     uint32_t ngrams = k - 2, pending = 0;

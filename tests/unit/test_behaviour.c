@@ -375,3 +375,43 @@ TEST(spreading_channels_over_shards_never_changes_a_decision)
     wh_ruleset_release(rs);
 }
 
+
+TEST(channel_modes_and_joins_read_the_users_standing)
+{
+    wh_ruleset *rs = th_rules(
+        "version: 1\nrules:\n"
+        "  - {id: busy, priority: 10, when: {rate: {count: 2, per: 10s, scope: channel}},"
+        " channel_action: {mode: slow, for: 1m}}\n"
+        "  - {id: bad, when: {words: [badword]}, action: delete}\n"
+        "  - {id: known-raider, when: {all: [{joins: {count: 1, per: 10s}},"
+        " {strikes: \">= 1\"}]}, action: ban}\n");
+    wh_worker *w = wh_worker_new(rs, NULL);
+    decide(w, ev("1", 0, "a", "hi"));
+    decide(w, ev("2", 1, "b", "hi"));
+    /* the channel is busy: slow mode, and the lower-priority rule still deletes */
+    const char *d = decide(w, ev("3", 2, "c", "badword"));
+    ASSERT_CONTAINS(d, "\"action\":\"delete\"");
+    ASSERT_CONTAINS(d, "\"channel_action\":{\"mode\":\"slow\",\"duration_s\":60}");
+    /* c now has a strike; during a join burst, c joining again is banned, a newcomer not */
+    const char *join = "{\"id\":\"j\",\"type\":\"join\",\"platform\":\"twitch\",\"channel\":\"#c\","
+                       "\"user\":{\"id\":\"%s\"},\"ts\":%d}";
+    char j[256];
+    snprintf(j, sizeof(j), join, "x", 10);
+    ASSERT_CONTAINS(decide(w, j), "\"allow\"");
+    snprintf(j, sizeof(j), join, "y", 11);
+    ASSERT_CONTAINS(decide(w, j), "\"allow\""); /* over the limit, but no strikes */
+    snprintf(j, sizeof(j), join, "c", 12);
+    ASSERT_CONTAINS(decide(w, j), "\"ban\"");
+    wh_worker_free(w);
+    wh_ruleset_release(rs);
+}
+
+TEST(with_expire_taking_a_strike_back_does_not_restart_the_clock)
+{
+    wh_state_cfg c = {.expire_ms = 1000, .rep_min = -100, .rep_max = 100};
+    wh_user u = {0};
+    wh_user_add_strikes(&u, &c, 0, 2);
+    wh_user_add_strikes(&u, &c, 900, -1); /* an approval */
+    ASSERT_EQ(wh_user_strikes(&u, &c, 999), 1);
+    ASSERT_EQ(wh_user_strikes(&u, &c, 1000), 0);
+}
