@@ -70,6 +70,7 @@ fuzz: deps-test
 
 bench: build npm
 	bench/run.sh
+	bench/behaviour.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
