@@ -552,7 +552,8 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
             }
             if (is_msg && cfg->need_wave && an->sk.length >= cfg->wave_min_length)
                 ctx.wave = wh_wave_observe(ch, cfg, ctx.user ? wh_user_key(an->chan_key, uid) : 0,
-                                           uid, an->sk.sim, ctx.now, &ctx.wave_sim);
+                                           uid, an->sk.sim, an->sk.anchor, ctx.now,
+                                           &ctx.wave_sim);
         }
     }
     /* Rules by priority; an allow rule stops lower priorities. */

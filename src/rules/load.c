@@ -1008,7 +1008,7 @@ static wh_cond *parse_repeat(ld_t *L, struct fy_node *kn, struct fy_node *n, wh_
     static const char *const wkeys[] = {"users", "within", "threshold", "min_length", NULL};
     const char *cname = kind == WH_C_WAVE ? "users" : "count";
     c->threshold = 0.8;
-    c->min_length = 15;
+    c->min_length = 20;
     bool ok = true, have_count = false, have_within = false;
     struct fy_node *k_n, *v;
     char *k;

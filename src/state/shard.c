@@ -13,6 +13,17 @@
 #include "state/sketch.h"
 #include "state/table.h"
 
+/* The comparisons of sketches count bits; x86-64's baseline has no POPCNT instruction, so
+ * these loops get a second build that uses it, picked at load time on CPUs that have it. */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones) && !defined(__SANITIZE_ADDRESS__)
+#define WH_POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
+#endif
+#endif
+#ifndef WH_POPCNT_CLONES
+#define WH_POPCNT_CLONES
+#endif
+
 struct wh_shard {
     wh_table *users, *chans;
 };
@@ -31,13 +42,17 @@ static char *memdup0(const char *p, size_t n)
 static void waves_free(wh_waves *w)
 {
     if (!w) return;
-    for (uint32_t i = 0; i < WH_WAVE_CLUSTERS; i++) {
-        for (uint32_t k = 0; k < w->c[i].n; k++)
-            free(w->c[i].m[k].id);
-        free(w->c[i].m);
+    for (uint32_t i = 0; i < w->ng; i++) {
+        for (uint32_t k = 0; k < w->g[i].n; k++)
+            free(w->g[i].m[k].id);
+        free(w->g[i].m);
     }
+    free(w->g);
+    free(w->bucket);
     free(w);
 }
+
+#define WAVE_BUCKETS (4u * WH_WAVE_GROUPS)
 
 static void drop_channel(void *payload)
 {
@@ -141,7 +156,7 @@ uint32_t wh_user_count_dup(const wh_user *u, uint64_t hash, int64_t now_ms, int6
     return n;
 }
 
-uint32_t wh_user_count_similar(const wh_user *u, uint64_t sim, double threshold, int64_t now_ms,
+WH_POPCNT_CLONES uint32_t wh_user_count_similar(const wh_user *u, uint64_t sim, double threshold, int64_t now_ms,
                                int64_t within_ms)
 {
     uint32_t n = 0;
@@ -171,7 +186,7 @@ static void cluster_clear(wh_wave_cluster *g)
     memset(g, 0, sizeof(*g));
 }
 
-static double cluster_similarity(const wh_wave_cluster *g, uint64_t sim)
+WH_POPCNT_CLONES static double cluster_similarity(const wh_wave_cluster *g, uint64_t sim)
 {
     double best = wh_sim_similarity(g->sim, sim);
     uint32_t from = g->n > WH_WAVE_COMPARE ? g->n - WH_WAVE_COMPARE : 0;
@@ -182,29 +197,77 @@ static double cluster_similarity(const wh_wave_cluster *g, uint64_t sim)
     return best;
 }
 
+static inline uint32_t bucket_of(uint32_t anchor)
+{
+    return (anchor * 2654435761u) >> 18 & (WAVE_BUCKETS - 1); /* WAVE_BUCKETS = 2^14 */
+}
+
+/* A group to (re)use: a stale one at the cursor, a new slot while the pool may grow, else
+ * the least recently active of the next 8 from the cursor. NULL when out of memory. */
+static wh_wave_cluster *wave_new_group(wh_waves *w, const wh_state_cfg *c, int64_t now_ms)
+{
+    if (w->ng && w->cursor < w->ng) {
+        wh_wave_cluster *g = &w->g[w->cursor];
+        if (!g->n || !recent(g->last_ms, now_ms, c->wave_within_ms)) {
+            w->cursor = (w->cursor + 1) % w->ng;
+            cluster_clear(g);
+            return g;
+        }
+    }
+    if (w->ng < WH_WAVE_GROUPS) {
+        if (w->ng == w->capg) {
+            uint32_t nc = w->capg ? w->capg * 2 : 16;
+            wh_wave_cluster *ng = realloc(w->g, sizeof(*ng) * nc);
+            if (!ng) return NULL;
+            memset(ng + w->capg, 0, sizeof(*ng) * (nc - w->capg));
+            w->g = ng;
+            w->capg = nc;
+        }
+        return &w->g[w->ng++];
+    }
+    uint32_t best = w->cursor % w->ng;
+    for (uint32_t k = 0; k < 8; k++) {
+        uint32_t i = (w->cursor + k) % w->ng;
+        if (!w->g[i].n || !recent(w->g[i].last_ms, now_ms, c->wave_within_ms)) {
+            best = i;
+            break;
+        }
+        if (w->g[i].last_ms < w->g[best].last_ms) best = i;
+    }
+    w->cursor = (best + 1) % w->ng;
+    cluster_clear(&w->g[best]);
+    return &w->g[best];
+}
+
 wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t user,
-                                 wh_str user_id, uint64_t sim, int64_t now_ms, double *similarity)
+                                 wh_str user_id, uint64_t sim, const uint32_t anchor[2],
+                                 int64_t now_ms, double *similarity)
 {
     if (!ch->waves && !(ch->waves = calloc(1, sizeof(wh_waves)))) return NULL;
     wh_waves *w = ch->waves;
-    wh_wave_cluster *best = NULL, *victim = NULL;
+    if (!w->bucket && !(w->bucket = calloc(WAVE_BUCKETS, sizeof(uint32_t)))) return NULL;
+    wh_wave_cluster *best = NULL;
     double bs = -1;
-    for (uint32_t i = 0; i < WH_WAVE_CLUSTERS; i++) {
-        wh_wave_cluster *g = &w->c[i];
-        if (!g->n || !recent(g->last_ms, now_ms, c->wave_within_ms)) {
-            if (!victim || victim->n) victim = g; /* an empty or stale group is free */
-            continue;
-        }
-        if (!victim || (victim->n && g->last_ms < victim->last_ms)) victim = g;
+    for (int a = 0; a < 2; a++) {
+        uint32_t gi = w->bucket[bucket_of(anchor[a])];
+        if (!gi || gi > w->ng) continue;
+        wh_wave_cluster *g = &w->g[gi - 1];
+        if (g == best || !g->n || !recent(g->last_ms, now_ms, c->wave_within_ms)) continue;
         double x = cluster_similarity(g, sim);
         if (x >= c->wave_threshold - 1e-9 && x > bs) bs = x, best = g;
     }
     if (!best) {
-        best = victim; /* the least recently active group makes room */
-        cluster_clear(best);
+        if (!(best = wave_new_group(w, c, now_ms))) return NULL;
         best->sim = sim;
         bs = 1;
     }
+    /* File the group under this message's anchors (it stays findable by the words its
+     * latest messages share). */
+    uint32_t idx = (uint32_t)(best - w->g) + 1;
+    best->anchor[0] = anchor[0];
+    best->anchor[1] = anchor[1];
+    w->bucket[bucket_of(anchor[0])] = idx;
+    w->bucket[bucket_of(anchor[1])] = idx;
     *similarity = bs;
     /* Members: drop those older than the longest window, then add or refresh this one. */
     uint32_t k = 0;
@@ -230,7 +293,7 @@ wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t
             best->n--;
         }
         if (best->n == best->cap) {
-            uint32_t nc = best->cap ? best->cap * 2 : 4;
+            uint32_t nc = best->cap ? best->cap * 2 : 2;
             wh_wave_member *nm = realloc(best->m, sizeof(wh_wave_member) * nc);
             if (!nm) return NULL;
             best->m = nm;
@@ -334,16 +397,17 @@ static void save_channel(void *ud, uint64_t key, int64_t last_ms, const void *pa
         put_i64(s->w, ch->tat[i]);
     for (int m = 0; m < WH_MODE__COUNT; m++)
         put_i64(s->w, ch->mode_until[m]);
-    uint32_t ng = 0;
-    for (uint32_t i = 0; ch->waves && i < WH_WAVE_CLUSTERS; i++)
-        ng += ch->waves->c[i].n > 0;
-    put_u32(s->w, ng);
-    for (uint32_t i = 0; ch->waves && i < WH_WAVE_CLUSTERS; i++) {
-        const wh_wave_cluster *g = &ch->waves->c[i];
-        if (!g->n) continue;
-        put_u8(s->w, (uint8_t)i);
+    const wh_waves *w = ch->waves;
+    put_u8(s->w, w != NULL);
+    if (!w) return;
+    put_u32(s->w, w->ng);
+    put_u32(s->w, w->cursor);
+    for (uint32_t i = 0; i < w->ng; i++) {
+        const wh_wave_cluster *g = &w->g[i];
         put_u64(s->w, g->sim);
         put_i64(s->w, g->last_ms);
+        put_u32(s->w, g->anchor[0]);
+        put_u32(s->w, g->anchor[1]);
         put_u8(s->w, g->reported);
         put_u32(s->w, g->n);
         for (uint32_t k = 0; k < g->n; k++) {
@@ -355,6 +419,16 @@ static void save_channel(void *ud, uint64_t key, int64_t last_ms, const void *pa
             put(s->w, g->m[k].id, l);
         }
     }
+    /* the index as it is (which group each anchor finds is part of the state) */
+    uint32_t nb = 0;
+    for (uint32_t b = 0; w->bucket && b < WAVE_BUCKETS; b++)
+        nb += w->bucket[b] != 0;
+    put_u32(s->w, nb);
+    for (uint32_t b = 0; w->bucket && b < WAVE_BUCKETS; b++)
+        if (w->bucket[b]) {
+            put_u32(s->w, b);
+            put_u32(s->w, w->bucket[b]);
+        }
 }
 
 wh_status wh_state_save(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
@@ -477,6 +551,61 @@ static void fail(char *err, size_t errlen, const char *label, const rd *r)
              r->at, r->what ? r->what : "?");
 }
 
+/* A channel's wave groups; WH_EINVAL with r->bad set, or WH_ENOMEM. */
+static wh_status load_waves(rd *r, wh_channel *ch)
+{
+    uint32_t ng, cursor;
+    if (!GET(r, ng, "the wave groups") || !GET(r, cursor, "the wave groups")) return WH_EINVAL;
+    if (ng > WH_WAVE_GROUPS || (ng && cursor >= ng) || (!ng && cursor))
+        return bad(r, "the wave groups (bad count)"), WH_EINVAL;
+    wh_waves *w = ch->waves;
+    if (!w && !(w = ch->waves = calloc(1, sizeof(wh_waves)))) return WH_ENOMEM;
+    if (w->ng) return bad(r, "a channel given twice"), WH_EINVAL;
+    if (!(w->bucket = calloc(WAVE_BUCKETS, sizeof(uint32_t)))) return WH_ENOMEM;
+    if (ng && !(w->g = calloc(ng, sizeof(wh_wave_cluster)))) return WH_ENOMEM;
+    w->capg = ng;
+    w->cursor = cursor;
+    for (uint32_t i = 0; i < ng; i++) {
+        wh_wave_cluster *g = &w->g[i];
+        w->ng = i + 1;
+        uint8_t rep;
+        uint32_t nm;
+        const char *what = "a wave group";
+        if (!GET(r, g->sim, what) || !GET(r, g->last_ms, what) || !GET(r, g->anchor[0], what) ||
+            !GET(r, g->anchor[1], what) || !GET(r, rep, what) || !GET(r, nm, what))
+            return WH_EINVAL;
+        if (nm > WH_WAVE_MEMBERS || !ts_ok(g->last_ms))
+            return bad(r, "a wave group (bad member count or time)"), WH_EINVAL;
+        g->reported = rep != 0;
+        if (nm && !(g->m = calloc(nm, sizeof(wh_wave_member)))) return WH_ENOMEM;
+        g->cap = nm;
+        for (uint32_t k = 0; k < nm; k++) {
+            wh_wave_member *m = &g->m[k];
+            uint16_t l;
+            what = "a wave member";
+            if (!GET(r, m->user, what) || !GET(r, m->ts, what) || !GET(r, m->sim, what) ||
+                !GET(r, l, what))
+                return WH_EINVAL;
+            if (!ts_ok(m->ts)) return bad(r, "a wave member (time out of range)"), WH_EINVAL;
+            if (r->len - r->at < l) return bad(r, "a wave member's id"), WH_EINVAL;
+            if (!(m->id = memdup0((const char *)r->p + r->at, l))) return WH_ENOMEM;
+            r->at += l;
+            g->n = k + 1;
+        }
+    }
+    uint32_t nb;
+    if (!GET(r, nb, "the wave index")) return WH_EINVAL;
+    if (nb > WAVE_BUCKETS) return bad(r, "the wave index (bad count)"), WH_EINVAL;
+    for (uint32_t i = 0; i < nb; i++) {
+        uint32_t b, v;
+        if (!GET(r, b, "the wave index") || !GET(r, v, "the wave index")) return WH_EINVAL;
+        if (b >= WAVE_BUCKETS || v == 0 || v > ng)
+            return bad(r, "the wave index (bad entry)"), WH_EINVAL;
+        w->bucket[b] = v;
+    }
+    return WH_OK;
+}
+
 wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
                             const char *label, const unsigned char *buf, size_t len, char *err,
                             size_t errlen)
@@ -577,65 +706,14 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
             if (!GET(&r, ch->mode_until[m], w) || (!ts_ok(ch->mode_until[m]) &&
                                                    !bad(&r, "a channel mode (out of range)")))
                 goto bad;
-        uint32_t ng;
-        if (!GET(&r, ng, w)) goto bad;
-        if (ng > WH_WAVE_CLUSTERS) {
-            r.bad = true;
-            r.what = "the number of wave groups";
-            goto bad;
-        }
-        if (ng && !ch->waves && !(ch->waves = calloc(1, sizeof(wh_waves)))) {
-            snprintf(err, errlen, "state file %s: out of memory", label);
-            return WH_ENOMEM;
-        }
-        for (uint32_t gi = 0; gi < ng; gi++) {
-            uint8_t slot, rep;
-            uint32_t nm;
-            if (!GET(&r, slot, "a wave group")) goto bad;
-            if (slot >= WH_WAVE_CLUSTERS || ch->waves->c[slot].n) {
-                r.bad = true;
-                r.what = "a wave group (bad slot)";
-                goto bad;
-            }
-            wh_wave_cluster *g = &ch->waves->c[slot];
-            if (!GET(&r, g->sim, "a wave group") || !GET(&r, g->last_ms, "a wave group") ||
-                !GET(&r, rep, "a wave group") || !GET(&r, nm, "a wave group"))
-                goto bad;
-            if (nm == 0 || nm > WH_WAVE_MEMBERS || !ts_ok(g->last_ms)) {
-                r.bad = true;
-                r.what = "a wave group (bad member count or time)";
-                goto bad;
-            }
-            g->reported = rep != 0;
-            g->m = calloc(nm, sizeof(wh_wave_member));
-            if (!g->m) {
+        uint8_t has;
+        if (!GET(&r, has, w)) goto bad;
+        if (has && load_waves(&r, ch) != WH_OK) {
+            if (!r.bad) {
                 snprintf(err, errlen, "state file %s: out of memory", label);
                 return WH_ENOMEM;
             }
-            g->cap = nm;
-            for (uint32_t k = 0; k < nm; k++) {
-                wh_wave_member *m = &g->m[k];
-                uint16_t l;
-                if (!GET(&r, m->user, "a wave member") || !GET(&r, m->ts, "a wave member") ||
-                    !GET(&r, m->sim, "a wave member") || !GET(&r, l, "a wave member"))
-                    goto bad;
-                if (!ts_ok(m->ts)) {
-                    bad(&r, "a wave member (time out of range)");
-                    goto bad;
-                }
-                if (r.len - r.at < l) {
-                    r.bad = true;
-                    r.what = "a wave member's id";
-                    goto bad;
-                }
-                m->id = memdup0((const char *)r.p + r.at, l);
-                if (!m->id) {
-                    snprintf(err, errlen, "state file %s: out of memory", label);
-                    return WH_ENOMEM;
-                }
-                r.at += l;
-                g->n = k + 1;
-            }
+            goto bad;
         }
     }
     if (r.at != r.len) {

@@ -15,11 +15,11 @@
 #include "rules/rules.h"
 #include "state/gcra.h"
 
-#define WH_RECENT 8           /* a user's last messages kept for duplicate/similar */
-#define WH_WAVE_CLUSTERS 64   /* recently active groups of similar messages per channel */
-#define WH_WAVE_MEMBERS 256   /* distinct users kept per group */
-#define WH_WAVE_COMPARE 8     /* a message joins a group if it is like its first or one of
-                                 its last 8 messages */
+#define WH_RECENT 8            /* a user's last messages kept for duplicate/similar */
+#define WH_WAVE_GROUPS 4096    /* groups of similar messages per channel, at most */
+#define WH_WAVE_MEMBERS 256    /* distinct users kept per group */
+#define WH_WAVE_COMPARE 2      /* a message joins a group if it is like its first or one of
+                                  its last 2 messages */
 
 /* One user in one channel: 240 bytes (plus 32 of table entry and 8-16 of index). */
 typedef struct {
@@ -46,13 +46,23 @@ typedef struct {
 typedef struct {
     uint64_t sim; /* the first message's sketch */
     int64_t last_ms;
+    uint32_t anchor[2]; /* what it was last filed under */
     uint32_t n, cap;
     bool reported; /* a decision already named its members */
     wh_wave_member *m;
 } wh_wave_cluster;
 
+/* A channel's groups of similar recent messages: a pool of groups, and an index from a
+ * message's anchors (state/sketch.h) to the group last filed under them, so a message
+ * finds its group in O(1) however busy the channel. The pool grows to WH_WAVE_GROUPS;
+ * a new group takes a stale one (idle longer than the longest wave window) found by a
+ * cursor sweeping the pool, else the least recently active of the next 8. */
 typedef struct {
-    wh_wave_cluster c[WH_WAVE_CLUSTERS];
+    wh_wave_cluster *g;
+    uint32_t ng;      /* groups in the pool (slots in use or reusable) */
+    uint32_t capg;    /* allocated */
+    uint32_t cursor;  /* where the next search for a reusable group starts */
+    uint32_t *bucket; /* anchor -> group index + 1 (0: none); nbuckets = 4 * WH_WAVE_GROUPS */
 } wh_waves;
 
 /* One channel. */
@@ -106,7 +116,8 @@ void wh_user_remember(wh_user *u, uint64_t hash, uint64_t sim, int64_t now_ms);
  * returns the group and the message's similarity to it (1 for a new group). NULL when out
  * of memory. */
 wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t user,
-                                 wh_str user_id, uint64_t sim, int64_t now_ms, double *similarity);
+                                 wh_str user_id, uint64_t sim, const uint32_t anchor[2],
+                                 int64_t now_ms, double *similarity);
 /* Distinct users of the group with a message in the last `within` ms. */
 uint32_t wh_wave_count(const wh_wave_cluster *g, int64_t now_ms, int64_t within_ms);
 

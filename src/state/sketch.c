@@ -8,35 +8,129 @@
 
 #define MAX_REDUCED 4096 /* longer texts are sketched by their first 4 KiB (and their length) */
 
-/* spread[x]: byte k of the result is bit k of x, so that eight 8-bit counters can be
- * incremented by one 64-bit add. */
-static uint64_t spread[256];
-static int spread_ready;
+/* Tabulation hashing of a 3-gram: three table lookups, XORed (3-independent, so as good
+ * as a strong hash for SimHash). The tables are filled from a fixed seed. */
+static uint64_t tab[3][256];
+static int tab_ready;
 
-static void spread_init(void)
+static void tab_init(void)
 {
-    for (unsigned x = 0; x < 256; x++) {
-        uint64_t v = 0;
-        for (unsigned k = 0; k < 8; k++)
-            if (x >> k & 1) v |= (uint64_t)1 << (8 * k);
-        spread[x] = v;
-    }
-    __atomic_store_n(&spread_ready, 1, __ATOMIC_RELEASE);
+    uint64_t x = 0x2545f4914f6cdd1dULL;
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < 256; i++) {
+            uint64_t z = (x += 0x9e3779b97f4a7c15ULL); /* splitmix64 */
+            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+            z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+            tab[k][i] = z ^ (z >> 31);
+        }
+    __atomic_store_n(&tab_ready, 1, __ATOMIC_RELEASE);
 }
 
-static inline uint64_t mix64(uint64_t x)
+/* Carry-save adder: (h, l) = a + b + c, bitwise. */
+#define CSA(h, l, a, b, c)                                                                         \
+    do {                                                                                           \
+        uint64_t u_ = (a) ^ (b);                                                                   \
+        h = ((a) & (b)) | (u_ & (c));                                                              \
+        l = u_ ^ (c);                                                                              \
+    } while (0)
+
+#define PLANES 16 /* bit-sliced counters: up to 65,535 grams (MAX_REDUCED keeps far below) */
+
+/* Adds x (one bit per position) at weight 2^k to the bit-sliced counters. */
+static inline void plane_add(uint64_t *p, unsigned k, uint64_t x)
 {
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
+    while (x && k < PLANES) {
+        uint64_t c = p[k] & x;
+        p[k] ^= x;
+        x = c;
+        k++;
+    }
+}
+
+static inline uint64_t gram(const char *r, uint32_t i)
+{
+    return tab[0][(unsigned char)r[i]] ^ tab[1][(unsigned char)r[i + 1]] ^
+           tab[2][(unsigned char)r[i + 2]];
+}
+
+/* Drops words of 15 or more digits (platform ids: a Discord custom emoji <:kekw:7735...>
+ * or a mention <@1234...> reaches the text views as a word and a long number), so that
+ * emote-only messages are as short as they look and never form a wave. */
+static uint32_t drop_ids(char *r, uint32_t k)
+{
+    uint32_t o = 0;
+    for (uint32_t i = 0; i < k;) {
+        uint32_t e = i;
+        bool digits = true;
+        while (e < k && r[e] != ' ') {
+            digits &= r[e] >= '0' && r[e] <= '9';
+            e++;
+        }
+        if (!(digits && e - i >= 15)) {
+            if (o) r[o++] = ' ';
+            memmove(r + o, r + i, e - i);
+            o += e - i;
+        }
+        i = e + 1;
+    }
+    return o;
+}
+
+/* Bytes of the text counting each distinct word once ("KEKW KEKW KEKW" is 4 long), and the
+ * anchors: the two smallest hashes of words of 3+ bytes (of any words when there are not
+ * two such). */
+static uint32_t words_pass(const char *r, uint32_t k, uint32_t anchor[2])
+{
+    uint32_t a[2] = {UINT32_MAX, UINT32_MAX}, b[2] = {UINT32_MAX, UINT32_MAX};
+    uint64_t seen[128] = {0}; /* open addressing; more distinct words than fit count in full */
+    uint32_t len = 0, nseen = 0;
+    for (uint32_t i = 0; i < k;) {
+        uint32_t e = i;
+        while (e < k && r[e] != ' ')
+            e++;
+        uint64_t h = XXH3_64bits(r + i, e - i) | 1;
+        uint32_t h32 = (uint32_t)(h >> 32);
+        uint32_t *m = e - i >= 3 ? a : b; /* long words, short words */
+        if (h32 < m[0])
+            m[1] = m[0], m[0] = h32;
+        else if (h32 < m[1] && h32 != m[0])
+            m[1] = h32;
+        bool dup = false;
+        if (nseen < 96) {
+            uint32_t slot = (uint32_t)h & 127;
+            while (seen[slot] && seen[slot] != h)
+                slot = (slot + 1) & 127;
+            dup = seen[slot] == h;
+            if (!dup) seen[slot] = h, nseen++;
+        }
+        if (!dup) len += (len ? 1 : 0) + (e - i);
+        i = e + 1;
+    }
+    anchor[0] = a[0] != UINT32_MAX ? a[0] : b[0];
+    anchor[1] = a[1] != UINT32_MAX ? a[1] : a[0] != UINT32_MAX ? b[0] : b[1];
+    if (anchor[1] == UINT32_MAX) anchor[1] = anchor[0];
+    return len;
+}
+
+uint64_t wh_sketch_sim_reference(const char *r, uint32_t k)
+{
+    if (!__atomic_load_n(&tab_ready, __ATOMIC_ACQUIRE)) tab_init();
+    if (k < 3) return XXH3_64bits_withSeed(r, k, 0x5157);
+    uint32_t cnt[64] = {0}, ngrams = k - 2;
+    for (uint32_t i = 0; i < ngrams; i++) {
+        uint64_t h = gram(r, i);
+        for (int b = 0; b < 64; b++)
+            cnt[b] += (uint32_t)(h >> b & 1);
+    }
+    uint64_t sim = 0;
+    for (int b = 0; b < 64; b++)
+        if (cnt[b] > ngrams / 2) sim |= (uint64_t)1 << b;
+    return sim;
 }
 
 void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out)
 {
-    if (!__atomic_load_n(&spread_ready, __ATOMIC_ACQUIRE)) spread_init(); /* idempotent */
+    if (!__atomic_load_n(&tab_ready, __ATOMIC_ACQUIRE)) tab_init(); /* idempotent */
     char r[MAX_REDUCED];
     uint32_t k = 0;
     bool space = false;
@@ -52,7 +146,8 @@ void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out)
         space = false;
         r[k++] = (char)c;
     }
-    out->length = k;
+    k = drop_ids(r, k);
+    out->length = words_pass(r, k, out->anchor);
     if (k == 0) {
         out->hash = 0;
         out->sim = 0;
@@ -60,32 +155,40 @@ void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out)
     }
     out->hash = XXH3_64bits(r, k) | 1; /* never 0: 0 is "no text" */
     if (k < 3) {
-        out->sim = mix64(XXH3_64bits(r, k));
+        out->sim = XXH3_64bits_withSeed(r, k, 0x5157);
         return;
     }
-    /* SimHash: for each 3-gram hash, +1 to the counter of every set bit; a signature bit
-     * is set when more than half the 3-grams set it. 8-bit lanes, flushed every 255. */
-    uint32_t total[64] = {0};
-    uint64_t acc[8] = {0};
-    uint32_t ngrams = k - 2, pending = 0;
-    for (uint32_t i = 0; i < ngrams; i++) {
-        uint32_t g = (uint32_t)(unsigned char)r[i] | (uint32_t)(unsigned char)r[i + 1] << 8 |
-                     (uint32_t)(unsigned char)r[i + 2] << 16;
-        uint64_t h = mix64(g + 0x9e3779b97f4a7c15ULL);
-        for (unsigned j = 0; j < 8; j++)
-            acc[j] += spread[(h >> (8 * j)) & 0xff];
-        if (++pending == 255 || i + 1 == ngrams) {
-            for (unsigned j = 0; j < 8; j++) {
-                for (unsigned b = 0; b < 8; b++)
-                    total[j * 8 + b] += (uint32_t)(acc[j] >> (8 * b)) & 0xff;
-                acc[j] = 0;
-            }
-            pending = 0;
+    /* SimHash: a signature bit is set when more than half the 3-gram hashes set it. The
+     * 64 counters are bit-sliced (plane k holds bit k of every counter) and the grams are
+     * added eight at a time with a carry-save adder tree (Harley-Seal), so a gram costs
+     * about six word operations instead of 64 increments. */
+    uint64_t p[PLANES] = {0};
+    uint32_t ngrams = k - 2, i = 0;
+    uint64_t ones = 0, twos = 0, fours = 0, eights, twosA, twosB, foursA, foursB;
+    for (; i + 8 <= ngrams; i += 8) {
+        CSA(twosA, ones, ones, gram(r, i), gram(r, i + 1));
+        CSA(twosB, ones, ones, gram(r, i + 2), gram(r, i + 3));
+        CSA(foursA, twos, twos, twosA, twosB);
+        CSA(twosA, ones, ones, gram(r, i + 4), gram(r, i + 5));
+        CSA(twosB, ones, ones, gram(r, i + 6), gram(r, i + 7));
+        CSA(foursB, twos, twos, twosA, twosB);
+        CSA(eights, fours, fours, foursA, foursB);
+        plane_add(p, 3, eights);
+    }
+    p[0] = ones, p[1] = twos, p[2] = fours;
+    for (; i < ngrams; i++)
+        plane_add(p, 0, gram(r, i));
+    /* count > ngrams / 2, compared bit-sliced from the top plane down */
+    uint32_t half = ngrams / 2;
+    uint64_t gt = 0, eq = ~(uint64_t)0;
+    for (int b = PLANES - 1; b >= 0; b--) {
+        if (half >> b & 1) {
+            eq &= p[b];
+        } else {
+            gt |= eq & p[b];
+            eq &= ~p[b];
         }
     }
-    uint64_t sim = 0;
-    for (unsigned j = 0; j < 8; j++)
-        for (unsigned b = 0; b < 8; b++)
-            if (2 * total[j * 8 + b] > ngrams) sim |= (uint64_t)1 << (j * 8 + b);
+    uint64_t sim = gt;
     out->sim = sim;
 }

@@ -3,7 +3,8 @@
  *
  * Both are computed on the squashed view reduced to letters, digits and single spaces,
  * so "B U Y  f0llowers!!" and "buy followers" are the same text, and homoglyphs, fancy
- * fonts, leetspeak and zalgo (already undone by the skeleton) change nothing.
+ * fonts, leetspeak and zalgo (already undone by the skeleton) change nothing. Words of 15
+ * or more digits (platform ids in emote and mention markup) are left out.
  *
  * SimHash (Charikar 2002) over character 3-grams: similar texts get signatures that
  * differ in few bits; similarity is 1 - hamming/64. For two texts whose 3-gram sets have
@@ -16,11 +17,18 @@
 typedef struct {
     uint64_t hash;   /* of the reduced text (0 for an empty text) */
     uint64_t sim;    /* SimHash of its 3-grams */
-    uint32_t length; /* bytes of the reduced text */
+    uint32_t length; /* bytes of the reduced text, each distinct word counted once */
+    uint32_t anchor[2]; /* the two words (3+ bytes) of smallest hash: near-duplicates
+                           nearly always share one, so a channel files its groups of similar
+                           messages under them and finds a group in O(1) */
 } wh_sketch;
 
 /* s[0..n) is the squashed view. Allocation-free. */
 void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out);
+
+/* The SimHash of an already reduced text, one counter per bit: the slow reference the
+ * tests hold wh_sketch_text's bit-sliced counting to. */
+uint64_t wh_sketch_sim_reference(const char *r, uint32_t k);
 
 /* 1 - hamming(a, b) / 64. */
 static inline double wh_sim_similarity(uint64_t a, uint64_t b)
