@@ -104,6 +104,12 @@ wh_shard *wh_decider_shard(wh_decider *d)
     return d->shard;
 }
 
+void wh_decide_prefetch(const wh_decider *d, const wh_analysis *an, int stage)
+{
+    if (d->shard && an->kind == WH_AN_EVENT && !an->exempt)
+        wh_shard_prefetch(d->shard, an->user_key, an->chan_key, stage);
+}
+
 wh_decider *wh_worker_decider(wh_worker *w)
 {
     if (!w->own) w->own = wh_decider_new(w->rs, &w->opts, 1);
@@ -463,7 +469,7 @@ static void decide_mod_action(wh_decider *d, const wh_analysis *an, wh_buf *out)
     wh_buf_puts(out, ",\"action\":\"allow\"");
     if (!d->shard || !ev->target.n) return;
     int64_t now = ev->ts_ms;
-    wh_user *u = wh_shard_user(d->shard, wh_user_key(an->chan_key, ev->target), now, true);
+    wh_user *u = wh_shard_user(d->shard, an->user_key, now, true);
     if (!u) return;
     wh_str a = ev->mod_action;
     if (str_is(a, "timeout"))
@@ -521,8 +527,8 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
     wh_channel *ch = NULL;
     if (d->shard) {
         wh_str uid = user_identity(ev);
-        if (uid.n) /* a join reads what is known of the user, and leaves no record */
-            ctx.user = wh_shard_user(d->shard, wh_user_key(an->chan_key, uid), ctx.now, is_msg);
+        if (an->user_key) /* a join reads what is known of the user, and leaves no record */
+            ctx.user = wh_shard_user(d->shard, an->user_key, ctx.now, is_msg);
         if (ctx.user && is_join) {
             ctx.strikes = wh_user_strikes(ctx.user, cfg, ctx.now);
         } else if (ctx.user) {
@@ -551,7 +557,7 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
                 ctx.over_c[i] = !r.allowed;
             }
             if (is_msg && cfg->need_wave && an->sk.length >= cfg->wave_min_length)
-                ctx.wave = wh_wave_observe(ch, cfg, ctx.user ? wh_user_key(an->chan_key, uid) : 0,
+                ctx.wave = wh_wave_observe(ch, cfg, an->user_key,
                                            uid, an->sk.sim, an->sk.anchor, ctx.now,
                                            &ctx.wave_sim);
         }
@@ -659,7 +665,8 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
             const wh_wave_member *m = &ctx.wave->m[i];
             if (ctx.now - m->ts >= targets_within) continue;
             if (k++) wh_buf_putc(out, ',');
-            wh_buf_json_str(out, m->id, strlen(m->id));
+            const char *id = wh_wave_member_id(m);
+            wh_buf_json_str(out, id, strlen(id));
         }
         wh_buf_putc(out, ']');
     }
@@ -808,6 +815,11 @@ void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, in
     /* Without state every shard decides alike: no need to hash the channel. */
     an->chan_key = rs->state.enabled ? wh_chan_key(ev->platform, ev->channel) : 0;
     an->shard = rs->state.enabled ? wh_shard_of(an->chan_key, nshards ? nshards : 1) : 0;
+    an->user_key = 0;
+    if (rs->state.enabled) {
+        wh_str who = ev->type == WH_EV_MOD_ACTION ? ev->target : user_identity(ev);
+        if (who.n) an->user_key = wh_user_key(an->chan_key, who);
+    }
     for (uint32_t i = 0; i < ev->nroles && !an->exempt; i++)
         an->exempt = wh_strset_has(&rs->exempt_roles, ev->roles[i]);
     if (ev->type != WH_EV_MESSAGE || an->exempt) return;

@@ -40,6 +40,7 @@ typedef struct {
     bool truncated;
     wh_sketch sk;
     uint64_t chan_key;
+    uint64_t user_key; /* the user's (or the mod_action target's) key; 0 without one */
     uint64_t ticks; /* analysis time, for latency figures */
 } wh_analysis;
 
@@ -59,6 +60,10 @@ void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, in
 wh_decider *wh_decider_new(wh_ruleset *rs, const wh_engine_opts *opts, uint32_t nshards);
 void wh_decider_free(wh_decider *d);
 wh_shard *wh_decider_shard(wh_decider *d); /* NULL when the ruleset keeps no state */
+
+/* Prefetches the state an analysed event will need: stage 0, then (a few hundred ns later)
+ * stage 1, then decide it. Only on the decider's own thread. */
+void wh_decide_prefetch(const wh_decider *d, const wh_analysis *an, int stage);
 
 /* Decides an analysed EVENT and appends exactly one JSON line (with its newline). */
 wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out);

@@ -39,12 +39,25 @@ static char *memdup0(const char *p, size_t n)
     return s;
 }
 
+/* Stores a member's id inline when it fits; false when out of memory. */
+static bool member_set_id(wh_wave_member *m, const char *p, size_t n)
+{
+    m->big = NULL;
+    if (n < sizeof(m->id)) {
+        if (n) memcpy(m->id, p, n);
+        m->id[n] = 0;
+        return true;
+    }
+    m->id[0] = 0;
+    return (m->big = memdup0(p, n)) != NULL;
+}
+
 static void waves_free(wh_waves *w)
 {
     if (!w) return;
     for (uint32_t i = 0; i < w->ng; i++) {
         for (uint32_t k = 0; k < w->g[i].n; k++)
-            free(w->g[i].m[k].id);
+            free(w->g[i].m[k].big);
         free(w->g[i].m);
     }
     free(w->g);
@@ -52,7 +65,7 @@ static void waves_free(wh_waves *w)
     free(w);
 }
 
-#define WAVE_BUCKETS (4u * WH_WAVE_GROUPS)
+#define WAVE_BUCKETS_MAX (4u * WH_WAVE_GROUPS)
 
 static void drop_channel(void *payload)
 {
@@ -85,18 +98,21 @@ void wh_shard_free(wh_shard *s)
 
 uint64_t wh_chan_key(wh_str platform, wh_str channel)
 {
-    XXH3_state_t st;
-    XXH3_64bits_reset(&st);
-    XXH3_64bits_update(&st, platform.p ? platform.p : "", platform.n);
-    XXH3_64bits_update(&st, "\0", 1);
-    XXH3_64bits_update(&st, channel.p ? channel.p : "", channel.n);
-    return XXH3_64bits_digest(&st);
+    /* hash(channel) seeded by hash(platform): one-shot hashes, no streaming state */
+    uint64_t p = XXH3_64bits(platform.p ? platform.p : "", platform.n);
+    return XXH3_64bits_withSeed(channel.p ? channel.p : "", channel.n, p ^ 0x9e3779b97f4a7c15ULL);
 }
 
 uint64_t wh_user_key(uint64_t chan_key, wh_str user)
 {
     uint64_t h = XXH3_64bits_withSeed(user.p ? user.p : "", user.n, chan_key);
     return (chan_key & 0xffff000000000000ULL) | (h & 0x0000ffffffffffffULL);
+}
+
+void wh_shard_prefetch(const wh_shard *s, uint64_t user_key, uint64_t chan_key, int stage)
+{
+    if (user_key) wh_table_prefetch(s->users, user_key, stage);
+    wh_table_prefetch(s->chans, chan_key, stage);
 }
 
 wh_user *wh_shard_user(wh_shard *s, uint64_t key, int64_t now_ms, bool create)
@@ -178,12 +194,16 @@ void wh_user_remember(wh_user *u, uint64_t hash, uint64_t sim, int64_t now_ms)
 
 /* ---- waves ---- */
 
+/* Empties a group for reuse; its member array stays allocated. */
 static void cluster_clear(wh_wave_cluster *g)
 {
     for (uint32_t k = 0; k < g->n; k++)
-        free(g->m[k].id);
-    free(g->m);
+        free(g->m[k].big);
+    wh_wave_member *m = g->m;
+    uint32_t cap = g->cap;
     memset(g, 0, sizeof(*g));
+    g->m = m;
+    g->cap = cap;
 }
 
 WH_POPCNT_CLONES static double cluster_similarity(const wh_wave_cluster *g, uint64_t sim)
@@ -197,9 +217,27 @@ WH_POPCNT_CLONES static double cluster_similarity(const wh_wave_cluster *g, uint
     return best;
 }
 
-static inline uint32_t bucket_of(uint32_t anchor)
+static inline uint32_t bucket_of(const wh_waves *w, uint32_t anchor)
 {
-    return (anchor * 2654435761u) >> 18 & (WAVE_BUCKETS - 1); /* WAVE_BUCKETS = 2^14 */
+    /* the top bits of a multiplicative hash (the low ones only mix the anchor's low bits) */
+    return (uint32_t)(((uint64_t)(anchor * 2654435761u) * w->nbuckets) >> 32);
+}
+
+/* Sizes the index (16 buckets a group, at most WAVE_BUCKETS_MAX) and files every group
+ * again, in slot order. */
+static bool wave_reindex(wh_waves *w, uint32_t nbuckets)
+{
+    uint32_t *b = calloc(nbuckets, sizeof(uint32_t));
+    if (!b) return false;
+    free(w->bucket);
+    w->bucket = b;
+    w->nbuckets = nbuckets;
+    for (uint32_t i = 0; i < w->ng; i++)
+        if (w->g[i].n) {
+            b[bucket_of(w, w->g[i].anchor[0])] = i + 1;
+            b[bucket_of(w, w->g[i].anchor[1])] = i + 1;
+        }
+    return true;
 }
 
 /* A group to (re)use: a stale one at the cursor, a new slot while the pool may grow, else
@@ -222,6 +260,8 @@ static wh_wave_cluster *wave_new_group(wh_waves *w, const wh_state_cfg *c, int64
             memset(ng + w->capg, 0, sizeof(*ng) * (nc - w->capg));
             w->g = ng;
             w->capg = nc;
+            uint32_t want = 16 * nc < WAVE_BUCKETS_MAX ? 16 * nc : WAVE_BUCKETS_MAX;
+            if (want > w->nbuckets && !wave_reindex(w, want)) return NULL;
         }
         return &w->g[w->ng++];
     }
@@ -245,11 +285,11 @@ wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t
 {
     if (!ch->waves && !(ch->waves = calloc(1, sizeof(wh_waves)))) return NULL;
     wh_waves *w = ch->waves;
-    if (!w->bucket && !(w->bucket = calloc(WAVE_BUCKETS, sizeof(uint32_t)))) return NULL;
+    if (!w->bucket && !wave_reindex(w, 256)) return NULL;
     wh_wave_cluster *best = NULL;
     double bs = -1;
     for (int a = 0; a < 2; a++) {
-        uint32_t gi = w->bucket[bucket_of(anchor[a])];
+        uint32_t gi = w->bucket[bucket_of(w, anchor[a])];
         if (!gi || gi > w->ng) continue;
         wh_wave_cluster *g = &w->g[gi - 1];
         if (g == best || !g->n || !recent(g->last_ms, now_ms, c->wave_within_ms)) continue;
@@ -266,8 +306,8 @@ wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t
     uint32_t idx = (uint32_t)(best - w->g) + 1;
     best->anchor[0] = anchor[0];
     best->anchor[1] = anchor[1];
-    w->bucket[bucket_of(anchor[0])] = idx;
-    w->bucket[bucket_of(anchor[1])] = idx;
+    w->bucket[bucket_of(w, anchor[0])] = idx;
+    w->bucket[bucket_of(w, anchor[1])] = idx;
     *similarity = bs;
     /* Members: drop those older than the longest window, then add or refresh this one. */
     uint32_t k = 0;
@@ -275,7 +315,7 @@ wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t
     for (uint32_t i = 0; i < best->n; i++) {
         wh_wave_member *m = &best->m[i];
         if (!recent(m->ts, now_ms, c->wave_within_ms)) {
-            free(m->id);
+            free(m->big);
             continue;
         }
         if (m->user == user) {
@@ -288,7 +328,7 @@ wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t
     best->n = k;
     if (!found) {
         if (best->n == WH_WAVE_MEMBERS) { /* full: the oldest member goes */
-            free(best->m[0].id);
+            free(best->m[0].big);
             memmove(best->m, best->m + 1, sizeof(wh_wave_member) * (best->n - 1));
             best->n--;
         }
@@ -299,9 +339,12 @@ wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t
             best->m = nm;
             best->cap = nc;
         }
-        char *id = memdup0(user_id.p, user_id.p ? user_id.n : 0);
-        if (!id) return NULL;
-        best->m[best->n++] = (wh_wave_member){user, now_ms, sim, id};
+        wh_wave_member *m = &best->m[best->n];
+        m->user = user;
+        m->ts = now_ms;
+        m->sim = sim;
+        if (!member_set_id(m, user_id.p ? user_id.p : "", user_id.p ? user_id.n : 0)) return NULL;
+        best->n++;
     }
     if (now_ms > best->last_ms) best->last_ms = now_ms;
     return best;
@@ -414,17 +457,19 @@ static void save_channel(void *ud, uint64_t key, int64_t last_ms, const void *pa
             put_u64(s->w, g->m[k].user);
             put_i64(s->w, g->m[k].ts);
             put_u64(s->w, g->m[k].sim);
-            size_t l = strlen(g->m[k].id);
+            const char *id = wh_wave_member_id(&g->m[k]);
+            size_t l = strlen(id);
             put_u16(s->w, (uint16_t)l);
-            put(s->w, g->m[k].id, l);
+            put(s->w, id, l);
         }
     }
     /* the index as it is (which group each anchor finds is part of the state) */
     uint32_t nb = 0;
-    for (uint32_t b = 0; w->bucket && b < WAVE_BUCKETS; b++)
+    for (uint32_t b = 0; w->bucket && b < w->nbuckets; b++)
         nb += w->bucket[b] != 0;
+    put_u32(s->w, w->bucket ? w->nbuckets : 0);
     put_u32(s->w, nb);
-    for (uint32_t b = 0; w->bucket && b < WAVE_BUCKETS; b++)
+    for (uint32_t b = 0; w->bucket && b < w->nbuckets; b++)
         if (w->bucket[b]) {
             put_u32(s->w, b);
             put_u32(s->w, w->bucket[b]);
@@ -561,7 +606,6 @@ static wh_status load_waves(rd *r, wh_channel *ch)
     wh_waves *w = ch->waves;
     if (!w && !(w = ch->waves = calloc(1, sizeof(wh_waves)))) return WH_ENOMEM;
     if (w->ng) return bad(r, "a channel given twice"), WH_EINVAL;
-    if (!(w->bucket = calloc(WAVE_BUCKETS, sizeof(uint32_t)))) return WH_ENOMEM;
     if (ng && !(w->g = calloc(ng, sizeof(wh_wave_cluster)))) return WH_ENOMEM;
     w->capg = ng;
     w->cursor = cursor;
@@ -588,18 +632,23 @@ static wh_status load_waves(rd *r, wh_channel *ch)
                 return WH_EINVAL;
             if (!ts_ok(m->ts)) return bad(r, "a wave member (time out of range)"), WH_EINVAL;
             if (r->len - r->at < l) return bad(r, "a wave member's id"), WH_EINVAL;
-            if (!(m->id = memdup0((const char *)r->p + r->at, l))) return WH_ENOMEM;
+            if (!member_set_id(m, (const char *)r->p + r->at, l)) return WH_ENOMEM;
             r->at += l;
             g->n = k + 1;
         }
     }
-    uint32_t nb;
-    if (!GET(r, nb, "the wave index")) return WH_EINVAL;
-    if (nb > WAVE_BUCKETS) return bad(r, "the wave index (bad count)"), WH_EINVAL;
+    uint32_t nbk, nb;
+    if (!GET(r, nbk, "the wave index") || !GET(r, nb, "the wave index")) return WH_EINVAL;
+    if (nbk > WAVE_BUCKETS_MAX || (nbk & (nbk - 1)) || nb > nbk || (!nbk && ng))
+        return bad(r, "the wave index (bad size)"), WH_EINVAL;
+    if (nbk) {
+        if (!(w->bucket = calloc(nbk, sizeof(uint32_t)))) return WH_ENOMEM;
+        w->nbuckets = nbk;
+    }
     for (uint32_t i = 0; i < nb; i++) {
         uint32_t b, v;
         if (!GET(r, b, "the wave index") || !GET(r, v, "the wave index")) return WH_EINVAL;
-        if (b >= WAVE_BUCKETS || v == 0 || v > ng)
+        if (b >= nbk || v == 0 || v > ng)
             return bad(r, "the wave index (bad entry)"), WH_EINVAL;
         w->bucket[b] = v;
     }

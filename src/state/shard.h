@@ -40,8 +40,14 @@ typedef struct {
     uint64_t user;
     int64_t ts;
     uint64_t sim;
-    char *id; /* the user's id as sent (for "targets") */
+    char *big;   /* the user's id as sent (for "targets") when 24 bytes or longer, else NULL */
+    char id[24]; /* ... else here, NUL-terminated (no allocation for usual ids) */
 } wh_wave_member;
+
+static inline const char *wh_wave_member_id(const wh_wave_member *m)
+{
+    return m->big ? m->big : m->id;
+}
 
 typedef struct {
     uint64_t sim; /* the first message's sketch */
@@ -62,7 +68,9 @@ typedef struct {
     uint32_t ng;      /* groups in the pool (slots in use or reusable) */
     uint32_t capg;    /* allocated */
     uint32_t cursor;  /* where the next search for a reusable group starts */
-    uint32_t *bucket; /* anchor -> group index + 1 (0: none); nbuckets = 4 * WH_WAVE_GROUPS */
+    uint32_t *bucket; /* anchor -> group index + 1 (0: none) */
+    uint32_t nbuckets; /* a power of two, 16 per allocated group up to 16,384 (small
+                          channels stay small) */
 } wh_waves;
 
 /* One channel. */
@@ -91,6 +99,9 @@ static inline uint32_t wh_shard_of(uint64_t key, uint32_t nshards)
  * the next call on the same table. */
 wh_user *wh_shard_user(wh_shard *s, uint64_t key, int64_t now_ms, bool create);
 wh_channel *wh_shard_channel(wh_shard *s, uint64_t key, int64_t now_ms, bool create);
+
+/* Prefetches the entries of a user and a channel (stages as wh_table_prefetch). */
+void wh_shard_prefetch(const wh_shard *s, uint64_t user_key, uint64_t chan_key, int stage);
 
 /* ---- users ---- */
 /* Active strikes: the decayed sum rounded to the nearest whole number, so a strike counts

@@ -12,6 +12,7 @@
  * as a strong hash for SimHash). The tables are filled from a fixed seed. */
 static uint64_t tab[3][256];
 static int tab_ready;
+static void keep_init(void);
 
 static void tab_init(void)
 {
@@ -23,6 +24,7 @@ static void tab_init(void)
             z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
             tab[k][i] = z ^ (z >> 31);
         }
+    keep_init();
     __atomic_store_n(&tab_ready, 1, __ATOMIC_RELEASE);
 }
 
@@ -53,63 +55,42 @@ static inline uint64_t gram(const char *r, uint32_t i)
            tab[2][(unsigned char)r[i + 2]];
 }
 
-/* Drops words of 15 or more digits (platform ids: a Discord custom emoji <:kekw:7735...>
- * or a mention <@1234...> reaches the text views as a word and a long number), so that
- * emote-only messages are as short as they look and never form a wave. */
-static uint32_t drop_ids(char *r, uint32_t k)
+/* byte -> what the reduction keeps: the byte itself (lowercased), or 0 for a separator */
+static unsigned char keep_tab[256];
+
+static void keep_init(void)
 {
-    uint32_t o = 0;
-    for (uint32_t i = 0; i < k;) {
-        uint32_t e = i;
-        bool digits = true;
-        while (e < k && r[e] != ' ') {
-            digits &= r[e] >= '0' && r[e] <= '9';
-            e++;
-        }
-        if (!(digits && e - i >= 15)) {
-            if (o) r[o++] = ' ';
-            memmove(r + o, r + i, e - i);
-            o += e - i;
-        }
-        i = e + 1;
-    }
-    return o;
+    for (int c = 0; c < 256; c++)
+        keep_tab[c] = (unsigned char)((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80
+                                          ? c
+                                      : c >= 'A' && c <= 'Z' ? c + 32
+                                                             : 0);
 }
 
-/* Bytes of the text counting each distinct word once ("KEKW KEKW KEKW" is 4 long), and the
- * anchors: the two smallest hashes of words of 3+ bytes (of any words when there are not
- * two such). */
-static uint32_t words_pass(const char *r, uint32_t k, uint32_t anchor[2])
+typedef struct {
+    uint32_t a[2], b[2]; /* smallest hashes of words of 3+ bytes, and of shorter words */
+    uint32_t len;        /* distinct-word length */
+    uint32_t nseen;
+    uint32_t seen[64]; /* distinct words so far (hash | 1); beyond 48, words count in full */
+} words_acc;
+
+static inline void word_end(words_acc *w, uint32_t h, uint32_t len)
 {
-    uint32_t a[2] = {UINT32_MAX, UINT32_MAX}, b[2] = {UINT32_MAX, UINT32_MAX};
-    uint64_t seen[128] = {0}; /* open addressing; more distinct words than fit count in full */
-    uint32_t len = 0, nseen = 0;
-    for (uint32_t i = 0; i < k;) {
-        uint32_t e = i;
-        while (e < k && r[e] != ' ')
-            e++;
-        uint64_t h = XXH3_64bits(r + i, e - i) | 1;
-        uint32_t h32 = (uint32_t)(h >> 32);
-        uint32_t *m = e - i >= 3 ? a : b; /* long words, short words */
-        if (h32 < m[0])
-            m[1] = m[0], m[0] = h32;
-        else if (h32 < m[1] && h32 != m[0])
-            m[1] = h32;
-        bool dup = false;
-        if (nseen < 96) {
-            uint32_t slot = (uint32_t)h & 127;
-            while (seen[slot] && seen[slot] != h)
-                slot = (slot + 1) & 127;
-            dup = seen[slot] == h;
-            if (!dup) seen[slot] = h, nseen++;
-        }
-        if (!dup) len += (len ? 1 : 0) + (e - i);
-        i = e + 1;
+    h |= 1;
+    uint32_t *m = len >= 3 ? w->a : w->b;
+    if (h < m[0])
+        m[1] = m[0], m[0] = h;
+    else if (h < m[1] && h != m[0])
+        m[1] = h;
+    if (w->nseen < 48) {
+        uint32_t slot = (h * 2654435761u) >> 26;
+        while (w->seen[slot] && w->seen[slot] != h)
+            slot = (slot + 1) & 63;
+        if (w->seen[slot] == h) return; /* seen: counts once */
+        w->seen[slot] = h;
+        w->nseen++;
     }
-    anchor[0] = a[0] != UINT32_MAX ? a[0] : b[0];
-    anchor[1] = a[1] != UINT32_MAX ? a[1] : a[0] != UINT32_MAX ? b[0] : b[1];
-    if (anchor[1] == UINT32_MAX) anchor[1] = anchor[0];
-    return len;
+    w->len += (w->len ? 1 : 0) + len;
 }
 
 uint64_t wh_sketch_sim_reference(const char *r, uint32_t k)
@@ -131,23 +112,51 @@ uint64_t wh_sketch_sim_reference(const char *r, uint32_t k)
 void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out)
 {
     if (!__atomic_load_n(&tab_ready, __ATOMIC_ACQUIRE)) tab_init(); /* idempotent */
+    /* One pass: reduce to letters, digits and single spaces; per word, an FNV-1a hash (for
+     * the anchors and the distinct length), and words of 15+ digits dropped (platform ids
+     * in emote and mention markup reach the views as such words). */
     char r[MAX_REDUCED];
-    uint32_t k = 0;
-    bool space = false;
-    for (uint32_t i = 0; i < n && k < MAX_REDUCED; i++) {
-        unsigned char c = (unsigned char)s[i];
-        bool keep = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80;
-        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32), keep = true;
-        if (!keep) {
-            space = k > 0;
+    words_acc w;
+    w.a[0] = w.a[1] = w.b[0] = w.b[1] = UINT32_MAX;
+    w.len = w.nseen = 0;
+    memset(w.seen, 0, sizeof(w.seen));
+    uint32_t k = 0, ws = 0, wh = 0;
+    bool in = false, digits = false;
+    for (uint32_t i = 0; i < n; i++) {
+        unsigned char c = keep_tab[(unsigned char)s[i]];
+        if (c) {
+            if (!in) {
+                if (k + 2 > MAX_REDUCED) break;
+                if (k) r[k++] = ' ';
+                ws = k;
+                in = true;
+                digits = true;
+                wh = 2166136261u;
+            } else if (k + 1 > MAX_REDUCED) {
+                break;
+            }
+            r[k++] = (char)c;
+            digits &= c <= '9';
+            wh = (wh ^ c) * 16777619u;
             continue;
         }
-        if (space && k < MAX_REDUCED - 1) r[k++] = ' ';
-        space = false;
-        r[k++] = (char)c;
+        if (!in) continue;
+        in = false;
+        if (digits && k - ws >= 15)
+            k = ws ? ws - 1 : 0;
+        else
+            word_end(&w, wh, k - ws);
     }
-    k = drop_ids(r, k);
-    out->length = words_pass(r, k, out->anchor);
+    if (in) {
+        if (digits && k - ws >= 15)
+            k = ws ? ws - 1 : 0;
+        else
+            word_end(&w, wh, k - ws);
+    }
+    out->length = w.len;
+    out->anchor[0] = w.a[0] != UINT32_MAX ? w.a[0] : w.b[0];
+    out->anchor[1] = w.a[1] != UINT32_MAX ? w.a[1] : w.a[0] != UINT32_MAX ? w.b[0] : w.b[1];
+    if (out->anchor[1] == UINT32_MAX) out->anchor[1] = out->anchor[0];
     if (k == 0) {
         out->hash = 0;
         out->sim = 0;

@@ -182,6 +182,20 @@ void *wh_table_get(wh_table *t, uint64_t key, int64_t now_ms, bool create, bool 
     return (unsigned char *)e + sizeof(entry);
 }
 
+void wh_table_prefetch(const wh_table *t, uint64_t key, int stage)
+{
+    uint32_t s = home(t, key);
+    if (stage == 0) {
+        __builtin_prefetch(&t->slots[s]);
+        return;
+    }
+    uint32_t v = t->slots[s];
+    if (!v) return;
+    const unsigned char *e = (const unsigned char *)ent(t, v - 1);
+    for (uint32_t off = 0; off < t->entry_size; off += 64)
+        __builtin_prefetch(e + off, 1);
+}
+
 uint32_t wh_table_expire(wh_table *t, int64_t now_ms)
 {
     if (t->ttl_ms <= 0) return 0;

@@ -155,7 +155,7 @@ static void free_waves(void)
     wh_waves *w = wch.waves;
     for (uint32_t i = 0; w && i < w->ng; i++) {
         for (uint32_t k = 0; k < w->g[i].n; k++)
-            free(w->g[i].m[k].id);
+            free(w->g[i].m[k].big);
         free(w->g[i].m);
     }
     if (w) free(w->g), free(w->bucket), free(w);
@@ -187,7 +187,7 @@ TEST(wave_groups_count_distinct_users_within_the_window)
     ASSERT_EQ(wh_wave_count(g1, 3000, 30000), 2);
     ASSERT_EQ(wh_wave_count(g1, 3000, 1500), 1);   /* u1's last message is 2 s old */
     ASSERT_EQ(wh_wave_count(g1, 31000, 30000), 1); /* u1 (1000) is 30 s old: out */
-    ASSERT_STR(g1->m[1].id, "u3");
+    ASSERT_STR(wh_wave_member_id(&g1->m[1]), "u3");
     free_waves();
 }
 
