@@ -107,7 +107,8 @@ wh_shard *wh_decider_shard(wh_decider *d)
 void wh_decide_prefetch(const wh_decider *d, const wh_analysis *an, int stage)
 {
     if (d->shard && an->kind == WH_AN_EVENT && !an->exempt)
-        wh_shard_prefetch(d->shard, an->user_key, an->chan_key, stage);
+        wh_shard_prefetch(d->shard, an->user_key, an->chan_key,
+                          d->rs->state.need_wave ? an->sk.anchor : NULL, stage);
 }
 
 wh_decider *wh_worker_decider(wh_worker *w)

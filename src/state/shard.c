@@ -109,10 +109,20 @@ uint64_t wh_user_key(uint64_t chan_key, wh_str user)
     return (chan_key & 0xffff000000000000ULL) | (h & 0x0000ffffffffffffULL);
 }
 
-void wh_shard_prefetch(const wh_shard *s, uint64_t user_key, uint64_t chan_key, int stage)
+static inline uint32_t bucket_of(const wh_waves *w, uint32_t anchor);
+
+void wh_shard_prefetch(const wh_shard *s, uint64_t user_key, uint64_t chan_key,
+                       const uint32_t anchor[2], int stage)
 {
     if (user_key) wh_table_prefetch(s->users, user_key, stage);
     wh_table_prefetch(s->chans, chan_key, stage);
+    if (stage != 1 || !anchor) return;
+    /* channels are few and their entries stay cached: the wave index can be fetched now */
+    const wh_channel *ch = wh_table_peek(s->chans, chan_key);
+    if (ch && ch->waves && ch->waves->bucket) {
+        __builtin_prefetch(&ch->waves->bucket[bucket_of(ch->waves, anchor[0])]);
+        __builtin_prefetch(&ch->waves->bucket[bucket_of(ch->waves, anchor[1])]);
+    }
 }
 
 wh_user *wh_shard_user(wh_shard *s, uint64_t key, int64_t now_ms, bool create)

@@ -101,7 +101,8 @@ wh_user *wh_shard_user(wh_shard *s, uint64_t key, int64_t now_ms, bool create);
 wh_channel *wh_shard_channel(wh_shard *s, uint64_t key, int64_t now_ms, bool create);
 
 /* Prefetches the entries of a user and a channel (stages as wh_table_prefetch). */
-void wh_shard_prefetch(const wh_shard *s, uint64_t user_key, uint64_t chan_key, int stage);
+void wh_shard_prefetch(const wh_shard *s, uint64_t user_key, uint64_t chan_key,
+                       const uint32_t anchor[2], int stage);
 
 /* ---- users ---- */
 /* Active strikes: the decayed sum rounded to the nearest whole number, so a strike counts

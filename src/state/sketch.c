@@ -71,7 +71,7 @@ typedef struct {
     uint32_t a[2], b[2]; /* smallest hashes of words of 3+ bytes, and of shorter words */
     uint32_t len;        /* distinct-word length */
     uint32_t nseen;
-    uint32_t seen[64]; /* distinct words so far (hash | 1); beyond 48, words count in full */
+    uint32_t seen[32]; /* distinct words so far (hash | 1); beyond 24, words count in full */
 } words_acc;
 
 static inline void word_end(words_acc *w, uint32_t h, uint32_t len)
@@ -82,10 +82,10 @@ static inline void word_end(words_acc *w, uint32_t h, uint32_t len)
         m[1] = m[0], m[0] = h;
     else if (h < m[1] && h != m[0])
         m[1] = h;
-    if (w->nseen < 48) {
-        uint32_t slot = (h * 2654435761u) >> 26;
+    if (w->nseen < 24) {
+        uint32_t slot = (h * 2654435761u) >> 27;
         while (w->seen[slot] && w->seen[slot] != h)
-            slot = (slot + 1) & 63;
+            slot = (slot + 1) & 31;
         if (w->seen[slot] == h) return; /* seen: counts once */
         w->seen[slot] = h;
         w->nseen++;

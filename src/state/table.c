@@ -182,6 +182,15 @@ void *wh_table_get(wh_table *t, uint64_t key, int64_t now_ms, bool create, bool 
     return (unsigned char *)e + sizeof(entry);
 }
 
+void *wh_table_peek(const wh_table *t, uint64_t key)
+{
+    for (uint32_t s = home(t, key); t->slots[s]; s = (s + 1) & t->mask) {
+        entry *e = ent(t, t->slots[s] - 1);
+        if (e->key == key) return (unsigned char *)e + sizeof(entry);
+    }
+    return NULL;
+}
+
 void wh_table_prefetch(const wh_table *t, uint64_t key, int stage)
 {
     uint32_t s = home(t, key);

@@ -37,6 +37,9 @@ void *wh_table_get(wh_table *t, uint64_t key, int64_t now_ms, bool create, bool 
  * index slot, 1 (the slot now cached) the entry. Reads nothing it does not own. */
 void wh_table_prefetch(const wh_table *t, uint64_t key, int stage);
 
+/* The payload of key if present, changing nothing (no recency, no expiry); NULL if not. */
+void *wh_table_peek(const wh_table *t, uint64_t key);
+
 /* Drops entries idle for longer than the TTL at now_ms; returns how many. */
 uint32_t wh_table_expire(wh_table *t, int64_t now_ms);
 
