@@ -312,12 +312,17 @@ wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t
         bs = 1;
     }
     /* File the group under this message's anchors (it stays findable by the words its
-     * latest messages share). */
+     * latest messages share), but never over a bigger active group: ordinary chat must not
+     * push a forming wave out of the index. */
     uint32_t idx = (uint32_t)(best - w->g) + 1;
     best->anchor[0] = anchor[0];
     best->anchor[1] = anchor[1];
-    w->bucket[bucket_of(w, anchor[0])] = idx;
-    w->bucket[bucket_of(w, anchor[1])] = idx;
+    for (int a = 0; a < 2; a++) {
+        uint32_t *b = &w->bucket[bucket_of(w, anchor[a])];
+        const wh_wave_cluster *o = *b && *b <= w->ng ? &w->g[*b - 1] : NULL;
+        if (!o || o == best || o->n <= best->n + 1 || !recent(o->last_ms, now_ms, c->wave_within_ms))
+            *b = idx;
+    }
     *similarity = bs;
     /* Members: drop those older than the longest window, then add or refresh this one. */
     uint32_t k = 0;

@@ -18,8 +18,8 @@
 #define WH_RECENT 8            /* a user's last messages kept for duplicate/similar */
 #define WH_WAVE_GROUPS 4096    /* groups of similar messages per channel, at most */
 #define WH_WAVE_MEMBERS 256    /* distinct users kept per group */
-#define WH_WAVE_COMPARE 2      /* a message joins a group if it is like its first or one of
-                                  its last 2 messages */
+#define WH_WAVE_COMPARE 8      /* a message joins a group if it is like its first or one of
+                                  its last 8 messages */
 
 /* One user in one channel: 240 bytes (plus 32 of table entry and 8-16 of index). */
 typedef struct {

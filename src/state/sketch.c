@@ -68,7 +68,7 @@ static void keep_init(void)
 }
 
 typedef struct {
-    uint32_t a[2], b[2]; /* smallest hashes of words of 3+ bytes, and of shorter words */
+    uint32_t a[2], b[2], c[2]; /* smallest hashes of words of 5+ bytes, of 3-4, of shorter */
     uint32_t len;        /* distinct-word length */
     uint32_t nseen;
     uint32_t seen[32]; /* distinct words so far (hash | 1); beyond 24, words count in full */
@@ -77,7 +77,7 @@ typedef struct {
 static inline void word_end(words_acc *w, uint32_t h, uint32_t len)
 {
     h |= 1;
-    uint32_t *m = len >= 3 ? w->a : w->b;
+    uint32_t *m = len >= 5 ? w->a : len >= 3 ? w->b : w->c;
     if (h < m[0])
         m[1] = m[0], m[0] = h;
     else if (h < m[1] && h != m[0])
@@ -117,7 +117,7 @@ void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out)
      * in emote and mention markup reach the views as such words). */
     char r[MAX_REDUCED];
     words_acc w;
-    w.a[0] = w.a[1] = w.b[0] = w.b[1] = UINT32_MAX;
+    w.a[0] = w.a[1] = w.b[0] = w.b[1] = w.c[0] = w.c[1] = UINT32_MAX;
     w.len = w.nseen = 0;
     memset(w.seen, 0, sizeof(w.seen));
     uint32_t k = 0, ws = 0, wh = 0;
@@ -154,9 +154,13 @@ void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out)
             word_end(&w, wh, k - ws);
     }
     out->length = w.len;
-    out->anchor[0] = w.a[0] != UINT32_MAX ? w.a[0] : w.b[0];
-    out->anchor[1] = w.a[1] != UINT32_MAX ? w.a[1] : w.a[0] != UINT32_MAX ? w.b[0] : w.b[1];
-    if (out->anchor[1] == UINT32_MAX) out->anchor[1] = out->anchor[0];
+    /* Anchors: the two smallest hashes, taken from long words first (distinctive: "the" or
+     * "and" would file a spam wave under the same words as half the chat). */
+    uint32_t cand[6] = {w.a[0], w.a[1], w.b[0], w.b[1], w.c[0], w.c[1]}, na = 0;
+    out->anchor[0] = out->anchor[1] = UINT32_MAX;
+    for (int i = 0; i < 6 && na < 2; i++)
+        if (cand[i] != UINT32_MAX) out->anchor[na++] = cand[i];
+    if (na == 1) out->anchor[1] = out->anchor[0];
     if (k == 0) {
         out->hash = 0;
         out->sim = 0;

@@ -18,7 +18,7 @@ typedef struct {
     uint64_t hash;   /* of the reduced text (0 for an empty text) */
     uint64_t sim;    /* SimHash of its 3-grams */
     uint32_t length; /* bytes of the reduced text, each distinct word counted once */
-    uint32_t anchor[2]; /* the two words (3+ bytes) of smallest hash: near-duplicates
+    uint32_t anchor[2]; /* the two words of smallest hash, long words first: near-duplicates
                            nearly always share one, so a channel files its groups of similar
                            messages under them and finds a group in O(1) */
 } wh_sketch;
