@@ -15,8 +15,9 @@
 
 /* The comparisons of sketches count bits; x86-64's baseline has no POPCNT instruction, so
  * these loops get a second build that uses it, picked at load time on CPUs that have it. */
-#if defined(__x86_64__) && defined(__has_attribute)
-#if __has_attribute(target_clones) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__has_attribute) && !defined(__clang__)
+#if __has_attribute(target_clones) && !defined(__SANITIZE_ADDRESS__) /* gcc (clang 14 does
+                                                   not export a clone's plain symbol) */
 #define WH_POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
 #endif
 #endif
