@@ -27,21 +27,22 @@ typedef struct {
 typedef enum { WH_AN_BLANK = 0, WH_AN_ERROR, WH_AN_EVENT } wh_an_kind;
 
 typedef struct {
+    /* first: what routing and prefetching read (one cache line) */
     wh_an_kind kind;
-    uint32_t shard;    /* EVENT: the shard that owns its channel */
-    wh_str pre;        /* ERROR: the whole output line (with its newline) */
-    bool oom;          /* EVENT: normalizing ran out of memory (decided as allow) */
-    bool exempt;       /* an exempt role: allowed, no state */
-    wh_event ev;       /* strings in the line or the caller's arena */
-    wh_features f;     /* link hosts in the caller's arena */
-    uint8_t *group_hit; /* per match group: a surviving blocked match */
-    wh_match *matches;
-    uint32_t nmatches;
+    uint32_t shard; /* EVENT: the shard that owns its channel */
+    bool oom;       /* EVENT: normalizing ran out of memory (decided as allow) */
+    bool exempt;    /* an exempt role: allowed, no state */
     bool truncated;
-    wh_sketch sk;
     uint64_t chan_key;
     uint64_t user_key; /* the user's (or the mod_action target's) key; 0 without one */
+    wh_sketch sk;
+    uint32_t nmatches;
+    uint8_t *group_hit; /* per match group: a surviving blocked match */
+    wh_match *matches;
+    wh_str pre;     /* ERROR: the whole output line (with its newline) */
     uint64_t ticks; /* analysis time, for latency figures */
+    wh_event ev;    /* strings in the line or the caller's arena */
+    wh_features f;  /* link hosts in the caller's arena */
 } wh_analysis;
 
 typedef struct wh_worker wh_worker;

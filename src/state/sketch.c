@@ -124,8 +124,8 @@ void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out)
     bool in = false, digits = false;
     for (uint32_t i = 0; i < n; i++) {
         unsigned char c = keep_tab[(unsigned char)s[i]];
-        if (c) {
-            if (!in) {
+        if (__builtin_expect(c != 0, 1)) {
+            if (__builtin_expect(!in, 0)) {
                 if (k + 2 > MAX_REDUCED) break;
                 if (k) r[k++] = ' ';
                 ws = k;
