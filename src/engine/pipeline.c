@@ -3,6 +3,7 @@
 #include "pipeline.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <poll.h>
 #include <pthread.h>
@@ -370,7 +371,16 @@ static void decide_batch(wh_decider *d, batch *b, uint32_t shard, bool measure)
     for (uint32_t i = 0; i < b->nan; i++) {
         if (i + 16 < b->nan && b->an[i + 16].shard == shard)
             wh_decide_prefetch(d, &b->an[i + 16], 0);
-        if (i + 8 < b->nan && b->an[i + 8].shard == shard) wh_decide_prefetch(d, &b->an[i + 8], 1);
+        if (i + 8 < b->nan && b->an[i + 8].shard == shard) {
+            /* the record itself was written by an analysis thread on another core: fetch
+             * the lines the decision reads (header, the event's fields, the features) */
+            const char *a = (const char *)&b->an[i + 8];
+            for (size_t off = 0; off < offsetof(wh_analysis, ev) + offsetof(wh_event, roles);
+                 off += 64)
+                __builtin_prefetch(a + off);
+            __builtin_prefetch(&b->an[i + 8].f);
+            wh_decide_prefetch(d, &b->an[i + 8], 1);
+        }
         const wh_analysis *an = &b->an[i];
         if (an->kind != WH_AN_EVENT || an->shard != shard) continue;
         uint64_t t0 = measure ? ticks() : 0;

@@ -28,7 +28,6 @@ typedef struct {
     wh_event_type type;
     wh_str platform, channel;
     wh_str user_id, user_name;
-    wh_str roles[WH_MAX_ROLES];
     uint32_t nroles;
     int64_t created_at_ms; /* INT64_MIN when absent */
     int8_t first_message;  /* -1 absent, 0 false, 1 true */
@@ -41,6 +40,7 @@ typedef struct {
     /* mod_action */
     wh_str moderator, target, mod_action, ref_event;
     int64_t duration_s;
+    wh_str roles[WH_MAX_ROLES]; /* last: the fields before fit in a few cache lines */
 } wh_event;
 
 typedef struct {
