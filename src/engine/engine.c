@@ -574,6 +574,7 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
         d->fired[ri] = 0;
         if (r->on_join != is_join) continue;
         if (r->req_group >= 0 && !(an->group_hit && an->group_hit[r->req_group])) continue;
+        if (r->req_links && !an->f.nlinks) continue;
         if (floor_set && r->priority < floor_p) continue;
         ctx.wave_true = false;
         ctx.wave_within = 0;

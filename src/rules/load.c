@@ -1748,6 +1748,19 @@ static int32_t required_group(const wh_cond *c)
     return -1;
 }
 
+/* True when c cannot hold on a message with no links (a `links` predicate that 0 fails,
+ * required by every branch of an `all`). */
+static bool requires_links(const wh_cond *c)
+{
+    if (!c) return false;
+    if (c->kind == WH_C_LINKS)
+        return c->has_allow || c->has_deny || (c->has_count && !wh_cmp_holds(c->cmp, 0));
+    if (c->kind == WH_C_ALL)
+        for (uint32_t i = 0; i < c->nkids; i++)
+            if (requires_links(c->kids[i])) return true;
+    return false;
+}
+
 static int rule_cmp(const void *a, const void *b)
 {
     const wh_rule *x = a, *y = b;
@@ -2000,8 +2013,10 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
     rs->state.need_chan = rs->state.nchan_slots || rs->state.need_wave;
     for (uint32_t i = 0; i < rs->nrules; i++)
         rs->state.need_chan |= rs->rules[i].chan_mode >= 0;
-    for (uint32_t i = 0; i < rs->nrules; i++)
+    for (uint32_t i = 0; i < rs->nrules; i++) {
         rs->rules[i].req_group = required_group(rs->rules[i].when);
+        rs->rules[i].req_links = requires_links(rs->rules[i].when);
+    }
     rs->groups = L.groups;
     rs->ngroups = L.ngroups;
     L.groups = NULL;

@@ -171,6 +171,7 @@ typedef struct {
     bool on_join;        /* applies to join events (has `joins`), else to messages */
     bool implicit_allow; /* no action, only a channel_action: allows, but sets no floor */
     bool has_wave;       /* a wave predicate may name targets */
+    bool req_links;      /* the condition cannot hold on a message without links */
     int32_t req_group; /* a match group the condition cannot hold without, or -1: lets the
                           engine skip most rules of a message in one test */
     wh_strset roles, exempt_roles, channels, platforms;
