@@ -458,3 +458,23 @@ TEST(thousands_of_distinct_list_words_do_not_hide_a_later_one)
     ASSERT_CONTAINS(th_decide(rs, th_msg(text)), "\"action\":\"ban\"");
     wh_ruleset_release(rs);
 }
+
+TEST(link_rules_are_skipped_only_when_they_need_a_link)
+{
+    /* rules that cannot hold without a link are skipped on linkless messages; "< 1" and
+     * an `any` with a link branch must still run */
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - {id: nolinks, when: {links: \"< 1\"}, action: warn}\n"
+                              "  - {id: deny, when: {links: {deny: [bad.com]}}, action: delete}\n"
+                              "  - {id: some, when: {all: [{links: \">= 1\"}, {length: \"> 2\"}]},"
+                              " action: hold}\n"
+                              "  - {id: either, when: {any: [{links: 1}, {length: \"> 30\"}]},"
+                              " action: hold}\n");
+    ASSERT(rs->rules[0].req_links == false && rs->rules[1].req_links && rs->rules[2].req_links &&
+           rs->rules[3].req_links == false);
+    ASSERT_CONTAINS(th_decide(rs, th_msg("hello")), "\"rules\":[\"nolinks\"]");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("see bad.com now")), "\"rules\":[\"deny\",\"some\",\"either\"]");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("a message longer than thirty bytes")),
+                    "\"rules\":[\"nolinks\",\"either\"]");
+    wh_ruleset_release(rs);
+}
