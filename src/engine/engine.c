@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Paths most events never take are kept out of line, so that the per-event code stays small
+ * in the instruction cache (which Hyperscan's code needs too). */
+#define WH_COLD __attribute__((cold, noinline))
+
 #define MAX_MATCHES 256
 #define MAX_REPORTED_MATCHES 32
 #define MAX_TARGETS 256
@@ -301,7 +305,8 @@ static const wh_match *first_match(const wh_ruleset *rs, const wh_analysis *an, 
     return NULL;
 }
 
-static void write_reason(wh_buf *out, const wh_ruleset *rs, uint32_t ri, const wh_analysis *an,
+__attribute__((noinline)) static void write_reason(wh_buf *out, const wh_ruleset *rs, uint32_t ri,
+                                                   const wh_analysis *an,
                          wh_action act)
 {
     const wh_event *ev = &an->ev;
@@ -463,7 +468,7 @@ static bool str_is(wh_str s, const char *lit)
 }
 
 /* A human moderator's action: strikes and reputation of the target in that channel. */
-static void decide_mod_action(wh_decider *d, const wh_analysis *an, wh_buf *out)
+WH_COLD static void decide_mod_action(wh_decider *d, const wh_analysis *an, wh_buf *out)
 {
     const wh_event *ev = &an->ev;
     const wh_state_cfg *c = &d->rs->state;
@@ -491,6 +496,90 @@ static void decide_mod_action(wh_decider *d, const wh_analysis *an, wh_buf *out)
     wh_buf_json_str(out, ev->target.p, ev->target.n);
     wh_buf_putc(out, ',');
     user_state_json(out, u, c, now);
+}
+
+/* ---- the rarer parts of a decision, out of line ---- */
+
+/* The first enforced rule (by priority) that switches a channel mode not already on. */
+WH_COLD static void write_channel_action(wh_decider *d, wh_channel *ch, int64_t now, wh_buf *out)
+{
+    const wh_ruleset *rs = d->rs;
+    for (uint32_t ri = 0; ri < rs->nrules; ri++) {
+        const wh_rule *r = &rs->rules[ri];
+        if (d->fired[ri] != 1 || r->chan_mode < 0) continue;
+        if (now < ch->mode_until[r->chan_mode]) continue;
+        ch->mode_until[r->chan_mode] = now + (int64_t)r->chan_for_s * 1000;
+        wh_buf_puts(out, ",\"channel_action\":{\"mode\":\"");
+        wh_buf_puts(out, wh_chan_mode_names[r->chan_mode]);
+        wh_buf_puts(out, "\",\"duration_s\":");
+        wh_buf_u64(out, r->chan_for_s);
+        wh_buf_putc(out, '}');
+        break;
+    }
+}
+
+/* A wave completed: name everyone in it, so the action reaches the earlier senders. */
+WH_COLD static void write_targets(wh_wave_cluster *g, int64_t now, int64_t within, wh_buf *out)
+{
+    g->reported = true;
+    wh_buf_puts(out, ",\"targets\":[");
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < g->n && k < MAX_TARGETS; i++) {
+        const wh_wave_member *m = &g->m[i];
+        if (now - m->ts >= within) continue;
+        if (k++) wh_buf_putc(out, ',');
+        const char *id = wh_wave_member_id(m);
+        wh_buf_json_str(out, id, strlen(id));
+    }
+    wh_buf_putc(out, ']');
+}
+
+WH_COLD static void write_shadow(const wh_decider *d, wh_buf *out)
+{
+    const wh_ruleset *rs = d->rs;
+    wh_buf_puts(out, ",\"shadow\":[");
+    bool f = true;
+    for (uint32_t ri = 0; ri < rs->nrules; ri++) {
+        if (d->fired[ri] != 2) continue;
+        if (!f) wh_buf_putc(out, ',');
+        f = false;
+        wh_buf_puts(out, "{\"rule\":");
+        wh_buf_json_str(out, rs->rules[ri].id, strlen(rs->rules[ri].id));
+        wh_buf_puts(out, ",\"action\":\"");
+        wh_buf_puts(out, wh_action_names[d->act[ri]]);
+        wh_buf_puts(out, "\"}");
+    }
+    wh_buf_putc(out, ']');
+}
+
+/* --explain: values of the predicates that held, against the state before this event. */
+WH_COLD static void write_explain_values(const wh_decider *d, eval_ctx *ctx, bool *first,
+                                         wh_buf *out)
+{
+    const wh_ruleset *rs = d->rs;
+    for (uint32_t ri = 0; ri < rs->nrules; ri++) {
+        if (!d->fired[ri]) continue;
+        size_t before = out->len;
+        if (*first) wh_buf_puts(out, ",\"matches\":[");
+        bool f2 = *first;
+        explain_features(out, rs->rules[ri].when, ctx, rs->rules[ri].id, &f2);
+        if (*first && f2)
+            out->len = before; /* nothing to add */
+        else
+            *first = false;
+    }
+}
+
+WH_COLD static void write_explain_state(const eval_ctx *ctx, wh_buf *out)
+{
+    wh_buf_puts(out, ",\"state\":{");
+    wh_buf_puts(out, "\"strikes\":");
+    json_double(out, ctx->strikes);
+    wh_buf_puts(out, ",\"reputation\":");
+    json_double(out, ctx->user->rep);
+    wh_buf_puts(out, ",\"messages\":");
+    wh_buf_u64(out, ctx->user->messages);
+    wh_buf_putc(out, '}');
 }
 
 wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
@@ -645,33 +734,8 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
         wh_buf_puts(out, "],\"reason\":");
         write_reason(out, rs, (uint32_t)winner, an, act);
     }
-    /* The first enforced rule (by priority) that switches a channel mode not already on. */
-    for (uint32_t ri = 0; ch && ri < rs->nrules; ri++) {
-        const wh_rule *r = &rs->rules[ri];
-        if (d->fired[ri] != 1 || r->chan_mode < 0) continue;
-        if (ctx.now < ch->mode_until[r->chan_mode]) continue;
-        ch->mode_until[r->chan_mode] = ctx.now + (int64_t)r->chan_for_s * 1000;
-        wh_buf_puts(out, ",\"channel_action\":{\"mode\":\"");
-        wh_buf_puts(out, wh_chan_mode_names[r->chan_mode]);
-        wh_buf_puts(out, "\",\"duration_s\":");
-        wh_buf_u64(out, r->chan_for_s);
-        wh_buf_putc(out, '}');
-        break;
-    }
-    /* A wave completed: name everyone in it, so the action reaches the earlier senders. */
-    if (want_targets) {
-        ctx.wave->reported = true;
-        wh_buf_puts(out, ",\"targets\":[");
-        uint32_t k = 0;
-        for (uint32_t i = 0; i < ctx.wave->n && k < MAX_TARGETS; i++) {
-            const wh_wave_member *m = &ctx.wave->m[i];
-            if (ctx.now - m->ts >= targets_within) continue;
-            if (k++) wh_buf_putc(out, ',');
-            const char *id = wh_wave_member_id(m);
-            wh_buf_json_str(out, id, strlen(id));
-        }
-        wh_buf_putc(out, ']');
-    }
+    if (ch && any_fired) write_channel_action(d, ch, ctx.now, out);
+    if (want_targets) write_targets(ctx.wave, ctx.now, targets_within, out);
     /* Matches of the rules that fired (enforced or shadow). */
     bool first = true, truncated = an->truncated;
     uint32_t reported = 0;
@@ -710,47 +774,11 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
         }
         wh_buf_putc(out, '}');
     }
-    if (d->opts.explain) {
-        /* Values of the predicates that held, against the state before this event. */
-        for (uint32_t ri = 0; ri < rs->nrules; ri++) {
-            if (!d->fired[ri]) continue;
-            size_t before = out->len;
-            if (first) wh_buf_puts(out, ",\"matches\":[");
-            bool f2 = first;
-            explain_features(out, rs->rules[ri].when, &ctx, rs->rules[ri].id, &f2);
-            if (first && f2)
-                out->len = before; /* nothing to add */
-            else
-                first = false;
-        }
-    }
+    if (d->opts.explain) write_explain_values(d, &ctx, &first, out);
     if (!first) wh_buf_putc(out, ']');
     if (truncated) wh_buf_puts(out, ",\"matches_truncated\":true");
-    if (any_shadow) {
-        wh_buf_puts(out, ",\"shadow\":[");
-        bool f = true;
-        for (uint32_t ri = 0; ri < rs->nrules; ri++) {
-            if (d->fired[ri] != 2) continue;
-            if (!f) wh_buf_putc(out, ',');
-            f = false;
-            wh_buf_puts(out, "{\"rule\":");
-            wh_buf_json_str(out, rs->rules[ri].id, strlen(rs->rules[ri].id));
-            wh_buf_puts(out, ",\"action\":\"");
-            wh_buf_puts(out, wh_action_names[d->act[ri]]);
-            wh_buf_puts(out, "\"}");
-        }
-        wh_buf_putc(out, ']');
-    }
-    if (d->opts.explain && ctx.user) {
-        wh_buf_puts(out, ",\"state\":{");
-        wh_buf_puts(out, "\"strikes\":");
-        json_double(out, ctx.strikes);
-        wh_buf_puts(out, ",\"reputation\":");
-        json_double(out, ctx.user->rep);
-        wh_buf_puts(out, ",\"messages\":");
-        wh_buf_u64(out, ctx.user->messages);
-        wh_buf_putc(out, '}');
-    }
+    if (any_shadow) write_shadow(d, out);
+    if (d->opts.explain && ctx.user) write_explain_state(&ctx, out);
     /* Consequences for the user: strikes for an enforced action, reputation for an
      * ordinary message, and the message joins the user's recent ones. */
     if (ctx.user && is_join) {
@@ -773,7 +801,7 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
 
 /* ---- analysis ---- */
 
-static void analysis_error(wh_analysis *an, wh_arena *keep, const wh_decode_error *err,
+WH_COLD static void analysis_error(wh_analysis *an, wh_arena *keep, const wh_decode_error *err,
                            uint64_t line_no)
 {
     wh_buf b;
