@@ -865,7 +865,8 @@ void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, in
         an->f.links[i].host = (wh_str){h ? h : "", h ? t.f.links[i].host.n : 0};
     }
     if (rs->state.need_hash || rs->state.need_sim)
-        wh_sketch_text(t.v[WH_VIEW_SQUASHED].s, t.v[WH_VIEW_SQUASHED].len, &an->sk);
+        wh_sketch_text_opt(t.v[WH_VIEW_SQUASHED].s, t.v[WH_VIEW_SQUASHED].len,
+                           rs->state.need_sim, &an->sk);
     if (!rs->matcher) return;
     /* Scan, then let permitted terms cancel the blocked matches they cover. */
     uint32_t nm = wh_matcher_scan(rs->matcher, w->ms, &t, w->matches, MAX_MATCHES, &an->truncated);

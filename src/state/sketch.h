@@ -12,6 +12,7 @@
 #ifndef WH_SKETCH_H
 #define WH_SKETCH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct {
@@ -23,8 +24,10 @@ typedef struct {
                            messages under them and finds a group in O(1) */
 } wh_sketch;
 
-/* s[0..n) is the squashed view. Allocation-free. */
+/* s[0..n) is the squashed view. Allocation-free. with_sim: also the SimHash (else sim is 0:
+ * a ruleset with `duplicate` but no `similar` or `wave` needs only the hash). */
 void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out);
+void wh_sketch_text_opt(const char *s, uint32_t n, bool with_sim, wh_sketch *out);
 
 /* The SimHash of an already reduced text, one counter per bit: the slow reference the
  * tests hold wh_sketch_text's bit-sliced counting to. */
