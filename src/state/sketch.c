@@ -68,29 +68,61 @@ static void keep_init(void)
 }
 
 typedef struct {
-    uint32_t a[2], b[2], c[2]; /* smallest hashes of words of 5+ bytes, of 3-4, of shorter */
-    uint32_t len;        /* distinct-word length */
-    uint32_t nseen;
-    uint32_t seen[32]; /* distinct words so far (hash | 1); beyond 24, words count in full */
-} words_acc;
+    uint32_t h, len;
+} word_t;
 
-static inline void word_end(words_acc *w, uint32_t h, uint32_t len)
+/* The slow path, for texts with a word of 15+ digits: drops those words (and a space) from
+ * r and lists the words again. Returns the new length. */
+static uint32_t drop_ids(char *r, uint32_t k, word_t *words, uint32_t *nw)
 {
-    h |= 1;
-    uint32_t *m = len >= 5 ? w->a : len >= 3 ? w->b : w->c;
-    if (h < m[0])
-        m[1] = m[0], m[0] = h;
-    else if (h < m[1] && h != m[0])
-        m[1] = h;
-    if (w->nseen < 24) {
-        uint32_t slot = (h * 2654435761u) >> 27;
-        while (w->seen[slot] && w->seen[slot] != h)
-            slot = (slot + 1) & 31;
-        if (w->seen[slot] == h) return; /* seen: counts once */
-        w->seen[slot] = h;
-        w->nseen++;
+    uint32_t o = 0;
+    *nw = 0;
+    for (uint32_t i = 0; i < k;) {
+        uint32_t e = i, h = 0;
+        bool digits = true;
+        while (e < k && r[e] != ' ') {
+            unsigned char c = (unsigned char)r[e++];
+            digits &= c <= '9';
+            h = ((h << 5) | (h >> 27)) ^ c;
+        }
+        if (!(digits && e - i >= 15)) {
+            if (o) r[o++] = ' ';
+            memmove(r + o, r + i, e - i);
+            o += e - i;
+            if (*nw < 255) words[(*nw)++] = (word_t){h, e - i};
+        }
+        i = e + 1;
     }
-    w->len += (w->len ? 1 : 0) + len;
+    return o;
+}
+
+/* The anchors and the distinct length, from the list of word hashes:
+ * - anchors: the two smallest keys, a key being the word's tier (0: 5+ bytes, 1: 3-4,
+ *   2: shorter) in the top 2 bits and its hash below, so long words come first;
+ * - distinct length: a word equal to one of the 8 before it counts no more (repetition
+ *   is what makes "KEKW KEKW KEKW" look long). */
+static void words_summary(const word_t *words, uint32_t nw, uint32_t anchor[2], uint32_t *length)
+{
+    uint32_t a0 = UINT32_MAX, a1 = UINT32_MAX, len = 0;
+    for (uint32_t i = 0; i < nw; i++) {
+        uint32_t x = words[i].h * 0x9e3779b1u;
+        x ^= x >> 15;
+        x *= 0x85ebca6bu;
+        x ^= x >> 13;
+        uint32_t l = words[i].len, tier = l >= 5 ? 0 : l >= 3 ? 1 : 2;
+        uint32_t key = tier << 30 | (x >> 2);
+        if (key < a0)
+            a1 = a0, a0 = key;
+        else if (key < a1 && key != a0)
+            a1 = key;
+        bool dup = false;
+        for (uint32_t j = i > 8 ? i - 8 : 0; j < i; j++)
+            dup |= words[j].h == words[i].h && words[j].len == l;
+        len += dup ? 0 : (len ? 1 : 0) + l;
+    }
+    anchor[0] = a0;
+    anchor[1] = a1 != UINT32_MAX ? a1 : a0;
+    *length = len;
 }
 
 uint64_t wh_sketch_sim_reference(const char *r, uint32_t k)
@@ -117,51 +149,40 @@ void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out)
 void wh_sketch_text_opt(const char *s, uint32_t n, bool with_sim, wh_sketch *out)
 {
     if (!__atomic_load_n(&tab_ready, __ATOMIC_ACQUIRE)) tab_init(); /* idempotent */
-    /* Two passes, both light on branches (a mispredicted branch per byte cost more than
-     * the rest): 1. reduce to letters, digits and single spaces, branch-free; 2. per word,
-     * an FNV-1a hash (anchors, distinct length), dropping words of 15+ digits (platform ids
-     * in emote and mention markup reach the views as such words). */
+    /* One branch-free pass (a mispredicted branch per byte or per word cost more than all
+     * the rest): reduce to letters, digits and single spaces, and hash each word as it
+     * goes (rotate-xor), storing it at the word's end. Then the words (anchors, distinct
+     * length). Words of 15+ digits (platform ids in emote and mention markup) are dropped
+     * afterwards, on the rare texts that have one. */
     char r[MAX_REDUCED];
-    uint32_t k = 0;
+    word_t words[256];
+    uint32_t k = 0, nw = 0, h = 0, wl = 0, dg = 1, ids = 0;
     unsigned char prev = 0;
     uint32_t lim = n < MAX_REDUCED - 1 ? n : MAX_REDUCED - 1;
     for (uint32_t i = 0; i < lim; i++) {
         unsigned char c = keep_tab[(unsigned char)s[i]];
-        r[k] = c ? (char)c : ' ';
+        uint32_t sep = c == 0, end = sep & (prev != 0);
+        r[k] = (char)(c | (' ' & -(int)sep));
         k += (c | prev) != 0; /* a separator is written once, after a kept byte */
+        ids |= end & dg & (wl >= 15);
+        words[nw].h = h;
+        words[nw].len = wl;
+        nw += end & (nw < 255);
+        uint32_t keep = (uint32_t)-(int32_t)!sep;
+        h = (((h << 5) | (h >> 27)) ^ c) & keep;
+        wl = (wl + 1) & keep;
+        dg = (dg & (c <= '9')) | sep;
         prev = c;
     }
-    if (k && r[k - 1] == ' ') k--;
-    words_acc w;
-    w.a[0] = w.a[1] = w.b[0] = w.b[1] = w.c[0] = w.c[1] = UINT32_MAX;
-    w.len = w.nseen = 0;
-    memset(w.seen, 0, sizeof(w.seen));
-    for (uint32_t i = 0; i < k;) {
-        uint32_t e = i, wh = 2166136261u;
-        unsigned digits = 1;
-        while (e < k && r[e] != ' ') {
-            unsigned char c = (unsigned char)r[e++];
-            digits &= c <= '9';
-            wh = (wh ^ c) * 16777619u;
-        }
-        if (digits && e - i >= 15) { /* drop the word and the space before it */
-            uint32_t from = e < k ? e + 1 : e, to = i;
-            if (e == k && i) to = i - 1; /* the last word: drop the space before it */
-            memmove(r + to, r + from, k - from);
-            k -= from - to;
-            continue; /* the next word now starts at i (or the text ended) */
-        }
-        word_end(&w, wh, e - i);
-        i = e + 1;
+    if (prev) { /* the last word */
+        ids |= dg & (wl >= 15);
+        words[nw].h = h;
+        words[nw].len = wl;
+        nw += nw < 255;
     }
-    out->length = w.len;
-    /* Anchors: the two smallest hashes, taken from long words first (distinctive: "the" or
-     * "and" would file a spam wave under the same words as half the chat). */
-    uint32_t cand[6] = {w.a[0], w.a[1], w.b[0], w.b[1], w.c[0], w.c[1]}, na = 0;
-    out->anchor[0] = out->anchor[1] = UINT32_MAX;
-    for (int i = 0; i < 6 && na < 2; i++)
-        if (cand[i] != UINT32_MAX) out->anchor[na++] = cand[i];
-    if (na == 1) out->anchor[1] = out->anchor[0];
+    if (k && r[k - 1] == ' ') k--;
+    if (__builtin_expect(ids != 0, 0)) k = drop_ids(r, k, words, &nw);
+    words_summary(words, nw, out->anchor, &out->length);
     if (k == 0) {
         out->hash = 0;
         out->sim = 0;
