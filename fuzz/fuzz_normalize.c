@@ -1,4 +1,4 @@
-/* fuzz_normalize.c - valid UTF-8 text through wh_text_build.
+/* fuzz_normalize.c - valid UTF-8 text through wh_text_build (and the behaviour sketch).
  *
  * Invalid UTF-8 is rejected up front (the decoder guarantees wh_text_build never sees it).
  * For every view: the bytes are valid UTF-8, every byte maps back to a raw span
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "state/sketch.h"
 #include "text/normalize.h"
 #include "text/utf8.h"
 
@@ -86,6 +87,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(l->start < l->end && l->end <= n);
         CHECK(l->host.n == 0 || l->host.p != NULL);
     }
+    /* the sketch of the squashed view (what duplicate/similar/wave remember), and of the
+     * raw bytes, which are no view at all: any bytes must be safe */
+    wh_sketch sk, sk2;
+    wh_sketch_text(t.v[WH_VIEW_SQUASHED].s, t.v[WH_VIEW_SQUASHED].len, &sk);
+    CHECK(sk.length <= t.v[WH_VIEW_SQUASHED].len);
+    CHECK((sk.hash == 0) == (sk.length == 0) || sk.hash != 0);
+    wh_sketch_text(raw, n, &sk2);
+    wh_sketch_text(t.v[WH_VIEW_SQUASHED].s, t.v[WH_VIEW_SQUASHED].len, &sk2);
+    CHECK(sk2.hash == sk.hash && sk2.sim == sk.sim && sk2.length == sk.length);
     wh_arena_free(&a);
     return 0;
 }
