@@ -659,15 +659,16 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
     bool any_shadow = false, any_fired = false, want_targets = false;
     int64_t targets_within = 0;
     for (uint32_t ri = 0; ri < rs->nrules; ri++) {
-        const wh_rule *r = &rs->rules[ri];
+        const wh_rule_gate *gt = &rs->gates[ri];
         d->fired[ri] = 0;
-        if (r->on_join != is_join) continue;
-        if (r->req_group >= 0 && !(an->group_hit && an->group_hit[r->req_group])) continue;
-        if (r->req_links && !an->f.nlinks) continue;
+        if (gt->on_join != is_join) continue;
+        if (gt->req_group >= 0 && !(an->group_hit && an->group_hit[gt->req_group])) continue;
+        if (gt->req_links && !an->f.nlinks) continue;
+        const wh_rule *r = &rs->rules[ri];
         if (floor_set && r->priority < floor_p) continue;
         ctx.wave_true = false;
         ctx.wave_within = 0;
-        if (!rule_applies(r, ev) || !eval(&ctx, r->when)) continue;
+        if ((gt->scoped && !rule_applies(r, ev)) || !eval(&ctx, r->when)) continue;
         wh_action a = r->action;
         uint32_t dur = r->duration_s;
         if (r->escalate) {

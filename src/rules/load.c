@@ -2013,9 +2013,16 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
     rs->state.need_chan = rs->state.nchan_slots || rs->state.need_wave;
     for (uint32_t i = 0; i < rs->nrules; i++)
         rs->state.need_chan |= rs->rules[i].chan_mode >= 0;
+    rs->gates = wh_arena_alloc(L.a, sizeof(wh_rule_gate) * (rs->nrules ? rs->nrules : 1));
     for (uint32_t i = 0; i < rs->nrules; i++) {
-        rs->rules[i].req_group = required_group(rs->rules[i].when);
-        rs->rules[i].req_links = requires_links(rs->rules[i].when);
+        wh_rule *r = &rs->rules[i];
+        r->req_group = required_group(r->when);
+        r->req_links = requires_links(r->when);
+        rs->gates[i] = (wh_rule_gate){
+            .req_group = r->req_group,
+            .on_join = r->on_join,
+            .req_links = r->req_links,
+            .scoped = r->platforms.n || r->channels.n || r->roles.n || r->exempt_roles.n};
     }
     rs->groups = L.groups;
     rs->ngroups = L.ngroups;
