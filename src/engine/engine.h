@@ -63,7 +63,7 @@ void wh_decider_free(wh_decider *d);
 wh_shard *wh_decider_shard(wh_decider *d); /* NULL when the ruleset keeps no state */
 
 /* Prefetches the state an analysed event will need: stage 0, then (a few hundred ns later)
- * stage 1, then decide it. Only on the decider's own thread. */
+ * stage 1, then stage 2 (wave groups), then decide it. Only on the decider's own thread. */
 void wh_decide_prefetch(const wh_decider *d, const wh_analysis *an, int stage);
 
 /* Decides an analysed EVENT and appends exactly one JSON line (with its newline). */

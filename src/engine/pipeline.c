@@ -264,6 +264,7 @@ static int run_single(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FIL
                 count(st, true, WH_ACT_ALLOW, t_an[cur]);
             } else {
                 wh_decide_prefetch(dec, a, 0);
+                if (pending) wh_decide_prefetch(dec, &an[cur ^ 1], 2);
                 DECIDE_PENDING(); /* the previous event, its state prefetched meanwhile */
                 wh_decide_prefetch(dec, a, 1);
                 pending = true;
@@ -371,6 +372,7 @@ static void decide_batch(wh_decider *d, batch *b, uint32_t shard, bool measure)
     for (uint32_t i = 0; i < b->nan; i++) {
         if (i + 16 < b->nan && b->an[i + 16].shard == shard)
             wh_decide_prefetch(d, &b->an[i + 16], 0);
+        if (i + 4 < b->nan && b->an[i + 4].shard == shard) wh_decide_prefetch(d, &b->an[i + 4], 2);
         if (i + 8 < b->nan && b->an[i + 8].shard == shard) {
             /* the record itself was written by an analysis thread on another core: fetch
              * the lines the decision reads (header, the event's fields, the features) */

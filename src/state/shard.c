@@ -58,7 +58,7 @@ static void waves_free(wh_waves *w)
     if (!w) return;
     for (uint32_t i = 0; i < w->ng; i++) {
         for (uint32_t k = 0; k < w->g[i].n; k++)
-            free(w->g[i].m[k].big);
+            if (w->g[i].m[k].big) free(w->g[i].m[k].big);
         free(w->g[i].m);
     }
     free(w->g);
@@ -117,12 +117,18 @@ void wh_shard_prefetch(const wh_shard *s, uint64_t user_key, uint64_t chan_key,
 {
     if (user_key) wh_table_prefetch(s->users, user_key, stage);
     wh_table_prefetch(s->chans, chan_key, stage);
-    if (stage != 1 || !anchor) return;
-    /* channels are few and their entries stay cached: the wave index can be fetched now */
+    if (stage < 1 || !anchor) return;
+    /* channels are few and their entries stay cached: the wave index can be fetched at
+     * stage 1, and at stage 2 (the index now cached) the groups it points to */
     const wh_channel *ch = wh_table_peek(s->chans, chan_key);
-    if (ch && ch->waves && ch->waves->bucket) {
-        __builtin_prefetch(&ch->waves->bucket[bucket_of(ch->waves, anchor[0])]);
-        __builtin_prefetch(&ch->waves->bucket[bucket_of(ch->waves, anchor[1])]);
+    if (!ch || !ch->waves || !ch->waves->bucket) return;
+    const wh_waves *w = ch->waves;
+    for (int a = 0; a < 2; a++) {
+        const uint32_t *b = &w->bucket[bucket_of(w, anchor[a])];
+        if (stage == 1)
+            __builtin_prefetch(b);
+        else if (*b && *b <= w->ng)
+            __builtin_prefetch(&w->g[*b - 1]);
     }
 }
 
@@ -209,7 +215,7 @@ void wh_user_remember(wh_user *u, uint64_t hash, uint64_t sim, int64_t now_ms)
 static void cluster_clear(wh_wave_cluster *g)
 {
     for (uint32_t k = 0; k < g->n; k++)
-        free(g->m[k].big);
+        if (g->m[k].big) free(g->m[k].big); /* (most ids are inline: no call) */
     wh_wave_member *m = g->m;
     uint32_t cap = g->cap;
     memset(g, 0, sizeof(*g));
@@ -331,7 +337,7 @@ wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t
     for (uint32_t i = 0; i < best->n; i++) {
         wh_wave_member *m = &best->m[i];
         if (!recent(m->ts, now_ms, c->wave_within_ms)) {
-            free(m->big);
+            if (m->big) free(m->big);
             continue;
         }
         if (m->user == user) {
@@ -344,7 +350,7 @@ wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t
     best->n = k;
     if (!found) {
         if (best->n == WH_WAVE_MEMBERS) { /* full: the oldest member goes */
-            free(best->m[0].big);
+            if (best->m[0].big) free(best->m[0].big);
             memmove(best->m, best->m + 1, sizeof(wh_wave_member) * (best->n - 1));
             best->n--;
         }

@@ -198,6 +198,7 @@ void wh_table_prefetch(const wh_table *t, uint64_t key, int stage)
         __builtin_prefetch(&t->slots[s]);
         return;
     }
+    if (stage != 1) return;
     uint32_t v = t->slots[s];
     if (!v) return;
     const unsigned char *e = (const unsigned char *)ent(t, v - 1);

@@ -34,7 +34,7 @@ void wh_table_set_drop(wh_table *t, void (*drop)(void *payload));
 void *wh_table_get(wh_table *t, uint64_t key, int64_t now_ms, bool create, bool *created);
 
 /* Prefetches what a get of key will touch, in two stages a few hundred ns apart: 0 the
- * index slot, 1 (the slot now cached) the entry. Reads nothing it does not own. */
+ * index slot, 1 (the slot now cached) the entry; other stages do nothing. */
 void wh_table_prefetch(const wh_table *t, uint64_t key, int stage);
 
 /* The payload of key if present, changing nothing (no recency, no expiry); NULL if not. */
