@@ -79,6 +79,7 @@ typedef struct {
 static void words_summary(const word_t *words, uint32_t nw, uint32_t anchor[2], uint32_t *length)
 {
     uint32_t a0 = UINT32_MAX, a1 = UINT32_MAX, len = 0;
+    uint64_t p1 = ~(uint64_t)0, p2 = p1, p3 = p1, p4 = p1; /* no word has length 2^32-1 */
     for (uint32_t i = 0; i < nw; i++) {
         uint32_t x = words[i].h * 0x9e3779b1u;
         x ^= x >> 15;
@@ -90,9 +91,10 @@ static void words_summary(const word_t *words, uint32_t nw, uint32_t anchor[2], 
             a1 = a0, a0 = key;
         else if (key < a1 && key != a0)
             a1 = key;
-        bool dup = false;
-        for (uint32_t j = i > 4 ? i - 4 : 0; j < i; j++)
-            dup |= words[j].h == words[i].h && words[j].len == l;
+        /* a repeat of one of the 4 words before (hash and length) */
+        uint64_t me = (uint64_t)words[i].h << 32 | l;
+        bool dup = me == p1 || me == p2 || me == p3 || me == p4;
+        p4 = p3, p3 = p2, p2 = p1, p1 = me;
         len += dup ? 0 : (len ? 1 : 0) + l;
     }
     anchor[0] = a0;
@@ -167,6 +169,28 @@ static inline uint32_t next_bit(const uint64_t *m, uint32_t nblk, uint32_t i, bo
     return nblk * 64;
 }
 
+/* Appends the word t[i, e) to r (after a space) and to the word list, unless it is an id
+ * (15+ digits). t and r have 16 bytes of slack: words are copied and hashed 8 bytes at a
+ * time. */
+static inline void add_word(const unsigned char *t, uint32_t i, uint32_t e, const uint64_t *dm,
+                            uint32_t nblk, char *r, uint32_t *kp, word_t *words, uint32_t *nwp)
+{
+    uint32_t len = e - i, k = *kp;
+    if (len >= 15 && next_bit(dm, nblk, i, false) >= e) return; /* an id */
+    if (k) r[k++] = ' ';
+    uint64_t h = len;
+    for (uint32_t j = 0; j < len; j += 8) {
+        uint64_t c;
+        memcpy(&c, t + i + j, 8);
+        memcpy(r + k + j, &c, 8);
+        if (len - j < 8) c &= ~(uint64_t)0 >> (8 * (8 - (len - j)));
+        h = (h ^ c) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 29;
+    }
+    *kp = k + len;
+    if (*nwp < 255) words[(*nwp)++] = (word_t){(uint32_t)(h ^ (h >> 32)), len};
+}
+
 void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out)
 {
     wh_sketch_text_opt(s, n, true, out);
@@ -188,28 +212,29 @@ void wh_sketch_text_opt(const char *s, uint32_t n, bool with_sim, wh_sketch *out
     char r[MAX_REDUCED + 16];
     word_t words[256];
     uint32_t k = 0, nw = 0;
-    for (uint32_t i = next_bit(km, nblk, 0, true); i < lim;) {
-        uint32_t e = next_bit(km, nblk, i, false);
-        if (e > lim) e = lim;
-        uint32_t len = e - i;
-        if (!(len >= 15 && next_bit(dm, nblk, i, false) >= e)) { /* not an id */
-            if (k) r[k++] = ' ';
-            /* copy and hash 8 bytes at a time (t and r have 16 bytes of slack) */
-            uint64_t h = len;
-            for (uint32_t j = 0; j < len; j += 8) {
-                uint64_t c;
-                memcpy(&c, t + i + j, 8);
-                memcpy(r + k + j, &c, 8);
-                if (len - j < 8) c &= ~(uint64_t)0 >> (8 * (8 - (len - j)));
-                h = (h ^ c) * 0x9e3779b97f4a7c15ULL;
-                h ^= h >> 29;
+    /* runs of set bits in km are the words; a run may go on into the next block */
+    uint32_t ws = 0;
+    bool in = false;
+    for (uint32_t b = 0; b < nblk; b++) {
+        uint64_t m = km[b];
+        uint32_t pos = 0;
+        while (pos < 64) {
+            if (!in) {
+                uint64_t x = m >> pos;
+                if (!x) break;
+                pos += (uint32_t)__builtin_ctzll(x);
+                ws = b * 64 + pos;
+                in = true;
+            } else {
+                uint64_t x = ~m >> pos;
+                if (!x) break; /* the word goes on into the next block */
+                pos += (uint32_t)__builtin_ctzll(x);
+                add_word(t, ws, b * 64 + pos, dm, nblk, r, &k, words, &nw);
+                in = false;
             }
-            k += len;
-            if (nw < 255) words[nw++] = (word_t){(uint32_t)(h ^ (h >> 32)), len};
         }
-        if (e >= lim) break;
-        i = next_bit(km, nblk, e, true);
     }
+    if (in) add_word(t, ws, lim, dm, nblk, r, &k, words, &nw);
     words_summary(words, nw, out->anchor, &out->length);
     if (k == 0) {
         out->hash = 0;
@@ -248,7 +273,8 @@ void wh_sketch_text_opt(const char *s, uint32_t n, bool with_sim, wh_sketch *out
     /* count > ngrams / 2, compared bit-sliced from the top plane down */
     uint32_t half = ngrams / 2;
     uint64_t gt = 0, eq = ~(uint64_t)0;
-    for (int b = PLANES - 1; b >= 0; b--) {
+    /* planes above the count's top bit are all zero and change nothing: start below them */
+    for (int b = 31 - __builtin_clz(ngrams | 1) + 1; b >= 0; b--) {
         if (half >> b & 1) {
             eq &= p[b];
         } else {
