@@ -318,6 +318,11 @@ typedef struct {
     bool eof, stop;
     uint32_t nshards;
     bool measure;
+    /* One shard: the analysis workers take turns deciding, in batch order (no shard
+     * thread; the batch is often still in the cache of the worker that analysed it). */
+    wh_decider *dec1;    /* the one decider, used by one worker at a time */
+    uint64_t next_decide; /* the next batch to decide */
+    bool deciding;        /* a worker is deciding batch next_decide */
 } shared;
 
 static void analyze_batch(wh_worker *w, wh_decider *inline_d, batch *b, uint32_t nshards,
@@ -419,6 +424,23 @@ static void *analysis_main(void *arg)
         if (ta->d) { /* decided too */
             b->decided = true;
             pthread_cond_broadcast(&sh->done);
+        } else if (sh->dec1) {
+            /* Decide every batch that is next in order and analysed, unless another
+             * worker is at it (it will go on to this one when it is done). */
+            bool any = false;
+            while (!sh->deciding && sh->next_decide < sh->filled) {
+                batch *nb = &sh->slots[sh->next_decide % sh->nslots];
+                if (nb->seq != sh->next_decide || !nb->analyzed) break;
+                sh->deciding = true;
+                pthread_mutex_unlock(&sh->mu);
+                decide_batch(sh->dec1, nb, 0, sh->measure);
+                pthread_mutex_lock(&sh->mu);
+                nb->decided = true;
+                sh->next_decide++;
+                sh->deciding = false;
+                any = true;
+            }
+            if (any) pthread_cond_broadcast(&sh->done);
         } else {
             pthread_cond_broadcast(&sh->analyzed);
         }
@@ -553,7 +575,8 @@ static int run_threads(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FI
     /* A ruleset without state needs no shard threads: each analysis worker decides its
      * batches itself, in parallel (any decider decides a stateless event alike). */
     bool inline_decide = !rs->state.enabled;
-    uint32_t nthr = (uint32_t)threads + (inline_decide ? 0 : nshards);
+    if (!inline_decide && nshards == 1) sh.dec1 = decs[0];
+    uint32_t nthr = (uint32_t)threads + (inline_decide || sh.dec1 ? 0 : nshards);
     pthread_t *tids = calloc(nthr, sizeof(pthread_t));
     thread_arg *args = calloc(nthr, sizeof(thread_arg));
     bool made = sh.slots && tids && args;
