@@ -180,9 +180,9 @@ typedef struct {
     const wh_analysis *an;
     const wh_state_cfg *cfg;
     int64_t now;
-    wh_user *user;       /* NULL: no state or no user identity */
-    double strikes;      /* active strikes before this event */
-    int first;           /* first message in the channel: 1, 0, or -1 unknown */
+    wh_user *user;  /* NULL: no state or no user identity */
+    double strikes; /* active strikes before this event */
+    int first;      /* first message in the channel: 1, 0, or -1 unknown */
     bool over_u[WH_USER_SLOTS], over_c[WH_CHAN_SLOTS];
     wh_wave_cluster *wave; /* the group of similar messages this one joined, or NULL */
     double wave_sim;
@@ -199,8 +199,8 @@ static double state_value(const eval_ctx *c, const wh_cond *n)
         return 1 + wh_user_count_dup(c->user, c->an->sk.hash, c->now, n->within_ms);
     case WH_C_SIMILAR:
         if (!c->user || !c->an->sk.length) return 0;
-        return 1 + wh_user_count_similar(c->user, c->an->sk.sim, n->threshold, c->now,
-                                         n->within_ms);
+        return 1 +
+               wh_user_count_similar(c->user, c->an->sk.sim, n->threshold, c->now, n->within_ms);
     case WH_C_WAVE:
         if (!c->wave || c->an->sk.length < n->min_length || c->wave_sim < n->threshold - 1e-9)
             return 0;
@@ -306,8 +306,7 @@ static const wh_match *first_match(const wh_ruleset *rs, const wh_analysis *an, 
 }
 
 __attribute__((noinline)) static void write_reason(wh_buf *out, const wh_ruleset *rs, uint32_t ri,
-                                                   const wh_analysis *an,
-                         wh_action act)
+                                                   const wh_analysis *an, wh_action act)
 {
     const wh_event *ev = &an->ev;
     const wh_rule *r = &rs->rules[ri];
@@ -356,9 +355,9 @@ __attribute__((noinline)) static void write_reason(wh_buf *out, const wh_ruleset
 }
 
 static const char *const state_names[] = {
-    [WH_C_RATE] = "rate",       [WH_C_DUP] = "duplicate",     [WH_C_SIMILAR] = "similar",
-    [WH_C_WAVE] = "wave",       [WH_C_AGE] = "account_age_s", [WH_C_FIRST] = "first_message",
-    [WH_C_REP] = "reputation",  [WH_C_STRIKES] = "strikes",   [WH_C_JOINS] = "joins"};
+    [WH_C_RATE] = "rate",      [WH_C_DUP] = "duplicate",     [WH_C_SIMILAR] = "similar",
+    [WH_C_WAVE] = "wave",      [WH_C_AGE] = "account_age_s", [WH_C_FIRST] = "first_message",
+    [WH_C_REP] = "reputation", [WH_C_STRIKES] = "strikes",   [WH_C_JOINS] = "joins"};
 
 static void explain_features(wh_buf *out, const wh_cond *n, eval_ctx *c, const char *rule,
                              bool *first)
@@ -647,9 +646,8 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
                 ctx.over_c[i] = !r.allowed;
             }
             if (is_msg && cfg->need_wave && an->sk.length >= cfg->wave_min_length)
-                ctx.wave = wh_wave_observe(ch, cfg, an->user_key,
-                                           uid, an->sk.sim, an->sk.anchor, ctx.now,
-                                           &ctx.wave_sim);
+                ctx.wave = wh_wave_observe(ch, cfg, an->user_key, uid, an->sk.sim, an->sk.anchor,
+                                           ctx.now, &ctx.wave_sim);
         }
     }
     /* Rules by priority; an allow rule stops lower priorities. */
@@ -803,7 +801,7 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
 /* ---- analysis ---- */
 
 WH_COLD static void analysis_error(wh_analysis *an, wh_arena *keep, const wh_decode_error *err,
-                           uint64_t line_no)
+                                   uint64_t line_no)
 {
     wh_buf b;
     wh_buf_init(&b);
@@ -866,8 +864,8 @@ void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, in
         an->f.links[i].host = (wh_str){h ? h : "", h ? t.f.links[i].host.n : 0};
     }
     if (rs->state.need_hash || rs->state.need_sim)
-        wh_sketch_text_opt(t.v[WH_VIEW_SQUASHED].s, t.v[WH_VIEW_SQUASHED].len,
-                           rs->state.need_sim, &an->sk);
+        wh_sketch_text_opt(t.v[WH_VIEW_SQUASHED].s, t.v[WH_VIEW_SQUASHED].len, rs->state.need_sim,
+                           &an->sk);
     if (!rs->matcher) return;
     /* Scan, then let permitted terms cancel the blocked matches they cover. */
     uint32_t nm = wh_matcher_scan(rs->matcher, w->ms, &t, w->matches, MAX_MATCHES, &an->truncated);

@@ -294,7 +294,7 @@ static int run_single(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FIL
  * decisions are the same for any number of threads and shards. */
 
 typedef struct {
-    wh_buf in; /* whole lines, each terminated by '\n' */
+    wh_buf in;    /* whole lines, each terminated by '\n' */
     uint64_t seq; /* which batch of the stream this slot holds */
     uint64_t first_line;
     uint64_t *long_lines; /* line numbers of skipped over-long lines, ascending */
@@ -320,7 +320,7 @@ typedef struct {
     bool measure;
     /* One shard: the analysis workers take turns deciding, in batch order (no shard
      * thread; the batch is often still in the cache of the worker that analysed it). */
-    wh_decider *dec1;    /* the one decider, used by one worker at a time */
+    wh_decider *dec1;     /* the one decider, used by one worker at a time */
     uint64_t next_decide; /* the next batch to decide */
     bool deciding;        /* a worker is deciding batch next_decide */
 } shared;
@@ -401,8 +401,8 @@ static void decide_batch(wh_decider *d, batch *b, uint32_t shard, bool measure)
 
 typedef struct {
     shared *sh;
-    wh_worker *w;    /* analysis workers; made before the threads start */
-    wh_decider *d;   /* shard threads; an analysis worker's own when there is no state */
+    wh_worker *w;  /* analysis workers; made before the threads start */
+    wh_decider *d; /* shard threads; an analysis worker's own when there is no state */
     uint32_t shard;
 } thread_arg;
 
@@ -587,8 +587,7 @@ static int run_threads(wh_ruleset *rs, const wh_engine_opts *opts, reader *r, FI
         if (i < (uint32_t)threads) {
             made = (args[i].w = wh_worker_new(rs, opts)) != NULL;
             if (made && inline_decide) made = (args[i].d = wh_decider_new(rs, opts, 1)) != NULL;
-        }
-        else
+        } else
             args[i].d = decs[i - (uint32_t)threads], args[i].shard = i - (uint32_t)threads;
     }
     uint32_t started = 0;

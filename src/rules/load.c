@@ -683,15 +683,16 @@ bad:
 }
 
 /* Scalars of option mappings: each reports what is wrong with its own position. */
-static bool get_duration(ld_t *L, struct fy_node *v, const char *what, int64_t min_ms,
-                         int64_t *out)
+static bool get_duration(ld_t *L, struct fy_node *v, const char *what, int64_t min_ms, int64_t *out)
 {
     char *d = scalar(L, v, what);
     if (!d) return false;
     int64_t ms;
     if (!wh_parse_duration(d, strlen(d), &ms) || ms < min_ms) {
         ERR(L, v, "bad duration '%s' for %s: expected e.g. 500ms, 30s, 10m, 1h30m, 7d%s", d, what,
-            min_ms >= 1000 ? " (at least 1s)" : min_ms > 0 ? " (more than 0)" : "");
+            min_ms >= 1000 ? " (at least 1s)"
+            : min_ms > 0   ? " (more than 0)"
+                           : "");
         return false;
     }
     *out = ms;
@@ -751,11 +752,11 @@ static bool map_start(ld_t *L, struct fy_node *n, const char *what)
     return false;
 }
 
-#define FOR_PAIRS(L, n, kn, v, k)                                                                 \
-    for (void *it_ = NULL, *pr_;                                                                  \
-         (pr_ = fy_node_mapping_iterate((n), &it_)) &&                                            \
-         ((kn = fy_node_pair_key(pr_)), (v = fy_node_pair_value(pr_)), 1);)                       \
-        if (!(k = scalar((L), kn, "a key"))) {                                                    \
+#define FOR_PAIRS(L, n, kn, v, k)                                                                  \
+    for (void *it_ = NULL, *pr_;                                                                   \
+         (pr_ = fy_node_mapping_iterate((n), &it_)) &&                                             \
+         ((kn = fy_node_pair_key(pr_)), (v = fy_node_pair_value(pr_)), 1);)                        \
+        if (!(k = scalar((L), kn, "a key"))) {                                                     \
         } else
 
 static void parse_hosts(ld_t *L, struct fy_node *n, const char *what, wh_hostset *out)
@@ -941,8 +942,9 @@ static wh_cond *parse_rate(ld_t *L, struct fy_node *kn, struct fy_node *n, bool 
 {
     const char *what = joins ? "'joins'" : "'rate'";
     wh_cond *c = new_cond(L, joins ? WH_C_JOINS : WH_C_RATE, kn);
-    if (!map_start(L, n, joins ? "'joins' ({count: 20, per: 10s})"
-                               : "'rate' ({count: 5, per: 10s, scope: user})"))
+    if (!map_start(L, n,
+                   joins ? "'joins' ({count: 20, per: 10s})"
+                         : "'rate' ({count: 5, per: 10s, scope: user})"))
         return NULL;
     static const char *const keys[] = {"count", "per", "scope", "burst", NULL};
     static const char *const jkeys[] = {"count", "per", "burst", NULL};
@@ -997,11 +999,14 @@ static wh_cond *parse_rate(ld_t *L, struct fy_node *kn, struct fy_node *n, bool 
  * wave: {users, within, threshold, min_length} */
 static wh_cond *parse_repeat(ld_t *L, struct fy_node *kn, struct fy_node *n, wh_cond_kind kind)
 {
-    const char *what = kind == WH_C_DUP ? "'duplicate'" : kind == WH_C_SIMILAR ? "'similar'" : "'wave'";
+    const char *what = kind == WH_C_DUP       ? "'duplicate'"
+                       : kind == WH_C_SIMILAR ? "'similar'"
+                                              : "'wave'";
     wh_cond *c = new_cond(L, kind, kn);
-    if (!map_start(L, n, kind == WH_C_DUP       ? "'duplicate' ({count: 3, within: 60s})"
-                         : kind == WH_C_SIMILAR ? "'similar' ({count: 3, within: 60s, threshold: 0.8})"
-                                                : "'wave' ({users: 20, within: 30s, threshold: 0.8})"))
+    if (!map_start(L, n,
+                   kind == WH_C_DUP       ? "'duplicate' ({count: 3, within: 60s})"
+                   : kind == WH_C_SIMILAR ? "'similar' ({count: 3, within: 60s, threshold: 0.8})"
+                                          : "'wave' ({users: 20, within: 30s, threshold: 0.8})"))
         return NULL;
     static const char *const dkeys[] = {"count", "within", NULL};
     static const char *const skeys[] = {"count", "within", "threshold", NULL};
@@ -1030,7 +1035,10 @@ static wh_cond *parse_repeat(ld_t *L, struct fy_node *kn, struct fy_node *n, wh_
         } else if (!strcmp(k, "min_length") && kind == WH_C_WAVE) {
             ok &= get_uint(L, v, "'min_length'", 1, 1000, &c->min_length);
         } else {
-            unknown_key(L, k_n, k, kind == WH_C_DUP ? dkeys : kind == WH_C_SIMILAR ? skeys : wkeys,
+            unknown_key(L, k_n, k,
+                        kind == WH_C_DUP       ? dkeys
+                        : kind == WH_C_SIMILAR ? skeys
+                                               : wkeys,
                         what);
             ok = false;
         }
@@ -1158,7 +1166,8 @@ static wh_cond *parse_cond(ld_t *L, struct fy_node *n, int depth)
                 found = true;
                 c = new_cond(L, WH_C_NUM, kn);
                 c->feat = num_keys[i].feat;
-                if (!parse_cmp(L, v, k, num_keys[i].ratio ? CMP_RATIO : CMP_COUNT, &c->cmp)) c = NULL;
+                if (!parse_cmp(L, v, k, num_keys[i].ratio ? CMP_RATIO : CMP_COUNT, &c->cmp))
+                    c = NULL;
             }
             if (!found) unknown_key(L, kn, k, cond_keys, "a condition");
         }
@@ -1383,8 +1392,8 @@ static void parse_escalation_section(ld_t *L, struct fy_node *n)
 
 static void parse_reputation_section(ld_t *L, struct fy_node *n)
 {
-    static const char *const keys[] = {"message", "interval", "approve", "strike", "min", "max",
-                                       NULL};
+    static const char *const keys[] = {"message", "interval", "approve", "strike",
+                                       "min",     "max",      NULL};
     wh_state_cfg *c = &L->rs->state;
     if (!map_start(L, n, "'reputation'")) return;
     struct fy_node *k_n, *v;
@@ -1435,9 +1444,11 @@ static void state_defaults(wh_state_cfg *c)
     c->max_users = 2000000;
     c->max_channels = 200000;
     c->idle_ms = 7 * 86400000LL;
-    static const wh_step ladder[] = {
-        {WH_ACT_WARN, 0}, {WH_ACT_TIMEOUT, 60}, {WH_ACT_TIMEOUT, 600}, {WH_ACT_TIMEOUT, 86400},
-        {WH_ACT_BAN, 0}};
+    static const wh_step ladder[] = {{WH_ACT_WARN, 0},
+                                     {WH_ACT_TIMEOUT, 60},
+                                     {WH_ACT_TIMEOUT, 600},
+                                     {WH_ACT_TIMEOUT, 86400},
+                                     {WH_ACT_BAN, 0}};
     memcpy(c->ladder, ladder, sizeof(ladder));
     c->nladder = WH_ARRAY_LEN(ladder);
     c->half_life_ms = 86400000LL;
@@ -1488,10 +1499,10 @@ static bool has_kind(const wh_cond *c, wh_cond_kind k)
 
 /* ---- rules ---- */
 
-static const char *const rule_keys[] = {
-    "id",       "description", "when",     "action",    "reason",   "priority",       "mode",
-    "roles",    "exempt_roles", "channels", "platforms", "escalate", "strikes", "channel_action",
-    NULL};
+static const char *const rule_keys[] = {"id",           "description",    "when",      "action",
+                                        "reason",       "priority",       "mode",      "roles",
+                                        "exempt_roles", "channels",       "platforms", "escalate",
+                                        "strikes",      "channel_action", NULL};
 
 static bool valid_id(const char *s)
 {
@@ -1825,9 +1836,8 @@ static void on_pattern_error(void *ud, uint32_t pi, const char *msg)
 
 /* ---- top level ---- */
 
-static const char *const top_keys[] = {"version",    "lists",      "exempt_roles", "rules",
-                                       "state",      "escalation", "reputation",   "mod_actions",
-                                       NULL};
+static const char *const top_keys[] = {"version",    "lists",      "exempt_roles", "rules", "state",
+                                       "escalation", "reputation", "mod_actions",  NULL};
 
 static wh_status load(const char *path, const char *dir, const char *mem, size_t memlen,
                       const wh_load_opts *opts, wh_diags *diags, wh_ruleset **out);
@@ -1908,18 +1918,20 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
      * malformed ones crash libfyaml 0.7.12 (found by fuzz_rules): refuse them up front. */
     for (size_t i = 0, line = 1; i < tlen; line++) {
         size_t ls = i, p = i;
-        while (p < tlen && text[p] == ' ') p++;
+        while (p < tlen && text[p] == ' ')
+            p++;
         while (p + 1 < tlen && text[p] == '-' && (text[p + 1] == ' ' || text[p + 1] == '\t')) {
             p += 2;
-            while (p < tlen && (text[p] == ' ' || text[p] == '\t')) p++;
+            while (p < tlen && (text[p] == ' ' || text[p] == '\t'))
+                p++;
         }
-        if (p < tlen && text[p] == '?' &&
-            (p + 1 == tlen || strchr(" \t\r\n", text[p + 1]))) {
+        if (p < tlen && text[p] == '?' && (p + 1 == tlen || strchr(" \t\r\n", text[p + 1]))) {
             wh_diags_add(diags, path, (uint32_t)line, (uint32_t)(p - ls + 1),
                          "explicit '?' mapping keys are not supported in rules files");
             goto fail;
         }
-        while (i < tlen && text[i] != '\n') i++;
+        while (i < tlen && text[i] != '\n')
+            i++;
         i++;
     }
     struct fy_diag_cfg dcfg;
@@ -2018,11 +2030,11 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
         wh_rule *r = &rs->rules[i];
         r->req_group = required_group(r->when);
         r->req_links = requires_links(r->when);
-        rs->gates[i] = (wh_rule_gate){
-            .req_group = r->req_group,
-            .on_join = r->on_join,
-            .req_links = r->req_links,
-            .scoped = r->platforms.n || r->channels.n || r->roles.n || r->exempt_roles.n};
+        rs->gates[i] = (wh_rule_gate){.req_group = r->req_group,
+                                      .on_join = r->on_join,
+                                      .req_links = r->req_links,
+                                      .scoped = r->platforms.n || r->channels.n || r->roles.n ||
+                                                r->exempt_roles.n};
     }
     rs->groups = L.groups;
     rs->ngroups = L.ngroups;

@@ -55,15 +55,15 @@ typedef enum {
     WH_C_NUM,
     WH_C_LINKS,
     /* behaviour (state) predicates */
-    WH_C_RATE,     /* over a GCRA limit: slot, chan_scope */
-    WH_C_DUP,      /* the same normalized text count times within */
-    WH_C_SIMILAR,  /* near-duplicates (sketch similarity >= threshold) */
-    WH_C_WAVE,     /* count distinct users in the channel, similar text, within */
-    WH_C_AGE,      /* account age (ms) compared by cmp */
-    WH_C_FIRST,    /* first message in the channel == flag */
-    WH_C_REP,      /* reputation compared by cmp */
-    WH_C_STRIKES,  /* active strikes compared by cmp */
-    WH_C_JOINS     /* join burst: over a channel GCRA limit on join events */
+    WH_C_RATE,    /* over a GCRA limit: slot, chan_scope */
+    WH_C_DUP,     /* the same normalized text count times within */
+    WH_C_SIMILAR, /* near-duplicates (sketch similarity >= threshold) */
+    WH_C_WAVE,    /* count distinct users in the channel, similar text, within */
+    WH_C_AGE,     /* account age (ms) compared by cmp */
+    WH_C_FIRST,   /* first message in the channel == flag */
+    WH_C_REP,     /* reputation compared by cmp */
+    WH_C_STRIKES, /* active strikes compared by cmp */
+    WH_C_JOINS    /* join burst: over a channel GCRA limit on join events */
 } wh_cond_kind;
 
 typedef struct {
@@ -121,26 +121,32 @@ typedef enum {
 extern const char *const wh_chan_mode_names[WH_MODE__COUNT];
 
 /* Moderator actions that change a user's standing (mod_action events). */
-typedef enum { WH_MOD_WARN = 0, WH_MOD_TIMEOUT, WH_MOD_BAN, WH_MOD_DENY, WH_MOD__WEIGHTED } wh_mod_kind;
+typedef enum {
+    WH_MOD_WARN = 0,
+    WH_MOD_TIMEOUT,
+    WH_MOD_BAN,
+    WH_MOD_DENY,
+    WH_MOD__WEIGHTED
+} wh_mod_kind;
 
 typedef struct {
-    bool enabled;                /* the ruleset keeps state at all */
-    uint32_t max_users;          /* entries per (platform, channel, user), all shards */
-    uint32_t max_channels;       /* entries per (platform, channel) */
-    int64_t idle_ms;             /* entries idle longer are forgotten (0 never) */
+    bool enabled;                 /* the ruleset keeps state at all */
+    uint32_t max_users;           /* entries per (platform, channel, user), all shards */
+    uint32_t max_channels;        /* entries per (platform, channel) */
+    int64_t idle_ms;              /* entries idle longer are forgotten (0 never) */
     wh_step ladder[WH_MAX_STEPS]; /* default escalation ladder */
     uint32_t nladder;
-    int64_t half_life_ms;        /* strikes decay: halve every half_life... */
-    int64_t expire_ms;           /* ...or all reset after expire without a new strike */
+    int64_t half_life_ms; /* strikes decay: halve every half_life... */
+    int64_t expire_ms;    /* ...or all reset after expire without a new strike */
     double rep_message, rep_approve, rep_strike, rep_min, rep_max;
     int64_t rep_interval_ms;
     double mod_weight[WH_MOD__WEIGHTED];
     wh_rate_slot user_slots[WH_USER_SLOTS], chan_slots[WH_CHAN_SLOTS];
     uint32_t nuser_slots, nchan_slots;
     bool need_hash, need_sim, need_wave;
-    bool need_chan; /* channel entries: channel rates, joins, waves or channel_action */
-    double wave_threshold;  /* the lowest threshold of any wave rule (clusters use it) */
-    int64_t wave_within_ms; /* the longest window of any wave rule */
+    bool need_chan;           /* channel entries: channel rates, joins, waves or channel_action */
+    double wave_threshold;    /* the lowest threshold of any wave rule (clusters use it) */
+    int64_t wave_within_ms;   /* the longest window of any wave rule */
     uint32_t wave_min_length; /* the smallest min_length of any wave rule */
     uint32_t wave_max_users;  /* the largest users of any wave rule */
 } wh_state_cfg;
@@ -162,8 +168,8 @@ typedef struct {
     wh_action action;
     uint32_t duration_s;
     wh_cond *when;
-    bool escalate;       /* the ladder picks the action by active strikes */
-    wh_step *ladder;     /* own ladder, or NULL for the ruleset's */
+    bool escalate;   /* the ladder picks the action by active strikes */
+    wh_step *ladder; /* own ladder, or NULL for the ruleset's */
     uint32_t nladder;
     double weight;       /* strikes an enforced action adds (default 1) */
     int8_t chan_mode;    /* channel_action mode, or -1 */
@@ -172,8 +178,8 @@ typedef struct {
     bool implicit_allow; /* no action, only a channel_action: allows, but sets no floor */
     bool has_wave;       /* a wave predicate may name targets */
     bool req_links;      /* the condition cannot hold on a message without links */
-    int32_t req_group; /* a match group the condition cannot hold without, or -1: lets the
-                          engine skip most rules of a message in one test */
+    int32_t req_group;   /* a match group the condition cannot hold without, or -1: lets the
+                            engine skip most rules of a message in one test */
     wh_strset roles, exempt_roles, channels, platforms;
     uint32_t line, col, order;
 } wh_rule;
@@ -206,7 +212,7 @@ typedef struct {
 
 typedef struct wh_ruleset {
     atomic_int refs;
-    wh_rule *rules; /* sorted: priority desc, then file order */
+    wh_rule *rules;      /* sorted: priority desc, then file order */
     wh_rule_gate *gates; /* one per rule, same order */
     uint32_t nrules;
     wh_group *groups;

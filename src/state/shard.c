@@ -16,7 +16,7 @@
 /* The comparisons of sketches count bits; x86-64's baseline has no POPCNT instruction, so
  * these loops get a second build that uses it, picked at load time on CPUs that have it. */
 #if defined(__x86_64__) && defined(__has_attribute) && !defined(__clang__)
-#if __has_attribute(target_clones) && !defined(__SANITIZE_ADDRESS__) /* gcc (clang 14 does
+#if __has_attribute(target_clones) && !defined(__SANITIZE_ADDRESS__) /* gcc (clang 14 does         \
                                                    not export a clone's plain symbol) */
 #define WH_POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
 #endif
@@ -189,8 +189,8 @@ uint32_t wh_user_count_dup(const wh_user *u, uint64_t hash, int64_t now_ms, int6
     return n;
 }
 
-WH_POPCNT_CLONES uint32_t wh_user_count_similar(const wh_user *u, uint64_t sim, double threshold, int64_t now_ms,
-                               int64_t within_ms)
+WH_POPCNT_CLONES uint32_t wh_user_count_similar(const wh_user *u, uint64_t sim, double threshold,
+                                                int64_t now_ms, int64_t within_ms)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < u->n; i++)
@@ -327,7 +327,8 @@ wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t
     for (int a = 0; a < 2; a++) {
         uint32_t *b = &w->bucket[bucket_of(w, anchor[a])];
         const wh_wave_cluster *o = *b && *b <= w->ng ? &w->g[*b - 1] : NULL;
-        if (!o || o == best || o->n <= best->n + 1 || !recent(o->last_ms, now_ms, c->wave_within_ms))
+        if (!o || o == best || o->n <= best->n + 1 ||
+            !recent(o->last_ms, now_ms, c->wave_within_ms))
             *b = idx;
     }
     *similarity = bs;
@@ -406,12 +407,30 @@ static void put(wr *w, const void *p, size_t n)
     XXH3_64bits_update(w->h, p, n);
     if (fwrite(p, 1, n, w->f) != n) w->bad = true;
 }
-static void put_u8(wr *w, uint8_t v) { put(w, &v, 1); }
-static void put_u16(wr *w, uint16_t v) { put(w, &v, 2); }
-static void put_u32(wr *w, uint32_t v) { put(w, &v, 4); }
-static void put_u64(wr *w, uint64_t v) { put(w, &v, 8); }
-static void put_i64(wr *w, int64_t v) { put(w, &v, 8); }
-static void put_f64(wr *w, double v) { put(w, &v, 8); }
+static void put_u8(wr *w, uint8_t v)
+{
+    put(w, &v, 1);
+}
+static void put_u16(wr *w, uint16_t v)
+{
+    put(w, &v, 2);
+}
+static void put_u32(wr *w, uint32_t v)
+{
+    put(w, &v, 4);
+}
+static void put_u64(wr *w, uint64_t v)
+{
+    put(w, &v, 8);
+}
+static void put_i64(wr *w, int64_t v)
+{
+    put(w, &v, 8);
+}
+static void put_f64(wr *w, double v)
+{
+    put(w, &v, 8);
+}
 
 static void put_slots(wr *w, const wh_rate_slot *v, uint32_t n)
 {
@@ -564,7 +583,7 @@ static bool get(rd *r, void *out, size_t n, const char *what)
 
 /* Values a file may hold: times within the years event times can have (the decoder's
  * bounds, so no difference of two overflows), GCRA cells well inside int64. */
-#define TS_MIN (-62167219200000LL) /* 0000-01-01 */
+#define TS_MIN (-62167219200000LL)                    /* 0000-01-01 */
 #define TS_MAX (253402300799999LL + 400LL * 86400000) /* 9999-12-31, plus a channel mode */
 static bool ts_ok(int64_t t)
 {
@@ -600,8 +619,8 @@ static bool get_slots(rd *r, wh_rate_slot *v, uint32_t *n, uint32_t max)
 }
 
 /* Where a saved slot's cell goes now, or -1. */
-static void map_slots(const wh_rate_slot *saved, uint32_t ns, const wh_rate_slot *now,
-                      uint32_t nn, int *map)
+static void map_slots(const wh_rate_slot *saved, uint32_t ns, const wh_rate_slot *now, uint32_t nn,
+                      int *map)
 {
     for (uint32_t i = 0; i < ns; i++) {
         map[i] = -1;
@@ -670,8 +689,7 @@ static wh_status load_waves(rd *r, wh_channel *ch)
     for (uint32_t i = 0; i < nb; i++) {
         uint32_t b, v;
         if (!GET(r, b, "the wave index") || !GET(r, v, "the wave index")) return WH_EINVAL;
-        if (b >= nbk || v == 0 || v > ng)
-            return bad(r, "the wave index (bad entry)"), WH_EINVAL;
+        if (b >= nbk || v == 0 || v > ng) return bad(r, "the wave index (bad entry)"), WH_EINVAL;
         w->bucket[b] = v;
     }
     return WH_OK;
@@ -682,8 +700,7 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
                             size_t errlen)
 {
     if (len < 8 + 4 + 8 || memcmp(buf, MAGIC, 8)) {
-        snprintf(err, errlen, "state file %s: not a whiply state file (no WHIPLYST header)",
-                 label);
+        snprintf(err, errlen, "state file %s: not a whiply state file (no WHIPLYST header)", label);
         return WH_EINVAL;
     }
     uint64_t sum;
@@ -697,8 +714,8 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
     uint32_t ver;
     GET(&r, ver, "the version");
     if (ver != SNAP_VERSION) {
-        snprintf(err, errlen, "state file %s: version %u, this whiply reads version %d", label,
-                 ver, SNAP_VERSION);
+        snprintf(err, errlen, "state file %s: version %u, this whiply reads version %d", label, ver,
+                 SNAP_VERSION);
         return WH_EINVAL;
     }
     wh_rate_slot us[WH_USER_SLOTS], cs[WH_CHAN_SLOTS];
@@ -774,8 +791,8 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
         for (uint32_t k = 0; k < ncs; k++)
             if (cmap[k] >= 0) ch->tat[cmap[k]] = tat[k];
         for (int m = 0; m < WH_MODE__COUNT; m++)
-            if (!GET(&r, ch->mode_until[m], w) || (!ts_ok(ch->mode_until[m]) &&
-                                                   !bad(&r, "a channel mode (out of range)")))
+            if (!GET(&r, ch->mode_until[m], w) ||
+                (!ts_ok(ch->mode_until[m]) && !bad(&r, "a channel mode (out of range)")))
                 goto bad;
         uint8_t has;
         if (!GET(&r, has, w)) goto bad;
@@ -807,8 +824,8 @@ wh_status wh_state_load(wh_shard *const *shards, uint32_t n, const wh_state_cfg 
         snprintf(err, errlen, "cannot read state file %s: %s", path, strerror(errno));
         return WH_EIO;
     }
-    wh_status st = wh_state_load_mem(shards, n, c, path, (const unsigned char *)buf, len, err,
-                                     errlen);
+    wh_status st =
+        wh_state_load_mem(shards, n, c, path, (const unsigned char *)buf, len, err, errlen);
     free(buf);
     return st;
 }

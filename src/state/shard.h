@@ -15,11 +15,12 @@
 #include "rules/rules.h"
 #include "state/gcra.h"
 
-#define WH_RECENT 8            /* a user's last messages kept for duplicate/similar */
-#define WH_WAVE_GROUPS 4096    /* groups of similar messages per channel, at most */
-#define WH_WAVE_MEMBERS 256    /* distinct users kept per group */
-#define WH_WAVE_COMPARE 8      /* a message joins a group if it is like its first or one of
-                                  its last 8 messages */
+#define WH_RECENT 8         /* a user's last messages kept for duplicate/similar */
+#define WH_WAVE_GROUPS 4096 /* groups of similar messages per channel, at most */
+#define WH_WAVE_MEMBERS 256 /* distinct users kept per group */
+#define WH_WAVE_COMPARE                                                                            \
+    8 /* a message joins a group if it is like its first or one of                                 \
+         its last 8 messages */
 
 /* One user in one channel: 240 bytes (plus 32 of table entry and 8-16 of index). */
 typedef struct {
@@ -65,10 +66,10 @@ typedef struct {
  * cursor sweeping the pool, else the least recently active of the next 8. */
 typedef struct {
     wh_wave_cluster *g;
-    uint32_t ng;      /* groups in the pool (slots in use or reusable) */
-    uint32_t capg;    /* allocated */
-    uint32_t cursor;  /* where the next search for a reusable group starts */
-    uint32_t *bucket; /* anchor -> group index + 1 (0: none) */
+    uint32_t ng;       /* groups in the pool (slots in use or reusable) */
+    uint32_t capg;     /* allocated */
+    uint32_t cursor;   /* where the next search for a reusable group starts */
+    uint32_t *bucket;  /* anchor -> group index + 1 (0: none) */
     uint32_t nbuckets; /* a power of two, 16 per allocated group up to 16,384 (small
                           channels stay small) */
 } wh_waves;
@@ -135,9 +136,9 @@ uint32_t wh_wave_count(const wh_wave_cluster *g, int64_t now_ms, int64_t within_
 
 /* ---- metrics ---- */
 typedef struct {
-    uint64_t users, channels;          /* entries now */
+    uint64_t users, channels; /* entries now */
     uint64_t user_evictions, channel_evictions;
-    uint64_t bytes;                    /* table memory in use */
+    uint64_t bytes; /* table memory in use */
 } wh_shard_stats;
 void wh_shard_stats_add(const wh_shard *s, wh_shard_stats *into);
 

@@ -61,10 +61,10 @@ static unsigned char keep_tab[256];
 static void keep_init(void)
 {
     for (int c = 0; c < 256; c++)
-        keep_tab[c] = (unsigned char)((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80
-                                          ? c
-                                      : c >= 'A' && c <= 'Z' ? c + 32
-                                                             : 0);
+        keep_tab[c] =
+            (unsigned char)((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80 ? c
+                            : c >= 'A' && c <= 'Z'                                        ? c + 32
+                                                                                          : 0);
 }
 
 typedef struct {

@@ -37,7 +37,7 @@ TEST(sketch_hash_ignores_spacing_case_punctuation_homoglyphs_and_leet)
     ASSERT_EQ(sketch("FOLLOW   my channel pls!!!").hash, h);
     ASSERT_EQ(sketch("f0ll0w my channel pls").hash, h);
     ASSERT_EQ(sketch("fоllоw my сhannel pls").hash, h); /* Cyrillic о, с */
-    ASSERT_EQ(sketch("𝐟𝐨𝐥𝐥𝐨𝐰 my channel pls").hash, h);     /* mathematical bold */
+    ASSERT_EQ(sketch("𝐟𝐨𝐥𝐥𝐨𝐰 my channel pls").hash, h); /* mathematical bold */
     ASSERT(sketch("follow my channel please").hash != h);
     ASSERT_EQ(sketch("").hash, 0);
     ASSERT_EQ(sketch("!!! ...").length, 0);
@@ -55,10 +55,10 @@ TEST(sketch_similarity_separates_variants_from_unrelated_chat)
             double s = wh_sim_similarity(sketch(a).sim, sketch(b).sim);
             if (s < 0.8) T_FAIL("'%s' vs '%s': similarity %.3f < 0.8", a, b, s);
         }
-    const char *chat[] = {"lol that was so good",   "gg wp everyone",
-                          "PogChamp PogChamp",      "what game is this",
-                          "hello chat how are you", "is this the new patch?",
-                          "no way he hit that shot", "can someone link the build",
+    const char *chat[] = {"lol that was so good",     "gg wp everyone",
+                          "PogChamp PogChamp",        "what game is this",
+                          "hello chat how are you",   "is this the new patch?",
+                          "no way he hit that shot",  "can someone link the build",
                           "who is winning right now", "this music is great"};
     for (int i = 0; i < 10; i++)
         for (int j = i + 1; j < 10; j++) {
@@ -87,8 +87,7 @@ TEST(sketch_bit_sliced_simhash_equals_the_per_bit_reference)
             n--;
         if (!n) continue;
         if (sk.sim != wh_sketch_sim_reference(c, n))
-            T_FAIL("round %d (%u bytes): %016llx != %016llx", round, n,
-                   (unsigned long long)sk.sim,
+            T_FAIL("round %d (%u bytes): %016llx != %016llx", round, n, (unsigned long long)sk.sim,
                    (unsigned long long)wh_sketch_sim_reference(c, n));
     }
 }
@@ -112,10 +111,10 @@ TEST(strikes_halve_every_half_life_and_round_to_whole_strikes)
     ASSERT(fabs(wh_user_strikes(&u, &c, 1000) - 2) < 1e-12);
     ASSERT(fabs(wh_user_strikes(&u, &c, 1000 + 3600000) - 1) < 1e-12);
     ASSERT(fabs(wh_user_strikes(&u, &c, 1000 + 7200000) - 0.5) < 1e-12);
-    ASSERT_EQ(wh_strikes_whole(wh_user_strikes(&u, &c, 1000 + 60000)), 2); /* 1.98 */
+    ASSERT_EQ(wh_strikes_whole(wh_user_strikes(&u, &c, 1000 + 60000)), 2);   /* 1.98 */
     ASSERT_EQ(wh_strikes_whole(wh_user_strikes(&u, &c, 1000 + 7200000)), 1); /* 0.5 */
     ASSERT_EQ(wh_strikes_whole(wh_user_strikes(&u, &c, 1000 + 7300000)), 0); /* < 0.5 */
-    ASSERT(fabs(u.rep - -6) < 1e-12);                                       /* -3 a strike */
+    ASSERT(fabs(u.rep - -6) < 1e-12);                                        /* -3 a strike */
     /* a new strike adds to the decayed value */
     wh_user_add_strikes(&u, &c, 1000 + 3600000, 1);
     ASSERT(fabs(wh_user_strikes(&u, &c, 1000 + 3600000) - 2) < 1e-12);
@@ -146,8 +145,8 @@ static wh_wave_cluster *observe(const wh_state_cfg *c, uint64_t user, const char
                                 const char *text, int64_t ts, double *s)
 {
     wh_sketch k = sketch(text);
-    return wh_wave_observe(&wch, c, user, (wh_str){id, (uint32_t)strlen(id)}, k.sim, k.anchor,
-                           ts, s);
+    return wh_wave_observe(&wch, c, user, (wh_str){id, (uint32_t)strlen(id)}, k.sim, k.anchor, ts,
+                           s);
 }
 
 static void free_waves(void)
@@ -247,8 +246,9 @@ static const char *decide(wh_worker *w, const char *l)
 
 TEST(rate_is_gcra_exact_at_the_boundary)
 {
-    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
-                              "  - {id: flood, when: {rate: {count: 2, per: 10s}}, action: delete}\n");
+    wh_ruleset *rs =
+        th_rules("version: 1\nrules:\n"
+                 "  - {id: flood, when: {rate: {count: 2, per: 10s}}, action: delete}\n");
     wh_worker *w = wh_worker_new(rs, NULL);
     ASSERT_CONTAINS(decide(w, ev("1", 0, "a", "x")), "\"allow\"");
     ASSERT_CONTAINS(decide(w, ev("2", 1, "a", "x")), "\"allow\"");
@@ -324,8 +324,9 @@ TEST(account_age_and_first_message)
                               "  - {id: young, when: {account_age: \"< 7d\"}, action: hold}\n"
                               "  - {id: first, when: {first_message: true}, action: warn}\n");
     wh_worker *w = wh_worker_new(rs, NULL);
-    const char *young = "{\"id\":\"y\",\"channel\":\"#c\",\"user\":{\"id\":\"n\",\"created_at\":"
-                        "\"2026-11-20T00:00:00Z\"},\"text\":\"hi\",\"ts\":\"2026-11-24T00:00:00Z\"}";
+    const char *young =
+        "{\"id\":\"y\",\"channel\":\"#c\",\"user\":{\"id\":\"n\",\"created_at\":"
+        "\"2026-11-20T00:00:00Z\"},\"text\":\"hi\",\"ts\":\"2026-11-24T00:00:00Z\"}";
     const char *old = "{\"id\":\"o\",\"channel\":\"#c\",\"user\":{\"id\":\"o\",\"created_at\":"
                       "\"2026-11-10T00:00:00Z\"},\"text\":\"hi\",\"ts\":\"2026-11-24T00:00:00Z\"}";
     ASSERT_CONTAINS(decide(w, young), "\"hold\"");
@@ -371,21 +372,25 @@ TEST(behaviour_lint_errors_name_the_problem)
 
 TEST(spreading_channels_over_shards_never_changes_a_decision)
 {
-    wh_ruleset *rs = th_rules(
-        "version: 1\n"
-        "escalation: {ladder: [warn, 60s, 10m, ban], half_life: 30s}\n"
-        "rules:\n"
-        "  - {id: flood, when: {rate: {count: 3, per: 5s}}, action: delete}\n"
-        "  - {id: busy, when: {rate: {count: 5, per: 5s, scope: channel}}, action: allow,"
-        " channel_action: {mode: slow, for: 30s}}\n"
-        "  - {id: dup, when: {duplicate: {count: 2, within: 20s}}, escalate: true}\n"
-        "  - {id: near, when: {similar: {count: 3, within: 20s}}, action: hold}\n"
-        "  - {id: wave, when: {wave: {users: 3, within: 20s}}, action: ban}\n"
-        "  - {id: bad, when: {words: [badword]}, escalate: true}\n"
-        "  - {id: low, when: {all: [{reputation: \"< -5\"}, {length: \"> 3\"}]}, action: delete}\n");
-    const char *texts[] = {"hello there friends", "badword",
+    wh_ruleset *rs =
+        th_rules("version: 1\n"
+                 "escalation: {ladder: [warn, 60s, 10m, ban], half_life: 30s}\n"
+                 "rules:\n"
+                 "  - {id: flood, when: {rate: {count: 3, per: 5s}}, action: delete}\n"
+                 "  - {id: busy, when: {rate: {count: 5, per: 5s, scope: channel}}, action: allow,"
+                 " channel_action: {mode: slow, for: 30s}}\n"
+                 "  - {id: dup, when: {duplicate: {count: 2, within: 20s}}, escalate: true}\n"
+                 "  - {id: near, when: {similar: {count: 3, within: 20s}}, action: hold}\n"
+                 "  - {id: wave, when: {wave: {users: 3, within: 20s}}, action: ban}\n"
+                 "  - {id: bad, when: {words: [badword]}, escalate: true}\n"
+                 "  - {id: low, when: {all: [{reputation: \"< -5\"}, {length: \"> 3\"}]}, action: "
+                 "delete}\n");
+    const char *texts[] = {"hello there friends",
+                           "badword",
                            "buy followers at bigfollows dot com now 1",
-                           "buy followers at bigfollows dot com now 2", "gg", "what a game this is",
+                           "buy followers at bigfollows dot com now 2",
+                           "gg",
+                           "what a game this is",
                            "buy followers at bigfollows dot com now 3"};
     enum { N = 3000, CH = 5, US = 40, K = 4 };
     static char lines[N][512];
@@ -403,10 +408,11 @@ TEST(spreading_channels_over_shards_never_changes_a_decision)
                      "\"u%d\",\"action\":\"%s\",\"ts\":%lld}",
                      i, c, u, next() % 2 ? "timeout" : "approve", ts);
         else
-            snprintf(lines[i], sizeof(lines[i]),
-                     "{\"id\":\"%d\",\"channel\":\"#ch%d\",\"user\":{\"id\":\"u%d\"},\"text\":\"%s\","
-                     "\"ts\":%lld}",
-                     i, c, u, texts[next() % 7], ts);
+            snprintf(
+                lines[i], sizeof(lines[i]),
+                "{\"id\":\"%d\",\"channel\":\"#ch%d\",\"user\":{\"id\":\"u%d\"},\"text\":\"%s\","
+                "\"ts\":%lld}",
+                i, c, u, texts[next() % 7], ts);
         wh_analyze(w, lines[i], strlen(lines[i]), (uint64_t)i + 1, 0, &keep, 1, &an[i]);
         ASSERT(an[i].kind == WH_AN_EVENT);
     }
@@ -450,16 +456,15 @@ TEST(spreading_channels_over_shards_never_changes_a_decision)
     wh_ruleset_release(rs);
 }
 
-
 TEST(channel_modes_and_joins_read_the_users_standing)
 {
-    wh_ruleset *rs = th_rules(
-        "version: 1\nrules:\n"
-        "  - {id: busy, priority: 10, when: {rate: {count: 2, per: 10s, scope: channel}},"
-        " channel_action: {mode: slow, for: 1m}}\n"
-        "  - {id: bad, when: {words: [badword]}, action: delete}\n"
-        "  - {id: known-raider, when: {all: [{joins: {count: 1, per: 10s}},"
-        " {strikes: \">= 1\"}]}, action: ban}\n");
+    wh_ruleset *rs =
+        th_rules("version: 1\nrules:\n"
+                 "  - {id: busy, priority: 10, when: {rate: {count: 2, per: 10s, scope: channel}},"
+                 " channel_action: {mode: slow, for: 1m}}\n"
+                 "  - {id: bad, when: {words: [badword]}, action: delete}\n"
+                 "  - {id: known-raider, when: {all: [{joins: {count: 1, per: 10s}},"
+                 " {strikes: \">= 1\"}]}, action: ban}\n");
     wh_worker *w = wh_worker_new(rs, NULL);
     decide(w, ev("1", 0, "a", "hi"));
     decide(w, ev("2", 1, "b", "hi"));

@@ -473,7 +473,8 @@ TEST(link_rules_are_skipped_only_when_they_need_a_link)
     ASSERT(rs->rules[0].req_links == false && rs->rules[1].req_links && rs->rules[2].req_links &&
            rs->rules[3].req_links == false);
     ASSERT_CONTAINS(th_decide(rs, th_msg("hello")), "\"rules\":[\"nolinks\"]");
-    ASSERT_CONTAINS(th_decide(rs, th_msg("see bad.com now")), "\"rules\":[\"deny\",\"some\",\"either\"]");
+    ASSERT_CONTAINS(th_decide(rs, th_msg("see bad.com now")),
+                    "\"rules\":[\"deny\",\"some\",\"either\"]");
     ASSERT_CONTAINS(th_decide(rs, th_msg("a message longer than thirty bytes")),
                     "\"rules\":[\"nolinks\",\"either\"]");
     wh_ruleset_release(rs);
