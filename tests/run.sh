@@ -114,6 +114,26 @@ stream_test() {
 check "streaming: each decision is written before the next line arrives (1 thread)" stream_test 1
 check "streaming: each decision is written before the next line arrives (2 threads)" stream_test 2
 
+# the same with behaviour rules: state is decided by the workers in turn (one shard) or by
+# shard threads, and the one-event lag of the single-thread path must not hold a decision
+stream_state_test() {
+    local t=$1 s=$2 line
+    coproc W { "$WHIPLY" check --rules tests/golden/behaviour-duplicates/rules.yaml --threads "$t" --shards "$s"; }
+    local ev='{"id":"d%d","channel":"#c","user":{"id":"u"},"text":"follow my channel pls","ts":%d}'
+    for i in 1 2 3; do
+        # shellcheck disable=SC2059
+        printf "$ev\n" "$i" "$((1000 * i))" >&"${W[1]}"
+        read -t 10 -r line <&"${W[0]}" || { echo "no decision for d$i within 10 s"; return 1; }
+        [[ $line == '{"id":"d'$i'",'* ]] || { echo "got: $line"; return 1; }
+    done
+    [[ $line == *'"rules":["copy-paste","near-copy"]'* ]] || { echo "third copy not caught: $line"; return 1; }
+    exec {W[1]}>&-
+    wait "$W_PID"
+}
+check "streaming with state: each decision before the next line (1 thread)" stream_state_test 1 1
+check "streaming with state: each decision before the next line (2 threads, 1 shard)" stream_state_test 2 1
+check "streaming with state: each decision before the next line (3 threads, 2 shards)" stream_state_test 3 2
+
 # ---- the compiled-database cache ----
 cache_test() {
     local c=$TMP/cache2
