@@ -644,9 +644,9 @@ static wh_status load_waves(rd *r, wh_channel *ch)
     if (!GET(r, ng, "the wave groups") || !GET(r, cursor, "the wave groups")) return WH_EINVAL;
     if (ng > WH_WAVE_GROUPS || (ng && cursor >= ng) || (!ng && cursor))
         return bad(r, "the wave groups (bad count)"), WH_EINVAL;
-    wh_waves *w = ch->waves;
-    if (!w && !(w = ch->waves = calloc(1, sizeof(wh_waves)))) return WH_ENOMEM;
-    if (w->ng) return bad(r, "a channel given twice"), WH_EINVAL;
+    if (ch->waves) return bad(r, "a channel given twice"), WH_EINVAL;
+    wh_waves *w = ch->waves = calloc(1, sizeof(wh_waves));
+    if (!w) return WH_ENOMEM;
     if (ng && !(w->g = calloc(ng, sizeof(wh_wave_cluster)))) return WH_ENOMEM;
     w->capg = ng;
     w->cursor = cursor;
