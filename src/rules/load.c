@@ -1915,23 +1915,40 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
         }
     }
     /* Explicit "? " keys (complex mapping keys) are never needed in a rules file, and some
-     * malformed ones crash libfyaml 0.7.12 (found by fuzz_rules): refuse them up front. */
+     * malformed ones crash libfyaml 0.7.12 (found by fuzz_rules, at a line's start and after
+     * "key: "): refuse a "?" indicator wherever a node may start (line start, after "- ",
+     * ": ", "[", "{" or ","), outside quotes and comments. A "?" inside a scalar stays. */
     for (size_t i = 0, line = 1; i < tlen; line++) {
-        size_t ls = i, p = i;
-        while (p < tlen && text[p] == ' ')
-            p++;
-        while (p + 1 < tlen && text[p] == '-' && (text[p + 1] == ' ' || text[p + 1] == '\t')) {
-            p += 2;
-            while (p < tlen && (text[p] == ' ' || text[p] == '\t'))
-                p++;
+        size_t ls = i;
+        char q = 0;       /* inside '...' or "..." */
+        char prev = '\n'; /* the last character that is not a space or tab, '\n' at start */
+        for (; i < tlen && text[i] != '\n'; i++) {
+            char c = text[i];
+            if (q) {
+                if (c == '\\' && q == '"' && i + 1 < tlen)
+                    i++;
+                else if (c == q)
+                    q = 0;
+                prev = c;
+                continue;
+            }
+            if (c == '#' && (i == ls || text[i - 1] == ' ' || text[i - 1] == '\t')) {
+                while (i < tlen && text[i] != '\n')
+                    i++;
+                break;
+            }
+            bool at_node = prev == '\n' || prev == '[' || prev == '{' || prev == ',' ||
+                           ((prev == '-' || prev == ':') && i > ls &&
+                            (text[i - 1] == ' ' || text[i - 1] == '\t'));
+            if (c == '?' && at_node &&
+                (i + 1 == tlen || strchr(" \t\r\n", text[i + 1]))) {
+                wh_diags_add(diags, path, (uint32_t)line, (uint32_t)(i - ls + 1),
+                             "explicit '?' mapping keys are not supported in rules files");
+                goto fail;
+            }
+            if ((c == '"' || c == '\'') && at_node) q = c;
+            if (c != ' ' && c != '\t') prev = c;
         }
-        if (p < tlen && text[p] == '?' && (p + 1 == tlen || strchr(" \t\r\n", text[p + 1]))) {
-            wh_diags_add(diags, path, (uint32_t)line, (uint32_t)(p - ls + 1),
-                         "explicit '?' mapping keys are not supported in rules files");
-            goto fail;
-        }
-        while (i < tlen && text[i] != '\n')
-            i++;
         i++;
     }
     struct fy_diag_cfg dcfg;
