@@ -31,7 +31,6 @@ struct wh_decider {
     uint8_t *fired;  /* per rule: 0 no, 1 enforced, 2 shadow */
     wh_action *act;  /* per rule: the action it takes (its ladder step when it escalates) */
     uint32_t *dur;   /* per rule: timeout seconds */
-    bool *wave_hit;  /* per rule: a wave predicate held in its condition */
 };
 
 wh_worker *wh_worker_new(wh_ruleset *rs, const wh_engine_opts *opts)
@@ -75,8 +74,7 @@ wh_decider *wh_decider_new(wh_ruleset *rs, const wh_engine_opts *opts, uint32_t 
     d->fired = calloc(n, 1);
     d->act = calloc(n, sizeof(wh_action));
     d->dur = calloc(n, sizeof(uint32_t));
-    d->wave_hit = calloc(n, sizeof(bool));
-    bool ok = d->fired && d->act && d->dur && d->wave_hit;
+    bool ok = d->fired && d->act && d->dur;
     if (ok && rs->state.enabled) {
         if (!nshards) nshards = 1;
         const wh_state_cfg *c = &rs->state;
@@ -98,7 +96,6 @@ void wh_decider_free(wh_decider *d)
     free(d->fired);
     free(d->act);
     free(d->dur);
-    free(d->wave_hit);
     wh_ruleset_release(d->rs);
     free(d);
 }
@@ -581,6 +578,17 @@ WH_COLD static void write_explain_state(const eval_ctx *ctx, wh_buf *out)
     wh_buf_putc(out, '}');
 }
 
+/* Takes one from a GCRA cell; true when over the limit (the cell is then unchanged). */
+static bool over_limit(int64_t *tat, const wh_rate_slot *sl, int64_t now)
+{
+    wh_gcra g = {*tat};
+    wh_gcra_limit lim = {sl->period_ms, sl->count, sl->burst};
+    wh_gcra_result r;
+    wh_gcra_take(&g, &lim, now, 1, &r);
+    *tat = g.tat;
+    return !r.allowed;
+}
+
 wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
 {
     const wh_ruleset *rs = d->rs;
@@ -623,28 +631,14 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
         } else if (ctx.user) {
             if (ctx.first < 0) ctx.first = ctx.user->first_ms == 0;
             ctx.strikes = wh_user_strikes(ctx.user, cfg, ctx.now);
-            for (uint32_t i = 0; i < cfg->nuser_slots; i++) {
-                const wh_rate_slot *sl = &cfg->user_slots[i];
-                wh_gcra g = {ctx.user->tat[i]};
-                wh_gcra_limit lim = {sl->period_ms, sl->count, sl->burst};
-                wh_gcra_result r;
-                wh_gcra_take(&g, &lim, ctx.now, 1, &r);
-                ctx.user->tat[i] = g.tat;
-                ctx.over_u[i] = !r.allowed;
-            }
+            for (uint32_t i = 0; i < cfg->nuser_slots; i++)
+                ctx.over_u[i] = over_limit(&ctx.user->tat[i], &cfg->user_slots[i], ctx.now);
         }
         if (cfg->need_chan) ch = wh_shard_channel(d->shard, an->chan_key, ctx.now, true);
         if (ch) {
-            for (uint32_t i = 0; i < cfg->nchan_slots; i++) {
-                const wh_rate_slot *sl = &cfg->chan_slots[i];
-                if (sl->joins != is_join) continue;
-                wh_gcra g = {ch->tat[i]};
-                wh_gcra_limit lim = {sl->period_ms, sl->count, sl->burst};
-                wh_gcra_result r;
-                wh_gcra_take(&g, &lim, ctx.now, 1, &r);
-                ch->tat[i] = g.tat;
-                ctx.over_c[i] = !r.allowed;
-            }
+            for (uint32_t i = 0; i < cfg->nchan_slots; i++)
+                if (cfg->chan_slots[i].joins == is_join)
+                    ctx.over_c[i] = over_limit(&ch->tat[i], &cfg->chan_slots[i], ctx.now);
             if (is_msg && cfg->need_wave && an->sk.length >= cfg->wave_min_length)
                 ctx.wave = wh_wave_observe(ch, cfg, an->user_key, uid, an->sk.sim, an->sk.anchor,
                                            ctx.now, &ctx.wave_sim);
@@ -679,7 +673,6 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
         }
         d->act[ri] = a;
         d->dur[ri] = dur;
-        d->wave_hit[ri] = ctx.wave_true;
         if (r->shadow) {
             d->fired[ri] = 2;
             any_shadow = true;

@@ -918,8 +918,7 @@ static bool rate_slot(ld_t *L, struct fy_node *where, wh_rate_slot rs, bool chan
     uint32_t *n = chan ? &c->nchan_slots : &c->nuser_slots;
     uint32_t max = chan ? WH_CHAN_SLOTS : WH_USER_SLOTS;
     for (uint32_t i = 0; i < *n; i++)
-        if (v[i].period_ms == rs.period_ms && v[i].count == rs.count && v[i].burst == rs.burst &&
-            v[i].joins == rs.joins) {
+        if (wh_rate_slot_eq(&v[i], &rs)) {
             *out = i;
             return true;
         }
@@ -1940,8 +1939,7 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
             bool at_node = prev == '\n' || prev == '[' || prev == '{' || prev == ',' ||
                            ((prev == '-' || prev == ':') && i > ls &&
                             (text[i - 1] == ' ' || text[i - 1] == '\t'));
-            if (c == '?' && at_node &&
-                (i + 1 == tlen || strchr(" \t\r\n", text[i + 1]))) {
+            if (c == '?' && at_node && (i + 1 == tlen || strchr(" \t\r\n", text[i + 1]))) {
                 wh_diags_add(diags, path, (uint32_t)line, (uint32_t)(i - ls + 1),
                              "explicit '?' mapping keys are not supported in rules files");
                 goto fail;

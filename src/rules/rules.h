@@ -99,6 +99,13 @@ typedef struct {
     bool joins; /* counts join events (channel scope only) */
 } wh_rate_slot;
 
+/* Limits written alike share one cell, and a snapshot's cells follow their limit. */
+static inline bool wh_rate_slot_eq(const wh_rate_slot *a, const wh_rate_slot *b)
+{
+    return a->period_ms == b->period_ms && a->count == b->count && a->burst == b->burst &&
+           a->joins == b->joins;
+}
+
 #define WH_USER_SLOTS 4
 #define WH_CHAN_SLOTS 8
 

@@ -625,9 +625,7 @@ static void map_slots(const wh_rate_slot *saved, uint32_t ns, const wh_rate_slot
     for (uint32_t i = 0; i < ns; i++) {
         map[i] = -1;
         for (uint32_t k = 0; k < nn; k++)
-            if (saved[i].period_ms == now[k].period_ms && saved[i].count == now[k].count &&
-                saved[i].burst == now[k].burst && saved[i].joins == now[k].joins)
-                map[i] = (int)k;
+            if (wh_rate_slot_eq(&saved[i], &now[k])) map[i] = (int)k;
     }
 }
 

@@ -12,7 +12,6 @@
  * as a strong hash for SimHash). The tables are filled from a fixed seed. */
 static uint64_t tab[3][256];
 static int tab_ready;
-static void keep_init(void);
 
 static void tab_init(void)
 {
@@ -24,7 +23,6 @@ static void tab_init(void)
             z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
             tab[k][i] = z ^ (z >> 31);
         }
-    keep_init();
     __atomic_store_n(&tab_ready, 1, __ATOMIC_RELEASE);
 }
 
@@ -53,18 +51,6 @@ static inline uint64_t gram(const char *r, uint32_t i)
 {
     return tab[0][(unsigned char)r[i]] ^ tab[1][(unsigned char)r[i + 1]] ^
            tab[2][(unsigned char)r[i + 2]];
-}
-
-/* byte -> what the reduction keeps: the byte itself (lowercased), or 0 for a separator */
-static unsigned char keep_tab[256];
-
-static void keep_init(void)
-{
-    for (int c = 0; c < 256; c++)
-        keep_tab[c] =
-            (unsigned char)((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c >= 0x80 ? c
-                            : c >= 'A' && c <= 'Z'                                        ? c + 32
-                                                                                          : 0);
 }
 
 typedef struct {
