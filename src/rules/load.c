@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "rules.h"
+#include "yaml.h"
 #include "state/gcra.h"
 #include "text/utf8.h"
 
@@ -142,38 +143,7 @@ typedef struct {
     bool stateful; /* a behaviour predicate, an escalation or a state section was seen */
 } ld_t;
 
-/* libfyaml 0.7 has marks on tokens, not nodes: a collection's position is the position
- * of its first scalar, which is where a reader's eye goes anyway. */
-static const struct fy_mark *node_mark(struct fy_node *n, int depth)
-{
-    if (!n || depth > 64) return NULL;
-    switch (fy_node_get_type(n)) {
-    case FYNT_SCALAR: {
-        struct fy_token *t = fy_node_get_scalar_token(n);
-        return t ? fy_token_start_mark(t) : NULL;
-    }
-    case FYNT_MAPPING: {
-        struct fy_node_pair *pr = fy_node_mapping_get_by_index(n, 0);
-        return pr ? node_mark(fy_node_pair_key(pr), depth + 1) : NULL;
-    }
-    case FYNT_SEQUENCE:
-        return node_mark(fy_node_sequence_get_by_index(n, 0), depth + 1);
-    }
-    return NULL;
-}
-
-static uint32_t line_of(struct fy_node *n)
-{
-    const struct fy_mark *m = node_mark(n, 0);
-    return m ? (uint32_t)m->line + 1 : 0;
-}
-static uint32_t col_of(struct fy_node *n)
-{
-    const struct fy_mark *m = node_mark(n, 0);
-    return m ? (uint32_t)m->column + 1 : 0;
-}
-
-#define ERR(L, node, ...) wh_diags_add((L)->d, (L)->path, line_of(node), col_of(node), __VA_ARGS__)
+#define ERR(L, node, ...) wh_diags_add((L)->d, (L)->path, wh_yaml_line(node), wh_yaml_col(node), __VA_ARGS__)
 
 static char *scalar(ld_t *L, struct fy_node *n, const char *what)
 {
@@ -405,8 +375,8 @@ static void parse_lists(ld_t *L, struct fy_node *n)
         if (!name) continue;
         list_t *l = &L->lists[L->nlists++];
         l->name = name;
-        l->line = line_of(k);
-        l->col = col_of(k);
+        l->line = wh_yaml_line(k);
+        l->col = wh_yaml_col(k);
         l->ok = true;
         uint32_t cap = 0;
         if (v && fy_node_get_type(v) == FYNT_MAPPING) {
@@ -429,7 +399,7 @@ static void parse_lists(ld_t *L, struct fy_node *n)
             struct fy_node *x;
             while ((x = seq_next(&si))) {
                 char *s = scalar(L, x, "a list item");
-                if (s) list_push(L, l, s, strlen(s), line_of(x), &cap);
+                if (s) list_push(L, l, s, strlen(s), wh_yaml_line(x), &cap);
             }
         }
     }
@@ -514,7 +484,7 @@ static void add_term(ld_t *L, const char *term, uint32_t group, int32_t permit_s
                           .permit_set = permit_set,
                           .prefix_star = pre,
                           .suffix_star = suf};
-    add_spec(L, sp, file ? file : L->path, file ? line : line_of(where), file ? 1 : col_of(where));
+    add_spec(L, sp, file ? file : L->path, file ? line : wh_yaml_line(where), file ? 1 : wh_yaml_col(where));
 }
 
 static void parse_terms(ld_t *L, struct fy_node *n, uint32_t group, int32_t permit_set,
@@ -559,7 +529,7 @@ static void add_regex(ld_t *L, struct fy_node *where, const char *re, wh_view_id
                           .expr = re,
                           .group = group,
                           .permit_set = permit_set};
-    add_spec(L, sp, L->path, line_of(where), col_of(where));
+    add_spec(L, sp, L->path, wh_yaml_line(where), wh_yaml_col(where));
 }
 
 static bool parse_view(ld_t *L, struct fy_node *n, wh_view_id *out)
@@ -803,8 +773,8 @@ static wh_cond *new_cond(ld_t *L, wh_cond_kind kind, struct fy_node *n)
     wh_cond *c = wh_arena_alloc(L->a, sizeof(*c));
     memset(c, 0, sizeof(*c));
     c->kind = kind;
-    c->line = line_of(n);
-    c->col = col_of(n);
+    c->line = wh_yaml_line(n);
+    c->col = wh_yaml_col(n);
     return c;
 }
 
@@ -1526,8 +1496,8 @@ static void parse_rule(ld_t *L, struct fy_node *n)
     L->cur_rule = L->nrules;
     wh_rule r;
     memset(&r, 0, sizeof(r));
-    r.line = line_of(n);
-    r.col = col_of(n);
+    r.line = wh_yaml_line(n);
+    r.col = wh_yaml_col(n);
     r.order = L->nrules;
     r.weight = 1;
     r.chan_mode = -1;
@@ -1882,7 +1852,6 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
 
     char *text = NULL;
     size_t tlen = 0;
-    struct fy_diag *fyd = NULL;
     struct fy_document *doc = NULL;
     if (mem) {
         text = malloc(memlen + 1);
@@ -1895,83 +1864,8 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
         goto fail;
     }
     XXH3_64bits_update(L.hash, text, tlen);
-    size_t bad = wh_utf8_invalid_at(text, tlen);
-    if (bad != (size_t)-1) {
-        wh_diags_add(diags, path, 0, 0, "invalid UTF-8 at byte %zu", bad + 1);
-        goto fail;
-    }
-    /* YAML allows no control characters but tab and line breaks (YAML 1.2, c-printable);
-     * libfyaml 0.7.12 crashes on some NUL bytes instead of reporting them. */
-    for (size_t i = 0, line = 1, col = 1; i < tlen; i++, col++) {
-        unsigned char c = (unsigned char)text[i];
-        if (c == '\n') {
-            line++;
-            col = 0;
-        } else if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) {
-            wh_diags_add(diags, path, (uint32_t)line, (uint32_t)col,
-                         "control character 0x%02x is not allowed in YAML", c);
-            goto fail;
-        }
-    }
-    /* Explicit "? " keys (complex mapping keys) are never needed in a rules file, and some
-     * malformed ones crash libfyaml 0.7.12 (found by fuzz_rules, at a line's start and after
-     * "key: "): refuse a "?" indicator wherever a node may start (line start, after "- ",
-     * ": ", "[", "{" or ","), outside quotes and comments. A "?" inside a scalar stays. */
-    for (size_t i = 0, line = 1; i < tlen; line++) {
-        size_t ls = i;
-        char q = 0;       /* inside '...' or "..." */
-        char prev = '\n'; /* the last character that is not a space or tab, '\n' at start */
-        for (; i < tlen && text[i] != '\n'; i++) {
-            char c = text[i];
-            if (q) {
-                if (c == '\\' && q == '"' && i + 1 < tlen)
-                    i++;
-                else if (c == q)
-                    q = 0;
-                prev = c;
-                continue;
-            }
-            if (c == '#' && (i == ls || text[i - 1] == ' ' || text[i - 1] == '\t')) {
-                while (i < tlen && text[i] != '\n')
-                    i++;
-                break;
-            }
-            bool at_node = prev == '\n' || prev == '[' || prev == '{' || prev == ',' ||
-                           ((prev == '-' || prev == ':') && i > ls &&
-                            (text[i - 1] == ' ' || text[i - 1] == '\t'));
-            if (c == '?' && at_node && (i + 1 == tlen || strchr(" \t\r\n", text[i + 1]))) {
-                wh_diags_add(diags, path, (uint32_t)line, (uint32_t)(i - ls + 1),
-                             "explicit '?' mapping keys are not supported in rules files");
-                goto fail;
-            }
-            if ((c == '"' || c == '\'') && at_node) q = c;
-            if (c != ' ' && c != '\t') prev = c;
-        }
-        i++;
-    }
-    struct fy_diag_cfg dcfg;
-    fy_diag_cfg_default(&dcfg);
-    dcfg.fp = NULL;
-    dcfg.output_fn = NULL;
-    dcfg.colorize = false;
-    fyd = fy_diag_create(&dcfg);
-    if (!fyd) goto fail;
-    fy_diag_set_collect_errors(fyd, true);
-    struct fy_parse_cfg pcfg = {
-        .search_path = "", .flags = FYPCF_QUIET | FYPCF_COLLECT_DIAG, .diag = fyd};
-    doc = fy_document_build_from_string(&pcfg, text, tlen);
-    if (!doc || fy_diag_got_error(fyd)) {
-        void *it = NULL;
-        struct fy_diag_error *e;
-        bool any = false;
-        while ((e = fy_diag_errors_iterate(fyd, &it))) {
-            wh_diags_add(diags, path, (uint32_t)e->line + 1, (uint32_t)e->column + 1, "YAML: %s",
-                         e->msg);
-            any = true;
-        }
-        if (!any) wh_diags_add(diags, path, 0, 0, "YAML: the file could not be parsed");
-        goto fail;
-    }
+    doc = wh_yaml_parse(path, text, tlen, "rules files", diags);
+    if (!doc) goto fail;
     struct fy_node *root = fy_document_root(doc);
     if (!root || fy_node_get_type(root) != FYNT_MAPPING) {
         wh_diags_add(diags, path, 1, 1, "the rules file must be a mapping with version and rules");
@@ -2013,8 +1907,8 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
     }
     if (!version) wh_diags_add(diags, path, 1, 1, "missing 'version: 1'");
     if (!rules_node || fy_node_get_type(rules_node) != FYNT_SEQUENCE) {
-        wh_diags_add(diags, path, rules_node ? line_of(rules_node) : 1,
-                     rules_node ? col_of(rules_node) : 1, "'rules' must be a list of rules");
+        wh_diags_add(diags, path, rules_node ? wh_yaml_line(rules_node) : 1,
+                     rules_node ? wh_yaml_col(rules_node) : 1, "'rules' must be a list of rules");
     } else {
         it = NULL;
         struct fy_node *rn;
@@ -2076,7 +1970,6 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
     rs = NULL;
 fail:
     if (doc) fy_document_destroy(doc);
-    if (fyd) fy_diag_destroy(fyd);
     free(text);
     for (uint32_t i = 0; i < L.nlists; i++) {
         free(L.lists[i].terms);
