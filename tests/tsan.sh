@@ -34,5 +34,15 @@ run() { # run NAME RULES EVENTS FLAGS...
 run "behaviour, 2 threads (workers take turns deciding)" examples/behaviour.yaml "$TMP/behaviour.ndjson" --threads 2
 run "behaviour, 3 threads, 2 shard threads" examples/behaviour.yaml "$TMP/behaviour.ndjson" --threads 3 --shards 2
 run "core rules, 2 threads (decided in the workers)" examples/rules.yaml "$TMP/core.ndjson" --threads 2
+# The daemon: concurrent requests, reloads under load, the audit writer, reviews.
+out=$(TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" reload 2>&1;
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" review 2>&1;
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" sigterm 2>&1)
+p=$(grep -c '^PASS ' <<<"$out")
+f=$(grep -c '^FAIL ' <<<"$out")
+if grep -q 'WARNING: ThreadSanitizer' <<<"$out"; then f=$((f + 1)); echo "FAIL tsan serve: a data race"; fi
+grep -B2 -A30 -E '^FAIL |WARNING: ThreadSanitizer' <<<"$out" | head -80
+pass=$((pass + p))
+fail=$((fail + f))
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -26,6 +26,9 @@ static const struct {
 } commands[] = {
     {"check", wh_cmd_check, "decide a stream of NDJSON events: whiply check --rules FILE"},
     {"rules", wh_cmd_rules, "rules tooling: whiply rules lint FILE..."},
+    {"serve", wh_cmd_serve, "the daemon: HTTP API, audit trail, review queue: whiply serve"},
+    {"audit", wh_cmd_audit, "whiply audit verify: prove the audit trail unaltered"},
+    {"token", wh_cmd_token, "API tokens: whiply token new --scopes events"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "this help"},
 };

@@ -27,10 +27,11 @@ struct wh_worker {
 struct wh_decider {
     wh_ruleset *rs;
     wh_engine_opts opts;
-    wh_shard *shard; /* NULL when the ruleset keeps no state */
-    uint8_t *fired;  /* per rule: 0 no, 1 enforced, 2 shadow */
-    wh_action *act;  /* per rule: the action it takes (its ladder step when it escalates) */
-    uint32_t *dur;   /* per rule: timeout seconds */
+    wh_shard *shard;        /* NULL when the ruleset keeps no state */
+    uint8_t *fired;         /* per rule: 0 no, 1 enforced, 2 shadow */
+    wh_action *act;         /* per rule: the action it takes (its ladder step when it escalates) */
+    uint32_t *dur;          /* per rule: timeout seconds */
+    _Atomic uint64_t *hits; /* per rule: times it fired (enforced or shadow), for metrics */
 };
 
 wh_worker *wh_worker_new(wh_ruleset *rs, const wh_engine_opts *opts)
@@ -43,6 +44,7 @@ wh_worker *wh_worker_new(wh_ruleset *rs, const wh_engine_opts *opts)
     wh_arena_init(&w->arena, 256 * 1024);
     wh_arena_init(&w->keep, 16 * 1024);
     w->dec = wh_decoder_new();
+    if (w->dec && w->opts.max_depth) wh_decoder_set_max_depth(w->dec, w->opts.max_depth);
     w->ms = rs->matcher ? wh_match_scratch_new(rs->matcher) : NULL;
     if (!w->dec || (rs->matcher && !w->ms)) {
         wh_worker_free(w);
@@ -74,7 +76,8 @@ wh_decider *wh_decider_new(wh_ruleset *rs, const wh_engine_opts *opts, uint32_t 
     d->fired = calloc(n, 1);
     d->act = calloc(n, sizeof(wh_action));
     d->dur = calloc(n, sizeof(uint32_t));
-    bool ok = d->fired && d->act && d->dur;
+    d->hits = calloc(n, sizeof(*d->hits));
+    bool ok = d->fired && d->act && d->dur && d->hits;
     if (ok && rs->state.enabled) {
         if (!nshards) nshards = 1;
         const wh_state_cfg *c = &rs->state;
@@ -96,8 +99,14 @@ void wh_decider_free(wh_decider *d)
     free(d->fired);
     free(d->act);
     free(d->dur);
+    free((void *)d->hits);
     wh_ruleset_release(d->rs);
     free(d);
+}
+
+uint64_t wh_decider_hits(const wh_decider *d, uint32_t rule)
+{
+    return rule < d->rs->nrules ? atomic_load_explicit(&d->hits[rule], memory_order_relaxed) : 0;
 }
 
 wh_shard *wh_decider_shard(wh_decider *d)
@@ -673,6 +682,7 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
         }
         d->act[ri] = a;
         d->dur[ri] = dur;
+        atomic_fetch_add_explicit(&d->hits[ri], 1, memory_order_relaxed);
         if (r->shadow) {
             d->fired[ri] = 2;
             any_shadow = true;

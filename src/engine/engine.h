@@ -21,7 +21,8 @@
 #include "text/normalize.h"
 
 typedef struct {
-    bool explain; /* add term, text, feature and state values to decisions */
+    bool explain;  /* add term, text, feature and state values to decisions */
+    int max_depth; /* JSON nesting limit of an event (0: WH_MAX_DEPTH) */
 } wh_engine_opts;
 
 typedef enum { WH_AN_BLANK = 0, WH_AN_ERROR, WH_AN_EVENT } wh_an_kind;
@@ -61,6 +62,8 @@ void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, in
 wh_decider *wh_decider_new(wh_ruleset *rs, const wh_engine_opts *opts, uint32_t nshards);
 void wh_decider_free(wh_decider *d);
 wh_shard *wh_decider_shard(wh_decider *d); /* NULL when the ruleset keeps no state */
+/* How often rule (an index in rs->rules) fired here, enforced or shadow. Any thread. */
+uint64_t wh_decider_hits(const wh_decider *d, uint32_t rule);
 
 /* Prefetches the state an analysed event will need: stage 0, then (a few hundred ns later)
  * stage 1, then stage 2 (wave groups), then decide it. Only on the decider's own thread. */

@@ -19,13 +19,20 @@ const char *const wh_event_type_names[WH_EV__COUNT] = {"message", "join", "part"
 struct wh_decoder {
     wh_jtok *tok;
     int cap;
+    int max_depth;
 };
+
+void wh_decoder_set_max_depth(wh_decoder *d, int depth)
+{
+    if (depth >= 2 && depth <= WH_MAX_DEPTH) d->max_depth = depth;
+}
 
 wh_decoder *wh_decoder_new(void)
 {
     wh_decoder *d = calloc(1, sizeof(*d));
     if (!d) return NULL;
     d->cap = 256;
+    d->max_depth = WH_MAX_DEPTH;
     d->tok = malloc(sizeof(wh_jtok) * (size_t)d->cap);
     if (!d->tok) {
         wh_decoder_free(d);
@@ -127,7 +134,7 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
     size_t epos = 0;
     const char *what = "";
     for (;;) {
-        ntok = wh_json_tokenize(line, len, d->tok, d->cap, WH_MAX_DEPTH, &epos, &what);
+        ntok = wh_json_tokenize(line, len, d->tok, d->cap, d->max_depth, &epos, &what);
         if (ntok != WH_J_ENOMEM) break;
         if (d->cap >= (1 << 20)) return fail(err, "bad_json", "too many JSON values");
         wh_jtok *nt = realloc(d->tok, sizeof(wh_jtok) * (size_t)d->cap * 2);
@@ -137,7 +144,7 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
     }
     const wh_jtok *tok = d->tok;
     if (ntok == WH_J_EDEPTH)
-        return fail(err, "too_deep", "nesting deeper than %d at byte %zu", WH_MAX_DEPTH, epos + 1);
+        return fail(err, "too_deep", "nesting deeper than %d at byte %zu", d->max_depth, epos + 1);
     if (ntok < 0) {
         static const struct {
             const char *what, *msg;

@@ -52,6 +52,8 @@ typedef struct {
 /* Per-thread decoder scratch (the token array grows as needed). */
 typedef struct wh_decoder wh_decoder;
 wh_decoder *wh_decoder_new(void);
+/* Lowers the nesting limit (2..WH_MAX_DEPTH; the default is WH_MAX_DEPTH). */
+void wh_decoder_set_max_depth(wh_decoder *d, int depth);
 void wh_decoder_free(wh_decoder *d);
 
 /* Decodes line[0..len) (without its newline). On failure returns false and fills err.

@@ -36,7 +36,6 @@ uint32_t wh_yaml_col(struct fy_node *n)
     return m ? (uint32_t)m->column + 1 : 0;
 }
 
-
 struct fy_document *wh_yaml_parse(const char *path, const char *text, size_t tlen, const char *what,
                                   wh_diags *diags)
 {

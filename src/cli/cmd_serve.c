@@ -1,0 +1,292 @@
+/* cmd_serve.c - `whiply serve` (the daemon), `whiply token` and `whiply audit`. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "io/config.h"
+#include "serve/http.h"
+#include "serve/service.h"
+#include "store/store.h"
+
+static void sha256(const char *s, size_t n, uint8_t out[32])
+{
+    unsigned l = 32;
+    EVP_Digest(s, n, out, &l, EVP_sha256(), NULL);
+}
+
+static void hexs(const uint8_t *p, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", p[i]);
+}
+
+static bool new_token(char out[72])
+{
+    uint8_t r[32];
+    if (RAND_bytes(r, sizeof(r)) != 1) return false;
+    memcpy(out, "whiply_", 7);
+    hexs(r, 32, out + 7);
+    return true;
+}
+
+/* The admin token for a config without tokens: DATA/admin.token, made on first start
+ * (mode 0600), read on later ones. */
+static bool admin_token(const char *dir, uint8_t hash[32], char *path, size_t pathlen,
+                        bool *created)
+{
+    snprintf(path, pathlen, "%s/admin.token", dir);
+    *created = false;
+    FILE *f = fopen(path, "r");
+    char tok[256] = "";
+    if (f) {
+        if (!fgets(tok, sizeof(tok), f)) tok[0] = 0;
+        fclose(f);
+        tok[strcspn(tok, "\r\n")] = 0;
+        if (!tok[0]) {
+            fprintf(stderr, "whiply: %s is empty; delete it to have a new token made\n", path);
+            return false;
+        }
+    } else {
+        if (!new_token(tok)) return false;
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+        if (fd < 0) {
+            fprintf(stderr, "whiply: cannot create %s: %s\n", path, strerror(errno));
+            return false;
+        }
+        size_t n = strlen(tok);
+        tok[n] = '\n';
+        bool ok = write(fd, tok, n + 1) == (ssize_t)(n + 1);
+        tok[n] = 0;
+        if (close(fd) != 0 || !ok) {
+            fprintf(stderr, "whiply: cannot write %s\n", path);
+            return false;
+        }
+        *created = true;
+    }
+    sha256(tok, strlen(tok), hash);
+    return true;
+}
+
+static int serve_usage(FILE *f)
+{
+    fprintf(f, "usage: whiply serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--rules "
+               "FILE]\n"
+               "       whiply serve --print-config\n\n"
+               "Runs the daemon: the HTTP API (docs/api.md) over the rules, with the audit trail\n"
+               "and review queue in DIR/whiply.db. Without --config, the embedded default\n"
+               "(--print-config shows it; docs/config.md explains it). SIGHUP reloads the\n"
+               "rules; SIGTERM or SIGINT drains the requests in flight and exits 0.\n");
+    return f == stdout ? 0 : WH_EXIT_USAGE;
+}
+
+int wh_cmd_serve(int argc, char **argv)
+{
+    const char *config = NULL, *listen = NULL, *data = NULL, *rules = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **dst = !strcmp(a, "--config")   ? &config
+                           : !strcmp(a, "--listen") ? &listen
+                           : !strcmp(a, "--data")   ? &data
+                           : !strcmp(a, "--rules")  ? &rules
+                                                    : NULL;
+        if (dst && i + 1 < argc) {
+            *dst = argv[++i];
+        } else if (!strcmp(a, "--print-config")) {
+            fputs(wh_config_default_yaml, stdout);
+            return 0;
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            return serve_usage(stdout);
+        } else {
+            fprintf(stderr, "whiply serve: unknown or incomplete option '%s'\n", a);
+            return serve_usage(stderr);
+        }
+    }
+    wh_config cfg;
+    wh_diags d = {0};
+    if (wh_config_load(config, &cfg, &d) != WH_OK) {
+        wh_diags_print(&d, stderr);
+        wh_diags_free(&d);
+        wh_config_free(&cfg);
+        return WH_EXIT_RULES;
+    }
+    wh_diags_free(&d);
+    if (listen) wh_config_set(&cfg.listen, listen);
+    if (data) wh_config_set(&cfg.data, data);
+    if (rules) wh_config_set(&cfg.rules, rules);
+    cfg.cache_dir = wh_default_cache_dir();
+
+    /* Signals go to one thread (this one, in sigtimedwait), not to the HTTP threads. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = WH_EXIT_IO;
+    char err[1024] = "";
+    wh_http *http = NULL;
+    if (mkdir(cfg.data, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "whiply: cannot create the data folder %s: %s\n", cfg.data,
+                strerror(errno));
+        wh_config_free(&cfg);
+        return WH_EXIT_IO;
+    }
+    uint8_t admin[32];
+    char token_path[4200];
+    bool created = false, use_admin = cfg.ntokens == 0;
+    if (use_admin && !admin_token(cfg.data, admin, token_path, sizeof(token_path), &created)) {
+        wh_config_free(&cfg);
+        return WH_EXIT_IO;
+    }
+    wh_service *svc = wh_service_open(&cfg, err, sizeof(err));
+    if (!svc) {
+        fprintf(stderr, "whiply: %s\n", err);
+        wh_config_free(&cfg);
+        return strstr(err, "rules do not load") ? WH_EXIT_RULES : WH_EXIT_IO;
+    }
+    int port = 0;
+    http = wh_http_start(svc, cfg.listen, use_admin ? admin : NULL, &port, err, sizeof(err));
+    if (!http) {
+        fprintf(stderr, "whiply: %s\n", err);
+        goto out;
+    }
+    const char *colon = strrchr(cfg.listen, ':');
+    fprintf(stderr, "whiply: serving %s (rules %s, data %s)\n", WHIPLY_VERSION, cfg.rules,
+            cfg.data);
+    if (use_admin)
+        fprintf(stderr,
+                "whiply: no tokens are configured: the admin token %s %s (mode 0600); use it "
+                "as\n  curl -H \"Authorization: Bearer $(cat %s)\" http://%.*s:%d/v1/rules\n",
+                created ? "was made in" : "is in", token_path, token_path,
+                (int)(colon - cfg.listen), cfg.listen, port);
+    fprintf(stderr, "whiply: listening on http://%.*s:%d\n", (int)(colon - cfg.listen), cfg.listen,
+            port);
+
+    int64_t snap_ms = cfg.store.snapshot_ms;
+    struct timespec last;
+    clock_gettime(CLOCK_MONOTONIC, &last);
+    for (;;) {
+        struct timespec to = {1, 0};
+        int sig = sigtimedwait(&sigs, NULL, &to);
+        if (sig == SIGHUP) {
+            wh_buf out;
+            wh_buf_init(&out);
+            if (!wh_service_reload(svc, "SIGHUP", &out))
+                fprintf(stderr, "whiply: reload refused, the previous rules keep serving: %s\n",
+                        wh_buf_cstr(&out));
+            wh_buf_free(&out);
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            fprintf(stderr, "whiply: %s: draining the requests in flight\n",
+                    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            break;
+        }
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t el = (now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000;
+        if (snap_ms > 0 && el >= snap_ms) {
+            last = now;
+            if (!wh_service_snapshot(svc, err, sizeof(err)))
+                fprintf(stderr, "whiply: the state was not saved: %s\n", err);
+        }
+    }
+    wh_http_stop(http, 30000);
+    rc = wh_store_error(wh_service_store(svc)) ? WH_EXIT_IO : WH_EXIT_OK;
+out:
+    wh_service_close(svc);
+    if (rc == WH_EXIT_OK) fprintf(stderr, "whiply: stopped; the audit trail is flushed\n");
+    wh_config_free(&cfg);
+    return rc;
+}
+
+int wh_cmd_token(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "new")) {
+        const char *scopes = "events";
+        const char *name = "token";
+        for (int i = 2; i + 1 < argc; i += 2) {
+            if (!strcmp(argv[i], "--scopes"))
+                scopes = argv[i + 1];
+            else if (!strcmp(argv[i], "--name"))
+                name = argv[i + 1];
+        }
+        char list[256] = "";
+        for (const char *p = scopes; *p;) {
+            size_t n = strcspn(p, ",");
+            if (!wh_scope_parse(p, n)) {
+                fprintf(stderr,
+                        "whiply token: unknown scope '%.*s' (events, review, rules, admin)\n",
+                        (int)n, p);
+                return WH_EXIT_USAGE;
+            }
+            size_t l = strlen(list);
+            snprintf(list + l, sizeof(list) - l, "%s%.*s", l ? ", " : "", (int)n, p);
+            p += n + (p[n] == ',');
+        }
+        char tok[72];
+        uint8_t h[32];
+        char hx[65];
+        if (!new_token(tok)) return WH_EXIT_IO;
+        sha256(tok, strlen(tok), h);
+        hexs(h, 32, hx);
+        printf("token: %s\n\nAdd to whiply.yaml (only the hash is stored):\ntokens:\n"
+               "  - name: %s\n    sha256: %s\n    scopes: [%s]\n",
+               tok, name, hx, list);
+        return 0;
+    }
+    if (argc == 3 && !strcmp(argv[1], "hash")) {
+        uint8_t h[32];
+        char hx[65];
+        sha256(argv[2], strlen(argv[2]), h);
+        hexs(h, 32, hx);
+        printf("%s\n", hx);
+        return 0;
+    }
+    fprintf(stderr, "usage: whiply token new [--scopes events,review,rules,admin] [--name NAME]\n"
+                    "       whiply token hash TOKEN\n");
+    return WH_EXIT_USAGE;
+}
+
+int wh_cmd_audit(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "verify")) {
+        const char *data = "./data", *db = NULL;
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--data") && i + 1 < argc)
+                data = argv[++i];
+            else if (!strcmp(argv[i], "--db") && i + 1 < argc)
+                db = argv[++i];
+            else {
+                fprintf(stderr, "whiply audit verify: unknown option '%s'\n", argv[i]);
+                return WH_EXIT_USAGE;
+            }
+        }
+        char path[4200];
+        if (!db) {
+            snprintf(path, sizeof(path), "%s/whiply.db", data);
+            db = path;
+        }
+        if (access(db, R_OK) != 0) {
+            fprintf(stderr, "whiply audit verify: cannot read %s: %s\n", db, strerror(errno));
+            return 2;
+        }
+        return wh_audit_verify(db, stdout);
+    }
+    fprintf(stderr,
+            "usage: whiply audit verify [--data DIR | --db FILE]\n"
+            "  walks the audit trail's hash chain; exit 0 when whole, 1 naming the first row\n"
+            "  altered, inserted or removed, 2 when the database cannot be read\n");
+    return WH_EXIT_USAGE;
+}

@@ -1,0 +1,384 @@
+/* config.c - see config.h. The embedded default is parsed first, then the file: one parser,
+ * one set of bounds, and the defaults are documented where they are set. */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/base.h"
+#include "rules/yaml.h"
+
+const char wh_config_default_yaml[] =
+    "# whiply.yaml - the daemon's configuration (docs/config.md)\n"
+    "listen: 127.0.0.1:8080      # HOST:PORT; port 0 picks a free one\n"
+    "data: ./data                # SQLite audit + review queue, state snapshot, admin.token\n"
+    "rules: examples/rules.yaml  # reloaded on SIGHUP or POST /v1/rules/reload\n"
+    "threads: 2                  # requests deciding at once (state shards)\n"
+    "limits:\n"
+    "  body: 8MiB                # request body\n"
+    "  events: 10000             # events in one request\n"
+    "  text: 64KiB               # an event's text\n"
+    "  json_depth: 32            # nesting of an event\n"
+    "  connections: 512          # open HTTP connections\n"
+    "  queue: 200000             # audit rows waiting to be written; beyond: 429\n"
+    "retention:\n"
+    "  audit: 0                  # delete audit rows older than this (e.g. 90d); 0 keeps all\n"
+    "  review: 0                 # delete resolved review items older than this; 0 keeps all\n"
+    "  every: 1h                 # how often retention runs\n"
+    "store:\n"
+    "  sync: normal              # normal: survives a crash of whiply; full: of the machine\n"
+    "  batch: 8192               # most rows in one transaction\n"
+    "  snapshot: 5m              # save the behaviour state this often (and at exit); 0: at exit\n"
+    "ratelimit:\n"
+    "  keys: 1000000             # most keys the rate-limit service holds\n"
+    "tokens: []                  # none: an admin token is made in DATA/admin.token\n";
+
+typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_DURATION, OPT_SYNC } opt_type;
+
+typedef struct {
+    const char *name; /* dotted path */
+    opt_type type;
+    size_t off;
+    int64_t min, max;
+    bool path; /* a path: relative to the config file's folder */
+} opt_def;
+
+#define O(f) offsetof(wh_config, f)
+static const opt_def opts[] = {
+    {"listen", OPT_STR, O(listen), 0, 0, false},
+    {"data", OPT_STR, O(data), 0, 0, true},
+    {"rules", OPT_STR, O(rules), 0, 0, true},
+    {"threads", OPT_INT, O(threads), 1, 64, false},
+    {"limits.body", OPT_SIZE, O(limits.body), 1024, (int64_t)1 << 30, false},
+    {"limits.events", OPT_INT, O(limits.events), 1, 1000000, false},
+    {"limits.text", OPT_SIZE, O(limits.text), 1, 64 * 1024, false},
+    {"limits.json_depth", OPT_INT, O(limits.json_depth), 2, 32, false},
+    {"limits.connections", OPT_INT, O(limits.connections), 1, 65536, false},
+    {"limits.queue", OPT_INT, O(limits.queue), 1000, 100000000, false},
+    {"retention.audit", OPT_DURATION, O(retention.audit_ms), 0, INT64_MAX / 4, false},
+    {"retention.review", OPT_DURATION, O(retention.review_ms), 0, INT64_MAX / 4, false},
+    {"retention.every", OPT_DURATION, O(retention.every_ms), 1000, INT64_MAX / 4, false},
+    {"store.sync", OPT_SYNC, O(store.sync_full), 0, 0, false},
+    {"store.batch", OPT_INT, O(store.batch), 1, 1000000, false},
+    {"store.snapshot", OPT_DURATION, O(store.snapshot_ms), 0, INT64_MAX / 4, false},
+    {"ratelimit.keys", OPT_INT, O(ratelimit_keys), 64, 100000000, false},
+};
+#undef O
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} scope_names[] = {{"events", WH_SCOPE_EVENTS},
+                   {"review", WH_SCOPE_REVIEW},
+                   {"rules", WH_SCOPE_RULES},
+                   {"admin", WH_SCOPE_ADMIN}};
+
+unsigned wh_scope_parse(const char *name, size_t n)
+{
+    for (size_t i = 0; i < WH_ARRAY_LEN(scope_names); i++)
+        if (strlen(scope_names[i].name) == n && !memcmp(scope_names[i].name, name, n))
+            return scope_names[i].bit;
+    return 0;
+}
+
+void wh_scope_format(unsigned scopes, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < WH_ARRAY_LEN(scope_names); i++)
+        if (scopes & scope_names[i].bit && len < n)
+            len +=
+                (size_t)snprintf(buf + len, n - len, "%s%s", len ? "," : "", scope_names[i].name);
+}
+
+void wh_config_set(char **field, const char *value)
+{
+    char *v = strdup(value);
+    if (!v) return;
+    free(*field);
+    *field = v;
+}
+
+typedef struct {
+    wh_config *c;
+    wh_diags *d;
+    const char *file; /* for diagnostics */
+    const char *dir;  /* relative paths resolve here (NULL: as written) */
+} cfg_ld;
+
+#define CERR(L, node, ...)                                                                         \
+    wh_diags_add((L)->d, (L)->file, wh_yaml_line(node), wh_yaml_col(node), __VA_ARGS__)
+
+static bool scalar_of(cfg_ld *L, struct fy_node *v, const char *name, const char **s, size_t *n)
+{
+    if (!v || fy_node_get_type(v) != FYNT_SCALAR || !(*s = fy_node_get_scalar(v, n))) {
+        CERR(L, v, "'%s' must be a scalar", name);
+        return false;
+    }
+    return true;
+}
+
+static bool parse_size(const char *s, size_t n, int64_t *out)
+{
+    static const struct {
+        const char *unit;
+        int64_t mul;
+    } units[] = {{"", 1},          {"B", 1},     {"KiB", 1024},   {"MiB", 1 << 20},
+                 {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000000}, {"GB", 1000000000}};
+    size_t i = 0;
+    int64_t v = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9') {
+        v = v * 10 + (s[i++] - '0');
+        if (v > (int64_t)1 << 40) return false;
+    }
+    if (i == 0) return false;
+    for (size_t k = 0; k < WH_ARRAY_LEN(units); k++)
+        if (strlen(units[k].unit) == n - i && !memcmp(units[k].unit, s + i, n - i)) {
+            *out = v * units[k].mul;
+            return true;
+        }
+    return false;
+}
+
+static void set_opt(cfg_ld *L, const opt_def *o, struct fy_node *v)
+{
+    const char *s;
+    size_t n;
+    if (!scalar_of(L, v, o->name, &s, &n)) return;
+    char *field = (char *)L->c + o->off;
+    int64_t x = 0;
+    bool ok = true;
+    switch (o->type) {
+    case OPT_STR: {
+        if (n == 0) {
+            CERR(L, v, "'%s' must not be empty", o->name);
+            return;
+        }
+        char *val = NULL;
+        if (o->path && L->dir && s[0] != '/') {
+            if (asprintf(&val, "%s/%.*s", L->dir, (int)n, s) < 0) val = NULL;
+        } else {
+            val = strndup(s, n);
+        }
+        if (!val) return;
+        free(*(char **)field);
+        *(char **)field = val;
+        return;
+    }
+    case OPT_SYNC:
+        if (n == 6 && !memcmp(s, "normal", 6))
+            *(bool *)field = false;
+        else if (n == 4 && !memcmp(s, "full", 4))
+            *(bool *)field = true;
+        else
+            CERR(L, v, "'%s' must be normal or full, not '%.*s'", o->name, (int)n, s);
+        return;
+    case OPT_INT: {
+        char *end;
+        errno = 0;
+        char tmp[32];
+        if (n >= sizeof(tmp)) {
+            ok = false;
+            break;
+        }
+        memcpy(tmp, s, n);
+        tmp[n] = 0;
+        long long y = strtoll(tmp, &end, 10);
+        ok = n > 0 && !*end && errno == 0;
+        x = y;
+        break;
+    }
+    case OPT_SIZE:
+        ok = parse_size(s, n, &x);
+        break;
+    case OPT_DURATION:
+        ok = (n == 1 && s[0] == '0') || wh_parse_duration(s, n, &x);
+        break;
+    }
+    if (!ok) {
+        static const char *const what[] = {"", "an integer", "a size (like 8MiB)",
+                                           "a duration (like 90d, 1h, 30s) or 0", ""};
+        CERR(L, v, "'%s' must be %s, not '%.*s'", o->name, what[o->type], (int)n, s);
+        return;
+    }
+    if (x < o->min || x > o->max) {
+        CERR(L, v, "'%s' is %lld; it must be between %lld and %lld", o->name, (long long)x,
+             (long long)o->min, (long long)o->max);
+        return;
+    }
+    *(int64_t *)field = x;
+}
+
+static bool hex32(const char *s, size_t n, uint8_t out[32])
+{
+    if (n != 64) return false;
+    for (size_t i = 0; i < 32; i++) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) {
+            char ch = s[2 * i + (size_t)k];
+            int d = ch >= '0' && ch <= '9'   ? ch - '0'
+                    : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                    : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                             : -1;
+            if (d < 0) return false;
+            v = v * 16 + d;
+        }
+        out[i] = (uint8_t)v;
+    }
+    return true;
+}
+
+static void parse_tokens(cfg_ld *L, struct fy_node *v)
+{
+    wh_config *c = L->c;
+    free(c->tokens);
+    c->tokens = NULL;
+    c->ntokens = 0;
+    if (!v || fy_node_get_type(v) != FYNT_SEQUENCE) {
+        CERR(L, v, "'tokens' must be a list of {name, sha256, scopes}");
+        return;
+    }
+    int cnt = fy_node_sequence_item_count(v);
+    if (cnt <= 0) return;
+    c->tokens = calloc((size_t)cnt, sizeof(wh_token));
+    if (!c->tokens) return;
+    void *it = NULL;
+    struct fy_node *item;
+    while ((item = fy_node_sequence_iterate(v, &it))) {
+        if (fy_node_get_type(item) != FYNT_MAPPING) {
+            CERR(L, item, "a token must be a mapping with name, sha256 and scopes");
+            continue;
+        }
+        wh_token t = {0};
+        bool has_hash = false;
+        void *it2 = NULL;
+        struct fy_node_pair *pr;
+        while ((pr = fy_node_mapping_iterate(item, &it2))) {
+            struct fy_node *k = fy_node_pair_key(pr), *val = fy_node_pair_value(pr);
+            const char *ks, *s;
+            size_t kn, n;
+            if (!scalar_of(L, k, "a key", &ks, &kn)) continue;
+            if (kn == 4 && !memcmp(ks, "name", 4)) {
+                if (scalar_of(L, val, "name", &s, &n))
+                    snprintf(t.name, sizeof(t.name), "%.*s", (int)n, s);
+            } else if (kn == 6 && !memcmp(ks, "sha256", 6)) {
+                if (!scalar_of(L, val, "sha256", &s, &n)) continue;
+                if (!hex32(s, n, t.sha256))
+                    CERR(L, val,
+                         "'sha256' must be 64 hex digits (whiply token hash TOKEN prints it)");
+                else
+                    has_hash = true;
+            } else if (kn == 6 && !memcmp(ks, "scopes", 6)) {
+                if (!val || fy_node_get_type(val) != FYNT_SEQUENCE) {
+                    CERR(L, val, "'scopes' must be a list of events, review, rules, admin");
+                    continue;
+                }
+                void *it3 = NULL;
+                struct fy_node *sc;
+                while ((sc = fy_node_sequence_iterate(val, &it3))) {
+                    if (!scalar_of(L, sc, "a scope", &s, &n)) continue;
+                    unsigned b = wh_scope_parse(s, n);
+                    if (!b)
+                        CERR(L, sc, "unknown scope '%.*s' (events, review, rules, admin)", (int)n,
+                             s);
+                    t.scopes |= b;
+                }
+            } else {
+                CERR(L, k, "unknown token key '%.*s' (name, sha256, scopes)", (int)kn, ks);
+            }
+        }
+        if (!has_hash) CERR(L, item, "a token needs 'sha256'");
+        if (!t.scopes) CERR(L, item, "a token needs 'scopes'");
+        if (!t.name[0]) snprintf(t.name, sizeof(t.name), "token%u", c->ntokens + 1);
+        if (has_hash && t.scopes) c->tokens[c->ntokens++] = t;
+    }
+}
+
+static void walk(cfg_ld *L, struct fy_node *map, const char *prefix)
+{
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(map, &it))) {
+        struct fy_node *k = fy_node_pair_key(pr), *v = fy_node_pair_value(pr);
+        const char *ks;
+        size_t kn;
+        if (!scalar_of(L, k, "a key", &ks, &kn)) continue;
+        char full[128];
+        snprintf(full, sizeof(full), "%s%s%.*s", prefix, *prefix ? "." : "", (int)kn, ks);
+        if (!*prefix && !strcmp(full, "tokens")) {
+            parse_tokens(L, v);
+            continue;
+        }
+        const opt_def *o = NULL;
+        bool parent = false;
+        size_t fl = strlen(full);
+        for (size_t i = 0; i < WH_ARRAY_LEN(opts); i++) {
+            if (!strcmp(opts[i].name, full)) o = &opts[i];
+            if (!strncmp(opts[i].name, full, fl) && opts[i].name[fl] == '.') parent = true;
+        }
+        if (o) {
+            set_opt(L, o, v);
+        } else if (parent && v && fy_node_get_type(v) == FYNT_MAPPING) {
+            walk(L, v, full);
+        } else if (parent) {
+            CERR(L, v, "'%s' must be a mapping", full);
+        } else {
+            CERR(L, k, "unknown option '%s' (docs/config.md lists them)", full);
+        }
+    }
+}
+
+static void load_text(cfg_ld *L, const char *text, size_t len)
+{
+    struct fy_document *doc = wh_yaml_parse(L->file, text, len, "the config", L->d);
+    if (!doc) return;
+    struct fy_node *root = fy_document_root(doc);
+    if (root && fy_node_get_type(root) == FYNT_MAPPING)
+        walk(L, root, "");
+    else if (root)
+        wh_diags_add(L->d, L->file, 1, 1, "the config must be a mapping of options");
+    fy_document_destroy(doc);
+}
+
+wh_status wh_config_load(const char *path, wh_config *c, wh_diags *diags)
+{
+    memset(c, 0, sizeof(*c));
+    uint32_t nd0 = diags->n;
+    cfg_ld L = {c, diags, "<default config>", NULL};
+    load_text(&L, wh_config_default_yaml, sizeof(wh_config_default_yaml) - 1);
+    if (path) {
+        char *text = NULL;
+        size_t len = 0;
+        c->path = strdup(path);
+        if (wh_read_file(path, &text, &len) != WH_OK) {
+            wh_diags_add(diags, path, 0, 0, "cannot read the config: %s", strerror(errno));
+        } else {
+            char *dir = strdup(path);
+            char *slash = dir ? strrchr(dir, '/') : NULL;
+            if (slash)
+                *slash = 0;
+            else if (dir)
+                strcpy(dir, ".");
+            L.file = path;
+            L.dir = dir;
+            load_text(&L, text, len);
+            free(dir);
+            free(text);
+        }
+    }
+    return diags->n == nd0 ? WH_OK : WH_EINVAL;
+}
+
+void wh_config_free(wh_config *c)
+{
+    free(c->listen);
+    free(c->data);
+    free(c->rules);
+    free(c->tokens);
+    free(c->path);
+    memset(c, 0, sizeof(*c));
+}

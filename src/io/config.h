@@ -1,0 +1,77 @@
+/* config.h - the daemon's configuration (whiply.yaml), documented in docs/config.md.
+ *
+ * One table lists every option with its type, bounds and default (the embedded default is
+ * that table, printed by `whiply serve --print-config`); a file overrides what it names,
+ * and the command line overrides the file. Relative paths in a file are relative to the
+ * file's folder; in the embedded default, to the working directory. */
+#ifndef WH_CONFIG_H
+#define WH_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rules/rules.h"
+
+/* Token scopes: what a bearer token may call (docs/api.md lists each route's scope). */
+enum {
+    WH_SCOPE_EVENTS = 1, /* POST /v1/events, POST /v1/ratelimit */
+    WH_SCOPE_REVIEW = 2, /* decisions and the review queue */
+    WH_SCOPE_RULES = 4,  /* read, validate and reload rules */
+    WH_SCOPE_ADMIN = 8,  /* everything */
+};
+
+typedef struct {
+    char name[64];
+    uint8_t sha256[32]; /* of the token: the config never holds a token itself */
+    unsigned scopes;
+} wh_token;
+
+typedef struct {
+    char *listen;    /* HOST:PORT (port 0: any free port) */
+    char *data;      /* folder of the SQLite database, state snapshot and admin token */
+    char *rules;     /* the rules file */
+    int64_t threads; /* requests deciding at once: state shards, each with its own lock */
+    struct {
+        int64_t body;        /* bytes in a request body */
+        int64_t events;      /* events in one request */
+        int64_t text;        /* bytes of an event's text */
+        int64_t json_depth;  /* nesting of an event or request object */
+        int64_t connections; /* open HTTP connections */
+        int64_t queue;       /* audit rows waiting to be written (beyond: 429) */
+        int64_t state_users; /* reserved */
+    } limits;
+    struct {
+        int64_t audit_ms;  /* audit rows older than this are deleted (0: kept forever) */
+        int64_t review_ms; /* resolved review items older than this are deleted (0: kept) */
+        int64_t every_ms;  /* how often retention runs */
+    } retention;
+    struct {
+        bool sync_full;      /* fsync every commit (power-loss safe) vs. WAL NORMAL */
+        int64_t batch;       /* most rows in one transaction */
+        int64_t snapshot_ms; /* how often the behaviour state is saved (0: only at exit) */
+    } store;
+    int64_t ratelimit_keys; /* most keys the rate-limit service holds */
+    wh_token *tokens;
+    uint32_t ntokens;
+    char *path;            /* the file it came from, or NULL for the embedded default */
+    const char *cache_dir; /* Hyperscan database cache (set by the command line, not a file) */
+} wh_config;
+
+/* Loads path (NULL: the embedded default only). Every problem is added to diags as
+ * file:line:col; returns WH_OK only when there were none. */
+wh_status wh_config_load(const char *path, wh_config *c, wh_diags *diags);
+void wh_config_free(wh_config *c);
+
+/* Replaces a string option (the --listen/--data/--rules flags). */
+void wh_config_set(char **field, const char *value);
+
+/* The embedded default, as YAML with comments. */
+extern const char wh_config_default_yaml[];
+
+/* Parses "events,review" or a YAML sequence item into scope bits; 0 on an unknown name. */
+unsigned wh_scope_parse(const char *name, size_t n);
+/* "events,review,rules,admin" for the bits, into buf. */
+void wh_scope_format(unsigned scopes, char *buf, size_t n);
+
+#endif

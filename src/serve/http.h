@@ -1,0 +1,21 @@
+/* http.h - the HTTP API of the daemon (libmicrohttpd), documented in docs/api.md.
+ *
+ * One thread per connection (libmicrohttpd's thread-per-connection mode): a request that
+ * waits for its audit rows to be committed blocks only its own connection, and group
+ * commit gathers the rows of all of them. Routes, their methods and the scope each needs
+ * are one table in http.c. Every error is a JSON body {"error":{"code","message"}}. */
+#ifndef WH_HTTP_H
+#define WH_HTTP_H
+
+#include "service.h"
+
+typedef struct wh_http wh_http;
+
+/* Listens on HOST:PORT (port 0: any free port; *port gets the one bound). admin_sha256
+ * (may be NULL) is one more token, with every scope: the generated admin token. */
+wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin_sha256, int *port,
+                       char *err, size_t errlen);
+/* Stops accepting connections, waits (up to timeout_ms) for the requests in flight, stops. */
+void wh_http_stop(wh_http *h, int64_t timeout_ms);
+
+#endif

@@ -1,0 +1,944 @@
+/* service.c - see service.h. */
+#define _GNU_SOURCE
+#include "service.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+#include "rules/rules.h"
+
+const char *const wh_route_names[WH_RT__COUNT] = {"events",    "decisions", "review", "rules",
+                                                  "ratelimit", "metrics",   "health", "other"};
+
+/* Latency histogram buckets (seconds), as Prometheus expects them: cumulative on output. */
+static const double lat_bounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                    0.005,   0.01,   0.025,   0.1,    1.0};
+#define NB (sizeof(lat_bounds) / sizeof(lat_bounds[0]))
+static const int status_codes[] = {200, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503};
+#define NS (sizeof(status_codes) / sizeof(status_codes[0]))
+
+typedef struct {
+    _Atomic uint64_t b[NB + 1];
+    _Atomic uint64_t sum_ns;
+} histo;
+
+static void histo_add(histo *h, uint64_t ns, uint64_t n)
+{
+    double sec = (double)ns * 1e-9;
+    size_t i = 0;
+    while (i < NB && sec > lat_bounds[i])
+        i++;
+    atomic_fetch_add_explicit(&h->b[i], n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_ns, ns * n, memory_order_relaxed);
+}
+
+/* One ruleset with everything built for it. */
+typedef struct {
+    wh_ruleset *rs;
+    uint32_t nshards;
+    wh_decider **dec;
+    pthread_mutex_t *dec_lock;
+    pthread_mutex_t pool_lock;
+    wh_worker **pool;
+    uint32_t npool, cappool;
+    int64_t loaded_ms;
+    char *source; /* the rules text as loaded */
+} gen_t;
+
+struct wh_service {
+    const wh_config *cfg;
+    pthread_rwlock_t gen_rw;
+    gen_t *g;
+    pthread_mutex_t reload_lock, review_lock;
+    wh_store *store;
+    wh_ratelimiter *rl;
+    char *state_path;
+    wh_engine_opts eo;
+
+    _Atomic uint64_t events, errors, actions[WH_ACT__COUNT];
+    _Atomic uint64_t reloads_ok, reloads_failed;
+    _Atomic uint64_t http[WH_RT__COUNT][NS + 1];
+    histo http_lat[WH_RT__COUNT];
+    histo engine_lat;
+    _Atomic uint64_t rl_allowed, rl_limited, q_allowed, q_limited;
+    _Atomic uint64_t rej_queue, rej_connections, rej_body, rej_events, rej_other;
+    _Atomic int64_t connections;
+    /* rule hits of rulesets replaced by a reload (by rule id), so counters never go back */
+    pthread_mutex_t hits_lock;
+    struct {
+        char *id;
+        uint64_t n;
+    } * old_hits;
+    uint32_t nold_hits;
+};
+
+static void gen_free(gen_t *g)
+{
+    if (!g) return;
+    for (uint32_t i = 0; i < g->npool; i++)
+        wh_worker_free(g->pool[i]);
+    free(g->pool);
+    for (uint32_t i = 0; g->dec && i < g->nshards; i++) {
+        wh_decider_free(g->dec[i]);
+        pthread_mutex_destroy(&g->dec_lock[i]);
+    }
+    free(g->dec);
+    free(g->dec_lock);
+    pthread_mutex_destroy(&g->pool_lock);
+    wh_ruleset_release(g->rs);
+    free(g->source);
+    free(g);
+}
+
+static gen_t *gen_new(wh_ruleset *rs, uint32_t nshards, const wh_engine_opts *eo)
+{
+    gen_t *g = calloc(1, sizeof(*g));
+    if (!g) return NULL;
+    g->rs = rs;
+    wh_ruleset_retain(rs);
+    g->nshards = nshards;
+    g->loaded_ms = wh_now_ms();
+    pthread_mutex_init(&g->pool_lock, NULL);
+    g->dec = calloc(nshards, sizeof(*g->dec));
+    g->dec_lock = calloc(nshards, sizeof(*g->dec_lock));
+    if (!g->dec || !g->dec_lock) goto fail;
+    for (uint32_t i = 0; i < nshards; i++) {
+        pthread_mutex_init(&g->dec_lock[i], NULL);
+        if (!(g->dec[i] = wh_decider_new(rs, eo, nshards))) goto fail;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    if (wh_read_file(rs->path, &text, &len) == WH_OK) g->source = text;
+    return g;
+fail:
+    if (!g->dec_lock) g->nshards = 0;
+    gen_free(g);
+    return NULL;
+}
+
+static wh_worker *pool_get(gen_t *g, const wh_engine_opts *eo)
+{
+    pthread_mutex_lock(&g->pool_lock);
+    wh_worker *w = g->npool ? g->pool[--g->npool] : NULL;
+    pthread_mutex_unlock(&g->pool_lock);
+    return w ? w : wh_worker_new(g->rs, eo);
+}
+
+static void pool_put(gen_t *g, wh_worker *w)
+{
+    pthread_mutex_lock(&g->pool_lock);
+    if (g->npool == g->cappool) {
+        uint32_t cap = g->cappool ? g->cappool * 2 : 8;
+        wh_worker **p = realloc(g->pool, sizeof(*p) * cap);
+        if (!p) {
+            pthread_mutex_unlock(&g->pool_lock);
+            wh_worker_free(w);
+            return;
+        }
+        g->pool = p;
+        g->cappool = cap;
+    }
+    g->pool[g->npool++] = w;
+    pthread_mutex_unlock(&g->pool_lock);
+}
+
+static void gen_shards(gen_t *g, wh_shard **out)
+{
+    for (uint32_t i = 0; i < g->nshards; i++)
+        out[i] = wh_decider_shard(g->dec[i]);
+}
+
+/* Loads rules (from text when given, else the file). Validation lints each regex alone as
+ * well, to name every one Hyperscan rejects; serving loads skip that (slow). */
+static wh_ruleset *load_rules(const wh_config *c, const char *label, const char *text, size_t len,
+                              wh_buf *diag_json)
+{
+    const char *path = c->rules;
+    wh_diags d = {0};
+    wh_ruleset *rs = NULL;
+    wh_load_opts lo = {.cache_dir = c->cache_dir, .compile = true, .lint = text != NULL};
+    wh_status st;
+    if (text) {
+        char *dir = strdup(path);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        if (slash) *slash = 0;
+        st = wh_ruleset_load_mem(label, slash ? dir : ".", text, len, &lo, &d, &rs);
+        free(dir);
+    } else {
+        st = wh_ruleset_load(path, &lo, &d, &rs);
+    }
+    if (st != WH_OK && diag_json) {
+        wh_buf_puts(diag_json, "[");
+        for (uint32_t i = 0; i < d.n; i++) {
+            wh_buf_puts(diag_json, i ? ",{\"file\":" : "{\"file\":");
+            wh_buf_json_str(diag_json, d.v[i].file, strlen(d.v[i].file));
+            wh_buf_printf(diag_json, ",\"line\":%u,\"col\":%u,\"message\":", d.v[i].line,
+                          d.v[i].col);
+            wh_buf_json_str(diag_json, d.v[i].message, strlen(d.v[i].message));
+            wh_buf_putc(diag_json, '}');
+        }
+        wh_buf_puts(diag_json, "]");
+    }
+    wh_diags_free(&d);
+    return st == WH_OK ? rs : NULL;
+}
+
+static void system_row(wh_service *s, const char *action, const char *body)
+{
+    wh_rec_batch b;
+    wh_rec_batch_init(&b);
+    wh_rec *r = wh_rec_add(&b, WH_REC_SYSTEM);
+    wh_rec_set(&b, r, WH_RF_ACTION, action, strlen(action));
+    wh_rec_set(&b, r, WH_RF_BODY, body, strlen(body));
+    uint64_t t = wh_store_submit(s->store, &b);
+    if (t) wh_store_wait(s->store, t);
+    wh_rec_batch_free(&b);
+}
+
+wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen)
+{
+    wh_service *s = calloc(1, sizeof(*s));
+    if (!s) return NULL;
+    s->cfg = c;
+    s->eo.max_depth = (int)c->limits.json_depth;
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    /* A reload waiting for the write lock must not starve behind a stream of requests. */
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&s->gen_rw, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    pthread_mutex_init(&s->reload_lock, NULL);
+    pthread_mutex_init(&s->review_lock, NULL);
+    pthread_mutex_init(&s->hits_lock, NULL);
+    s->rl = wh_rl_new((uint32_t)c->ratelimit_keys);
+    if (!s->rl) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    wh_store_opts so = {.sync_full = c->store.sync_full,
+                        .batch = c->store.batch,
+                        .queue = c->limits.queue,
+                        .audit_keep_ms = c->retention.audit_ms,
+                        .review_keep_ms = c->retention.review_ms,
+                        .retention_every_ms = c->retention.every_ms,
+                        .quotas = s->rl};
+    s->store = wh_store_open(c->data, &so, err, errlen);
+    if (!s->store) goto fail;
+    wh_store_load_quotas(s->store, s->rl);
+    wh_buf diags;
+    wh_buf_init(&diags);
+    wh_ruleset *rs = load_rules(c, NULL, NULL, 0, &diags);
+    if (!rs) {
+        snprintf(err, errlen, "the rules do not load: %s", wh_buf_cstr(&diags));
+        wh_buf_free(&diags);
+        goto fail;
+    }
+    wh_buf_free(&diags);
+    s->g = gen_new(rs, (uint32_t)c->threads, &s->eo);
+    wh_ruleset_release(rs);
+    if (!s->g) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (asprintf(&s->state_path, "%s/state.snap", c->data) < 0) s->state_path = NULL;
+    if (s->state_path && s->g->rs->state.enabled && access(s->state_path, F_OK) == 0) {
+        wh_shard *sh[64];
+        gen_shards(s->g, sh);
+        char e2[512];
+        if (wh_state_load(sh, s->g->nshards, &s->g->rs->state, s->state_path, e2, sizeof(e2)) !=
+            WH_OK) {
+            /* The engine still serves, with empty state; the file is kept for a look. */
+            char bad[4200];
+            snprintf(bad, sizeof(bad), "%s.bad", s->state_path);
+            rename(s->state_path, bad);
+            fprintf(stderr, "whiply: the saved state was not loaded (%s); moved to %s\n", e2, bad);
+            for (uint32_t i = 0; i < s->g->nshards; i++) {
+                wh_decider_free(s->g->dec[i]);
+                s->g->dec[i] = wh_decider_new(s->g->rs, &s->eo, s->g->nshards);
+            }
+        }
+    }
+    char body[256];
+    snprintf(body, sizeof(body), "{\"event\":\"start\",\"ruleset\":\"%s\",\"version\":\"%s\"}",
+             s->g->rs->hash, WHIPLY_VERSION);
+    system_row(s, "start", body);
+    return s;
+fail:
+    wh_service_close(s);
+    return NULL;
+}
+
+bool wh_service_snapshot(wh_service *s, char *err, size_t errlen)
+{
+    bool ok = true;
+    pthread_rwlock_rdlock(&s->gen_rw);
+    gen_t *g = s->g;
+    if (g->rs->state.enabled && s->state_path) {
+        wh_shard *sh[64];
+        gen_shards(g, sh);
+        char tmp[4200];
+        snprintf(tmp, sizeof(tmp), "%s.tmp", s->state_path);
+        for (uint32_t i = 0; i < g->nshards; i++)
+            pthread_mutex_lock(&g->dec_lock[i]);
+        ok = wh_state_save(sh, g->nshards, &g->rs->state, tmp, err, errlen) == WH_OK;
+        for (uint32_t i = 0; i < g->nshards; i++)
+            pthread_mutex_unlock(&g->dec_lock[i]);
+        if (ok && rename(tmp, s->state_path) != 0) {
+            snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
+            ok = false;
+        }
+    }
+    pthread_rwlock_unlock(&s->gen_rw);
+    return ok;
+}
+
+void wh_service_close(wh_service *s)
+{
+    if (!s) return;
+    if (s->g && s->store) {
+        char err[512];
+        if (!wh_service_snapshot(s, err, sizeof(err)))
+            fprintf(stderr, "whiply: the state was not saved: %s\n", err);
+        system_row(s, "stop", "{\"event\":\"stop\"}");
+    }
+    wh_store_close(s->store);
+    gen_free(s->g);
+    wh_rl_free(s->rl);
+    for (uint32_t i = 0; i < s->nold_hits; i++)
+        free(s->old_hits[i].id);
+    free(s->old_hits);
+    free(s->state_path);
+    pthread_rwlock_destroy(&s->gen_rw);
+    pthread_mutex_destroy(&s->reload_lock);
+    pthread_mutex_destroy(&s->review_lock);
+    pthread_mutex_destroy(&s->hits_lock);
+    free(s);
+}
+
+wh_ratelimiter *wh_service_ratelimiter(wh_service *s)
+{
+    return s->rl;
+}
+wh_store *wh_service_store(wh_service *s)
+{
+    return s->store;
+}
+const wh_config *wh_service_config(wh_service *s)
+{
+    return s->cfg;
+}
+
+/* ---- events ---- */
+
+typedef struct {
+    const char *p;
+    uint32_t n;
+    uint32_t no;       /* line number in the body (1-based) */
+    uint32_t off, len; /* the output line in tmp */
+} line_t;
+
+static void add_decision_rec(wh_rec_batch *b, const wh_analysis *an, wh_action act,
+                             const char *json, size_t n, const char *line, size_t line_len)
+{
+    const wh_event *ev = &an->ev;
+    wh_rec *r = wh_rec_add(b, WH_REC_DECISION);
+    wh_rec_set(b, r, WH_RF_EVENT_ID, ev->id.p, ev->id.n);
+    if (ev->channel.n) wh_rec_set(b, r, WH_RF_CHANNEL, ev->channel.p, ev->channel.n);
+    wh_str user = ev->type == WH_EV_MOD_ACTION ? ev->target : ev->user_id;
+    if (user.n) wh_rec_set(b, r, WH_RF_USER, user.p, user.n);
+    const char *a = wh_action_names[act];
+    wh_rec_set(b, r, WH_RF_ACTION, a, strlen(a));
+    wh_rec_set(b, r, WH_RF_BODY, json, n);
+    if (act == WH_ACT_HOLD) {
+        r->hold = true;
+        if (ev->platform.n) wh_rec_set(b, r, WH_RF_PLATFORM, ev->platform.p, ev->platform.n);
+        if (ev->user_name.n) wh_rec_set(b, r, WH_RF_USER_NAME, ev->user_name.p, ev->user_name.n);
+        wh_rec_set(b, r, WH_RF_TEXT, ev->text.p ? ev->text.p : "", ev->text.n);
+        wh_rec_set(b, r, WH_RF_EVENT, line, line_len);
+    }
+}
+
+wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool single,
+                               wh_buf *out, uint32_t *nlines, uint32_t *nerrors)
+{
+    *nlines = *nerrors = 0;
+    /* Cut the lines (blank ones produce nothing, as in `whiply check`). */
+    uint32_t n = 0, cap = 0, no = 0;
+    line_t *lines = NULL;
+    for (size_t i = 0; i < len;) {
+        const char *nl = single ? NULL : memchr(body + i, '\n', len - i);
+        no++;
+        size_t e = nl ? (size_t)(nl - body) : len;
+        size_t l = e - i;
+        if (l && body[i + l - 1] == '\r') l--;
+        if (!wh_line_is_blank(body + i, l)) {
+            if (n == (uint32_t)s->cfg->limits.events) {
+                free(lines);
+                atomic_fetch_add(&s->rej_events, 1);
+                return WH_SV_TOO_MANY;
+            }
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                line_t *v = realloc(lines, sizeof(*v) * cap);
+                if (!v) {
+                    free(lines);
+                    return WH_SV_NOMEM;
+                }
+                lines = v;
+            }
+            lines[n++] = (line_t){body + i, (uint32_t)l, no, 0, 0};
+        }
+        i = e + 1;
+    }
+    if (!n) {
+        free(lines);
+        return WH_SV_OK;
+    }
+    if (!wh_store_has_room(s->store, n)) {
+        free(lines);
+        atomic_fetch_add(&s->rej_queue, 1);
+        return WH_SV_BUSY;
+    }
+    wh_analysis *an = malloc(sizeof(*an) * n);
+    if (!an) {
+        free(lines);
+        return WH_SV_NOMEM;
+    }
+    wh_arena keep;
+    wh_arena_init(&keep, 64 * 1024);
+    wh_buf tmp;
+    wh_buf_init(&tmp);
+    wh_rec_batch rb;
+    wh_rec_batch_init(&rb);
+    wh_sv_status ret = WH_SV_OK;
+    uint64_t ticket = 0;
+    int64_t now = wh_now_ms();
+    uint64_t t0 = wh_mono_ns();
+
+    pthread_rwlock_rdlock(&s->gen_rw);
+    gen_t *g = s->g;
+    wh_worker *w = pool_get(g, &s->eo);
+    if (!w) {
+        pthread_rwlock_unlock(&s->gen_rw);
+        ret = WH_SV_NOMEM;
+        goto done;
+    }
+    uint32_t shard_mask_n[64] = {0};
+    for (uint32_t i = 0; i < n; i++) {
+        wh_analyze(w, lines[i].p, lines[i].n, lines[i].no, now, &keep, g->nshards, &an[i]);
+        if (an[i].kind == WH_AN_EVENT && an[i].ev.text.n > s->cfg->limits.text) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "\"text\" is %u bytes; the limit is %lld", an[i].ev.text.n,
+                     (long long)s->cfg->limits.text);
+            lines[i].off = (uint32_t)tmp.len;
+            wh_write_line_error(&tmp, lines[i].no, "text_too_long", msg);
+            lines[i].len = (uint32_t)(tmp.len - lines[i].off);
+            an[i].kind = WH_AN_ERROR;
+            an[i].pre.n = 0;
+        } else if (an[i].kind == WH_AN_EVENT) {
+            shard_mask_n[an[i].shard]++;
+        }
+    }
+    pool_put(g, w);
+    for (uint32_t sh = 0; sh < g->nshards; sh++) {
+        if (!shard_mask_n[sh]) continue;
+        pthread_mutex_lock(&g->dec_lock[sh]);
+        for (uint32_t i = 0; i < n; i++) {
+            if (an[i].kind != WH_AN_EVENT || an[i].shard != sh) continue;
+            size_t off = tmp.len;
+            wh_action act = wh_decide(g->dec[sh], &an[i], &tmp);
+            lines[i].off = (uint32_t)off;
+            lines[i].len = (uint32_t)(tmp.len - off);
+            atomic_fetch_add_explicit(&s->actions[act], 1, memory_order_relaxed);
+            add_decision_rec(&rb, &an[i], act, tmp.p + off, lines[i].len - 1, lines[i].p,
+                             lines[i].n);
+        }
+        if (rb.n) {
+            uint64_t t = wh_store_submit(s->store, &rb);
+            if (!t) ret = WH_SV_NOMEM;
+            if (t > ticket) ticket = t;
+        }
+        pthread_mutex_unlock(&g->dec_lock[sh]);
+    }
+    pthread_rwlock_unlock(&s->gen_rw);
+    if (tmp.oom) ret = WH_SV_NOMEM;
+    uint64_t engine_ns = wh_mono_ns() - t0;
+    histo_add(&s->engine_lat, engine_ns / n, n);
+    if (ret == WH_SV_OK && ticket && !wh_store_wait(s->store, ticket)) ret = WH_SV_UNAVAILABLE;
+    if (ret == WH_SV_OK) {
+        for (uint32_t i = 0; i < n; i++) {
+            if (an[i].kind == WH_AN_ERROR && !lines[i].len) {
+                wh_buf_append(out, an[i].pre.p, an[i].pre.n);
+                (*nerrors)++;
+            } else {
+                if (an[i].kind == WH_AN_ERROR) (*nerrors)++;
+                wh_buf_append(out, tmp.p + lines[i].off, lines[i].len);
+            }
+        }
+        *nlines = n;
+        atomic_fetch_add_explicit(&s->events, n - *nerrors, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->errors, *nerrors, memory_order_relaxed);
+        if (out->oom) ret = WH_SV_NOMEM;
+    }
+done:
+    wh_rec_batch_free(&rb);
+    wh_buf_free(&tmp);
+    wh_arena_free(&keep);
+    free(an);
+    free(lines);
+    return ret;
+}
+
+/* ---- reviews ---- */
+
+static void json_error(wh_buf *out, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void json_error(wh_buf *out, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    wh_buf_puts(out, "{\"error\":{\"code\":\"");
+    wh_buf_puts(out, code);
+    wh_buf_puts(out, "\",\"message\":");
+    wh_buf_json_str(out, msg, strlen(msg));
+    wh_buf_puts(out, "}}");
+}
+
+static void put_kv(wh_buf *b, const char *k, const char *v, bool first)
+{
+    if (!first) wh_buf_putc(b, ',');
+    wh_buf_json_str(b, k, strlen(k));
+    wh_buf_putc(b, ':');
+    if (v)
+        wh_buf_json_str(b, v, strlen(v));
+    else
+        wh_buf_puts(b, "null");
+}
+
+int wh_service_review(wh_service *s, const char *event_id, bool approve, const char *moderator,
+                      const char *note, wh_buf *out)
+{
+    pthread_mutex_lock(&s->review_lock);
+    int status = 200;
+    wh_review_item it;
+    wh_status st = wh_store_review_get(s->store, event_id, &it);
+    if (st == WH_EINVAL) {
+        json_error(out, "not_found", "event '%s' is not in the review queue", event_id);
+        status = 404;
+        goto done;
+    }
+    if (st != WH_OK) {
+        json_error(out, "store_error", "the review queue cannot be read");
+        status = 503;
+        goto done;
+    }
+    if (strcmp(it.status, "pending") != 0) {
+        json_error(out, "already_resolved", "event '%s' was already %s", event_id, it.status);
+        status = 409;
+        goto done;
+    }
+    const char *verb = approve ? "approve" : "deny";
+    /* The moderator's verdict reaches the behaviour state as a mod_action event (strikes,
+     * reputation), decided and audited like any other. */
+    wh_buf ev;
+    wh_buf_init(&ev);
+    wh_buf_puts(&ev, "{\"id\":");
+    char rid[400];
+    snprintf(rid, sizeof(rid), "review:%s:%s", verb, event_id);
+    wh_buf_json_str(&ev, rid, strlen(rid));
+    wh_buf_puts(&ev, ",\"type\":\"mod_action\"");
+    put_kv(&ev, "platform", it.platform ? it.platform : "", false);
+    put_kv(&ev, "channel", it.channel ? it.channel : "", false);
+    put_kv(&ev, "moderator", moderator, false);
+    put_kv(&ev, "target", it.user, false);
+    put_kv(&ev, "action", verb, false);
+    put_kv(&ev, "ref_event", event_id, false);
+    wh_buf_putc(&ev, '}');
+    wh_buf dec;
+    wh_buf_init(&dec);
+    uint32_t nl, ne;
+    wh_sv_status sv = wh_service_events(s, ev.p, ev.len, true, &dec, &nl, &ne);
+    wh_buf_free(&ev);
+    if (sv != WH_SV_OK) {
+        wh_buf_free(&dec);
+        json_error(out, sv == WH_SV_BUSY ? "busy" : "store_error",
+                   "the review could not be recorded; try again");
+        status = sv == WH_SV_BUSY ? 429 : 503;
+        goto done;
+    }
+    wh_buf rec;
+    wh_buf_init(&rec);
+    wh_buf_putc(&rec, '{');
+    put_kv(&rec, "event_id", event_id, true);
+    put_kv(&rec, "action", verb, false);
+    put_kv(&rec, "moderator", moderator, false);
+    put_kv(&rec, "note", note, false);
+    wh_buf_puts(&rec, ",\"decision\":");
+    wh_buf_puts(&rec, it.decision ? it.decision : "null");
+    wh_buf_putc(&rec, '}');
+    wh_rec_batch b;
+    wh_rec_batch_init(&b);
+    wh_rec *r = wh_rec_add(&b, WH_REC_REVIEW);
+    wh_rec_set(&b, r, WH_RF_EVENT_ID, event_id, strlen(event_id));
+    if (it.channel) wh_rec_set(&b, r, WH_RF_CHANNEL, it.channel, strlen(it.channel));
+    if (it.user) wh_rec_set(&b, r, WH_RF_USER, it.user, strlen(it.user));
+    wh_rec_set(&b, r, WH_RF_ACTION, verb, strlen(verb));
+    wh_rec_set(&b, r, WH_RF_BODY, rec.p, rec.len);
+    wh_rec_set(&b, r, WH_RF_MODERATOR, moderator, strlen(moderator));
+    if (note) wh_rec_set(&b, r, WH_RF_NOTE, note, strlen(note));
+    uint64_t t = wh_store_submit(s->store, &b);
+    wh_rec_batch_free(&b);
+    if (!t || !wh_store_wait(s->store, t)) {
+        json_error(out, "store_error", "the review could not be recorded");
+        status = 503;
+    } else {
+        wh_buf_puts(out, "{\"event_id\":");
+        wh_buf_json_str(out, event_id, strlen(event_id));
+        wh_buf_puts(out, ",\"status\":");
+        wh_buf_puts(out, approve ? "\"approved\"" : "\"denied\"");
+        wh_buf_puts(out, ",\"moderator\":");
+        wh_buf_json_str(out, moderator, strlen(moderator));
+        wh_buf_puts(out, ",\"mod_action\":");
+        wh_buf_append(out, dec.p, dec.len && dec.p[dec.len - 1] == '\n' ? dec.len - 1 : dec.len);
+        wh_buf_putc(out, '}');
+    }
+    wh_buf_free(&rec);
+    wh_buf_free(&dec);
+done:
+    wh_review_item_free(&it);
+    pthread_mutex_unlock(&s->review_lock);
+    return status;
+}
+
+/* ---- rules ---- */
+
+static void keep_hits(wh_service *s, gen_t *g)
+{
+    pthread_mutex_lock(&s->hits_lock);
+    for (uint32_t ri = 0; ri < g->rs->nrules; ri++) {
+        uint64_t n = 0;
+        for (uint32_t k = 0; k < g->nshards; k++)
+            n += wh_decider_hits(g->dec[k], ri);
+        if (!n) continue;
+        const char *id = g->rs->rules[ri].id;
+        uint32_t i = 0;
+        while (i < s->nold_hits && strcmp(s->old_hits[i].id, id))
+            i++;
+        if (i == s->nold_hits) {
+            void *v = realloc(s->old_hits, sizeof(*s->old_hits) * (s->nold_hits + 1));
+            if (!v) continue;
+            s->old_hits = v;
+            s->old_hits[i].id = strdup(id);
+            s->old_hits[i].n = 0;
+            if (!s->old_hits[i].id) continue;
+            s->nold_hits++;
+        }
+        s->old_hits[i].n += n;
+    }
+    pthread_mutex_unlock(&s->hits_lock);
+}
+
+bool wh_service_reload(wh_service *s, const char *why, wh_buf *out)
+{
+    pthread_mutex_lock(&s->reload_lock);
+    wh_buf diags;
+    wh_buf_init(&diags);
+    wh_ruleset *rs = load_rules(s->cfg, NULL, NULL, 0, &diags);
+    bool ok = false;
+    if (!rs) {
+        atomic_fetch_add(&s->reloads_failed, 1);
+        wh_buf_puts(out, "{\"error\":{\"code\":\"rules_invalid\",\"message\":");
+        char msg[600];
+        snprintf(msg, sizeof(msg), "%s does not load; the previous rules keep serving",
+                 s->cfg->rules);
+        wh_buf_json_str(out, msg, strlen(msg));
+        wh_buf_puts(out, ",\"diagnostics\":");
+        wh_buf_append(out, diags.p, diags.len);
+        wh_buf_puts(out, "}}");
+        goto done;
+    }
+    gen_t *ng = gen_new(rs, (uint32_t)s->cfg->threads, &s->eo);
+    wh_ruleset_release(rs);
+    if (!ng) {
+        wh_buf_puts(out, "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}");
+        goto done;
+    }
+    char old_hash[17];
+    pthread_rwlock_wrlock(&s->gen_rw);
+    gen_t *og = s->g;
+    snprintf(old_hash, sizeof(old_hash), "%s", og->rs->hash);
+    /* The state moves through the snapshot format, which places entries by the new shard
+     * count and keeps rate cells whose limits the new rules still have. */
+    char err[512] = "";
+    if (og->rs->state.enabled && ng->rs->state.enabled && s->state_path) {
+        char tmp[4200];
+        snprintf(tmp, sizeof(tmp), "%s.reload", s->state_path);
+        wh_shard *osh[64], *nsh[64];
+        gen_shards(og, osh);
+        gen_shards(ng, nsh);
+        if (wh_state_save(osh, og->nshards, &og->rs->state, tmp, err, sizeof(err)) != WH_OK ||
+            wh_state_load(nsh, ng->nshards, &ng->rs->state, tmp, err, sizeof(err)) != WH_OK)
+            fprintf(stderr, "whiply: reload: the state did not carry over (%s)\n", err);
+        unlink(tmp);
+    }
+    s->g = ng;
+    pthread_rwlock_unlock(&s->gen_rw);
+    keep_hits(s, og);
+    gen_free(og);
+    atomic_fetch_add(&s->reloads_ok, 1);
+    ok = true;
+    char body[512];
+    snprintf(body, sizeof(body),
+             "{\"event\":\"reload\",\"from\":\"%s\",\"to\":\"%s\",\"rules\":%u,\"by\":\"%s\"}",
+             old_hash, ng->rs->hash, ng->rs->nrules, why);
+    wh_rec_batch b;
+    wh_rec_batch_init(&b);
+    wh_rec *r = wh_rec_add(&b, WH_REC_RELOAD);
+    wh_rec_set(&b, r, WH_RF_ACTION, "reload", 6);
+    wh_rec_set(&b, r, WH_RF_BODY, body, strlen(body));
+    uint64_t t = wh_store_submit(s->store, &b);
+    if (t) wh_store_wait(s->store, t);
+    wh_rec_batch_free(&b);
+    wh_buf_printf(out, "{\"ruleset\":\"%s\",\"previous\":\"%s\",\"rules\":%u}", ng->rs->hash,
+                  old_hash, ng->rs->nrules);
+    fprintf(stderr, "whiply: rules reloaded (%s): %s -> %s, %u rules\n", why, old_hash,
+            ng->rs->hash, ng->rs->nrules);
+done:
+    wh_buf_free(&diags);
+    pthread_mutex_unlock(&s->reload_lock);
+    return ok;
+}
+
+bool wh_service_validate(wh_service *s, const char *text, size_t len, wh_buf *out)
+{
+    wh_buf diags;
+    wh_buf_init(&diags);
+    wh_ruleset *rs = load_rules(s->cfg, "<posted rules>", text, len, &diags);
+    if (rs) {
+        wh_buf_printf(out, "{\"valid\":true,\"ruleset\":\"%s\",\"rules\":%u}", rs->hash,
+                      rs->nrules);
+        wh_ruleset_release(rs);
+    } else {
+        wh_buf_puts(out, "{\"valid\":false,\"error\":{\"code\":\"rules_invalid\",\"message\":"
+                         "\"the posted rules do not load; the diagnostics say why\"},"
+                         "\"diagnostics\":");
+        wh_buf_append(out, diags.p, diags.len);
+        wh_buf_putc(out, '}');
+    }
+    wh_buf_free(&diags);
+    return rs != NULL;
+}
+
+void wh_service_rules(wh_service *s, wh_buf *out)
+{
+    pthread_rwlock_rdlock(&s->gen_rw);
+    gen_t *g = s->g;
+    wh_buf_printf(out, "{\"ruleset\":\"%s\",\"path\":", g->rs->hash);
+    wh_buf_json_str(out, g->rs->path, strlen(g->rs->path));
+    wh_buf_printf(out, ",\"loaded_at_ms\":%lld,\"rules\":[", (long long)g->loaded_ms);
+    for (uint32_t i = 0; i < g->rs->nrules; i++) {
+        const wh_rule *r = &g->rs->rules[i];
+        wh_buf_puts(out, i ? ",{\"id\":" : "{\"id\":");
+        wh_buf_json_str(out, r->id, strlen(r->id));
+        wh_buf_printf(out, ",\"action\":\"%s\",\"mode\":\"%s\",\"priority\":%lld,\"line\":%u}",
+                      wh_action_names[r->action], r->shadow ? "shadow" : "enforce",
+                      (long long)r->priority, r->line);
+    }
+    wh_buf_puts(out, "],\"source\":");
+    if (g->source)
+        wh_buf_json_str(out, g->source, strlen(g->source));
+    else
+        wh_buf_puts(out, "null");
+    wh_buf_putc(out, '}');
+    pthread_rwlock_unlock(&s->gen_rw);
+}
+
+/* ---- metrics ---- */
+
+void wh_service_observe(wh_service *s, wh_route r, int status, uint64_t ns)
+{
+    size_t i = 0;
+    while (i < NS && status_codes[i] != status)
+        i++;
+    atomic_fetch_add_explicit(&s->http[r][i], 1, memory_order_relaxed);
+    histo_add(&s->http_lat[r], ns, 1);
+}
+
+void wh_service_count_ratelimit(wh_service *s, bool quota, bool allowed)
+{
+    _Atomic uint64_t *c = quota ? (allowed ? &s->q_allowed : &s->q_limited)
+                                : (allowed ? &s->rl_allowed : &s->rl_limited);
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+void wh_service_count_rejected(wh_service *s, const char *reason)
+{
+    _Atomic uint64_t *c = !strcmp(reason, "connections") ? &s->rej_connections
+                          : !strcmp(reason, "body")      ? &s->rej_body
+                          : !strcmp(reason, "queue")     ? &s->rej_queue
+                                                         : &s->rej_other;
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+void wh_service_connections(wh_service *s, int delta)
+{
+    atomic_fetch_add(&s->connections, delta);
+}
+
+static void histo_out(wh_buf *b, const char *name, const char *label, const histo *h)
+{
+    uint64_t cum = 0;
+    for (size_t i = 0; i <= NB; i++) {
+        cum += atomic_load_explicit(&h->b[i], memory_order_relaxed);
+        if (i < NB)
+            wh_buf_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, label, *label ? "," : "",
+                          lat_bounds[i], (unsigned long long)cum);
+        else
+            wh_buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, label, *label ? "," : "",
+                          (unsigned long long)cum);
+    }
+    wh_buf_printf(b, "%s_sum{%s} %.9f\n%s_count{%s} %llu\n", name, label,
+                  (double)atomic_load(&h->sum_ns) * 1e-9, name, label, (unsigned long long)cum);
+}
+
+static void help(wh_buf *b, const char *name, const char *type, const char *text)
+{
+    wh_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+}
+
+void wh_service_metrics(wh_service *s, wh_buf *b)
+{
+    help(b, "whiply_events_total", "counter", "Events decided.");
+    wh_buf_printf(b, "whiply_events_total %llu\n", (unsigned long long)atomic_load(&s->events));
+    help(b, "whiply_event_errors_total", "counter", "Input lines that were not events.");
+    wh_buf_printf(b, "whiply_event_errors_total %llu\n",
+                  (unsigned long long)atomic_load(&s->errors));
+    help(b, "whiply_decisions_total", "counter", "Decisions by action.");
+    for (int a = 0; a < WH_ACT__COUNT; a++)
+        wh_buf_printf(b, "whiply_decisions_total{action=\"%s\"} %llu\n", wh_action_names[a],
+                      (unsigned long long)atomic_load(&s->actions[a]));
+    help(b, "whiply_rule_hits_total", "counter", "Times a rule fired (enforced or shadow).");
+    pthread_rwlock_rdlock(&s->gen_rw);
+    gen_t *g = s->g;
+    pthread_mutex_lock(&s->hits_lock);
+    for (uint32_t ri = 0; ri < g->rs->nrules; ri++) {
+        uint64_t n = 0;
+        for (uint32_t k = 0; k < g->nshards; k++)
+            n += wh_decider_hits(g->dec[k], ri);
+        for (uint32_t i = 0; i < s->nold_hits; i++)
+            if (!strcmp(s->old_hits[i].id, g->rs->rules[ri].id)) n += s->old_hits[i].n;
+        wh_buf_puts(b, "whiply_rule_hits_total{rule=");
+        wh_buf_json_str(b, g->rs->rules[ri].id, strlen(g->rs->rules[ri].id));
+        wh_buf_printf(b, "} %llu\n", (unsigned long long)n);
+    }
+    pthread_mutex_unlock(&s->hits_lock);
+    wh_shard_stats ss = {0};
+    for (uint32_t k = 0; k < g->nshards; k++) {
+        pthread_mutex_lock(&g->dec_lock[k]);
+        wh_shard *sh = wh_decider_shard(g->dec[k]);
+        if (sh) wh_shard_stats_add(sh, &ss);
+        pthread_mutex_unlock(&g->dec_lock[k]);
+    }
+    help(b, "whiply_ruleset_info", "gauge", "The ruleset serving (its hash).");
+    wh_buf_printf(b, "whiply_ruleset_info{ruleset=\"%s\"} 1\n", g->rs->hash);
+    pthread_rwlock_unlock(&s->gen_rw);
+    help(b, "whiply_state_entries", "gauge", "Behaviour state entries held.");
+    wh_buf_printf(b, "whiply_state_entries{kind=\"user\"} %llu\n", (unsigned long long)ss.users);
+    wh_buf_printf(b, "whiply_state_entries{kind=\"channel\"} %llu\n",
+                  (unsigned long long)ss.channels);
+    help(b, "whiply_state_evictions_total", "counter", "State entries evicted at the cap.");
+    wh_buf_printf(b, "whiply_state_evictions_total{kind=\"user\"} %llu\n",
+                  (unsigned long long)ss.user_evictions);
+    wh_buf_printf(b, "whiply_state_evictions_total{kind=\"channel\"} %llu\n",
+                  (unsigned long long)ss.channel_evictions);
+    help(b, "whiply_state_bytes", "gauge", "Memory of the behaviour state tables.");
+    wh_buf_printf(b, "whiply_state_bytes %llu\n", (unsigned long long)ss.bytes);
+
+    wh_store_stats st;
+    wh_store_stats_get(s->store, &st);
+    help(b, "whiply_audit_queue_depth", "gauge", "Audit rows waiting to be written.");
+    wh_buf_printf(b, "whiply_audit_queue_depth %llu\n", (unsigned long long)st.queued);
+    help(b, "whiply_audit_queue_capacity", "gauge", "Most audit rows queued before 429.");
+    wh_buf_printf(b, "whiply_audit_queue_capacity %lld\n", (long long)s->cfg->limits.queue);
+    help(b, "whiply_audit_rows_total", "counter", "Audit rows committed since start.");
+    wh_buf_printf(b, "whiply_audit_rows_total %llu\n", (unsigned long long)st.written);
+    help(b, "whiply_audit_commits_total", "counter", "Audit transactions committed.");
+    wh_buf_printf(b, "whiply_audit_commits_total %llu\n", (unsigned long long)st.commits);
+    help(b, "whiply_audit_commit_seconds_total", "counter", "Time spent committing.");
+    wh_buf_printf(b, "whiply_audit_commit_seconds_total %.6f\n", (double)st.commit_ns * 1e-9);
+    help(b, "whiply_audit_head_seq", "gauge", "Sequence number of the newest audit row.");
+    wh_buf_printf(b, "whiply_audit_head_seq %llu\n", (unsigned long long)st.last_seq);
+    help(b, "whiply_audit_failed", "gauge", "1 when the audit store failed (writes refused).");
+    wh_buf_printf(b, "whiply_audit_failed %d\n", wh_store_error(s->store) ? 1 : 0);
+    help(b, "whiply_review_pending", "gauge", "Held events waiting for a moderator.");
+    wh_buf_printf(b, "whiply_review_pending %llu\n", (unsigned long long)st.pending_reviews);
+
+    help(b, "whiply_ratelimit_decisions_total", "counter", "Rate-limit service answers.");
+    wh_buf_printf(b, "whiply_ratelimit_decisions_total{kind=\"gcra\",result=\"allowed\"} %llu\n",
+                  (unsigned long long)atomic_load(&s->rl_allowed));
+    wh_buf_printf(b, "whiply_ratelimit_decisions_total{kind=\"gcra\",result=\"limited\"} %llu\n",
+                  (unsigned long long)atomic_load(&s->rl_limited));
+    wh_buf_printf(b, "whiply_ratelimit_decisions_total{kind=\"quota\",result=\"allowed\"} %llu\n",
+                  (unsigned long long)atomic_load(&s->q_allowed));
+    wh_buf_printf(b, "whiply_ratelimit_decisions_total{kind=\"quota\",result=\"limited\"} %llu\n",
+                  (unsigned long long)atomic_load(&s->q_limited));
+    wh_rl_stats rls;
+    wh_rl_stats_get(s->rl, &rls);
+    help(b, "whiply_ratelimit_keys", "gauge", "Keys held by the rate-limit service.");
+    wh_buf_printf(b, "whiply_ratelimit_keys{kind=\"gcra\"} %llu\n", (unsigned long long)rls.keys);
+    wh_buf_printf(b, "whiply_ratelimit_keys{kind=\"quota\"} %llu\n",
+                  (unsigned long long)rls.quota_keys);
+    help(b, "whiply_ratelimit_evictions_total", "counter", "Rate-limit keys evicted at the cap.");
+    wh_buf_printf(b, "whiply_ratelimit_evictions_total %llu\n", (unsigned long long)rls.evictions);
+
+    help(b, "whiply_reloads_total", "counter", "Rules reloads by result.");
+    wh_buf_printf(b, "whiply_reloads_total{result=\"ok\"} %llu\n",
+                  (unsigned long long)atomic_load(&s->reloads_ok));
+    wh_buf_printf(b, "whiply_reloads_total{result=\"refused\"} %llu\n",
+                  (unsigned long long)atomic_load(&s->reloads_failed));
+    help(b, "whiply_rejected_total", "counter", "Requests refused by a limit.");
+    wh_buf_printf(b, "whiply_rejected_total{reason=\"queue\"} %llu\n",
+                  (unsigned long long)atomic_load(&s->rej_queue));
+    wh_buf_printf(b, "whiply_rejected_total{reason=\"connections\"} %llu\n",
+                  (unsigned long long)atomic_load(&s->rej_connections));
+    wh_buf_printf(b, "whiply_rejected_total{reason=\"body\"} %llu\n",
+                  (unsigned long long)atomic_load(&s->rej_body));
+    wh_buf_printf(b, "whiply_rejected_total{reason=\"events\"} %llu\n",
+                  (unsigned long long)atomic_load(&s->rej_events));
+    wh_buf_printf(b, "whiply_rejected_total{reason=\"other\"} %llu\n",
+                  (unsigned long long)atomic_load(&s->rej_other));
+    help(b, "whiply_http_connections", "gauge", "Open HTTP connections.");
+    wh_buf_printf(b, "whiply_http_connections %lld\n", (long long)atomic_load(&s->connections));
+    help(b, "whiply_http_requests_total", "counter", "HTTP requests by route and status.");
+    for (int r = 0; r < WH_RT__COUNT; r++)
+        for (size_t i = 0; i <= NS; i++) {
+            uint64_t n = atomic_load_explicit(&s->http[r][i], memory_order_relaxed);
+            if (!n) continue;
+            if (i < NS)
+                wh_buf_printf(b, "whiply_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n",
+                              wh_route_names[r], status_codes[i], (unsigned long long)n);
+            else
+                wh_buf_printf(b, "whiply_http_requests_total{route=\"%s\",code=\"other\"} %llu\n",
+                              wh_route_names[r], (unsigned long long)n);
+        }
+    help(b, "whiply_http_request_duration_seconds", "histogram", "HTTP request latency.");
+    for (int r = 0; r < WH_RT__COUNT; r++) {
+        char label[64];
+        snprintf(label, sizeof(label), "route=\"%s\"", wh_route_names[r]);
+        histo_out(b, "whiply_http_request_duration_seconds", label, &s->http_lat[r]);
+    }
+    help(b, "whiply_engine_seconds_per_event", "histogram",
+         "Analysis and decision time per event (a request's time over its events).");
+    histo_out(b, "whiply_engine_seconds_per_event", "", &s->engine_lat);
+}

@@ -1,0 +1,82 @@
+/* service.h - the daemon's engine side: the current ruleset with its deciders and worker
+ * pool, the audit store, the rate limiter, reloads, reviews and metrics. The HTTP layer
+ * (http.c) only parses requests and calls these.
+ *
+ * Concurrency: a request analyses its events on its own thread (a worker from the pool of
+ * the ruleset it started on), then decides them shard by shard under each shard's lock, so
+ * a channel's events are decided one at a time and in order, and submits their audit rows
+ * while still holding the lock (the audit order is the decision order). It answers only
+ * once the rows are committed. A reload compiles the new ruleset beside the old one, then
+ * takes the generation lock for writing: requests in flight finish on the old ruleset, the
+ * state moves to the new one, and no event is decided twice or dropped. */
+#ifndef WH_SERVICE_H
+#define WH_SERVICE_H
+
+#include "base/base.h"
+#include "io/config.h"
+#include "state/ratelimit.h"
+#include "store/store.h"
+
+typedef struct wh_service wh_service;
+
+/* Opens the store, loads the rules and the saved state. NULL with err set on failure. */
+wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen);
+/* Saves the state, flushes the audit (a "stop" row) and frees. */
+void wh_service_close(wh_service *s);
+
+typedef enum {
+    WH_SV_OK = 0,
+    WH_SV_BUSY,        /* the audit queue is full: 429 */
+    WH_SV_UNAVAILABLE, /* the audit store failed: 503 */
+    WH_SV_TOO_MANY,    /* more events than limits.events: 413 */
+    WH_SV_NOMEM,       /* 500 */
+} wh_sv_status;
+
+/* Decides the events of body (NDJSON; with single, the whole body is one event, newlines
+ * and all), appending one line per non-blank input line to out (a decision or an error
+ * object, with its newline), in input order. *nlines counts them, *nerrors the error lines. */
+wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool single,
+                               wh_buf *out, uint32_t *nlines, uint32_t *nerrors);
+
+/* Approves or denies a held event. Returns the HTTP status; out gets the JSON body. */
+int wh_service_review(wh_service *s, const char *event_id, bool approve, const char *moderator,
+                      const char *note, wh_buf *out);
+
+/* Reloads the rules file. Returns true when the new ruleset serves; out gets the JSON body
+ * ({"ruleset":..., "rules":N} or an error with the lint diagnostics). */
+bool wh_service_reload(wh_service *s, const char *why, wh_buf *out);
+/* Lints YAML rules text (lists resolve beside the served rules file). True when valid. */
+bool wh_service_validate(wh_service *s, const char *text, size_t len, wh_buf *out);
+/* {"ruleset":..., "path":..., "loaded_at":..., "rules":[{id, action, mode, ...}], "source":...} */
+void wh_service_rules(wh_service *s, wh_buf *out);
+
+/* Saves the behaviour state to DATA/state.snap (atomically: a temporary file renamed). */
+bool wh_service_snapshot(wh_service *s, char *err, size_t errlen);
+
+/* The rate-limit service's key store and the audit store (owned by the service). */
+wh_ratelimiter *wh_service_ratelimiter(wh_service *s);
+wh_store *wh_service_store(wh_service *s);
+const wh_config *wh_service_config(wh_service *s);
+
+/* ---- metrics ---- */
+typedef enum {
+    WH_RT_EVENTS = 0,
+    WH_RT_DECISIONS,
+    WH_RT_REVIEW,
+    WH_RT_RULES,
+    WH_RT_RATELIMIT,
+    WH_RT_METRICS,
+    WH_RT_HEALTH,
+    WH_RT_OTHER,
+    WH_RT__COUNT
+} wh_route;
+extern const char *const wh_route_names[WH_RT__COUNT];
+
+void wh_service_observe(wh_service *s, wh_route r, int status, uint64_t ns);
+void wh_service_count_ratelimit(wh_service *s, bool quota, bool allowed);
+void wh_service_count_rejected(wh_service *s, const char *reason);
+void wh_service_connections(wh_service *s, int delta);
+/* Prometheus text exposition of everything. */
+void wh_service_metrics(wh_service *s, wh_buf *out);
+
+#endif

@@ -1,0 +1,143 @@
+/* store.h - the SQLite database of the daemon: the audit trail, the review queue and the
+ * rate-limit quotas.
+ *
+ * Audit trail: every decision and every human action is one row, appended and never
+ * changed. Each row carries the SHA-256 of the previous row's hash and its own content
+ * (wh_audit_hash says exactly what is hashed), so `whiply audit verify` can walk the chain
+ * and name the first row that was altered, inserted or removed. Retention deletes a prefix
+ * of old rows and appends a checkpoint row naming the first row kept and the hash it must
+ * chain to, so the chain stays verifiable.
+ *
+ * One writer thread owns the write connection. Producers submit batches of records and get
+ * a ticket; the writer commits whatever is queued in one transaction (group commit) and
+ * wakes the producers whose tickets it covered. A producer answers its client only after
+ * wh_store_wait, so every decision acknowledged is in the audit (WAL, synchronous=NORMAL:
+ * durable across a crash of the process; store.sync: full makes it durable across a crash
+ * of the machine). The queue is bounded: a submit beyond it is refused (HTTP 429). */
+#ifndef WH_STORE_H
+#define WH_STORE_H
+
+#include <stdio.h>
+
+#include "base/base.h"
+#include "state/ratelimit.h"
+
+typedef struct wh_store wh_store;
+
+typedef enum {
+    WH_REC_DECISION = 0, /* an event decided (a hold also enters the review queue) */
+    WH_REC_REVIEW,       /* a moderator approved or denied a held event */
+    WH_REC_RELOAD,       /* the rules changed */
+    WH_REC_SYSTEM,       /* start, stop */
+    WH_REC_CHECKPOINT,   /* retention deleted the rows before this one's "deleted_before" */
+    WH_REC__COUNT
+} wh_rec_kind;
+extern const char *const wh_rec_kind_names[WH_REC__COUNT];
+
+/* The text fields of a record (absent ones are NULL in the database). */
+typedef enum {
+    WH_RF_EVENT_ID = 0,
+    WH_RF_CHANNEL,
+    WH_RF_USER,
+    WH_RF_ACTION,
+    WH_RF_BODY,      /* the decision JSON, or the human action's JSON */
+    WH_RF_PLATFORM,  /* holds: for the review queue */
+    WH_RF_USER_NAME, /* holds */
+    WH_RF_TEXT,      /* holds */
+    WH_RF_EVENT,     /* holds: the event as received */
+    WH_RF_MODERATOR, /* reviews */
+    WH_RF_NOTE,      /* reviews */
+    WH_RF__COUNT
+} wh_rec_field;
+
+typedef struct {
+    uint32_t off, len; /* len UINT32_MAX: absent */
+} wh_rec_str;
+
+typedef struct {
+    wh_rec_kind kind;
+    bool hold; /* decisions: enters the review queue */
+    wh_rec_str f[WH_RF__COUNT];
+} wh_rec;
+
+/* Records built by one producer before they are submitted together. */
+typedef struct {
+    wh_buf data;
+    wh_rec *v;
+    uint32_t n, cap;
+    bool oom;
+} wh_rec_batch;
+
+void wh_rec_batch_init(wh_rec_batch *b);
+void wh_rec_batch_free(wh_rec_batch *b);
+void wh_rec_batch_reset(wh_rec_batch *b);
+/* Starts a record; then set its fields with wh_rec_set. */
+wh_rec *wh_rec_add(wh_rec_batch *b, wh_rec_kind kind);
+void wh_rec_set(wh_rec_batch *b, wh_rec *r, wh_rec_field f, const char *p, size_t n);
+
+typedef struct {
+    bool sync_full;
+    int64_t batch;                                             /* most rows in one transaction */
+    int64_t queue;                                             /* most rows queued */
+    int64_t audit_keep_ms, review_keep_ms, retention_every_ms; /* 0: keep */
+    wh_ratelimiter *quotas; /* its quota counters are persisted with each commit (may be NULL) */
+} wh_store_opts;
+
+/* Opens (creating) DIR/whiply.db and starts the writer. NULL with err set on failure. */
+wh_store *wh_store_open(const char *dir, const wh_store_opts *o, char *err, size_t errlen);
+/* Writes everything queued, stops the writer, closes. */
+void wh_store_close(wh_store *s);
+
+/* Queues the batch's records (in order, after everything queued before) and resets it.
+ * Returns the ticket to wait for, or 0 when the queue is full (nothing was queued). */
+uint64_t wh_store_submit(wh_store *s, wh_rec_batch *b);
+/* Room for n more rows right now (a hint checked before deciding). */
+bool wh_store_has_room(wh_store *s, uint32_t n);
+/* Waits until the ticket's rows are committed. False when the store failed (the error is
+ * logged and in wh_store_error). */
+bool wh_store_wait(wh_store *s, uint64_t ticket);
+/* Runs retention now (normally on its timer); waits for it. */
+void wh_store_retention_now(wh_store *s);
+const char *wh_store_error(wh_store *s); /* NULL while healthy */
+
+typedef struct {
+    uint64_t queued;    /* rows waiting */
+    uint64_t written;   /* rows committed since start */
+    uint64_t commits;   /* transactions */
+    uint64_t last_seq;  /* newest row */
+    uint64_t commit_ns; /* total time in commits */
+    uint64_t pending_reviews;
+} wh_store_stats;
+void wh_store_stats_get(wh_store *s, wh_store_stats *out);
+
+/* ---- reads (any thread; JSON appended to out) ---- */
+typedef struct {
+    const char *channel, *user, *action; /* NULL: any */
+    int64_t since_ms;                    /* written at or after (0: any) */
+    int64_t before_seq;                  /* older than this row (0: newest first) */
+    int limit;
+} wh_decision_filter;
+/* {"decisions":[...],"next":SEQ|null}: decisions, newest first. */
+wh_status wh_store_decisions(wh_store *s, const wh_decision_filter *f, wh_buf *out);
+/* The decision JSON of an event id (the newest); WH_EINVAL when there is none. */
+wh_status wh_store_decision(wh_store *s, const char *event_id, wh_buf *out);
+/* {"items":[...]} of the review queue with status (pending, approved, denied; NULL: all). */
+wh_status wh_store_reviews(wh_store *s, const char *status, int limit, wh_buf *out);
+
+typedef struct {
+    char status[16];
+    char *platform, *channel, *user, *event, *decision; /* malloc'd */
+} wh_review_item;
+/* WH_EINVAL when the event is not in the queue. */
+wh_status wh_store_review_get(wh_store *s, const char *event_id, wh_review_item *it);
+void wh_review_item_free(wh_review_item *it);
+
+/* Restores the persisted quota counters into rl. */
+void wh_store_load_quotas(wh_store *s, wh_ratelimiter *rl);
+
+/* ---- verification (a database file; any process) ----
+ * Prints what it found to out; returns 0 when the chain is whole, 1 when a row was altered,
+ * inserted or removed (the first one is named), 2 when the database cannot be read. */
+int wh_audit_verify(const char *db_path, FILE *out);
+
+#endif
