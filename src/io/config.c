@@ -161,8 +161,9 @@ static void set_opt(cfg_ld *L, const opt_def *o, struct fy_node *v)
         char *val = NULL;
         if (o->path && L->dir && s[0] != '/') {
             if (asprintf(&val, "%s/%.*s", L->dir, (int)n, s) < 0) val = NULL;
-        } else {
-            val = strndup(s, n);
+        } else if ((val = malloc(n + 1))) { /* s is not NUL-terminated */
+            memcpy(val, s, n);
+            val[n] = 0;
         }
         if (!val) return;
         free(*(char **)field);
@@ -370,6 +371,18 @@ wh_status wh_config_load(const char *path, wh_config *c, wh_diags *diags)
             free(text);
         }
     }
+    return diags->n == nd0 ? WH_OK : WH_EINVAL;
+}
+
+wh_status wh_config_load_mem(const char *label, const char *text, size_t len, wh_config *c,
+                             wh_diags *diags)
+{
+    memset(c, 0, sizeof(*c));
+    uint32_t nd0 = diags->n;
+    cfg_ld L = {c, diags, "<default config>", NULL};
+    load_text(&L, wh_config_default_yaml, sizeof(wh_config_default_yaml) - 1);
+    L.file = label;
+    load_text(&L, text, len);
     return diags->n == nd0 ? WH_OK : WH_EINVAL;
 }
 

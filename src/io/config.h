@@ -61,6 +61,9 @@ typedef struct {
 /* Loads path (NULL: the embedded default only). Every problem is added to diags as
  * file:line:col; returns WH_OK only when there were none. */
 wh_status wh_config_load(const char *path, wh_config *c, wh_diags *diags);
+/* The same from text (over the embedded default; paths stay as written): for tests. */
+wh_status wh_config_load_mem(const char *label, const char *text, size_t len, wh_config *c,
+                             wh_diags *diags);
 void wh_config_free(wh_config *c);
 
 /* Replaces a string option (the --listen/--data/--rules flags). */

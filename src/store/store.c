@@ -882,6 +882,7 @@ static bool parse_checkpoint(const unsigned char *body, int64_t *before, uint8_t
     if (!p || !a) return false;
     *before = strtoll(p + 17, NULL, 10);
     a += 10;
+    if (strspn(a, "0123456789abcdef") < 64) return false;
     for (int i = 0; i < 32; i++) {
         unsigned v;
         if (sscanf(a + 2 * i, "%2x", &v) != 1) return false;
