@@ -118,6 +118,12 @@ struct wh_store {
     uint64_t retention_runs;
     char *error; /* set once a commit failed: the store refuses everything after */
     pthread_t thread;
+    /* Checkpoints run on their own thread and connection (PASSIVE: they never block the
+     * writer), so a commit never pays for copying the WAL into the database. */
+    pthread_t ckpt_thread;
+    pthread_cond_t ckpt_wake;
+    bool ckpt_started;
+    int wal_pages; /* the WAL's size after the last commit (the writer's wal hook) */
 
     /* writer's own */
     sqlite3_stmt *ins_audit, *ins_review, *upd_review, *put_quota;
@@ -436,6 +442,47 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+#define CKPT_PAGES 4096 /* checkpoint once the WAL holds this many pages (16 MiB) */
+
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
+{
+    wh_store *s = ud;
+    pthread_mutex_lock(&s->lock);
+    s->wal_pages = pages;
+    if (pages >= CKPT_PAGES) pthread_cond_signal(&s->ckpt_wake);
+    pthread_mutex_unlock(&s->lock);
+    return SQLITE_OK;
+}
+
+static void *ckpt_main(void *arg)
+{
+    wh_store *s = arg;
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        fprintf(stderr, "whiply: audit store: no checkpoint connection: the WAL will grow\n");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 100);
+    pthread_mutex_lock(&s->lock);
+    while (!s->stop) {
+        if (s->wal_pages < CKPT_PAGES) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&s->ckpt_wake, &s->lock, &ts);
+            if (s->wal_pages < CKPT_PAGES) continue;
+        }
+        s->wal_pages = 0;
+        pthread_mutex_unlock(&s->lock);
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    sqlite3_close(db);
+    return NULL;
+}
+
 static bool prepare(wh_store *s)
 {
     return sqlite3_prepare_v3(s->db,
@@ -512,7 +559,7 @@ wh_store *wh_store_open(const char *dir, const wh_store_opts *o, char *err, size
     char pragmas[256];
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA cache_size=-131072; "
-             "PRAGMA mmap_size=1073741824; PRAGMA wal_autocheckpoint=8192;",
+             "PRAGMA mmap_size=1073741824; PRAGMA wal_autocheckpoint=0;",
              o->sync_full ? "FULL" : "NORMAL");
     if (!exec(s->db, pragmas) || !exec(s->db, schema) || !prepare(s) || !load_head(s)) {
         snprintf(err, errlen, "cannot set up %s: %s", s->path, sqlite3_errmsg(s->db));
@@ -528,12 +575,26 @@ wh_store *wh_store_open(const char *dir, const wh_store_opts *o, char *err, size
     sqlite3_busy_timeout(s->rd, 5000);
     if (o->retention_every_ms && (o->audit_keep_ms || o->review_keep_ms))
         s->next_retention_ms = wh_now_ms() + o->retention_every_ms;
+    pthread_cond_init(&s->ckpt_wake, NULL);
+    sqlite3_wal_hook(s->db, wal_hook, s);
+    if (pthread_create(&s->ckpt_thread, NULL, ckpt_main, s) != 0) {
+        snprintf(err, errlen, "cannot start the checkpoint thread");
+        goto fail;
+    }
+    s->ckpt_started = true;
     if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
         snprintf(err, errlen, "cannot start the audit writer");
         goto fail;
     }
     return s;
 fail:
+    if (s->ckpt_started) {
+        pthread_mutex_lock(&s->lock);
+        s->stop = true;
+        pthread_cond_signal(&s->ckpt_wake);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->ckpt_thread, NULL);
+    }
     if (s->rd) sqlite3_close(s->rd);
     sqlite3_finalize(s->ins_audit);
     sqlite3_finalize(s->ins_review);
@@ -555,6 +616,11 @@ void wh_store_close(wh_store *s)
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->thread, NULL);
+    pthread_mutex_lock(&s->lock);
+    pthread_cond_signal(&s->ckpt_wake);
+    pthread_mutex_unlock(&s->lock);
+    if (s->ckpt_started) pthread_join(s->ckpt_thread, NULL);
+    pthread_cond_destroy(&s->ckpt_wake);
     sqlite3_finalize(s->ins_audit);
     sqlite3_finalize(s->ins_review);
     sqlite3_finalize(s->upd_review);
