@@ -134,6 +134,7 @@ int wh_cmd_serve(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    umask(077); /* the database, the state and the token are the operator's alone */
 
     int rc = WH_EXIT_IO;
     char err[1024] = "";
@@ -184,9 +185,7 @@ int wh_cmd_serve(int argc, char **argv)
         if (sig == SIGHUP) {
             wh_buf out;
             wh_buf_init(&out);
-            if (!wh_service_reload(svc, "SIGHUP", &out))
-                fprintf(stderr, "whiply: reload refused, the previous rules keep serving: %s\n",
-                        wh_buf_cstr(&out));
+            wh_service_reload(svc, "SIGHUP", &out); /* it logs a refusal itself */
             wh_buf_free(&out);
         } else if (sig == SIGTERM || sig == SIGINT) {
             fprintf(stderr, "whiply: %s: draining the requests in flight\n",
@@ -216,13 +215,28 @@ int wh_cmd_token(int argc, char **argv)
     if (argc >= 2 && !strcmp(argv[1], "new")) {
         const char *scopes = "events";
         const char *name = "token";
-        for (int i = 2; i + 1 < argc; i += 2) {
-            if (!strcmp(argv[i], "--scopes"))
+        for (int i = 2; i < argc; i += 2) {
+            if (i + 1 < argc && !strcmp(argv[i], "--scopes")) {
                 scopes = argv[i + 1];
-            else if (!strcmp(argv[i], "--name"))
+            } else if (i + 1 < argc && !strcmp(argv[i], "--name")) {
                 name = argv[i + 1];
+            } else {
+                fprintf(stderr, "whiply token new: unknown or incomplete option '%s'\n", argv[i]);
+                return WH_EXIT_USAGE;
+            }
         }
+        for (const char *p = name; *p; p++)
+            if (!(*p == '-' || *p == '_' || *p == '.' || (*p >= '0' && *p <= '9') ||
+                  ((*p | 32) >= 'a' && (*p | 32) <= 'z'))) {
+                fprintf(stderr, "whiply token new: a --name is letters, digits, '-', '_', '.'\n");
+                return WH_EXIT_USAGE;
+            }
         char list[256] = "";
+        if (!*scopes) {
+            fprintf(stderr, "whiply token: --scopes needs at least one of events, review, rules, "
+                            "admin\n");
+            return WH_EXIT_USAGE;
+        }
         for (const char *p = scopes; *p;) {
             size_t n = strcspn(p, ",");
             if (!wh_scope_parse(p, n)) {

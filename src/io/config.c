@@ -31,7 +31,6 @@ const char wh_config_default_yaml[] =
     "  every: 1h                 # how often retention runs\n"
     "store:\n"
     "  sync: normal              # normal: survives a crash of whiply; full: of the machine\n"
-    "  batch: 8192               # most rows in one transaction\n"
     "  snapshot: 5m              # save the behaviour state this often (and at exit); 0: at exit\n"
     "ratelimit:\n"
     "  keys: 1000000             # most keys the rate-limit service holds\n"
@@ -63,7 +62,6 @@ static const opt_def opts[] = {
     {"retention.review", OPT_DURATION, O(retention.review_ms), 0, INT64_MAX / 4, false},
     {"retention.every", OPT_DURATION, O(retention.every_ms), 1000, INT64_MAX / 4, false},
     {"store.sync", OPT_SYNC, O(store.sync_full), 0, 0, false},
-    {"store.batch", OPT_INT, O(store.batch), 1, 1000000, false},
     {"store.snapshot", OPT_DURATION, O(store.snapshot_ms), 0, INT64_MAX / 4, false},
     {"ratelimit.keys", OPT_INT, O(ratelimit_keys), 64, 100000000, false},
 };
@@ -345,6 +343,16 @@ static void load_text(cfg_ld *L, const char *text, size_t len)
     fy_document_destroy(doc);
 }
 
+/* Checks between options. */
+static void check_all(cfg_ld *L)
+{
+    if (L->c->limits.events > L->c->limits.queue)
+        wh_diags_add(L->d, L->file, 0, 0,
+                     "'limits.events' (%lld) is larger than 'limits.queue' (%lld): a full "
+                     "request could never be queued",
+                     (long long)L->c->limits.events, (long long)L->c->limits.queue);
+}
+
 wh_status wh_config_load(const char *path, wh_config *c, wh_diags *diags)
 {
     memset(c, 0, sizeof(*c));
@@ -371,6 +379,7 @@ wh_status wh_config_load(const char *path, wh_config *c, wh_diags *diags)
             free(text);
         }
     }
+    check_all(&L);
     return diags->n == nd0 ? WH_OK : WH_EINVAL;
 }
 
@@ -383,6 +392,7 @@ wh_status wh_config_load_mem(const char *label, const char *text, size_t len, wh
     load_text(&L, wh_config_default_yaml, sizeof(wh_config_default_yaml) - 1);
     L.file = label;
     load_text(&L, text, len);
+    check_all(&L);
     return diags->n == nd0 ? WH_OK : WH_EINVAL;
 }
 

@@ -48,7 +48,6 @@ typedef struct {
     } retention;
     struct {
         bool sync_full;      /* fsync every commit (power-loss safe) vs. WAL NORMAL */
-        int64_t batch;       /* most rows in one transaction */
         int64_t snapshot_ms; /* how often the behaviour state is saved (0: only at exit) */
     } store;
     int64_t ratelimit_keys; /* most keys the rate-limit service holds */

@@ -82,10 +82,13 @@ static const char *arg(struct MHD_Connection *c, const char *name)
     return v && *v ? v : NULL;
 }
 
+/* One JSON document (Content-Type application/json, parameters allowed) or NDJSON
+ * (anything else: application/x-ndjson, text/plain, none). */
 static bool is_ndjson(struct MHD_Connection *c)
 {
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
-    return !ct || strncasecmp(ct, "application/json", 16) != 0;
+    return !ct || strncasecmp(ct, "application/json", 16) != 0 ||
+           (ct[16] && ct[16] != ';' && ct[16] != ' ');
 }
 
 /* ---- small JSON request bodies ---- */
@@ -325,7 +328,7 @@ static int h_reload(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
 /* One rate-limit request object: GCRA (key, burst, rate, period, cost) or a quota (key,
  * quota: {limit, per}, cost). Appends the answer object; false (with an error object) when
  * the request is malformed. */
-static bool ratelimit_one(wh_http *h, const char *s, size_t n, wh_buf *out)
+static bool ratelimit_one(wh_http *h, const char *s, size_t n, uint32_t line_no, wh_buf *out)
 {
     jdoc d;
     int st;
@@ -421,7 +424,12 @@ static bool ratelimit_one(wh_http *h, const char *s, size_t n, wh_buf *out)
     ok = true;
     goto done;
 bad:
-    wh_buf_append(out, err.p, err.len);
+    if (line_no) { /* NDJSON: the error object says which line, as event errors do */
+        wh_buf_printf(out, "{\"line\":%u,", line_no);
+        wh_buf_append(out, err.p + 1, err.len - 1);
+    } else {
+        wh_buf_append(out, err.p, err.len);
+    }
 done:
     wh_buf_free(&err);
     return ok;
@@ -432,19 +440,30 @@ static int h_ratelimit(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *o
     const char *b = r->body.p ? r->body.p : "";
     size_t len = r->body.len;
     if (!is_ndjson(c)) {
-        bool ok = ratelimit_one(h, b, len, out);
+        bool ok = ratelimit_one(h, b, len, 0, out);
         return ok ? 200 : 400;
     }
+    /* Count first: a request over the limit must take nothing. */
     int64_t n = 0;
     for (size_t i = 0; i < len;) {
         const char *nl = memchr(b + i, '\n', len - i);
         size_t e = nl ? (size_t)(nl - b) : len;
+        n += !wh_line_is_blank(b + i, e - i);
+        i = e + 1;
+    }
+    if (n > h->cfg->limits.events) {
+        wh_service_count_rejected(h->svc, "events");
+        return error(out, 413, "too_many_requests_in_body",
+                     "a request may carry at most %lld rate-limit requests",
+                     (long long)h->cfg->limits.events);
+    }
+    uint32_t line_no = 0;
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(b + i, '\n', len - i);
+        size_t e = nl ? (size_t)(nl - b) : len;
+        line_no++;
         if (!wh_line_is_blank(b + i, e - i)) {
-            if (++n > h->cfg->limits.events)
-                return error(out, 413, "too_many_requests_in_body",
-                             "a request may carry at most %lld rate-limit requests",
-                             (long long)h->cfg->limits.events);
-            ratelimit_one(h, b + i, e - i, out);
+            ratelimit_one(h, b + i, e - i, line_no, out);
             wh_buf_putc(out, '\n');
         }
         i = e + 1;
@@ -551,14 +570,16 @@ static enum MHD_Result respond(wh_http *h, struct MHD_Connection *c, req_t *r, i
     }
     if (status != 200 || !r->content_type) r->content_type = "application/json";
     if (status != 200 && r->content_type[12] != 'j') r->content_type = "application/json";
-    if (!out->len || out->p[out->len - 1] != '\n') wh_buf_putc(out, '\n');
+    bool nd = status == 200 && r->content_type[12] == 'x';
+    if ((out->len || !nd) && (!out->len || out->p[out->len - 1] != '\n')) wh_buf_putc(out, '\n');
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(out->len, out->p, MHD_RESPMEM_MUST_FREE);
+        out->len ? MHD_create_response_from_buffer(out->len, out->p, MHD_RESPMEM_MUST_FREE)
+                 : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp) {
         wh_buf_free(out);
         return MHD_NO;
     }
-    out->p = NULL; /* the response owns it now */
+    if (out->len) out->p = NULL; /* the response owns it now */
     MHD_add_response_header(resp, "Content-Type", r->content_type);
     if (status == 429 || status == 503) MHD_add_response_header(resp, "Retry-After", "1");
     if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"whiply\"");

@@ -69,7 +69,9 @@ struct wh_service {
     histo http_lat[WH_RT__COUNT];
     histo engine_lat;
     _Atomic uint64_t rl_allowed, rl_limited, q_allowed, q_limited;
-    _Atomic uint64_t rej_queue, rej_connections, rej_body, rej_events, rej_other;
+    _Atomic uint64_t rej_queue, rej_connections, rej_body, rej_events;
+    /* state evictions of generations replaced by a reload, so the counters never go back */
+    _Atomic uint64_t old_user_evictions, old_channel_evictions;
     _Atomic int64_t connections;
     /* rule hits of rulesets replaced by a reload (by rule id), so counters never go back */
     pthread_mutex_t hits_lock;
@@ -159,7 +161,7 @@ static void gen_shards(gen_t *g, wh_shard **out)
 /* Loads rules (from text when given, else the file). Validation lints each regex alone as
  * well, to name every one Hyperscan rejects; serving loads skip that (slow). */
 static wh_ruleset *load_rules(const wh_config *c, const char *label, const char *text, size_t len,
-                              wh_buf *diag_json)
+                              wh_buf *diag_json, char **diag_text)
 {
     const char *path = c->rules;
     wh_diags d = {0};
@@ -186,6 +188,14 @@ static wh_ruleset *load_rules(const wh_config *c, const char *label, const char 
             wh_buf_putc(diag_json, '}');
         }
         wh_buf_puts(diag_json, "]");
+    }
+    if (st != WH_OK && diag_text) { /* file:line:col: error: message, a line each */
+        size_t n = 0;
+        FILE *f = open_memstream(diag_text, &n);
+        if (f) {
+            wh_diags_print(&d, f);
+            fclose(f);
+        }
     }
     wh_diags_free(&d);
     return st == WH_OK ? rs : NULL;
@@ -224,7 +234,6 @@ wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen)
         goto fail;
     }
     wh_store_opts so = {.sync_full = c->store.sync_full,
-                        .batch = c->store.batch,
                         .queue = c->limits.queue,
                         .audit_keep_ms = c->retention.audit_ms,
                         .review_keep_ms = c->retention.review_ms,
@@ -235,9 +244,11 @@ wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen)
     wh_store_load_quotas(s->store, s->rl);
     wh_buf diags;
     wh_buf_init(&diags);
-    wh_ruleset *rs = load_rules(c, NULL, NULL, 0, &diags);
+    char *dtext = NULL;
+    wh_ruleset *rs = load_rules(c, NULL, NULL, 0, NULL, &dtext);
     if (!rs) {
-        snprintf(err, errlen, "the rules do not load: %s", wh_buf_cstr(&diags));
+        snprintf(err, errlen, "the rules do not load:\n%s", dtext ? dtext : "");
+        free(dtext);
         wh_buf_free(&diags);
         goto fail;
     }
@@ -352,7 +363,11 @@ static void add_decision_rec(wh_rec_batch *b, const wh_analysis *an, wh_action a
     wh_rec *r = wh_rec_add(b, WH_REC_DECISION);
     wh_rec_set(b, r, WH_RF_EVENT_ID, ev->id.p, ev->id.n);
     if (ev->channel.n) wh_rec_set(b, r, WH_RF_CHANNEL, ev->channel.p, ev->channel.n);
-    wh_str user = ev->type == WH_EV_MOD_ACTION ? ev->target : ev->user_id;
+    /* The engine keys a user by id, or by name when the event has no id: so does the audit
+     * row, and the review queue's target. */
+    wh_str user = ev->type == WH_EV_MOD_ACTION ? ev->target
+                  : ev->user_id.n              ? ev->user_id
+                                               : ev->user_name;
     if (user.n) wh_rec_set(b, r, WH_RF_USER, user.p, user.n);
     const char *a = wh_action_names[act];
     wh_rec_set(b, r, WH_RF_ACTION, a, strlen(a));
@@ -402,7 +417,7 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
         free(lines);
         return WH_SV_OK;
     }
-    if (!wh_store_has_room(s->store, n)) {
+    if (!wh_store_reserve(s->store, n)) {
         free(lines);
         atomic_fetch_add(&s->rej_queue, 1);
         return WH_SV_BUSY;
@@ -418,6 +433,7 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
     wh_buf_init(&tmp);
     wh_rec_batch rb;
     wh_rec_batch_init(&rb);
+    rb.reserved = true;
     wh_sv_status ret = WH_SV_OK;
     uint64_t ticket = 0;
     int64_t now = wh_now_ms();
@@ -428,10 +444,11 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
     wh_worker *w = pool_get(g, &s->eo);
     if (!w) {
         pthread_rwlock_unlock(&s->gen_rw);
+        wh_store_unreserve(s->store, n);
         ret = WH_SV_NOMEM;
         goto done;
     }
-    uint32_t shard_mask_n[64] = {0};
+    uint32_t shard_mask_n[64] = {0}, decided = 0;
     for (uint32_t i = 0; i < n; i++) {
         wh_analyze(w, lines[i].p, lines[i].n, lines[i].no, now, &keep, g->nshards, &an[i]);
         if (an[i].kind == WH_AN_EVENT && an[i].ev.text.n > s->cfg->limits.text) {
@@ -458,6 +475,7 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
             lines[i].off = (uint32_t)off;
             lines[i].len = (uint32_t)(tmp.len - off);
             atomic_fetch_add_explicit(&s->actions[act], 1, memory_order_relaxed);
+            decided++;
             add_decision_rec(&rb, &an[i], act, tmp.p + off, lines[i].len - 1, lines[i].p,
                              lines[i].n);
         }
@@ -469,6 +487,7 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
         pthread_mutex_unlock(&g->dec_lock[sh]);
     }
     pthread_rwlock_unlock(&s->gen_rw);
+    wh_store_unreserve(s->store, n - decided);
     if (tmp.oom) ret = WH_SV_NOMEM;
     uint64_t engine_ns = wh_mono_ns() - t0;
     histo_add(&s->engine_lat, engine_ns / n, n);
@@ -625,6 +644,13 @@ done:
 
 static void keep_hits(wh_service *s, gen_t *g)
 {
+    wh_shard_stats ss = {0};
+    for (uint32_t k = 0; k < g->nshards; k++) {
+        wh_shard *sh = wh_decider_shard(g->dec[k]);
+        if (sh) wh_shard_stats_add(sh, &ss);
+    }
+    atomic_fetch_add(&s->old_user_evictions, ss.user_evictions);
+    atomic_fetch_add(&s->old_channel_evictions, ss.channel_evictions);
     pthread_mutex_lock(&s->hits_lock);
     for (uint32_t ri = 0; ri < g->rs->nrules; ri++) {
         uint64_t n = 0;
@@ -654,7 +680,8 @@ bool wh_service_reload(wh_service *s, const char *why, wh_buf *out)
     pthread_mutex_lock(&s->reload_lock);
     wh_buf diags;
     wh_buf_init(&diags);
-    wh_ruleset *rs = load_rules(s->cfg, NULL, NULL, 0, &diags);
+    char *diag_text = NULL;
+    wh_ruleset *rs = load_rules(s->cfg, NULL, NULL, 0, &diags, &diag_text);
     bool ok = false;
     if (!rs) {
         atomic_fetch_add(&s->reloads_failed, 1);
@@ -666,6 +693,8 @@ bool wh_service_reload(wh_service *s, const char *why, wh_buf *out)
         wh_buf_puts(out, ",\"diagnostics\":");
         wh_buf_append(out, diags.p, diags.len);
         wh_buf_puts(out, "}}");
+        fprintf(stderr, "whiply: reload (%s) refused, the previous rules keep serving:\n%s", why,
+                diag_text ? diag_text : "");
         goto done;
     }
     gen_t *ng = gen_new(rs, (uint32_t)s->cfg->threads, &s->eo);
@@ -715,6 +744,7 @@ bool wh_service_reload(wh_service *s, const char *why, wh_buf *out)
     fprintf(stderr, "whiply: rules reloaded (%s): %s -> %s, %u rules\n", why, old_hash,
             ng->rs->hash, ng->rs->nrules);
 done:
+    free(diag_text);
     wh_buf_free(&diags);
     pthread_mutex_unlock(&s->reload_lock);
     return ok;
@@ -724,17 +754,17 @@ bool wh_service_validate(wh_service *s, const char *text, size_t len, wh_buf *ou
 {
     wh_buf diags;
     wh_buf_init(&diags);
-    wh_ruleset *rs = load_rules(s->cfg, "<posted rules>", text, len, &diags);
+    wh_ruleset *rs = load_rules(s->cfg, "<posted rules>", text, len, &diags, NULL);
     if (rs) {
         wh_buf_printf(out, "{\"valid\":true,\"ruleset\":\"%s\",\"rules\":%u}", rs->hash,
                       rs->nrules);
         wh_ruleset_release(rs);
     } else {
         wh_buf_puts(out, "{\"valid\":false,\"error\":{\"code\":\"rules_invalid\",\"message\":"
-                         "\"the posted rules do not load; the diagnostics say why\"},"
+                         "\"the posted rules do not load; the diagnostics say why\","
                          "\"diagnostics\":");
         wh_buf_append(out, diags.p, diags.len);
-        wh_buf_putc(out, '}');
+        wh_buf_puts(out, "}}");
     }
     wh_buf_free(&diags);
     return rs != NULL;
@@ -787,7 +817,7 @@ void wh_service_count_rejected(wh_service *s, const char *reason)
     _Atomic uint64_t *c = !strcmp(reason, "connections") ? &s->rej_connections
                           : !strcmp(reason, "body")      ? &s->rej_body
                           : !strcmp(reason, "queue")     ? &s->rej_queue
-                                                         : &s->rej_other;
+                                                         : &s->rej_events;
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
@@ -808,8 +838,10 @@ static void histo_out(wh_buf *b, const char *name, const char *label, const hist
             wh_buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, label, *label ? "," : "",
                           (unsigned long long)cum);
     }
-    wh_buf_printf(b, "%s_sum{%s} %.9f\n%s_count{%s} %llu\n", name, label,
-                  (double)atomic_load(&h->sum_ns) * 1e-9, name, label, (unsigned long long)cum);
+    const char *o = *label ? "{" : "", *c = *label ? "}" : "";
+    wh_buf_printf(b, "%s_sum%s%s%s %.9f\n%s_count%s%s%s %llu\n", name, o, label, c,
+                  (double)atomic_load(&h->sum_ns) * 1e-9, name, o, label, c,
+                  (unsigned long long)cum);
 }
 
 static void help(wh_buf *b, const char *name, const char *type, const char *text)
@@ -859,9 +891,10 @@ void wh_service_metrics(wh_service *s, wh_buf *b)
                   (unsigned long long)ss.channels);
     help(b, "whiply_state_evictions_total", "counter", "State entries evicted at the cap.");
     wh_buf_printf(b, "whiply_state_evictions_total{kind=\"user\"} %llu\n",
-                  (unsigned long long)ss.user_evictions);
-    wh_buf_printf(b, "whiply_state_evictions_total{kind=\"channel\"} %llu\n",
-                  (unsigned long long)ss.channel_evictions);
+                  (unsigned long long)(ss.user_evictions + atomic_load(&s->old_user_evictions)));
+    wh_buf_printf(
+        b, "whiply_state_evictions_total{kind=\"channel\"} %llu\n",
+        (unsigned long long)(ss.channel_evictions + atomic_load(&s->old_channel_evictions)));
     help(b, "whiply_state_bytes", "gauge", "Memory of the behaviour state tables.");
     wh_buf_printf(b, "whiply_state_bytes %llu\n", (unsigned long long)ss.bytes);
 
@@ -916,8 +949,6 @@ void wh_service_metrics(wh_service *s, wh_buf *b)
                   (unsigned long long)atomic_load(&s->rej_body));
     wh_buf_printf(b, "whiply_rejected_total{reason=\"events\"} %llu\n",
                   (unsigned long long)atomic_load(&s->rej_events));
-    wh_buf_printf(b, "whiply_rejected_total{reason=\"other\"} %llu\n",
-                  (unsigned long long)atomic_load(&s->rej_other));
     help(b, "whiply_http_connections", "gauge", "Open HTTP connections.");
     wh_buf_printf(b, "whiply_http_connections %lld\n", (long long)atomic_load(&s->connections));
     help(b, "whiply_http_requests_total", "counter", "HTTP requests by route and status.");

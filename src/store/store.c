@@ -113,6 +113,7 @@ struct wh_store {
     pthread_cond_t wake, done;
     wh_rec_batch q;     /* queued, not yet taken by the writer */
     uint64_t submitted; /* tickets handed out (rows queued since start) */
+    uint64_t reserved;  /* rows promised to requests still deciding */
     uint64_t committed; /* rows committed */
     bool stop, retention_req;
     uint64_t retention_runs;
@@ -268,17 +269,39 @@ static bool write_rec(wh_store *s, const wh_rec_batch *b, const wh_rec *r, int64
     return true;
 }
 
-static void quota_put(void *ud, const char *key, size_t keylen, wh_quota_period p,
-                      int64_t window_start_ms, int64_t used)
+/* Quota counters are copied out of the rate limiter first (into records: key in the
+ * event_id field, period and window in the action field, count in the body), so that a
+ * transaction is opened only when something changed. */
+static void quota_keep(void *ud, const char *key, size_t keylen, wh_quota_period p,
+                       int64_t window_start_ms, int64_t used)
 {
-    wh_store *s = ud;
+    wh_rec_batch *b = ud;
+    char nums[64];
+    wh_rec *r = wh_rec_add(b, WH_REC_SYSTEM);
+    wh_rec_set(b, r, WH_RF_EVENT_ID, key, keylen);
+    int n = snprintf(nums, sizeof(nums), "%d %lld %lld", (int)p, (long long)window_start_ms,
+                     (long long)used);
+    wh_rec_set(b, r, WH_RF_BODY, nums, (size_t)n);
+}
+
+static bool quota_put(wh_store *s, const wh_rec_batch *b, const wh_rec *r)
+{
+    char nums[64];
+    uint32_t n = r->f[WH_RF_BODY].len < sizeof(nums) ? r->f[WH_RF_BODY].len : sizeof(nums) - 1;
+    memcpy(nums, b->data.p + r->f[WH_RF_BODY].off, n);
+    nums[n] = 0;
+    int p = 0;
+    long long window = 0, used = 0;
+    if (sscanf(nums, "%d %lld %lld", &p, &window, &used) != 3) return true;
     sqlite3_stmt *st = s->put_quota;
-    sqlite3_bind_text(st, 1, key, (int)keylen, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, (int)p);
-    sqlite3_bind_int64(st, 3, window_start_ms);
+    sqlite3_bind_text(st, 1, b->data.p + r->f[WH_RF_EVENT_ID].off, (int)r->f[WH_RF_EVENT_ID].len,
+                      SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, p);
+    sqlite3_bind_int64(st, 3, window);
     sqlite3_bind_int64(st, 4, used);
-    sqlite3_step(st);
+    int rc = sqlite3_step(st);
     sqlite3_reset(st);
+    return rc == SQLITE_DONE;
 }
 
 static bool exec(sqlite3 *db, const char *sql)
@@ -377,8 +400,9 @@ static bool begin(wh_store *s)
 static void *writer_main(void *arg)
 {
     wh_store *s = arg;
-    wh_rec_batch cur;
+    wh_rec_batch cur, quota_rows;
     wh_rec_batch_init(&cur);
+    wh_rec_batch_init(&quota_rows);
     for (;;) {
         pthread_mutex_lock(&s->lock);
         for (;;) {
@@ -408,12 +432,16 @@ static void *writer_main(void *arg)
 
         int64_t now = wh_now_ms();
         bool run_ret = ret_req || (s->next_retention_ms && now >= s->next_retention_ms);
-        if (!failed && (cur.n || run_ret || s->o.quotas)) {
+        quota_rows.n = 0;
+        quota_rows.data.len = 0;
+        if (!failed && s->o.quotas) wh_rl_quota_flush(s->o.quotas, quota_keep, &quota_rows);
+        if (!failed && (cur.n || run_ret || quota_rows.n)) {
             uint64_t t0 = wh_mono_ns();
             bool ok = begin(s);
             for (uint32_t i = 0; ok && i < cur.n; i++)
                 ok = write_rec(s, &cur, &cur.v[i], now);
-            if (ok && s->o.quotas) wh_rl_quota_flush(s->o.quotas, quota_put, s);
+            for (uint32_t i = 0; ok && i < quota_rows.n; i++)
+                ok = quota_put(s, &quota_rows, &quota_rows.v[i]);
             if (ok && run_ret) {
                 ok = retention(s, now);
                 s->next_retention_ms = s->o.retention_every_ms ? now + s->o.retention_every_ms : 0;
@@ -439,6 +467,7 @@ static void *writer_main(void *arg)
         if (stop) break;
     }
     wh_rec_batch_free(&cur);
+    wh_rec_batch_free(&quota_rows);
     return NULL;
 }
 
@@ -639,18 +668,32 @@ void wh_store_close(wh_store *s)
     free(s);
 }
 
-/* The bound counts every row not yet committed, those the writer has taken included: a
- * writer stuck on a lock holds its rows, and the queue must fill behind it. */
-bool wh_store_has_room(wh_store *s, uint32_t n)
+/* The bound counts every row not yet committed, those the writer has taken included (a
+ * writer stuck on a lock holds its rows, and the queue must fill behind it), plus the rows
+ * reserved by requests still deciding. */
+bool wh_store_reserve(wh_store *s, uint32_t n)
 {
-    return s->st_queued + n <= (uint64_t)s->o.queue;
+    pthread_mutex_lock(&s->lock);
+    bool ok = s->submitted - s->committed + s->reserved + n <= (uint64_t)s->o.queue;
+    if (ok) s->reserved += n;
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}
+
+void wh_store_unreserve(wh_store *s, uint32_t n)
+{
+    pthread_mutex_lock(&s->lock);
+    s->reserved -= n < s->reserved ? n : s->reserved;
+    pthread_mutex_unlock(&s->lock);
 }
 
 uint64_t wh_store_submit(wh_store *s, wh_rec_batch *b)
 {
     if (b->oom) return 0;
     pthread_mutex_lock(&s->lock);
-    if (s->submitted - s->committed + b->n > (uint64_t)s->o.queue) {
+    /* Reserved rows always fit; others (system rows, reviews) take what room is left. */
+    uint64_t from_res = !b->reserved ? 0 : b->n < s->reserved ? b->n : s->reserved;
+    if (s->submitted - s->committed + s->reserved + (b->n - from_res) > (uint64_t)s->o.queue) {
         pthread_mutex_unlock(&s->lock);
         return 0;
     }
@@ -681,6 +724,7 @@ uint64_t wh_store_submit(wh_store *s, wh_rec_batch *b)
         s->q.v[s->q.n++] = r;
     }
     s->submitted += b->n;
+    s->reserved -= from_res;
     uint64_t ticket = s->submitted;
     s->st_queued = s->submitted - s->committed;
     pthread_cond_signal(&s->wake);

@@ -66,6 +66,7 @@ typedef struct {
     wh_rec *v;
     uint32_t n, cap;
     bool oom;
+    bool reserved; /* its rows were reserved with wh_store_reserve */
 } wh_rec_batch;
 
 void wh_rec_batch_init(wh_rec_batch *b);
@@ -91,8 +92,11 @@ void wh_store_close(wh_store *s);
 /* Queues the batch's records (in order, after everything queued before) and resets it.
  * Returns the ticket to wait for, or 0 when the queue is full (nothing was queued). */
 uint64_t wh_store_submit(wh_store *s, wh_rec_batch *b);
-/* Room for n more rows right now (a hint checked before deciding). */
-bool wh_store_has_room(wh_store *s, uint32_t n);
+/* Reserves room for n rows before deciding, so that their submit cannot be refused after
+ * the decisions changed the state; false when the queue is full. Rows submitted use the
+ * reservation up; wh_store_unreserve returns what was not used (error lines). */
+bool wh_store_reserve(wh_store *s, uint32_t n);
+void wh_store_unreserve(wh_store *s, uint32_t n);
 /* Waits until the ticket's rows are committed. False when the store failed (the error is
  * logged and in wh_store_error). */
 bool wh_store_wait(wh_store *s, uint64_t ticket);

@@ -373,8 +373,8 @@ def review_feeds_strikes(d):
     d.rules = rules
     d.stop()
     d.start()
-    def ev(i):
-        return json.dumps({"id": "r-%d" % i, "channel": "#c", "user": {"id": "u9"},
+    def ev(i):  # a user known by name only: the engine keys it by name, so must the review
+        return json.dumps({"id": "r-%d" % i, "channel": "#c", "user": {"name": "nina"},
                            "text": "see https://example.com/%d" % i})
     for i in range(2):
         st, body, _ = d.json("POST", "/v1/events", ev(i), token="events", ctype="application/json")
@@ -382,7 +382,7 @@ def review_feeds_strikes(d):
     # two holds are two strikes; a denial adds one more (mod_actions.deny default weight)
     st, body, _ = d.json("POST", "/v1/review/r-0/deny", json.dumps({"moderator": "m"}), token="review")
     eq(st, 200, "deny")
-    st, body, _ = d.json("POST", "/v1/events", json.dumps({"id": "r-9", "channel": "#c", "user": {"id": "u9"}, "text": "hi"}),
+    st, body, _ = d.json("POST", "/v1/events", json.dumps({"id": "r-9", "channel": "#c", "user": {"name": "nina"}, "text": "hi"}),
                          token="events", ctype="application/json")
     eq(body["action"], "ban", "the denial's strike reached the rules")
 
@@ -397,8 +397,9 @@ def rules_get_validate_reload(d):
     eq((st, body["valid"]), (200, True), "valid")
     st, body, _ = d.json("POST", "/v1/rules/validate", "version: 1\nrules:\n  - id: a\n    when: {regex: ['(']}\n    action: nuke\n", token="rules")
     eq((st, body["valid"], body["error"]["code"]), (422, False, "rules_invalid"), "invalid")
-    check(any(x["line"] == 5 and "nuke" in x["message"] for x in body["diagnostics"]), body["diagnostics"])
-    check(any(x["line"] == 4 for x in body["diagnostics"]), "the bad regex is named")
+    diags = body["error"]["diagnostics"]
+    check(any(x["line"] == 5 and "nuke" in x["message"] for x in diags), diags)
+    check(any(x["line"] == 4 for x in diags), "the bad regex is named")
     # a broken rules file is refused and the old rules keep serving
     rules = os.path.join(d.dir, "rules.yaml")
     with open(rules, "w") as f:
@@ -524,7 +525,12 @@ def ratelimit_has_redis_cell_semantics(d):
     st, data, _ = d.req("POST", "/v1/ratelimit", body, token="events")
     out = [json.loads(l) for l in data.splitlines()]
     eq([o.get("key") for o in out[:3]], ["b0", "b1", "b2"], "in order")
-    eq(out[3]["error"]["code"], "bad_json", "bad line")
+    eq((out[3]["line"], out[3]["error"]["code"]), (4, "bad_json"), "bad line, numbered")
+    # over the per-request limit: refused whole, nothing taken
+    many = "".join(json.dumps({"key": "over", "quota": {"limit": 100, "per": "day"}}) + "\n" for _ in range(10001))
+    st, data, _ = d.req("POST", "/v1/ratelimit", many, token="events")
+    eq(st, 413, "too many in one body")
+    eq(rl(key="over", quota={"limit": 100, "per": "day"})[1]["used"], 1, "the refused body took nothing")
 
 
 @test
@@ -582,7 +588,7 @@ def backpressure_is_429_with_retry_after_and_nothing_is_lost(d):
     eq(n, 0, "the refused request decided nothing")
 
 
-backpressure_is_429_with_retry_after_and_nothing_is_lost.extra = "limits:\n  queue: 1000\n"
+backpressure_is_429_with_retry_after_and_nothing_is_lost.extra = "limits:\n  queue: 1000\n  events: 1000\n"
 
 
 @test
@@ -786,6 +792,7 @@ def config_errors():
     bad_config("cfg-type", "threads: many\n", "'threads' must be an integer")
     bad_config("cfg-yaml", "listen: [\n", "YAML")
     bad_config("cfg-token", "tokens:\n  - name: x\n    sha256: abc\n    scopes: [god]\n", "unknown scope 'god'")
+    bad_config("cfg-queue", "limits:\n  events: 5000\n  queue: 1000\n", "larger than 'limits.queue'")
 
 
 # ---------------------------------------------------------------------------------------
