@@ -18,6 +18,7 @@ const char wh_config_default_yaml[] =
     "data: ./data                # SQLite audit + review queue, state snapshot, admin.token\n"
     "rules: examples/rules.yaml  # reloaded on SIGHUP or POST /v1/rules/reload\n"
     "threads: 2                  # requests deciding at once (state shards)\n"
+    "http_threads: 0             # HTTP event loops; 0: two per CPU\n"
     "limits:\n"
     "  body: 8MiB                # request body\n"
     "  events: 10000             # events in one request\n"
@@ -52,6 +53,7 @@ static const opt_def opts[] = {
     {"data", OPT_STR, O(data), 0, 0, true},
     {"rules", OPT_STR, O(rules), 0, 0, true},
     {"threads", OPT_INT, O(threads), 1, 64, false},
+    {"http_threads", OPT_INT, O(http_threads), 0, 256, false},
     {"limits.body", OPT_SIZE, O(limits.body), 1024, (int64_t)1 << 30, false},
     {"limits.events", OPT_INT, O(limits.events), 1, 1000000, false},
     {"limits.text", OPT_SIZE, O(limits.text), 1, 64 * 1024, false},

@@ -28,10 +28,11 @@ typedef struct {
 } wh_token;
 
 typedef struct {
-    char *listen;    /* HOST:PORT (port 0: any free port) */
-    char *data;      /* folder of the SQLite database, state snapshot and admin token */
-    char *rules;     /* the rules file */
-    int64_t threads; /* requests deciding at once: state shards, each with its own lock */
+    char *listen;         /* HOST:PORT (port 0: any free port) */
+    char *data;           /* folder of the SQLite database, state snapshot and admin token */
+    char *rules;          /* the rules file */
+    int64_t threads;      /* requests deciding at once: state shards, each with its own lock */
+    int64_t http_threads; /* HTTP event loops (0: two per CPU) */
     struct {
         int64_t body;        /* bytes in a request body */
         int64_t events;      /* events in one request */

@@ -46,7 +46,17 @@ typedef struct {
 } route_t;
 
 struct req {
+    wh_http *h;
+    struct MHD_Connection *conn;
     const route_t *rt;
+    /* A request whose answer waits for its audit rows: the connection is suspended (its
+     * thread serves other connections) and resumed by the audit writer's notice. */
+    uint64_t wait_ticket;
+    bool pending;
+    _Atomic bool ok;
+    int status;
+    wh_buf answer;
+    wh_store_notice notice;
     wh_buf body;
     bool too_big;
     bool counted; /* in h->inflight */
@@ -162,8 +172,8 @@ static int h_events(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
 {
     bool nd = is_ndjson(c);
     uint32_t nl = 0, ne = 0;
-    wh_sv_status st =
-        wh_service_events(h->svc, r->body.p ? r->body.p : "", r->body.len, !nd, out, &nl, &ne);
+    wh_sv_status st = wh_service_events(h->svc, r->body.p ? r->body.p : "", r->body.len, !nd, out,
+                                        &nl, &ne, &r->wait_ticket);
     switch (st) {
     case WH_SV_OK:
         break;
@@ -592,6 +602,13 @@ static enum MHD_Result respond(wh_http *h, struct MHD_Connection *c, req_t *r, i
     return ret;
 }
 
+static void on_committed(void *ud, bool ok)
+{
+    req_t *r = ud;
+    atomic_store(&r->ok, ok);
+    MHD_resume_connection(r->conn);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -604,6 +621,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         wh_buf_init(&r->body);
         r->t0 = wh_mono_ns();
         r->url = url;
+        r->h = h;
+        r->conn = c;
+        wh_buf_init(&r->answer);
         r->late = atomic_load(&h->stopping);
         *con_cls = r;
         pthread_mutex_lock(&h->lock);
@@ -626,6 +646,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     wh_buf_init(&out);
     char allowed[64];
     int status;
+    if (r->pending) { /* resumed: the audit rows are committed, or the store failed */
+        r->pending = false;
+        out = r->answer;
+        wh_buf_init(&r->answer);
+        status = r->status;
+        if (!atomic_load(&r->ok))
+            status = error(&out, 503, "audit_unavailable", "the audit store failed: %s",
+                           wh_store_error(wh_service_store(h->svc)) ?: "unknown");
+        enum MHD_Result ret = respond(h, c, r, status, &out, NULL);
+        wh_buf_free(&out);
+        return ret;
+    }
     r->rt = find_route(method, url, allowed, sizeof(allowed));
     if (r->late) {
         status = error(&out, 503, "stopping", "whiply is shutting down");
@@ -651,6 +683,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         status = error(&out, 500, "internal", "out of memory reading the body");
     } else {
         status = r->rt->fn(h, c, r, &out);
+        if (r->wait_ticket && status < 500) {
+            /* Answer once the rows are committed, without holding this thread. */
+            r->answer = out;
+            r->status = status;
+            r->pending = true;
+            r->notice = (wh_store_notice){.ticket = r->wait_ticket, .fn = on_committed, .ud = r};
+            MHD_suspend_connection(c);
+            if (!wh_store_notify(wh_service_store(h->svc), &r->notice)) {
+                atomic_store(&r->ok, !wh_store_error(wh_service_store(h->svc)));
+                MHD_resume_connection(c);
+            }
+            return MHD_YES;
+        }
     }
     enum MHD_Result ret = respond(h, c, r, status, &out, NULL);
     wh_buf_free(&out);
@@ -669,6 +714,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         pthread_mutex_unlock(&h->lock);
     }
     wh_buf_free(&r->body);
+    wh_buf_free(&r->answer);
     free(r);
     *con_cls = NULL;
 }
@@ -722,14 +768,18 @@ wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin
         goto fail;
     }
     sa.sin_port = htons((uint16_t)p);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int64_t pool = h->cfg->http_threads ? h->cfg->http_threads : 2 * (ncpu > 0 ? ncpu : 1);
+    if (pool < 2) pool = 2;
     h->d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
-            MHD_USE_ITC | MHD_USE_ERROR_LOG,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+            MHD_USE_ERROR_LOG,
         0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(h->cfg->limits.connections + 64), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        h, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_END);
+        h, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)pool, MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, errlen, "cannot listen on %s (in use, or not an address of this machine)",
                  listen);

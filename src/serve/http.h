@@ -1,9 +1,12 @@
 /* http.h - the HTTP API of the daemon (libmicrohttpd), documented in docs/api.md.
  *
- * One thread per connection (libmicrohttpd's thread-per-connection mode): a request that
- * waits for its audit rows to be committed blocks only its own connection, and group
- * commit gathers the rows of all of them. Routes, their methods and the scope each needs
- * are one table in http.c. Every error is a JSON body {"error":{"code","message"}}. */
+ * A pool of http_threads event loops (libmicrohttpd's thread pool, epoll). A request whose
+ * answer waits for its audit rows is suspended, so its thread serves other connections, and
+ * the audit writer resumes it once the rows are committed; group commit gathers the rows of
+ * all of them. Thread per connection did the same with one thread a connection, and cost
+ * five context switches a request at 20k requests/s (bench/RESULTS.md). Routes, their
+ * methods and the scope each needs are one table in http.c. Every error is a JSON body
+ * {"error":{"code","message"}}. */
 #ifndef WH_HTTP_H
 #define WH_HTTP_H
 

@@ -382,8 +382,10 @@ static void add_decision_rec(wh_rec_batch *b, const wh_analysis *an, wh_action a
 }
 
 wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool single,
-                               wh_buf *out, uint32_t *nlines, uint32_t *nerrors)
+                               wh_buf *out, uint32_t *nlines, uint32_t *nerrors,
+                               uint64_t *ticket_out)
 {
+    if (ticket_out) *ticket_out = 0;
     *nlines = *nerrors = 0;
     /* Cut the lines (blank ones produce nothing, as in `whiply check`). */
     uint32_t n = 0, cap = 0, no = 0;
@@ -491,7 +493,10 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
     if (tmp.oom) ret = WH_SV_NOMEM;
     uint64_t engine_ns = wh_mono_ns() - t0;
     histo_add(&s->engine_lat, engine_ns / n, n);
-    if (ret == WH_SV_OK && ticket && !wh_store_wait(s->store, ticket)) ret = WH_SV_UNAVAILABLE;
+    if (ret == WH_SV_OK && ticket && ticket_out)
+        *ticket_out = ticket; /* the caller waits (or is notified) */
+    else if (ret == WH_SV_OK && ticket && !wh_store_wait(s->store, ticket))
+        ret = WH_SV_UNAVAILABLE;
     if (ret == WH_SV_OK) {
         for (uint32_t i = 0; i < n; i++) {
             if (an[i].kind == WH_AN_ERROR && !lines[i].len) {
@@ -587,7 +592,7 @@ int wh_service_review(wh_service *s, const char *event_id, bool approve, const c
     wh_buf dec;
     wh_buf_init(&dec);
     uint32_t nl, ne;
-    wh_sv_status sv = wh_service_events(s, ev.p, ev.len, true, &dec, &nl, &ne);
+    wh_sv_status sv = wh_service_events(s, ev.p, ev.len, true, &dec, &nl, &ne, NULL);
     wh_buf_free(&ev);
     if (sv != WH_SV_OK) {
         wh_buf_free(&dec);

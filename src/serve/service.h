@@ -34,9 +34,12 @@ typedef enum {
 
 /* Decides the events of body (NDJSON; with single, the whole body is one event, newlines
  * and all), appending one line per non-blank input line to out (a decision or an error
- * object, with its newline), in input order. *nlines counts them, *nerrors the error lines. */
+ * object, with its newline), in input order. *nlines counts them, *nerrors the error lines.
+ * Without ticket_out it returns once the audit rows are committed; with it, at once, and
+ * *ticket_out is the store ticket to wait for (0: nothing to wait for) before answering. */
 wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool single,
-                               wh_buf *out, uint32_t *nlines, uint32_t *nerrors);
+                               wh_buf *out, uint32_t *nlines, uint32_t *nerrors,
+                               uint64_t *ticket_out);
 
 /* Approves or denies a held event. Returns the HTTP status; out gets the JSON body. */
 int wh_service_review(wh_service *s, const char *event_id, bool approve, const char *moderator,

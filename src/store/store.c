@@ -130,11 +130,12 @@ struct wh_store {
 
     pthread_mutex_t lock;
     pthread_cond_t wake, done;
-    wh_rec_batch q;         /* queued, not yet taken by the writer */
-    uint64_t submitted;     /* tickets handed out (rows queued since start) */
-    uint64_t reserved;      /* rows promised to requests still deciding */
-    struct waiter *waiters; /* requests waiting for their rows, each woken alone */
-    uint64_t committed;     /* rows committed */
+    wh_rec_batch q;           /* queued, not yet taken by the writer */
+    uint64_t submitted;       /* tickets handed out (rows queued since start) */
+    uint64_t reserved;        /* rows promised to requests still deciding */
+    struct waiter *waiters;   /* requests waiting for their rows, each woken alone */
+    wh_store_notice *notices; /* the same, for requests that do not block a thread */
+    uint64_t committed;       /* rows committed */
     bool stop, retention_req;
     uint64_t retention_runs;
     char *error; /* set once a commit failed: the store refuses everything after */
@@ -207,6 +208,8 @@ static void hex(const uint8_t *p, size_t n, char *out)
 }
 
 static void wake_waiters(wh_store *s);
+static wh_store_notice *take_notices(wh_store *s);
+static void call_notices(wh_store_notice *due, bool ok);
 
 static void fail(wh_store *s, const char *what)
 {
@@ -219,8 +222,10 @@ static void fail(wh_store *s, const char *what)
     else
         free(msg);
     wake_waiters(s);
+    wh_store_notice *due = take_notices(s);
     pthread_cond_broadcast(&s->done);
     pthread_mutex_unlock(&s->lock);
+    call_notices(due, false);
 }
 
 static int64_t eid_hash(const char *id, size_t n)
@@ -517,8 +522,11 @@ static void *writer_main(void *arg)
         s->st_queued = s->submitted - s->committed;
         if (run_ret) s->retention_runs++;
         wake_waiters(s);
+        wh_store_notice *due = take_notices(s);
+        bool healthy = !s->error;
         if (run_ret) pthread_cond_broadcast(&s->done);
         pthread_mutex_unlock(&s->lock);
+        call_notices(due, healthy);
         wh_rec_batch_reset(&cur);
         if (stop) break;
     }
@@ -833,6 +841,45 @@ bool wh_store_wait(wh_store *s, uint64_t ticket)
     bool ok = s->committed >= ticket && !s->error;
     pthread_mutex_unlock(&s->lock);
     return ok;
+}
+
+bool wh_store_notify(wh_store *s, wh_store_notice *n)
+{
+    pthread_mutex_lock(&s->lock);
+    bool later = s->committed < n->ticket && !s->error;
+    if (later) {
+        n->next = s->notices;
+        s->notices = n;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return later;
+}
+
+/* Takes the notices whose rows are committed (all of them after a failure) off the list,
+ * under s->lock; call_notices calls them once the lock is released. */
+static wh_store_notice *take_notices(wh_store *s)
+{
+    wh_store_notice *due = NULL;
+    for (wh_store_notice **p = &s->notices; *p;) {
+        wh_store_notice *n = *p;
+        if (n->ticket <= s->committed || s->error) {
+            *p = n->next;
+            n->next = due;
+            due = n;
+        } else {
+            p = &n->next;
+        }
+    }
+    return due;
+}
+
+static void call_notices(wh_store_notice *due, bool ok)
+{
+    while (due) {
+        wh_store_notice *next = due->next; /* fn may free the notice */
+        due->fn(due->ud, ok);
+        due = next;
+    }
 }
 
 /* Wakes the waiters whose rows are committed (all of them after a failure). Under s->lock. */

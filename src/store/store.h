@@ -100,6 +100,17 @@ void wh_store_unreserve(wh_store *s, uint32_t n);
 /* Waits until the ticket's rows are committed. False when the store failed (the error is
  * logged and in wh_store_error). */
 bool wh_store_wait(wh_store *s, uint64_t ticket);
+/* Instead of waiting: fn(ud, ok) is called (from the writer thread, no lock held) once the
+ * ticket's rows are committed (ok) or the store failed (!ok). Returns false, calling
+ * nothing, when that is already so: the caller goes on at once. The notice is the caller's
+ * and must live until fn is called. */
+typedef struct wh_store_notice {
+    uint64_t ticket;
+    void (*fn)(void *ud, bool ok);
+    void *ud;
+    struct wh_store_notice *next;
+} wh_store_notice;
+bool wh_store_notify(wh_store *s, wh_store_notice *n);
 /* Runs retention now (normally on its timer); waits for it. */
 void wh_store_retention_now(wh_store *s);
 const char *wh_store_error(wh_store *s); /* NULL while healthy */

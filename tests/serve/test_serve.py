@@ -69,20 +69,22 @@ class Daemon:
         self.proc = subprocess.Popen(
             [WHIPLY, "serve", "--config", self.config, "--data", self.data, "--rules", self.rules],
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
+        # the reader appends to this start's list: a previous process's reader, finishing
+        # late, must not mark the new one's log as ended
+        threading.Thread(target=self._read, args=(self.proc, self.lines), daemon=True).start()
         line = self.wait_line(r"listening on http://127\.0\.0\.1:(\d+)", timeout)
         if not line:
-            raise RuntimeError("the daemon did not start: " + "".join(self.lines[-20:]))
+            raise RuntimeError("the daemon did not start (exit %s): %s" % (self.proc.poll(), "".join(l for l in self.lines[-20:] if l)))
         self.port = int(re.search(r":(\d+)$", line.strip()).group(1))
         return self
 
-    def _read(self):
-        for line in self.proc.stderr:
+    def _read(self, proc, lines):
+        for line in proc.stderr:
             with self.cond:
-                self.lines.append(line)
+                lines.append(line)
                 self.cond.notify_all()
         with self.cond:
-            self.lines.append(None)
+            lines.append(None)
             self.cond.notify_all()
 
     def wait_line(self, pattern, timeout=30, start=0):
