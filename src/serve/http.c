@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/json.h"
+#include "request.h"
 #include "io/event.h"
 #include "text/utf8.h"
 
@@ -99,71 +99,6 @@ static bool is_ndjson(struct MHD_Connection *c)
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     return !ct || strncasecmp(ct, "application/json", 16) != 0 ||
            (ct[16] && ct[16] != ';' && ct[16] != ' ');
-}
-
-/* ---- small JSON request bodies ---- */
-
-typedef struct {
-    const char *s;
-    wh_jtok tok[64];
-    int n;
-} jdoc;
-
-static bool jparse(jdoc *d, const char *s, size_t n, wh_buf *out, int *status)
-{
-    size_t pos = 0;
-    const char *what = "";
-    d->s = s;
-    d->n = wh_json_tokenize(s, n, d->tok, 64, 8, &pos, &what);
-    if (d->n < 0) {
-        *status = error(out, 400, "bad_json", "the body is not valid JSON: %s at byte %zu", what,
-                        pos + 1);
-        return false;
-    }
-    if (d->n == 0 || d->tok[0].type != WH_J_OBJECT) {
-        *status = error(out, 400, "bad_json", "the body must be a JSON object");
-        return false;
-    }
-    return true;
-}
-
-/* Index of the value of key in the top-level object, or -1. */
-static int jget(const jdoc *d, const char *key)
-{
-    size_t kl = strlen(key);
-    for (int j = 1; j < d->n; j = d->tok[j + 1].next) {
-        const wh_jtok *k = &d->tok[j];
-        if (j + 1 >= d->n) break;
-        if ((size_t)(k->end - k->start) == kl && !memcmp(d->s + k->start, key, kl)) return j + 1;
-    }
-    return -1;
-}
-
-/* A string value, unescaped, NUL-terminated, into buf (false: absent or not a string). */
-static bool jstr(const jdoc *d, int i, char *buf, size_t cap)
-{
-    if (i < 0 || d->tok[i].type != WH_J_STRING) return false;
-    size_t n = (size_t)(d->tok[i].end - d->tok[i].start), out = 0, bad = 0;
-    if (n + 1 > cap) return false;
-    if (!wh_json_unescape(d->s + d->tok[i].start, n, buf, &out, &bad)) return false;
-    buf[out] = 0;
-    return true;
-}
-
-/* An integer value (false: absent, not a number or not an integer). */
-static bool jint(const jdoc *d, int i, int64_t *v)
-{
-    if (i < 0 || d->tok[i].type != WH_J_PRIMITIVE) return false;
-    char tmp[32];
-    size_t n = (size_t)(d->tok[i].end - d->tok[i].start);
-    if (n == 0 || n >= sizeof(tmp)) return false;
-    memcpy(tmp, d->s + d->tok[i].start, n);
-    tmp[n] = 0;
-    char *end;
-    long long x = strtoll(tmp, &end, 10);
-    if (*end) return false;
-    *v = x;
-    return true;
 }
 
 /* ---- handlers ---- */
@@ -302,21 +237,13 @@ static int h_review_act(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *
         return error(out, 400, "bad_argument", "an event id is at most %d bytes", WH_MAX_ID);
     memcpy(id, rest, idn);
     id[idn] = 0;
-    jdoc d;
-    int status;
-    if (!jparse(&d, r->body.p ? r->body.p : "", r->body.len, out, &status)) return status;
-    char mod[256], note[2048];
-    if (!jstr(&d, jget(&d, "moderator"), mod, sizeof(mod)) || !mod[0])
-        return error(out, 400, "bad_field",
-                     "\"moderator\" (a string of at most 255 bytes) is required");
-    int ni = jget(&d, "note");
-    bool has_note = ni >= 0 && d.tok[ni].type == WH_J_STRING;
-    if (has_note && !jstr(&d, ni, note, sizeof(note)))
-        return error(out, 400, "bad_field", "\"note\" must be a string of at most 2047 bytes");
-    if (wh_utf8_invalid_at(mod, strlen(mod)) != (size_t)-1 ||
-        (has_note && wh_utf8_invalid_at(note, strlen(note)) != (size_t)-1))
-        return error(out, 400, "bad_utf8", "\"moderator\" and \"note\" must be valid UTF-8");
-    return wh_service_review(h->svc, id, approve, mod, has_note ? note : NULL, out);
+    wh_review_request rq;
+    const char *code;
+    char msg[256];
+    if (!wh_review_request_parse(r->body.p ? r->body.p : "", r->body.len, &rq, &code, msg,
+                                 sizeof(msg)))
+        return error(out, 400, code, "%s", msg);
+    return wh_service_review(h->svc, id, approve, rq.moderator, rq.has_note ? rq.note : NULL, out);
 }
 
 static int h_rules(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
@@ -340,109 +267,51 @@ static int h_reload(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
  * the request is malformed. */
 static bool ratelimit_one(wh_http *h, const char *s, size_t n, uint32_t line_no, wh_buf *out)
 {
-    jdoc d;
-    int st;
-    wh_buf err;
-    wh_buf_init(&err);
-    bool ok = false;
-    char key[1025];
-    int64_t cost = 1;
-    if (!jparse(&d, s, n, &err, &st)) goto bad;
-    if (!jstr(&d, jget(&d, "key"), key, sizeof(key)) || !key[0]) {
-        error(&err, 400, "bad_field", "\"key\" (a string of 1 to 1024 bytes) is required");
-        goto bad;
+    wh_rl_request rq;
+    const char *code;
+    char msg[256];
+    if (!wh_rl_request_parse(s, n, &rq, &code, msg, sizeof(msg))) {
+        wh_buf err;
+        wh_buf_init(&err);
+        error(&err, 400, code, "%s", msg);
+        if (line_no) { /* NDJSON: the error object says which line, as event errors do */
+            wh_buf_printf(out, "{\"line\":%u,", line_no);
+            wh_buf_append(out, err.p + 1, err.len - 1);
+        } else {
+            wh_buf_append(out, err.p, err.len);
+        }
+        wh_buf_free(&err);
+        return false;
     }
-    int ci = jget(&d, "cost");
-    if (ci >= 0 && (!jint(&d, ci, &cost) || cost < 0 || cost > 1000000)) {
-        error(&err, 400, "bad_field", "\"cost\" must be an integer from 0 to 1000000");
-        goto bad;
-    }
-    int qi = jget(&d, "quota");
     wh_ratelimiter *rl = wh_service_ratelimiter(h->svc);
     int64_t now = wh_now_ms();
-    if (qi >= 0) {
-        if (d.tok[qi].type != WH_J_OBJECT) {
-            error(&err, 400, "bad_field", "\"quota\" must be an object {limit, per}");
-            goto bad;
-        }
-        /* Look inside the quota object. */
-        int64_t limit = -1;
-        int per = -1;
-        for (int j = qi + 1; j < d.tok[qi].next; j = d.tok[j + 1].next) {
-            const wh_jtok *k = &d.tok[j];
-            size_t kl = (size_t)(k->end - k->start);
-            if (kl == 5 && !memcmp(s + k->start, "limit", 5)) {
-                if (!jint(&d, j + 1, &limit)) limit = -2;
-            } else if (kl == 3 && !memcmp(s + k->start, "per", 3)) {
-                char p[16];
-                if (jstr(&d, j + 1, p, sizeof(p)))
-                    for (int q = 0; q < WH_Q__COUNT; q++)
-                        if (!strcmp(p, wh_quota_period_names[q])) per = q;
-            }
-        }
-        if (limit < 1 || per < 0) {
-            error(&err, 400, "bad_field",
-                  "\"quota\" needs \"limit\" (an integer >= 1) and \"per\" (hour, day or month)");
-            goto bad;
-        }
+    wh_buf_puts(out, "{\"key\":");
+    wh_buf_json_str(out, rq.key, rq.keylen);
+    if (rq.quota) {
         wh_quota_result q;
-        wh_rl_quota(rl, key, strlen(key), (wh_quota_period)per, limit, cost, now, &q);
+        wh_rl_quota(rl, rq.key, rq.keylen, rq.per, rq.limit, rq.cost, now, &q);
         wh_service_count_ratelimit(h->svc, true, q.allowed);
-        wh_buf_puts(out, "{\"key\":");
-        wh_buf_json_str(out, key, strlen(key));
         wh_buf_printf(out,
                       ",\"allowed\":%s,\"limit\":%lld,\"used\":%lld,\"remaining\":%lld,"
                       "\"reset_after\":%lld,\"reset_after_ms\":%lld}",
                       q.allowed ? "true" : "false", (long long)q.limit, (long long)q.used,
                       (long long)q.remaining, (long long)((q.reset_after_ms + 999) / 1000),
                       (long long)q.reset_after_ms);
-        ok = true;
-        goto done;
-    }
-    int64_t burst, rate, period;
-    if (!jint(&d, jget(&d, "burst"), &burst) || !jint(&d, jget(&d, "rate"), &rate) ||
-        !jint(&d, jget(&d, "period"), &period)) {
-        error(&err, 400, "bad_field",
-              "a rate limit needs integers \"burst\", \"rate\" and \"period\" (seconds), or a "
-              "\"quota\"");
-        goto bad;
-    }
-    wh_gcra_limit l = {.period_ms = 1, .count = 1, .burst = 1};
-    bool in_range = burst >= 0 && burst < (1 << 20) && period >= 1 && period <= 100000000;
-    if (in_range)
-        l = (wh_gcra_limit){.period_ms = period * 1000, .count = rate, .burst = burst + 1};
-    if (!in_range || !wh_gcra_limit_valid(&l)) {
-        error(&err, 400, "bad_field",
-              "\"burst\" must be 0 to 1048575, \"rate\" 1 to %d, \"period\" 1 to 10^8 seconds",
-              WH_GCRA_MAX_COUNT);
-        goto bad;
+        return true;
     }
     wh_gcra_result g;
-    wh_rl_throttle(rl, key, strlen(key), &l, now, cost, &g);
+    wh_rl_throttle(rl, rq.key, rq.keylen, &rq.gcra, now, rq.cost, &g);
     wh_service_count_ratelimit(h->svc, false, g.allowed);
     /* redis-cell's CL.THROTTLE answer: limit (= burst + 1), remaining, retry_after (-1 when
      * allowed) and reset_after in whole seconds; the _ms fields are exact. */
     int64_t ra = g.allowed ? -1 : g.retry_after_ms < 0 ? -1 : (g.retry_after_ms + 999) / 1000;
-    wh_buf_puts(out, "{\"key\":");
-    wh_buf_json_str(out, key, strlen(key));
     wh_buf_printf(out,
                   ",\"allowed\":%s,\"limit\":%lld,\"remaining\":%lld,\"retry_after\":%lld,"
                   "\"reset_after\":%lld,\"retry_after_ms\":%lld,\"reset_after_ms\":%lld}",
                   g.allowed ? "true" : "false", (long long)g.limit, (long long)g.remaining,
                   (long long)ra, (long long)((g.reset_after_ms + 999) / 1000),
                   (long long)(g.allowed ? -1 : g.retry_after_ms), (long long)g.reset_after_ms);
-    ok = true;
-    goto done;
-bad:
-    if (line_no) { /* NDJSON: the error object says which line, as event errors do */
-        wh_buf_printf(out, "{\"line\":%u,", line_no);
-        wh_buf_append(out, err.p + 1, err.len - 1);
-    } else {
-        wh_buf_append(out, err.p, err.len);
-    }
-done:
-    wh_buf_free(&err);
-    return ok;
+    return true;
 }
 
 static int h_ratelimit(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)

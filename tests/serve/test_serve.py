@@ -514,6 +514,9 @@ def ratelimit_has_redis_cell_semantics(d):
     eq((st, body["error"]["code"]), (400, "bad_field"), "bad burst")
     st, body, _ = d.json("POST", "/v1/ratelimit", '{"key": 1}', token="events", ctype="application/json")
     eq(st, 400, "bad key")
+    st, body, _ = d.json("POST", "/v1/ratelimit", '{"key": "a\\u0000b", "burst": 1, "rate": 1, "period": 1}',
+                         token="events", ctype="application/json")
+    eq((st, body["error"]["code"]), (400, "bad_utf8"), "a NUL inside a key")
     # quota: 3 per day, persisted across a restart
     q = [rl(key="q", quota={"limit": 3, "per": "day"})[1] for _ in range(2)]
     eq([x["remaining"] for x in q], [2, 1], "quota remaining")

@@ -1,0 +1,161 @@
+/* request.c - see request.h. */
+#include "request.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "base/json.h"
+#include "text/utf8.h"
+
+typedef struct {
+    const char *s;
+    wh_jtok tok[64];
+    int n;
+} jdoc;
+
+static bool fail(const char **code, char *msg, size_t msglen, const char *c, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static bool fail(const char **code, char *msg, size_t msglen, const char *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, msglen, fmt, ap);
+    va_end(ap);
+    *code = c;
+    return false;
+}
+
+static bool jparse(jdoc *d, const char *s, size_t n, const char **code, char *msg, size_t msglen)
+{
+    size_t pos = 0;
+    const char *what = "";
+    d->s = s;
+    d->n = wh_json_tokenize(s, n, d->tok, 64, 8, &pos, &what);
+    if (d->n < 0)
+        return fail(code, msg, msglen, "bad_json", "the body is not valid JSON: %s at byte %zu",
+                    what, pos + 1);
+    if (d->n == 0 || d->tok[0].type != WH_J_OBJECT)
+        return fail(code, msg, msglen, "bad_json", "the body must be a JSON object");
+    return true;
+}
+
+/* The value of key among the members of the object at token o, or -1. */
+static int jget_in(const jdoc *d, int o, const char *key)
+{
+    size_t kl = strlen(key);
+    for (int j = o + 1; j + 1 < d->tok[o].next && j + 1 < d->n; j = d->tok[j + 1].next) {
+        const wh_jtok *k = &d->tok[j];
+        if ((size_t)(k->end - k->start) == kl && !memcmp(d->s + k->start, key, kl)) return j + 1;
+    }
+    return -1;
+}
+
+/* A string value, unescaped, NUL-terminated, into buf: 1 ok, 0 absent or not a string,
+ * -1 too long, -2 not UTF-8 or with a NUL inside. */
+static int jstr(const jdoc *d, int i, char *buf, size_t cap, size_t *len)
+{
+    if (i < 0 || d->tok[i].type != WH_J_STRING) return 0;
+    size_t n = (size_t)(d->tok[i].end - d->tok[i].start), out = 0, bad = 0;
+    if (n + 1 > cap) return -1; /* unescaping never lengthens */
+    if (!wh_json_unescape(d->s + d->tok[i].start, n, buf, &out, &bad)) return -2;
+    buf[out] = 0;
+    if (memchr(buf, 0, out) || wh_utf8_invalid_at(buf, out) != (size_t)-1) return -2;
+    if (len) *len = out;
+    return 1;
+}
+
+/* An integer value (false: absent, not a number or not an integer). */
+static bool jint(const jdoc *d, int i, int64_t *v)
+{
+    if (i < 0 || d->tok[i].type != WH_J_PRIMITIVE) return false;
+    char tmp[24];
+    size_t n = (size_t)(d->tok[i].end - d->tok[i].start);
+    if (n == 0 || n >= sizeof(tmp)) return false;
+    memcpy(tmp, d->s + d->tok[i].start, n);
+    tmp[n] = 0;
+    char *end;
+    long long x = strtoll(tmp, &end, 10);
+    if (*end) return false;
+    *v = x;
+    return true;
+}
+
+bool wh_rl_request_parse(const char *s, size_t n, wh_rl_request *r, const char **code, char *msg,
+                         size_t msglen)
+{
+    jdoc d;
+    memset(r, 0, sizeof(*r));
+    r->cost = 1;
+    if (!jparse(&d, s, n, code, msg, msglen)) return false;
+    int k = jstr(&d, jget_in(&d, 0, "key"), r->key, sizeof(r->key), &r->keylen);
+    if (k == -2) return fail(code, msg, msglen, "bad_utf8", "\"key\" must be UTF-8 without NUL");
+    if (k != 1 || r->keylen == 0)
+        return fail(code, msg, msglen, "bad_field",
+                    "\"key\" (a string of 1 to %d bytes) is required", WH_RL_KEY_MAX);
+    int ci = jget_in(&d, 0, "cost");
+    if (ci >= 0 && (!jint(&d, ci, &r->cost) || r->cost < 0 || r->cost > 1000000))
+        return fail(code, msg, msglen, "bad_field",
+                    "\"cost\" must be an integer from 0 to 1000000");
+    int qi = jget_in(&d, 0, "quota");
+    if (qi >= 0) {
+        if (d.tok[qi].type != WH_J_OBJECT)
+            return fail(code, msg, msglen, "bad_field", "\"quota\" must be an object {limit, per}");
+        char per[16];
+        int pi = jget_in(&d, qi, "per");
+        int found = -1;
+        if (jstr(&d, pi, per, sizeof(per), NULL) == 1)
+            for (int q = 0; q < WH_Q__COUNT; q++)
+                if (!strcmp(per, wh_quota_period_names[q])) found = q;
+        if (!jint(&d, jget_in(&d, qi, "limit"), &r->limit) || r->limit < 1 || found < 0)
+            return fail(code, msg, msglen, "bad_field",
+                        "\"quota\" needs \"limit\" (an integer >= 1) and \"per\" (hour, day or "
+                        "month)");
+        r->quota = true;
+        r->per = (wh_quota_period)found;
+        return true;
+    }
+    int64_t burst, rate, period;
+    if (!jint(&d, jget_in(&d, 0, "burst"), &burst) || !jint(&d, jget_in(&d, 0, "rate"), &rate) ||
+        !jint(&d, jget_in(&d, 0, "period"), &period))
+        return fail(code, msg, msglen, "bad_field",
+                    "a rate limit needs integers \"burst\", \"rate\" and \"period\" (seconds), or "
+                    "a \"quota\"");
+    bool in_range = burst >= 0 && burst < (1 << 20) && period >= 1 && period <= 100000000 &&
+                    rate >= 1 && rate <= WH_GCRA_MAX_COUNT;
+    if (in_range)
+        r->gcra = (wh_gcra_limit){.period_ms = period * 1000, .count = rate, .burst = burst + 1};
+    if (!in_range || !wh_gcra_limit_valid(&r->gcra))
+        return fail(code, msg, msglen, "bad_field",
+                    "\"burst\" must be 0 to 1048575, \"rate\" 1 to %d, \"period\" 1 to 10^8 "
+                    "seconds",
+                    WH_GCRA_MAX_COUNT);
+    return true;
+}
+
+bool wh_review_request_parse(const char *s, size_t n, wh_review_request *r, const char **code,
+                             char *msg, size_t msglen)
+{
+    jdoc d;
+    memset(r, 0, sizeof(*r));
+    if (!jparse(&d, s, n, code, msg, msglen)) return false;
+    int m = jstr(&d, jget_in(&d, 0, "moderator"), r->moderator, sizeof(r->moderator), NULL);
+    if (m == -2)
+        return fail(code, msg, msglen, "bad_utf8", "\"moderator\" must be UTF-8 without NUL");
+    if (m != 1 || !r->moderator[0])
+        return fail(code, msg, msglen, "bad_field",
+                    "\"moderator\" (a string of at most 255 bytes) is required");
+    int ni = jget_in(&d, 0, "note");
+    if (ni >= 0 && d.tok[ni].type == WH_J_STRING) {
+        int k = jstr(&d, ni, r->note, sizeof(r->note), NULL);
+        if (k == -2)
+            return fail(code, msg, msglen, "bad_utf8", "\"note\" must be UTF-8 without NUL");
+        if (k != 1)
+            return fail(code, msg, msglen, "bad_field",
+                        "\"note\" must be a string of at most 2047 bytes");
+        r->has_note = true;
+    }
+    return true;
+}
