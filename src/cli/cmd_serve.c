@@ -277,12 +277,28 @@ int wh_cmd_audit(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "verify")) {
         const char *data = "./data", *db = NULL;
+        uint8_t head[32];
+        bool has_head = false;
         for (int i = 2; i < argc; i++) {
-            if (!strcmp(argv[i], "--data") && i + 1 < argc)
+            if (!strcmp(argv[i], "--data") && i + 1 < argc) {
                 data = argv[++i];
-            else if (!strcmp(argv[i], "--db") && i + 1 < argc)
+            } else if (!strcmp(argv[i], "--db") && i + 1 < argc) {
                 db = argv[++i];
-            else {
+            } else if (!strcmp(argv[i], "--head") && i + 1 < argc) {
+                const char *x = argv[++i];
+                has_head = strlen(x) == 64;
+                for (int k = 0; has_head && k < 32; k++) {
+                    unsigned v;
+                    has_head = sscanf(x + 2 * k, "%2x", &v) == 1 &&
+                               strspn(x + 2 * k, "0123456789abcdefABCDEF") >= 2;
+                    head[k] = (uint8_t)v;
+                }
+                if (!has_head) {
+                    fprintf(stderr, "whiply audit verify: --head takes the 64 hex digits that "
+                                    "an earlier verify printed\n");
+                    return WH_EXIT_USAGE;
+                }
+            } else {
                 fprintf(stderr, "whiply audit verify: unknown option '%s'\n", argv[i]);
                 return WH_EXIT_USAGE;
             }
@@ -296,11 +312,13 @@ int wh_cmd_audit(int argc, char **argv)
             fprintf(stderr, "whiply audit verify: cannot read %s: %s\n", db, strerror(errno));
             return 2;
         }
-        return wh_audit_verify(db, stdout);
+        return wh_audit_verify(db, has_head ? head : NULL, stdout);
     }
     fprintf(stderr,
-            "usage: whiply audit verify [--data DIR | --db FILE]\n"
+            "usage: whiply audit verify [--data DIR | --db FILE] [--head HEX]\n"
             "  walks the audit trail's hash chain; exit 0 when whole, 1 naming the first row\n"
-            "  altered, inserted or removed, 2 when the database cannot be read\n");
+            "  altered, inserted or removed, 2 when the database cannot be read. --head: a head\n"
+            "  printed by an earlier verify (kept elsewhere) must still be in the chain, which\n"
+            "  shows that no rows were cut from its end since\n");
     return WH_EXIT_USAGE;
 }

@@ -1172,8 +1172,9 @@ static bool parse_checkpoint(const unsigned char *body, int64_t *before, uint8_t
     return true;
 }
 
-int wh_audit_verify(const char *db_path, FILE *out)
+int wh_audit_verify(const char *db_path, const uint8_t *expect_head, FILE *out)
 {
+    bool head_seen = false;
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
         fprintf(out, "audit verify: cannot open %s: %s\n", db_path, db ? sqlite3_errmsg(db) : "");
@@ -1284,12 +1285,22 @@ int wh_audit_verify(const char *db_path, FILE *out)
             break;
         }
         memcpy(last, hash, 32);
+        if (expect_head && !memcmp(hash, expect_head, 32)) head_seen = true;
         prev_seq = seq;
         rows++;
     }
     if (ret == 0 && rc != SQLITE_DONE) {
         fprintf(out, "audit verify: reading %s failed: %s\n", db_path, sqlite3_errmsg(db));
         ret = 2;
+    }
+    if (ret == 0 && expect_head && !head_seen) {
+        char hx[65];
+        hex(expect_head, 32, hx);
+        fprintf(out,
+                "audit verify: the recorded head %s is not in the chain: rows were removed "
+                "from its end (or the chain was rebuilt)\n",
+                hx);
+        ret = 1;
     }
     if (ret == 0) {
         char hx[65];

@@ -152,7 +152,9 @@ void wh_store_load_quotas(wh_store *s, wh_ratelimiter *rl);
 
 /* ---- verification (a database file; any process) ----
  * Prints what it found to out; returns 0 when the chain is whole, 1 when a row was altered,
- * inserted or removed (the first one is named), 2 when the database cannot be read. */
-int wh_audit_verify(const char *db_path, FILE *out);
+ * inserted or removed (the first one is named), 2 when the database cannot be read. A chain
+ * cannot show that rows were cut from its end: expect_head (may be NULL), a head hash
+ * recorded earlier somewhere else, must be the hash of one of its rows. */
+int wh_audit_verify(const char *db_path, const uint8_t *expect_head, FILE *out);
 
 #endif

@@ -674,6 +674,35 @@ def audit_verify_names_a_tampered_row(d):
 
 
 @test
+def a_recorded_head_catches_rows_cut_from_the_end(d):
+    d.req("POST", "/v1/events", read(os.path.join(EXAMPLES, "events.ndjson")), token="events")
+    eq(d.stop(), 0, "stop")
+    rc, out = verify(d.data)
+    head = re.search(r"head ([0-9a-f]{64})", out).group(1)
+    db = d.db()
+    db.execute("DROP TRIGGER audit_no_delete")
+    db.execute("DELETE FROM audit WHERE seq > (SELECT max(seq) - 3 FROM audit)")
+    db.commit()
+    rc, out = verify(d.data)
+    eq(rc, 0, "without a recorded head, a cut end is invisible to a chain: " + out)
+    p = subprocess.run([WHIPLY, "audit", "verify", "--data", d.data, "--head", head],
+                       capture_output=True, text=True)
+    eq(p.returncode, 1, "with the head: " + p.stdout)
+    check("is not in the chain" in p.stdout, p.stdout)
+    d.start()  # the chain grows on: an older head stays in it
+    d.req("POST", "/v1/events", '{"id":"after","text":"hi"}', token="events", ctype="application/json")
+    eq(d.stop(), 0, "stop")
+    rc, out = verify(d.data)
+    head2 = re.search(r"head ([0-9a-f]{64})", out).group(1)
+    d.start()
+    d.req("POST", "/v1/events", '{"id":"later","text":"hi"}', token="events", ctype="application/json")
+    eq(d.stop(), 0, "stop")
+    p = subprocess.run([WHIPLY, "audit", "verify", "--data", d.data, "--head", head2],
+                       capture_output=True, text=True)
+    eq(p.returncode, 0, "an older head of a grown chain: " + p.stdout)
+
+
+@test
 def retention_deletes_old_rows_and_keeps_the_chain_verifiable(d):
     d.req("POST", "/v1/events", read(os.path.join(EXAMPLES, "events.ndjson")), token="events")
     eq(d.stop(), 0, "stop")
