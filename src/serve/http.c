@@ -212,8 +212,8 @@ static int h_review_list(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf 
             return error(out, 400, "bad_argument", "'limit' must be 1 to 1000, not '%s'", limit);
         lim = (int)v;
     }
-    if (wh_store_reviews(wh_service_store(h->svc), strcmp(status, "all") ? status : NULL, lim,
-                         out) != WH_OK)
+    if (wh_store_reviews(wh_service_store(h->svc), strcmp(status, "all") ? status : NULL,
+                         arg(c, "after"), lim, out) != WH_OK)
         return error(out, 503, "store_error", "the review queue cannot be read");
     return 200;
 }

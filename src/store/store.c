@@ -1048,21 +1048,26 @@ wh_status wh_store_decision(wh_store *s, const char *event_id, wh_buf *out)
     return ret;
 }
 
-wh_status wh_store_reviews(wh_store *s, const char *status, int limit, wh_buf *out)
+wh_status wh_store_reviews(wh_store *s, const char *status, const char *after, int limit,
+                           wh_buf *out)
 {
     pthread_mutex_lock(&s->rd_lock);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->rd,
                            "SELECT event_id, platform, channel, user_id, user_name, text, "
                            "decision, created_ms, status, moderator, note, resolved_ms FROM review "
-                           "WHERE (?1 IS NULL OR status = ?1) ORDER BY created_ms, event_id "
-                           "LIMIT ?2",
+                           "WHERE (?1 IS NULL OR status = ?1) AND (?3 IS NULL OR (created_ms, "
+                           "event_id) > (SELECT created_ms, event_id FROM review WHERE event_id "
+                           "= ?3)) ORDER BY created_ms, event_id LIMIT ?2",
                            -1, &st, NULL) != SQLITE_OK) {
         pthread_mutex_unlock(&s->rd_lock);
         return WH_EIO;
     }
     if (status) sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, limit);
+    if (after) sqlite3_bind_text(st, 3, after, -1, SQLITE_STATIC);
+    wh_buf last;
+    wh_buf_init(&last);
     static const char *const names[] = {"event_id",  "platform",  "channel",  "user",
                                         "user_name", "text",      "decision", "created_ms",
                                         "status",    "moderator", "note",     "resolved_ms"};
@@ -1070,6 +1075,8 @@ wh_status wh_store_reviews(wh_store *s, const char *status, int limit, wh_buf *o
     int n = 0, rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         wh_buf_puts(out, n++ ? ",{" : "{");
+        last.len = 0;
+        put_col_json(&last, st, 0);
         for (int i = 0; i < 12; i++) {
             if (i) wh_buf_putc(out, ',');
             wh_buf_putc(out, '"');
@@ -1084,7 +1091,14 @@ wh_status wh_store_reviews(wh_store *s, const char *status, int limit, wh_buf *o
         }
         wh_buf_putc(out, '}');
     }
-    wh_buf_puts(out, "]}");
+    /* "next": the last item's event id when the page is full (give it as `after`). */
+    wh_buf_puts(out, "],\"next\":");
+    if (n == limit && last.len)
+        wh_buf_append(out, last.p, last.len);
+    else
+        wh_buf_puts(out, "null");
+    wh_buf_putc(out, '}');
+    wh_buf_free(&last);
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->rd_lock);
     return rc == SQLITE_DONE ? WH_OK : WH_EIO;

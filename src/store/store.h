@@ -136,8 +136,10 @@ typedef struct {
 wh_status wh_store_decisions(wh_store *s, const wh_decision_filter *f, wh_buf *out);
 /* The decision JSON of an event id (the newest); WH_EINVAL when there is none. */
 wh_status wh_store_decision(wh_store *s, const char *event_id, wh_buf *out);
-/* {"items":[...]} of the review queue with status (pending, approved, denied; NULL: all). */
-wh_status wh_store_reviews(wh_store *s, const char *status, int limit, wh_buf *out);
+/* {"items":[...],"next":...} of the review queue with status (pending, approved, denied;
+ * NULL: all), oldest first, after the item `after` (an event id; NULL: from the start). */
+wh_status wh_store_reviews(wh_store *s, const char *status, const char *after, int limit,
+                           wh_buf *out);
 
 typedef struct {
     char status[16];

@@ -361,6 +361,20 @@ def review_queue_survives_restart_and_resolves_once(d):
     it = body["items"][0]
     eq((it["event_id"], it["moderator"], it["note"]), ("e-41", "mod_anna", "a tier list, fine"), "resolved item")
     eq(d.json("GET", "/v1/review")[1]["items"], [], "nothing pending")
+    # pages: hold three more and read them one at a time
+    for i in range(3):
+        d.req("POST", "/v1/events", json.dumps({"id": "p-%d" % i, "channel": "#pixelqueen",
+              "user": {"id": "u-77"}, "text": "look https://tiermaker.com/%d" % i}), token="events",
+              ctype="application/json")
+    seen, after = [], None
+    while True:
+        q = "/v1/review?limit=1" + ("&after=" + after if after else "")
+        body = d.json("GET", q, token="review")[1]
+        seen += [x["event_id"] for x in body["items"]]
+        after = body["next"]
+        if not after:
+            break
+    eq(seen, ["p-0", "p-1", "p-2"], "paged with next/after")
     rows = d.db().execute("SELECT kind, action, body FROM audit WHERE kind = 'review'").fetchall()
     eq(len(rows), 1, "one review row in the audit")
     eq(json.loads(rows[0][2])["moderator"], "mod_anna", "audited moderator")
