@@ -15,27 +15,28 @@
 local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
 local common = dofile(dir .. "serve_common.lua")
 
-local reqs, n, i = nil, 0, 0
+local bodies, ctype, tok, n, i, sent = nil, nil, nil, 0, 0, 0
 
 function init(args)
     local token, file = args[1], args[2]
     local per_body, nbodies = tonumber(args[3]) or 100, tonumber(args[4]) or 2000
     local lines = common.read_lines(file, per_body * nbodies)
-    local bodies
     if per_body == 1 then
-        bodies = lines
-        reqs = common.requests("/v1/events", "application/json", token, bodies)
+        bodies, ctype = lines, "application/json"
     else
-        bodies = common.bodies(lines, per_body, nbodies)
-        reqs = common.requests("/v1/events", "application/x-ndjson", token, bodies)
+        bodies, ctype = common.bodies(lines, per_body, nbodies), "application/x-ndjson"
     end
-    n = #reqs
+    tok = token
+    n = #bodies
+    math.randomseed(os.time() + (tonumber(tostring({}):match("0x(%x+)"), 16) or 0))
+    common.run_id = string.format("%x%x", os.time(), math.random(0, 0xffffff))
 end
 
 function request()
     i = i + 1
     if i > n then i = 1 end
-    return reqs[i]
+    sent = sent + 1
+    return common.request("/v1/events", ctype, tok, common.unique(bodies[i], sent))
 end
 
 done = common.done

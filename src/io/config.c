@@ -26,6 +26,7 @@ const char wh_config_default_yaml[] =
     "  json_depth: 32            # nesting of an event\n"
     "  connections: 512          # open HTTP connections\n"
     "  queue: 200000             # audit rows waiting to be written; beyond: 429\n"
+    "  dedupe: 100000            # recent event ids per shard answered again, not re-decided\n"
     "retention:\n"
     "  audit: 0                  # delete audit rows older than this (e.g. 90d); 0 keeps all\n"
     "  review: 0                 # delete resolved review items older than this; 0 keeps all\n"
@@ -60,6 +61,7 @@ static const opt_def opts[] = {
     {"limits.json_depth", OPT_INT, O(limits.json_depth), 2, 32, false},
     {"limits.connections", OPT_INT, O(limits.connections), 1, 65536, false},
     {"limits.queue", OPT_INT, O(limits.queue), 1000, 100000000, false},
+    {"limits.dedupe", OPT_INT, O(limits.dedupe), 0, 100000000, false},
     {"retention.audit", OPT_DURATION, O(retention.audit_ms), 0, INT64_MAX / 4, false},
     {"retention.review", OPT_DURATION, O(retention.review_ms), 0, INT64_MAX / 4, false},
     {"retention.every", OPT_DURATION, O(retention.every_ms), 1000, INT64_MAX / 4, false},

@@ -40,6 +40,7 @@ typedef struct {
         int64_t json_depth;  /* nesting of an event or request object */
         int64_t connections; /* open HTTP connections */
         int64_t queue;       /* audit rows waiting to be written (beyond: 429) */
+        int64_t dedupe;      /* recent event ids remembered per shard (0: none) */
         int64_t state_users; /* reserved */
     } limits;
     struct {

@@ -11,8 +11,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "engine/engine.h"
+#include "state/table.h"
 #include "rules/rules.h"
 
 const char *const wh_route_names[WH_RT__COUNT] = {"events",    "decisions", "review", "rules",
@@ -62,6 +64,13 @@ struct wh_service {
     wh_ratelimiter *rl;
     char *state_path;
     wh_engine_opts eo;
+    /* Idempotency: per shard (under its lock), the decision lines of the most recent event
+     * ids, so that an event sent again (a client retrying after a lost answer) gets the same
+     * answer without being decided, counted or audited twice. Keys are a seeded XXH3 of the
+     * id: a client cannot aim at another's entry. */
+    wh_table *dedupe[64];
+    uint64_t dedupe_seed;
+    _Atomic uint64_t replayed;
 
     _Atomic uint64_t events, errors, actions[WH_ACT__COUNT];
     _Atomic uint64_t reloads_ok, reloads_failed;
@@ -81,6 +90,18 @@ struct wh_service {
     } * old_hits;
     uint32_t nold_hits;
 };
+
+typedef struct {
+    char *line; /* the decision line, newline included */
+    uint32_t len;
+} dedupe_entry;
+
+static void dedupe_drop(void *payload)
+{
+    dedupe_entry *e = payload;
+    free(e->line);
+    e->line = NULL;
+}
 
 static void gen_free(gen_t *g)
 {
@@ -259,6 +280,20 @@ wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    if (c->limits.dedupe > 0) {
+        for (uint32_t i = 0; i < s->g->nshards; i++) {
+            s->dedupe[i] = wh_table_new((uint32_t)c->limits.dedupe, sizeof(dedupe_entry), 0);
+            if (!s->dedupe[i]) {
+                snprintf(err, errlen, "out of memory");
+                goto fail;
+            }
+            wh_table_set_drop(s->dedupe[i], dedupe_drop);
+        }
+        FILE *ur = fopen("/dev/urandom", "rb");
+        if (!ur || fread(&s->dedupe_seed, sizeof(s->dedupe_seed), 1, ur) != 1)
+            s->dedupe_seed = (uint64_t)wh_mono_ns() ^ (uint64_t)getpid() << 32;
+        if (ur) fclose(ur);
+    }
     if (asprintf(&s->state_path, "%s/state.snap", c->data) < 0) s->state_path = NULL;
     if (s->state_path && s->g->rs->state.enabled && access(s->state_path, F_OK) == 0) {
         wh_shard *sh[64];
@@ -322,6 +357,8 @@ void wh_service_close(wh_service *s)
     }
     wh_store_close(s->store);
     gen_free(s->g);
+    for (int i = 0; i < 64; i++)
+        wh_table_free(s->dedupe[i]);
     wh_rl_free(s->rl);
     for (uint32_t i = 0; i < s->nold_hits; i++)
         free(s->old_hits[i].id);
@@ -470,12 +507,30 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
     for (uint32_t sh = 0; sh < g->nshards; sh++) {
         if (!shard_mask_n[sh]) continue;
         pthread_mutex_lock(&g->dec_lock[sh]);
+        wh_table *dd = s->dedupe[sh];
         for (uint32_t i = 0; i < n; i++) {
             if (an[i].kind != WH_AN_EVENT || an[i].shard != sh) continue;
             size_t off = tmp.len;
+            dedupe_entry *de = NULL;
+            if (dd) {
+                bool created = false;
+                uint64_t k = XXH3_64bits_withSeed(an[i].ev.id.p, an[i].ev.id.n, s->dedupe_seed);
+                de = wh_table_get(dd, k, now, true, &created);
+                if (de && !created && de->line) { /* seen: the same answer, nothing else */
+                    wh_buf_append(&tmp, de->line, de->len);
+                    lines[i].off = (uint32_t)off;
+                    lines[i].len = de->len;
+                    atomic_fetch_add_explicit(&s->replayed, 1, memory_order_relaxed);
+                    continue;
+                }
+            }
             wh_action act = wh_decide(g->dec[sh], &an[i], &tmp);
             lines[i].off = (uint32_t)off;
             lines[i].len = (uint32_t)(tmp.len - off);
+            if (de && (de->line = malloc(lines[i].len))) {
+                memcpy(de->line, tmp.p + off, lines[i].len);
+                de->len = lines[i].len;
+            }
             atomic_fetch_add_explicit(&s->actions[act], 1, memory_order_relaxed);
             decided++;
             add_decision_rec(&rb, &an[i], act, tmp.p + off, lines[i].len - 1, lines[i].p,
@@ -858,6 +913,10 @@ void wh_service_metrics(wh_service *s, wh_buf *b)
 {
     help(b, "whiply_events_total", "counter", "Events decided.");
     wh_buf_printf(b, "whiply_events_total %llu\n", (unsigned long long)atomic_load(&s->events));
+    help(b, "whiply_events_replayed_total", "counter",
+         "Events sent again with a recent id: answered as before, not decided again.");
+    wh_buf_printf(b, "whiply_events_replayed_total %llu\n",
+                  (unsigned long long)atomic_load(&s->replayed));
     help(b, "whiply_event_errors_total", "counter", "Input lines that were not events.");
     wh_buf_printf(b, "whiply_event_errors_total %llu\n",
                   (unsigned long long)atomic_load(&s->errors));

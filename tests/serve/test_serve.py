@@ -404,6 +404,34 @@ def review_feeds_strikes(d):
 
 
 @test
+def an_event_sent_again_gets_the_same_answer_and_counts_once(d):
+    rules = os.path.join(d.dir, "rules.yaml")
+    with open(rules, "w") as f:
+        f.write("version: 1\nrules:\n  - id: flood\n    when: {rate: {count: 2, per: 60s}}\n"
+                "    action: {timeout: 60s}\n")
+    d.rules = rules
+    d.stop()
+    d.start()
+
+    def ev(i):
+        return json.dumps({"id": "d-%d" % i, "channel": "#c", "user": {"id": "u1"}, "text": "hi %d" % i,
+                           "ts": 1795000000000 + i})
+    first = d.req("POST", "/v1/events", ev(1), token="events", ctype="application/json")[1]
+    for _ in range(3):  # retries of the same event: the same bytes back, no new count
+        eq(d.req("POST", "/v1/events", ev(1), token="events", ctype="application/json")[1], first, "replayed")
+    both = d.req("POST", "/v1/events", ev(1) + "\n" + ev(1) + "\n", token="events")[1].splitlines()
+    eq(both, [first.strip(), first.strip()], "twice in one body")
+    eq(json.loads(d.req("POST", "/v1/events", ev(2), token="events", ctype="application/json")[1])["action"],
+       "allow", "the second distinct message is within the rate")
+    eq(json.loads(d.req("POST", "/v1/events", ev(3), token="events", ctype="application/json")[1])["action"],
+       "timeout", "the third distinct one is over it")
+    n = d.db().execute("SELECT count(*) FROM audit WHERE event_id = 'd-1'").fetchone()[0]
+    eq(n, 1, "audited once")
+    m = d.req("GET", "/metrics", token="events")[1]
+    check(re.search(r"^whiply_events_replayed_total 5$", m, re.M), "replays counted")
+
+
+@test
 def rules_get_validate_reload(d):
     st, body, _ = d.json("GET", "/v1/rules", token="rules")
     eq(st, 200, "get")
