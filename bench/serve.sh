@@ -24,6 +24,7 @@
 #   EVENTS=bench/out/events.ndjson   events file (NDJSON); when the default is missing it is
 #                              generated as bench/run.sh does (GEN_EVENTS=200000, seed 42)
 #   RULES=examples/rules.yaml  the daemon's --rules
+#   CONFIG=                    a whiply.yaml for the daemon (e.g. to set limits.dedupe)
 #   DURATION=10                seconds of each measured wrk run
 #   CONNS="4 8 16"             connection counts of part 1 (wrk -t1: one client thread)
 #   PARTS="events single ratelimit"
@@ -246,7 +247,8 @@ fi
 # ---- the daemon: port 0 (it picks a free one and logs it), fresh data dir, audit on
 DATA=$TMP/data
 mkdir -p "$DATA"
-"$WHIPLY" serve --listen 127.0.0.1:0 --data "$DATA" --rules "$RULES" 2>"$SOUT/daemon.log" &
+# shellcheck disable=SC2086
+"$WHIPLY" serve ${CONFIG:+--config "$CONFIG"} --listen 127.0.0.1:0 --data "$DATA" --rules "$RULES" 2>"$SOUT/daemon.log" &
 WPID=$!
 PORT=
 for _ in $(seq 1 300); do
