@@ -115,23 +115,8 @@ core_stream() {
     if [ -s "$OUT/events.ndjson" ] && [ -s "$OUT/rules.yaml" ] && [ -s "$OUT/profanity.txt" ]; then
         return
     fi
-    need node
-    if [ ! -f "$NM/naughty-words/en.json" ] || [ ! -f "$NM/cuss/index.js" ]; then
-        say "behaviour: no bench/out/events.ndjson and no word lists in .deps/npm: run 'make npm'"
-        say "           (or bench/run.sh, which generates the core stream) first"
-        exit 1
-    fi
-    node --input-type=module -e "
-import { cuss } from '$ROOT/$NM/cuss/index.js';
-import fs from 'fs';
-fs.writeFileSync('$OUT/cuss.json', JSON.stringify(cuss));
-"
-    cc -std=c11 -O2 -Wall -o "$OUT/genstream" bench/genstream.c
     say "behaviour: generating the core stream: $EVENTS events (seed $SEED)"
-    "$OUT/genstream" --seed "$SEED" --events "$EVENTS" \
-        --out-events "$OUT/events.ndjson" --out-rules "$OUT/rules.yaml" --out-list "$OUT/profanity.txt" \
-        --out-truth "$OUT/truth.ndjson" --out-stats "$OUT/genstream.json" \
-        --words "$NM/naughty-words/en.json" "$OUT/cuss.json" 2>/dev/null
+    bench/core_stream.sh "$OUT" "$EVENTS" "$SEED"
 }
 core_stream
 EV=$OUT/events.ndjson

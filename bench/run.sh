@@ -51,22 +51,11 @@ if [ ! -f "$NM/naughty-words/en.json" ] || [ ! -f "$NM/cuss/index.js" ] || [ ! -
     say "bench: installing naughty-words, cuss, obscenity into $NPM_DIR"
     npm install --prefix "$NPM_DIR" --no-audit --no-fund naughty-words@1.2.0 cuss@2.2.0 obscenity@0.4.6 >&2
 fi
-# cuss ships as an ES module: export its {term: rating} map as JSON for genstream
-node --input-type=module -e "
-import { cuss } from '$ROOT/$NM/cuss/index.js';
-import fs from 'fs';
-fs.writeFileSync('$OUT/cuss.json', JSON.stringify(cuss));
-"
-
 # ---- 2. the stream and the ruleset
 SUB=$PEER_EVENTS # the events the peer sees
 if [ "$SUB" = 0 ] || [ "$SUB" -gt "$EVENTS" ]; then SUB=$EVENTS; fi
-cc -std=c11 -O2 -Wall -o "$OUT/genstream" bench/genstream.c
 say "bench: generating $EVENTS events (seed $SEED)"
-"$OUT/genstream" --seed "$SEED" --events "$EVENTS" \
-    --out-events "$OUT/events.ndjson" --out-rules "$OUT/rules.yaml" --out-list "$OUT/profanity.txt" \
-    --out-truth "$OUT/truth.ndjson" --out-stats "$OUT/genstream.json" --stats-prefix "$SUB" \
-    --words "$NM/naughty-words/en.json" "$OUT/cuss.json" 2>/dev/null
+bench/core_stream.sh "$OUT" "$EVENTS" "$SEED" --stats-prefix "$SUB"
 
 # count of decisions whose "rules" array holds the profanity rule (the id appears nowhere else
 # in a decision: reasons and other rule ids never spell it as the JSON string "profanity")

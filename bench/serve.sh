@@ -224,24 +224,8 @@ if [ ! -s "$EVENTS" ]; then
         say "serve: $EVENTS not found"
         exit 1
     fi
-    NM=.deps/npm/node_modules
-    need cc
-    need node
-    if [ ! -f "$NM/naughty-words/en.json" ] || [ ! -f "$NM/cuss/index.js" ]; then
-        say "serve: no $EVENTS and no word lists in .deps/npm: run 'make npm' (or bench/run.sh) first"
-        exit 1
-    fi
-    node --input-type=module -e "
-import { cuss } from '$(pwd)/$NM/cuss/index.js';
-import fs from 'fs';
-fs.writeFileSync('$OUT/cuss.json', JSON.stringify(cuss));
-"
-    cc -std=c11 -O2 -Wall -o "$OUT/genstream" bench/genstream.c
     say "serve: generating $GEN_EVENTS events (seed 42) into $EVENTS"
-    "$OUT/genstream" --seed 42 --events "$GEN_EVENTS" \
-        --out-events "$OUT/events.ndjson" --out-rules "$OUT/rules.yaml" --out-list "$OUT/profanity.txt" \
-        --out-truth "$OUT/truth.ndjson" --out-stats "$OUT/genstream.json" \
-        --words "$NM/naughty-words/en.json" "$OUT/cuss.json" 2>/dev/null
+    bench/core_stream.sh "$OUT" "$GEN_EVENTS" 42
 fi
 
 # ---- the daemon: port 0 (it picks a free one and logs it), fresh data dir, audit on

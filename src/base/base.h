@@ -77,6 +77,14 @@ bool wh_parse_rfc3339(const char *s, size_t n, int64_t *ms_out);
 bool wh_parse_duration(const char *s, size_t n, int64_t *ms_out);
 int64_t wh_now_ms(void);
 uint64_t wh_mono_ns(void);
+/* 64 random bits for hash seeds (getrandom; a clock-and-address mix when the kernel has no
+ * entropy yet, still different per process and per call). */
+uint64_t wh_random_seed(void);
+
+/* Lowercase hex of p[0..n) into out (2n + 1 bytes, NUL-terminated). */
+void wh_hex_encode(const uint8_t *p, size_t n, char *out);
+/* Exactly 2 * n hex digits (either case) of s[0..len) into out[0..n); false otherwise. */
+bool wh_hex_decode(const char *s, size_t len, uint8_t *out, size_t n);
 
 /* Encodes cp (must be a valid scalar value) into out; returns its length (1 to 4). */
 unsigned wh_utf8_encode(uint32_t cp, char *out);

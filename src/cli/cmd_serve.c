@@ -25,18 +25,12 @@ static void sha256(const char *s, size_t n, uint8_t out[32])
     EVP_Digest(s, n, out, &l, EVP_sha256(), NULL);
 }
 
-static void hexs(const uint8_t *p, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", p[i]);
-}
-
 static bool new_token(char out[72])
 {
     uint8_t r[32];
     if (RAND_bytes(r, sizeof(r)) != 1) return false;
     memcpy(out, "whiply_", 7);
-    hexs(r, 32, out + 7);
+    wh_hex_encode(r, 32, out + 7);
     return true;
 }
 
@@ -254,7 +248,7 @@ int wh_cmd_token(int argc, char **argv)
         char hx[65];
         if (!new_token(tok)) return WH_EXIT_IO;
         sha256(tok, strlen(tok), h);
-        hexs(h, 32, hx);
+        wh_hex_encode(h, 32, hx);
         printf("token: %s\n\nAdd to whiply.yaml (only the hash is stored):\ntokens:\n"
                "  - name: %s\n    sha256: %s\n    scopes: [%s]\n",
                tok, name, hx, list);
@@ -264,7 +258,7 @@ int wh_cmd_token(int argc, char **argv)
         uint8_t h[32];
         char hx[65];
         sha256(argv[2], strlen(argv[2]), h);
-        hexs(h, 32, hx);
+        wh_hex_encode(h, 32, hx);
         printf("%s\n", hx);
         return 0;
     }
@@ -286,13 +280,7 @@ int wh_cmd_audit(int argc, char **argv)
                 db = argv[++i];
             } else if (!strcmp(argv[i], "--head") && i + 1 < argc) {
                 const char *x = argv[++i];
-                has_head = strlen(x) == 64;
-                for (int k = 0; has_head && k < 32; k++) {
-                    unsigned v;
-                    has_head = sscanf(x + 2 * k, "%2x", &v) == 1 &&
-                               strspn(x + 2 * k, "0123456789abcdefABCDEF") >= 2;
-                    head[k] = (uint8_t)v;
-                }
+                has_head = wh_hex_decode(x, strlen(x), head, 32);
                 if (!has_head) {
                     fprintf(stderr, "whiply audit verify: --head takes the 64 hex digits that "
                                     "an earlier verify printed\n");

@@ -41,14 +41,7 @@ whiply_status whiply_engine_open(const char *rules_path, const whiply_options *o
     wh_ruleset *rs = NULL;
     wh_load_opts lo = {.cache_dir = opts ? opts->cache_dir : NULL, .compile = true};
     if (wh_ruleset_load(rules_path, &lo, &d, &rs) != WH_OK) {
-        if (diagnostics) {
-            size_t len = 0;
-            FILE *f = open_memstream(diagnostics, &len);
-            if (f) {
-                wh_diags_print(&d, f);
-                fclose(f);
-            }
-        }
+        if (diagnostics) *diagnostics = wh_diags_text(&d);
         wh_diags_free(&d);
         return WHIPLY_ERULES;
     }

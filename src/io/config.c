@@ -216,25 +216,6 @@ static void set_opt(cfg_ld *L, const opt_def *o, struct fy_node *v)
     *(int64_t *)field = x;
 }
 
-static bool hex32(const char *s, size_t n, uint8_t out[32])
-{
-    if (n != 64) return false;
-    for (size_t i = 0; i < 32; i++) {
-        int v = 0;
-        for (int k = 0; k < 2; k++) {
-            char ch = s[2 * i + (size_t)k];
-            int d = ch >= '0' && ch <= '9'   ? ch - '0'
-                    : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                    : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                             : -1;
-            if (d < 0) return false;
-            v = v * 16 + d;
-        }
-        out[i] = (uint8_t)v;
-    }
-    return true;
-}
-
 static void parse_tokens(cfg_ld *L, struct fy_node *v)
 {
     wh_config *c = L->c;
@@ -270,7 +251,7 @@ static void parse_tokens(cfg_ld *L, struct fy_node *v)
                     snprintf(t.name, sizeof(t.name), "%.*s", (int)n, s);
             } else if (kn == 6 && !memcmp(ks, "sha256", 6)) {
                 if (!scalar_of(L, val, "sha256", &s, &n)) continue;
-                if (!hex32(s, n, t.sha256))
+                if (!wh_hex_decode(s, n, t.sha256, 32))
                     CERR(L, val,
                          "'sha256' must be 64 hex digits (whiply token hash TOKEN prints it)");
                 else

@@ -72,6 +72,17 @@ void wh_diags_print(const wh_diags *d, void *fp)
     }
 }
 
+char *wh_diags_text(const wh_diags *d)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return NULL;
+    wh_diags_print(d, f);
+    fclose(f);
+    return text;
+}
+
 void wh_diags_free(wh_diags *d)
 {
     for (uint32_t i = 0; i < d->n; i++) {
@@ -143,7 +154,8 @@ typedef struct {
     bool stateful; /* a behaviour predicate, an escalation or a state section was seen */
 } ld_t;
 
-#define ERR(L, node, ...) wh_diags_add((L)->d, (L)->path, wh_yaml_line(node), wh_yaml_col(node), __VA_ARGS__)
+#define ERR(L, node, ...)                                                                          \
+    wh_diags_add((L)->d, (L)->path, wh_yaml_line(node), wh_yaml_col(node), __VA_ARGS__)
 
 static char *scalar(ld_t *L, struct fy_node *n, const char *what)
 {
@@ -484,7 +496,8 @@ static void add_term(ld_t *L, const char *term, uint32_t group, int32_t permit_s
                           .permit_set = permit_set,
                           .prefix_star = pre,
                           .suffix_star = suf};
-    add_spec(L, sp, file ? file : L->path, file ? line : wh_yaml_line(where), file ? 1 : wh_yaml_col(where));
+    add_spec(L, sp, file ? file : L->path, file ? line : wh_yaml_line(where),
+             file ? 1 : wh_yaml_col(where));
 }
 
 static void parse_terms(ld_t *L, struct fy_node *n, uint32_t group, int32_t permit_set,

@@ -250,6 +250,8 @@ typedef struct {
 void wh_diags_add(wh_diags *d, const char *file, uint32_t line, uint32_t col, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void wh_diags_print(const wh_diags *d, void *fp);
+/* The same lines as one malloc'd string (NULL when out of memory). */
+char *wh_diags_text(const wh_diags *d);
 void wh_diags_free(wh_diags *d);
 
 typedef struct {

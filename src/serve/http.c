@@ -46,7 +46,6 @@ typedef struct {
 } route_t;
 
 struct req {
-    wh_http *h;
     struct MHD_Connection *conn;
     const route_t *rt;
     /* A request whose answer waits for its audit rows: the connection is suspended (its
@@ -331,7 +330,7 @@ static int h_ratelimit(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *o
         i = e + 1;
     }
     if (n > h->cfg->limits.events) {
-        wh_service_count_rejected(h->svc, "events");
+        wh_service_count_rejected(h->svc, WH_REJ_EVENTS);
         return error(out, 413, "too_many_requests_in_body",
                      "a request may carry at most %lld rate-limit requests",
                      (long long)h->cfg->limits.events);
@@ -447,10 +446,10 @@ static enum MHD_Result respond(wh_http *h, struct MHD_Connection *c, req_t *r, i
         out->oom = false;
         status = error(out, 500, "internal", "out of memory");
     }
-    if (status != 200 || !r->content_type) r->content_type = "application/json";
-    if (status != 200 && r->content_type[12] != 'j') r->content_type = "application/json";
-    bool nd = status == 200 && r->content_type[12] == 'x';
-    if ((out->len || !nd) && (!out->len || out->p[out->len - 1] != '\n')) wh_buf_putc(out, '\n');
+    if (status != 200 || !r->content_type) r->content_type = "application/json"; /* errors too */
+    /* One newline ends the body, except an empty NDJSON answer (no lines: no bytes). */
+    bool empty_ndjson = !out->len && !strcmp(r->content_type, "application/x-ndjson");
+    if (!empty_ndjson && (!out->len || out->p[out->len - 1] != '\n')) wh_buf_putc(out, '\n');
     struct MHD_Response *resp =
         out->len ? MHD_create_response_from_buffer(out->len, out->p, MHD_RESPMEM_MUST_FREE)
                  : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -490,7 +489,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         wh_buf_init(&r->body);
         r->t0 = wh_mono_ns();
         r->url = url;
-        r->h = h;
         r->conn = c;
         wh_buf_init(&r->answer);
         r->late = atomic_load(&h->stopping);
@@ -531,7 +529,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (r->late) {
         status = error(&out, 503, "stopping", "whiply is shutting down");
     } else if (atomic_load(&h->conns) > h->cfg->limits.connections) {
-        wh_service_count_rejected(h->svc, "connections");
+        wh_service_count_rejected(h->svc, WH_REJ_CONNECTIONS);
         status = error(&out, 503, "too_many_connections",
                        "more than %lld connections are open; retry later",
                        (long long)h->cfg->limits.connections);
@@ -545,7 +543,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     } else if ((status = authorize(h, c, r->rt, &out)) != 0) {
         /* out is filled */
     } else if (r->too_big) {
-        wh_service_count_rejected(h->svc, "body");
+        wh_service_count_rejected(h->svc, WH_REJ_BODY);
         status = error(&out, 413, "body_too_large", "the body is over the limit of %lld bytes",
                        (long long)h->cfg->limits.body);
     } else if (r->body.oom) {

@@ -24,7 +24,7 @@ const char *const wh_route_names[WH_RT__COUNT] = {"events",    "decisions", "rev
 static const double lat_bounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                                     0.005,   0.01,   0.025,   0.1,    1.0};
 #define NB (sizeof(lat_bounds) / sizeof(lat_bounds[0]))
-static const int status_codes[] = {200, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503};
+static const int status_codes[] = {200, 400, 401, 403, 404, 405, 409, 413, 422, 429, 500, 503};
 #define NS (sizeof(status_codes) / sizeof(status_codes[0]))
 
 typedef struct {
@@ -77,8 +77,8 @@ struct wh_service {
     _Atomic uint64_t http[WH_RT__COUNT][NS + 1];
     histo http_lat[WH_RT__COUNT];
     histo engine_lat;
-    _Atomic uint64_t rl_allowed, rl_limited, q_allowed, q_limited;
-    _Atomic uint64_t rej_queue, rej_connections, rej_body, rej_events;
+    _Atomic uint64_t rl_answers[2][2]; /* [quota][allowed] */
+    _Atomic uint64_t rejected[WH_REJ__COUNT];
     /* state evictions of generations replaced by a reload, so the counters never go back */
     _Atomic uint64_t old_user_evictions, old_channel_evictions;
     _Atomic int64_t connections;
@@ -94,6 +94,7 @@ struct wh_service {
 typedef struct {
     char *line; /* the decision line, newline included */
     uint32_t len;
+    uint64_t ticket; /* its audit rows: a replay is answered only once they are committed */
 } dedupe_entry;
 
 static void dedupe_drop(void *payload)
@@ -210,14 +211,7 @@ static wh_ruleset *load_rules(const wh_config *c, const char *label, const char 
         }
         wh_buf_puts(diag_json, "]");
     }
-    if (st != WH_OK && diag_text) { /* file:line:col: error: message, a line each */
-        size_t n = 0;
-        FILE *f = open_memstream(diag_text, &n);
-        if (f) {
-            wh_diags_print(&d, f);
-            fclose(f);
-        }
-    }
+    if (st != WH_OK && diag_text) *diag_text = wh_diags_text(&d);
     wh_diags_free(&d);
     return st == WH_OK ? rs : NULL;
 }
@@ -263,17 +257,13 @@ wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen)
     s->store = wh_store_open(c->data, &so, err, errlen);
     if (!s->store) goto fail;
     wh_store_load_quotas(s->store, s->rl);
-    wh_buf diags;
-    wh_buf_init(&diags);
     char *dtext = NULL;
     wh_ruleset *rs = load_rules(c, NULL, NULL, 0, NULL, &dtext);
     if (!rs) {
         snprintf(err, errlen, "the rules do not load:\n%s", dtext ? dtext : "");
         free(dtext);
-        wh_buf_free(&diags);
         goto fail;
     }
-    wh_buf_free(&diags);
     s->g = gen_new(rs, (uint32_t)c->threads, &s->eo);
     wh_ruleset_release(rs);
     if (!s->g) {
@@ -289,10 +279,7 @@ wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen)
             }
             wh_table_set_drop(s->dedupe[i], dedupe_drop);
         }
-        FILE *ur = fopen("/dev/urandom", "rb");
-        if (!ur || fread(&s->dedupe_seed, sizeof(s->dedupe_seed), 1, ur) != 1)
-            s->dedupe_seed = (uint64_t)wh_mono_ns() ^ (uint64_t)getpid() << 32;
-        if (ur) fclose(ur);
+        s->dedupe_seed = wh_random_seed();
     }
     if (asprintf(&s->state_path, "%s/state.snap", c->data) < 0) s->state_path = NULL;
     if (s->state_path && s->g->rs->state.enabled && access(s->state_path, F_OK) == 0) {
@@ -308,7 +295,10 @@ wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen)
             fprintf(stderr, "whiply: the saved state was not loaded (%s); moved to %s\n", e2, bad);
             for (uint32_t i = 0; i < s->g->nshards; i++) {
                 wh_decider_free(s->g->dec[i]);
-                s->g->dec[i] = wh_decider_new(s->g->rs, &s->eo, s->g->nshards);
+                if (!(s->g->dec[i] = wh_decider_new(s->g->rs, &s->eo, s->g->nshards))) {
+                    snprintf(err, errlen, "out of memory");
+                    goto fail;
+                }
             }
         }
     }
@@ -391,6 +381,7 @@ typedef struct {
     uint32_t n;
     uint32_t no;       /* line number in the body (1-based) */
     uint32_t off, len; /* the output line in tmp */
+    uint64_t dkey;     /* idempotency key of a decided event (0: none) */
 } line_t;
 
 static void add_decision_rec(wh_rec_batch *b, const wh_analysis *an, wh_action act,
@@ -436,7 +427,7 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
         if (!wh_line_is_blank(body + i, l)) {
             if (n == (uint32_t)s->cfg->limits.events) {
                 free(lines);
-                atomic_fetch_add(&s->rej_events, 1);
+                atomic_fetch_add(&s->rejected[WH_REJ_EVENTS], 1);
                 return WH_SV_TOO_MANY;
             }
             if (n == cap) {
@@ -448,7 +439,7 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
                 }
                 lines = v;
             }
-            lines[n++] = (line_t){body + i, (uint32_t)l, no, 0, 0};
+            lines[n++] = (line_t){body + i, (uint32_t)l, no, 0, 0, 0};
         }
         i = e + 1;
     }
@@ -458,7 +449,7 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
     }
     if (!wh_store_reserve(s->store, n)) {
         free(lines);
-        atomic_fetch_add(&s->rej_queue, 1);
+        atomic_fetch_add(&s->rejected[WH_REJ_QUEUE], 1);
         return WH_SV_BUSY;
     }
     wh_analysis *an = malloc(sizeof(*an) * n);
@@ -512,14 +503,16 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
             if (an[i].kind != WH_AN_EVENT || an[i].shard != sh) continue;
             size_t off = tmp.len;
             dedupe_entry *de = NULL;
+            uint64_t k = 0;
             if (dd) {
                 bool created = false;
-                uint64_t k = XXH3_64bits_withSeed(an[i].ev.id.p, an[i].ev.id.n, s->dedupe_seed);
+                k = XXH3_64bits_withSeed(an[i].ev.id.p, an[i].ev.id.n, s->dedupe_seed);
                 de = wh_table_get(dd, k, now, true, &created);
                 if (de && !created && de->line) { /* seen: the same answer, nothing else */
                     wh_buf_append(&tmp, de->line, de->len);
                     lines[i].off = (uint32_t)off;
                     lines[i].len = de->len;
+                    if (de->ticket > ticket) ticket = de->ticket;
                     atomic_fetch_add_explicit(&s->replayed, 1, memory_order_relaxed);
                     continue;
                 }
@@ -530,6 +523,7 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
             if (de && (de->line = malloc(lines[i].len))) {
                 memcpy(de->line, tmp.p + off, lines[i].len);
                 de->len = lines[i].len;
+                lines[i].dkey = k;
             }
             atomic_fetch_add_explicit(&s->actions[act], 1, memory_order_relaxed);
             decided++;
@@ -540,6 +534,11 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
             uint64_t t = wh_store_submit(s->store, &rb);
             if (!t) ret = WH_SV_NOMEM;
             if (t > ticket) ticket = t;
+            for (uint32_t i = 0; dd && i < n; i++) { /* replays of these wait for t too */
+                dedupe_entry *e =
+                    lines[i].dkey && an[i].shard == sh ? wh_table_peek(dd, lines[i].dkey) : NULL;
+                if (e) e->ticket = t;
+            }
         }
         pthread_mutex_unlock(&g->dec_lock[sh]);
     }
@@ -867,18 +866,12 @@ void wh_service_observe(wh_service *s, wh_route r, int status, uint64_t ns)
 
 void wh_service_count_ratelimit(wh_service *s, bool quota, bool allowed)
 {
-    _Atomic uint64_t *c = quota ? (allowed ? &s->q_allowed : &s->q_limited)
-                                : (allowed ? &s->rl_allowed : &s->rl_limited);
-    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->rl_answers[quota][allowed], 1, memory_order_relaxed);
 }
 
-void wh_service_count_rejected(wh_service *s, const char *reason)
+void wh_service_count_rejected(wh_service *s, wh_reject why)
 {
-    _Atomic uint64_t *c = !strcmp(reason, "connections") ? &s->rej_connections
-                          : !strcmp(reason, "body")      ? &s->rej_body
-                          : !strcmp(reason, "queue")     ? &s->rej_queue
-                                                         : &s->rej_events;
-    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->rejected[why], 1, memory_order_relaxed);
 }
 
 void wh_service_connections(wh_service *s, int delta)
@@ -982,14 +975,11 @@ void wh_service_metrics(wh_service *s, wh_buf *b)
     wh_buf_printf(b, "whiply_review_pending %llu\n", (unsigned long long)st.pending_reviews);
 
     help(b, "whiply_ratelimit_decisions_total", "counter", "Rate-limit service answers.");
-    wh_buf_printf(b, "whiply_ratelimit_decisions_total{kind=\"gcra\",result=\"allowed\"} %llu\n",
-                  (unsigned long long)atomic_load(&s->rl_allowed));
-    wh_buf_printf(b, "whiply_ratelimit_decisions_total{kind=\"gcra\",result=\"limited\"} %llu\n",
-                  (unsigned long long)atomic_load(&s->rl_limited));
-    wh_buf_printf(b, "whiply_ratelimit_decisions_total{kind=\"quota\",result=\"allowed\"} %llu\n",
-                  (unsigned long long)atomic_load(&s->q_allowed));
-    wh_buf_printf(b, "whiply_ratelimit_decisions_total{kind=\"quota\",result=\"limited\"} %llu\n",
-                  (unsigned long long)atomic_load(&s->q_limited));
+    for (int q = 0; q < 2; q++)
+        for (int a = 1; a >= 0; a--)
+            wh_buf_printf(b, "whiply_ratelimit_decisions_total{kind=\"%s\",result=\"%s\"} %llu\n",
+                          q ? "quota" : "gcra", a ? "allowed" : "limited",
+                          (unsigned long long)atomic_load(&s->rl_answers[q][a]));
     wh_rl_stats rls;
     wh_rl_stats_get(s->rl, &rls);
     help(b, "whiply_ratelimit_keys", "gauge", "Keys held by the rate-limit service.");
@@ -1005,14 +995,11 @@ void wh_service_metrics(wh_service *s, wh_buf *b)
     wh_buf_printf(b, "whiply_reloads_total{result=\"refused\"} %llu\n",
                   (unsigned long long)atomic_load(&s->reloads_failed));
     help(b, "whiply_rejected_total", "counter", "Requests refused by a limit.");
-    wh_buf_printf(b, "whiply_rejected_total{reason=\"queue\"} %llu\n",
-                  (unsigned long long)atomic_load(&s->rej_queue));
-    wh_buf_printf(b, "whiply_rejected_total{reason=\"connections\"} %llu\n",
-                  (unsigned long long)atomic_load(&s->rej_connections));
-    wh_buf_printf(b, "whiply_rejected_total{reason=\"body\"} %llu\n",
-                  (unsigned long long)atomic_load(&s->rej_body));
-    wh_buf_printf(b, "whiply_rejected_total{reason=\"events\"} %llu\n",
-                  (unsigned long long)atomic_load(&s->rej_events));
+    static const char *const reject_names[WH_REJ__COUNT] = {"queue", "connections", "body",
+                                                            "events"};
+    for (int i = 0; i < WH_REJ__COUNT; i++)
+        wh_buf_printf(b, "whiply_rejected_total{reason=\"%s\"} %llu\n", reject_names[i],
+                      (unsigned long long)atomic_load(&s->rejected[i]));
     help(b, "whiply_http_connections", "gauge", "Open HTTP connections.");
     wh_buf_printf(b, "whiply_http_connections %lld\n", (long long)atomic_load(&s->connections));
     help(b, "whiply_http_requests_total", "counter", "HTTP requests by route and status.");

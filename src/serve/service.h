@@ -77,7 +77,14 @@ extern const char *const wh_route_names[WH_RT__COUNT];
 
 void wh_service_observe(wh_service *s, wh_route r, int status, uint64_t ns);
 void wh_service_count_ratelimit(wh_service *s, bool quota, bool allowed);
-void wh_service_count_rejected(wh_service *s, const char *reason);
+typedef enum {
+    WH_REJ_QUEUE = 0,
+    WH_REJ_CONNECTIONS,
+    WH_REJ_BODY,
+    WH_REJ_EVENTS,
+    WH_REJ__COUNT
+} wh_reject;
+void wh_service_count_rejected(wh_service *s, wh_reject why);
 void wh_service_connections(wh_service *s, int delta);
 /* Prometheus text exposition of everything. */
 void wh_service_metrics(wh_service *s, wh_buf *out);

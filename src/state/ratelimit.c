@@ -14,10 +14,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #define XXH_INLINE_ALL
 #include <xxhash.h>
+
+#include "base/base.h"
 
 #define MAX_STRIPES 64
 #define MIN_PER_STRIPE 64
@@ -127,17 +128,6 @@ int64_t wh_quota_window_end(wh_quota_period p, int64_t now_ms)
 
 /* ---- construction ---- */
 
-static uint64_t random_seed(void)
-{
-    uint64_t s = 0;
-    if (getrandom(&s, sizeof(s), GRND_NONBLOCK) == (ssize_t)sizeof(s)) return s;
-    /* No entropy yet (early boot): still different per process and per ratelimiter. */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t mix[3] = {(uint64_t)ts.tv_sec, (uint64_t)ts.tv_nsec, (uint64_t)(uintptr_t)&s};
-    return XXH3_64bits(mix, sizeof(mix));
-}
-
 static uint32_t stripe_cap(const wh_ratelimiter *rl, uint32_t cap, uint32_t i)
 {
     return cap / rl->nstripes + (i < cap % rl->nstripes);
@@ -148,7 +138,7 @@ wh_ratelimiter *wh_rl_new(uint32_t cap)
     if (cap == 0) return NULL;
     wh_ratelimiter *rl = calloc(1, sizeof(*rl));
     if (!rl) return NULL;
-    rl->seed = random_seed();
+    rl->seed = wh_random_seed();
     rl->nstripes = 1;
     while (rl->nstripes < MAX_STRIPES && (uint64_t)rl->nstripes * 2 * MIN_PER_STRIPE <= cap)
         rl->nstripes *= 2;

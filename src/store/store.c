@@ -111,16 +111,6 @@ void wh_rec_set(wh_rec_batch *b, wh_rec *r, wh_rec_field f, const char *p, size_
 
 /* ---- the store ---- */
 
-/* A request waiting for its ticket. Each has its own condition variable, so a commit wakes
- * exactly the requests it covered: with one broadcast, every waiting connection thread woke
- * at every commit (five context switches a request at 20k requests/s, in a profile). */
-typedef struct waiter {
-    uint64_t ticket;
-    bool done;
-    pthread_cond_t cv;
-    struct waiter *next;
-} waiter;
-
 struct wh_store {
     sqlite3 *db; /* the writer's */
     sqlite3 *rd; /* reads, under rd_lock */
@@ -129,15 +119,13 @@ struct wh_store {
     wh_store_opts o;
 
     pthread_mutex_t lock;
-    pthread_cond_t wake, done;
+    pthread_cond_t wake;
     wh_rec_batch q;           /* queued, not yet taken by the writer */
     uint64_t submitted;       /* tickets handed out (rows queued since start) */
     uint64_t reserved;        /* rows promised to requests still deciding */
-    struct waiter *waiters;   /* requests waiting for their rows, each woken alone */
     wh_store_notice *notices; /* the same, for requests that do not block a thread */
     uint64_t committed;       /* rows committed */
-    bool stop, retention_req;
-    uint64_t retention_runs;
+    bool stop;
     char *error; /* set once a commit failed: the store refuses everything after */
     pthread_t thread;
     /* Checkpoints run on their own thread and connection (PASSIVE: they never block the
@@ -197,17 +185,6 @@ static void row_hash(EVP_MD_CTX *md, const uint8_t prev[32], uint64_t seq, int64
     EVP_DigestFinal_ex(md, out, &n);
 }
 
-static void hex(const uint8_t *p, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[p[i] >> 4];
-        out[2 * i + 1] = d[p[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
-static void wake_waiters(wh_store *s);
 static wh_store_notice *take_notices(wh_store *s);
 static void call_notices(wh_store_notice *due, bool ok);
 
@@ -221,9 +198,7 @@ static void fail(wh_store *s, const char *what)
         s->error = msg;
     else
         free(msg);
-    wake_waiters(s);
     wh_store_notice *due = take_notices(s);
-    pthread_cond_broadcast(&s->done);
     pthread_mutex_unlock(&s->lock);
     call_notices(due, false);
 }
@@ -423,7 +398,7 @@ static bool retention(wh_store *s, int64_t now)
     if (rc != SQLITE_DONE || !exec(s->db, "UPDATE meta SET v = 0 WHERE k = 'retention'"))
         return false;
     char ah[65], body[256];
-    hex(anchor, 32, ah);
+    wh_hex_encode(anchor, 32, ah);
     int bl = snprintf(body, sizeof(body),
                       "{\"deleted_before\":%lld,\"anchor\":\"%s\",\"deleted\":%d,"
                       "\"cutoff_ms\":%lld}",
@@ -466,7 +441,7 @@ static void *writer_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&s->lock);
         for (;;) {
-            if (s->q.n || s->stop || s->retention_req) break;
+            if (s->q.n || s->stop) break;
             int64_t now = wh_now_ms();
             if (s->next_retention_ms && now >= s->next_retention_ms) break;
             /* Wake at least every 200 ms: quota counters are persisted with each commit. */
@@ -480,8 +455,6 @@ static void *writer_main(void *arg)
             if (pthread_cond_timedwait(&s->wake, &s->lock, &ts) != 0) break;
         }
         bool stop = s->stop && s->q.n == 0;
-        bool ret_req = s->retention_req;
-        s->retention_req = false;
         /* Take the queue (swap buffers: producers keep appending to the other). */
         wh_rec_batch tmp = cur;
         cur = s->q;
@@ -491,7 +464,7 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&s->lock);
 
         int64_t now = wh_now_ms();
-        bool run_ret = ret_req || (s->next_retention_ms && now >= s->next_retention_ms);
+        bool run_ret = s->next_retention_ms && now >= s->next_retention_ms;
         quota_rows.n = 0;
         quota_rows.data.len = 0;
         if (!failed && s->o.quotas) wh_rl_quota_flush(s->o.quotas, quota_keep, &quota_rows);
@@ -520,11 +493,8 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&s->lock);
         s->committed += cur.n;
         s->st_queued = s->submitted - s->committed;
-        if (run_ret) s->retention_runs++;
-        wake_waiters(s);
         wh_store_notice *due = take_notices(s);
         bool healthy = !s->error;
-        if (run_ret) pthread_cond_broadcast(&s->done);
         pthread_mutex_unlock(&s->lock);
         call_notices(due, healthy);
         wh_rec_batch_reset(&cur);
@@ -653,7 +623,6 @@ wh_store *wh_store_open(const char *dir, const wh_store_opts *o, char *err, size
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->rd_lock, NULL);
     pthread_cond_init(&s->wake, NULL);
-    pthread_cond_init(&s->done, NULL);
     wh_rec_batch_init(&s->q);
     s->md = EVP_MD_CTX_new();
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -750,7 +719,6 @@ void wh_store_close(wh_store *s)
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->rd_lock);
     pthread_cond_destroy(&s->wake);
-    pthread_cond_destroy(&s->done);
     free(s->error);
     free(s->path);
     free(s);
@@ -821,28 +789,6 @@ uint64_t wh_store_submit(wh_store *s, wh_rec_batch *b)
     return ticket;
 }
 
-bool wh_store_wait(wh_store *s, uint64_t ticket)
-{
-    pthread_mutex_lock(&s->lock);
-    if (s->committed < ticket && !s->error) {
-        waiter w = {.ticket = ticket, .next = s->waiters};
-        pthread_cond_init(&w.cv, NULL);
-        s->waiters = &w;
-        while (!w.done && !s->error)
-            pthread_cond_wait(&w.cv, &s->lock);
-        if (!w.done) /* failed: unlink ourselves (the writer unlinks the done ones) */
-            for (waiter **p = &s->waiters; *p; p = &(*p)->next)
-                if (*p == &w) {
-                    *p = w.next;
-                    break;
-                }
-        pthread_cond_destroy(&w.cv);
-    }
-    bool ok = s->committed >= ticket && !s->error;
-    pthread_mutex_unlock(&s->lock);
-    return ok;
-}
-
 bool wh_store_notify(wh_store *s, wh_store_notice *n)
 {
     pthread_mutex_lock(&s->lock);
@@ -882,34 +828,40 @@ static void call_notices(wh_store_notice *due, bool ok)
     }
 }
 
-/* Wakes the waiters whose rows are committed (all of them after a failure). Under s->lock. */
-static void wake_waiters(wh_store *s)
+/* Waiting is a notice that wakes the waiting thread: each waiter has its own condition
+ * variable, so a commit wakes exactly the requests it covered (one broadcast woke every
+ * waiting thread at every commit: five context switches a request at 20k requests/s). */
+typedef struct {
+    wh_store *s;
+    pthread_cond_t cv;
+    bool done;
+} sync_wait;
+
+static void wait_done(void *ud, bool ok)
 {
-    for (waiter **p = &s->waiters; *p;) {
-        waiter *w = *p;
-        if (w->ticket <= s->committed || s->error) {
-            if (w->ticket <= s->committed) {
-                w->done = true;
-                *p = w->next;
-            } else {
-                p = &w->next;
-            }
-            pthread_cond_signal(&w->cv);
-        } else {
-            p = &w->next;
-        }
-    }
+    sync_wait *w = ud;
+    pthread_mutex_lock(&w->s->lock);
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->s->lock);
 }
 
-void wh_store_retention_now(wh_store *s)
+bool wh_store_wait(wh_store *s, uint64_t ticket)
 {
+    sync_wait w = {.s = s};
+    pthread_cond_init(&w.cv, NULL);
+    wh_store_notice n = {.ticket = ticket, .fn = wait_done, .ud = &w};
+    if (wh_store_notify(s, &n)) {
+        pthread_mutex_lock(&s->lock);
+        while (!w.done)
+            pthread_cond_wait(&w.cv, &s->lock);
+        pthread_mutex_unlock(&s->lock);
+    }
+    pthread_cond_destroy(&w.cv);
     pthread_mutex_lock(&s->lock);
-    uint64_t runs = s->retention_runs;
-    s->retention_req = true;
-    pthread_cond_signal(&s->wake);
-    while (s->retention_runs == runs && !s->error)
-        pthread_cond_wait(&s->done, &s->lock);
+    bool ok = s->committed >= ticket && !s->error;
     pthread_mutex_unlock(&s->lock);
+    return ok;
 }
 
 const char *wh_store_error(wh_store *s)
@@ -1177,13 +1129,7 @@ static bool parse_checkpoint(const unsigned char *body, int64_t *before, uint8_t
     if (!p || !a) return false;
     *before = strtoll(p + 17, NULL, 10);
     a += 10;
-    if (strspn(a, "0123456789abcdef") < 64) return false;
-    for (int i = 0; i < 32; i++) {
-        unsigned v;
-        if (sscanf(a + 2 * i, "%2x", &v) != 1) return false;
-        anchor[i] = (uint8_t)v;
-    }
-    return true;
+    return strnlen(a, 64) == 64 && wh_hex_decode(a, 64, anchor, 32);
 }
 
 int wh_audit_verify(const char *db_path, const uint8_t *expect_head, FILE *out)
@@ -1309,7 +1255,7 @@ int wh_audit_verify(const char *db_path, const uint8_t *expect_head, FILE *out)
     }
     if (ret == 0 && expect_head && !head_seen) {
         char hx[65];
-        hex(expect_head, 32, hx);
+        wh_hex_encode(expect_head, 32, hx);
         fprintf(out,
                 "audit verify: the recorded head %s is not in the chain: rows were removed "
                 "from its end (or the chain was rebuilt)\n",
@@ -1318,7 +1264,7 @@ int wh_audit_verify(const char *db_path, const uint8_t *expect_head, FILE *out)
     }
     if (ret == 0) {
         char hx[65];
-        hex(last, 32, hx);
+        wh_hex_encode(last, 32, hx);
         if (rows)
             fprintf(out, "audit verify: ok: %lld rows (%lld to %lld), head %s\n", (long long)rows,
                     (long long)(prev_seq - rows + 1), (long long)prev_seq, hx);

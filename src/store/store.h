@@ -111,8 +111,6 @@ typedef struct wh_store_notice {
     struct wh_store_notice *next;
 } wh_store_notice;
 bool wh_store_notify(wh_store *s, wh_store_notice *n);
-/* Runs retention now (normally on its timer); waits for it. */
-void wh_store_retention_now(wh_store *s);
 const char *wh_store_error(wh_store *s); /* NULL while healthy */
 
 typedef struct {

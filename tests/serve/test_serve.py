@@ -128,6 +128,15 @@ class Daemon:
         st, data, r = self.req(method, path, body, **kw)
         return st, json.loads(data), r
 
+    def restart_with_rules(self, text):
+        """Writes DIR/rules.yaml and restarts the daemon on it; returns the file's path."""
+        self.rules = os.path.join(self.dir, "rules.yaml")
+        with open(self.rules, "w") as f:
+            f.write(text)
+        self.stop()
+        self.start()
+        return self.rules
+
     def stop(self, sig=signal.SIGTERM, timeout=60):
         if not self.proc:
             return None
@@ -260,6 +269,8 @@ def ndjson_bad_lines_keep_their_place(d):
     eq(out[3]["id"], "n-3", "a bracket inside text is text")
     eq(out[4]["error"]["code"], "too_deep", "line 6")
     eq(out[5]["id"], "n-5", "last")
+    st, body, _ = d.req("POST", "/v1/events", "\n \n", token="events")
+    eq((st, body), (200, ""), "only blank lines: no line back")
 
 
 @test
@@ -382,13 +393,8 @@ def review_queue_survives_restart_and_resolves_once(d):
 
 @test
 def review_feeds_strikes(d):
-    rules = os.path.join(d.dir, "rules.yaml")
-    with open(rules, "w") as f:
-        f.write("version: 1\nrules:\n  - id: links\n    when: {links: \">= 1\"}\n    action: hold\n"
-                "  - id: repeat\n    when: {strikes: \">= 3\"}\n    action: ban\n")
-    d.rules = rules
-    d.stop()
-    d.start()
+    d.restart_with_rules("version: 1\nrules:\n  - id: links\n    when: {links: \">= 1\"}\n    action: hold\n"
+                         "  - id: repeat\n    when: {strikes: \">= 3\"}\n    action: ban\n")
     def ev(i):  # a user known by name only: the engine keys it by name, so must the review
         return json.dumps({"id": "r-%d" % i, "channel": "#c", "user": {"name": "nina"},
                            "text": "see https://example.com/%d" % i})
@@ -405,13 +411,8 @@ def review_feeds_strikes(d):
 
 @test
 def an_event_sent_again_gets_the_same_answer_and_counts_once(d):
-    rules = os.path.join(d.dir, "rules.yaml")
-    with open(rules, "w") as f:
-        f.write("version: 1\nrules:\n  - id: flood\n    when: {rate: {count: 2, per: 60s}}\n"
-                "    action: {timeout: 60s}\n")
-    d.rules = rules
-    d.stop()
-    d.start()
+    d.restart_with_rules("version: 1\nrules:\n  - id: flood\n    when: {rate: {count: 2, per: 60s}}\n"
+                         "    action: {timeout: 60s}\n")
 
     def ev(i):
         return json.dumps({"id": "d-%d" % i, "channel": "#c", "user": {"id": "u1"}, "text": "hi %d" % i,
@@ -445,12 +446,8 @@ def rules_get_validate_reload(d):
     check(any(x["line"] == 5 and "nuke" in x["message"] for x in diags), diags)
     check(any(x["line"] == 4 for x in diags), "the bad regex is named")
     # a broken rules file is refused and the old rules keep serving
-    rules = os.path.join(d.dir, "rules.yaml")
-    with open(rules, "w") as f:
-        f.write("version: 1\nrules:\n  - id: spam\n    when: {words: [spam]}\n    action: delete\n")
-    d.rules = rules
-    d.stop()
-    d.start()
+    rules = d.restart_with_rules("version: 1\nrules:\n  - id: spam\n    when: {words: [spam]}\n"
+                                 "    action: delete\n")
     old = d.json("GET", "/v1/rules")[1]["ruleset"]
     with open(rules, "a") as f:
         f.write("  - id: broken\n    when: {words: []\n")
@@ -474,14 +471,9 @@ def rules_get_validate_reload(d):
 
 @test
 def reload_under_load_loses_nothing_and_answers_once(d):
-    rules = os.path.join(d.dir, "rules.yaml")
     variants = ["version: 1\nrules:\n  - id: a\n    when: {words: [spam]}\n    action: delete\n",
                 "version: 1\nrules:\n  - id: b\n    when: {words: [spam]}\n    action: {timeout: 60s}\n"]
-    with open(rules, "w") as f:
-        f.write(variants[0])
-    d.rules = rules
-    d.stop()
-    d.start()
+    rules = d.restart_with_rules(variants[0])
     sent, answered, errors = [], [], []
     stop = threading.Event()
 

@@ -511,3 +511,15 @@ TEST(str_eq)
     ASSERT(!WH_STR_EQ_LIT(s, "abd"));
     ASSERT(WH_STR_EQ_LIT(WH_STR_NULL, ""));
 }
+
+TEST(hex_round_trip_and_refusals)
+{
+    uint8_t in[4] = {0x00, 0x9f, 0xa0, 0xff}, out[4];
+    char hx[9];
+    wh_hex_encode(in, 4, hx);
+    ASSERT(!strcmp(hx, "009fa0ff"));
+    ASSERT(wh_hex_decode("009FA0ff", 8, out, 4) && !memcmp(in, out, 4));
+    ASSERT(!wh_hex_decode("009fa0f", 7, out, 4));   /* too short */
+    ASSERT(!wh_hex_decode("009fa0fff", 9, out, 4)); /* too long */
+    ASSERT(!wh_hex_decode("009fa0fg", 8, out, 4));  /* not a digit */
+}
