@@ -2,6 +2,7 @@
 #include "json.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -216,4 +217,36 @@ int wh_json_tokenize(const char *str, size_t n, wh_jtok *tok, int cap, int max_d
         }
         }
     }
+}
+
+void wh_json_describe(int code, const char *what, size_t pos, int max_depth, char *out, size_t n)
+{
+    static const struct {
+        const char *what, *msg;
+    } msgs[] = {
+        {"truncated", "truncated JSON: the line ends inside a value"},
+        {"separator", "missing or unexpected ',', ':' or bracket at byte %zu"},
+        {"key", "object key must be a string at byte %zu"},
+        {"control", "unescaped control character in a string at byte %zu"},
+        {"escape", "invalid escape at byte %zu"},
+        {"literal", "invalid JSON at byte %zu"},
+        {"data after the value", "unexpected data after the object at byte %zu"},
+    };
+    if (code == WH_J_EDEPTH) {
+        snprintf(out, n, "nesting deeper than %d at byte %zu", max_depth, pos + 1);
+        return;
+    }
+    if (code == WH_J_ENOMEM) {
+        snprintf(out, n, "out of memory for JSON tokens");
+        return;
+    }
+    for (size_t k = 0; k < sizeof(msgs) / sizeof(msgs[0]); k++) {
+        if (!what || strcmp(msgs[k].what, what)) continue;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+        snprintf(out, n, msgs[k].msg, pos + 1);
+#pragma GCC diagnostic pop
+        return;
+    }
+    snprintf(out, n, "invalid JSON at byte %zu", pos + 1);
 }

@@ -28,4 +28,8 @@ enum { WH_J_ENOMEM = -1, WH_J_EINVAL = -2, WH_J_EDEPTH = -3 };
 int wh_json_tokenize(const char *s, size_t n, wh_jtok *tok, int cap, int max_depth, size_t *err_pos,
                      const char **err_what);
 
+/* A sentence for a tokenizer error (code, err_what, err_pos as returned), e.g. "missing or
+ * unexpected ',', ':' or bracket at byte 17" (1-based byte). */
+void wh_json_describe(int code, const char *what, size_t pos, int max_depth, char *out, size_t n);
+
 #endif

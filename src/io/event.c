@@ -146,28 +146,9 @@ bool wh_event_decode(wh_decoder *d, const char *line, size_t len, wh_arena *aren
     if (ntok == WH_J_EDEPTH)
         return fail(err, "too_deep", "nesting deeper than %d at byte %zu", d->max_depth, epos + 1);
     if (ntok < 0) {
-        static const struct {
-            const char *what, *msg;
-        } msgs[] = {
-            {"truncated", "truncated JSON: the line ends inside a value"},
-            {"separator", "missing or unexpected ',', ':' or bracket at byte %zu"},
-            {"key", "object key must be a string at byte %zu"},
-            {"control", "unescaped control character in a string at byte %zu"},
-            {"escape", "invalid escape at byte %zu"},
-            {"literal", "invalid JSON at byte %zu"},
-            {"data after the value", "unexpected data after the object at byte %zu"},
-        };
-        for (size_t k = 0; k < WH_ARRAY_LEN(msgs); k++) {
-            if (strcmp(msgs[k].what, what)) continue;
-            if (!strstr(msgs[k].msg, "%zu")) return fail(err, "bad_json", "%s", msgs[k].msg);
-            char m[160];
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-            snprintf(m, sizeof(m), msgs[k].msg, epos + 1);
-#pragma GCC diagnostic pop
-            return fail(err, "bad_json", "%s", m);
-        }
-        return fail(err, "bad_json", "invalid JSON at byte %zu", epos + 1);
+        char m[160];
+        wh_json_describe(ntok, what, epos, d->max_depth, m, sizeof(m));
+        return fail(err, "bad_json", "%s", m);
     }
     if (tok[0].type != WH_J_OBJECT)
         return fail(err, "bad_json", "an event must be a JSON object, at byte %d",
