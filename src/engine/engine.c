@@ -21,6 +21,7 @@ struct wh_worker {
     wh_arena keep;  /* per event, for wh_worker_line */
     wh_match_scratch *ms;
     wh_match matches[MAX_MATCHES];
+    wh_ml_fv fv;     /* classifier features */
     wh_decider *own; /* wh_worker_line's decider (made on first use) */
 };
 
@@ -60,6 +61,7 @@ void wh_worker_free(wh_worker *w)
     wh_match_scratch_free(w->ms);
     wh_arena_free(&w->arena);
     wh_arena_free(&w->keep);
+    wh_ml_fv_free(&w->fv);
     wh_decider_free(w->own);
     wh_ruleset_release(w->rs);
     free(w);
@@ -184,6 +186,7 @@ static bool host_in(const wh_hostset *hs, wh_str host)
 
 typedef struct {
     const wh_analysis *an;
+    const wh_ruleset *rs;
     const wh_state_cfg *cfg;
     int64_t now;
     wh_user *user;  /* NULL: no state or no user identity */
@@ -276,6 +279,8 @@ static bool eval(eval_ctx *c, const wh_cond *n)
     case WH_C_REP:
     case WH_C_STRIKES:
         return wh_cmp_holds(n->cmp, state_value(c, n));
+    case WH_C_SCORE:
+        return c->an->scores && wh_cmp_holds(n->cmp, c->an->scores[n->slot]);
     }
     return false;
 }
@@ -299,6 +304,30 @@ static void json_double(wh_buf *b, double v)
         wh_buf_i64(b, (int64_t)v);
     else
         wh_buf_printf(b, "%.4g", v);
+}
+
+/* A probability: enough digits that 0.99996 does not print as 1. */
+static void json_score(wh_buf *b, float v)
+{
+    wh_buf_printf(b, "%.5g", (double)v);
+}
+
+/* The classifiers' scores of a message, by slot name. */
+static void write_scores(wh_buf *out, const wh_ruleset *rs, const wh_analysis *an, bool explain)
+{
+    wh_buf_puts(out, ",\"scores\":{");
+    for (uint32_t i = 0; i < rs->nscores; i++) {
+        if (i) wh_buf_putc(out, ',');
+        wh_buf_json_str(out, rs->score_names[i], strlen(rs->score_names[i]));
+        wh_buf_putc(out, ':');
+        json_score(out, an->scores[i]);
+    }
+    wh_buf_putc(out, '}');
+    if (explain && an->score_explain.n) {
+        wh_buf_puts(out, ",\"score_features\":{");
+        wh_buf_append(out, an->score_explain.p, an->score_explain.n);
+        wh_buf_putc(out, '}');
+    }
 }
 
 /* The first surviving match of rule r, or NULL. */
@@ -385,7 +414,13 @@ static void explain_features(wh_buf *out, const wh_cond *n, eval_ctx *c, const c
     wh_buf_puts(out, "{\"rule\":");
     wh_buf_json_str(out, rule, strlen(rule));
     wh_buf_puts(out, ",\"feature\":\"");
-    if (n->kind == WH_C_NUM || n->kind == WH_C_LINKS) {
+    if (n->kind == WH_C_SCORE) {
+        const char *sn = c->rs->score_names[n->slot];
+        wh_buf_puts(out, "score\",\"model\":");
+        wh_buf_json_str(out, sn, strlen(sn));
+        wh_buf_puts(out, ",\"value\":");
+        json_score(out, c->an->scores[n->slot]);
+    } else if (n->kind == WH_C_NUM || n->kind == WH_C_LINKS) {
         wh_feature_id f = n->kind == WH_C_NUM ? n->feat : WH_F_LINKS;
         wh_buf_puts(out, wh_feature_names[f]);
         wh_buf_puts(out, "\",\"value\":");
@@ -627,6 +662,7 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
     eval_ctx ctx;
     memset(&ctx, 0, sizeof(ctx));
     ctx.an = an;
+    ctx.rs = rs;
     ctx.cfg = cfg;
     ctx.now = ev->ts_ms;
     ctx.first = ev->first_message;
@@ -736,6 +772,7 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
         wh_buf_puts(out, "],\"reason\":");
         write_reason(out, rs, (uint32_t)winner, an, act);
     }
+    if (an->scores) write_scores(out, rs, an, d->opts.explain);
     if (ch && any_fired) write_channel_action(d, ch, ctx.now, out);
     if (want_targets) write_targets(ctx.wave, ctx.now, targets_within, out);
     /* Matches of the rules that fired (enforced or shadow). */
@@ -826,6 +863,137 @@ WH_COLD static void analysis_error(wh_analysis *an, wh_arena *keep, const wh_dec
     wh_buf_free(&b);
 }
 
+/* ---- classifiers ---- */
+
+#define EXPLAIN_TOP 8
+
+typedef struct {
+    const char *name;
+    uint32_t len, bucket;
+} named_feat;
+
+typedef struct {
+    named_feat *v;
+    uint32_t n, cap;
+    wh_arena *a;
+    bool oom;
+} named_list;
+
+static void collect_named(void *ud, uint32_t bucket, const char *name, size_t n)
+{
+    named_list *l = ud;
+    if (l->oom) return;
+    if (l->n == l->cap) {
+        uint32_t cap = l->cap ? l->cap * 2 : 64;
+        named_feat *v = wh_arena_alloc(l->a, sizeof(named_feat) * cap);
+        if (!v) {
+            l->oom = true;
+            return;
+        }
+        if (l->n) memcpy(v, l->v, sizeof(named_feat) * l->n);
+        l->v = v;
+        l->cap = cap;
+    }
+    char *s = wh_arena_strndup(l->a, name, n);
+    if (!s) {
+        l->oom = true;
+        return;
+    }
+    l->v[l->n++] = (named_feat){s, (uint32_t)n, bucket};
+}
+
+static int named_cmp(const void *a, const void *b)
+{
+    const named_feat *x = a, *y = b;
+    uint32_t m = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->name, y->name, m);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+typedef struct {
+    uint32_t i; /* into the distinct names */
+    float w;
+} contrib;
+
+static int contrib_cmp(const void *a, const void *b)
+{
+    float x = fabsf(((const contrib *)a)->w), y = fabsf(((const contrib *)b)->w);
+    if (x != y) return x < y ? 1 : -1;
+    return (((const contrib *)a)->i > ((const contrib *)b)->i) -
+           (((const contrib *)a)->i < ((const contrib *)b)->i);
+}
+
+/* --explain: the features that weighed most in each score, by |weight x value|. */
+WH_COLD static bool explain_model(wh_worker *w, const wh_rmodel *rm, const wh_text *t,
+                                  wh_buf *out)
+{
+    named_list l = {.a = &w->arena};
+    if (!wh_ml_featurize_named(wh_model_fcfg(rm->model), t, &w->fv, collect_named, &l) || l.oom)
+        return false;
+    float inv_norm = w->fv.inv_norm;
+    qsort(l.v, l.n, sizeof(named_feat), named_cmp);
+    uint32_t nd = 0; /* distinct names, with their counts */
+    uint32_t *cnt = wh_arena_alloc(&w->arena, sizeof(uint32_t) * (l.n ? l.n : 1));
+    contrib *c = wh_arena_alloc(&w->arena, sizeof(contrib) * (l.n ? l.n : 1));
+    if (!cnt || !c) return false;
+    for (uint32_t i = 0; i < l.n; i++) {
+        if (nd && !named_cmp(&l.v[nd - 1], &l.v[i])) {
+            cnt[nd - 1]++;
+            continue;
+        }
+        l.v[nd] = l.v[i];
+        cnt[nd++] = 1;
+    }
+    uint32_t nl = wh_model_nlabels(rm->model);
+    for (uint32_t lab = 0; lab < nl; lab++) {
+        for (uint32_t i = 0; i < nd; i++)
+            c[i] = (contrib){i, wh_model_weight(rm->model, l.v[i].bucket, lab) *
+                                    (1 + logf((float)cnt[i])) * inv_norm};
+        qsort(c, nd, sizeof(contrib), contrib_cmp);
+        if (out->len) wh_buf_putc(out, ',');
+        const char *sn = w->rs->score_names[rm->slot0 + lab];
+        wh_buf_json_str(out, sn, strlen(sn));
+        wh_buf_puts(out, ":[");
+        for (uint32_t k = 0; k < nd && k < EXPLAIN_TOP; k++) {
+            if (k) wh_buf_putc(out, ',');
+            wh_buf_puts(out, "{\"feature\":");
+            wh_buf_json_str(out, l.v[c[k].i].name, l.v[c[k].i].len);
+            wh_buf_printf(out, ",\"weight\":%.4g}", (double)c[k].w);
+        }
+        wh_buf_putc(out, ']');
+    }
+    return true;
+}
+
+/* Every model's scores of a message (features computed once per feature setting). */
+static bool score_text(wh_worker *w, const wh_text *t, wh_arena *keep, wh_analysis *an)
+{
+    const wh_ruleset *rs = w->rs;
+    an->scores = wh_arena_alloc(keep, sizeof(float) * rs->nscores);
+    if (!an->scores) return false;
+    const wh_ml_fcfg *done = NULL;
+    for (uint32_t i = 0; i < rs->nmodels; i++) {
+        const wh_rmodel *rm = &rs->models[i];
+        const wh_ml_fcfg *f = wh_model_fcfg(rm->model);
+        if (!done || memcmp(done, f, sizeof(*f))) {
+            if (!wh_ml_featurize(f, t, &w->fv)) return false;
+            done = f;
+        }
+        wh_model_score_fv(rm->model, &w->fv, an->scores + rm->slot0);
+    }
+    if (w->opts.explain) {
+        wh_buf b;
+        wh_buf_init(&b);
+        bool ok = true;
+        for (uint32_t i = 0; i < rs->nmodels && ok; i++)
+            ok = explain_model(w, &rs->models[i], t, &b);
+        char *p = ok && b.len ? wh_arena_strndup(keep, b.p, b.len) : NULL;
+        if (p) an->score_explain = (wh_str){p, (uint32_t)b.len};
+        wh_buf_free(&b);
+    }
+    return true;
+}
+
 void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, int64_t now_ms,
                 wh_arena *keep, uint32_t nshards, wh_analysis *an)
 {
@@ -835,6 +1003,8 @@ void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, in
     an->group_hit = NULL;
     an->matches = NULL;
     an->nmatches = 0;
+    an->scores = NULL;
+    an->score_explain = WH_STR_NULL;
     memset(&an->sk, 0, sizeof(an->sk));
     an->f.nlinks = 0;
     wh_decode_error err;
@@ -865,6 +1035,10 @@ void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, in
     for (uint32_t i = 0; i < kept; i++) { /* the views go with the event arena */
         char *h = wh_arena_strndup(keep, t.f.links[i].host.p, t.f.links[i].host.n);
         an->f.links[i].host = (wh_str){h ? h : "", h ? t.f.links[i].host.n : 0};
+    }
+    if (rs->nmodels && !score_text(w, &t, keep, an)) {
+        an->oom = true;
+        return;
     }
     if (rs->state.need_hash || rs->state.need_sim)
         wh_sketch_text_opt(t.v[WH_VIEW_SQUASHED].s, t.v[WH_VIEW_SQUASHED].len, rs->state.need_sim,

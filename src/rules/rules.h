@@ -9,6 +9,7 @@
 
 #include "base/base.h"
 #include "match/matcher.h"
+#include "ml/ml.h"
 
 typedef enum {
     WH_ACT_ALLOW = 0,
@@ -63,7 +64,8 @@ typedef enum {
     WH_C_FIRST,   /* first message in the channel == flag */
     WH_C_REP,     /* reputation compared by cmp */
     WH_C_STRIKES, /* active strikes compared by cmp */
-    WH_C_JOINS    /* join burst: over a channel GCRA limit on join events */
+    WH_C_JOINS,   /* join burst: over a channel GCRA limit on join events */
+    WH_C_SCORE    /* a classifier's score (slot) compared by cmp */
 } wh_cond_kind;
 
 typedef struct {
@@ -83,7 +85,7 @@ struct wh_cond {
     bool has_count;         /* LINKS */
     wh_hostset allow, deny; /* LINKS */
     bool has_allow, has_deny;
-    uint32_t slot;       /* RATE, JOINS: rate slot (user or channel slots) */
+    uint32_t slot;       /* RATE, JOINS: rate slot (user or channel slots); SCORE: score slot */
     bool chan_scope;     /* RATE: channel scope */
     uint32_t count;      /* DUP, SIMILAR: messages; WAVE: distinct users */
     int64_t within_ms;   /* DUP, SIMILAR, WAVE */
@@ -217,6 +219,14 @@ typedef struct {
     uint8_t pad;
 } wh_rule_gate;
 
+/* A classifier the rules name (`models:`): its labels fill score slots slot0 .. slot0 +
+ * labels - 1, named "model" (one label) or "model.label" in decisions. */
+typedef struct {
+    char *name;
+    wh_model *model;
+    uint32_t slot0;
+} wh_rmodel;
+
 typedef struct wh_ruleset {
     atomic_int refs;
     wh_rule *rules;      /* sorted: priority desc, then file order */
@@ -230,6 +240,10 @@ typedef struct wh_ruleset {
     wh_matcher *matcher;
     wh_strset exempt_roles;
     wh_state_cfg state;
+    wh_rmodel *models;
+    uint32_t nmodels;
+    uint32_t nscores;   /* score slots: the labels of every model */
+    char **score_names; /* per slot, as decisions name it */
     char hash[17]; /* identifies the ruleset in decisions */
     char *path;
     wh_arena arena; /* owns every string and node above */
