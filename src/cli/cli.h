@@ -7,6 +7,8 @@ int wh_cmd_rules(int argc, char **argv);
 int wh_cmd_serve(int argc, char **argv);
 int wh_cmd_token(int argc, char **argv);
 int wh_cmd_audit(int argc, char **argv);
+int wh_cmd_train(int argc, char **argv);
+int wh_cmd_eval(int argc, char **argv);
 
 /* The Hyperscan database cache directory: $WHIPLY_CACHE_DIR, else $XDG_CACHE_HOME/whiply,
  * else ~/.cache/whiply. Returns a static buffer or NULL. */
