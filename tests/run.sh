@@ -98,6 +98,40 @@ check "--stats prints events/s, latency percentiles and peak RSS" bash -c "
     '$WHIPLY' check --rules examples/rules.yaml --in examples/events.ndjson --out /dev/null --stats 2>&1 |
     grep -E '\"events_per_s\":[0-9]+.*\"p50\":[0-9.]+,\"p99\":[0-9.]+,\"p999\":[0-9.]+.*\"peak_rss_kb\":[0-9]+'"
 
+# ---- the classifier: whiply train / eval, models in rules ----
+ML=tests/data/ml
+check "train skips bad lines naming file:line, and learns the fixture" bash -c "
+    '$WHIPLY' train --data $ML/chat.ndjson --out '$TMP/chat.whm' --bits 16 2>'$TMP/train.err' &&
+    grep -q 'chat.ndjson:8: skipped: no \"label\" or \"labels\"' '$TMP/train.err' &&
+    grep -q 'chat.ndjson:13: skipped: invalid JSON at byte 1' '$TMP/train.err' &&
+    grep -q 'train: epoch 10/10' '$TMP/train.err' &&
+    '$WHIPLY' eval --model '$TMP/chat.whm' --data $ML/chat-test.ndjson --json |
+    python3 -c 'import json,sys; l=json.load(sys.stdin)[\"labels\"][\"spam\"]; assert l[\"accuracy\"] == 1.0 and l[\"n_pos\"] == 3 and l[\"n_neg\"] == 3, l'"
+check "the same seed gives the same model bytes, another seed other bytes" bash -c "
+    '$WHIPLY' train --data $ML/chat.ndjson --out '$TMP/a.whm' --bits 16 --quiet 2>/dev/null &&
+    '$WHIPLY' train --data $ML/chat.ndjson --out '$TMP/b.whm' --bits 16 --quiet 2>/dev/null &&
+    '$WHIPLY' train --data $ML/chat.ndjson --out '$TMP/c.whm' --bits 16 --quiet --seed 9 2>/dev/null &&
+    cmp '$TMP/a.whm' '$TMP/b.whm' && ! cmp -s '$TMP/a.whm' '$TMP/c.whm'"
+check "eval prints the figures, the confusion matrix and the threshold table" bash -c "
+    '$WHIPLY' eval --model '$TMP/chat.whm' --data $ML/chat-test.ndjson > '$TMP/eval.txt' &&
+    grep -q 'accuracy 100.00%  precision 100.00%  recall 100.00%  F1 100.00%  false positives 0.00%  ROC-AUC 1.0000' '$TMP/eval.txt' &&
+    grep -qE '^  actual \+ +3 +0$' '$TMP/eval.txt' && grep -qE '^  actual - +0 +3$' '$TMP/eval.txt' &&
+    grep -qE '^ +0.95 ' '$TMP/eval.txt'"
+check "eval --folds K cross-validates" bash -c "
+    '$WHIPLY' eval --folds 3 --data $ML/chat.ndjson --bits 16 --quiet --json 2>/dev/null |
+    python3 -c 'import json,sys; j=json.load(sys.stdin); assert j[\"folds\"] == 3 and len(j[\"fold_accuracy\"]) == 3 and j[\"n\"] == 30, j'"
+check "a truncated model is refused with a clear error and exit 2" bash -c "
+    head -c 5000 '$TMP/chat.whm' > '$TMP/cut.whm';
+    '$WHIPLY' eval --model '$TMP/cut.whm' --data $ML/chat-test.ndjson 2>'$TMP/e.txt'; [ \$? -eq 2 ] &&
+    grep -q 'cut.whm: truncated: 5000 bytes, the header says 262416' '$TMP/e.txt'"
+check "check scores messages with a model named in the rules" bash -c "
+    cp '$TMP/chat.whm' '$TMP/spam.whm' &&
+    printf 'version: 1\nmodels:\n  spam: {file: spam.whm}\nrules:\n  - id: spammy\n    when: {score: {model: spam, gte: 0.5}}\n    action: hold\n' > '$TMP/ml-rules.yaml' &&
+    printf '%s\n' '{\"id\":\"s\",\"text\":\"free followers, click now\"}' '{\"id\":\"h\",\"text\":\"good game chat\"}' |
+    '$WHIPLY' check --rules '$TMP/ml-rules.yaml' > '$TMP/ml-out.ndjson' &&
+    grep -qE '^\{\"id\":\"s\",\"action\":\"hold\",.*\"scores\":\{\"spam\":0\.[5-9]' '$TMP/ml-out.ndjson' &&
+    grep -qE '^\{\"id\":\"h\",\"action\":\"allow\",\"scores\":\{\"spam\":0\.[0-4]' '$TMP/ml-out.ndjson'"
+
 # ---- streaming: a decision comes out while the producer is still connected ----
 stream_test() {
     local t=$1 line

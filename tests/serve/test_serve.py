@@ -470,6 +470,45 @@ def rules_get_validate_reload(d):
 
 
 @test
+def a_bad_model_is_refused_and_the_last_good_one_keeps_scoring(d):
+    data = os.path.join(d.dir, "train.ndjson")
+    with open(data, "w") as f:
+        for t in ["buy cheap pills now", "free money, click here", "win a free prize now",
+                  "cheap pills, buy today"]:
+            f.write(json.dumps({"text": t, "label": "spam"}) + "\n")
+        for t in ["see you at the meeting", "the build is green", "thanks for the review",
+                  "lunch at noon?"]:
+            f.write(json.dumps({"text": t, "label": "ham"}) + "\n")
+    model = os.path.join(d.dir, "spam.whm")
+    subprocess.run([WHIPLY, "train", "--data", data, "--out", model, "--bits", "16", "--quiet"],
+                   check=True)
+    d.restart_with_rules("version: 1\nmodels:\n  spam: {file: spam.whm}\nrules:\n"
+                         "  - id: spammy\n    when: {score: {model: spam, gte: 0.6}}\n    action: hold\n")
+    old = d.json("GET", "/v1/rules")[1]["ruleset"]
+    st, body, _ = d.json("POST", "/v1/events", '{"id":"m1","text":"buy cheap pills"}', token="events", ctype="application/json")
+    check(st == 200 and body["action"] == "hold" and body["scores"]["spam"] > 0.6, body)
+    with open(model, "rb") as f:
+        good = f.read()
+    # truncated in place, then damaged in place: each refused, and the model in memory scores on
+    for damaged, why in [(good[:1000], "truncated"), (good[:-40] + bytes([good[-40] ^ 1]) + good[-39:], "checksum mismatch")]:
+        with open(model, "r+b") as f:
+            f.truncate(0)
+            f.write(damaged)
+        st, body, _ = d.json("POST", "/v1/rules/reload", token="rules")
+        eq((st, body["error"]["code"]), (422, "rules_invalid"), "a bad model is refused")
+        check(any(why in x["message"] for x in body["error"]["diagnostics"]), body)
+        st, body, _ = d.json("POST", "/v1/events", '{"id":"m-%s","text":"buy cheap pills"}' % why[:5], token="events", ctype="application/json")
+        check(st == 200 and body["ruleset"] == old and body["action"] == "hold", body)
+    # a new model, written beside and renamed by `whiply train`: reloaded by SIGHUP
+    subprocess.run([WHIPLY, "train", "--data", data, "--out", model, "--bits", "16", "--seed", "2", "--quiet"], check=True)
+    mark = len(d.lines)
+    d.proc.send_signal(signal.SIGHUP)
+    check(d.wait_line("rules reloaded", 30, mark), "SIGHUP reload logged: " + d.log()[-500:])
+    st, body, _ = d.json("POST", "/v1/events", '{"id":"m3","text":"see you at lunch"}', token="events", ctype="application/json")
+    check(body["ruleset"] != old and body["action"] == "allow" and body["scores"]["spam"] < 0.6, body)
+
+
+@test
 def reload_under_load_loses_nothing_and_answers_once(d):
     variants = ["version: 1\nrules:\n  - id: a\n    when: {words: [spam]}\n    action: delete\n",
                 "version: 1\nrules:\n  - id: b\n    when: {words: [spam]}\n    action: {timeout: 60s}\n"]
