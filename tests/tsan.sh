@@ -20,7 +20,8 @@ for i in $(seq 1 300); do cat examples/events.ndjson; done >"$TMP/core.ndjson"
 run() { # run NAME RULES EVENTS FLAGS...
     local name=$1 rules=$2 events=$3
     shift 3
-    "$WHIPLY" check --rules "$rules" --in "$events" --no-cache >"$TMP/ref" 2>/dev/null
+    # shellcheck disable=SC2086 # REF_FLAGS: options the one-thread reference takes too
+    "$WHIPLY" check --rules "$rules" --in "$events" --no-cache ${REF_FLAGS:-} >"$TMP/ref" 2>/dev/null
     if "$WHIPLY" check --rules "$rules" --in "$events" --no-cache "$@" >"$TMP/got" 2>"$TMP/err" &&
         cmp -s "$TMP/ref" "$TMP/got"; then
         pass=$((pass + 1))
@@ -34,10 +35,15 @@ run() { # run NAME RULES EVENTS FLAGS...
 run "behaviour, 2 threads (workers take turns deciding)" examples/behaviour.yaml "$TMP/behaviour.ndjson" --threads 2
 run "behaviour, 3 threads, 2 shard threads" examples/behaviour.yaml "$TMP/behaviour.ndjson" --threads 3 --shards 2
 run "core rules, 2 threads (decided in the workers)" examples/rules.yaml "$TMP/core.ndjson" --threads 2
+# A classifier shared by the workers (each with its own feature scratch), with --explain.
+"$WHIPLY" train --data tests/data/ml/chat.ndjson --out "$TMP/chat.whm" --bits 16 --quiet 2>/dev/null
+printf 'version: 1\nmodels:\n  spam: {file: chat.whm}\nrules:\n  - id: spammy\n    when: {score: {model: spam, gte: 0.5}}\n    action: hold\n  - id: words\n    when: {words: [fuck, shit]}\n    action: delete\n' >"$TMP/ml.yaml"
+REF_FLAGS=--explain run "a model scoring in 2 threads, --explain" "$TMP/ml.yaml" "$TMP/core.ndjson" --threads 2 --explain
 # The daemon: concurrent requests, reloads under load, the audit writer, reviews.
 out=$(TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" reload 2>&1;
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" review 2>&1;
-      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" sigterm 2>&1)
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" sigterm 2>&1;
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" a_bad_model 2>&1)
 p=$(grep -c '^PASS ' <<<"$out")
 f=$(grep -c '^FAIL ' <<<"$out")
 if grep -q 'WARNING: ThreadSanitizer' <<<"$out"; then f=$((f + 1)); echo "FAIL tsan serve: a data race"; fi
