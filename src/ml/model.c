@@ -27,6 +27,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "base/json.h"
 #include "ml.h"
 
 #define HEADER 64
@@ -117,6 +118,13 @@ static bool check(wh_model *m, char *err, size_t errlen)
     }
     if (s != end) return fail(err, errlen, "bad label names");
     if (!mbytes || p[HEADER + lbytes + mbytes - 1]) return fail(err, errlen, "bad metadata");
+    /* the metadata is shown as JSON (GET /v1/rules): it must be one object */
+    wh_jtok tok[256];
+    size_t epos;
+    const char *ewhat;
+    int nt = wh_json_tokenize((const char *)end, mbytes - 1, tok, 256, 8, &epos, &ewhat);
+    if (nt < 1 || tok[0].type != WH_J_OBJECT)
+        return fail(err, errlen, "bad metadata (not a JSON object)");
     m->meta = end;
     m->bias = (const float *)(p + boff);
     m->w = (const float *)(p + woff);

@@ -1136,6 +1136,7 @@ static void parse_models(ld_t *L, struct fy_node *n)
         XXH3_64bits_update(L->hash, wh_model_checksum(m), 32);
         wh_rmodel *rm = &L->rs->models[L->rs->nmodels++];
         rm->name = name;
+        rm->path = path;
         rm->model = m;
         rm->slot0 = L->rs->nscores;
         L->rs->nscores += wh_model_nlabels(m);

@@ -223,6 +223,7 @@ typedef struct {
  * labels - 1, named "model" (one label) or "model.label" in decisions. */
 typedef struct {
     char *name;
+    char *path; /* the file, as resolved */
     wh_model *model;
     uint32_t slot0;
 } wh_rmodel;

@@ -844,6 +844,22 @@ void wh_service_rules(wh_service *s, wh_buf *out)
                       wh_action_names[r->action], r->shadow ? "shadow" : "enforce",
                       (long long)r->priority, r->line);
     }
+    wh_buf_puts(out, "],\"models\":[");
+    for (uint32_t i = 0; i < g->rs->nmodels; i++) {
+        const wh_rmodel *rm = &g->rs->models[i];
+        wh_buf_puts(out, i ? ",{\"name\":" : "{\"name\":");
+        wh_buf_json_str(out, rm->name, strlen(rm->name));
+        wh_buf_puts(out, ",\"file\":");
+        wh_buf_json_str(out, rm->path, strlen(rm->path));
+        wh_buf_puts(out, ",\"labels\":[");
+        for (uint32_t l = 0; l < wh_model_nlabels(rm->model); l++) {
+            const char *lab = wh_model_label(rm->model, l);
+            if (l) wh_buf_putc(out, ',');
+            wh_buf_json_str(out, lab, strlen(lab));
+        }
+        wh_buf_printf(out, "],\"checksum\":\"%s\",\"trained\":%s}", wh_model_checksum(rm->model),
+                      wh_model_meta(rm->model));
+    }
     wh_buf_puts(out, "],\"source\":");
     if (g->source)
         wh_buf_json_str(out, g->source, strlen(g->source));

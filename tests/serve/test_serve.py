@@ -484,7 +484,12 @@ def a_bad_model_is_refused_and_the_last_good_one_keeps_scoring(d):
                    check=True)
     d.restart_with_rules("version: 1\nmodels:\n  spam: {file: spam.whm}\nrules:\n"
                          "  - id: spammy\n    when: {score: {model: spam, gte: 0.6}}\n    action: hold\n")
-    old = d.json("GET", "/v1/rules")[1]["ruleset"]
+    st, rules, _ = d.json("GET", "/v1/rules", token="rules")
+    m = rules["models"][0]
+    check(m["name"] == "spam" and m["labels"] == ["spam"] and len(m["checksum"]) == 32 and
+          m["file"].endswith("/spam.whm") and m["trained"]["examples"] == 8 and
+          m["trained"]["positives"] == {"spam": 4}, m)
+    old = rules["ruleset"]
     st, body, _ = d.json("POST", "/v1/events", '{"id":"m1","text":"buy cheap pills"}', token="events", ctype="application/json")
     check(st == 200 and body["action"] == "hold" and body["scores"]["spam"] > 0.6, body)
     with open(model, "rb") as f:
