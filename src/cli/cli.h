@@ -7,6 +7,7 @@ int wh_cmd_rules(int argc, char **argv);
 int wh_cmd_serve(int argc, char **argv);
 int wh_cmd_token(int argc, char **argv);
 int wh_cmd_audit(int argc, char **argv);
+int wh_cmd_review(int argc, char **argv);
 int wh_cmd_train(int argc, char **argv);
 int wh_cmd_eval(int argc, char **argv);
 

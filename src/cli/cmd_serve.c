@@ -267,6 +267,45 @@ int wh_cmd_token(int argc, char **argv)
     return WH_EXIT_USAGE;
 }
 
+/* whiply review export: the moderators' verdicts as training data. */
+int wh_cmd_review(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "export")) {
+        const char *data = "./data", *db = NULL, *label = "removed";
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--data") && i + 1 < argc)
+                data = argv[++i];
+            else if (!strcmp(argv[i], "--db") && i + 1 < argc)
+                db = argv[++i];
+            else if (!strcmp(argv[i], "--label") && i + 1 < argc && argv[i + 1][0])
+                label = argv[++i];
+            else {
+                fprintf(stderr, "whiply review export: unknown option '%s'\n", argv[i]);
+                return WH_EXIT_USAGE;
+            }
+        }
+        char path[4200];
+        if (!db) {
+            snprintf(path, sizeof(path), "%s/whiply.db", data);
+            db = path;
+        }
+        if (access(db, R_OK) != 0) {
+            fprintf(stderr, "whiply review export: cannot read %s: %s\n", db, strerror(errno));
+            return WH_EXIT_IO;
+        }
+        int64_t n = wh_review_export(db, label, stdout, stderr);
+        if (n < 0) return WH_EXIT_IO;
+        fprintf(stderr, "whiply review export: %lld resolved item%s\n", (long long)n,
+                n == 1 ? "" : "s");
+        return WH_EXIT_OK;
+    }
+    fprintf(stderr,
+            "usage: whiply review export [--data DIR | --db FILE] [--label NAME] > labelled.ndjson\n"
+            "  the review queue's resolved items as training data for whiply train: a denied\n"
+            "  message gets the label NAME (default removed), an approved one the label ok\n");
+    return WH_EXIT_USAGE;
+}
+
 int wh_cmd_audit(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "verify")) {

@@ -30,6 +30,7 @@ static const struct {
     {"train", wh_cmd_train, "train a text classifier: whiply train --data FILE --out MODEL"},
     {"eval", wh_cmd_eval, "evaluate a classifier: whiply eval --model MODEL --data FILE"},
     {"audit", wh_cmd_audit, "whiply audit verify: prove the audit trail unaltered"},
+    {"review", wh_cmd_review, "whiply review export: moderators' verdicts as training data"},
     {"token", wh_cmd_token, "API tokens: whiply token new --scopes events"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "this help"},

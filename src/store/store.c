@@ -1277,3 +1277,59 @@ done:
     EVP_MD_CTX_free(md);
     return ret;
 }
+
+int64_t wh_review_export(const char *db_path, const char *deny_label, FILE *out, FILE *err)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t n = -1;
+    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        fprintf(err, "review export: cannot open %s: %s\n", db_path, db ? sqlite3_errmsg(db) : "");
+        goto done;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_prepare_v2(db,
+                           "SELECT event_id, text, status, moderator, resolved_ms FROM review "
+                           "WHERE status IN ('approved', 'denied') ORDER BY resolved_ms, event_id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        fprintf(err, "review export: %s is not a whiply database: %s\n", db_path,
+                sqlite3_errmsg(db));
+        goto done;
+    }
+    wh_buf b;
+    wh_buf_init(&b);
+    n = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        b.len = 0;
+        wh_buf_puts(&b, "{\"id\":");
+        wh_buf_json_str(&b, (const char *)sqlite3_column_text(st, 0),
+                        (size_t)sqlite3_column_bytes(st, 0));
+        wh_buf_puts(&b, ",\"text\":");
+        wh_buf_json_str(&b, (const char *)sqlite3_column_text(st, 1),
+                        (size_t)sqlite3_column_bytes(st, 1));
+        bool denied = !strcmp((const char *)sqlite3_column_text(st, 2), "denied");
+        wh_buf_puts(&b, ",\"label\":");
+        const char *lab = denied ? deny_label : "ok";
+        wh_buf_json_str(&b, lab, strlen(lab));
+        wh_buf_puts(&b, ",\"moderator\":");
+        wh_buf_json_str(&b, (const char *)sqlite3_column_text(st, 3),
+                        (size_t)sqlite3_column_bytes(st, 3));
+        wh_buf_printf(&b, ",\"resolved_ms\":%lld}\n", (long long)sqlite3_column_int64(st, 4));
+        if (b.oom || fwrite(b.p, 1, b.len, out) != b.len) {
+            fprintf(err, "review export: cannot write the output\n");
+            n = -1;
+            break;
+        }
+        n++;
+    }
+    if (n >= 0 && rc != SQLITE_DONE) {
+        fprintf(err, "review export: reading %s: %s\n", db_path, sqlite3_errmsg(db));
+        n = -1;
+    }
+    wh_buf_free(&b);
+done:
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}

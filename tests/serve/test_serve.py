@@ -386,9 +386,25 @@ def review_queue_survives_restart_and_resolves_once(d):
         if not after:
             break
     eq(seen, ["p-0", "p-1", "p-2"], "paged with next/after")
+    # the verdicts as training data (read while the daemon runs)
+    st, body, _ = d.json("POST", "/v1/review/p-1/deny", json.dumps({"moderator": "mod_bob"}), token="review")
+    eq(st, 200, "deny")
+    out = subprocess.run([WHIPLY, "review", "export", "--data", d.data], capture_output=True, text=True)
+    eq(out.returncode, 0, "review export: " + out.stderr)
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    eq([(x["id"], x["label"], x["moderator"]) for x in lines],
+       [("e-41", "ok", "mod_anna"), ("p-1", "removed", "mod_bob")], "exported verdicts")
+    check(lines[1]["text"] == "look https://tiermaker.com/1" and "2 resolved items" in out.stderr, lines)
+    path = os.path.join(d.dir, "verdicts.ndjson")
+    with open(path, "w") as f:
+        f.write(out.stdout)
+    model = os.path.join(d.dir, "mod.whm")
+    t = subprocess.run([WHIPLY, "train", "--data", path, "--out", model, "--bits", "16", "--quiet"],
+                       capture_output=True, text=True)
+    eq(t.returncode, 0, "trained on the verdicts: " + t.stderr)
     rows = d.db().execute("SELECT kind, action, body FROM audit WHERE kind = 'review'").fetchall()
-    eq(len(rows), 1, "one review row in the audit")
-    eq(json.loads(rows[0][2])["moderator"], "mod_anna", "audited moderator")
+    eq(len(rows), 2, "a review row in the audit for each verdict")
+    eq([json.loads(r[2])["moderator"] for r in rows], ["mod_anna", "mod_bob"], "audited moderators")
 
 
 @test
