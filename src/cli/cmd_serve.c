@@ -267,6 +267,22 @@ int wh_cmd_token(int argc, char **argv)
     return WH_EXIT_USAGE;
 }
 
+/* The database a tool reads: --db FILE, else DIR/whiply.db; NULL (said on stderr) when it
+ * cannot be read. */
+static const char *tool_db(const char *cmd, const char *data, const char *db, char *buf,
+                           size_t n)
+{
+    if (!db) {
+        snprintf(buf, n, "%s/whiply.db", data);
+        db = buf;
+    }
+    if (access(db, R_OK) != 0) {
+        fprintf(stderr, "whiply %s: cannot read %s: %s\n", cmd, db, strerror(errno));
+        return NULL;
+    }
+    return db;
+}
+
 /* whiply review export: the moderators' verdicts as training data. */
 int wh_cmd_review(int argc, char **argv)
 {
@@ -285,14 +301,7 @@ int wh_cmd_review(int argc, char **argv)
             }
         }
         char path[4200];
-        if (!db) {
-            snprintf(path, sizeof(path), "%s/whiply.db", data);
-            db = path;
-        }
-        if (access(db, R_OK) != 0) {
-            fprintf(stderr, "whiply review export: cannot read %s: %s\n", db, strerror(errno));
-            return WH_EXIT_IO;
-        }
+        if (!(db = tool_db("review export", data, db, path, sizeof(path)))) return WH_EXIT_IO;
         int64_t n = wh_review_export(db, label, stdout, stderr);
         if (n < 0) return WH_EXIT_IO;
         fprintf(stderr, "whiply review export: %lld resolved item%s\n", (long long)n,
@@ -331,14 +340,7 @@ int wh_cmd_audit(int argc, char **argv)
             }
         }
         char path[4200];
-        if (!db) {
-            snprintf(path, sizeof(path), "%s/whiply.db", data);
-            db = path;
-        }
-        if (access(db, R_OK) != 0) {
-            fprintf(stderr, "whiply audit verify: cannot read %s: %s\n", db, strerror(errno));
-            return 2;
-        }
+        if (!(db = tool_db("audit verify", data, db, path, sizeof(path)))) return 2;
         return wh_audit_verify(db, has_head ? head : NULL, stdout);
     }
     fprintf(stderr,
