@@ -104,9 +104,11 @@ check "train skips bad lines naming file:line, and learns the fixture" bash -c "
     '$WHIPLY' train --data $ML/chat.ndjson --out '$TMP/chat.whm' --bits 16 2>'$TMP/train.err' &&
     grep -q 'chat.ndjson:8: skipped: no \"label\" or \"labels\"' '$TMP/train.err' &&
     grep -q 'chat.ndjson:13: skipped: invalid JSON at byte 1' '$TMP/train.err' &&
+    grep -q 'chat.ndjson:33: skipped: no \"text\"' '$TMP/train.err' &&
+    grep -q 'chat.ndjson:34: skipped: a label is a non-empty string' '$TMP/train.err' &&
     grep -q 'train: epoch 10/10' '$TMP/train.err' &&
     '$WHIPLY' eval --model '$TMP/chat.whm' --data $ML/chat-test.ndjson --json |
-    python3 -c 'import json,sys; l=json.load(sys.stdin)[\"labels\"][\"spam\"]; assert l[\"accuracy\"] == 1.0 and l[\"n_pos\"] == 3 and l[\"n_neg\"] == 3, l'"
+    python3 -c 'import json,sys; j=json.load(sys.stdin); assert list(j[\"labels\"]) == [\"spam\"], j; l=j[\"labels\"][\"spam\"]; assert l[\"accuracy\"] == 1.0 and l[\"n_pos\"] == 3 and l[\"n_neg\"] == 3, l'"
 check "the same seed gives the same model bytes, another seed other bytes" bash -c "
     '$WHIPLY' train --data $ML/chat.ndjson --out '$TMP/a.whm' --bits 16 --quiet 2>/dev/null &&
     '$WHIPLY' train --data $ML/chat.ndjson --out '$TMP/b.whm' --bits 16 --quiet 2>/dev/null &&
@@ -120,6 +122,9 @@ check "eval prints the figures, the confusion matrix and the threshold table" ba
 check "eval --folds K cross-validates" bash -c "
     '$WHIPLY' eval --folds 3 --data $ML/chat.ndjson --bits 16 --quiet --json 2>/dev/null |
     python3 -c 'import json,sys; j=json.load(sys.stdin); assert j[\"folds\"] == 3 and len(j[\"fold_accuracy\"]) == 3 and j[\"n\"] == 30, j'"
+check "eval --model refuses training options (they need --folds)" bash -c "
+    '$WHIPLY' eval --model '$TMP/chat.whm' --data $ML/chat-test.ndjson --epochs 3 2>'$TMP/e.txt'; [ \$? -eq 64 ] &&
+    grep -q -- '--epochs is a training option: it needs --folds, not --model' '$TMP/e.txt'"
 check "a truncated model is refused with a clear error and exit 2" bash -c "
     head -c 5000 '$TMP/chat.whm' > '$TMP/cut.whm';
     '$WHIPLY' eval --model '$TMP/cut.whm' --data $ML/chat-test.ndjson 2>'$TMP/e.txt'; [ \$? -eq 2 ] &&

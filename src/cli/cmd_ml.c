@@ -8,6 +8,7 @@
 
 #include "base/json.h"
 #include "cli.h"
+#include "io/event.h"
 #include "ml/ml.h"
 #include "text/utf8.h"
 
@@ -38,13 +39,27 @@ static void dataset_free(dataset *d)
     wh_arena_free(&d->arena);
 }
 
-static int name_index(dataset *d, const char *p, size_t n)
+/* The index of a label name, adding it when new; -1 when there are 64 already. Names of a
+ * line are added only once the whole line is accepted (names_commit), so a skipped line
+ * leaves no label behind: until then new names are pending, after d->nnames. */
+static int name_index(dataset *d, const char *p, size_t n, uint32_t *pending)
 {
-    for (uint32_t i = 0; i < d->nnames; i++)
+    for (uint32_t i = 0; i < d->nnames + *pending; i++)
         if (strlen(d->names_v[i]) == n && !memcmp(d->names_v[i], p, n)) return (int)i;
-    if (d->nnames == 64 || d->nnames == MAX_NAMES) return -1;
-    d->names_v[d->nnames] = strndup(p, n);
-    return d->names_v[d->nnames] ? (int)d->nnames++ : -1;
+    uint32_t k = d->nnames + *pending;
+    if (k == 64 || k == MAX_NAMES) return -1;
+    d->names_v[k] = strndup(p, n);
+    if (!d->names_v[k]) return -1;
+    ++*pending;
+    return (int)k;
+}
+
+static void names_drop(dataset *d, uint32_t pending)
+{
+    for (uint32_t i = 0; i < pending; i++) {
+        free(d->names_v[d->nnames + i]);
+        d->names_v[d->nnames + i] = NULL;
+    }
 }
 
 static void skip(dataset *d, const char *path, uint64_t line, const char *why)
@@ -71,7 +86,7 @@ static bool str_tok(const char *js, const wh_jtok *t, wh_arena *a, wh_str *out)
 
 /* One line: its text and its label names; false (with why) when it is not an example. */
 static bool parse_line(dataset *d, char *line, size_t len, wh_jtok **tok, int *cap,
-                       wh_ml_example *ex, uint64_t *names, const char **why)
+                       wh_ml_example *ex, uint64_t *names, uint32_t *pending, const char **why)
 {
     size_t epos;
     const char *ewhat;
@@ -117,10 +132,13 @@ static bool parse_line(dataset *d, char *line, size_t len, wh_jtok **tok, int *c
                 return *why = "a label is a string, labels an array of strings", false;
             for (; j < end; j += step) {
                 wh_str s;
-                if (t[j].type != WH_J_STRING || !str_tok(line, &t[j], &d->arena, &s) || !s.n)
-                    return *why = "a label is a non-empty string", false;
-                int ni = name_index(d, s.p, s.n);
-                if (ni < 0) return *why = "more than 64 different labels", false;
+                if (t[j].type != WH_J_STRING || !str_tok(line, &t[j], &d->arena, &s) || !s.n ||
+                    memchr(s.p, 0, s.n) || wh_utf8_invalid_at(s.p, s.n) != (size_t)-1)
+                    return *why = "a label is a non-empty string of UTF-8 without NUL", false;
+                int ni = name_index(d, s.p, s.n, pending);
+                if (ni < 0)
+                    return *why = "more than 64 different label names (negative ones included)",
+                           false;
                 *names |= 1ull << ni;
             }
             has_label = true;
@@ -168,10 +186,20 @@ static bool dataset_load(const char *path, dataset *d)
         const char *why = NULL;
         wh_ml_example ex = {0};
         uint64_t names = 0;
-        if (!parse_line(d, line, n, &tok, &cap, &ex, &names, &why)) {
+        uint32_t pending = 0;
+        if (n > WH_MAX_LINE) {
+            /* as for events: the engine never scores a longer text */
+            char buf[96];
+            snprintf(buf, sizeof(buf), "line is %zu bytes; the limit is %d", n, WH_MAX_LINE);
+            skip(d, path, line_no, buf);
+            continue;
+        }
+        if (!parse_line(d, line, n, &tok, &cap, &ex, &names, &pending, &why)) {
+            names_drop(d, pending);
             skip(d, path, line_no, why);
             continue;
         }
+        d->nnames += pending;
         d->ex[d->n] = ex;
         d->names[d->n++] = names;
     }
@@ -223,10 +251,10 @@ static uint32_t map_labels(dataset *d, const char *negatives, const char **label
 }
 
 /* The same for a model's labels: names the model does not have count as negatives. */
-static void map_to_model(dataset *d, const wh_model *m)
+static void map_to_model(dataset *d, const wh_model *m, const char *negatives)
 {
     for (uint32_t i = 0; i < d->nnames; i++)
-        if (wh_model_find_label(m, d->names_v[i]) < 0 && !in_list(default_negatives, d->names_v[i]))
+        if (wh_model_find_label(m, d->names_v[i]) < 0 && !in_list(negatives, d->names_v[i]))
             fprintf(stderr, "whiply: label '%s' is not one of the model's: counted as negative\n",
                     d->names_v[i]);
     for (uint32_t e = 0; e < d->n; e++) {
@@ -552,12 +580,18 @@ static void report(const char *model, const char *const *labels, uint32_t nl, co
             wh_buf_json_str(&o, labels[l], strlen(labels[l]));
             wh_buf_printf(&o,
                           ":{\"n_pos\":%llu,\"n_neg\":%llu,\"accuracy\":%.6f,\"precision\":%.6f,"
-                          "\"recall\":%.6f,\"f1\":%.6f,\"fpr\":%.6f,\"auc\":%.6f,\"confusion\":"
-                          "{\"tp\":%llu,\"fp\":%llu,\"tn\":%llu,\"fn\":%llu},\"thresholds\":[",
+                          "\"recall\":%.6f,\"f1\":%.6f,\"fpr\":%.6f,\"auc\":",
                           (unsigned long long)m.pos, (unsigned long long)m.neg, m.accuracy,
-                          m.precision, m.recall, m.f1, m.fpr, m.auc, (unsigned long long)c->tp,
-                          (unsigned long long)c->fp, (unsigned long long)c->tn,
-                          (unsigned long long)c->fn);
+                          m.precision, m.recall, m.f1, m.fpr);
+            if (isnan(m.auc))
+                wh_buf_puts(&o, "null");
+            else
+                wh_buf_printf(&o, "%.6f", m.auc);
+            wh_buf_printf(&o,
+                          ",\"confusion\":{\"tp\":%llu,\"fp\":%llu,\"tn\":%llu,\"fn\":%llu},"
+                          "\"thresholds\":[",
+                          (unsigned long long)c->tp, (unsigned long long)c->fp,
+                          (unsigned long long)c->tn, (unsigned long long)c->fn);
         } else {
             char a[16], p[16], r[16], f[16], fp[16];
             pct(m.accuracy, a), pct(m.precision, p), pct(m.recall, r), pct(m.f1, f),
@@ -565,10 +599,15 @@ static void report(const char *model, const char *const *labels, uint32_t nl, co
             wh_buf_printf(&o, "\nlabel %s: %llu positive, %llu negative; threshold %g\n",
                           labels[l], (unsigned long long)m.pos, (unsigned long long)m.neg,
                           threshold);
+            char auc[16];
+            if (isnan(m.auc))
+                snprintf(auc, sizeof(auc), "n/a");
+            else
+                snprintf(auc, sizeof(auc), "%.4f", m.auc);
             wh_buf_printf(&o,
                           "  accuracy %s  precision %s  recall %s  F1 %s  false positives %s  "
-                          "ROC-AUC %.4f\n",
-                          a, p, r, f, fp, m.auc);
+                          "ROC-AUC %s\n",
+                          a, p, r, f, fp, auc);
             wh_buf_printf(&o, "  %-14s %12s %12s\n", "confusion", "predicted +", "predicted -");
             wh_buf_printf(&o, "  %-14s %12llu %12llu\n", "actual +", (unsigned long long)c->tp,
                           (unsigned long long)c->fn);
@@ -704,10 +743,15 @@ int wh_cmd_eval(int argc, char **argv)
     train_cfg_init(&tc);
     int c;
     optind = 1;
+    const char *train_only = NULL; /* a training option, which only --folds uses */
     while ((c = getopt_long(argc, argv, "d:m:h", longopts, NULL)) != -1) {
         int r = train_opt(c, optarg, &tc);
         if (r < 0) return WH_EXIT_USAGE;
-        if (r) continue;
+        if (r) {
+            for (const struct option *lo = longopts; lo->name && c != O_NEG && c != O_QUIET; lo++)
+                if (lo->val == c) train_only = lo->name;
+            continue;
+        }
         switch (c) {
         case 'd':
             data = optarg;
@@ -745,6 +789,11 @@ int wh_cmd_eval(int argc, char **argv)
                         "       whiply eval --folds K --data FILE.ndjson [train options]\n");
         return WH_EXIT_USAGE;
     }
+    if (model && train_only) {
+        fprintf(stderr, "whiply eval: --%s is a training option: it needs --folds, not --model\n",
+                train_only);
+        return WH_EXIT_USAGE;
+    }
     dataset d;
     if (!dataset_load(data, &d)) {
         dataset_free(&d);
@@ -769,7 +818,7 @@ int wh_cmd_eval(int argc, char **argv)
         dataset_free(&d);
         return WH_EXIT_RULES;
     }
-    map_to_model(&d, m);
+    map_to_model(&d, m, tc.negatives);
     uint32_t nl = wh_model_nlabels(m);
     float *score = malloc((size_t)d.n * nl * sizeof(float));
     if (!score) {

@@ -309,7 +309,10 @@ static void json_double(wh_buf *b, double v)
 /* A probability: enough digits that 0.99996 does not print as 1. */
 static void json_score(wh_buf *b, float v)
 {
-    wh_buf_printf(b, "%.5g", (double)v);
+    if (isfinite(v))
+        wh_buf_printf(b, "%.5g", (double)v);
+    else
+        wh_buf_puts(b, "null"); /* cannot happen with a model the loader accepted */
 }
 
 /* The classifiers' scores of a message, by slot name. */
@@ -931,7 +934,7 @@ WH_COLD static bool explain_model(wh_worker *w, const wh_rmodel *rm, const wh_te
     if (!wh_ml_featurize_named(wh_model_fcfg(rm->model), t, &w->fv, collect_named, &l) || l.oom)
         return false;
     float inv_norm = w->fv.inv_norm;
-    qsort(l.v, l.n, sizeof(named_feat), named_cmp);
+    if (l.n) qsort(l.v, l.n, sizeof(named_feat), named_cmp);
     uint32_t nd = 0; /* distinct names, with their counts */
     uint32_t *cnt = wh_arena_alloc(&w->arena, sizeof(uint32_t) * (l.n ? l.n : 1));
     contrib *c = wh_arena_alloc(&w->arena, sizeof(contrib) * (l.n ? l.n : 1));
@@ -949,7 +952,7 @@ WH_COLD static bool explain_model(wh_worker *w, const wh_rmodel *rm, const wh_te
         for (uint32_t i = 0; i < nd; i++)
             c[i] = (contrib){i, wh_model_weight(rm->model, l.v[i].bucket, lab) *
                                     (1 + logf((float)cnt[i])) * inv_norm};
-        qsort(c, nd, sizeof(contrib), contrib_cmp);
+        if (nd) qsort(c, nd, sizeof(contrib), contrib_cmp);
         if (out->len) wh_buf_putc(out, ',');
         const char *sn = w->rs->score_names[rm->slot0 + lab];
         wh_buf_json_str(out, sn, strlen(sn));

@@ -25,11 +25,17 @@ void wh_ml_fv_free(wh_ml_fv *fv)
     memset(fv, 0, sizeof(*fv));
 }
 
-static bool fv_reserve(wh_ml_fv *fv, uint32_t extra)
+/* At most this many feature occurrences a text (a text of 1 MiB with character 2- to
+ * 8-grams has about 7.3M): sizes stay far from uint32_t overflow. */
+#define MAX_OCCURRENCES (1u << 28)
+
+static bool fv_reserve(wh_ml_fv *fv, uint64_t extra)
 {
-    if (fv->n + extra <= fv->cap) return true;
+    uint64_t need = (uint64_t)fv->n + extra;
+    if (need <= fv->cap) return true;
+    if (need > MAX_OCCURRENCES) return false;
     uint32_t cap = fv->cap ? fv->cap : 256;
-    while (cap < fv->n + extra)
+    while (cap < need)
         cap *= 2;
     uint32_t *v = realloc(fv->v, (size_t)cap * sizeof(uint32_t));
     if (!v) return false;
@@ -62,6 +68,7 @@ static inline uint32_t bucket_of(uint64_t h, unsigned bits)
  * ends, and 8 zero bytes after it (the character n-grams load 8 bytes at a time). */
 static bool compact(const wh_view *q, wh_ml_fv *fv)
 {
+    if (q->len > MAX_OCCURRENCES) return false;
     uint32_t need = q->len + 2 + 8;
     if (need > fv->scap) {
         uint32_t cap = fv->scap ? fv->scap : 256;
@@ -111,7 +118,7 @@ static inline __attribute__((always_inline)) bool walk(const wh_ml_fcfg *c, cons
     uint64_t prev[MAX_WORD_NGRAMS - 1] = {0, 0};
     wh_str pw[MAX_WORD_NGRAMS - 1] = {{NULL, 0}, {NULL, 0}};
     uint32_t nwords = 0;
-    if (!fv_reserve(fv, len / 2 + 2 + (c->word_ngrams > 1 ? len : 0))) return false;
+    if (!fv_reserve(fv, (uint64_t)len / 2 + 2 + (c->word_ngrams > 1 ? len : 0))) return false;
     for (uint32_t i = 0; i < len;) {
         if (!word_byte(s[i])) {
             i++;
@@ -194,7 +201,7 @@ static inline __attribute__((always_inline)) bool walk(const wh_ml_fcfg *c, cons
     if (!compact(&t->v[WH_VIEW_SQUASHED], fv)) return false;
     const char *q = fv->s;
     uint32_t ql = fv->slen;
-    if (!fv_reserve(fv, ql * (uint32_t)(c->char_hi - c->char_lo + 1))) return false;
+    if (!fv_reserve(fv, (uint64_t)ql * (uint64_t)(c->char_hi - c->char_lo + 1))) return false;
     uint32_t *v = fv->v + fv->n;
     for (unsigned n = c->char_lo; n <= c->char_hi; n++) {
         if (ql < n) break;
@@ -220,7 +227,7 @@ static inline __attribute__((always_inline)) bool walk(const wh_ml_fcfg *c, cons
  * counts / sqrt(n), 99.2% with this). A hash table instead of a sort: O(n). */
 static bool weigh(wh_ml_fv *fv)
 {
-    uint32_t need = 64;
+    uint32_t need = 64; /* fv->n <= MAX_OCCURRENCES: 2n fits */
     while (need < 2 * fv->n)
         need *= 2;
     if (need > fv->tabcap) {

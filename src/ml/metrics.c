@@ -1,4 +1,5 @@
 /* metrics.c - accuracy, precision, recall, F1, false-positive rate and ROC-AUC. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,9 +39,9 @@ static double ratio(uint64_t a, uint64_t b)
  * negative, ties counting one half (average ranks). */
 static double auc(const float *score, const bool *y, uint64_t n, uint64_t pos, uint64_t neg)
 {
-    if (!pos || !neg) return 0;
+    if (!pos || !neg) return NAN; /* undefined without both classes */
     pair *v = malloc(n * sizeof(pair));
-    if (!v) return 0;
+    if (!v) return NAN;
     for (uint64_t i = 0; i < n; i++)
         v[i] = (pair){score[i], y[i]};
     qsort(v, n, sizeof(pair), pair_cmp);

@@ -124,7 +124,8 @@ typedef struct {
 } wh_ml_metrics;
 
 /* Metrics of scores against labels (y[i] true for a positive) at threshold (a score >=
- * threshold predicts positive). ROC-AUC counts ties as one half. */
+ * threshold predicts positive). ROC-AUC counts ties as one half; it is NaN (undefined)
+ * without both positives and negatives. */
 void wh_ml_metrics_compute(const float *score, const bool *y, uint64_t n, double threshold,
                            wh_ml_metrics *out);
 void wh_ml_confusion_at(const float *score, const bool *y, uint64_t n, double threshold,

@@ -29,6 +29,7 @@
 
 #include "base/json.h"
 #include "ml.h"
+#include "text/utf8.h"
 
 #define HEADER 64
 static const char MAGIC[8] = "WHIPLYM";
@@ -71,15 +72,15 @@ static bool fail(char *err, size_t errlen, const char *fmt, ...)
 
 #define ALIGN(x, a) (((x) + (a)-1) / (a) * (a))
 
-/* Every check of a file's bytes, in the order that names the most useful problem first. */
-static bool check(wh_model *m, char *err, size_t errlen)
+/* The header's own checks, on its first bytes (have of them) and the file's size n: a file
+ * is refused by these before the rest of it is read. */
+static bool check_head(const uint8_t *p, size_t have, size_t n, char *err, size_t errlen)
 {
-    const uint8_t *p = m->base;
-    size_t n = m->size;
-    if (n < 8 || memcmp(p, MAGIC, 8))
+    if (n < 8 || have < 8 || memcmp(p, MAGIC, 8))
         return fail(err, errlen, "not a whiply model (%s)",
                     n < 8 ? "too short for the magic bytes" : "wrong magic bytes");
-    if (n < HEADER) return fail(err, errlen, "truncated: %zu bytes, the header alone is %d", n, HEADER);
+    if (n < HEADER || have < HEADER)
+        return fail(err, errlen, "truncated: %zu bytes, the header alone is %d", n, HEADER);
     uint32_t version = rd32(p + 8);
     if (version != WH_ML_VERSION)
         return fail(err, errlen, "model version %u, but this whiply reads version %d (retrain it)",
@@ -89,6 +90,24 @@ static bool check(wh_model *m, char *err, size_t errlen)
         return fail(err, errlen, "%s: %zu bytes, the header says %llu",
                     n < fsize ? "truncated" : "trailing bytes", n, (unsigned long long)fsize);
     if (rd32(p + 12) != HEADER) return fail(err, errlen, "bad header size %u", rd32(p + 12));
+    return true;
+}
+
+/* A weight beyond this is no trained model's (L2 keeps them in the tens): refusing them
+ * keeps every sum of a score finite. */
+#define MAX_WEIGHT 1e6f
+
+static bool valid_name(const char *s, size_t n)
+{
+    return n && wh_utf8_invalid_at(s, n) == (size_t)-1;
+}
+
+/* Every check of a file's bytes, in the order that names the most useful problem first. */
+static bool check(wh_model *m, char *err, size_t errlen)
+{
+    const uint8_t *p = m->base;
+    size_t n = m->size;
+    if (!check_head(p, n, n, err, errlen)) return false;
     /* the checksum covers everything else, so check it before trusting any other field */
     XXH128_canonical_t want;
     XXH128_canonicalFromHash(&want, XXH3_128bits(p, n - sizeof(want)));
@@ -112,12 +131,16 @@ static bool check(wh_model *m, char *err, size_t errlen)
     const char *s = (const char *)p + HEADER, *end = s + lbytes;
     for (uint32_t i = 0; i < nl; i++) {
         const char *z = memchr(s, 0, (size_t)(end - s));
-        if (!z || z == s) return fail(err, errlen, "bad label names");
+        if (!z || !valid_name(s, (size_t)(z - s)))
+            return fail(err, errlen, "bad label names (empty, or not UTF-8)");
+        for (uint32_t k = 0; k < i; k++)
+            if (!strcmp(m->labels[k], s)) return fail(err, errlen, "label '%s' twice", s);
         m->labels[i] = s;
         s = z + 1;
     }
     if (s != end) return fail(err, errlen, "bad label names");
-    if (!mbytes || p[HEADER + lbytes + mbytes - 1]) return fail(err, errlen, "bad metadata");
+    if (!mbytes || p[HEADER + lbytes + mbytes - 1] || !valid_name(end, mbytes - 1))
+        return fail(err, errlen, "bad metadata");
     /* the metadata is shown as JSON (GET /v1/rules): it must be one object */
     wh_jtok tok[256];
     size_t epos;
@@ -129,10 +152,12 @@ static bool check(wh_model *m, char *err, size_t errlen)
     m->bias = (const float *)(p + boff);
     m->w = (const float *)(p + woff);
     for (uint64_t i = 0; i < wbytes / sizeof(float); i++)
-        if (!isfinite(m->w[i])) return fail(err, errlen, "weight %llu is not a finite number",
-                                            (unsigned long long)i);
+        if (!(fabsf(m->w[i]) <= MAX_WEIGHT)) /* NaN fails too */
+            return fail(err, errlen, "weight %llu is out of range (%g)", (unsigned long long)i,
+                        (double)m->w[i]);
     for (uint32_t i = 0; i < nl; i++)
-        if (!isfinite(m->bias[i])) return fail(err, errlen, "bias %u is not a finite number", i);
+        if (!(fabsf(m->bias[i]) <= MAX_WEIGHT))
+            return fail(err, errlen, "bias %u is out of range (%g)", i, (double)m->bias[i]);
     m->f = f;
     m->nlabels = nl;
     return true;
@@ -181,6 +206,12 @@ wh_model *wh_model_open(const char *path, char *err, size_t errlen)
         goto bad;
     }
     m->size = m->maplen = (size_t)st.st_size;
+    {
+        /* refuse a file that is no model before reading all of it */
+        uint8_t head[HEADER];
+        ssize_t got = pread(fd, head, sizeof(head), 0);
+        if (!check_head(head, got > 0 ? (size_t)got : 0, m->size, err, errlen)) goto bad;
+    }
     p = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
         fail(err, errlen, "cannot map %zu bytes: %s", m->size, strerror(errno));

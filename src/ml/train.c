@@ -106,14 +106,17 @@ static bool serialize(const wh_ml_train_opts *o, const char *const *labels, uint
     wh_buf_append(out, meta, mbytes);
     pad(out, 4);
     for (uint32_t i = 0; i < nl; i++) {
+        float x = bias[i] > 1e5f ? 1e5f : bias[i] < -1e5f ? -1e5f : bias[i];
         uint32_t u;
-        memcpy(&u, &bias[i], 4);
+        memcpy(&u, &x, 4);
         put32(out, u);
     }
     pad(out, 64);
     for (uint64_t i = 0; i < wn; i++) {
+        /* far beyond any trained weight, and well inside what the loader accepts (1e6) */
+        float x = w[i] > 1e5f ? 1e5f : w[i] < -1e5f ? -1e5f : w[i];
         uint32_t u;
-        memcpy(&u, &w[i], 4);
+        memcpy(&u, &x, 4);
         put32(out, u);
     }
     XXH128_canonical_t c;

@@ -1290,7 +1290,8 @@ int64_t wh_review_export(const char *db_path, const char *deny_label, FILE *out,
     sqlite3_busy_timeout(db, 5000);
     if (sqlite3_prepare_v2(db,
                            "SELECT event_id, text, status, moderator, resolved_ms FROM review "
-                           "WHERE status IN ('approved', 'denied') ORDER BY resolved_ms, event_id",
+                           "WHERE status IN ('approved', 'denied') AND length(text) > 0 "
+                           "ORDER BY resolved_ms, event_id",
                            -1, &st, NULL) != SQLITE_OK) {
         fprintf(err, "review export: %s is not a whiply database: %s\n", db_path,
                 sqlite3_errmsg(db));

@@ -157,8 +157,8 @@ void wh_store_load_quotas(wh_store *s, wh_ratelimiter *rl);
  * recorded earlier somewhere else, must be the hash of one of its rows. */
 int wh_audit_verify(const char *db_path, const uint8_t *expect_head, FILE *out);
 
-/* The review queue's resolved items as labelled NDJSON for `whiply train`, oldest verdict
- * first: {"id","text","label","moderator","resolved_ms"}, label deny_label for a denial and
+/* The review queue's resolved messages (items without text, such as held joins, are left
+ * out) as labelled NDJSON for `whiply train`, oldest verdict first: {"id","text","label","moderator","resolved_ms"}, label deny_label for a denial and
  * "ok" (a negative label) for an approval. Returns the number of lines, or -1 with a
  * message on err when the database cannot be read. */
 int64_t wh_review_export(const char *db_path, const char *deny_label, FILE *out, FILE *err);

@@ -1,5 +1,9 @@
 /* test_ml.c - the classifier: features, training, model files, metrics, rules. */
+#define _GNU_SOURCE /* memmem */
 #include <math.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "helpers.h"
 #include "ml/ml.h"
@@ -285,6 +289,55 @@ TEST(bad_model_files_are_refused_with_the_reason)
     wh_buf_free(&b);
 }
 
+/* A hostile file with a valid checksum: the checks behind the checksum still hold. */
+static void reseal(char *p, size_t n)
+{
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits(p, n - sizeof(c)));
+    memcpy(p + n - sizeof(c), &c, sizeof(c));
+}
+
+TEST(hostile_models_with_a_valid_checksum_are_refused)
+{
+    const char *texts[] = {"you idiot", "i will hurt you", "have a nice day"};
+    uint64_t bits[] = {1, 2, 0};
+    wh_ml_example ex[3];
+    for (int i = 0; i < 3; i++)
+        ex[i] = (wh_ml_example){texts[i], (uint32_t)strlen(texts[i]), bits[i]};
+    wh_ml_train_opts o;
+    wh_ml_train_defaults(&o);
+    o.f = (wh_ml_fcfg){.bits = 10, .word_ngrams = 1, .char_lo = 0, .char_hi = 0};
+    const char *labels[] = {"insult", "threat"};
+    wh_buf b;
+    wh_buf_init(&b);
+    char err[256];
+    ASSERT(wh_ml_train(&o, labels, 2, ex, 3, NULL, &b, err, sizeof(err)) == WH_OK);
+    char *p = malloc(b.len);
+    /* a weight far out of range: scores could sum to inf - inf = NaN */
+    memcpy(p, b.p, b.len);
+    float big = 3e38f;
+    uint64_t woff;
+    memcpy(&woff, p + 32, 8);
+    memcpy(p + woff + 8, &big, 4);
+    reseal(p, b.len);
+    expect_refused(p, b.len, "weight 2 is out of range");
+    /* the same label twice ("threat" and "insult" have the same length) */
+    memcpy(p, b.p, b.len);
+    char *t = memmem(p, b.len, "threat", 7);
+    ASSERT(t);
+    memcpy(t, "insult", 6);
+    reseal(p, b.len);
+    expect_refused(p, b.len, "label 'insult' twice");
+    /* a label that is not UTF-8 */
+    memcpy(p, b.p, b.len);
+    t = memmem(p, b.len, "threat", 7);
+    t[0] = (char)0xff;
+    reseal(p, b.len);
+    expect_refused(p, b.len, "bad label names");
+    free(p);
+    wh_buf_free(&b);
+}
+
 /* ---- metrics, against figures worked out by hand ---- */
 
 TEST(metrics_match_hand_computed_figures)
@@ -310,6 +363,11 @@ TEST(metrics_match_hand_computed_figures)
     ASSERT_NEAR(m.precision, 1.0, 1e-12);
     ASSERT_NEAR(m.recall, 0.5, 1e-12);
     ASSERT_NEAR(m.f1, 2 * 0.5 / 1.5, 1e-12);
+    /* without positives (or negatives) ROC-AUC is undefined, not 0 */
+    const bool none[] = {0, 0, 0, 0, 0, 0, 0, 0};
+    wh_ml_metrics_compute(s, none, 8, 0.5, &m);
+    ASSERT(isnan(m.auc));
+    ASSERT_EQ(m.at.fp, 4);
     /* ties count one half */
     const float t[] = {0.5f, 0.5f, 0.5f};
     const bool ty[] = {1, 0, 0};
@@ -348,6 +406,9 @@ TEST(score_predicate_in_rules_and_decisions)
     d = th_decide_explain(rs, th_msg("buy cheap pills now"));
     ASSERT_CONTAINS(d, "\"feature\":\"score\",\"model\":\"spam\",\"value\":0.9");
     ASSERT_CONTAINS(d, "\"score_features\":{\"spam\":[{\"feature\":");
+    /* no features at all: explained with none */
+    d = th_decide_explain(rs, th_msg(" "));
+    ASSERT_CONTAINS(d, "\"score_features\":{\"spam\":[]}");
     wh_ruleset_release(rs);
     /* a band: gte and lt together */
     rs = th_rules("version: 1\nmodels:\n  spam: spam.whm\nrules:\n"
