@@ -957,6 +957,20 @@ void wh_service_metrics(wh_service *s, wh_buf *b)
     }
     help(b, "whiply_ruleset_info", "gauge", "The ruleset serving (its hash).");
     wh_buf_printf(b, "whiply_ruleset_info{ruleset=\"%s\"} 1\n", g->rs->hash);
+    help(b, "whiply_model_info", "gauge", "The classifiers the rules load (checksum, labels).");
+    for (uint32_t i = 0; i < g->rs->nmodels; i++) {
+        const wh_rmodel *rm = &g->rs->models[i];
+        wh_buf_puts(b, "whiply_model_info{model=");
+        wh_buf_json_str(b, rm->name, strlen(rm->name));
+        wh_buf_printf(b, ",checksum=\"%s\",labels=", wh_model_checksum(rm->model));
+        wh_buf tmp;
+        wh_buf_init(&tmp);
+        for (uint32_t l = 0; l < wh_model_nlabels(rm->model); l++)
+            wh_buf_printf(&tmp, "%s%s", l ? "," : "", wh_model_label(rm->model, l));
+        wh_buf_json_str(b, tmp.p ? tmp.p : "", tmp.len);
+        wh_buf_free(&tmp);
+        wh_buf_puts(b, "} 1\n");
+    }
     pthread_rwlock_unlock(&s->gen_rw);
     help(b, "whiply_state_entries", "gauge", "Behaviour state entries held.");
     wh_buf_printf(b, "whiply_state_entries{kind=\"user\"} %llu\n", (unsigned long long)ss.users);

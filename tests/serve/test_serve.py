@@ -506,6 +506,9 @@ def a_bad_model_is_refused_and_the_last_good_one_keeps_scoring(d):
           m["file"].endswith("/spam.whm") and m["trained"]["examples"] == 8 and
           m["trained"]["positives"] == {"spam": 4}, m)
     old = rules["ruleset"]
+    metrics = d.req("GET", "/metrics", token="events")[1]
+    check('whiply_model_info{model="spam",checksum="%s",labels="spam"} 1' % m["checksum"] in metrics,
+          [x for x in metrics.splitlines() if "model_info" in x])
     st, body, _ = d.json("POST", "/v1/events", '{"id":"m1","text":"buy cheap pills"}', token="events", ctype="application/json")
     check(st == 200 and body["action"] == "hold" and body["scores"]["spam"] > 0.6, body)
     with open(model, "rb") as f:
