@@ -33,6 +33,8 @@ struct wh_decider {
     wh_action *act;         /* per rule: the action it takes (its ladder step when it escalates) */
     uint32_t *dur;          /* per rule: timeout seconds */
     _Atomic uint64_t *hits; /* per rule: times it fired (enforced or shadow), for metrics */
+    _Atomic uint64_t *score_hist; /* per score slot: WH_SCORE_BUCKETS counts, then the sum of
+                                     scores in millionths, for metrics */
 };
 
 wh_worker *wh_worker_new(wh_ruleset *rs, const wh_engine_opts *opts)
@@ -79,7 +81,8 @@ wh_decider *wh_decider_new(wh_ruleset *rs, const wh_engine_opts *opts, uint32_t 
     d->act = calloc(n, sizeof(wh_action));
     d->dur = calloc(n, sizeof(uint32_t));
     d->hits = calloc(n, sizeof(*d->hits));
-    bool ok = d->fired && d->act && d->dur && d->hits;
+    d->score_hist = calloc((size_t)rs->nscores * (WH_SCORE_BUCKETS + 1) + 1, sizeof(*d->score_hist));
+    bool ok = d->fired && d->act && d->dur && d->hits && d->score_hist;
     if (ok && rs->state.enabled) {
         if (!nshards) nshards = 1;
         const wh_state_cfg *c = &rs->state;
@@ -102,6 +105,7 @@ void wh_decider_free(wh_decider *d)
     free(d->act);
     free(d->dur);
     free((void *)d->hits);
+    free((void *)d->score_hist);
     wh_ruleset_release(d->rs);
     free(d);
 }
@@ -109,6 +113,16 @@ void wh_decider_free(wh_decider *d)
 uint64_t wh_decider_hits(const wh_decider *d, uint32_t rule)
 {
     return rule < d->rs->nrules ? atomic_load_explicit(&d->hits[rule], memory_order_relaxed) : 0;
+}
+
+void wh_decider_score_hist(const wh_decider *d, uint32_t slot, uint64_t *counts,
+                           uint64_t *sum_millionths)
+{
+    if (slot >= d->rs->nscores) return;
+    const _Atomic uint64_t *h = d->score_hist + (size_t)slot * (WH_SCORE_BUCKETS + 1);
+    for (int i = 0; i < WH_SCORE_BUCKETS; i++)
+        counts[i] += atomic_load_explicit(&h[i], memory_order_relaxed);
+    *sum_millionths += atomic_load_explicit(&h[WH_SCORE_BUCKETS], memory_order_relaxed);
 }
 
 wh_shard *wh_decider_shard(wh_decider *d)
@@ -775,7 +789,20 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
         wh_buf_puts(out, "],\"reason\":");
         write_reason(out, rs, (uint32_t)winner, an, act);
     }
-    if (an->scores) write_scores(out, rs, an, d->opts.explain);
+    if (an->scores) {
+        write_scores(out, rs, an, d->opts.explain);
+        for (uint32_t i = 0; i < rs->nscores; i++) {
+            float v = an->scores[i];
+            if (!isfinite(v)) continue;
+            int b = (int)ceilf(v * WH_SCORE_BUCKETS) - 1; /* Prometheus: v <= the bound */
+            if (b >= WH_SCORE_BUCKETS) b = WH_SCORE_BUCKETS - 1;
+            if (b < 0) b = 0;
+            _Atomic uint64_t *h = d->score_hist + (size_t)i * (WH_SCORE_BUCKETS + 1);
+            atomic_fetch_add_explicit(&h[b], 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&h[WH_SCORE_BUCKETS], (uint64_t)(v * 1e6f),
+                                      memory_order_relaxed);
+        }
+    }
     if (ch && any_fired) write_channel_action(d, ch, ctx.now, out);
     if (want_targets) write_targets(ctx.wave, ctx.now, targets_within, out);
     /* Matches of the rules that fired (enforced or shadow). */

@@ -67,6 +67,13 @@ wh_shard *wh_decider_shard(wh_decider *d); /* NULL when the ruleset keeps no sta
 /* How often rule (an index in rs->rules) fired here, enforced or shadow. Any thread. */
 uint64_t wh_decider_hits(const wh_decider *d, uint32_t rule);
 
+/* How this shard's messages scored, for metrics (any thread): adds the counts of score slot
+ * `slot` in each tenth (bucket i: scores in (i/10, (i+1)/10], 0 in the first) to counts
+ * and the sum of the scores in millionths to *sum_millionths. */
+#define WH_SCORE_BUCKETS 10
+void wh_decider_score_hist(const wh_decider *d, uint32_t slot, uint64_t *counts,
+                           uint64_t *sum_millionths);
+
 /* Prefetches the state an analysed event will need: stage 0, then (a few hundred ns later)
  * stage 1, then stage 2 (wave groups), then decide it. Only on the decider's own thread. */
 void wh_decide_prefetch(const wh_decider *d, const wh_analysis *an, int stage);

@@ -957,6 +957,30 @@ void wh_service_metrics(wh_service *s, wh_buf *b)
     }
     help(b, "whiply_ruleset_info", "gauge", "The ruleset serving (its hash).");
     wh_buf_printf(b, "whiply_ruleset_info{ruleset=\"%s\"} 1\n", g->rs->hash);
+    help(b, "whiply_score", "histogram",
+         "Classifier scores of the messages decided since the rules were loaded.");
+    for (uint32_t slot = 0; slot < g->rs->nscores; slot++) {
+        uint64_t counts[WH_SCORE_BUCKETS] = {0}, sum = 0, cum = 0;
+        for (uint32_t k = 0; k < g->nshards; k++)
+            wh_decider_score_hist(g->dec[k], slot, counts, &sum);
+        const char *sn = g->rs->score_names[slot];
+        for (int i = 0; i < WH_SCORE_BUCKETS; i++) {
+            cum += counts[i];
+            wh_buf_puts(b, "whiply_score_bucket{score=");
+            wh_buf_json_str(b, sn, strlen(sn));
+            wh_buf_printf(b, ",le=\"%.1f\"} %llu\n", (double)(i + 1) / WH_SCORE_BUCKETS,
+                          (unsigned long long)cum);
+        }
+        wh_buf_puts(b, "whiply_score_bucket{score=");
+        wh_buf_json_str(b, sn, strlen(sn));
+        wh_buf_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+        wh_buf_puts(b, "whiply_score_sum{score=");
+        wh_buf_json_str(b, sn, strlen(sn));
+        wh_buf_printf(b, "} %.6f\n", (double)sum / 1e6);
+        wh_buf_puts(b, "whiply_score_count{score=");
+        wh_buf_json_str(b, sn, strlen(sn));
+        wh_buf_printf(b, "} %llu\n", (unsigned long long)cum);
+    }
     help(b, "whiply_model_info", "gauge", "The classifiers the rules load (checksum, labels).");
     for (uint32_t i = 0; i < g->rs->nmodels; i++) {
         const wh_rmodel *rm = &g->rs->models[i];

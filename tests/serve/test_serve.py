@@ -511,6 +511,14 @@ def a_bad_model_is_refused_and_the_last_good_one_keeps_scoring(d):
           [x for x in metrics.splitlines() if "model_info" in x])
     st, body, _ = d.json("POST", "/v1/events", '{"id":"m1","text":"buy cheap pills"}', token="events", ctype="application/json")
     check(st == 200 and body["action"] == "hold" and body["scores"]["spam"] > 0.6, body)
+    # the score histogram counts it, in the tenth it fell in
+    metrics = d.req("GET", "/metrics", token="events")[1]
+    tenth = "%.1f" % (max(1, -int(-body["scores"]["spam"] * 10 // 1)) / 10)
+    check('whiply_score_count{score="spam"} 1' in metrics and
+          'whiply_score_bucket{score="spam",le="%s"} 1' % tenth in metrics and
+          'whiply_score_bucket{score="spam",le="0.5"} 0' in metrics and
+          'whiply_score_bucket{score="spam",le="+Inf"} 1' in metrics,
+          [x for x in metrics.splitlines() if "whiply_score" in x])
     with open(model, "rb") as f:
         good = f.read()
     # truncated in place, then damaged in place: each refused, and the model in memory scores on
