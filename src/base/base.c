@@ -525,9 +525,7 @@ uint64_t wh_random_seed(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t z = (uint64_t)ts.tv_sec * 1000000007u ^ (uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)&s;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u; /* splitmix64's finalizer */
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
+    return wh_splitmix64_mix(z);
 }
 
 void wh_hex_encode(const uint8_t *p, size_t n, char *out)

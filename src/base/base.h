@@ -81,6 +81,19 @@ uint64_t wh_mono_ns(void);
  * entropy yet, still different per process and per call). */
 uint64_t wh_random_seed(void);
 
+/* splitmix64: its finalizer (a bijective mix of 64 bits), and the next value of the sequence
+ * a seed starts (the same seed gives the same values on every machine). */
+static inline uint64_t wh_splitmix64_mix(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+static inline uint64_t wh_splitmix64(uint64_t *state)
+{
+    return wh_splitmix64_mix(*state += 0x9e3779b97f4a7c15ULL);
+}
+
 /* Lowercase hex of p[0..n) into out (2n + 1 bytes, NUL-terminated). */
 void wh_hex_encode(const uint8_t *p, size_t n, char *out);
 /* Exactly 2 * n hex digits (either case) of s[0..len) into out[0..n); false otherwise. */

@@ -346,9 +346,12 @@ static int train_opt(int c, const char *arg, train_cfg *tc)
         int k = 0;
         if (!strcmp(arg, "0"))
             a = b = 0;
-        else if ((sscanf(arg, "%u-%u%n", &a, &b, &k) != 2 || arg[k]) &&
-                 (sscanf(arg, "%u%n", &a, &k) != 1 || arg[k] || !(b = a)))
-            a = 1;
+        else if (sscanf(arg, "%u-%u%n", &a, &b, &k) == 2 && !arg[k])
+            ; /* A-B */
+        else if (sscanf(arg, "%u%n", &a, &k) == 1 && !arg[k])
+            b = a; /* A alone: A-A */
+        else
+            a = b = 1; /* not a range: refused below */
         if ((a || b) && (a < 2 || b < a || b > 8)) {
             fprintf(stderr, "whiply: --char-ngrams wants A-B with 2 <= A <= B <= 8, or 0; got '%s'\n",
                     arg);
@@ -379,17 +382,20 @@ static void train_cfg_init(train_cfg *tc)
     tc->negatives = default_negatives;
 }
 
-static wh_status train_model(const train_cfg *tc, dataset *d, const wh_ml_example *ex, uint32_t n,
-                             wh_buf *out, uint32_t *nlabels_out)
+/* The labels a model of d learns (map_labels), or 0 after saying there are none. */
+static uint32_t model_labels(const train_cfg *tc, dataset *d, const char **labels)
 {
-    const char *labels[WH_ML_MAX_LABELS];
     uint32_t nl = map_labels(d, tc->negatives, labels);
-    *nlabels_out = nl;
-    if (!nl) {
+    if (!nl)
         fprintf(stderr, "whiply: every label in the data is a negative one (%s): nothing to learn\n",
                 tc->negatives);
-        return WH_EINVAL;
-    }
+    return nl;
+}
+
+/* Trains on ex[0..n), whose label bits are over labels[0..nl) (model_labels). */
+static wh_status train_model(const train_cfg *tc, const char *const *labels, uint32_t nl,
+                             const wh_ml_example *ex, uint32_t n, wh_buf *out)
+{
     /* the examples of each label, for the metadata */
     wh_buf extra;
     wh_buf_init(&extra);
@@ -455,8 +461,9 @@ int wh_cmd_train(int argc, char **argv)
     wh_buf out;
     wh_buf_init(&out);
     uint64_t t0 = wh_mono_ns();
-    uint32_t nl = 0;
-    wh_status st = train_model(&tc, &d, d.ex, d.n, &out, &nl);
+    const char *labels[WH_ML_MAX_LABELS];
+    uint32_t nl = model_labels(&tc, &d, labels);
+    wh_status st = nl ? train_model(&tc, labels, nl, d.ex, d.n, &out) : WH_EINVAL;
     int rc = WH_EXIT_OK;
     if (st == WH_OK) {
         /* write beside, then rename: a reader never maps a half-written model */
@@ -651,7 +658,7 @@ static int eval_folds(const train_cfg *tc, dataset *d, uint32_t folds, double th
     uint32_t *which = malloc(d->n * sizeof(uint32_t));
     wh_ml_example *sub = malloc(d->n * sizeof(wh_ml_example));
     const char *labels[WH_ML_MAX_LABELS];
-    uint32_t nl = map_labels(d, tc->negatives, labels);
+    uint32_t nl = model_labels(tc, d, labels);
     float *score = malloc((size_t)d->n * (nl ? nl : 1) * sizeof(float));
     double acc[64] = {0}, secs = 0;
     int rc = WH_EXIT_OK;
@@ -661,20 +668,13 @@ static int eval_folds(const train_cfg *tc, dataset *d, uint32_t folds, double th
         goto done;
     }
     if (!nl) {
-        fprintf(stderr, "whiply: every label in the data is a negative one (%s): nothing to learn\n",
-                tc->negatives);
         rc = WH_EXIT_USAGE;
         goto done;
     }
-    uint64_t rng = tc->t.seed ^ 0x666f6c6473ULL;
+    uint64_t rng = tc->t.seed ^ 0x666f6c6473ULL; /* not training's sequence */
     for (uint32_t i = 0; i < d->n; i++)
         perm[i] = i;
-    for (uint32_t i = d->n - 1; i > 0; i--) {
-        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-        uint32_t j = (uint32_t)((rng >> 33) % (i + 1));
-        uint32_t t = perm[i];
-        perm[i] = perm[j], perm[j] = t;
-    }
+    wh_ml_shuffle(perm, d->n, &rng);
     for (uint32_t i = 0; i < d->n; i++)
         fold[perm[i]] = i % folds;
     for (uint32_t k = 0; k < folds; k++) {
@@ -689,9 +689,8 @@ static int eval_folds(const train_cfg *tc, dataset *d, uint32_t folds, double th
         t2.t.progress = false;
         wh_buf mb;
         wh_buf_init(&mb);
-        uint32_t nl2;
         if (tc->t.progress) fprintf(stderr, "eval: fold %u/%u: training on %u examples\n", k + 1, folds, ns);
-        if (train_model(&t2, d, sub, ns, &mb, &nl2) != WH_OK) {
+        if (train_model(&t2, labels, nl, sub, ns, &mb) != WH_OK) {
             wh_buf_free(&mb);
             rc = WH_EXIT_IO;
             goto done;

@@ -104,6 +104,10 @@ typedef struct {
 
 void wh_ml_train_defaults(wh_ml_train_opts *o);
 
+/* Shuffles v[0..n) (Fisher-Yates) with the sequence of *rng (splitmix64): training's example
+ * order and eval's folds. */
+void wh_ml_shuffle(uint32_t *v, uint32_t n, uint64_t *rng);
+
 /* Trains one logistic regression per label on examples and writes the model file bytes
  * into out. Fails (with err) on bad text (invalid UTF-8) or out of memory. */
 wh_status wh_ml_train(const wh_ml_train_opts *o, const char *const *labels, uint32_t nlabels,

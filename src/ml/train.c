@@ -26,12 +26,13 @@ void wh_ml_train_defaults(wh_ml_train_opts *o)
     o->seed = 1;
 }
 
-static uint64_t splitmix(uint64_t *s)
+void wh_ml_shuffle(uint32_t *v, uint32_t n, uint64_t *rng)
 {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
+    for (uint32_t i = n ? n - 1 : 0; i > 0; i--) {
+        uint32_t j = (uint32_t)(wh_splitmix64(rng) % (i + 1));
+        uint32_t t = v[i];
+        v[i] = v[j], v[j] = t;
+    }
 }
 
 typedef struct {
@@ -76,6 +77,18 @@ static void pad(wh_buf *b, size_t a)
     if (b->len % a) wh_buf_append(b, z, a - b->len % a);
 }
 
+/* Floats, little-endian, clamped to +-1e5: far beyond any trained weight, and well inside
+ * what the loader accepts (1e6). */
+static void put_weights(wh_buf *b, const float *v, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        float x = v[i] > 1e5f ? 1e5f : v[i] < -1e5f ? -1e5f : v[i];
+        uint32_t u;
+        memcpy(&u, &x, 4);
+        put32(b, u);
+    }
+}
+
 /* The model file bytes (layout in model.c). */
 static bool serialize(const wh_ml_train_opts *o, const char *const *labels, uint32_t nl,
                       const char *meta, const float *bias, const float *w, wh_buf *out)
@@ -105,20 +118,9 @@ static bool serialize(const wh_ml_train_opts *o, const char *const *labels, uint
         wh_buf_append(out, labels[i], strlen(labels[i]) + 1);
     wh_buf_append(out, meta, mbytes);
     pad(out, 4);
-    for (uint32_t i = 0; i < nl; i++) {
-        float x = bias[i] > 1e5f ? 1e5f : bias[i] < -1e5f ? -1e5f : bias[i];
-        uint32_t u;
-        memcpy(&u, &x, 4);
-        put32(out, u);
-    }
+    put_weights(out, bias, nl);
     pad(out, 64);
-    for (uint64_t i = 0; i < wn; i++) {
-        /* far beyond any trained weight, and well inside what the loader accepts (1e6) */
-        float x = w[i] > 1e5f ? 1e5f : w[i] < -1e5f ? -1e5f : w[i];
-        uint32_t u;
-        memcpy(&u, &x, 4);
-        put32(out, u);
-    }
+    put_weights(out, w, wn);
     XXH128_canonical_t c;
     XXH128_canonicalFromHash(&c, XXH3_128bits(out->p, out->len));
     wh_buf_append(out, &c, sizeof(c));
@@ -190,11 +192,7 @@ wh_status wh_ml_train(const wh_ml_train_opts *o, const char *const *labels, uint
         order[i] = i;
     const float lr = (float)o->lr, l2 = (float)o->l2, eps = 1e-8f, negw = (float)o->neg_weight;
     for (uint32_t ep = 0; ep < o->epochs; ep++) {
-        for (uint32_t i = nex - 1; i > 0; i--) { /* Fisher-Yates from the seed */
-            uint32_t j = (uint32_t)(splitmix(&rng) % (i + 1));
-            uint32_t t = order[i];
-            order[i] = order[j], order[j] = t;
-        }
+        wh_ml_shuffle(order, nex, &rng);
         double loss = 0;
         for (uint32_t k = 0; k < nex; k++) {
             uint32_t e = order[k];

@@ -1,6 +1,8 @@
 /* sketch.c - see sketch.h. */
 #include "sketch.h"
 
+#include "base/base.h"
+
 #include <stdbool.h>
 #include <string.h>
 #define XXH_INLINE_ALL
@@ -17,12 +19,8 @@ static void tab_init(void)
 {
     uint64_t x = 0x2545f4914f6cdd1dULL;
     for (int k = 0; k < 3; k++)
-        for (int i = 0; i < 256; i++) {
-            uint64_t z = (x += 0x9e3779b97f4a7c15ULL); /* splitmix64 */
-            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-            z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-            tab[k][i] = z ^ (z >> 31);
-        }
+        for (int i = 0; i < 256; i++)
+            tab[k][i] = wh_splitmix64(&x);
     __atomic_store_n(&tab_ready, 1, __ATOMIC_RELEASE);
 }
 
