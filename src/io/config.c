@@ -34,6 +34,7 @@ const char wh_config_default_yaml[] =
     "store:\n"
     "  sync: normal              # normal: survives a crash of whiply; full: of the machine\n"
     "  snapshot: 5m              # save the behaviour state this often (and at exit); 0: at exit\n"
+    "  preallocate: 64MiB        # audit disk space written ahead (fewer commit stalls); 0: none\n"
     "ratelimit:\n"
     "  keys: 1000000             # most keys the rate-limit service holds\n"
     "tokens: []                  # none: an admin token is made in DATA/admin.token\n";
@@ -67,6 +68,7 @@ static const opt_def opts[] = {
     {"retention.every", OPT_DURATION, O(retention.every_ms), 1000, INT64_MAX / 4, false},
     {"store.sync", OPT_SYNC, O(store.sync_full), 0, 0, false},
     {"store.snapshot", OPT_DURATION, O(store.snapshot_ms), 0, INT64_MAX / 4, false},
+    {"store.preallocate", OPT_SIZE, O(store.preallocate), 0, (int64_t)1 << 30, false},
     {"ratelimit.keys", OPT_INT, O(ratelimit_keys), 64, 100000000, false},
 };
 #undef O

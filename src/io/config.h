@@ -51,6 +51,7 @@ typedef struct {
     struct {
         bool sync_full;      /* fsync every commit (power-loss safe) vs. WAL NORMAL */
         int64_t snapshot_ms; /* how often the behaviour state is saved (0: only at exit) */
+        int64_t preallocate; /* bytes of WAL written ahead and of database growth at a time */
     } store;
     int64_t ratelimit_keys; /* most keys the rate-limit service holds */
     wh_token *tokens;

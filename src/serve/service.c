@@ -249,6 +249,7 @@ wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen)
         goto fail;
     }
     wh_store_opts so = {.sync_full = c->store.sync_full,
+                        .preallocate = c->store.preallocate,
                         .queue = c->limits.queue,
                         .audit_keep_ms = c->retention.audit_ms,
                         .review_keep_ms = c->retention.review_ms,

@@ -78,6 +78,7 @@ void wh_rec_set(wh_rec_batch *b, wh_rec *r, wh_rec_field f, const char *p, size_
 
 typedef struct {
     bool sync_full;
+    int64_t preallocate; /* WAL bytes written ahead at open; database growth step (0: none) */
     int64_t batch;                                             /* most rows in one transaction */
     int64_t queue;                                             /* most rows queued */
     int64_t audit_keep_ms, review_keep_ms, retention_every_ms; /* 0: keep */
