@@ -771,6 +771,19 @@ def the_audit_is_written_ahead_and_survives_kill9(d):
 
 
 @test
+def checkpoints_run_at_nice_10_and_nothing_else_does(d):
+    nices = {}
+    for tid in os.listdir("/proc/%d/task" % d.proc.pid):
+        with open("/proc/%d/task/%s/stat" % (d.proc.pid, tid)) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        nices[tid] = int(fields[16])  # field 19 of stat; [0] here is field 3
+    base = nices[str(d.proc.pid)]  # the nice the tests run at (0 unless CI is niced)
+    if base < 10:
+        eq(list(nices.values()).count(10), 1, "one thread at nice 10 (the checkpointer): %r" % nices)
+        eq(sum(1 for n in nices.values() if n != base), 1, "the others at nice %d: %r" % (base, nices))
+
+
+@test
 def audit_verify_names_a_tampered_row(d):
     events = read(os.path.join(EXAMPLES, "events.ndjson"))
     d.req("POST", "/v1/events", events, token="events")
