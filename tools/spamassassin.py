@@ -15,6 +15,7 @@ comments dropped, entities decoded); of a multipart/alternative only the plain p
 when there is one, so the same text does not appear twice; a text/plain part holding an HTML
 document is read as HTML. Attachments and non-text parts are dropped. Bytes are decoded in the
 charset the part names, else UTF-8, else cp1252; a malformed mail falls back to its raw body.
+An HTML document whose part names no charset is read in the charset its <meta> tag names.
 Each text is valid UTF-8, has no control characters but newline and tab, no runs of blank
 lines, and at most MAX_BYTES bytes (the engine's event text limit is 64 KiB).
 
@@ -46,6 +47,7 @@ BLOCK = {"br", "p", "div", "tr", "li", "ul", "ol", "table", "h1", "h2", "h3", "h
          "h6", "hr", "blockquote", "pre", "title", "dt", "dd", "center", "form"}
 SKIP = {"script", "style"}
 HTML_DOC = re.compile(r"<(html|body)\b", re.I)
+META_CHARSET = re.compile(rb"<meta\b[^>]*?charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.I)
 
 
 class _Text(html.parser.HTMLParser):
@@ -116,7 +118,11 @@ def part_text(part, html):
         # the email package then hands back the base64 itself: decode what is whole
         b64 = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
         data = base64.b64decode(b64[: len(b64) // 4 * 4])
-    s = decode(data, charset_of(part))
+    charset = charset_of(part)
+    if not charset:  # an HTML document may name its charset itself, as browsers read it
+        m = META_CHARSET.search(data)
+        charset = m.group(1).decode("ascii") if m else None
+    s = decode(data, charset)
     # spam often sends an HTML document as text/plain (or in a multipart whose boundary is wrong)
     return html_text(s) if html or HTML_DOC.search(s) else s
 
