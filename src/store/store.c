@@ -137,6 +137,7 @@ struct wh_store {
     pthread_cond_t ckpt_wake;
     bool ckpt_started;
     int wal_pages; /* the WAL's size after the last commit (the writer's wal hook) */
+    bool restart_due; /* the WAL passed CKPT_HARD: the writer restarts it after its commit */
 
     /* writer's own */
     sqlite3_stmt *ins_audit, *ins_review, *upd_review, *put_quota;
@@ -480,6 +481,13 @@ static bool begin(wh_store *s)
     }
 }
 
+/* The RESTART checkpoint that bounds the WAL under a saturating load (see CKPT_HARD). */
+static void wal_restart(wh_store *s)
+{
+    int log = 0, done = 0;
+    sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
+}
+
 static void *writer_main(void *arg)
 {
     wh_store *s = arg;
@@ -547,6 +555,11 @@ static void *writer_main(void *arg)
         call_notices(due, healthy);
         wh_rec_batch_reset(&cur);
         if (stop) break;
+        pthread_mutex_lock(&s->lock);
+        bool restart = s->restart_due;
+        s->restart_due = false;
+        pthread_mutex_unlock(&s->lock);
+        if (restart && healthy) wal_restart(s);
     }
     wh_rec_batch_free(&cur);
     wh_rec_batch_free(&quota_rows);
@@ -554,6 +567,16 @@ static void *writer_main(void *arg)
 }
 
 #define CKPT_PAGES 4096 /* checkpoint once the WAL holds this many pages (16 MiB) */
+/* PASSIVE checkpoints never block the writer, but while it commits back to back they never
+ * catch up with the WAL's end either, and the WAL only restarts from its beginning once a
+ * checkpoint has caught up. So: PASSIVE again while each pass gets further (the tail left
+ * is short), on the checkpoint thread; and when the WAL has grown past CKPT_HARD anyway
+ * (a load that keeps both cores busy), a RESTART, run by the writer itself between two
+ * commits once their requests are answered: it copies the rest at the writer's priority
+ * (the checkpoint thread's nice 10 would let the WAL grow by GBs) and the writer waits for
+ * it, as it would wait for a RESTART from any connection. journal_size_limit then truncates
+ * the file. */
+#define CKPT_HARD (8 * CKPT_PAGES)
 
 static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
 {
@@ -561,16 +584,11 @@ static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
     pthread_mutex_lock(&s->lock);
     s->wal_pages = pages;
     if (pages >= CKPT_PAGES) pthread_cond_signal(&s->ckpt_wake);
+    if (pages >= CKPT_HARD) s->restart_due = true;
     pthread_mutex_unlock(&s->lock);
     return SQLITE_OK;
 }
 
-/* PASSIVE checkpoints never block the writer, but while it commits back to back they never
- * catch up with the WAL's end either, and the WAL only restarts from its beginning once a
- * checkpoint has caught up. So: PASSIVE again while each pass gets further (the tail left
- * is short), and a RESTART (which makes the writer wait for the rest of one copy) only when
- * the WAL has grown past CKPT_HARD anyway. journal_size_limit then truncates the file. */
-#define CKPT_HARD (8 * CKPT_PAGES)
 #define CKPT_NICE 10
 
 static void *ckpt_main(void *arg)
@@ -580,8 +598,8 @@ static void *ckpt_main(void *arg)
     /* Checkpoints run in the machine's spare time: at nice 10 this thread no longer takes a
      * core from the audit writer or the HTTP threads while they have work, which took the
      * single-event p99 from 1.61-1.97 ms to 1.25-1.75 ms in interleaved runs (bench/RESULTS.md).
-     * On Linux a TID's nice is that thread's alone. Under a sustained overload the WAL then
-     * grows faster, until the load eases (measured there too). */
+     * On Linux a TID's nice is that thread's alone. Under a load that keeps both cores busy
+     * this thread falls behind; the writer's RESTART past CKPT_HARD bounds the WAL then. */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), CKPT_NICE) != 0)
         fprintf(stderr, "whiply: audit store: checkpoints at normal priority: %s\n", strerror(errno));
     /* A connection that has not yet read the database checkpoints nothing (SQLite 3.40
@@ -615,8 +633,6 @@ static void *ckpt_main(void *arg)
             if (left <= 0 || left >= prev_left) break;
             prev_left = left;
         }
-        if (log >= CKPT_HARD && done < log)
-            sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
         pthread_mutex_lock(&s->lock);
     }
     pthread_mutex_unlock(&s->lock);
