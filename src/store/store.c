@@ -136,7 +136,7 @@ struct wh_store {
     pthread_t ckpt_thread;
     pthread_cond_t ckpt_wake;
     bool ckpt_started;
-    int wal_pages; /* the WAL's size after the last commit (the writer's wal hook) */
+    int wal_pages;    /* the WAL's size after the last commit (the writer's wal hook) */
     bool restart_due; /* the WAL passed CKPT_HARD: the writer restarts it after its commit */
 
     /* writer's own */
@@ -601,7 +601,8 @@ static void *ckpt_main(void *arg)
      * On Linux a TID's nice is that thread's alone. Under a load that keeps both cores busy
      * this thread falls behind; the writer's RESTART past CKPT_HARD bounds the WAL then. */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), CKPT_NICE) != 0)
-        fprintf(stderr, "whiply: audit store: checkpoints at normal priority: %s\n", strerror(errno));
+        fprintf(stderr, "whiply: audit store: checkpoints at normal priority: %s\n",
+                strerror(errno));
     /* A connection that has not yet read the database checkpoints nothing (SQLite 3.40
      * returns OK and does no work): read once first. */
     if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=

@@ -79,8 +79,8 @@ void wh_rec_set(wh_rec_batch *b, wh_rec *r, wh_rec_field f, const char *p, size_
 typedef struct {
     bool sync_full;
     int64_t preallocate; /* WAL bytes written ahead at open; database growth step (0: none) */
-    int64_t batch;                                             /* most rows in one transaction */
-    int64_t queue;                                             /* most rows queued */
+    int64_t batch;       /* most rows in one transaction */
+    int64_t queue;       /* most rows queued */
     int64_t audit_keep_ms, review_keep_ms, retention_every_ms; /* 0: keep */
     wh_ratelimiter *quotas; /* its quota counters are persisted with each commit (may be NULL) */
 } wh_store_opts;
@@ -159,9 +159,10 @@ void wh_store_load_quotas(wh_store *s, wh_ratelimiter *rl);
 int wh_audit_verify(const char *db_path, const uint8_t *expect_head, FILE *out);
 
 /* The review queue's resolved messages (items without text, such as held joins, are left
- * out) as labelled NDJSON for `whiply train`, oldest verdict first: {"id","text","label","moderator","resolved_ms"}, label deny_label for a denial and
- * "ok" (a negative label) for an approval. Returns the number of lines, or -1 with a
- * message on err when the database cannot be read. */
+ * out) as labelled NDJSON for `whiply train`, oldest verdict first:
+ * {"id","text","label","moderator","resolved_ms"}, label deny_label for a denial and "ok" (a
+ * negative label) for an approval. Returns the number of lines, or -1 with a message on err when
+ * the database cannot be read. */
 int64_t wh_review_export(const char *db_path, const char *deny_label, FILE *out, FILE *err);
 
 #endif
