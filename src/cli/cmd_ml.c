@@ -64,8 +64,8 @@ static void names_drop(dataset *d, uint32_t pending)
 
 static void skip(dataset *d, const char *path, uint64_t line, const char *why)
 {
-    if (d->skipped++ < MAX_SHOWN_ERRORS) fprintf(stderr, "%s:%llu: skipped: %s\n", path,
-                                                 (unsigned long long)line, why);
+    if (d->skipped++ < MAX_SHOWN_ERRORS)
+        fprintf(stderr, "%s:%llu: skipped: %s\n", path, (unsigned long long)line, why);
 }
 
 static bool str_tok(const char *js, const wh_jtok *t, wh_arena *a, wh_str *out)
@@ -274,30 +274,46 @@ typedef struct {
     const char *negatives;
 } train_cfg;
 
-enum { O_SEED = 256, O_EPOCHS, O_LR, O_L2, O_BITS, O_WORDS, O_CHARS, O_NEG, O_NEGW, O_QUIET,
-       O_FOLDS, O_THRESH, O_JSON };
+enum {
+    O_SEED = 256,
+    O_EPOCHS,
+    O_LR,
+    O_L2,
+    O_BITS,
+    O_WORDS,
+    O_CHARS,
+    O_NEG,
+    O_NEGW,
+    O_QUIET,
+    O_FOLDS,
+    O_THRESH,
+    O_JSON
+};
 
-#define TRAIN_LONGOPTS                                                                          \
-    {"seed", required_argument, NULL, O_SEED}, {"epochs", required_argument, NULL, O_EPOCHS},  \
-        {"lr", required_argument, NULL, O_LR}, {"l2", required_argument, NULL, O_L2},          \
-        {"bits", required_argument, NULL, O_BITS},                                             \
-        {"word-ngrams", required_argument, NULL, O_WORDS},                                     \
-        {"char-ngrams", required_argument, NULL, O_CHARS},                                     \
-        {"negative", required_argument, NULL, O_NEG},                                          \
-        {"negative-weight", required_argument, NULL, O_NEGW}, {"quiet", no_argument, NULL, O_QUIET}
+#define TRAIN_LONGOPTS                                                                             \
+    {"seed", required_argument, NULL, O_SEED}, {"epochs", required_argument, NULL, O_EPOCHS},      \
+        {"lr", required_argument, NULL, O_LR}, {"l2", required_argument, NULL, O_L2},              \
+        {"bits", required_argument, NULL, O_BITS},                                                 \
+        {"word-ngrams", required_argument, NULL, O_WORDS},                                         \
+        {"char-ngrams", required_argument, NULL, O_CHARS},                                         \
+        {"negative", required_argument, NULL, O_NEG},                                              \
+        {"negative-weight", required_argument, NULL, O_NEGW},                                      \
+    {                                                                                              \
+        "quiet", no_argument, NULL, O_QUIET                                                        \
+    }
 
-#define TRAIN_USAGE                                                                             \
-    "  --seed N           example order (default 1): the same seed, data and options give\n"  \
-    "                     the same model bytes\n"                                              \
-    "  --epochs N         passes over the data (default 10)\n"                                 \
-    "  --lr X             AdaGrad learning rate (default 0.5)\n"                               \
-    "  --l2 X             L2 penalty (default 1e-6)\n"                                         \
-    "  --bits N           2^N hashed feature buckets, 10..24 (default 20: 4 MiB a label)\n"    \
-    "  --word-ngrams N    words up to N-grams, 1..3 (default 2)\n"                             \
-    "  --char-ngrams A-B  character n-grams of A to B bytes, 2..8, or 0 (default 3-5)\n"       \
-    "  --negative LIST    labels that mean none (default ham,ok,clean,none,normal,neutral)\n"  \
-    "  --negative-weight X  a negative example counts X times (default 2: a false positive\n"  \
-    "                     costs more than a miss)\n"                                         \
+#define TRAIN_USAGE                                                                                \
+    "  --seed N           example order (default 1): the same seed, data and options give\n"       \
+    "                     the same model bytes\n"                                                  \
+    "  --epochs N         passes over the data (default 10)\n"                                     \
+    "  --lr X             AdaGrad learning rate (default 0.5)\n"                                   \
+    "  --l2 X             L2 penalty (default 1e-6)\n"                                             \
+    "  --bits N           2^N hashed feature buckets, 10..24 (default 20: 4 MiB a label)\n"        \
+    "  --word-ngrams N    words up to N-grams, 1..3 (default 2)\n"                                 \
+    "  --char-ngrams A-B  character n-grams of A to B bytes, 2..8, or 0 (default 3-5)\n"           \
+    "  --negative LIST    labels that mean none (default ham,ok,clean,none,normal,neutral)\n"      \
+    "  --negative-weight X  a negative example counts X times (default 2: a false positive\n"      \
+    "                     costs more than a miss)\n"                                               \
     "  --quiet            no progress lines on stderr\n"
 
 static bool num_arg(const char *opt, const char *s, double lo, double hi, double *out)
@@ -353,8 +369,8 @@ static int train_opt(int c, const char *arg, train_cfg *tc)
         else
             a = b = 1; /* not a range: refused below */
         if ((a || b) && (a < 2 || b < a || b > 8)) {
-            fprintf(stderr, "whiply: --char-ngrams wants A-B with 2 <= A <= B <= 8, or 0; got '%s'\n",
-                    arg);
+            fprintf(stderr,
+                    "whiply: --char-ngrams wants A-B with 2 <= A <= B <= 8, or 0; got '%s'\n", arg);
             return -1;
         }
         tc->t.f.char_lo = (uint8_t)a;
@@ -387,7 +403,8 @@ static uint32_t model_labels(const train_cfg *tc, dataset *d, const char **label
 {
     uint32_t nl = map_labels(d, tc->negatives, labels);
     if (!nl)
-        fprintf(stderr, "whiply: every label in the data is a negative one (%s): nothing to learn\n",
+        fprintf(stderr,
+                "whiply: every label in the data is a negative one (%s): nothing to learn\n",
                 tc->negatives);
     return nl;
 }
@@ -410,7 +427,8 @@ static wh_status train_model(const train_cfg *tc, const char *const *labels, uin
     }
     wh_buf_putc(&extra, '}');
     char err[256];
-    wh_status st = wh_ml_train(&tc->t, labels, nl, ex, n, wh_buf_cstr(&extra), out, err, sizeof(err));
+    wh_status st =
+        wh_ml_train(&tc->t, labels, nl, ex, n, wh_buf_cstr(&extra), out, err, sizeof(err));
     if (st != WH_OK) fprintf(stderr, "whiply: training failed: %s\n", err);
     wh_buf_free(&extra);
     return st;
@@ -440,10 +458,11 @@ int wh_cmd_train(int argc, char **argv)
             outp = optarg;
             break;
         case 'h':
-            printf("usage: whiply train --data FILE.ndjson --out MODEL.whm [options]\n\n"
-                   "Trains a classifier from labelled NDJSON: {\"text\": ..., \"label\": \"spam\"}\n"
-                   "or {\"text\": ..., \"labels\": [\"toxic\", \"insult\"]}. Every label but the\n"
-                   "negative ones becomes a score of the model (docs/ml.md).\n\n" TRAIN_USAGE);
+            printf(
+                "usage: whiply train --data FILE.ndjson --out MODEL.whm [options]\n\n"
+                "Trains a classifier from labelled NDJSON: {\"text\": ..., \"label\": \"spam\"}\n"
+                "or {\"text\": ..., \"labels\": [\"toxic\", \"insult\"]}. Every label but the\n"
+                "negative ones becomes a score of the model (docs/ml.md).\n\n" TRAIN_USAGE);
             return 0;
         default:
             return WH_EXIT_USAGE;
@@ -497,7 +516,7 @@ int wh_cmd_train(int argc, char **argv)
 
 /* ---- eval ---- */
 
-static const double table_thresholds[] = {0.05, 0.1, 0.2, 0.3, 0.4, 0.5,
+static const double table_thresholds[] = {0.05, 0.1, 0.2, 0.3, 0.4,  0.5,
                                           0.6,  0.7, 0.8, 0.9, 0.95, 0.99};
 
 /* Scores examples [from the index list] with m into score[e * nl + l]; returns seconds spent. */
@@ -567,8 +586,8 @@ static void report(const char *model, const char *const *labels, uint32_t nl, co
             wh_buf_printf(&o, "%u-fold cross-validation: accuracy per fold", folds);
             for (uint32_t k = 0; k < folds; k++)
                 wh_buf_printf(&o, " %.2f%%", fold_acc[k] * 100);
-            wh_buf_printf(&o, "; mean %.2f%% (sd %.2f); figures below pool the folds\n",
-                          mean * 100, sqrt(var) * 100);
+            wh_buf_printf(&o, "; mean %.2f%% (sd %.2f); figures below pool the folds\n", mean * 100,
+                          sqrt(var) * 100);
         }
     }
     for (uint32_t l = 0; l < nl; l++) {
@@ -601,11 +620,9 @@ static void report(const char *model, const char *const *labels, uint32_t nl, co
                           (unsigned long long)c->tn, (unsigned long long)c->fn);
         } else {
             char a[16], p[16], r[16], f[16], fp[16];
-            pct(m.accuracy, a), pct(m.precision, p), pct(m.recall, r), pct(m.f1, f),
-                pct(m.fpr, fp);
-            wh_buf_printf(&o, "\nlabel %s: %llu positive, %llu negative; threshold %g\n",
-                          labels[l], (unsigned long long)m.pos, (unsigned long long)m.neg,
-                          threshold);
+            pct(m.accuracy, a), pct(m.precision, p), pct(m.recall, r), pct(m.f1, f), pct(m.fpr, fp);
+            wh_buf_printf(&o, "\nlabel %s: %llu positive, %llu negative; threshold %g\n", labels[l],
+                          (unsigned long long)m.pos, (unsigned long long)m.neg, threshold);
             char auc[16];
             if (isnan(m.auc))
                 snprintf(auc, sizeof(auc), "n/a");
@@ -689,7 +706,8 @@ static int eval_folds(const train_cfg *tc, dataset *d, uint32_t folds, double th
         t2.t.progress = false;
         wh_buf mb;
         wh_buf_init(&mb);
-        if (tc->t.progress) fprintf(stderr, "eval: fold %u/%u: training on %u examples\n", k + 1, folds, ns);
+        if (tc->t.progress)
+            fprintf(stderr, "eval: fold %u/%u: training on %u examples\n", k + 1, folds, ns);
         if (train_model(&t2, labels, nl, sub, ns, &mb) != WH_OK) {
             wh_buf_free(&mb);
             rc = WH_EXIT_IO;
@@ -769,15 +787,16 @@ int wh_cmd_eval(int argc, char **argv)
             json = true;
             break;
         case 'h':
-            printf("usage: whiply eval --model MODEL.whm --data FILE.ndjson [--json] [--threshold X]\n"
-                   "       whiply eval --folds K --data FILE.ndjson [train options]\n\n"
-                   "Accuracy, precision, recall, F1, false-positive rate, ROC-AUC, the confusion\n"
-                   "matrix and a threshold table for each label of the model. --folds K trains K\n"
-                   "models, each on all folds but one, and scores every example with the model\n"
-                   "that did not see it.\n\n"
-                   "  --threshold X      a score >= X predicts the label (default 0.5)\n"
-                   "  --json             one JSON object instead of the table\n"
-                   "train options (with --folds):\n" TRAIN_USAGE);
+            printf(
+                "usage: whiply eval --model MODEL.whm --data FILE.ndjson [--json] [--threshold X]\n"
+                "       whiply eval --folds K --data FILE.ndjson [train options]\n\n"
+                "Accuracy, precision, recall, F1, false-positive rate, ROC-AUC, the confusion\n"
+                "matrix and a threshold table for each label of the model. --folds K trains K\n"
+                "models, each on all folds but one, and scores every example with the model\n"
+                "that did not see it.\n\n"
+                "  --threshold X      a score >= X predicts the label (default 0.5)\n"
+                "  --json             one JSON object instead of the table\n"
+                "train options (with --folds):\n" TRAIN_USAGE);
             return 0;
         default:
             return WH_EXIT_USAGE;
@@ -801,8 +820,8 @@ int wh_cmd_eval(int argc, char **argv)
     int rc = WH_EXIT_OK;
     if (folds) {
         if (folds > d.n) {
-            fprintf(stderr, "whiply: %u folds need at least %u examples, %s has %u\n", folds,
-                    folds, data, d.n);
+            fprintf(stderr, "whiply: %u folds need at least %u examples, %s has %u\n", folds, folds,
+                    data, d.n);
             rc = WH_EXIT_USAGE;
         } else {
             rc = eval_folds(&tc, &d, folds, threshold, json);

@@ -269,8 +269,7 @@ int wh_cmd_token(int argc, char **argv)
 
 /* The database a tool reads: --db FILE, else DIR/whiply.db; NULL (said on stderr) when it
  * cannot be read. */
-static const char *tool_db(const char *cmd, const char *data, const char *db, char *buf,
-                           size_t n)
+static const char *tool_db(const char *cmd, const char *data, const char *db, char *buf, size_t n)
 {
     if (!db) {
         snprintf(buf, n, "%s/whiply.db", data);
@@ -308,10 +307,11 @@ int wh_cmd_review(int argc, char **argv)
                 n == 1 ? "" : "s");
         return WH_EXIT_OK;
     }
-    fprintf(stderr,
-            "usage: whiply review export [--data DIR | --db FILE] [--label NAME] > labelled.ndjson\n"
-            "  the review queue's resolved items as training data for whiply train: a denied\n"
-            "  message gets the label NAME (default removed), an approved one the label ok\n");
+    fprintf(
+        stderr,
+        "usage: whiply review export [--data DIR | --db FILE] [--label NAME] > labelled.ndjson\n"
+        "  the review queue's resolved items as training data for whiply train: a denied\n"
+        "  message gets the label NAME (default removed), an approved one the label ok\n");
     return WH_EXIT_USAGE;
 }
 

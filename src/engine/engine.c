@@ -81,7 +81,8 @@ wh_decider *wh_decider_new(wh_ruleset *rs, const wh_engine_opts *opts, uint32_t 
     d->act = calloc(n, sizeof(wh_action));
     d->dur = calloc(n, sizeof(uint32_t));
     d->hits = calloc(n, sizeof(*d->hits));
-    d->score_hist = calloc((size_t)rs->nscores * (WH_SCORE_BUCKETS + 1) + 1, sizeof(*d->score_hist));
+    d->score_hist =
+        calloc((size_t)rs->nscores * (WH_SCORE_BUCKETS + 1) + 1, sizeof(*d->score_hist));
     bool ok = d->fired && d->act && d->dur && d->hits && d->score_hist;
     if (ok && rs->state.enabled) {
         if (!nshards) nshards = 1;
@@ -954,8 +955,7 @@ static int contrib_cmp(const void *a, const void *b)
 }
 
 /* --explain: the features that weighed most in each score, by |weight x value|. */
-WH_COLD static bool explain_model(wh_worker *w, const wh_rmodel *rm, const wh_text *t,
-                                  wh_buf *out)
+WH_COLD static bool explain_model(wh_worker *w, const wh_rmodel *rm, const wh_text *t, wh_buf *out)
 {
     named_list l = {.a = &w->arena};
     if (!wh_ml_featurize_named(wh_model_fcfg(rm->model), t, &w->fv, collect_named, &l) || l.oom)

@@ -40,12 +40,12 @@ typedef struct {
     uint32_t nmatches;
     uint8_t *group_hit; /* per match group: a surviving blocked match */
     wh_match *matches;
-    wh_str pre;     /* ERROR: the whole output line (with its newline) */
-    uint64_t ticks; /* analysis time, for latency figures */
-    float *scores;  /* per score slot of the ruleset's models (messages only), or NULL */
+    wh_str pre;           /* ERROR: the whole output line (with its newline) */
+    uint64_t ticks;       /* analysis time, for latency figures */
+    float *scores;        /* per score slot of the ruleset's models (messages only), or NULL */
     wh_str score_explain; /* --explain: "slot":[top features],... */
-    wh_event ev;    /* strings in the line or the caller's arena */
-    wh_features f;  /* link hosts in the caller's arena */
+    wh_event ev;          /* strings in the line or the caller's arena */
+    wh_features f;        /* link hosts in the caller's arena */
 } wh_analysis;
 
 typedef struct wh_worker wh_worker;

@@ -106,8 +106,7 @@ static inline uint64_t char_gram(const char *p, unsigned n)
 /* One walk over the features, for both the hot path (named == NULL: bucket indices into fv)
  * and --explain (each feature with its name). */
 static inline __attribute__((always_inline)) bool walk(const wh_ml_fcfg *c, const wh_text *t,
-                                                       wh_ml_fv *fv, wh_ml_named_fn named,
-                                                       void *ud)
+                                                       wh_ml_fv *fv, wh_ml_named_fn named, void *ud)
 {
     const unsigned bits = c->bits;
     fv->n = 0;

@@ -71,9 +71,8 @@ void wh_ml_metrics_compute(const float *score, const bool *y, uint64_t n, double
     m->accuracy = ratio(c->tp + c->tn, n);
     m->precision = ratio(c->tp, c->tp + c->fp);
     m->recall = ratio(c->tp, m->pos);
-    m->f1 = m->precision + m->recall > 0
-                ? 2 * m->precision * m->recall / (m->precision + m->recall)
-                : 0;
+    m->f1 = m->precision + m->recall > 0 ? 2 * m->precision * m->recall / (m->precision + m->recall)
+                                         : 0;
     m->fpr = ratio(c->fp, m->neg);
     m->auc = auc(score, y, n, m->pos, m->neg);
 }

@@ -6,13 +6,11 @@
  *             they hide; each hashed into one of 2^bits buckets (XXH3 for words, a multiply-
  *             shift of the packed bytes for character n-grams)
  *   score     sigmoid(bias + sum of weight x value), a feature's value being
- *             (1 + ln count) over the length of the message's vector: one weight row per bucket, one column per label, so a feature costs one
- *             cache line for every label of a model
- *   model     a versioned file (header, labels, metadata JSON, biases, weights, XXH3-128
- *             checksum), mapped read-only and shared by every thread and every ruleset that
- *             names it
- *   train     AdaGrad SGD with L2, examples in a seeded order: the same data, options and
- *             seed give the same model bytes
+ *             (1 + ln count) over the length of the message's vector: one weight row per bucket,
+ * one column per label, so a feature costs one cache line for every label of a model model     a
+ * versioned file (header, labels, metadata JSON, biases, weights, XXH3-128 checksum), mapped
+ * read-only and shared by every thread and every ruleset that names it train     AdaGrad SGD with
+ * L2, examples in a seeded order: the same data, options and seed give the same model bytes
  *
  * See docs/ml.md for the file format and the figures. */
 #ifndef WH_ML_H
@@ -74,7 +72,7 @@ uint32_t wh_model_nlabels(const wh_model *m);
 const char *wh_model_label(const wh_model *m, uint32_t i);
 int32_t wh_model_find_label(const wh_model *m, const char *name); /* -1 when absent */
 const wh_ml_fcfg *wh_model_fcfg(const wh_model *m);
-const char *wh_model_meta(const wh_model *m); /* the training metadata, JSON */
+const char *wh_model_meta(const wh_model *m);     /* the training metadata, JSON */
 const char *wh_model_checksum(const wh_model *m); /* 32 hex digits */
 float wh_model_weight(const wh_model *m, uint32_t bucket, uint32_t label);
 float wh_model_bias(const wh_model *m, uint32_t label);

@@ -126,8 +126,9 @@ static bool check(wh_model *m, char *err, size_t errlen)
     uint64_t boff = ALIGN((uint64_t)HEADER + lbytes + mbytes, 4);
     uint64_t wbytes = ((uint64_t)1 << f.bits) * nl * sizeof(float);
     if (woff != ALIGN(boff + 4ull * nl, 64) || woff + wbytes + sizeof(want) != n)
-        return fail(err, errlen, "bad section sizes (labels %u bytes, metadata %u, weights at %llu)",
-                    lbytes, mbytes, (unsigned long long)woff);
+        return fail(err, errlen,
+                    "bad section sizes (labels %u bytes, metadata %u, weights at %llu)", lbytes,
+                    mbytes, (unsigned long long)woff);
     const char *s = (const char *)p + HEADER, *end = s + lbytes;
     for (uint32_t i = 0; i < nl; i++) {
         const char *z = memchr(s, 0, (size_t)(end - s));

@@ -1,9 +1,9 @@
 /* train.c - one-vs-rest logistic regression on hashed features (see ml.h).
  *
- * Every example is featurized once into (bucket, value) pairs, the values scoring uses. Then each epoch visits the examples in an order
- * drawn from the seed and takes one AdaGrad step per label, with L2 applied to the weights
- * the example touches. One thread and a fixed order of float operations: the same inputs
- * give the same bytes. */
+ * Every example is featurized once into (bucket, value) pairs, the values scoring uses. Then each
+ * epoch visits the examples in an order drawn from the seed and takes one AdaGrad step per label,
+ * with L2 applied to the weights the example touches. One thread and a fixed order of float
+ * operations: the same inputs give the same bytes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,8 +127,8 @@ static bool serialize(const wh_ml_train_opts *o, const char *const *labels, uint
     return out->len == fsize;
 }
 
-static bool featurize_all(const wh_ml_train_opts *o, const wh_ml_example *ex, uint32_t nex,
-                          csr *c, char *err, size_t errlen)
+static bool featurize_all(const wh_ml_train_opts *o, const wh_ml_example *ex, uint32_t nex, csr *c,
+                          char *err, size_t errlen)
 {
     wh_arena a;
     wh_arena_init(&a, 1 << 20);

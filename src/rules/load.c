@@ -1120,7 +1120,8 @@ static void parse_models(ld_t *L, struct fy_node *n)
             continue;
         }
         for (uint32_t i = 0; i < L->rs->nmodels; i++)
-            if (!strcmp(L->rs->models[i].name, name)) ERR(L, kn, "model '%s' is defined twice", name);
+            if (!strcmp(L->rs->models[i].name, name))
+                ERR(L, kn, "model '%s' is defined twice", name);
         size_t pl = strlen(L->dir) + strlen(rel) + 2;
         char *path = wh_arena_alloc(L->a, pl);
         if (rel[0] == '/')
@@ -1986,8 +1987,9 @@ static void on_pattern_error(void *ud, uint32_t pi, const char *msg)
 
 /* ---- top level ---- */
 
-static const char *const top_keys[] = {"version",    "lists",      "exempt_roles", "rules",  "state",
-                                       "escalation", "reputation", "mod_actions",  "models", NULL};
+static const char *const top_keys[] = {"version", "lists",      "exempt_roles", "rules",
+                                       "state",   "escalation", "reputation",   "mod_actions",
+                                       "models",  NULL};
 
 static wh_status load(const char *path, const char *dir, const char *mem, size_t memlen,
                       const wh_load_opts *opts, wh_diags *diags, wh_ruleset **out);

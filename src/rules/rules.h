@@ -245,7 +245,7 @@ typedef struct wh_ruleset {
     uint32_t nmodels;
     uint32_t nscores;   /* score slots: the labels of every model */
     char **score_names; /* per slot, as decisions name it */
-    char hash[17]; /* identifies the ruleset in decisions */
+    char hash[17];      /* identifies the ruleset in decisions */
     char *path;
     wh_arena arena; /* owns every string and node above */
 } wh_ruleset;

@@ -108,17 +108,16 @@ TEST(features_counts_are_sublinear)
 /* ---- training ---- */
 
 static const char *const spam_fix[] = {
-    "buy cheap pills now",         "cheap pills online, buy now",  "win a free prize now",
-    "free money, click here now",  "claim your free prize today",  "cheap watches, buy today",
-    "click here for free money",   "buy now and win cash",         "free cash prize, click now",
+    "buy cheap pills now",        "cheap pills online, buy now", "win a free prize now",
+    "free money, click here now", "claim your free prize today", "cheap watches, buy today",
+    "click here for free money",  "buy now and win cash",        "free cash prize, click now",
     "limited offer: cheap pills",
 };
 static const char *const ham_fix[] = {
-    "see you at the meeting tomorrow", "the meeting moved to friday",
-    "can you review my patch",         "lunch at noon with the team?",
-    "thanks for the review",           "the build is green again",
-    "notes from the meeting attached", "let us talk about the patch",
-    "who is coming to lunch",          "the team review is on friday",
+    "see you at the meeting tomorrow", "the meeting moved to friday", "can you review my patch",
+    "lunch at noon with the team?",    "thanks for the review",       "the build is green again",
+    "notes from the meeting attached", "let us talk about the patch", "who is coming to lunch",
+    "the team review is on friday",
 };
 
 static void fixture(wh_ml_example *ex, uint32_t *n)
@@ -167,9 +166,11 @@ TEST(training_learns_the_fixture)
     wh_buf b;
     wh_model *m = train_fixture(1, &b);
     for (size_t i = 0; i < WH_ARRAY_LEN(spam_fix); i++)
-        if (score_of(m, spam_fix[i]) < 0.8f) T_FAIL("spam '%s' scored %g", spam_fix[i], score_of(m, spam_fix[i]));
+        if (score_of(m, spam_fix[i]) < 0.8f)
+            T_FAIL("spam '%s' scored %g", spam_fix[i], score_of(m, spam_fix[i]));
     for (size_t i = 0; i < WH_ARRAY_LEN(ham_fix); i++)
-        if (score_of(m, ham_fix[i]) > 0.2f) T_FAIL("ham '%s' scored %g", ham_fix[i], score_of(m, ham_fix[i]));
+        if (score_of(m, ham_fix[i]) > 0.2f)
+            T_FAIL("ham '%s' scored %g", ham_fix[i], score_of(m, ham_fix[i]));
     /* unseen sentences made of what it learned, and an evasion of one */
     ASSERT(score_of(m, "click now for cheap cash") > 0.5f);
     ASSERT(score_of(m, "review the meeting notes") < 0.5f);
@@ -199,9 +200,14 @@ TEST(same_seed_same_bytes)
 
 TEST(multi_label_models_score_each_label)
 {
-    const char *texts[] = {"you idiot",        "you stupid idiot",  "i will hurt you",
-                           "i will find you",  "stupid, i will hurt you", "have a nice day",
-                           "good game, well played", "nice stream today"};
+    const char *texts[] = {"you idiot",
+                           "you stupid idiot",
+                           "i will hurt you",
+                           "i will find you",
+                           "stupid, i will hurt you",
+                           "have a nice day",
+                           "good game, well played",
+                           "nice stream today"};
     uint64_t bits[] = {1, 1, 2, 2, 3, 0, 0, 0}; /* 1 insult, 2 threat */
     wh_ml_example ex[8];
     for (int i = 0; i < 8; i++)
@@ -411,8 +417,9 @@ TEST(score_predicate_in_rules_and_decisions)
     ASSERT_CONTAINS(d, "\"score_features\":{\"spam\":[]}");
     wh_ruleset_release(rs);
     /* a band: gte and lt together */
-    rs = th_rules("version: 1\nmodels:\n  spam: spam.whm\nrules:\n"
-                  "  - {id: unsure, when: {score: {model: spam, gte: 0.2, lt: 0.8}}, action: warn}\n");
+    rs = th_rules(
+        "version: 1\nmodels:\n  spam: spam.whm\nrules:\n"
+        "  - {id: unsure, when: {score: {model: spam, gte: 0.2, lt: 0.8}}, action: warn}\n");
     ASSERT_CONTAINS(th_decide(rs, th_msg("buy cheap pills now")), "\"action\":\"allow\"");
     wh_ruleset_release(rs);
 }
@@ -421,12 +428,13 @@ TEST(model_errors_in_rules_are_reported_where_written)
 {
     write_model("spam.whm");
     th_write_tmp("broken.whm", "WHIPLYM\0 not really");
-    char *t = th_lint("version: 1\nmodels:\n  spam: {file: missing.whm}\n  bad: {file: broken.whm}\n"
-                      "  ok: {file: spam.whm}\nrules:\n"
-                      "  - {id: a, when: {score: {model: nope, gte: 0.5}}, action: hold}\n"
-                      "  - {id: b, when: {score: {model: ok, label: ham, gte: 0.5}}, action: hold}\n"
-                      "  - {id: c, when: {score: {model: ok}}, action: hold}\n"
-                      "  - {id: d, when: {score: {model: ok, gte: 2}}, action: hold}\n");
+    char *t =
+        th_lint("version: 1\nmodels:\n  spam: {file: missing.whm}\n  bad: {file: broken.whm}\n"
+                "  ok: {file: spam.whm}\nrules:\n"
+                "  - {id: a, when: {score: {model: nope, gte: 0.5}}, action: hold}\n"
+                "  - {id: b, when: {score: {model: ok, label: ham, gte: 0.5}}, action: hold}\n"
+                "  - {id: c, when: {score: {model: ok}}, action: hold}\n"
+                "  - {id: d, when: {score: {model: ok, gte: 2}}, action: hold}\n");
     ASSERT_CONTAINS(t, "lint.yaml:3:16: error: model 'spam': ");
     ASSERT_CONTAINS(t, "missing.whm: cannot open: No such file or directory");
     ASSERT_CONTAINS(t, "lint.yaml:4:15: error: model 'bad': ");
