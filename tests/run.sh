@@ -106,7 +106,7 @@ check "train skips bad lines naming file:line, and learns the fixture" bash -c "
     grep -q 'chat.ndjson:13: skipped: invalid JSON at byte 1' '$TMP/train.err' &&
     grep -q 'chat.ndjson:33: skipped: no \"text\"' '$TMP/train.err' &&
     grep -q 'chat.ndjson:34: skipped: a label is a non-empty string' '$TMP/train.err' &&
-    grep -q 'train: epoch 10/10' '$TMP/train.err' &&
+    grep -q 'train: run 3/3, epoch 10/10' '$TMP/train.err' &&
     '$WHIPLY' eval --model '$TMP/chat.whm' --data $ML/chat-test.ndjson --json |
     python3 -c 'import json,sys; j=json.load(sys.stdin); assert list(j[\"labels\"]) == [\"spam\"], j; l=j[\"labels\"][\"spam\"]; assert l[\"accuracy\"] == 1.0 and l[\"n_pos\"] == 3 and l[\"n_neg\"] == 3, l'"
 check "the same seed gives the same model bytes, another seed other bytes" bash -c "
@@ -114,6 +114,14 @@ check "the same seed gives the same model bytes, another seed other bytes" bash 
     '$WHIPLY' train --data $ML/chat.ndjson --out '$TMP/b.whm' --bits 16 --quiet 2>/dev/null &&
     '$WHIPLY' train --data $ML/chat.ndjson --out '$TMP/c.whm' --bits 16 --quiet --seed 9 2>/dev/null &&
     cmp '$TMP/a.whm' '$TMP/b.whm' && ! cmp -s '$TMP/a.whm' '$TMP/c.whm'"
+check "--bag N averages N runs (1 is one run; 0 and 33 are refused)" bash -c "
+    '$WHIPLY' train --data $ML/chat.ndjson --out '$TMP/bag1.whm' --bits 16 --bag 1 2>'$TMP/bag.err' &&
+    grep -q 'train: run 1/1, epoch 10/10' '$TMP/bag.err' && ! grep -q 'run 2/' '$TMP/bag.err' &&
+    ! cmp -s '$TMP/bag1.whm' '$TMP/a.whm' && grep -qa '\"bag\":1' '$TMP/bag1.whm' &&
+    ! '$WHIPLY' train --data $ML/chat.ndjson --out '$TMP/bag0.whm' --bag 0 2>'$TMP/bag.err' &&
+    grep -q -- '--bag wants a number from 1 to 32' '$TMP/bag.err' &&
+    ! '$WHIPLY' train --data $ML/chat.ndjson --out '$TMP/bag0.whm' --bag 33 2>/dev/null &&
+    test ! -e '$TMP/bag0.whm'"
 check "eval prints the figures, the confusion matrix and the threshold table" bash -c "
     '$WHIPLY' eval --model '$TMP/chat.whm' --data $ML/chat-test.ndjson > '$TMP/eval.txt' &&
     grep -q 'accuracy 100.00%  precision 100.00%  recall 100.00%  F1 100.00%  false positives 0.00%  ROC-AUC 1.0000' '$TMP/eval.txt' &&

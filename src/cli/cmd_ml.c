@@ -284,6 +284,7 @@ enum {
     O_CHARS,
     O_NEG,
     O_NEGW,
+    O_BAG,
     O_QUIET,
     O_FOLDS,
     O_THRESH,
@@ -298,6 +299,7 @@ enum {
         {"char-ngrams", required_argument, NULL, O_CHARS},                                         \
         {"negative", required_argument, NULL, O_NEG},                                              \
         {"negative-weight", required_argument, NULL, O_NEGW},                                      \
+        {"bag", required_argument, NULL, O_BAG},                                                   \
     {                                                                                              \
         "quiet", no_argument, NULL, O_QUIET                                                        \
     }
@@ -314,6 +316,8 @@ enum {
     "  --negative LIST    labels that mean none (default ham,ok,clean,none,normal,neutral)\n"      \
     "  --negative-weight X  a negative example counts X times (default 2: a false positive\n"      \
     "                     costs more than a miss)\n"                                               \
+    "  --bag N            average N runs, each in its own example order, 1..32 (default 3:\n"      \
+    "                     N times the training time, nothing more when scoring)\n"                 \
     "  --quiet            no progress lines on stderr\n"
 
 static bool num_arg(const char *opt, const char *s, double lo, double hi, double *out)
@@ -383,6 +387,10 @@ static int train_opt(int c, const char *arg, train_cfg *tc)
     case O_NEGW:
         if (!num_arg("negative-weight", arg, 0.01, 100, &v)) return -1;
         tc->t.neg_weight = v;
+        return 1;
+    case O_BAG:
+        if (!num_arg("bag", arg, 1, WH_ML_MAX_BAG, &v)) return -1;
+        tc->t.bag = (uint32_t)v;
         return 1;
     case O_QUIET:
         tc->t.progress = false;

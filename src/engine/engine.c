@@ -900,7 +900,7 @@ WH_COLD static void analysis_error(wh_analysis *an, wh_arena *keep, const wh_dec
 
 typedef struct {
     const char *name;
-    uint32_t len, bucket;
+    uint32_t len, bucket, kind;
 } named_feat;
 
 typedef struct {
@@ -910,7 +910,7 @@ typedef struct {
     bool oom;
 } named_list;
 
-static void collect_named(void *ud, uint32_t bucket, const char *name, size_t n)
+static void collect_named(void *ud, uint32_t bucket, unsigned kind, const char *name, size_t n)
 {
     named_list *l = ud;
     if (l->oom) return;
@@ -930,7 +930,7 @@ static void collect_named(void *ud, uint32_t bucket, const char *name, size_t n)
         l->oom = true;
         return;
     }
-    l->v[l->n++] = (named_feat){s, (uint32_t)n, bucket};
+    l->v[l->n++] = (named_feat){s, (uint32_t)n, bucket, kind};
 }
 
 static int named_cmp(const void *a, const void *b)
@@ -960,7 +960,6 @@ WH_COLD static bool explain_model(wh_worker *w, const wh_rmodel *rm, const wh_te
     named_list l = {.a = &w->arena};
     if (!wh_ml_featurize_named(wh_model_fcfg(rm->model), t, &w->fv, collect_named, &l) || l.oom)
         return false;
-    float inv_norm = w->fv.inv_norm;
     if (l.n) qsort(l.v, l.n, sizeof(named_feat), named_cmp);
     uint32_t nd = 0; /* distinct names, with their counts */
     uint32_t *cnt = wh_arena_alloc(&w->arena, sizeof(uint32_t) * (l.n ? l.n : 1));
@@ -978,7 +977,7 @@ WH_COLD static bool explain_model(wh_worker *w, const wh_rmodel *rm, const wh_te
     for (uint32_t lab = 0; lab < nl; lab++) {
         for (uint32_t i = 0; i < nd; i++)
             c[i] = (contrib){i, wh_model_weight(rm->model, l.v[i].bucket, lab) *
-                                    (1 + logf((float)cnt[i])) * inv_norm};
+                                    (1 + logf((float)cnt[i])) * w->fv.kscale[l.v[i].kind]};
         if (nd) qsort(c, nd, sizeof(contrib), contrib_cmp);
         if (out->len) wh_buf_putc(out, ',');
         const char *sn = w->rs->score_names[rm->slot0 + lab];

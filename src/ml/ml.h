@@ -1,16 +1,17 @@
 /* ml.h - the built-in text classifier: hashed n-gram features of the normalized views, a
  * one-vs-rest logistic regression per label, and a memory-mapped model file.
  *
- *   features  word unigrams (and bigrams, trigrams) of the skeleton view and character
- *             n-grams of the squashed view, so "fr33 n1tro" and "f r e e" look like the words
- *             they hide; each hashed into one of 2^bits buckets (XXH3 for words, a multiply-
- *             shift of the packed bytes for character n-grams)
- *   score     sigmoid(bias + sum of weight x value), a feature's value being
- *             (1 + ln count) over the length of the message's vector: one weight row per bucket,
- * one column per label, so a feature costs one cache line for every label of a model model     a
- * versioned file (header, labels, metadata JSON, biases, weights, XXH3-128 checksum), mapped
- * read-only and shared by every thread and every ruleset that names it train     AdaGrad SGD with
- * L2, examples in a seeded order: the same data, options and seed give the same model bytes
+ * - Features: word unigrams (and bigrams, trigrams) of the skeleton view, character n-grams
+ *   of the squashed view, runs of symbols and the hosts of links, so "fr33 n1tro" and
+ *   "f r e e" look like the words they hide; each hashed into one of 2^bits buckets (XXH3 for
+ *   words, a multiply-shift of the packed bytes for character n-grams).
+ * - Score: sigmoid(bias + sum of weight x value). A feature's value is (1 + ln count), each
+ *   kind of feature scaled to the same length and the whole vector to length 1. One weight
+ *   row per bucket, one column per label: a feature costs one cache line for every label.
+ * - Model: a versioned file (header, labels, metadata JSON, biases, weights, XXH3-128
+ *   checksum), mapped read-only and shared by every thread and every ruleset that names it.
+ * - Training: AdaGrad SGD with L2, examples in a seeded order, several runs from successive
+ *   seeds averaged (bagging); the same data, options and seed give the same model bytes.
  *
  * See docs/ml.md for the file format and the figures. */
 #ifndef WH_ML_H
@@ -20,7 +21,19 @@
 #include "text/normalize.h"
 
 #define WH_ML_MAX_LABELS 64
-#define WH_ML_VERSION 1
+#define WH_ML_MAX_BAG 32
+#define WH_ML_VERSION 2 /* 2: each kind of feature scaled to the same length */
+
+/* Kinds of feature, each scaled to the same length in a message's vector. */
+enum {
+    WH_MLK_WORD = 0,   /* word unigrams; + 1: bigrams, + 2: trigrams */
+    WH_MLK_SYMBOL = 3, /* runs of symbols */
+    WH_MLK_HOST = 4,   /* hosts of links */
+    WH_MLK_CHAR = 5,   /* character n-grams of the shortest length; + 1: one byte longer, ... */
+    WH_ML_KINDS = 16
+};
+#define WH_ML_KIND_SHIFT 24 /* an occurrence is bucket | kind << 24 (bits <= 24) */
+#define WH_ML_BUCKET_MASK ((1u << WH_ML_KIND_SHIFT) - 1)
 
 typedef struct {
     uint8_t bits;        /* log2 of the number of buckets (10..24) */
@@ -29,16 +42,18 @@ typedef struct {
     uint8_t char_hi;
 } wh_ml_fcfg;
 
-/* A message's features: the bucket of every occurrence (v), then each distinct bucket (u)
- * with its value (x): (1 + ln count), the whole vector scaled to length 1. */
+/* A message's features: every occurrence (v: bucket | kind << WH_ML_KIND_SHIFT), then each
+ * distinct (kind, bucket) as its bucket (u) with its value (x): (1 + ln count), each kind's
+ * values scaled to the same length and the whole vector to length 1. A bucket can appear
+ * once per kind in u. */
 typedef struct {
     uint32_t *v;
     uint32_t n, cap;
     uint32_t *u;
     float *x;
     uint32_t nu, ucap;
-    float inv_norm; /* 1 / the length before scaling */
-    uint64_t *tab;  /* scratch: bucket -> index into u */
+    float kscale[WH_ML_KINDS]; /* what (1 + ln count) of each kind was multiplied by */
+    uint32_t *tab;             /* scratch: a hash table of 1 + indices into u (0: free) */
     uint32_t tabcap;
     char *s; /* scratch: the squashed view with single spaces and a space at both ends */
     uint32_t slen, scap;
@@ -51,8 +66,10 @@ void wh_ml_fv_free(wh_ml_fv *fv);
 bool wh_ml_featurize(const wh_ml_fcfg *c, const wh_text *t, wh_ml_fv *fv);
 
 /* The same features, with a readable name for each occurrence ("w:free", "w:free nitro",
- * "c:_fre", "p:!!!", "h:example.com"): for --explain and tests. name is not NUL-terminated. */
-typedef void (*wh_ml_named_fn)(void *ud, uint32_t bucket, const char *name, size_t n);
+ * "c:_fre", "p:!!!", "h:example.com") and its kind (WH_MLK_*): for --explain and tests. name
+ * is not NUL-terminated. */
+typedef void (*wh_ml_named_fn)(void *ud, uint32_t bucket, unsigned kind, const char *name,
+                               size_t n);
 bool wh_ml_featurize_named(const wh_ml_fcfg *c, const wh_text *t, wh_ml_fv *scratch,
                            wh_ml_named_fn fn, void *ud);
 
@@ -97,6 +114,7 @@ typedef struct {
     double neg_weight; /* a negative example's loss counts this much (false positives cost
                           more than misses in moderation; default 2) */
     uint64_t seed;
+    uint32_t bag;  /* runs averaged, each in its own example order (1..WH_ML_MAX_BAG; default 3) */
     bool progress; /* a progress line on stderr per epoch */
 } wh_ml_train_opts;
 

@@ -2,8 +2,11 @@
  *
  * Every example is featurized once into (bucket, value) pairs, the values scoring uses. Then each
  * epoch visits the examples in an order drawn from the seed and takes one AdaGrad step per label,
- * with L2 applied to the weights the example touches. One thread and a fixed order of float
- * operations: the same inputs give the same bytes. */
+ * with L2 applied to the weights the example touches. With bag > 1 the whole training runs that
+ * many times, each from its own seed, and the weights are averaged: the average of linear models
+ * is one linear model (its score is the mean of their log-odds), so bagging costs training time
+ * and nothing at scoring. One thread and a fixed order of float operations: the same inputs give
+ * the same bytes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,7 @@ void wh_ml_train_defaults(wh_ml_train_opts *o)
     o->l2 = 1e-6;
     o->neg_weight = 2;
     o->seed = 1;
+    o->bag = 3;
 }
 
 void wh_ml_shuffle(uint32_t *v, uint32_t n, uint64_t *rng)
@@ -162,6 +166,42 @@ static bool featurize_all(const wh_ml_train_opts *o, const wh_ml_example *ex, ui
     return ok;
 }
 
+/* One training run: o->epochs passes over the examples in orders drawn from *rng. */
+static void train_run(const wh_ml_train_opts *o, const csr *c, const wh_ml_example *ex,
+                      uint32_t nex, uint32_t nl, uint32_t *order, uint64_t *rng, float *w, float *g,
+                      float *bias, float *gb, uint32_t run, uint32_t bag)
+{
+    const float lr = (float)o->lr, l2 = (float)o->l2, eps = 1e-8f, negw = (float)o->neg_weight;
+    for (uint32_t ep = 0; ep < o->epochs; ep++) {
+        wh_ml_shuffle(order, nex, rng);
+        double loss = 0;
+        for (uint32_t k = 0; k < nex; k++) {
+            uint32_t e = order[k];
+            uint64_t b = c->off[e], end = c->off[e + 1];
+            for (uint32_t l = 0; l < nl; l++) {
+                float z = bias[l];
+                for (uint64_t q = b; q < end; q++)
+                    z += w[(size_t)c->idx[q] * nl + l] * c->x[q];
+                float p = 1.0f / (1.0f + expf(-z));
+                float y = (ex[e].labels >> l) & 1 ? 1.0f : 0.0f;
+                float d = (p - y) * (y ? 1.0f : negw);
+                loss -= y ? log(fmax(p, 1e-12)) : log(fmax(1 - p, 1e-12));
+                for (uint64_t q = b; q < end; q++) {
+                    size_t wi = (size_t)c->idx[q] * nl + l;
+                    float gr = d * c->x[q] + l2 * w[wi];
+                    g[wi] += gr * gr;
+                    w[wi] -= lr * gr / (sqrtf(g[wi]) + eps);
+                }
+                gb[l] += d * d;
+                bias[l] -= lr * d / (sqrtf(gb[l]) + eps);
+            }
+        }
+        if (o->progress)
+            fprintf(stderr, "train: run %u/%u, epoch %u/%u, log loss %.5f\n", run + 1, bag, ep + 1,
+                    o->epochs, loss / ((double)nex * nl));
+    }
+}
+
 wh_status wh_ml_train(const wh_ml_train_opts *o, const char *const *labels, uint32_t nl,
                       const wh_ml_example *ex, uint32_t nex, const char *meta_extra, wh_buf *out,
                       char *err, size_t errlen)
@@ -174,12 +214,14 @@ wh_status wh_ml_train(const wh_ml_train_opts *o, const char *const *labels, uint
     csr c = {0};
     c.off = malloc(((size_t)nex + 1) * sizeof(uint64_t));
     size_t nb = (size_t)1 << o->f.bits;
+    const uint32_t bag = o->bag ? o->bag : 1;
     float *w = calloc(nb * nl, sizeof(float)), *g = calloc(nb * nl, sizeof(float));
-    float bias[WH_ML_MAX_LABELS] = {0}, gb[WH_ML_MAX_LABELS] = {0};
+    float *wsum = bag > 1 ? calloc(nb * nl, sizeof(float)) : w;
+    float bias[WH_ML_MAX_LABELS], gb[WH_ML_MAX_LABELS], bsum[WH_ML_MAX_LABELS] = {0};
     uint32_t *order = malloc((size_t)nex * sizeof(uint32_t));
     wh_buf meta;
     wh_buf_init(&meta);
-    if (!c.off || !w || !g || !order) {
+    if (!c.off || !w || !g || !wsum || !order) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
@@ -187,51 +229,42 @@ wh_status wh_ml_train(const wh_ml_train_opts *o, const char *const *labels, uint
         st = strstr(err, "UTF-8") ? WH_EUTF8 : WH_ENOMEM;
         goto done;
     }
-    uint64_t rng = o->seed;
-    for (uint32_t i = 0; i < nex; i++)
-        order[i] = i;
-    const float lr = (float)o->lr, l2 = (float)o->l2, eps = 1e-8f, negw = (float)o->neg_weight;
-    for (uint32_t ep = 0; ep < o->epochs; ep++) {
-        wh_ml_shuffle(order, nex, &rng);
-        double loss = 0;
-        for (uint32_t k = 0; k < nex; k++) {
-            uint32_t e = order[k];
-            uint64_t b = c.off[e], end = c.off[e + 1];
-            for (uint32_t l = 0; l < nl; l++) {
-                float z = bias[l];
-                for (uint64_t q = b; q < end; q++)
-                    z += w[(size_t)c.idx[q] * nl + l] * c.x[q];
-                float p = 1.0f / (1.0f + expf(-z));
-                float y = (ex[e].labels >> l) & 1 ? 1.0f : 0.0f;
-                float d = (p - y) * (y ? 1.0f : negw);
-                loss -= y ? log(fmax(p, 1e-12)) : log(fmax(1 - p, 1e-12));
-                for (uint64_t q = b; q < end; q++) {
-                    size_t wi = (size_t)c.idx[q] * nl + l;
-                    float gr = d * c.x[q] + l2 * w[wi];
-                    g[wi] += gr * gr;
-                    w[wi] -= lr * gr / (sqrtf(g[wi]) + eps);
-                }
-                gb[l] += d * d;
-                bias[l] -= lr * d / (sqrtf(gb[l]) + eps);
-            }
+    for (uint32_t run = 0; run < bag; run++) {
+        /* run 0 draws from the seed itself: --bag 1 is one plain run */
+        uint64_t rng = o->seed + run * 0x9E3779B97F4A7C15ULL;
+        for (uint32_t i = 0; i < nex; i++)
+            order[i] = i;
+        if (run) {
+            memset(w, 0, nb * nl * sizeof(float));
+            memset(g, 0, nb * nl * sizeof(float));
         }
-        if (o->progress)
-            fprintf(stderr, "train: epoch %u/%u, log loss %.5f\n", ep + 1, o->epochs,
-                    loss / ((double)nex * nl));
+        memset(bias, 0, sizeof(bias));
+        memset(gb, 0, sizeof(gb));
+        train_run(o, &c, ex, nex, nl, order, &rng, w, g, bias, gb, run, bag);
+        if (bag == 1) {
+            memcpy(bsum, bias, sizeof(bias));
+            break;
+        }
+        /* the running mean, so that no sum of bag weights can overflow */
+        const float k = 1.0f / (float)(run + 1);
+        for (size_t i = 0; i < nb * nl; i++)
+            wsum[i] += (w[i] - wsum[i]) * k;
+        for (uint32_t l = 0; l < nl; l++)
+            bsum[l] += (bias[l] - bsum[l]) * k;
     }
     wh_buf_printf(&meta,
                   "{\"format\":%d,\"examples\":%u,\"features\":{\"bits\":%u,\"word_ngrams\":%u,"
                   "\"char_ngrams\":[%u,%u]},\"epochs\":%u,\"lr\":%g,\"l2\":%g,"
-                  "\"negative_weight\":%g,\"seed\":%llu",
+                  "\"negative_weight\":%g,\"seed\":%llu,\"bag\":%u",
                   WH_ML_VERSION, nex, o->f.bits, o->f.word_ngrams, o->f.char_lo, o->f.char_hi,
-                  o->epochs, o->lr, o->l2, o->neg_weight, (unsigned long long)o->seed);
+                  o->epochs, o->lr, o->l2, o->neg_weight, (unsigned long long)o->seed, bag);
     if (meta_extra && *meta_extra) {
         wh_buf_putc(&meta, ',');
         wh_buf_puts(&meta, meta_extra);
     }
     wh_buf_putc(&meta, '}');
     const char *ms = wh_buf_cstr(&meta);
-    if (meta.oom || !ms || !serialize(o, labels, nl, ms, bias, w, out)) {
+    if (meta.oom || !ms || !serialize(o, labels, nl, ms, bsum, wsum, out)) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
@@ -240,6 +273,7 @@ done:
     free(c.off);
     free(c.idx);
     free(c.x);
+    if (wsum != w) free(wsum);
     free(w);
     free(g);
     free(order);

@@ -18,17 +18,19 @@
 /* ---- features ---- */
 
 typedef struct {
-    char names[256][64];
-    uint32_t buckets[256];
+    char names[512][64];
+    uint32_t buckets[512];
+    unsigned kinds[512];
     int n;
 } named;
 
-static void collect(void *ud, uint32_t bucket, const char *name, size_t n)
+static void collect(void *ud, uint32_t bucket, unsigned kind, const char *name, size_t n)
 {
     named *x = ud;
-    if (x->n == 256 || n >= 64) return;
+    if (x->n == 512 || n >= 64) return;
     memcpy(x->names[x->n], name, n);
     x->names[x->n][n] = 0;
+    x->kinds[x->n] = kind;
     x->buckets[x->n++] = bucket;
 }
 
@@ -102,6 +104,83 @@ TEST(features_counts_are_sublinear)
     }
     ASSERT(maxx > minx);
     ASSERT(maxx / minx < 4.0f); /* less than the raw count ratio */
+    wh_ml_fv_free(&fv);
+}
+
+typedef struct {
+    uint32_t b;
+    double x;
+} bv;
+
+static int bv_cmp(const void *p, const void *q)
+{
+    const bv *a = p, *b = q;
+    if (a->b != b->b) return a->b < b->b ? -1 : 1;
+    return (a->x > b->x) - (a->x < b->x);
+}
+
+TEST(features_of_each_kind_weigh_alike)
+{
+    /* 12 words and their bigrams beside ~200 character n-grams, a symbol run and a host */
+    named x;
+    wh_ml_fv fv = {0};
+    features_of("cheap pills cheap pills now!!! visit pills.example.com today for the best "
+                "prices",
+                &x, &fv);
+    ASSERT(x.n < 512);
+    /* the kinds, from the names */
+    for (int i = 0; i < x.n; i++) {
+        const char *nm = x.names[i];
+        unsigned want = nm[0] == 'p'   ? WH_MLK_SYMBOL
+                        : nm[0] == 'h' ? WH_MLK_HOST
+                        : nm[0] == 'c' ? WH_MLK_CHAR + (unsigned)strlen(nm + 2) - fcfg.char_lo
+                                       : WH_MLK_WORD + (strchr(nm, ' ') ? 1 : 0);
+        if (x.kinds[i] != want) T_FAIL("%s: kind %u, want %u", nm, x.kinds[i], want);
+    }
+    /* expected values from the names: (1 + ln count) per (kind, bucket), each kind scaled
+     * to length 1/sqrt(kinds) */
+    double want_x[512], ss[WH_ML_KINDS] = {0};
+    uint32_t key[512];
+    int nk = 0;
+    for (int i = 0; i < x.n; i++) {
+        uint32_t k = x.buckets[i] | x.kinds[i] << WH_ML_KIND_SHIFT;
+        int j = 0;
+        while (j < nk && key[j] != k)
+            j++;
+        if (j == nk) key[nk] = k, want_x[nk++] = 0;
+        want_x[j] += 1;
+    }
+    ASSERT_EQ(fv.nu, (uint32_t)nk);
+    for (int j = 0; j < nk; j++) {
+        want_x[j] = 1 + log(want_x[j]);
+        ss[key[j] >> WH_ML_KIND_SHIFT] += want_x[j] * want_x[j];
+    }
+    int kinds = 0;
+    for (int k = 0; k < WH_ML_KINDS; k++)
+        kinds += ss[k] > 0;
+    ASSERT_EQ(kinds, 6); /* words, bigrams, symbols, hosts, 3- and 4-grams */
+    /* fv lists the same (bucket, value) pairs, in its own order */
+    bv want[512], got[512];
+    double per_kind[WH_ML_KINDS] = {0};
+    for (int j = 0; j < nk; j++) {
+        uint32_t k = key[j] >> WH_ML_KIND_SHIFT;
+        want[j] = (bv){key[j] & WH_ML_BUCKET_MASK, want_x[j] / sqrt(ss[k]) / sqrt(kinds)};
+        per_kind[k] += want[j].x * want[j].x;
+        ASSERT_NEAR(fv.kscale[k], 1 / sqrt(ss[k]) / sqrt(kinds), 1e-6);
+        got[j] = (bv){fv.u[j], fv.x[j]};
+    }
+    qsort(want, (size_t)nk, sizeof(bv), bv_cmp);
+    qsort(got, (size_t)nk, sizeof(bv), bv_cmp);
+    double total = 0;
+    for (int j = 0; j < nk; j++) {
+        ASSERT_EQ(got[j].b, want[j].b);
+        ASSERT_NEAR(got[j].x, want[j].x, 1e-6);
+        total += got[j].x * got[j].x;
+    }
+    ASSERT_NEAR(total, 1.0, 1e-5);
+    /* the one host weighs as much as the ~70 character 3-grams together */
+    ASSERT_NEAR(per_kind[WH_MLK_HOST], per_kind[WH_MLK_CHAR], 1e-6);
+    ASSERT_NEAR(per_kind[WH_MLK_WORD], 1.0 / kinds, 1e-6);
     wh_ml_fv_free(&fv);
 }
 
@@ -198,6 +277,56 @@ TEST(same_seed_same_bytes)
     wh_buf_free(&c);
 }
 
+TEST(bagging_averages_the_runs_of_successive_seeds)
+{
+    wh_ml_example ex[32];
+    uint32_t n;
+    fixture(ex, &n);
+    const char *labels[] = {"spam"};
+    char err[256];
+    wh_ml_train_opts o;
+    wh_ml_train_defaults(&o);
+    ASSERT_EQ(o.bag, 3u);
+    o.f = fcfg;
+    o.seed = 5;
+    wh_buf bag;
+    wh_buf_init(&bag);
+    ASSERT(wh_ml_train(&o, labels, 1, ex, n, NULL, &bag, err, sizeof(err)) == WH_OK);
+    wh_model *mb = wh_model_from_mem(bag.p, bag.len, err, sizeof(err));
+    ASSERT(mb);
+    ASSERT_CONTAINS(wh_model_meta(mb), "\"bag\":3");
+    /* the same three runs one by one: run r draws its order from seed + r x 0x9E37... */
+    wh_model *run[3];
+    wh_buf rb[3];
+    o.bag = 1;
+    for (int r = 0; r < 3; r++) {
+        o.seed = 5 + (uint64_t)r * 0x9E3779B97F4A7C15ULL;
+        wh_buf_init(&rb[r]);
+        ASSERT(wh_ml_train(&o, labels, 1, ex, n, NULL, &rb[r], err, sizeof(err)) == WH_OK);
+        run[r] = wh_model_from_mem(rb[r].p, rb[r].len, err, sizeof(err));
+        ASSERT(run[r]);
+    }
+    ASSERT(memcmp(rb[0].p, rb[1].p, rb[0].len)); /* the runs differ */
+    uint32_t nb = 1u << fcfg.bits, nonzero = 0;
+    for (uint32_t i = 0; i < nb; i++) {
+        double mean = ((double)wh_model_weight(run[0], i, 0) + wh_model_weight(run[1], i, 0) +
+                       wh_model_weight(run[2], i, 0)) /
+                      3;
+        ASSERT_NEAR(wh_model_weight(mb, i, 0), mean, 1e-5);
+        nonzero += mean != 0;
+    }
+    ASSERT(nonzero > 100);
+    ASSERT_NEAR(
+        wh_model_bias(mb, 0),
+        (wh_model_bias(run[0], 0) + wh_model_bias(run[1], 0) + wh_model_bias(run[2], 0)) / 3, 1e-5);
+    for (int r = 0; r < 3; r++) {
+        wh_model_release(run[r]);
+        wh_buf_free(&rb[r]);
+    }
+    wh_model_release(mb);
+    wh_buf_free(&bag);
+}
+
 TEST(multi_label_models_score_each_label)
 {
     const char *texts[] = {"you idiot",
@@ -281,9 +410,11 @@ TEST(bad_model_files_are_refused_with_the_reason)
     expect_refused(p, b.len - 100, "truncated");
     expect_refused("hello, world, this is not a model file at all, just some text..", 64,
                    "wrong magic bytes");
-    p[8] = 2; /* version */
-    expect_refused(p, b.len, "model version 2, but this whiply reads version 1");
-    p[8] = 1;
+    p[8] = 3; /* version */
+    expect_refused(p, b.len, "model version 3, but this whiply reads version 2");
+    p[8] = 1; /* a model from before features were weighed per kind */
+    expect_refused(p, b.len, "model version 1, but this whiply reads version 2");
+    p[8] = 2;
     p[b.len / 2] ^= 0x40; /* one bit of one weight */
     expect_refused(p, b.len, "checksum mismatch");
     p[b.len / 2] ^= 0x40;
