@@ -144,6 +144,7 @@ struct wh_store {
     uint8_t head[32]; /* hash of the newest row */
     uint64_t seq;     /* newest row */
     EVP_MD_CTX *md;
+    wh_buf held_body; /* a held decision's body with its held_sha256 */
     int64_t next_retention_ms;
 
     _Atomic uint64_t st_written, st_commits, st_commit_ns, st_queued, st_last_seq;
@@ -169,6 +170,18 @@ static void put_le(uint8_t *p, uint64_t v, int n)
 /* The row hash: SHA-256 over prev (32 bytes), seq and at_ms (8 bytes little-endian each),
  * then kind, event_id, channel, user_id, action and body, each as a 4-byte little-endian
  * length (0xffffffff for NULL) and its bytes. Lengths make the encoding unambiguous. */
+/* Fields into a digest, each as its length (4 bytes little-endian; ff ff ff ff when NULL)
+ * and its bytes: an unambiguous encoding. */
+static void hash_fields(EVP_MD_CTX *md, const char *const *f, const uint32_t *len, int n)
+{
+    for (int i = 0; i < n; i++) {
+        uint8_t l[4];
+        put_le(l, f[i] ? len[i] : UINT32_MAX, 4);
+        EVP_DigestUpdate(md, l, 4);
+        if (f[i] && len[i]) EVP_DigestUpdate(md, f[i], len[i]);
+    }
+}
+
 static void row_hash(EVP_MD_CTX *md, const uint8_t prev[32], uint64_t seq, int64_t at_ms,
                      const char *const *f, const uint32_t *len, uint8_t out[32])
 {
@@ -179,12 +192,22 @@ static void row_hash(EVP_MD_CTX *md, const uint8_t prev[32], uint64_t seq, int64
     EVP_DigestInit_ex(md, sha256_md, NULL);
     EVP_DigestUpdate(md, prev, 32);
     EVP_DigestUpdate(md, hdr, 16);
-    for (int i = 0; i < 6; i++) {
-        uint8_t l[4];
-        put_le(l, f[i] ? len[i] : UINT32_MAX, 4);
-        EVP_DigestUpdate(md, l, 4);
-        if (f[i] && len[i]) EVP_DigestUpdate(md, f[i], len[i]);
-    }
+    hash_fields(md, f, len, 6);
+    unsigned n = 32;
+    EVP_DigestFinal_ex(md, out, &n);
+}
+
+/* The digest of a held event's review copy (its text, then the event as received, encoded
+ * by hash_fields): the decision row carries it as "held_sha256", so the review queue's copy
+ * is bound to the chain (docs/api.md, the hash chain). */
+static void held_hash(EVP_MD_CTX *md, const char *text, uint32_t tlen, const char *event,
+                      uint32_t elen, uint8_t out[32])
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    EVP_DigestInit_ex(md, sha256_md, NULL);
+    const char *f[2] = {text, event};
+    uint32_t len[2] = {tlen, elen};
+    hash_fields(md, f, len, 2);
     unsigned n = 32;
     EVP_DigestFinal_ex(md, out, &n);
 }
@@ -266,6 +289,21 @@ static bool write_rec(wh_store *s, const wh_rec_batch *b, const wh_rec *r, int64
     if (!f[WH_RF_BODY]) {
         f[WH_RF_BODY] = "{}";
         l[WH_RF_BODY] = 2;
+    }
+    if (r->kind == WH_REC_DECISION && r->hold && l[WH_RF_BODY] >= 2 &&
+        f[WH_RF_BODY][l[WH_RF_BODY] - 1] == '}') {
+        /* {...,"held_sha256":"<hex>"}: the review copy written below, bound to this row */
+        uint8_t dg[32];
+        char hx[65];
+        held_hash(s->md, f[WH_RF_TEXT], l[WH_RF_TEXT], f[WH_RF_EVENT], l[WH_RF_EVENT], dg);
+        wh_hex_encode(dg, 32, hx);
+        wh_buf *hb = &s->held_body;
+        hb->len = 0;
+        wh_buf_append(hb, f[WH_RF_BODY], l[WH_RF_BODY] - 1);
+        wh_buf_printf(hb, "%s\"held_sha256\":\"%s\"}", l[WH_RF_BODY] > 2 ? "," : "", hx);
+        if (hb->oom) return false;
+        f[WH_RF_BODY] = hb->p;
+        l[WH_RF_BODY] = (uint32_t)hb->len;
     }
     if (!append_row(s, at_ms, r->kind, f, l)) return false;
     if (r->kind == WH_REC_DECISION && r->hold) {
@@ -698,6 +736,7 @@ wh_store *wh_store_open(const char *dir, const wh_store_opts *o, char *err, size
     pthread_mutex_init(&s->rd_lock, NULL);
     pthread_cond_init(&s->wake, NULL);
     wh_rec_batch_init(&s->q);
+    wh_buf_init(&s->held_body);
     s->md = EVP_MD_CTX_new();
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create the data folder %s: %s", dir, strerror(errno));
@@ -765,6 +804,7 @@ fail:
     sqlite3_finalize(s->put_quota);
     if (s->db) sqlite3_close(s->db);
     EVP_MD_CTX_free(s->md);
+    wh_buf_free(&s->held_body);
     wh_rec_batch_free(&s->q);
     free(s->path);
     free(s);
@@ -792,6 +832,7 @@ void wh_store_close(wh_store *s)
     sqlite3_close(s->db);
     sqlite3_close(s->rd);
     EVP_MD_CTX_free(s->md);
+    wh_buf_free(&s->held_body);
     wh_rec_batch_free(&s->q);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->rd_lock);
@@ -1209,8 +1250,168 @@ static bool parse_checkpoint(const unsigned char *body, int64_t *before, uint8_t
     return strnlen(a, 64) == 64 && wh_hex_decode(a, 64, anchor, 32);
 }
 
+/* What the chain says of a review item: a held decision's digest of the review copy, or a
+ * moderator's approve / deny. */
+typedef struct {
+    uint64_t eh; /* XXH3 of the event id */
+    int64_t seq;
+    char *eid;
+    char what; /* 'h' held (dg set), 'a' approve, 'd' deny */
+    uint8_t dg[32];
+} review_fact;
+
+typedef struct {
+    review_fact *v;
+    size_t n, cap;
+    bool oom;
+} review_facts;
+
+static void facts_add(review_facts *rf, const char *eid, uint32_t n, int64_t seq, char what,
+                      const uint8_t *dg)
+{
+    if (rf->oom) return;
+    if (rf->n == rf->cap) {
+        size_t cap = rf->cap ? rf->cap * 2 : 256;
+        review_fact *v = realloc(rf->v, cap * sizeof(*v));
+        if (!v) {
+            rf->oom = true;
+            return;
+        }
+        rf->v = v, rf->cap = cap;
+    }
+    review_fact *f = &rf->v[rf->n];
+    f->eid = strndup(eid, n);
+    if (!f->eid) {
+        rf->oom = true;
+        return;
+    }
+    f->eh = XXH3_64bits(eid, n), f->seq = seq, f->what = what;
+    if (dg) memcpy(f->dg, dg, 32);
+    rf->n++;
+}
+
+static int fact_cmp(const void *a, const void *b)
+{
+    const review_fact *x = a, *y = b;
+    if (x->eh != y->eh) return x->eh < y->eh ? -1 : 1;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* A review-relevant audit row into rf: a decision whose body has "held_sha256", or a review. */
+static void note_review_fact(review_facts *rf, int64_t seq, const char *const *f, const uint32_t *l)
+{
+    if (!f[1]) return;
+    /* f: kind, event_id, channel, user_id, action, body */
+    if (l[0] == 8 && !memcmp(f[0], "decision", 8) && l[4] == 4 && !memcmp(f[4], "hold", 4) &&
+        f[5]) {
+        static const char key[] = "\"held_sha256\":\"";
+        const char *p = strstr(f[5], key);
+        uint8_t dg[32];
+        if (p && strnlen(p + sizeof(key) - 1, 64) == 64 &&
+            wh_hex_decode(p + sizeof(key) - 1, 64, dg, 32))
+            facts_add(rf, f[1], l[1], seq, 'h', dg);
+    } else if (l[0] == 6 && !memcmp(f[0], "review", 6) && f[4]) {
+        facts_add(rf, f[1], l[1], seq, l[4] == 7 && !memcmp(f[4], "approve", 7) ? 'a' : 'd', NULL);
+    }
+}
+
+/* Every review item against the chain: its held text and event against the digest of its
+ * decision row, its status against the last approve / deny. 0 when all that can be checked
+ * matches, 1 naming the first that does not, 2 when the table cannot be read. */
+static int verify_reviews(sqlite3 *db, EVP_MD_CTX *md, review_facts *rf, FILE *out)
+{
+    if (rf->oom) {
+        fprintf(out, "audit verify: out of memory for the review queue's check\n");
+        return 2;
+    }
+    if (rf->n) qsort(rf->v, rf->n, sizeof(*rf->v), fact_cmp);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT event_id, text, event, status FROM review", -1, &st, NULL) !=
+        SQLITE_OK) {
+        fprintf(out, "audit verify: reading the review queue: %s\n", sqlite3_errmsg(db));
+        return 2;
+    }
+    int ret = 0, rc = SQLITE_DONE;
+    int64_t checked = 0, unchecked = 0;
+    while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *eid = (const char *)sqlite3_column_text(st, 0);
+        if (!eid) continue;
+        size_t en = (size_t)sqlite3_column_bytes(st, 0);
+        const char *text = (const char *)sqlite3_column_text(st, 1);
+        uint32_t tl = (uint32_t)sqlite3_column_bytes(st, 1);
+        const char *ev = (const char *)sqlite3_column_text(st, 2);
+        uint32_t el = (uint32_t)sqlite3_column_bytes(st, 2);
+        const char *status = (const char *)sqlite3_column_text(st, 3);
+        uint8_t dg[32];
+        held_hash(md, sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL : text, tl,
+                  sqlite3_column_type(st, 2) == SQLITE_NULL ? NULL : ev, el, dg);
+        /* the facts of this event id: a run of the sorted array */
+        uint64_t eh = XXH3_64bits(eid, en);
+        size_t lo = 0, hi = rf->n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (rf->v[mid].eh < eh)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        int64_t held_seq = 0;
+        bool held = false, match = false;
+        char last = 0;
+        for (size_t i = lo; i < rf->n && rf->v[i].eh == eh; i++) {
+            const review_fact *x = &rf->v[i];
+            if (strcmp(x->eid, eid)) continue;
+            if (x->what == 'h') {
+                held = true, held_seq = x->seq;
+                match = match || !memcmp(x->dg, dg, 32);
+            } else if (held) {
+                last = x->what;
+            }
+        }
+        if (!held) { /* written before held digests, or retention deleted its decision */
+            unchecked++;
+            continue;
+        }
+        if (!match) {
+            fprintf(out,
+                    "audit verify: review item %s was altered: its held text or event does "
+                    "not match the held_sha256 of row %lld\n",
+                    eid, (long long)held_seq);
+            ret = 1;
+            break;
+        }
+        const char *want = last == 'a' ? "approved" : last == 'd' ? "denied" : "pending";
+        if (!status || strcmp(status, want)) {
+            fprintf(out,
+                    "audit verify: review item %s was altered: its status is '%s', the audit "
+                    "trail says '%s'\n",
+                    eid, status ? status : "NULL", want);
+            ret = 1;
+            break;
+        }
+        checked++;
+    }
+    if (ret == 0 && rc != SQLITE_DONE) {
+        fprintf(out, "audit verify: reading the review queue: %s\n", sqlite3_errmsg(db));
+        ret = 2;
+    }
+    sqlite3_finalize(st);
+    if (ret == 0 && (checked || unchecked)) {
+        fprintf(out, "audit verify: ok: %lld review items match the audit trail",
+                (long long)checked);
+        if (unchecked)
+            fprintf(out,
+                    " (%lld not checked: held before held_sha256, or their decision row "
+                    "deleted by retention)",
+                    (long long)unchecked);
+        fputc('\n', out);
+    }
+    return ret;
+}
+
 int wh_audit_verify(const char *db_path, const uint8_t *expect_head, FILE *out)
 {
+    review_facts rf = {0};
     bool head_seen = false;
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
@@ -1322,6 +1523,7 @@ int wh_audit_verify(const char *db_path, const uint8_t *expect_head, FILE *out)
             break;
         }
         memcpy(last, hash, 32);
+        note_review_fact(&rf, seq, f, l);
         if (expect_head && !memcmp(hash, expect_head, 32)) head_seen = true;
         prev_seq = seq;
         rows++;
@@ -1347,11 +1549,15 @@ int wh_audit_verify(const char *db_path, const uint8_t *expect_head, FILE *out)
                     (long long)(prev_seq - rows + 1), (long long)prev_seq, hx);
         else
             fprintf(out, "audit verify: ok: the audit trail is empty\n");
+        ret = verify_reviews(db, md, &rf, out);
     }
 done:
     sqlite3_finalize(st);
     sqlite3_close(db);
     EVP_MD_CTX_free(md);
+    for (size_t i = 0; i < rf.n; i++)
+        free(rf.v[i].eid);
+    free(rf.v);
     return ret;
 }
 

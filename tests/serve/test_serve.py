@@ -816,6 +816,52 @@ def audit_verify_names_a_tampered_row(d):
 
 
 @test
+def audit_verify_binds_the_review_queue_to_the_chain(d):
+    d.req("POST", "/v1/events", read(os.path.join(EXAMPLES, "events.ndjson")), token="events")
+    st, body, _ = d.json("GET", "/v1/decisions/e-41", token="review")
+    eq((st, body["action"]), (200, "hold"), "e-41 is held")
+    check(re.fullmatch(r"[0-9a-f]{64}", body.get("held_sha256", "")), "held_sha256: %r" % body)
+    rc, out = verify(d.data)  # while the daemon runs, e-41 pending
+    eq(rc, 0, out)
+    check("ok: 1 review items match the audit trail" in out, out)
+    st, body, _ = d.json("POST", "/v1/review/e-41/deny", json.dumps({"moderator": "mod_anna"}),
+                         token="review")
+    eq((st, body["status"]), (200, "denied"), "deny")
+    eq(d.stop(), 0, "stop")
+    rc, out = verify(d.data)
+    eq(rc, 0, out)
+    check("ok: 1 review items match the audit trail" in out, out)
+    # the digest is the documented one: SHA-256 of (length, text), (length, event)
+    db = d.db()
+    text, event = db.execute("SELECT text, event FROM review WHERE event_id = 'e-41'").fetchone()
+    h = hashlib.sha256()
+    for f in (text, event):
+        b = f.encode()
+        h.update(len(b).to_bytes(4, "little") + b)
+    seq, abody = db.execute("SELECT seq, body FROM audit WHERE event_id = 'e-41' AND kind = 'decision'").fetchone()
+    eq(json.loads(abody)["held_sha256"], h.hexdigest(), "the documented digest")
+    # the held text rewritten
+    db.execute("UPDATE review SET text = 'something worse' WHERE event_id = 'e-41'")
+    db.commit()
+    rc, out = verify(d.data)
+    eq(rc, 1, "text altered: " + out)
+    check(("review item e-41 was altered: its held text or event does not match the held_sha256 "
+           "of row %d" % seq) in out, out)
+    db.execute("UPDATE review SET text = ? WHERE event_id = 'e-41'", (text,))
+    # the verdict turned around
+    db.execute("UPDATE review SET status = 'approved' WHERE event_id = 'e-41'")
+    db.commit()
+    rc, out = verify(d.data)
+    eq(rc, 1, "status altered: " + out)
+    check("review item e-41 was altered: its status is 'approved', the audit trail says 'denied'"
+          in out, out)
+    db.execute("UPDATE review SET status = 'denied' WHERE event_id = 'e-41'")
+    db.commit()
+    rc, out = verify(d.data)
+    eq(rc, 0, "restored: " + out)
+
+
+@test
 def a_recorded_head_catches_rows_cut_from_the_end(d):
     d.req("POST", "/v1/events", read(os.path.join(EXAMPLES, "events.ndjson")), token="events")
     eq(d.stop(), 0, "stop")
