@@ -615,6 +615,9 @@ wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->idle, NULL);
     struct sockaddr_in sa = {.sin_family = AF_INET};
+    struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6};
+    struct sockaddr *addr = (struct sockaddr *)&sa;
+    unsigned v6 = 0; /* MHD_USE_IPv6 or _DUAL_STACK for a bracketed address */
     const char *colon = strrchr(listen, ':');
     char host[256];
     if (!colon || (size_t)(colon - listen) >= sizeof(host)) {
@@ -630,8 +633,23 @@ wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin
         goto fail;
     }
     if (!strcmp(host, "localhost")) snprintf(host, sizeof(host), "127.0.0.1");
-    if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &sa.sin_addr) != 1) {
-        snprintf(err, errlen, "listen address '%s': '%s' is not an IPv4 address", listen, host);
+    size_t hl = strlen(host);
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') { /* [IPv6]:PORT, as in URLs */
+        host[hl - 1] = 0;
+        if (inet_pton(AF_INET6, host + 1, &sa6.sin6_addr) != 1) {
+            snprintf(err, errlen, "listen address '%s': '%s' is not an IPv6 address", listen,
+                     host + 1);
+            goto fail;
+        }
+        sa6.sin6_port = htons((uint16_t)p);
+        addr = (struct sockaddr *)&sa6;
+        /* [::] is every interface, IPv4 too (mapped); another address is that one only */
+        v6 = IN6_IS_ADDR_UNSPECIFIED(&sa6.sin6_addr) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+    } else if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &sa.sin_addr) != 1) {
+        snprintf(err, errlen,
+                 "listen address '%s': '%s' is not an IPv4 address (an IPv6 address goes in "
+                 "brackets: [::1]:8080)",
+                 listen, host);
         goto fail;
     }
     sa.sin_port = htons((uint16_t)p);
@@ -640,13 +658,12 @@ wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin
     if (pool < 2) pool = 2;
     h->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-            MHD_USE_ERROR_LOG,
+            MHD_USE_ERROR_LOG | v6,
         0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(h->cfg->limits.connections + 64), MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        h, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)pool, MHD_OPTION_END);
+        addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(h->cfg->limits.connections + 64),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        (unsigned)1, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)pool, MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, errlen, "cannot listen on %s (in use, or not an address of this machine)",
                  listen);

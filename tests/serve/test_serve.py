@@ -43,7 +43,8 @@ class Daemon:
     """One `whiply serve` process; stderr is read by a thread so that waiting for a log line
     is waiting for an event, not sleeping."""
 
-    def __init__(self, name, rules=None, config=None, data=None, tokens=True, extra=""):
+    def __init__(self, name, rules=None, config=None, data=None, tokens=True, extra="",
+                 listen="127.0.0.1:0"):
         self.dir = os.path.join(TMP, name)
         os.makedirs(self.dir, exist_ok=True)
         self.data = data or os.path.join(self.dir, "data")
@@ -52,7 +53,7 @@ class Daemon:
         if config is None:
             self.config = os.path.join(self.dir, "whiply.yaml")
             with open(self.config, "w") as f:
-                f.write("listen: 127.0.0.1:0\n")
+                f.write("listen: \"%s\"\n" % listen)
                 f.write(extra)
                 if tokens:
                     f.write("tokens:\n")
@@ -61,6 +62,7 @@ class Daemon:
         self.lines = []
         self.cond = threading.Condition()
         self.proc = None
+        self.host = "127.0.0.1"
         self.port = None
 
     def start(self, timeout=60):
@@ -72,10 +74,11 @@ class Daemon:
         # the reader appends to this start's list: a previous process's reader, finishing
         # late, must not mark the new one's log as ended
         threading.Thread(target=self._read, args=(self.proc, self.lines), daemon=True).start()
-        line = self.wait_line(r"listening on http://127\.0\.0\.1:(\d+)", timeout)
+        line = self.wait_line(r"listening on http://(127\.0\.0\.1|\[[0-9a-f:]+\]):(\d+)", timeout)
         if not line:
             raise RuntimeError("the daemon did not start (exit %s): %s" % (self.proc.poll(), "".join(l for l in self.lines[-20:] if l)))
-        self.port = int(re.search(r":(\d+)$", line.strip()).group(1))
+        m = re.search(r"http://(127\.0\.0\.1|\[[0-9a-f:]+\]):(\d+)$", line.strip())
+        self.host, self.port = m.group(1).strip("[]"), int(m.group(2))
         return self
 
     def _read(self, proc, lines):
@@ -109,7 +112,7 @@ class Daemon:
         return "".join(l for l in self.lines if l)
 
     def req(self, method, path, body=None, token="admin", ctype=None, conn=None, headers=None):
-        c = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        c = conn or http.client.HTTPConnection(self.host, self.port, timeout=60)
         h = dict(headers or {})
         if token:
             h["Authorization"] = "Bearer " + (TOKENS[token][0] if token in TOKENS else token)
@@ -859,6 +862,30 @@ def audit_verify_binds_the_review_queue_to_the_chain(d):
     db.commit()
     rc, out = verify(d.data)
     eq(rc, 0, "restored: " + out)
+
+
+@test
+def listens_on_an_ipv6_address_in_brackets(d):
+    v6 = Daemon("ipv6-listen", listen="[::1]:0", extra="store:\n  preallocate: 0\n")
+    v6.start()
+    try:
+        check(v6.wait_line(r"listening on http://\[::1\]:%d$" % v6.port, 1), v6.log())
+        st, body, _ = v6.json("GET", "/healthz", token=None)
+        eq((st, body["status"]), (200, "ok"), "healthz over ::1")
+        st, body, _ = v6.json("POST", "/v1/events", '{"id":"v6","text":"hi"}', token="events",
+                              ctype="application/json")
+        eq((st, body["action"]), (200, "allow"), "an event over ::1")
+    finally:
+        eq(v6.stop(), 0, "stop")
+    shutil.rmtree(v6.dir)
+    for listen, want in (("::1:8080", "is not an IPv4 address (an IPv6 address goes in brackets"),
+                         ("[zz]:8080", "'zz' is not an IPv6 address")):
+        p = subprocess.run([WHIPLY, "serve", "--config", d.config, "--data", os.path.join(TMP, "v6bad"),
+                            "--rules", d.rules, "--listen", listen],
+                           capture_output=True, text=True, timeout=30)
+        eq(p.returncode, 1, listen + " exit status: " + p.stderr)
+        check(want in p.stderr, listen + ": " + p.stderr)
+    shutil.rmtree(os.path.join(TMP, "v6bad"), ignore_errors=True)
 
 
 @test
