@@ -12,6 +12,8 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "framed.h"
+
 #include "engine/engine.h"
 #include "rules/rules.h"
 
@@ -66,20 +68,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
-    unsigned char *buf;
     size_t len;
-    if (size >= 8 && !memcmp(data, "WHIPLYST", 8)) {
-        buf = malloc(size ? size : 1);
-        memcpy(buf, data, size);
-        len = size;
-    } else {
-        len = 8 + size + 8;
-        buf = malloc(len);
-        memcpy(buf, "WHIPLYST", 8);
-        memcpy(buf + 8, data, size);
-        uint64_t sum = XXH3_64bits(buf, 8 + size);
-        memcpy(buf + 8 + size, &sum, 8);
-    }
+    unsigned char *buf = framed(data, size, "WHIPLYST", &len);
+    if (!buf) return 0;
     wh_decider *ds[2] = {wh_decider_new(rs, NULL, 2), wh_decider_new(rs, NULL, 2)};
     wh_shard *sh[2] = {wh_decider_shard(ds[0]), wh_decider_shard(ds[1])};
     char err[512];

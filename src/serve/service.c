@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "engine/engine.h"
+#include "dedupe.h"
 #include "state/table.h"
 #include "rules/rules.h"
 
@@ -102,6 +103,79 @@ static void dedupe_drop(void *payload)
     dedupe_entry *e = payload;
     free(e->line);
     e->line = NULL;
+}
+
+static void dd_save_one(void *ud, uint64_t key, int64_t last_ms, const void *payload)
+{
+    const dedupe_entry *e = payload;
+    wh_dedupe_entry(ud, key, last_ms, e->line, e->line ? e->len : 0);
+}
+
+/* DATA/dedupe.snap (serve/dedupe.h), under every shard's dec_lock. */
+static bool dedupe_save(wh_service *s, uint32_t nshards, const char *path, char *err, size_t errlen)
+{
+    wh_buf b;
+    wh_buf_init(&b);
+    wh_dedupe_begin(&b, s->dedupe_seed, nshards);
+    for (uint32_t i = 0; i < nshards; i++) {
+        wh_dedupe_shard(&b, wh_table_count(s->dedupe[i]));
+        wh_table_foreach(s->dedupe[i], dd_save_one, &b);
+    }
+    wh_dedupe_finish(&b);
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = b.oom ? NULL : fopen(tmp, "wb");
+    bool ok = f && fwrite(b.p, 1, b.len, f) == b.len;
+    if (f) ok = (fflush(f) == 0 && fsync(fileno(f)) == 0) & (fclose(f) == 0) && ok;
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok) {
+        snprintf(err, errlen, "cannot write %s: %s", path,
+                 b.oom ? "out of memory" : strerror(errno));
+        unlink(tmp);
+    }
+    wh_buf_free(&b);
+    return ok;
+}
+
+typedef struct {
+    wh_service *s;
+    uint64_t loaded;
+} dd_load_ctx;
+
+static void dd_load_one(void *ud, uint32_t shard, uint64_t key, int64_t last_ms, const char *line,
+                        uint32_t len)
+{
+    dd_load_ctx *c = ud;
+    bool created = false;
+    dedupe_entry *e = len ? wh_table_get(c->s->dedupe[shard], key, last_ms, true, &created) : NULL;
+    if (e && created && (e->line = malloc(len))) {
+        memcpy(e->line, line, len);
+        e->len = len;
+        e->ticket = 0; /* committed before the file was saved */
+        c->loaded++;
+    }
+}
+
+/* Loads DATA/dedupe.snap into the empty tables; a file that does not check out is left
+ * alone with a line on stderr, and the window starts empty. */
+static void dedupe_load(wh_service *s, uint32_t nshards, const char *path)
+{
+    if (access(path, F_OK) != 0) return;
+    char *p = NULL;
+    size_t n = 0;
+    dd_load_ctx c = {s, 0};
+    uint64_t seed = 0;
+    const char *why = wh_read_file(path, &p, &n) != WH_OK
+                          ? "cannot be read"
+                          : wh_dedupe_parse(p, n, nshards, &seed, dd_load_one, &c);
+    free(p);
+    if (why) {
+        fprintf(stderr, "whiply: %s %s: the idempotency window starts empty\n", path, why);
+        return;
+    }
+    s->dedupe_seed = seed;
+    fprintf(stderr, "whiply: idempotency window: %llu event ids remembered from the last run\n",
+            (unsigned long long)c.loaded);
 }
 
 static void gen_free(gen_t *g)
@@ -281,6 +355,11 @@ wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen)
             wh_table_set_drop(s->dedupe[i], dedupe_drop);
         }
         s->dedupe_seed = wh_random_seed();
+        char *dpath = NULL;
+        if (asprintf(&dpath, "%s/dedupe.snap", c->data) >= 0) {
+            dedupe_load(s, s->g->nshards, dpath);
+            free(dpath);
+        }
     }
     if (asprintf(&s->state_path, "%s/state.snap", c->data) < 0) s->state_path = NULL;
     if (s->state_path && s->g->rs->state.enabled && access(s->state_path, F_OK) == 0) {
@@ -318,21 +397,31 @@ bool wh_service_snapshot(wh_service *s, char *err, size_t errlen)
     bool ok = true;
     pthread_rwlock_rdlock(&s->gen_rw);
     gen_t *g = s->g;
+    for (uint32_t i = 0; i < g->nshards; i++)
+        pthread_mutex_lock(&g->dec_lock[i]);
     if (g->rs->state.enabled && s->state_path) {
         wh_shard *sh[64];
         gen_shards(g, sh);
         char tmp[4200];
         snprintf(tmp, sizeof(tmp), "%s.tmp", s->state_path);
-        for (uint32_t i = 0; i < g->nshards; i++)
-            pthread_mutex_lock(&g->dec_lock[i]);
         ok = wh_state_save(sh, g->nshards, &g->rs->state, tmp, err, errlen) == WH_OK;
-        for (uint32_t i = 0; i < g->nshards; i++)
-            pthread_mutex_unlock(&g->dec_lock[i]);
         if (ok && rename(tmp, s->state_path) != 0) {
             snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
             ok = false;
         }
     }
+    if (ok && s->dedupe[0]) { /* the idempotency window with the state it belongs to */
+        char *dpath = NULL;
+        if (asprintf(&dpath, "%s/dedupe.snap", s->cfg->data) < 0) {
+            snprintf(err, errlen, "out of memory");
+            ok = false;
+        } else {
+            ok = dedupe_save(s, g->nshards, dpath, err, errlen);
+            free(dpath);
+        }
+    }
+    for (uint32_t i = 0; i < g->nshards; i++)
+        pthread_mutex_unlock(&g->dec_lock[i]);
     pthread_rwlock_unlock(&s->gen_rw);
     return ok;
 }

@@ -428,14 +428,30 @@ def review_feeds_strikes(d):
     eq(body["action"], "ban", "the denial's strike reached the rules")
 
 
+def flood_rules(d, count):
+    """Restarts d on one rule: a timeout past `count` messages a minute from one user."""
+    d.restart_with_rules("version: 1\nrules:\n  - id: flood\n    when: {rate: {count: %d, per: 60s}}\n"
+                         "    action: {timeout: 60s}\n" % count)
+
+
+def post_event(d, body):
+    """POSTs one JSON event; the answer's text."""
+    return d.req("POST", "/v1/events", body, token="events", ctype="application/json")[1]
+
+
+def user_event(prefix, i):
+    """Event PREFIX-i, the i-th message of one user in #c, one millisecond apart."""
+    return json.dumps({"id": "%s-%d" % (prefix, i), "channel": "#c", "user": {"id": "u1"},
+                       "text": "hi %d" % i, "ts": 1795000000000 + i})
+
+
 @test
 def an_event_sent_again_gets_the_same_answer_and_counts_once(d):
-    d.restart_with_rules("version: 1\nrules:\n  - id: flood\n    when: {rate: {count: 2, per: 60s}}\n"
-                         "    action: {timeout: 60s}\n")
+    flood_rules(d, 2)
 
     def ev(i):
-        return json.dumps({"id": "d-%d" % i, "channel": "#c", "user": {"id": "u1"}, "text": "hi %d" % i,
-                           "ts": 1795000000000 + i})
+        return user_event("d", i)
+
     first = d.req("POST", "/v1/events", ev(1), token="events", ctype="application/json")[1]
     for _ in range(3):  # retries of the same event: the same bytes back, no new count
         eq(d.req("POST", "/v1/events", ev(1), token="events", ctype="application/json")[1], first, "replayed")
@@ -449,6 +465,38 @@ def an_event_sent_again_gets_the_same_answer_and_counts_once(d):
     eq(n, 1, "audited once")
     m = d.req("GET", "/metrics", token="events")[1]
     check(re.search(r"^whiply_events_replayed_total 5$", m, re.M), "replays counted")
+
+
+@test
+def the_idempotency_window_survives_a_restart(d):
+    flood_rules(d, 1)
+    first = post_event(d, user_event("k", 1))
+    eq(json.loads(first)["action"], "allow", "the first message")
+    eq(d.stop(), 0, "stop")
+    check(os.path.getsize(os.path.join(d.data, "dedupe.snap")) > 28, "the window was saved")
+    d.start()
+    check(d.wait_line(r"idempotency window: 1 event ids remembered", 1), d.log())
+    eq(post_event(d, user_event("k", 1)), first,
+       "a retry after the restart: the same bytes")
+    eq(json.loads(post_event(d, user_event("k", 2)))["action"],
+       "timeout", "the retry was not counted again: one more message is over the rate")
+    n = d.db().execute("SELECT count(*) FROM audit WHERE event_id = 'k-1'").fetchone()[0]
+    eq(n, 1, "audited once")
+    m = d.req("GET", "/metrics", token="events")[1]
+    check(re.search(r"^whiply_events_replayed_total 1$", m, re.M), "one replay counted")
+    # a damaged window is set aside with a line, and the daemon starts with an empty one
+    eq(d.stop(), 0, "stop")
+    path = os.path.join(d.data, "dedupe.snap")
+    with open(path, "r+b") as f:
+        f.seek(30)
+        b = f.read(1)
+        f.seek(30)
+        f.write(bytes([b[0] ^ 1]))
+    d.start()
+    check(d.wait_line(r"dedupe\.snap is damaged \(checksum mismatch\): the idempotency window starts empty", 1),
+          d.log())
+    eq(json.loads(post_event(d, user_event("k", 1)))["action"],
+       "timeout", "k-1 forgotten: decided again (and over the rate)")
 
 
 @test
