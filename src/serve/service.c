@@ -126,7 +126,11 @@ static bool dedupe_save(wh_service *s, uint32_t nshards, const char *path, char 
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     FILE *f = b.oom ? NULL : fopen(tmp, "wb");
     bool ok = f && fwrite(b.p, 1, b.len, f) == b.len;
-    if (f) ok = (fflush(f) == 0 && fsync(fileno(f)) == 0) & (fclose(f) == 0) && ok;
+    if (f) {
+        bool synced = fflush(f) == 0 && fsync(fileno(f)) == 0;
+        bool closed = fclose(f) == 0; /* always, even when the sync failed */
+        ok = ok && synced && closed;
+    }
     ok = ok && rename(tmp, path) == 0;
     if (!ok) {
         snprintf(err, errlen, "cannot write %s: %s", path,
