@@ -3,6 +3,7 @@
 
 #include "base/base.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 #define XXH_INLINE_ALL
@@ -14,6 +15,7 @@
  * as a strong hash for SimHash). The tables are filled from a fixed seed. */
 static uint64_t tab[3][256];
 static int tab_ready;
+static pthread_once_t tab_once = PTHREAD_ONCE_INIT; /* two first callers at once: one fills */
 
 static void tab_init(void)
 {
@@ -182,7 +184,7 @@ void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out)
 
 void wh_sketch_text_opt(const char *s, uint32_t n, bool with_sim, wh_sketch *out)
 {
-    if (!__atomic_load_n(&tab_ready, __ATOMIC_ACQUIRE)) tab_init(); /* idempotent */
+    if (!__atomic_load_n(&tab_ready, __ATOMIC_ACQUIRE)) pthread_once(&tab_once, tab_init);
     /* Classify 16 bytes at a time (SSE2): what the reduction keeps (letters, digits,
      * non-ASCII; capitals lowered) and what is a digit, as bit masks. Then walk the words
      * (runs of kept bytes) with the masks: copy each into r with one space before it and
