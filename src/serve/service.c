@@ -111,21 +111,25 @@ static void dd_save_one(void *ud, uint64_t key, int64_t last_ms, const void *pay
     wh_dedupe_entry(ud, key, last_ms, e->line, e->line ? e->len : 0);
 }
 
-/* DATA/dedupe.snap (serve/dedupe.h), under every shard's dec_lock. */
-static bool dedupe_save(wh_service *s, uint32_t nshards, const char *path, char *err, size_t errlen)
+/* DATA/dedupe.snap's bytes (serve/dedupe.h) into b, under every shard's dec_lock. */
+static void dedupe_serialize(wh_service *s, uint32_t nshards, wh_buf *b)
 {
-    wh_buf b;
-    wh_buf_init(&b);
-    wh_dedupe_begin(&b, s->dedupe_seed, nshards);
+    wh_dedupe_begin(b, s->dedupe_seed, nshards);
     for (uint32_t i = 0; i < nshards; i++) {
-        wh_dedupe_shard(&b, wh_table_count(s->dedupe[i]));
-        wh_table_foreach(s->dedupe[i], dd_save_one, &b);
+        wh_dedupe_shard(b, wh_table_count(s->dedupe[i]));
+        wh_table_foreach(s->dedupe[i], dd_save_one, b);
     }
-    wh_dedupe_finish(&b);
+    wh_dedupe_finish(b);
+}
+
+/* b's bytes to path through path.tmp, synced, then renamed: a crash leaves the old file or
+ * the new one, never half of one. No lock held: the bytes are a copy. */
+static bool write_file_atomic(const char *path, const wh_buf *b, char *err, size_t errlen)
+{
     char tmp[4200];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = b.oom ? NULL : fopen(tmp, "wb");
-    bool ok = f && fwrite(b.p, 1, b.len, f) == b.len;
+    FILE *f = b->oom ? NULL : fopen(tmp, "wb");
+    bool ok = f && fwrite(b->p, 1, b->len, f) == b->len;
     if (f) {
         bool synced = fflush(f) == 0 && fsync(fileno(f)) == 0;
         bool closed = fclose(f) == 0; /* always, even when the sync failed */
@@ -134,10 +138,9 @@ static bool dedupe_save(wh_service *s, uint32_t nshards, const char *path, char 
     ok = ok && rename(tmp, path) == 0;
     if (!ok) {
         snprintf(err, errlen, "cannot write %s: %s", path,
-                 b.oom ? "out of memory" : strerror(errno));
+                 b->oom ? "out of memory" : strerror(errno));
         unlink(tmp);
     }
-    wh_buf_free(&b);
     return ok;
 }
 
@@ -399,6 +402,8 @@ fail:
 bool wh_service_snapshot(wh_service *s, char *err, size_t errlen)
 {
     bool ok = true;
+    wh_buf dd;
+    wh_buf_init(&dd);
     pthread_rwlock_rdlock(&s->gen_rw);
     gen_t *g = s->g;
     for (uint32_t i = 0; i < g->nshards; i++)
@@ -414,19 +419,23 @@ bool wh_service_snapshot(wh_service *s, char *err, size_t errlen)
             ok = false;
         }
     }
-    if (ok && s->dedupe[0]) { /* the idempotency window with the state it belongs to */
+    /* the idempotency window, taken with the state it belongs to; written after the locks */
+    bool with_dd = ok && s->dedupe[0];
+    if (with_dd) dedupe_serialize(s, g->nshards, &dd);
+    for (uint32_t i = 0; i < g->nshards; i++)
+        pthread_mutex_unlock(&g->dec_lock[i]);
+    pthread_rwlock_unlock(&s->gen_rw);
+    if (with_dd) {
         char *dpath = NULL;
         if (asprintf(&dpath, "%s/dedupe.snap", s->cfg->data) < 0) {
             snprintf(err, errlen, "out of memory");
             ok = false;
         } else {
-            ok = dedupe_save(s, g->nshards, dpath, err, errlen);
+            ok = write_file_atomic(dpath, &dd, err, errlen);
             free(dpath);
         }
     }
-    for (uint32_t i = 0; i < g->nshards; i++)
-        pthread_mutex_unlock(&g->dec_lock[i]);
-    pthread_rwlock_unlock(&s->gen_rw);
+    wh_buf_free(&dd);
     return ok;
 }
 
