@@ -64,6 +64,7 @@ struct wh_service {
     wh_store *store;
     wh_ratelimiter *rl;
     char *state_path;
+    char *dedupe_path; /* DATA/dedupe.snap: the idempotency window; NULL when it is off */
     wh_engine_opts eo;
     /* Idempotency: per shard (under its lock), the decision lines of the most recent event
      * ids, so that an event sent again (a client retrying after a lost answer) gets the same
@@ -362,11 +363,8 @@ wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen)
             wh_table_set_drop(s->dedupe[i], dedupe_drop);
         }
         s->dedupe_seed = wh_random_seed();
-        char *dpath = NULL;
-        if (asprintf(&dpath, "%s/dedupe.snap", c->data) >= 0) {
-            dedupe_load(s, s->g->nshards, dpath);
-            free(dpath);
-        }
+        if (asprintf(&s->dedupe_path, "%s/dedupe.snap", c->data) < 0) s->dedupe_path = NULL;
+        if (s->dedupe_path) dedupe_load(s, s->g->nshards, s->dedupe_path);
     }
     if (asprintf(&s->state_path, "%s/state.snap", c->data) < 0) s->state_path = NULL;
     if (s->state_path && s->g->rs->state.enabled && access(s->state_path, F_OK) == 0) {
@@ -420,21 +418,12 @@ bool wh_service_snapshot(wh_service *s, char *err, size_t errlen)
         }
     }
     /* the idempotency window, taken with the state it belongs to; written after the locks */
-    bool with_dd = ok && s->dedupe[0];
+    bool with_dd = ok && s->dedupe_path;
     if (with_dd) dedupe_serialize(s, g->nshards, &dd);
     for (uint32_t i = 0; i < g->nshards; i++)
         pthread_mutex_unlock(&g->dec_lock[i]);
     pthread_rwlock_unlock(&s->gen_rw);
-    if (with_dd) {
-        char *dpath = NULL;
-        if (asprintf(&dpath, "%s/dedupe.snap", s->cfg->data) < 0) {
-            snprintf(err, errlen, "out of memory");
-            ok = false;
-        } else {
-            ok = write_file_atomic(dpath, &dd, err, errlen);
-            free(dpath);
-        }
-    }
+    if (with_dd) ok = write_file_atomic(s->dedupe_path, &dd, err, errlen);
     wh_buf_free(&dd);
     return ok;
 }
@@ -457,6 +446,7 @@ void wh_service_close(wh_service *s)
         free(s->old_hits[i].id);
     free(s->old_hits);
     free(s->state_path);
+    free(s->dedupe_path);
     pthread_rwlock_destroy(&s->gen_rw);
     pthread_mutex_destroy(&s->reload_lock);
     pthread_mutex_destroy(&s->review_lock);

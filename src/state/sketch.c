@@ -14,7 +14,6 @@
 /* Tabulation hashing of a 3-gram: three table lookups, XORed (3-independent, so as good
  * as a strong hash for SimHash). The tables are filled from a fixed seed. */
 static uint64_t tab[3][256];
-static int tab_ready;
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT; /* two first callers at once: one fills */
 
 static void tab_init(void)
@@ -23,7 +22,6 @@ static void tab_init(void)
     for (int k = 0; k < 3; k++)
         for (int i = 0; i < 256; i++)
             tab[k][i] = wh_splitmix64(&x);
-    __atomic_store_n(&tab_ready, 1, __ATOMIC_RELEASE);
 }
 
 /* Carry-save adder: (h, l) = a + b + c, bitwise. */
@@ -90,7 +88,7 @@ static void words_summary(const word_t *words, uint32_t nw, uint32_t anchor[2], 
 
 uint64_t wh_sketch_sim_reference(const char *r, uint32_t k)
 {
-    if (!__atomic_load_n(&tab_ready, __ATOMIC_ACQUIRE)) tab_init();
+    pthread_once(&tab_once, tab_init);
     if (k < 3) return XXH3_64bits_withSeed(r, k, 0x5157);
     uint32_t cnt[64] = {0}, ngrams = k - 2;
     for (uint32_t i = 0; i < ngrams; i++) {
@@ -184,7 +182,7 @@ void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out)
 
 void wh_sketch_text_opt(const char *s, uint32_t n, bool with_sim, wh_sketch *out)
 {
-    if (!__atomic_load_n(&tab_ready, __ATOMIC_ACQUIRE)) pthread_once(&tab_once, tab_init);
+    pthread_once(&tab_once, tab_init);
     /* Classify 16 bytes at a time (SSE2): what the reduction keeps (letters, digits,
      * non-ASCII; capitals lowered) and what is a digit, as bit masks. Then walk the words
      * (runs of kept bytes) with the masks: copy each into r with one space before it and

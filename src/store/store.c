@@ -167,9 +167,6 @@ static void put_le(uint8_t *p, uint64_t v, int n)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* The row hash: SHA-256 over prev (32 bytes), seq and at_ms (8 bytes little-endian each),
- * then kind, event_id, channel, user_id, action and body, each as a 4-byte little-endian
- * length (0xffffffff for NULL) and its bytes. Lengths make the encoding unambiguous. */
 /* Fields into a digest, each as its length (4 bytes little-endian; ff ff ff ff when NULL)
  * and its bytes: an unambiguous encoding. */
 static void hash_fields(EVP_MD_CTX *md, const char *const *f, const uint32_t *len, int n)
@@ -182,6 +179,8 @@ static void hash_fields(EVP_MD_CTX *md, const char *const *f, const uint32_t *le
     }
 }
 
+/* The row hash: SHA-256 over prev (32 bytes), seq and at_ms (8 bytes little-endian each),
+ * then kind, event_id, channel, user_id, action and body as hash_fields encodes them. */
 static void row_hash(EVP_MD_CTX *md, const uint8_t prev[32], uint64_t seq, int64_t at_ms,
                      const char *const *f, const uint32_t *len, uint8_t out[32])
 {
