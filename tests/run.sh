@@ -293,16 +293,27 @@ eviction_test() { # at the cap the least recently active user goes, and it is co
 }
 check "state tables: a cap on users evicts the least recently active, counted in --stats" eviction_test
 
+# suite NAME COMMAND... : a program printing "PASS name" / "FAIL name: why" lines; its counts
+# are added, and an exit without a FAIL line is a failure of its own
+suite() {
+    local name=$1 out rc p f
+    shift
+    out=$("$@" 2>&1)
+    rc=$?
+    p=$(grep -c '^PASS ' <<<"$out")
+    f=$(grep -c '^FAIL ' <<<"$out")
+    pass=$((pass + p))
+    fail=$((fail + f))
+    grep -A12 '^FAIL ' <<<"$out"
+    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then bad "$name tests" "exited $rc: $(tail -5 <<<"$out")"; fi
+    echo "$name: $p passed, $f failed"
+}
+
+# ---- the SpamAssassin corpus converter (tools/spamassassin.py) on hand-written mails ----
+suite "corpus converter" python3 tests/tools/test_spamassassin.py
+
 # ---- the daemon: the real `whiply serve` on a loopback port, over HTTP ----
-out=$(timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" 2>&1)
-rc=$?
-p=$(grep -c '^PASS ' <<<"$out")
-f=$(grep -c '^FAIL ' <<<"$out")
-pass=$((pass + p))
-fail=$((fail + f))
-grep -A12 '^FAIL ' <<<"$out"
-if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then bad "serve tests" "exited $rc: $(tail -5 <<<"$out")"; fi
-echo "serve: $p passed, $f failed"
+suite serve timeout 900 python3 tests/serve/test_serve.py "$WHIPLY"
 
 # ---- dictionary: no innocent English word is flagged by the LDNOOBW profanity list ----
 wamerican_test() {

@@ -10,8 +10,10 @@ writes one NDJSON line per mail:
     {"id": "easy-ham-1/00001", "label": "ham", "group": "easy-ham-1", "text": "SUBJECT\\n\\nBODY"}
 
 SUBJECT is the decoded Subject header (RFC 2047), on one line; every other header is dropped.
-BODY is the text/plain and text/html parts (HTML turned into text: tags, scripts, styles and
-comments dropped, entities decoded); of a multipart/alternative only the plain part is kept
+BODY is the text/plain and text/html parts (HTML turned into text as a text-mode mail reader
+shows it: tags, scripts, styles and comments dropped, entities decoded, the web address of a
+link written after its text as " <URL>" unless the text shows it, that of an image as
+" <URL>" where it is); of a multipart/alternative only the plain part is kept
 when there is one, so the same text does not appear twice; a text/plain part holding an HTML
 document is read as HTML. Attachments and non-text parts are dropped. Bytes are decoded in the
 charset the part names, else UTF-8, else cp1252; a malformed mail falls back to its raw body.
@@ -46,14 +48,30 @@ TEST_MOD = 5
 BLOCK = {"br", "p", "div", "tr", "li", "ul", "ol", "table", "h1", "h2", "h3", "h4", "h5",
          "h6", "hr", "blockquote", "pre", "title", "dt", "dd", "center", "form"}
 SKIP = {"script", "style"}
+WEB = re.compile(r"(https?|ftp)://[^<>]|www\.[^<>]", re.I)
 HTML_DOC = re.compile(r"<(html|body)\b", re.I)
 META_CHARSET = re.compile(rb"<meta\b[^>]*?charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.I)
 
 
 class _Text(html.parser.HTMLParser):
+    """HTML as a text-mode mail reader shows it: a link's web address after its text, in <>
+    (unless the text already shows it), an image's web address where the image is."""
+
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.out, self.skip = [], 0
+        self.link = None  # (address, where in out its text starts) of the open <a>
+
+    def end_link(self):
+        if self.link:
+            url, start = self.link
+            self.link = None
+            if url not in "".join(self.out[start:]):
+                self.address(url)
+
+    def address(self, url):
+        last = next((s for s in reversed(self.out) if s), " ")
+        self.out.append(("<" if last[-1].isspace() else " <") + url + ">")
 
     def handle_starttag(self, tag, attrs):
         if tag in SKIP:
@@ -62,17 +80,38 @@ class _Text(html.parser.HTMLParser):
             self.out.append("\n")
         elif tag == "td":
             self.out.append(" ")
+        elif tag == "a":  # links do not nest: a new one ends an unclosed one
+            self.end_link()
+            url = web_address(attrs, "href")
+            self.link = (url, len(self.out)) if url else None
+        elif tag == "img":
+            url = web_address(attrs, "src")
+            if url:
+                self.address(url)
 
     def handle_endtag(self, tag):
         if tag in SKIP:
             self.skip = max(0, self.skip - 1)
         elif tag in BLOCK:
             self.out.append("\n")
+        elif tag == "a":
+            self.end_link()
 
     def handle_data(self, data):
         if not self.skip:
             # in HTML, whitespace (newlines included) is one space; lines come from tags
             self.out.append(re.sub(r"\s+", " ", data))
+
+    def close(self):
+        super().close()
+        self.end_link()
+
+
+def web_address(attrs, name):
+    """The attribute's value when it is a web address (http, https, ftp or www.), else None;
+    whitespace inside it (a wrapped line) removed."""
+    url = re.sub(r"\s+", "", dict(attrs).get(name) or "")
+    return url if WEB.match(url) else None
 
 
 def html_text(s):
