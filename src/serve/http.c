@@ -31,6 +31,14 @@ struct wh_http {
     int inflight;
     _Atomic int conns;
     _Atomic bool stopping;
+    /* Slow requests (a reload, a decisions query) run on these threads, not on an event
+     * loop: their connections are suspended meanwhile, so the loop goes on serving. */
+    pthread_t slow_threads[WH_HTTP_SLOW_THREADS];
+    int nslow;
+    pthread_mutex_t slow_lock;
+    pthread_cond_t slow_cond;
+    struct req *slow_head, *slow_tail; /* the queue, oldest first */
+    bool slow_quit;
 };
 
 typedef struct req req_t;
@@ -43,6 +51,7 @@ typedef struct {
     wh_route metric;
     unsigned scope; /* 0: any valid token; UINT32_MAX: none needed */
     handler_fn fn;
+    bool slow; /* can take long (a compile, a scan): runs on a slow-request thread */
 } route_t;
 
 struct req {
@@ -63,6 +72,7 @@ struct req {
     uint64_t t0;
     const char *content_type; /* of the response */
     const char *url;
+    req_t *next; /* in the slow-request queue */
 };
 
 #define NO_AUTH UINT32_MAX
@@ -373,18 +383,18 @@ static int h_ready(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
 }
 
 static const route_t routes[] = {
-    {"POST", "/v1/events", false, WH_RT_EVENTS, WH_SCOPE_EVENTS, h_events},
-    {"GET", "/v1/decisions", false, WH_RT_DECISIONS, WH_SCOPE_REVIEW, h_decisions},
-    {"GET", "/v1/decisions/", true, WH_RT_DECISIONS, WH_SCOPE_REVIEW, h_decision},
-    {"GET", "/v1/review", false, WH_RT_REVIEW, WH_SCOPE_REVIEW, h_review_list},
-    {"POST", "/v1/review/", true, WH_RT_REVIEW, WH_SCOPE_REVIEW, h_review_act},
-    {"GET", "/v1/rules", false, WH_RT_RULES, WH_SCOPE_RULES, h_rules},
-    {"POST", "/v1/rules/validate", false, WH_RT_RULES, WH_SCOPE_RULES, h_validate},
-    {"POST", "/v1/rules/reload", false, WH_RT_RULES, WH_SCOPE_RULES, h_reload},
-    {"POST", "/v1/ratelimit", false, WH_RT_RATELIMIT, WH_SCOPE_EVENTS, h_ratelimit},
-    {"GET", "/metrics", false, WH_RT_METRICS, 0, h_metrics},
-    {"GET", "/healthz", false, WH_RT_HEALTH, NO_AUTH, h_health},
-    {"GET", "/readyz", false, WH_RT_HEALTH, NO_AUTH, h_ready},
+    {"POST", "/v1/events", false, WH_RT_EVENTS, WH_SCOPE_EVENTS, h_events, false},
+    {"GET", "/v1/decisions", false, WH_RT_DECISIONS, WH_SCOPE_REVIEW, h_decisions, true},
+    {"GET", "/v1/decisions/", true, WH_RT_DECISIONS, WH_SCOPE_REVIEW, h_decision, false},
+    {"GET", "/v1/review", false, WH_RT_REVIEW, WH_SCOPE_REVIEW, h_review_list, true},
+    {"POST", "/v1/review/", true, WH_RT_REVIEW, WH_SCOPE_REVIEW, h_review_act, false},
+    {"GET", "/v1/rules", false, WH_RT_RULES, WH_SCOPE_RULES, h_rules, false},
+    {"POST", "/v1/rules/validate", false, WH_RT_RULES, WH_SCOPE_RULES, h_validate, true},
+    {"POST", "/v1/rules/reload", false, WH_RT_RULES, WH_SCOPE_RULES, h_reload, true},
+    {"POST", "/v1/ratelimit", false, WH_RT_RATELIMIT, WH_SCOPE_EVENTS, h_ratelimit, false},
+    {"GET", "/metrics", false, WH_RT_METRICS, 0, h_metrics, false},
+    {"GET", "/healthz", false, WH_RT_HEALTH, NO_AUTH, h_health, false},
+    {"GET", "/readyz", false, WH_RT_HEALTH, NO_AUTH, h_ready, false},
 };
 
 static bool path_matches(const route_t *rt, const char *url)
@@ -477,6 +487,45 @@ static void on_committed(void *ud, bool ok)
     MHD_resume_connection(r->conn);
 }
 
+/* The answer of a request whose connection is suspended: kept in r, and the connection
+ * resumed (on_request then sends it) now, or once its audit rows are committed. */
+static void answer_later(wh_http *h, req_t *r, int status, wh_buf out)
+{
+    r->answer = out;
+    r->status = status;
+    r->pending = true;
+    if (r->wait_ticket && status < 500) {
+        r->notice = (wh_store_notice){.ticket = r->wait_ticket, .fn = on_committed, .ud = r};
+        if (wh_store_notify(wh_service_store(h->svc), &r->notice)) return;
+        atomic_store(&r->ok, !wh_store_error(wh_service_store(h->svc)));
+    } else {
+        atomic_store(&r->ok, true);
+    }
+    MHD_resume_connection(r->conn);
+}
+
+static void *slow_main(void *arg)
+{
+    wh_http *h = arg;
+    pthread_mutex_lock(&h->slow_lock);
+    for (;;) {
+        while (!h->slow_head && !h->slow_quit)
+            pthread_cond_wait(&h->slow_cond, &h->slow_lock);
+        req_t *r = h->slow_head;
+        if (!r) break; /* quit, and the queue is empty */
+        h->slow_head = r->next;
+        if (!h->slow_head) h->slow_tail = NULL;
+        pthread_mutex_unlock(&h->slow_lock);
+        wh_buf out;
+        wh_buf_init(&out);
+        int status = r->rt->fn(h, r->conn, r, &out);
+        answer_later(h, r, status, out);
+        pthread_mutex_lock(&h->slow_lock);
+    }
+    pthread_mutex_unlock(&h->slow_lock);
+    return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -548,19 +597,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                        (long long)h->cfg->limits.body);
     } else if (r->body.oom) {
         status = error(&out, 500, "internal", "out of memory reading the body");
+    } else if (r->rt->slow && h->nslow) {
+        /* Run it on a slow-request thread; this loop serves other connections meanwhile. A
+         * handler reads the suspended connection's headers there: nothing else touches them
+         * until it is resumed. */
+        MHD_suspend_connection(c);
+        pthread_mutex_lock(&h->slow_lock);
+        if (h->slow_tail)
+            h->slow_tail->next = r;
+        else
+            h->slow_head = r;
+        h->slow_tail = r;
+        pthread_cond_signal(&h->slow_cond);
+        pthread_mutex_unlock(&h->slow_lock);
+        return MHD_YES;
     } else {
         status = r->rt->fn(h, c, r, &out);
         if (r->wait_ticket && status < 500) {
             /* Answer once the rows are committed, without holding this thread. */
-            r->answer = out;
-            r->status = status;
-            r->pending = true;
-            r->notice = (wh_store_notice){.ticket = r->wait_ticket, .fn = on_committed, .ud = r};
             MHD_suspend_connection(c);
-            if (!wh_store_notify(wh_service_store(h->svc), &r->notice)) {
-                atomic_store(&r->ok, !wh_store_error(wh_service_store(h->svc)));
-                MHD_resume_connection(c);
-            }
+            answer_later(h, r, status, out);
             return MHD_YES;
         }
     }
@@ -601,6 +657,21 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     vfprintf(stderr, fmt, ap);
 }
 
+/* Ends the slow-request threads once they have run what is queued (each resumes its
+ * connection, so this must come before the daemon stops). */
+static void stop_slow(wh_http *h)
+{
+    pthread_mutex_lock(&h->slow_lock);
+    h->slow_quit = true;
+    pthread_cond_broadcast(&h->slow_cond);
+    pthread_mutex_unlock(&h->slow_lock);
+    for (int i = 0; i < h->nslow; i++)
+        pthread_join(h->slow_threads[i], NULL);
+    h->nslow = 0;
+    pthread_mutex_destroy(&h->slow_lock);
+    pthread_cond_destroy(&h->slow_cond);
+}
+
 wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin_sha256, int *port,
                        char *err, size_t errlen)
 {
@@ -614,6 +685,8 @@ wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin
     }
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->idle, NULL);
+    pthread_mutex_init(&h->slow_lock, NULL);
+    pthread_cond_init(&h->slow_cond, NULL);
     struct sockaddr_in sa = {.sin_family = AF_INET};
     struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6};
     struct sockaddr *addr = (struct sockaddr *)&sa;
@@ -655,7 +728,9 @@ wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin
     sa.sin_port = htons((uint16_t)p);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     int64_t pool = h->cfg->http_threads ? h->cfg->http_threads : 2 * (ncpu > 0 ? ncpu : 1);
-    if (pool < 2) pool = 2;
+    while (h->nslow < WH_HTTP_SLOW_THREADS &&
+           pthread_create(&h->slow_threads[h->nslow], NULL, slow_main, h) == 0)
+        h->nslow++; /* with none, slow requests run on the loops */
     h->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ERROR_LOG | v6,
@@ -663,7 +738,8 @@ wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin
         addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(h->cfg->limits.connections + 64),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        (unsigned)1, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)pool, MHD_OPTION_END);
+        (unsigned)1, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(pool > 1 ? pool : 0), /* 0: one loop */
+        MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, errlen, "cannot listen on %s (in use, or not an address of this machine)",
                  listen);
@@ -673,6 +749,7 @@ wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin
     *port = info ? info->port : (int)p;
     return h;
 fail:
+    stop_slow(h);
     pthread_mutex_destroy(&h->lock);
     pthread_cond_destroy(&h->idle);
     free(h);
@@ -697,6 +774,7 @@ void wh_http_stop(wh_http *h, int64_t timeout_ms)
     while (h->inflight > 0)
         if (pthread_cond_timedwait(&h->idle, &h->lock, &ts) != 0) break;
     pthread_mutex_unlock(&h->lock);
+    stop_slow(h);
     MHD_stop_daemon(h->d);
     pthread_mutex_destroy(&h->lock);
     pthread_cond_destroy(&h->idle);

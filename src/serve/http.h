@@ -4,13 +4,19 @@
  * answer waits for its audit rows is suspended, so its thread serves other connections, and
  * the audit writer resumes it once the rows are committed; group commit gathers the rows of
  * all of them. Thread per connection did the same with one thread a connection, and cost
- * five context switches a request at 20k requests/s (bench/RESULTS.md). Routes, their
+ * five context switches a request at 20k requests/s (bench/RESULTS.md). Slow requests (a
+ * reload or validation, which compiles a ruleset; a decisions or review query, which reads
+ * the store) run on WH_HTTP_SLOW_THREADS threads of their own, their connections suspended
+ * meanwhile, so a reload that compiles for seconds does not stall the events of the
+ * connections that share its loop. Routes, their
  * methods and the scope each needs are one table in http.c. Every error is a JSON body
  * {"error":{"code","message"}}. */
 #ifndef WH_HTTP_H
 #define WH_HTTP_H
 
 #include "service.h"
+
+#define WH_HTTP_SLOW_THREADS 2
 
 typedef struct wh_http wh_http;
 

@@ -649,6 +649,51 @@ def reload_under_load_loses_nothing_and_answers_once(d):
 
 
 @test
+def a_slow_reload_does_not_hold_the_event_loop(d):
+    """One event loop (http_threads: 1). A reload that compiles a 3,000-word list for a second
+    or more runs on a slow-request thread, so events sent meanwhile are answered before it."""
+    d.restart_with_rules("version: 1\nrules:\n  - id: a\n    when: {words: [spam]}\n    action: delete\n")
+    with open("/usr/share/dict/american-english") as f:
+        words = [w for w in f.read().split() if w.isalpha() and w.islower()][::10][:3000]
+    check(len(words) == 3000, "the dictionary has the words (apt-get install wamerican)")
+    # a word of this run's own: the compiled database cannot be in a cache from an earlier run
+    words.append("zq" + os.urandom(6).hex().replace("0", "q"))
+    with open(os.path.join(d.dir, "big.txt"), "w") as f:
+        f.write("\n".join(words) + "\n")
+    with open(d.rules, "w") as f:
+        f.write("version: 1\nlists:\n  big: {file: big.txt}\nrules:\n"
+                "  - id: big\n    when: {words: ['@big']}\n    action: delete\n")
+    done, reload = threading.Event(), {}
+
+    def reloader():
+        reload["answer"] = d.json("POST", "/v1/rules/reload", token="rules")[:2]
+        done.set()
+
+    th = threading.Thread(target=reloader)
+    th.start()
+    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=60)
+    during, i = 0, 0
+    while not done.is_set():
+        i += 1
+        st, data, _ = d.req("POST", "/v1/events", '{"id":"r%d","text":"hello %d"}' % (i, i),
+                            token="events", ctype="application/json", conn=c)
+        eq(st, 200, "event %d" % i)
+        during += not done.is_set()
+    th.join()
+    c.close()
+    st, body = reload["answer"]
+    eq(st, 200, "reload: %s" % body)
+    check(during >= 20, "only %d events were answered while the reload compiled" % during)
+    st, body, _ = d.json("POST", "/v1/events", '{"id":"after","text":"%s"}' % words[7],
+                         token="events", ctype="application/json")
+    eq((st, body["action"], body["ruleset"]), (200, "delete", reload["answer"][1]["ruleset"]),
+       "the new rules decide")
+
+
+a_slow_reload_does_not_hold_the_event_loop.extra = "http_threads: 1\n"
+
+
+@test
 def ratelimit_has_redis_cell_semantics(d):
     def rl(**kw):
         return d.json("POST", "/v1/ratelimit", json.dumps(kw), token="events", ctype="application/json")
