@@ -20,19 +20,28 @@ check() { # check NAME COMMAND... : passes when the command succeeds
     if "$@" >"$TMP/out.txt" 2>&1; then ok "$name"; else bad "$name" "$(head -c 2000 "$TMP/out.txt")"; fi
 }
 
-# ---- unit tests (one binary per module) ----
-for t in "$BUILD"/tests/test_*; do
-    [ -f "$t" ] && [ -x "$t" ] || continue
-    name=$(basename "$t")
-    out=$(timeout 300 "$t" 2>&1) # a hang (say, a regex without its match limit) is a failure
+# suite NAME COMMAND... : a program printing "PASS name" / "FAIL name: why" lines (a FAIL's
+# detail may follow it); its counts are added, its FAILs shown with NAME in front, and an exit
+# without a FAIL line is a failure of its own
+suite() {
+    local name=$1 out rc p f
+    shift
+    out=$("$@" 2>&1)
     rc=$?
     p=$(grep -c '^PASS ' <<<"$out")
     f=$(grep -c '^FAIL ' <<<"$out")
     pass=$((pass + p))
     fail=$((fail + f))
-    grep '^FAIL ' <<<"$out" | sed "s/^/$name: /"
+    grep -A12 '^FAIL ' <<<"$out" | sed "s/^/$name: /"
     if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then bad "$name" "exited $rc without a FAIL line: $(tail -5 <<<"$out")"; fi
-    echo "unit $name: $p passed, $f failed"
+    echo "$name: $p passed, $f failed"
+}
+
+# ---- unit tests (one binary per module) ----
+for t in "$BUILD"/tests/test_*; do
+    [ -f "$t" ] && [ -x "$t" ] || continue
+    # a hang (say, a regex without its match limit) is a failure
+    suite "unit $(basename "$t")" timeout 300 "$t"
 done
 
 # ---- golden streams: rules + events -> expected decisions, 1 and 2 threads ----
@@ -292,22 +301,6 @@ eviction_test() { # at the cap the least recently active user goes, and it is co
         [ "$(wc -l <"$TMP/cap.out")" -eq 62 ]
 }
 check "state tables: a cap on users evicts the least recently active, counted in --stats" eviction_test
-
-# suite NAME COMMAND... : a program printing "PASS name" / "FAIL name: why" lines; its counts
-# are added, and an exit without a FAIL line is a failure of its own
-suite() {
-    local name=$1 out rc p f
-    shift
-    out=$("$@" 2>&1)
-    rc=$?
-    p=$(grep -c '^PASS ' <<<"$out")
-    f=$(grep -c '^FAIL ' <<<"$out")
-    pass=$((pass + p))
-    fail=$((fail + f))
-    grep -A12 '^FAIL ' <<<"$out"
-    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then bad "$name tests" "exited $rc: $(tail -5 <<<"$out")"; fi
-    echo "$name: $p passed, $f failed"
-}
 
 # ---- the SpamAssassin corpus converter (tools/spamassassin.py) on hand-written mails ----
 suite "corpus converter" python3 tests/tools/test_spamassassin.py
