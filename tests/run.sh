@@ -306,7 +306,10 @@ check "state tables: a cap on users evicts the least recently active, counted in
 suite "corpus converter" python3 tests/tools/test_spamassassin.py
 
 # ---- the daemon: the real `whiply serve` on a loopback port, over HTTP ----
-suite serve timeout 900 python3 tests/serve/test_serve.py "$WHIPLY"
+# (one suite a file: tests/serve/test_*.py, each on the harness of test_serve.py)
+for t in tests/serve/test_*.py; do
+    suite "serve $(basename "$t" .py)" timeout 900 python3 "$t" "$WHIPLY"
+done
 
 # ---- dictionary: no innocent English word is flagged by the LDNOOBW profanity list ----
 wamerican_test() {

@@ -25,6 +25,9 @@ const char wh_config_default_yaml[] =
     "  text: 64KiB               # an event's text\n"
     "  json_depth: 32            # nesting of an event\n"
     "  connections: 512          # open HTTP connections\n"
+    "  per_address: 64           # open connections from one client address; 0: no cap\n"
+    "  head_timeout: 10s         # a request's line and headers must arrive within this\n"
+    "  idle_timeout: 60s         # a connection with no request in progress closes after this\n"
     "  queue: 200000             # audit rows waiting to be written; beyond: 429\n"
     "  dedupe: 100000            # recent event ids per shard answered again, not re-decided\n"
     "retention:\n"
@@ -35,6 +38,11 @@ const char wh_config_default_yaml[] =
     "  sync: normal              # normal: survives a crash of whiply; full: of the machine\n"
     "  snapshot: 5m              # save the behaviour state this often (and at exit); 0: at exit\n"
     "  preallocate: 64MiB        # audit disk space written ahead (fewer commit stalls); 0: none\n"
+    "  signing_key: auto         # Ed25519 key for audit checkpoints (auto: DATA-signing.key); none\n"
+    "  checkpoints: auto         # signed checkpoints appended here (auto: DATA-checkpoints.ndjson)\n"
+    "  checkpoint_url: none      # and POSTed here as JSON (a witness, a webhook)\n"
+    "  sign_rows: 10000          # sign a checkpoint after this many new audit rows\n"
+    "  sign_every: 1m            # and at least this often while rows are written\n"
     "ratelimit:\n"
     "  keys: 1000000             # most keys the rate-limit service holds\n"
     "tokens: []                  # none: an admin token is made in DATA/admin.token\n";
@@ -61,6 +69,9 @@ static const opt_def opts[] = {
     {"limits.text", OPT_SIZE, O(limits.text), 1, 64 * 1024, false},
     {"limits.json_depth", OPT_INT, O(limits.json_depth), 2, 32, false},
     {"limits.connections", OPT_INT, O(limits.connections), 1, 65536, false},
+    {"limits.per_address", OPT_INT, O(limits.per_address), 0, 65536, false},
+    {"limits.head_timeout", OPT_DURATION, O(limits.head_ms), 1000, 3600 * 1000, false},
+    {"limits.idle_timeout", OPT_DURATION, O(limits.idle_ms), 1000, 24 * 3600 * 1000, false},
     {"limits.queue", OPT_INT, O(limits.queue), 1000, 100000000, false},
     {"limits.dedupe", OPT_INT, O(limits.dedupe), 0, 100000000, false},
     {"retention.audit", OPT_DURATION, O(retention.audit_ms), 0, INT64_MAX / 4, false},
@@ -69,6 +80,11 @@ static const opt_def opts[] = {
     {"store.sync", OPT_SYNC, O(store.sync_full), 0, 0, false},
     {"store.snapshot", OPT_DURATION, O(store.snapshot_ms), 0, INT64_MAX / 4, false},
     {"store.preallocate", OPT_SIZE, O(store.preallocate), 0, (int64_t)1 << 30, false},
+    {"store.signing_key", OPT_STR, O(store.signing_key), 0, 0, true},
+    {"store.checkpoints", OPT_STR, O(store.checkpoints), 0, 0, true},
+    {"store.checkpoint_url", OPT_STR, O(store.checkpoint_url), 0, 0, false},
+    {"store.sign_rows", OPT_INT, O(store.sign_rows), 1, 100000000, false},
+    {"store.sign_every", OPT_DURATION, O(store.sign_ms), 1000, INT64_MAX / 4, false},
     {"ratelimit.keys", OPT_INT, O(ratelimit_keys), 64, 100000000, false},
 };
 #undef O
@@ -163,7 +179,8 @@ static void set_opt(cfg_ld *L, const opt_def *o, struct fy_node *v)
             return;
         }
         char *val = NULL;
-        if (o->path && L->dir && s[0] != '/') {
+        bool word = (n == 4 && !memcmp(s, "auto", 4)) || (n == 4 && !memcmp(s, "none", 4));
+        if (o->path && L->dir && s[0] != '/' && !word) {
             if (asprintf(&val, "%s/%.*s", L->dir, (int)n, s) < 0) val = NULL;
         } else if ((val = malloc(n + 1))) { /* s is not NUL-terminated */
             memcpy(val, s, n);
@@ -388,6 +405,9 @@ void wh_config_free(wh_config *c)
     free(c->listen);
     free(c->data);
     free(c->rules);
+    free(c->store.signing_key);
+    free(c->store.checkpoints);
+    free(c->store.checkpoint_url);
     free(c->tokens);
     free(c->path);
     memset(c, 0, sizeof(*c));

@@ -39,6 +39,9 @@ typedef struct {
         int64_t text;        /* bytes of an event's text */
         int64_t json_depth;  /* nesting of an event or request object */
         int64_t connections; /* open HTTP connections */
+        int64_t per_address; /* open HTTP connections from one client address (0: no cap) */
+        int64_t head_ms;     /* a request's head (line and headers) must arrive within this */
+        int64_t idle_ms;     /* a connection with no request in progress is closed after this */
         int64_t queue;       /* audit rows waiting to be written (beyond: 429) */
         int64_t dedupe;      /* recent event ids remembered per shard (0: none) */
         int64_t state_users; /* reserved */
@@ -52,6 +55,13 @@ typedef struct {
         bool sync_full;      /* fsync every commit (power-loss safe) vs. WAL NORMAL */
         int64_t snapshot_ms; /* how often the behaviour state is saved (0: only at exit) */
         int64_t preallocate; /* bytes of WAL written ahead and of database growth at a time */
+        char *signing_key;   /* Ed25519 key signing audit checkpoints ("auto": DATA-signing.key
+                                beside the data folder; "none": no signatures) */
+        char *checkpoints;   /* where each signed checkpoint is appended, one JSON line each
+                                ("auto": DATA-checkpoints.ndjson; "none": the database only) */
+        char *checkpoint_url; /* and POSTed to, as JSON ("none": nowhere) */
+        int64_t sign_rows;   /* sign a checkpoint after this many new audit rows */
+        int64_t sign_ms;     /* and at least this often while rows are written */
     } store;
     int64_t ratelimit_keys; /* most keys the rate-limit service holds */
     wh_token *tokens;
