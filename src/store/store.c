@@ -127,7 +127,8 @@ struct wh_store {
     uint64_t submitted;       /* tickets handed out (rows queued since start) */
     uint64_t reserved;        /* rows promised to requests still deciding */
     wh_store_notice *notices; /* the same, for requests that do not block a thread */
-    uint64_t committed;       /* rows committed */
+    uint64_t committed;       /* rows taken by a commit, whether it succeeded or failed */
+    uint64_t durable;         /* rows known to be in the database: tickets up to it are safe */
     bool stop;
     char *error; /* set once a commit failed: the store refuses everything after */
     pthread_t thread;
@@ -585,6 +586,7 @@ static void *writer_main(void *arg)
         }
         pthread_mutex_lock(&s->lock);
         s->committed += cur.n;
+        if (!s->error) s->durable = s->committed; /* a failure stops the store for good */
         s->st_queued = s->submitted - s->committed;
         wh_store_notice *due = take_notices(s);
         bool healthy = !s->error;
@@ -979,6 +981,14 @@ bool wh_store_wait(wh_store *s, uint64_t ticket)
     bool ok = s->committed >= ticket && !s->error;
     pthread_mutex_unlock(&s->lock);
     return ok;
+}
+
+uint64_t wh_store_durable(wh_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    uint64_t d = s->durable;
+    pthread_mutex_unlock(&s->lock);
+    return d;
 }
 
 const char *wh_store_error(wh_store *s)

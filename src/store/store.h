@@ -113,6 +113,9 @@ typedef struct wh_store_notice {
 } wh_store_notice;
 bool wh_store_notify(wh_store *s, wh_store_notice *n);
 const char *wh_store_error(wh_store *s); /* NULL while healthy */
+/* The newest ticket whose rows are known to be committed: every ticket up to it is in the
+ * database (tickets count rows from this start; a failed commit never moves it). */
+uint64_t wh_store_durable(wh_store *s);
 
 typedef struct {
     uint64_t queued;    /* rows waiting */
