@@ -3,13 +3,16 @@
 #include "base.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 const char *wh_status_str(wh_status st)
 {
@@ -21,6 +24,7 @@ const char *wh_status_str(wh_status st)
         [WH_ELIMIT] = "limit exceeded",
         [WH_ESYNTAX] = "syntax error",
         [WH_EUTF8] = "invalid UTF-8",
+        [WH_ECORRUPT] = "stored data does not match the audit trail",
     };
     if ((unsigned)st < WH_ARRAY_LEN(names) && names[st]) return names[st];
     return "unknown status";
@@ -516,6 +520,99 @@ wh_status wh_read_file(const char *path, char **out, size_t *len)
     *out = b.p;
     *len = b.len;
     return WH_OK;
+}
+
+wh_status wh_read_file_max(const char *path, size_t max, char **out, size_t *len)
+{
+    /* O_NONBLOCK: opening a FIFO without a writer would wait forever; it is refused below
+     * like every file that is not a regular one (a device such as /dev/urandom never ends). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return WH_EIO;
+    struct stat st;
+    wh_status ret = WH_EIO;
+    char *p = NULL;
+    size_t n = 0;
+    int saved;
+    if (fstat(fd, &st) != 0) goto fail;
+    if (!S_ISREG(st.st_mode)) {
+        ret = WH_EINVAL;
+        goto fail;
+    }
+    if ((uint64_t)st.st_size > max) {
+        ret = WH_ELIMIT;
+        goto fail;
+    }
+    /* The size is a hint (the file may grow while it is read; /proc files say 0): the read
+     * is bounded by max itself, one byte past it telling that the file is over. */
+    size_t cap = (size_t)st.st_size + 1 <= max ? (size_t)st.st_size + 1 : max + 1;
+    if (cap < 4096) cap = 4096 <= max + 1 ? 4096 : max + 1;
+    if (!(p = malloc(cap + 1))) {
+        ret = WH_ENOMEM;
+        goto fail;
+    }
+    for (;;) {
+        if (n == cap) {
+            if (cap > max) {
+                ret = WH_ELIMIT;
+                goto fail;
+            }
+            size_t ncap = cap * 2 <= max + 1 ? cap * 2 : max + 1;
+            char *q = realloc(p, ncap + 1);
+            if (!q) {
+                ret = WH_ENOMEM;
+                goto fail;
+            }
+            p = q;
+            cap = ncap;
+        }
+        ssize_t r = read(fd, p + n, cap - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) goto fail;
+        if (r == 0) break;
+        n += (size_t)r;
+    }
+    if (n > max) {
+        ret = WH_ELIMIT;
+        goto fail;
+    }
+    close(fd);
+    p[n] = 0;
+    *out = p;
+    *len = n;
+    return WH_OK;
+fail:
+    saved = errno; /* close and free may change it */
+    close(fd);
+    free(p);
+    errno = ret == WH_EINVAL ? EINVAL : ret == WH_ELIMIT ? EFBIG : saved;
+    return ret;
+}
+
+const char *wh_read_file_why(wh_status st, size_t max, char *buf, size_t n)
+{
+    if (st == WH_EINVAL) return "not a regular file";
+    if (st == WH_ELIMIT) {
+        if (max % (1024 * 1024) == 0)
+            snprintf(buf, n, "larger than the limit of %zu MiB", max / (1024 * 1024));
+        else
+            snprintf(buf, n, "larger than the limit of %zu bytes", max);
+        return buf;
+    }
+    if (st == WH_ENOMEM) return "out of memory";
+    return strerror(errno ? errno : EIO);
+}
+
+struct timespec wh_deadline_ms(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return ts;
 }
 
 uint64_t wh_random_seed(void)

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 typedef enum {
     WH_OK = 0,
@@ -19,6 +20,7 @@ typedef enum {
     WH_ELIMIT,
     WH_ESYNTAX,
     WH_EUTF8,
+    WH_ECORRUPT, /* stored data does not match what vouches for it (the audit chain) */
 } wh_status;
 
 const char *wh_status_str(wh_status st);
@@ -77,6 +79,8 @@ bool wh_parse_rfc3339(const char *s, size_t n, int64_t *ms_out);
 bool wh_parse_duration(const char *s, size_t n, int64_t *ms_out);
 int64_t wh_now_ms(void);
 uint64_t wh_mono_ns(void);
+/* The wall-clock time ms milliseconds from now, as pthread_cond_timedwait wants it. */
+struct timespec wh_deadline_ms(int64_t ms);
 /* 64 random bits for hash seeds (getrandom; a clock-and-address mix when the kernel has no
  * entropy yet, still different per process and per call). */
 uint64_t wh_random_seed(void);
@@ -111,6 +115,14 @@ bool wh_json_unescape(const char *p, size_t n, char *out, size_t *out_len, size_
 size_t wh_levenshtein(const char *a, const char *b); /* small strings only */
 /* Reads a whole file into a NUL-terminated malloc'd buffer. */
 wh_status wh_read_file(const char *path, char **out, size_t *len);
+/* The same for files named by an operator (the config, rules, lists): only a regular file
+ * (WH_EINVAL otherwise: a FIFO, a directory, a device such as /dev/urandom) of at most max
+ * bytes (WH_ELIMIT otherwise; never more than max + 1 bytes are read). WH_EIO with errno
+ * when it cannot be opened or read. */
+wh_status wh_read_file_max(const char *path, size_t max, char **out, size_t *len);
+/* Why wh_read_file_max failed, for an error message ("not a regular file", "larger than
+ * the limit of 16 MiB", strerror(errno)); buf (n bytes) may hold the text. */
+const char *wh_read_file_why(wh_status st, size_t max, char *buf, size_t n);
 
 #define WH_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define WH_UNUSED(x) (void)(x)

@@ -3,7 +3,12 @@
  *
  * Expected epoch values were computed independently with GNU date, e.g.
  *   date -u -d 2026-11-24T11:00:00Z +%s   -> 1795518000 */
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "t.h"
@@ -500,6 +505,7 @@ TEST(status_strings)
 {
     ASSERT_STR(wh_status_str(WH_OK), "ok");
     ASSERT_STR(wh_status_str(WH_EUTF8), "invalid UTF-8");
+    ASSERT_STR(wh_status_str(WH_ECORRUPT), "stored data does not match the audit trail");
     ASSERT_STR(wh_status_str((wh_status)99), "unknown status");
 }
 
@@ -522,4 +528,79 @@ TEST(hex_round_trip_and_refusals)
     ASSERT(!wh_hex_decode("009fa0f", 7, out, 4));   /* too short */
     ASSERT(!wh_hex_decode("009fa0fff", 9, out, 4)); /* too long */
     ASSERT(!wh_hex_decode("009fa0fg", 8, out, 4));  /* not a digit */
+}
+
+/* A file of n bytes of c in a temporary folder; its path in buf. */
+static void temp_file(char *buf, size_t n, const char *dir, const char *name, size_t bytes)
+{
+    snprintf(buf, n, "%s/%s", dir, name);
+    FILE *f = fopen(buf, "wb");
+    if (!f) T_FAIL("cannot create %s", buf);
+    for (size_t i = 0; i < bytes; i++)
+        fputc('a' + (int)(i % 26), f);
+    fclose(f);
+}
+
+TEST(read_file_max_reads_regular_files_up_to_the_limit)
+{
+    char dir[] = "/tmp/whiply-test-XXXXXX", path[256];
+    if (!mkdtemp(dir)) T_FAIL("mkdtemp");
+    char *p = NULL;
+    size_t n = 0;
+    temp_file(path, sizeof(path), dir, "small", 10);
+    ASSERT_EQ(wh_read_file_max(path, 10, &p, &n), WH_OK); /* exactly the limit */
+    ASSERT_EQ(n, 10);
+    ASSERT(!strcmp(p, "abcdefghij"));
+    free(p);
+    ASSERT_EQ(wh_read_file_max(path, 9, &p, &n), WH_ELIMIT);
+    temp_file(path, sizeof(path), dir, "big", 100000); /* read in more than one step */
+    ASSERT_EQ(wh_read_file_max(path, 100000, &p, &n), WH_OK);
+    ASSERT_EQ(n, 100000);
+    ASSERT_EQ(p[99999], 'a' + 99999 % 26);
+    free(p);
+    ASSERT_EQ(wh_read_file_max(path, 99999, &p, &n), WH_ELIMIT);
+    char why[64];
+    ASSERT(!strcmp(wh_read_file_why(WH_ELIMIT, (size_t)16 << 20, why, sizeof(why)),
+                   "larger than the limit of 16 MiB"));
+    temp_file(path, sizeof(path), dir, "empty", 0);
+    ASSERT_EQ(wh_read_file_max(path, 10, &p, &n), WH_OK);
+    ASSERT_EQ(n, 0);
+    ASSERT_EQ(p[0], 0);
+    free(p);
+    /* a file that says 0 bytes and has some (as /proc files do) is still bounded */
+    ASSERT_EQ(wh_read_file_max("/proc/self/status", 8, &p, &n), WH_ELIMIT);
+    ASSERT_EQ(wh_read_file_max("/proc/self/status", 1 << 20, &p, &n), WH_OK);
+    ASSERT(n > 8);
+    free(p);
+    snprintf(path, sizeof(path), "%s/missing", dir);
+    ASSERT_EQ(wh_read_file_max(path, 10, &p, &n), WH_EIO);
+    ASSERT(!strcmp(wh_read_file_why(WH_EIO, 10, why, sizeof(why)), "No such file or directory"));
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/small", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/big", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/empty", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+TEST(read_file_max_refuses_what_is_not_a_regular_file)
+{
+    char *p = NULL;
+    size_t n = 0;
+    char why[64];
+    /* a device that never ends, one that is empty, a directory */
+    ASSERT_EQ(wh_read_file_max("/dev/urandom", (size_t)16 << 20, &p, &n), WH_EINVAL);
+    ASSERT(!strcmp(wh_read_file_why(WH_EINVAL, 1, why, sizeof(why)), "not a regular file"));
+    ASSERT_EQ(wh_read_file_max("/dev/null", 10, &p, &n), WH_EINVAL);
+    ASSERT_EQ(wh_read_file_max("/tmp", 10, &p, &n), WH_EINVAL);
+    /* a FIFO without a writer: refused at once, not waited on */
+    char dir[] = "/tmp/whiply-test-XXXXXX", path[256];
+    if (!mkdtemp(dir)) T_FAIL("mkdtemp");
+    snprintf(path, sizeof(path), "%s/fifo", dir);
+    if (mkfifo(path, 0600) != 0) T_FAIL("mkfifo");
+    ASSERT_EQ(wh_read_file_max(path, 10, &p, &n), WH_EINVAL);
+    unlink(path);
+    rmdir(dir);
 }
