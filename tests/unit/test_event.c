@@ -654,6 +654,91 @@ TEST(bad_field_other_types)
     ASSERT_ERR("{\"id\":\"f\",\"text\":\"a\\u0000b\"}", "bad_field"); /* NUL in text */
 }
 
+/* ---- errors: identifiers with control characters -------------------------------------- */
+
+TEST(bad_field_control_characters_in_identifiers)
+{
+    /* NUL, another C0 control and DEL (escaped, and DEL raw: JSON allows a raw 0x7f), in
+     * every field used as an identifier; each error names its field. */
+    static const struct {
+        const char *line, *field;
+    } cases[] = {
+        {"{\"id\":\"held\\u0000x\"}", "\"id\""},
+        {"{\"id\":\"a\\u001fb\"}", "\"id\""},
+        {"{\"id\":\"a\x7f"
+         "b\"}",
+         "\"id\""},
+        {"{\"id\":\"e\",\"platform\":\"tw\\u0000itch\"}", "\"platform\""},
+        {"{\"id\":\"e\",\"channel\":\"#c\\u0000other\"}", "\"channel\""},
+        {"{\"id\":\"e\",\"channel\":\"#c\\n\"}", "\"channel\""},
+        {"{\"id\":\"e\",\"user\":{\"id\":\"u\\u0000\"}}", "\"user.id\""},
+        {"{\"id\":\"e\",\"user\":{\"name\":\"bob\\u007f\"}}", "\"user.name\""},
+        {"{\"id\":\"e\",\"user\":{\"roles\":[\"vip\\t\"]}}", "\"user.roles\""},
+        {"{\"id\":\"e\",\"type\":\"mod_action\",\"moderator\":\"m\\u0001\"}", "\"moderator\""},
+        {"{\"id\":\"e\",\"type\":\"mod_action\",\"target\":\"u\\u0000x\"}", "\"target\""},
+        {"{\"id\":\"e\",\"type\":\"mod_action\",\"action\":\"ban\\u0000\"}", "\"action\""},
+        {"{\"id\":\"e\",\"type\":\"mod_action\",\"ref_event\":\"h\\u0000\"}", "\"ref_event\""},
+    };
+    for (size_t i = 0; i < WH_ARRAY_LEN(cases); i++) {
+        ASSERT_ERR(cases[i].line, "bad_field");
+        ASSERT_CONTAINS(err.message, cases[i].field);
+        ASSERT_CONTAINS(err.message, "control character");
+    }
+    /* a bad id is not echoed as the error's id */
+    ASSERT_ERR("{\"id\":\"held\\u0000x\"}", "bad_field");
+    ASSERT_EQ(err.id.n, 0);
+    ASSERT_ERR("{\"id\":\"e\",\"channel\":\"#c\\u0000\"}", "bad_field");
+    ASSERT_STR(S(err.id), "e");
+}
+
+TEST(text_keeps_newlines_and_tabs_not_nul)
+{
+    ASSERT_OK("{\"id\":\"t\",\"text\":\"line one\\nline two\\tand \\u0007 \x7f\"}");
+    ASSERT_STR(S(ev.text), "line one\nline two\tand \a \x7f");
+    ASSERT_ERR("{\"id\":\"t\",\"text\":\"a\\u0000\"}", "bad_field");
+    ASSERT_CONTAINS(err.message, "\"text\"");
+    /* identifiers may hold any other Unicode */
+    ASSERT_OK("{\"id\":\"\\u00e9-1\",\"channel\":\"#caf\xc3\xa9\",\"user\":{\"name\":\"b b\"}}");
+    ASSERT_STR(S(ev.id), "\xc3\xa9-1");
+}
+
+/* ---- errors: duplicate keys ------------------------------------------------------------ */
+
+TEST(bad_field_duplicate_keys)
+{
+    /* {"id":"d","text":"hello","text":"fuck"}: one reader takes the first, another the last */
+    ASSERT_ERR("{\"id\":\"d\",\"text\":\"hello\",\"text\":\"fuck\"}", "bad_field");
+    ASSERT_CONTAINS(err.message, "duplicate key \"text\"");
+    ASSERT_STR(S(err.id), "d");
+    ASSERT_ERR("{\"id\":\"a\",\"text\":\"x\",\"id\":\"b\"}", "bad_field");
+    ASSERT_CONTAINS(err.message, "duplicate key \"id\"");
+    ASSERT_ERR("{\"id\":\"d\",\"channel\":\"#a\",\"channel\":null}", "bad_field");
+    ASSERT_CONTAINS(err.message, "\"channel\"");
+    ASSERT_ERR("{\"id\":\"d\",\"user\":{\"id\":\"u1\"},\"user\":{\"id\":\"u2\"}}", "bad_field");
+    ASSERT_CONTAINS(err.message, "\"user\"");
+    ASSERT_ERR("{\"id\":\"d\",\"user\":{\"id\":\"u1\",\"name\":\"a\",\"id\":\"u2\"}}", "bad_field");
+    ASSERT_CONTAINS(err.message, "\"user.id\"");
+    ASSERT_ERR("{\"id\":\"d\",\"user\":{\"roles\":[],\"roles\":[\"mod\"]}}", "bad_field");
+    ASSERT_CONTAINS(err.message, "\"user.roles\"");
+    ASSERT_ERR("{\"id\":\"d\",\"ts\":1,\"ts\":2}", "bad_field");
+    ASSERT_ERR("{\"id\":\"d\",\"meta\":{\"emotes\":\"1\",\"emotes\":[1,2]}}", "bad_field");
+    ASSERT_CONTAINS(err.message, "\"meta.emotes\"");
+    /* the same key written with an escape is the same key */
+    ASSERT_ERR("{\"id\":\"d\",\"text\":\"hello\",\"te\\u0078t\":\"fuck\"}", "bad_field");
+    ASSERT_CONTAINS(err.message, "duplicate key \"text\"");
+    ASSERT_ERR("{\"\\u0069d\":\"a\",\"id\":\"b\"}", "bad_field");
+    ASSERT_OK("{\"\\u0069d\":\"esc\",\"te\\u0078t\":\"read\"}");
+    ASSERT_STR(S(ev.id), "esc");
+    ASSERT_STR(S(ev.text), "read");
+    /* meta is the client's: its other keys, and keys whiply does not know, pass as they are */
+    ASSERT_OK(
+        "{\"id\":\"d\",\"meta\":{\"k\":1,\"k\":2},\"x\":1,\"x\":2,\"user\":{\"z\":1,\"z\":2}}");
+    ASSERT_STR(S(ev.meta), "{\"k\":1,\"k\":2}");
+    /* the same key in different objects is no repeat */
+    ASSERT_OK("{\"id\":\"d\",\"user\":{\"id\":\"u\",\"name\":\"n\"},\"meta\":{\"id\":\"m\"}}");
+    ASSERT_STR(S(ev.user_id), "u");
+}
+
 /* ---- errors: bad_ts ------------------------------------------------------------------- */
 
 TEST(bad_ts)
