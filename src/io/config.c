@@ -38,8 +38,10 @@ const char wh_config_default_yaml[] =
     "  sync: normal              # normal: survives a crash of whiply; full: of the machine\n"
     "  snapshot: 5m              # save the behaviour state this often (and at exit); 0: at exit\n"
     "  preallocate: 64MiB        # audit disk space written ahead (fewer commit stalls); 0: none\n"
-    "  signing_key: auto         # Ed25519 key for audit checkpoints (auto: DATA-signing.key); none\n"
-    "  checkpoints: auto         # signed checkpoints appended here (auto: DATA-checkpoints.ndjson)\n"
+    "  signing_key: auto         # Ed25519 key for audit checkpoints (auto: DATA-signing.key); "
+    "none\n"
+    "  checkpoints: auto         # signed checkpoints appended here (auto: "
+    "DATA-checkpoints.ndjson)\n"
     "  checkpoint_url: none      # and POSTed here as JSON (a witness, a webhook)\n"
     "  sign_rows: 10000          # sign a checkpoint after this many new audit rows\n"
     "  sign_every: 1m            # and at least this often while rows are written\n"
@@ -367,8 +369,11 @@ wh_status wh_config_load(const char *path, wh_config *c, wh_diags *diags)
         char *text = NULL;
         size_t len = 0;
         c->path = strdup(path);
-        if (wh_read_file(path, &text, &len) != WH_OK) {
-            wh_diags_add(diags, path, 0, 0, "cannot read the config: %s", strerror(errno));
+        wh_status rst = wh_read_file_max(path, WH_CONFIG_FILE_MAX, &text, &len);
+        if (rst != WH_OK) {
+            char why[64];
+            wh_diags_add(diags, path, 0, 0, "cannot read the config: %s",
+                         wh_read_file_why(rst, WH_CONFIG_FILE_MAX, why, sizeof(why)));
         } else {
             char *dir = strdup(path);
             char *slash = dir ? strrchr(dir, '/') : NULL;

@@ -13,6 +13,9 @@
 
 #include "rules/rules.h"
 
+/* The largest whiply.yaml read (a regular file only, like the rules). */
+#define WH_CONFIG_FILE_MAX ((size_t)1 << 20)
+
 /* Token scopes: what a bearer token may call (docs/api.md lists each route's scope). */
 enum {
     WH_SCOPE_EVENTS = 1, /* POST /v1/events, POST /v1/ratelimit */
@@ -52,22 +55,23 @@ typedef struct {
         int64_t every_ms;  /* how often retention runs */
     } retention;
     struct {
-        bool sync_full;      /* fsync every commit (power-loss safe) vs. WAL NORMAL */
-        int64_t snapshot_ms; /* how often the behaviour state is saved (0: only at exit) */
-        int64_t preallocate; /* bytes of WAL written ahead and of database growth at a time */
-        char *signing_key;   /* Ed25519 key signing audit checkpoints ("auto": DATA-signing.key
-                                beside the data folder; "none": no signatures) */
-        char *checkpoints;   /* where each signed checkpoint is appended, one JSON line each
-                                ("auto": DATA-checkpoints.ndjson; "none": the database only) */
+        bool sync_full;       /* fsync every commit (power-loss safe) vs. WAL NORMAL */
+        int64_t snapshot_ms;  /* how often the behaviour state is saved (0: only at exit) */
+        int64_t preallocate;  /* bytes of WAL written ahead and of database growth at a time */
+        char *signing_key;    /* Ed25519 key signing audit checkpoints ("auto": DATA-signing.key
+                                 beside the data folder; "none": no signatures) */
+        char *checkpoints;    /* where each signed checkpoint is appended, one JSON line each
+                                 ("auto": DATA-checkpoints.ndjson; "none": the database only) */
         char *checkpoint_url; /* and POSTed to, as JSON ("none": nowhere) */
-        int64_t sign_rows;   /* sign a checkpoint after this many new audit rows */
-        int64_t sign_ms;     /* and at least this often while rows are written */
+        int64_t sign_rows;    /* sign a checkpoint after this many new audit rows */
+        int64_t sign_ms;      /* and at least this often while rows are written */
     } store;
     int64_t ratelimit_keys; /* most keys the rate-limit service holds */
     wh_token *tokens;
     uint32_t ntokens;
     char *path;            /* the file it came from, or NULL for the embedded default */
     const char *cache_dir; /* Hyperscan database cache (set by the command line, not a file) */
+    bool start_afresh;     /* serve --start-afresh (the command line only): see wh_store_open */
 } wh_config;
 
 /* Loads path (NULL: the embedded default only). Every problem is added to diags as

@@ -295,8 +295,11 @@ static void load_list_file(ld_t *L, list_t *l, struct fy_node *fnode, const char
     }
     char *buf;
     size_t len;
-    if (wh_read_file(path, &buf, &len) != WH_OK) {
-        ERR(L, fnode, "cannot read list file '%s': %s", path, strerror(errno ? errno : ENOENT));
+    wh_status rst = wh_read_file_max(path, WH_LIST_FILE_MAX, &buf, &len);
+    if (rst != WH_OK) {
+        char why[64];
+        ERR(L, fnode, "cannot read list file '%s': %s", path,
+            wh_read_file_why(rst, WH_LIST_FILE_MAX, why, sizeof(why)));
         return;
     }
     XXH3_64bits_update(L->hash, buf, len);
@@ -2035,6 +2038,7 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
 
     char *text = NULL;
     size_t tlen = 0;
+    wh_status rst;
     struct fy_document *doc = NULL;
     if (mem) {
         text = malloc(memlen + 1);
@@ -2042,8 +2046,10 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
         memcpy(text, mem, memlen);
         text[memlen] = 0;
         tlen = memlen;
-    } else if (wh_read_file(path, &text, &tlen) != WH_OK) {
-        wh_diags_add(diags, path, 0, 0, "cannot read rules file: %s", strerror(errno));
+    } else if ((rst = wh_read_file_max(path, WH_RULES_FILE_MAX, &text, &tlen)) != WH_OK) {
+        char why[64];
+        wh_diags_add(diags, path, 0, 0, "cannot read rules file: %s",
+                     wh_read_file_why(rst, WH_RULES_FILE_MAX, why, sizeof(why)));
         goto fail;
     }
     XXH3_64bits_update(L.hash, text, tlen);

@@ -11,6 +11,12 @@
 #include "match/matcher.h"
 #include "ml/ml.h"
 
+/* The largest rules file and list file read (docs/rules.md): a file is read whole into
+ * memory, and its text and compiled form several times over, at every reload. Only regular
+ * files are read: rules pointed at a device or a FIFO are refused, not read forever. */
+#define WH_RULES_FILE_MAX ((size_t)16 << 20)
+#define WH_LIST_FILE_MAX ((size_t)64 << 20)
+
 typedef enum {
     WH_ACT_ALLOW = 0,
     WH_ACT_WARN,
