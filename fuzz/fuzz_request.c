@@ -4,7 +4,8 @@
  * Checks: a parsed rate-limit request has a non-empty UTF-8 key of at most 1024 bytes
  * without NUL, a cost in range, and either a quota (limit >= 1, a known period) or a valid
  * GCRA limit; a parsed verdict has a non-empty moderator; a refusal always names a code and
- * a message. */
+ * a message. The request line's path (wh_path_decode): a decoded path is never longer than
+ * the input, and one accepted holds no control byte and is UTF-8; a refusal says why. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(!v.has_note || strlen(v.note) < sizeof(v.note));
     } else {
         CHECK(code && *code && msg[0]);
+    }
+    char *path = malloc(size + 1), why[200];
+    size_t plen = 0;
+    if (path) {
+        bool ok = wh_path_decode(s, size, path, &plen, why, sizeof(why));
+        CHECK(plen <= size && path[plen] == 0);
+        if (ok) {
+            CHECK(!why[0] && !wh_bad_bytes(path, plen, false, why, sizeof(why)));
+            CHECK(strlen(path) == plen);
+        } else {
+            CHECK(why[0]);
+        }
+        free(path);
     }
     return 0;
 }

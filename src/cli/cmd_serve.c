@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 #include "io/config.h"
 #include "serve/http.h"
 #include "serve/service.h"
+#include "store/sign.h"
 #include "store/store.h"
 
 static void sha256(const char *s, size_t n, uint8_t out[32])
@@ -76,17 +78,22 @@ static int serve_usage(FILE *f)
 {
     fprintf(f, "usage: whiply serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--rules "
                "FILE]\n"
+               "                    [--start-afresh]\n"
                "       whiply serve --print-config\n\n"
                "Runs the daemon: the HTTP API (docs/api.md) over the rules, with the audit trail\n"
                "and review queue in DIR/whiply.db. Without --config, the embedded default\n"
                "(--print-config shows it; docs/config.md explains it). SIGHUP reloads the\n"
-               "rules; SIGTERM or SIGINT drains the requests in flight and exits 0.\n");
+               "rules; SIGTERM or SIGINT drains the requests in flight and exits 0.\n"
+               "It refuses to start when the audit trail is damaged, or empty, shorter or\n"
+               "different from the last signed checkpoint (store.checkpoints); --start-afresh\n"
+               "starts anyway and begins a new checkpoint file (the old one is kept).\n");
     return f == stdout ? 0 : WH_EXIT_USAGE;
 }
 
 int wh_cmd_serve(int argc, char **argv)
 {
     const char *config = NULL, *listen = NULL, *data = NULL, *rules = NULL;
+    bool afresh = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **dst = !strcmp(a, "--config")   ? &config
@@ -96,6 +103,8 @@ int wh_cmd_serve(int argc, char **argv)
                                                     : NULL;
         if (dst && i + 1 < argc) {
             *dst = argv[++i];
+        } else if (!strcmp(a, "--start-afresh")) {
+            afresh = true;
         } else if (!strcmp(a, "--print-config")) {
             fputs(wh_config_default_yaml, stdout);
             return 0;
@@ -119,6 +128,7 @@ int wh_cmd_serve(int argc, char **argv)
     if (data) wh_config_set(&cfg.data, data);
     if (rules) wh_config_set(&cfg.rules, rules);
     cfg.cache_dir = wh_default_cache_dir();
+    cfg.start_afresh = afresh;
 
     /* Signals go to one thread (this one, in sigtimedwait), not to the HTTP threads. */
     sigset_t sigs;
@@ -152,6 +162,12 @@ int wh_cmd_serve(int argc, char **argv)
         wh_config_free(&cfg);
         return strstr(err, "rules do not load") ? WH_EXIT_RULES : WH_EXIT_IO;
     }
+    /* Request bodies (up to limits.body) and answers are the daemon's large allocations.
+     * glibc raises its mmap threshold to the size of each mmapped block freed, after which
+     * such blocks come from the heap and stay with the process when freed (900 MB stayed
+     * after 200 bodies of 8 MB were dropped); a fixed threshold keeps them mmapped, so
+     * their memory goes back to the system when they are freed. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     int port = 0;
     http = wh_http_start(svc, cfg.listen, use_admin ? admin : NULL, &port, err, sizeof(err));
     if (!http) {
@@ -318,14 +334,19 @@ int wh_cmd_review(int argc, char **argv)
 int wh_cmd_audit(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "verify")) {
-        const char *data = "./data", *db = NULL;
-        uint8_t head[32];
+        const char *data = "./data", *db = NULL, *pubfile = NULL;
+        uint8_t head[32], pub[32];
         bool has_head = false;
+        wh_verify_opts vo = {0};
         for (int i = 2; i < argc; i++) {
             if (!strcmp(argv[i], "--data") && i + 1 < argc) {
                 data = argv[++i];
             } else if (!strcmp(argv[i], "--db") && i + 1 < argc) {
                 db = argv[++i];
+            } else if (!strcmp(argv[i], "--pubkey") && i + 1 < argc) {
+                pubfile = argv[++i];
+            } else if (!strcmp(argv[i], "--checkpoints") && i + 1 < argc) {
+                vo.checkpoints_file = argv[++i];
             } else if (!strcmp(argv[i], "--head") && i + 1 < argc) {
                 const char *x = argv[++i];
                 has_head = wh_hex_decode(x, strlen(x), head, 32);
@@ -339,15 +360,33 @@ int wh_cmd_audit(int argc, char **argv)
                 return WH_EXIT_USAGE;
             }
         }
+        if (vo.checkpoints_file && !pubfile) {
+            fprintf(stderr, "whiply audit verify: --checkpoints needs --pubkey\n");
+            return WH_EXIT_USAGE;
+        }
+        if (pubfile) {
+            char err[600];
+            if (!wh_pubkey_load(pubfile, pub, err, sizeof(err))) {
+                fprintf(stderr, "whiply audit verify: %s\n", err);
+                return 2;
+            }
+            vo.pubkey = pub;
+        }
+        vo.expect_head = has_head ? head : NULL;
         char path[4200];
         if (!(db = tool_db("audit verify", data, db, path, sizeof(path)))) return 2;
-        return wh_audit_verify(db, has_head ? head : NULL, stdout);
+        return wh_audit_verify(db, &vo, stdout);
     }
     fprintf(stderr,
             "usage: whiply audit verify [--data DIR | --db FILE] [--head HEX]\n"
+            "                           [--pubkey FILE [--checkpoints FILE]]\n"
             "  walks the audit trail's hash chain; exit 0 when whole, 1 naming the first row\n"
             "  altered, inserted or removed, 2 when the database cannot be read. --head: a head\n"
             "  printed by an earlier verify (kept elsewhere) must still be in the chain, which\n"
-            "  shows that no rows were cut from its end since\n");
+            "  shows that no rows were cut from its end since. --pubkey: the signing key's\n"
+            "  public half (DATA-signing.key.pub, or the ed25519:HEX the daemon prints): every\n"
+            "  signed checkpoint (the database's, and those in --checkpoints) must verify and\n"
+            "  match the chain, none may lie beyond its end, and a prefix deleted by retention\n"
+            "  must be covered by a signature (docs/api.md, the threat model)\n");
     return WH_EXIT_USAGE;
 }

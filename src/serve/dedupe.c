@@ -29,9 +29,18 @@ void wh_dedupe_begin(wh_buf *b, uint64_t seed, uint32_t nshards)
     put(b, nshards, 4);
 }
 
-void wh_dedupe_shard(wh_buf *b, uint32_t count)
+size_t wh_dedupe_shard(wh_buf *b)
 {
-    put(b, count, 4);
+    size_t at = b->len;
+    put(b, 0, 4);
+    return at;
+}
+
+void wh_dedupe_shard_count(wh_buf *b, size_t at, uint32_t count)
+{
+    if (b->oom || at + 4 > b->len) return;
+    for (int i = 0; i < 4; i++)
+        ((uint8_t *)b->p)[at + (size_t)i] = (uint8_t)(count >> (8 * i));
 }
 
 void wh_dedupe_entry(wh_buf *b, uint64_t key, int64_t last_ms, const char *line, uint32_t len)

@@ -17,10 +17,14 @@
 #define WH_DEDUPE_MAGIC "WHDEDUP1"
 #define WH_DEDUPE_MAX_SHARDS 64
 
-/* Writing: begin, then per shard its count and that many entries, then finish (which adds
- * the checksum). Out of memory shows in b->oom. */
+/* Writing: begin, then per shard: wh_dedupe_shard, its entries, and their number with
+ * wh_dedupe_shard_count (the writer learns it only while it writes them: it leaves out
+ * decisions not yet committed); then finish (which adds the checksum). Out of memory shows
+ * in b->oom. */
 void wh_dedupe_begin(wh_buf *b, uint64_t seed, uint32_t nshards);
-void wh_dedupe_shard(wh_buf *b, uint32_t count);
+/* Returns where the shard's count goes, for wh_dedupe_shard_count. */
+size_t wh_dedupe_shard(wh_buf *b);
+void wh_dedupe_shard_count(wh_buf *b, size_t at, uint32_t count);
 void wh_dedupe_entry(wh_buf *b, uint64_t key, int64_t last_ms, const char *line, uint32_t len);
 void wh_dedupe_finish(wh_buf *b);
 

@@ -3,6 +3,8 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -19,6 +21,25 @@
 #include "request.h"
 #include "io/event.h"
 #include "text/utf8.h"
+
+/* One open connection, as the connection guard sees it. libmicrohttpd times a connection out
+ * only after a silence, so a client that sends a byte every few seconds (slowloris) or
+ * stays idle holds its slot for ever; the guard gives the request head an absolute
+ * deadline, an idle connection another, and when the connections reach their limit it
+ * closes the ones that have no request in progress, oldest first, so that clients that do
+ * send requests (and /healthz) keep being served. It closes a connection by shutting its
+ * socket down: the connection's own loop then sees the end of the stream and closes it.
+ * libmicrohttpd tells NOTIFY_CLOSED before it closes the socket, and the entry leaves the
+ * list then, under conn_lock, so the guard never shuts down a descriptor reused by another
+ * connection. */
+typedef enum { C_HEAD, C_BUSY, C_IDLE } conn_state;
+typedef struct conn {
+    int fd;
+    conn_state state;
+    bool closing;     /* shut down by the guard; not counted in h->live */
+    int64_t since_ms; /* when it entered its state */
+    struct conn *prev, *next;
+} conn_t;
 
 struct wh_http {
     struct MHD_Daemon *d;
@@ -39,6 +60,18 @@ struct wh_http {
     pthread_cond_t slow_cond;
     struct req *slow_head, *slow_tail; /* the queue, oldest first */
     bool slow_quit;
+    /* the connection guard (conn_t) */
+    pthread_mutex_t conn_lock;
+    pthread_cond_t guard_cond;
+    conn_t *chead, *ctail; /* open connections, least recently changed state first */
+    int live;              /* open ones the guard is not closing */
+    pthread_t guard;
+    bool guard_started, guard_quit;
+    /* libmicrohttpd's own messages, at most LOG_BURST a LOG_WINDOW_MS (an attack must not
+     * turn into a flood of log lines) */
+    pthread_mutex_t log_lock;
+    int64_t log_window_ms;
+    int log_n, log_dropped;
 };
 
 typedef struct req req_t;
@@ -71,8 +104,13 @@ struct req {
     bool late;    /* arrived while shutting down */
     uint64_t t0;
     const char *content_type; /* of the response */
-    const char *url;
-    req_t *next; /* in the slow-request queue */
+    const char *url;          /* the path, percent-decoded by url_check (path_buf) */
+    char *path_buf;
+    char bad_url[200]; /* why the request line cannot be served ("" when it can) */
+    bool started;      /* its head was seen by on_request */
+    bool responded;    /* answered before its body: the rest of the body is discarded */
+    bool close;        /* the answer closes the connection */
+    req_t *next;       /* in the slow-request queue */
 };
 
 #define NO_AUTH UINT32_MAX
@@ -86,6 +124,10 @@ static int error(wh_buf *out, int status, const char *code, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* A message may quote what the client sent (a method, a path): never as bytes that are
+     * not UTF-8, which would make the JSON answer invalid. */
+    for (size_t at, n = strlen(msg); (at = wh_utf8_invalid_at(msg, n)) != (size_t)-1;)
+        msg[at] = '?';
     out->len = 0;
     wh_buf_puts(out, "{\"error\":{\"code\":\"");
     wh_buf_puts(out, code);
@@ -199,6 +241,9 @@ static int h_decision(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *ou
 {
     const char *id = r->url + strlen(r->rt->path);
     if (!*id) return error(out, 404, "not_found", "give an event id: /v1/decisions/{event_id}");
+    if (strlen(id) > WH_MAX_ID)
+        return error(out, 400, "bad_argument", "an event id is at most %d bytes, not %zu",
+                     WH_MAX_ID, strlen(id));
     wh_status st = wh_store_decision(wh_service_store(h->svc), id, out);
     if (st == WH_EINVAL) return error(out, 404, "not_found", "no decision for event '%s'", id);
     if (st != WH_OK) return error(out, 503, "store_error", "the decisions cannot be read");
@@ -252,7 +297,10 @@ static int h_review_act(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *
     if (!wh_review_request_parse(r->body.p ? r->body.p : "", r->body.len, &rq, &code, msg,
                                  sizeof(msg)))
         return error(out, 400, code, "%s", msg);
-    return wh_service_review(h->svc, id, approve, rq.moderator, rq.has_note ? rq.note : NULL, out);
+    /* It does not wait for the database (this is an event loop): on_request answers once
+     * r->wait_ticket is committed, or 503 when the store fails first. */
+    return wh_service_review(h->svc, id, approve, rq.moderator, rq.has_note ? rq.note : NULL, out,
+                             &r->wait_ticket);
 }
 
 static int h_rules(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
@@ -367,9 +415,18 @@ static int h_metrics(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out
     return 200;
 }
 
+/* 200 while the process answers; "audit" says what the background check of the audit trail
+ * found (checking, ok, damaged with its reason). */
 static int h_health(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
 {
-    wh_buf_puts(out, "{\"status\":\"ok\"}");
+    wh_store_health sh;
+    wh_store_health_get(wh_service_store(h->svc), &sh);
+    wh_buf_printf(out, "{\"status\":\"ok\",\"audit\":\"%s\"", sh.state);
+    if (sh.reason[0]) {
+        wh_buf_puts(out, ",\"audit_reason\":");
+        wh_buf_json_str(out, sh.reason, strlen(sh.reason));
+    }
+    wh_buf_printf(out, ",\"audit_rows_verified\":%llu}", (unsigned long long)sh.rows_verified);
     return 200;
 }
 
@@ -379,6 +436,15 @@ static int h_ready(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
     const char *e = wh_store_error(wh_service_store(h->svc));
     if (e) return error(out, 503, "audit_unavailable", "%s", e);
     wh_buf_puts(out, "{\"status\":\"ready\"}");
+    return 200;
+}
+
+/* The newest signed audit checkpoint and the key that signed it (docs/api.md). */
+static int h_audit_checkpoint(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
+{
+    if (wh_store_checkpoint_json(wh_service_store(h->svc), out) != WH_OK)
+        return error(out, 404, "not_found",
+                     "no signed checkpoint yet (store.signing_key: none, or no rows)");
     return 200;
 }
 
@@ -395,6 +461,7 @@ static const route_t routes[] = {
     {"GET", "/metrics", false, WH_RT_METRICS, 0, h_metrics, false},
     {"GET", "/healthz", false, WH_RT_HEALTH, NO_AUTH, h_health, false},
     {"GET", "/readyz", false, WH_RT_HEALTH, NO_AUTH, h_ready, false},
+    {"GET", "/v1/audit/checkpoint", false, WH_RT_AUDIT, 0, h_audit_checkpoint, false},
 };
 
 static bool path_matches(const route_t *rt, const char *url)
@@ -427,9 +494,12 @@ static int authorize(wh_http *h, struct MHD_Connection *c, const route_t *rt, wh
         return error(out, 401, "unauthorized",
                      "this endpoint needs a token: Authorization: Bearer <token>");
     const char *tok = a + 7;
+    size_t tn = strlen(tok);
+    while (tn && (tok[tn - 1] == ' ' || tok[tn - 1] == '\t')) /* a field's trailing OWS */
+        tn--;
     uint8_t hash[32];
     unsigned hl = 32;
-    EVP_Digest(tok, strlen(tok), hash, &hl, EVP_sha256(), NULL);
+    EVP_Digest(tok, tn, hash, &hl, EVP_sha256(), NULL);
     unsigned scopes = 0;
     const wh_config *cfg = h->cfg;
     for (uint32_t i = 0; i <= cfg->ntokens; i++) {
@@ -472,7 +542,7 @@ static enum MHD_Result respond(wh_http *h, struct MHD_Connection *c, req_t *r, i
     if (status == 429 || status == 503) MHD_add_response_header(resp, "Retry-After", "1");
     if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"whiply\"");
     if (allow) MHD_add_response_header(resp, "Allow", allow);
-    if (status == 503 && atomic_load(&h->stopping))
+    if (r->close || (status == 503 && atomic_load(&h->stopping)))
         MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -526,31 +596,342 @@ static void *slow_main(void *arg)
     return NULL;
 }
 
+/* ---- the connection guard (conn_t) ---- */
+
+static void conn_unlink(wh_http *h, conn_t *k)
+{
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        h->chead = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    else
+        h->ctail = k->prev;
+    k->prev = k->next = NULL;
+}
+
+static void conn_append(wh_http *h, conn_t *k)
+{
+    k->prev = h->ctail;
+    k->next = NULL;
+    if (h->ctail)
+        h->ctail->next = k;
+    else
+        h->chead = k;
+    h->ctail = k;
+}
+
+/* Under conn_lock. */
+static void conn_close(wh_http *h, conn_t *k, wh_reject why)
+{
+    if (k->closing) return;
+    shutdown(k->fd, SHUT_RDWR);
+    k->closing = true;
+    h->live--;
+    wh_service_count_rejected(h->svc, why);
+}
+
+/* Under conn_lock: closes connections without a request in progress, least recently
+ * active first, until at most `limit` are open; never `keep` (the newcomer they make room
+ * for: when every other one is busy, it is told so with a 503). */
+static void conn_make_room(wh_http *h, int limit, const conn_t *keep)
+{
+    for (conn_t *k = h->chead; k && h->live > limit; k = k->next)
+        if (!k->closing && k->state != C_BUSY && k != keep) conn_close(h, k, WH_REJ_EVICTED);
+}
+
+/* The connection's state becomes st (only from `from`, unless that is -1). */
+static void conn_set_from(wh_http *h, struct MHD_Connection *c, int from, conn_state st)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_t *k = ci ? ci->socket_context : NULL;
+    if (!k) return;
+    pthread_mutex_lock(&h->conn_lock);
+    if (k->state != st && (from < 0 || (int)k->state == from)) {
+        conn_unlink(h, k);
+        k->state = st;
+        k->since_ms = wh_now_ms();
+        conn_append(h, k);
+    }
+    pthread_mutex_unlock(&h->conn_lock);
+}
+
+static void conn_set(wh_http *h, struct MHD_Connection *c, conn_state st)
+{
+    conn_set_from(h, c, -1, st);
+}
+
+static void *guard_main(void *arg)
+{
+    wh_http *h = arg;
+    const wh_config *cfg = h->cfg;
+    pthread_mutex_lock(&h->conn_lock);
+    while (!h->guard_quit) {
+        struct timespec ts = wh_deadline_ms(100);
+        pthread_cond_timedwait(&h->guard_cond, &h->conn_lock, &ts);
+        int64_t now = wh_now_ms();
+        for (conn_t *k = h->chead; k; k = k->next) {
+            if (k->closing) continue;
+            if (k->state == C_HEAD && now - k->since_ms > cfg->limits.head_ms)
+                conn_close(h, k, WH_REJ_HEAD_TIMEOUT);
+            else if (k->state == C_IDLE && now - k->since_ms > cfg->limits.idle_ms)
+                conn_close(h, k, WH_REJ_IDLE);
+        }
+    }
+    pthread_mutex_unlock(&h->conn_lock);
+    return NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    wh_http *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn_t *k = calloc(1, sizeof(*k));
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = k;
+        atomic_fetch_add(&h->conns, 1);
+        wh_service_connections(h->svc, 1);
+        if (!k) return;
+        k->fd = ci ? ci->connect_fd : -1;
+        k->state = C_HEAD;
+        k->since_ms = wh_now_ms();
+        pthread_mutex_lock(&h->conn_lock);
+        conn_append(h, k);
+        if (k->fd < 0)
+            k->closing = true; /* cannot be shut down: never chosen, never counted */
+        else
+            h->live++;
+        /* A newcomer past the limit takes the place of a connection that sends nothing. */
+        if (h->live > h->cfg->limits.connections)
+            conn_make_room(h, (int)h->cfg->limits.connections, k);
+        pthread_mutex_unlock(&h->conn_lock);
+        return;
+    }
+    conn_t *k = *socket_context;
+    atomic_fetch_sub(&h->conns, 1);
+    wh_service_connections(h->svc, -1);
+    if (!k) return;
+    pthread_mutex_lock(&h->conn_lock);
+    conn_unlink(h, k);
+    if (!k->closing) h->live--;
+    pthread_mutex_unlock(&h->conn_lock);
+    free(k);
+    *socket_context = NULL;
+}
+
+/* ---- the request head ---- */
+
+/* The request line, before libmicrohttpd unescapes it (its unescaping stops at a %00, so
+ * "/v1/decisions/a%00b" would be looked up as "a"): decodes the path into r->url, or says
+ * in r->bad_url why it cannot be served. */
+static void url_check(req_t *r, const char *uri)
+{
+    size_t n = strcspn(uri, "?"), len = 0;
+    r->path_buf = malloc(n + 1);
+    r->url = r->path_buf ? r->path_buf : "";
+    if (!r->path_buf)
+        snprintf(r->bad_url, sizeof(r->bad_url), "out of memory");
+    else
+        wh_path_decode(uri, n, r->path_buf, &len, r->bad_url, sizeof(r->bad_url));
+}
+
+/* libmicrohttpd calls this with the raw request line's URI, before anything else of the
+ * request: the request's state starts here (and on_completed frees it). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    wh_http *h = cls;
+    req_t *r = calloc(1, sizeof(*r));
+    if (!r) return NULL;
+    wh_buf_init(&r->body);
+    wh_buf_init(&r->answer);
+    r->t0 = wh_mono_ns();
+    r->conn = c;
+    r->late = atomic_load(&h->stopping);
+    /* The next request on a kept-alive connection: its head has limits.head_timeout from
+     * now (a new connection's deadline runs from its accept, and is not moved). */
+    conn_set_from(h, c, C_IDLE, C_HEAD);
+    url_check(r, uri);
+    return r;
+}
+
+typedef struct {
+    char why[200];
+    int ncl;              /* Content-Length headers */
+    uint64_t cl;          /* the first one's value */
+    bool cl_bad;          /* not a number, or two that differ */
+    bool te;              /* Transfer-Encoding */
+    bool te_chunked;      /* ... and it is exactly chunked */
+    const char *prev_end; /* the end of the previous header's value */
+} head_scan;
+
+/* Every header of the request: framing (RFC 9112 section 6.3) and control bytes. */
+static enum MHD_Result head_one(void *cls, enum MHD_ValueKind kind, const char *key, size_t klen,
+                                const char *value, size_t vlen)
+{
+    head_scan *hs = cls;
+    if (hs->why[0]) return MHD_NO;
+    /* libmicrohttpd 0.9.75 (Debian 12) takes a header value up to its first NUL and drops
+     * the rest of the line: "Bearer <token>\0junk" reads as "Bearer <token>". The line's
+     * bytes are still in its buffer, in order, each line's end replaced by NULs: whatever
+     * lies between the end of one value and the start of the next header, or the blank
+     * line after the last, other than those NULs, was hidden behind a NUL. */
+    if (hs->prev_end && key > hs->prev_end && key - hs->prev_end <= 4) {
+        for (const char *q = hs->prev_end; q < key; q++)
+            if (*q) {
+                snprintf(hs->why, sizeof(hs->why), "a header before '%.*s' holds a NUL byte",
+                         (int)(klen < 64 ? klen : 64), key);
+                return MHD_NO;
+            }
+    } else if (hs->prev_end && key > hs->prev_end && key - hs->prev_end < 64 * 1024) {
+        snprintf(hs->why, sizeof(hs->why), "a header before '%.*s' holds a NUL byte",
+                 (int)(klen < 64 ? klen : 64), key);
+        return MHD_NO;
+    }
+    hs->prev_end = value ? value + vlen : NULL;
+    char why[96];
+    if (wh_bad_bytes(value ? value : "", vlen, true, why, sizeof(why))) {
+        snprintf(hs->why, sizeof(hs->why), "the header '%.*s' holds %s",
+                 (int)(klen < 64 ? klen : 64), key, why);
+        return MHD_NO;
+    }
+    if (klen == 14 && !strncasecmp(key, "Content-Length", 14)) {
+        char *end;
+        errno = 0;
+        unsigned long long v = value && *value ? strtoull(value, &end, 10) : 0;
+        bool num = value && *value >= '0' && *value <= '9' && !*end && errno == 0;
+        if (!num || (hs->ncl && v != hs->cl)) hs->cl_bad = true;
+        if (!hs->ncl) hs->cl = v;
+        hs->ncl++;
+    } else if (klen == 17 && !strncasecmp(key, "Transfer-Encoding", 17)) {
+        hs->te_chunked = !hs->te && value && !strcasecmp(value, "chunked");
+        hs->te = true;
+    }
+    return MHD_YES;
+}
+
+/* The last header's value must be followed by line ends (NULs) only: see head_one. */
+static bool head_tail_ok(const head_scan *hs)
+{
+    return !hs->prev_end || (hs->prev_end[0] == 0 && hs->prev_end[1] == 0);
+}
+
+typedef struct {
+    char why[200];
+} args_scan;
+
+static enum MHD_Result arg_one(void *cls, enum MHD_ValueKind kind, const char *key, size_t klen,
+                               const char *value, size_t vlen)
+{
+    args_scan *as = cls;
+    char why[96];
+    if (wh_bad_bytes(key, klen, false, why, sizeof(why)) ||
+        (value && wh_bad_bytes(value, vlen, false, why, sizeof(why)))) {
+        snprintf(as->why, sizeof(as->why), "the query argument '%.*s' holds %s",
+                 (int)(klen < 64 ? klen : 64), key, why);
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+/* Everything that can be decided from the request's head, before any of its body is read,
+ * so that a request to be refused costs no memory: framing, the request line, the route,
+ * the token, the declared length, the connection limit. 0 when the body may come; else
+ * the status, with out filled (and *allow for a 405). */
+static int head_check(wh_http *h, struct MHD_Connection *c, req_t *r, const char *method,
+                      wh_buf *out, char *allow, size_t allow_n)
+{
+    head_scan hs = {0};
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND, head_one, &hs);
+    if (!hs.why[0] && !head_tail_ok(&hs))
+        snprintf(hs.why, sizeof(hs.why), "the last header holds a NUL byte");
+    if (!hs.why[0] && hs.te && hs.ncl)
+        snprintf(hs.why, sizeof(hs.why),
+                 "both Content-Length and Transfer-Encoding: the body's length is ambiguous");
+    else if (!hs.why[0] && hs.te && !hs.te_chunked)
+        snprintf(hs.why, sizeof(hs.why), "Transfer-Encoding must be chunked, once");
+    else if (!hs.why[0] && hs.cl_bad)
+        snprintf(hs.why, sizeof(hs.why),
+                 "Content-Length must be one number (two that differ, or not a number)");
+    if (hs.why[0]) {
+        /* The body cannot be told from a next request: answer, and close (RFC 9112 6.3). */
+        r->close = true;
+        wh_service_count_rejected(h->svc, WH_REJ_BAD_REQUEST);
+        return error(out, 400, "bad_request", "%s", hs.why);
+    }
+    bool has_body = hs.te || (hs.ncl && hs.cl > 0);
+    r->close = has_body; /* an answer before the body: the body is not read */
+    args_scan as = {{0}};
+    if (!r->bad_url[0]) MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, arg_one, &as);
+    if (r->bad_url[0] || as.why[0])
+        return error(out, 400, "bad_argument", "%s", r->bad_url[0] ? r->bad_url : as.why);
+    r->rt = find_route(method, r->url, allow, allow_n);
+    if (r->late) return error(out, 503, "stopping", "whiply is shutting down");
+    if (!r->rt && allow[0])
+        return error(out, 405, "method_not_allowed", "%s %s: this path takes %s", method, r->url,
+                     allow);
+    if (!r->rt)
+        return error(out, 404, "not_found", "no such endpoint: %s %s (docs/api.md lists them)",
+                     method, r->url);
+    int st = authorize(h, c, r->rt, out);
+    if (st) return st;
+    if (hs.ncl && hs.cl > (uint64_t)h->cfg->limits.body) {
+        wh_service_count_rejected(h->svc, WH_REJ_BODY);
+        return error(out, 413, "body_too_large",
+                     "the body is %llu bytes; the limit is %lld (limits.body)",
+                     (unsigned long long)hs.cl, (long long)h->cfg->limits.body);
+    }
+    /* Past the limit even after closing every connection that sends nothing: every one is
+     * busy. /healthz still answers: it says the process is alive, which it is. */
+    pthread_mutex_lock(&h->conn_lock);
+    bool full = h->live > h->cfg->limits.connections;
+    pthread_mutex_unlock(&h->conn_lock);
+    if (full && r->rt->scope != NO_AUTH) {
+        wh_service_count_rejected(h->svc, WH_REJ_CONNECTIONS);
+        return error(out, 503, "too_many_connections",
+                     "more than %lld connections are busy; retry later",
+                     (long long)h->cfg->limits.connections);
+    }
+    /* The body's room at once, for the length declared (within limits.body): no doublings. */
+    if (hs.ncl && hs.cl) wh_buf_reserve(&r->body, (size_t)hs.cl);
+    return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
 {
     wh_http *h = cls;
     req_t *r = *con_cls;
-    if (!r) {
-        r = calloc(1, sizeof(*r));
-        if (!r) return MHD_NO;
-        wh_buf_init(&r->body);
-        r->t0 = wh_mono_ns();
-        r->url = url;
-        r->conn = c;
-        wh_buf_init(&r->answer);
-        r->late = atomic_load(&h->stopping);
-        *con_cls = r;
+    if (!r) return MHD_NO; /* on_uri ran out of memory */
+    wh_buf out;
+    wh_buf_init(&out);
+    char allowed[64] = "";
+    int status;
+    if (!r->started) { /* the head is in: decide what can be decided without the body */
+        r->started = true;
+        conn_set(h, c, C_BUSY);
         pthread_mutex_lock(&h->lock);
         h->inflight++;
         r->counted = true;
         pthread_mutex_unlock(&h->lock);
+        status = head_check(h, c, r, method, &out, allowed, sizeof(allowed));
+        if (!status) return MHD_YES;
+        r->responded = true;
+        enum MHD_Result ret = respond(h, c, r, status, &out, status == 405 ? allowed : NULL);
+        wh_buf_free(&out);
+        return ret;
+    }
+    if (r->responded) { /* answered from its head; what comes of the body is dropped */
+        *upload_size = 0;
         return MHD_YES;
     }
     if (*upload_size) {
         if (!r->too_big && r->body.len + *upload_size > (size_t)h->cfg->limits.body) {
-            r->too_big = true;
+            r->too_big = true; /* a chunked body past the limit: read on, keep nothing */
             wh_buf_free(&r->body);
             wh_buf_init(&r->body);
         }
@@ -558,10 +939,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
-    wh_buf out;
-    wh_buf_init(&out);
-    char allowed[64];
-    int status;
     if (r->pending) { /* resumed: the audit rows are committed, or the store failed */
         r->pending = false;
         out = r->answer;
@@ -574,24 +951,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         wh_buf_free(&out);
         return ret;
     }
-    r->rt = find_route(method, url, allowed, sizeof(allowed));
-    if (r->late) {
-        status = error(&out, 503, "stopping", "whiply is shutting down");
-    } else if (atomic_load(&h->conns) > h->cfg->limits.connections) {
-        wh_service_count_rejected(h->svc, WH_REJ_CONNECTIONS);
-        status = error(&out, 503, "too_many_connections",
-                       "more than %lld connections are open; retry later",
-                       (long long)h->cfg->limits.connections);
-    } else if (!r->rt && allowed[0]) {
-        status = error(&out, 405, "method_not_allowed", "%s %s: this path takes %s", method, url,
-                       allowed);
-        return respond(h, c, r, status, &out, allowed);
-    } else if (!r->rt) {
-        status = error(&out, 404, "not_found", "no such endpoint: %s %s (docs/api.md lists them)",
-                       method, url);
-    } else if ((status = authorize(h, c, r->rt, &out)) != 0) {
-        /* out is filled */
-    } else if (r->too_big) {
+    r->close = false; /* the body was read: the connection may serve the next request */
+    if (r->too_big) {
         wh_service_count_rejected(h->svc, WH_REJ_BODY);
         status = error(&out, 413, "body_too_large", "the body is over the limit of %lld bytes",
                        (long long)h->cfg->limits.body);
@@ -630,6 +991,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     wh_http *h = cls;
     req_t *r = *con_cls;
+    conn_set(h, c, C_IDLE);
     if (!r) return;
     if (r->counted) {
         pthread_mutex_lock(&h->lock);
@@ -638,21 +1000,32 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
     wh_buf_free(&r->body);
     wh_buf_free(&r->answer);
+    free(r->path_buf);
     free(r);
     *con_cls = NULL;
 }
 
-static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
-{
-    wh_http *h = cls;
-    int d = toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1;
-    atomic_fetch_add(&h->conns, d);
-    wh_service_connections(h->svc, d);
-}
+#define LOG_WINDOW_MS 10000
+#define LOG_BURST 20
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    wh_http *h = cls;
+    int64_t now = wh_now_ms();
+    pthread_mutex_lock(&h->log_lock);
+    int dropped = 0;
+    if (now - h->log_window_ms >= LOG_WINDOW_MS) {
+        dropped = h->log_dropped;
+        h->log_window_ms = now;
+        h->log_n = h->log_dropped = 0;
+    }
+    bool say = h->log_n++ < LOG_BURST;
+    if (!say) h->log_dropped++;
+    pthread_mutex_unlock(&h->log_lock);
+    if (dropped)
+        fprintf(stderr, "whiply: http: (%d more messages in the last %d s not shown)\n", dropped,
+                LOG_WINDOW_MS / 1000);
+    if (!say) return;
     fprintf(stderr, "whiply: http: ");
     vfprintf(stderr, fmt, ap);
 }
@@ -668,8 +1041,28 @@ static void stop_slow(wh_http *h)
     for (int i = 0; i < h->nslow; i++)
         pthread_join(h->slow_threads[i], NULL);
     h->nslow = 0;
+}
+
+static void stop_guard(wh_http *h)
+{
+    pthread_mutex_lock(&h->conn_lock);
+    h->guard_quit = true;
+    pthread_cond_signal(&h->guard_cond);
+    pthread_mutex_unlock(&h->conn_lock);
+    if (h->guard_started) pthread_join(h->guard, NULL);
+    h->guard_started = false;
+}
+
+static void http_free(wh_http *h)
+{
     pthread_mutex_destroy(&h->slow_lock);
     pthread_cond_destroy(&h->slow_cond);
+    pthread_mutex_destroy(&h->conn_lock);
+    pthread_cond_destroy(&h->guard_cond);
+    pthread_mutex_destroy(&h->log_lock);
+    pthread_mutex_destroy(&h->lock);
+    pthread_cond_destroy(&h->idle);
+    free(h);
 }
 
 wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin_sha256, int *port,
@@ -687,6 +1080,9 @@ wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin
     pthread_cond_init(&h->idle, NULL);
     pthread_mutex_init(&h->slow_lock, NULL);
     pthread_cond_init(&h->slow_cond, NULL);
+    pthread_mutex_init(&h->conn_lock, NULL);
+    pthread_cond_init(&h->guard_cond, NULL);
+    pthread_mutex_init(&h->log_lock, NULL);
     struct sockaddr_in sa = {.sin_family = AF_INET};
     struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6};
     struct sockaddr *addr = (struct sockaddr *)&sa;
@@ -731,14 +1127,28 @@ wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin
     while (h->nslow < WH_HTTP_SLOW_THREADS &&
            pthread_create(&h->slow_threads[h->nslow], NULL, slow_main, h) == 0)
         h->nslow++; /* with none, slow requests run on the loops */
+    if (pthread_create(&h->guard, NULL, guard_main, h) != 0) {
+        snprintf(err, errlen, "cannot start the connection guard thread");
+        goto fail;
+    }
+    h->guard_started = true;
+    /* libmicrohttpd's own silence timeout stays as a backstop, past the guard's absolute
+     * deadlines (which come first, and are counted). Past the connection limit, 64 more are
+     * accepted so that the guard can close idle ones for them (and the refusal be a clear
+     * 503 rather than a reset). */
+    int64_t quiet_ms = h->cfg->limits.idle_ms > h->cfg->limits.head_ms ? h->cfg->limits.idle_ms
+                                                                       : h->cfg->limits.head_ms;
+    unsigned idle_s = (unsigned)((quiet_ms + 999) / 1000) + 10;
     h->d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
             MHD_USE_ERROR_LOG | v6,
         0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR,
         addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(h->cfg->limits.connections + 64),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        (unsigned)1, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(pool > 1 ? pool : 0), /* 0: one loop */
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)h->cfg->limits.per_address,
+        MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, h,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        h, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)(pool > 1 ? pool : 0), /* 0: one loop */
         MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, errlen, "cannot listen on %s (in use, or not an address of this machine)",
@@ -750,9 +1160,8 @@ wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin
     return h;
 fail:
     stop_slow(h);
-    pthread_mutex_destroy(&h->lock);
-    pthread_cond_destroy(&h->idle);
-    free(h);
+    stop_guard(h);
+    http_free(h);
     return NULL;
 }
 
@@ -762,21 +1171,13 @@ void wh_http_stop(wh_http *h, int64_t timeout_ms)
     atomic_store(&h->stopping, true);
     MHD_socket s = MHD_quiesce_daemon(h->d);
     if (s != MHD_INVALID_SOCKET) close(s);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = wh_deadline_ms(timeout_ms);
     pthread_mutex_lock(&h->lock);
     while (h->inflight > 0)
         if (pthread_cond_timedwait(&h->idle, &h->lock, &ts) != 0) break;
     pthread_mutex_unlock(&h->lock);
     stop_slow(h);
     MHD_stop_daemon(h->d);
-    pthread_mutex_destroy(&h->lock);
-    pthread_cond_destroy(&h->idle);
-    free(h);
+    stop_guard(h); /* after the daemon: its last NOTIFY_CLOSED calls take conn_lock */
+    http_free(h);
 }

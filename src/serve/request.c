@@ -54,7 +54,7 @@ static int jget_in(const jdoc *d, int o, const char *key)
 }
 
 /* A string value, unescaped, NUL-terminated, into buf: 1 ok, 0 absent or not a string,
- * -1 too long, -2 not UTF-8 or with a NUL inside. */
+ * -1 too long, -2 not UTF-8 (or a bad escape), -3 with a NUL inside. */
 static int jstr(const jdoc *d, int i, char *buf, size_t cap, size_t *len)
 {
     if (i < 0 || d->tok[i].type != WH_J_STRING) return 0;
@@ -62,9 +62,19 @@ static int jstr(const jdoc *d, int i, char *buf, size_t cap, size_t *len)
     if (n + 1 > cap) return -1; /* unescaping never lengthens */
     if (!wh_json_unescape(d->s + d->tok[i].start, n, buf, &out, &bad)) return -2;
     buf[out] = 0;
-    if (memchr(buf, 0, out) || wh_utf8_invalid_at(buf, out) != (size_t)-1) return -2;
+    if (wh_utf8_invalid_at(buf, out) != (size_t)-1) return -2;
+    if (memchr(buf, 0, out)) return -3;
     if (len) *len = out;
     return 1;
+}
+
+/* The first C0 control character or DEL in s[0..n), or -1: identifiers have none (as in
+ * events: io/event.c). */
+static int control_at(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return (int)i;
+    return -1;
 }
 
 /* An integer value (false: absent, not a number or not an integer). */
@@ -91,7 +101,8 @@ bool wh_rl_request_parse(const char *s, size_t n, wh_rl_request *r, const char *
     r->cost = 1;
     if (!jparse(&d, s, n, code, msg, msglen)) return false;
     int k = jstr(&d, jget_in(&d, 0, "key"), r->key, sizeof(r->key), &r->keylen);
-    if (k == -2) return fail(code, msg, msglen, "bad_utf8", "\"key\" must be UTF-8 without NUL");
+    if (k == -2 || k == -3)
+        return fail(code, msg, msglen, "bad_utf8", "\"key\" must be UTF-8 without NUL");
     if (k != 1 || r->keylen == 0)
         return fail(code, msg, msglen, "bad_field",
                     "\"key\" (a string of 1 to %d bytes) is required", WH_RL_KEY_MAX);
@@ -141,21 +152,85 @@ bool wh_review_request_parse(const char *s, size_t n, wh_review_request *r, cons
     jdoc d;
     memset(r, 0, sizeof(*r));
     if (!jparse(&d, s, n, code, msg, msglen)) return false;
-    int m = jstr(&d, jget_in(&d, 0, "moderator"), r->moderator, sizeof(r->moderator), NULL);
-    if (m == -2)
-        return fail(code, msg, msglen, "bad_utf8", "\"moderator\" must be UTF-8 without NUL");
+    size_t ml = 0;
+    int m = jstr(&d, jget_in(&d, 0, "moderator"), r->moderator, sizeof(r->moderator), &ml);
+    if (m == -2) return fail(code, msg, msglen, "bad_utf8", "\"moderator\" must be UTF-8");
+    /* -3: a NUL, reported as the control character it is (strlen stops at it) */
+    int at = m == 1 ? control_at(r->moderator, ml) : m == -3 ? (int)strlen(r->moderator) : -1;
+    if (at >= 0)
+        return fail(code, msg, msglen, "bad_field",
+                    "\"moderator\" contains a control character (U+%04X at byte %d of its "
+                    "value); identifiers may not",
+                    (unsigned char)r->moderator[at], at + 1);
     if (m != 1 || !r->moderator[0])
         return fail(code, msg, msglen, "bad_field",
                     "\"moderator\" (a string of at most 255 bytes) is required");
     int ni = jget_in(&d, 0, "note");
     if (ni >= 0 && d.tok[ni].type == WH_J_STRING) {
         int k = jstr(&d, ni, r->note, sizeof(r->note), NULL);
-        if (k == -2)
-            return fail(code, msg, msglen, "bad_utf8", "\"note\" must be UTF-8 without NUL");
+        if (k == -2) return fail(code, msg, msglen, "bad_utf8", "\"note\" must be UTF-8");
+        if (k == -3)
+            return fail(code, msg, msglen, "bad_field",
+                        "\"note\" contains a NUL character (lines and tabs are fine)");
         if (k != 1)
             return fail(code, msg, msglen, "bad_field",
                         "\"note\" must be a string of at most 2047 bytes");
         r->has_note = true;
     }
     return true;
+}
+
+/* ---- the request line and headers ---- */
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+const char *wh_bad_bytes(const char *s, size_t n, bool tab_ok, char *why, size_t wn)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if ((ch < 0x20 && !(tab_ok && ch == '\t')) || ch == 0x7f) {
+            snprintf(why, wn, "a control character (byte 0x%02x) at byte %zu", ch, i + 1);
+            return why;
+        }
+    }
+    size_t at = wh_utf8_invalid_at(s, n);
+    if (at != (size_t)-1) {
+        snprintf(why, wn, "bytes that are not UTF-8 at byte %zu", at + 1);
+        return why;
+    }
+    return NULL;
+}
+
+bool wh_path_decode(const char *p, size_t n, char *out, size_t *outlen, char *why, size_t wn)
+{
+    size_t o = 0;
+    why[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '%') {
+            out[o++] = p[i];
+            continue;
+        }
+        int hi = i + 2 < n ? hexval(p[i + 1]) : -1, lo = hi >= 0 ? hexval(p[i + 2]) : -1;
+        if (hi < 0 || lo < 0) {
+            snprintf(why, wn,
+                     "the path has a '%%' at byte %zu that is not followed by two hex "
+                     "digits",
+                     i + 1);
+            break;
+        }
+        out[o++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    out[o] = 0;
+    *outlen = o;
+    char what[96];
+    if (!why[0] && wh_bad_bytes(out, o, false, what, sizeof(what)))
+        snprintf(why, wn, "the path (percent-decoded) holds %s", what);
+    return !why[0];
 }

@@ -36,4 +36,14 @@ bool wh_rl_request_parse(const char *s, size_t n, wh_rl_request *r, const char *
 bool wh_review_request_parse(const char *s, size_t n, wh_review_request *r, const char **code,
                              char *msg, size_t msglen);
 
+/* Why s[0..n) cannot be an identifier, a path or a header value (NULL when it can): a
+ * control character (C0 or DEL; a tab is allowed where tab_ok), or bytes that are not
+ * UTF-8; the reason is written to why. Control characters are refused because C strings
+ * end at NUL: "a\0b" would be "a" to one reader and "a\0b" to another. */
+const char *wh_bad_bytes(const char *s, size_t n, bool tab_ok, char *why, size_t wn);
+/* Percent-decodes the path p[0..n) into out (n + 1 bytes; NUL-terminated, *outlen bytes).
+ * False, with why set, when an escape is malformed or the decoded path holds what
+ * wh_bad_bytes refuses. */
+bool wh_path_decode(const char *p, size_t n, char *out, size_t *outlen, char *why, size_t wn);
+
 #endif

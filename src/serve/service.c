@@ -18,8 +18,8 @@
 #include "state/table.h"
 #include "rules/rules.h"
 
-const char *const wh_route_names[WH_RT__COUNT] = {"events",    "decisions", "review", "rules",
-                                                  "ratelimit", "metrics",   "health", "other"};
+const char *const wh_route_names[WH_RT__COUNT] = {
+    "events", "decisions", "review", "rules", "ratelimit", "metrics", "health", "audit", "other"};
 
 /* Latency histogram buckets (seconds), as Prometheus expects them: cumulative on output. */
 static const double lat_bounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
@@ -60,7 +60,12 @@ struct wh_service {
     const wh_config *cfg;
     pthread_rwlock_t gen_rw;
     gen_t *g;
-    pthread_mutex_t reload_lock, review_lock;
+    pthread_mutex_t reload_lock;
+    /* The verdicts in flight (decided, not yet committed), by event id: a second verdict on
+     * one of them is refused (409) at once instead of waiting behind the first. Held only to
+     * look the list up or change it, never across a commit. */
+    pthread_mutex_t review_lock;
+    struct review_claim *claims;
     wh_store *store;
     wh_ratelimiter *rl;
     char *state_path;
@@ -96,7 +101,10 @@ struct wh_service {
 typedef struct {
     char *line; /* the decision line, newline included */
     uint32_t len;
-    uint64_t ticket; /* its audit rows: a replay is answered only once they are committed */
+    /* Its audit rows: a replay is answered only once they are committed, and the entry is
+     * saved to DATA/dedupe.snap only then (ticket <= wh_store_durable). 0: committed before
+     * this start (loaded from the file). */
+    uint64_t ticket;
 } dedupe_entry;
 
 static void dedupe_drop(void *payload)
@@ -106,19 +114,36 @@ static void dedupe_drop(void *payload)
     e->line = NULL;
 }
 
+typedef struct {
+    wh_buf *b;
+    uint64_t durable;
+    uint32_t count;
+} dd_save_ctx;
+
+/* Only a decision whose audit rows are committed may be answered from the file after a
+ * restart: one whose commit failed, or is still waiting (the database locked by another
+ * process), is left out, and a retry of it after a restart is decided and audited then. */
 static void dd_save_one(void *ud, uint64_t key, int64_t last_ms, const void *payload)
 {
+    dd_save_ctx *c = ud;
     const dedupe_entry *e = payload;
-    wh_dedupe_entry(ud, key, last_ms, e->line, e->line ? e->len : 0);
+    if (!e->line || e->ticket > c->durable) return;
+    wh_dedupe_entry(c->b, key, last_ms, e->line, e->len);
+    c->count++;
 }
 
-/* DATA/dedupe.snap's bytes (serve/dedupe.h) into b, under every shard's dec_lock. */
+/* DATA/dedupe.snap's bytes (serve/dedupe.h) into b, under every shard's dec_lock: the
+ * tickets cannot change meanwhile, and the durable ticket is read after they are taken, so
+ * every entry at or below it is committed. */
 static void dedupe_serialize(wh_service *s, uint32_t nshards, wh_buf *b)
 {
+    dd_save_ctx c = {b, wh_store_durable(s->store), 0};
     wh_dedupe_begin(b, s->dedupe_seed, nshards);
     for (uint32_t i = 0; i < nshards; i++) {
-        wh_dedupe_shard(b, wh_table_count(s->dedupe[i]));
-        wh_table_foreach(s->dedupe[i], dd_save_one, b);
+        size_t at = wh_dedupe_shard(b);
+        c.count = 0;
+        wh_table_foreach(s->dedupe[i], dd_save_one, &c);
+        wh_dedupe_shard_count(b, at, c.count);
     }
     wh_dedupe_finish(b);
 }
@@ -222,7 +247,7 @@ static gen_t *gen_new(wh_ruleset *rs, uint32_t nshards, const wh_engine_opts *eo
     }
     char *text = NULL;
     size_t len = 0;
-    if (wh_read_file(rs->path, &text, &len) == WH_OK) g->source = text;
+    if (wh_read_file_max(rs->path, WH_RULES_FILE_MAX, &text, &len) == WH_OK) g->source = text;
     return g;
 fail:
     if (!g->dec_lock) g->nshards = 0;
@@ -336,7 +361,13 @@ wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen)
                         .audit_keep_ms = c->retention.audit_ms,
                         .review_keep_ms = c->retention.review_ms,
                         .retention_every_ms = c->retention.every_ms,
-                        .quotas = s->rl};
+                        .quotas = s->rl,
+                        .signing_key = c->store.signing_key,
+                        .checkpoints = c->store.checkpoints,
+                        .checkpoint_url = c->store.checkpoint_url,
+                        .sign_rows = c->store.sign_rows,
+                        .sign_ms = c->store.sign_ms,
+                        .start_afresh = c->start_afresh};
     s->store = wh_store_open(c->data, &so, err, errlen);
     if (!s->store) goto fail;
     wh_store_load_quotas(s->store, s->rl);
@@ -428,6 +459,8 @@ bool wh_service_snapshot(wh_service *s, char *err, size_t errlen)
     return ok;
 }
 
+static void claim_release(struct review_claim *c);
+
 void wh_service_close(wh_service *s)
 {
     if (!s) return;
@@ -438,6 +471,9 @@ void wh_service_close(wh_service *s)
         system_row(s, "stop", "{\"event\":\"stop\"}");
     }
     wh_store_close(s->store);
+    /* The store calls every notice before it closes: no verdict is in flight any more. */
+    while (s->claims)
+        claim_release(s->claims);
     gen_free(s->g);
     for (int i = 0; i < 64; i++)
         wh_table_free(s->dedupe[i]);
@@ -572,6 +608,8 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
         goto done;
     }
     uint32_t shard_mask_n[64] = {0}, decided = 0;
+    uint64_t durable = 0;
+    bool have_durable = false;
     for (uint32_t i = 0; i < n; i++) {
         wh_analyze(w, lines[i].p, lines[i].n, lines[i].no, now, &keep, g->nshards, &an[i]);
         if (an[i].kind == WH_AN_EVENT && an[i].ev.text.n > s->cfg->limits.text) {
@@ -605,7 +643,13 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
                     wh_buf_append(&tmp, de->line, de->len);
                     lines[i].off = (uint32_t)off;
                     lines[i].len = de->len;
-                    if (de->ticket > ticket) ticket = de->ticket;
+                    /* A decision not known to be committed is answered once it is, and not
+                     * at all (503) when its commit failed: the wait says which. */
+                    if (!have_durable) {
+                        durable = wh_store_durable(s->store);
+                        have_durable = true;
+                    }
+                    if (de->ticket > durable && de->ticket > ticket) ticket = de->ticket;
                     atomic_fetch_add_explicit(&s->replayed, 1, memory_order_relaxed);
                     continue;
                 }
@@ -627,15 +671,23 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
             uint64_t t = wh_store_submit(s->store, &rb);
             if (!t) ret = WH_SV_NOMEM;
             if (t > ticket) ticket = t;
-            for (uint32_t i = 0; dd && i < n; i++) { /* replays of these wait for t too */
+            /* Replays of these wait for t too. Rows that were never queued have no ticket
+             * to wait for: their entries are forgotten, so a retry is decided again. */
+            for (uint32_t i = 0; dd && i < n; i++) {
                 dedupe_entry *e =
                     lines[i].dkey && an[i].shard == sh ? wh_table_peek(dd, lines[i].dkey) : NULL;
-                if (e) e->ticket = t;
+                if (e && t)
+                    e->ticket = t;
+                else if (e)
+                    dedupe_drop(e);
             }
         }
         pthread_mutex_unlock(&g->dec_lock[sh]);
     }
     pthread_rwlock_unlock(&s->gen_rw);
+    /* Decided (the state changed), as whiply_decisions_total counts them; a retry answered
+     * from the window is counted in whiply_events_replayed_total only. */
+    atomic_fetch_add_explicit(&s->events, decided, memory_order_relaxed);
     wh_store_unreserve(s->store, n - decided);
     if (tmp.oom) ret = WH_SV_NOMEM;
     uint64_t engine_ns = wh_mono_ns() - t0;
@@ -655,7 +707,6 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
             }
         }
         *nlines = n;
-        atomic_fetch_add_explicit(&s->events, n - *nerrors, memory_order_relaxed);
         atomic_fetch_add_explicit(&s->errors, *nerrors, memory_order_relaxed);
         if (out->oom) ret = WH_SV_NOMEM;
     }
@@ -697,19 +748,124 @@ static void put_kv(wh_buf *b, const char *k, const char *v, bool first)
         wh_buf_puts(b, "null");
 }
 
-int wh_service_review(wh_service *s, const char *event_id, bool approve, const char *moderator,
-                      const char *note, wh_buf *out)
+/* A verdict in flight: its event id is claimed from the decision until its review row is
+ * committed or the store failed (the notice's call), whichever comes first. */
+typedef struct review_claim {
+    wh_store_notice notice;
+    wh_service *s;
+    struct review_claim *next;
+    char id[];
+} review_claim;
+
+/* Claims event_id for one verdict; NULL when another holds it (or out of memory: *nomem). */
+static review_claim *claim_take(wh_service *s, const char *event_id, bool *nomem)
 {
+    size_t n = strlen(event_id);
+    review_claim *c = calloc(1, sizeof(*c) + n + 1);
+    *nomem = !c;
+    if (!c) return NULL;
+    memcpy(c->id, event_id, n + 1);
+    c->s = s;
     pthread_mutex_lock(&s->review_lock);
+    for (review_claim *o = s->claims; o; o = o->next) {
+        if (!strcmp(o->id, event_id)) {
+            pthread_mutex_unlock(&s->review_lock);
+            free(c);
+            return NULL;
+        }
+    }
+    c->next = s->claims;
+    s->claims = c;
+    pthread_mutex_unlock(&s->review_lock);
+    return c;
+}
+
+static void claim_release(review_claim *c)
+{
+    wh_service *s = c->s;
+    pthread_mutex_lock(&s->review_lock);
+    for (review_claim **p = &s->claims; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->review_lock);
+    free(c);
+}
+
+/* The writer's notice: the review row is committed (the item is resolved in the database,
+ * so a later verdict reads it as such) or the store failed (the item stays pending). */
+static void claim_done(void *ud, bool ok)
+{
+    WH_UNUSED(ok);
+    claim_release(ud);
+}
+
+/* The verdict's mod_action event (serve/api.md: "review:<verb>:<id>"), as JSON. */
+static void review_event(wh_buf *ev, const wh_review_item *it, const char *verb,
+                         const char *event_id, const char *moderator)
+{
+    wh_buf_puts(ev, "{\"id\":");
+    char rid[400];
+    snprintf(rid, sizeof(rid), "review:%s:%s", verb, event_id);
+    wh_buf_json_str(ev, rid, strlen(rid));
+    wh_buf_puts(ev, ",\"type\":\"mod_action\"");
+    put_kv(ev, "platform", it->platform ? it->platform : "", false);
+    put_kv(ev, "channel", it->channel ? it->channel : "", false);
+    put_kv(ev, "moderator", moderator, false);
+    put_kv(ev, "target", it->user, false);
+    put_kv(ev, "action", verb, false);
+    put_kv(ev, "ref_event", event_id, false);
+    wh_buf_putc(ev, '}');
+}
+
+/* Nothing here waits for the database: an HTTP event loop calls it. The item is read (a
+ * WAL read, which another process's write lock does not block), the event id claimed so
+ * that a second verdict is refused at once, the mod_action decided and both rows queued;
+ * the caller answers once *ticket_out is committed (or waits for it here when ticket_out is
+ * NULL). The claim is released by the writer once the review row is committed, when the
+ * item reads as resolved. */
+int wh_service_review(wh_service *s, const char *event_id, bool approve, const char *moderator,
+                      const char *note, wh_buf *out, uint64_t *ticket_out)
+{
+    if (ticket_out) *ticket_out = 0;
     int status = 200;
-    wh_review_item it;
-    wh_status st = wh_store_review_get(s->store, event_id, &it);
-    if (st == WH_EINVAL) {
+    bool nomem = false, reserved = false;
+    wh_review_item it = {0};
+    wh_buf ev, dec, rec;
+    wh_buf_init(&ev);
+    wh_buf_init(&dec);
+    wh_buf_init(&rec);
+    wh_rec_batch b;
+    wh_rec_batch_init(&b);
+    review_claim *claim = claim_take(s, event_id, &nomem);
+    if (!claim) {
+        if (nomem) {
+            json_error(out, "internal", "out of memory");
+            status = 500;
+        } else {
+            json_error(out, "already_resolved", "a verdict on event '%s' is being recorded",
+                       event_id);
+            status = 409;
+        }
+        goto done;
+    }
+    switch (wh_store_review_get(s->store, event_id, &it)) {
+    case WH_OK:
+        break;
+    case WH_EINVAL:
         json_error(out, "not_found", "event '%s' is not in the review queue", event_id);
         status = 404;
         goto done;
-    }
-    if (st != WH_OK) {
+    case WH_ECORRUPT: /* inserted or altered outside whiply: no verdict may act on it */
+        json_error(out, "review_item_not_in_audit",
+                   "event '%s' is in the review queue but the audit trail does not vouch for "
+                   "it ('whiply audit verify' says more)",
+                   event_id);
+        status = 409;
+        goto done;
+    default:
         json_error(out, "store_error", "the review queue cannot be read");
         status = 503;
         goto done;
@@ -719,37 +875,29 @@ int wh_service_review(wh_service *s, const char *event_id, bool approve, const c
         status = 409;
         goto done;
     }
+    /* The review row's room first: once the mod_action is decided (the behaviour state
+     * changed), its row must not be refused. */
+    if (!wh_store_reserve(s->store, 1)) {
+        wh_service_count_rejected(s, WH_REJ_QUEUE);
+        json_error(out, "busy", "the audit queue is full; retry after the Retry-After seconds");
+        status = 429;
+        goto done;
+    }
+    reserved = true;
     const char *verb = approve ? "approve" : "deny";
     /* The moderator's verdict reaches the behaviour state as a mod_action event (strikes,
      * reputation), decided and audited like any other. */
-    wh_buf ev;
-    wh_buf_init(&ev);
-    wh_buf_puts(&ev, "{\"id\":");
-    char rid[400];
-    snprintf(rid, sizeof(rid), "review:%s:%s", verb, event_id);
-    wh_buf_json_str(&ev, rid, strlen(rid));
-    wh_buf_puts(&ev, ",\"type\":\"mod_action\"");
-    put_kv(&ev, "platform", it.platform ? it.platform : "", false);
-    put_kv(&ev, "channel", it.channel ? it.channel : "", false);
-    put_kv(&ev, "moderator", moderator, false);
-    put_kv(&ev, "target", it.user, false);
-    put_kv(&ev, "action", verb, false);
-    put_kv(&ev, "ref_event", event_id, false);
-    wh_buf_putc(&ev, '}');
-    wh_buf dec;
-    wh_buf_init(&dec);
+    review_event(&ev, &it, verb, event_id, moderator);
     uint32_t nl, ne;
-    wh_sv_status sv = wh_service_events(s, ev.p, ev.len, true, &dec, &nl, &ne, NULL);
-    wh_buf_free(&ev);
+    uint64_t t1 = 0;
+    wh_sv_status sv = wh_service_events(s, ev.p, ev.len, true, &dec, &nl, &ne, &t1);
     if (sv != WH_SV_OK) {
-        wh_buf_free(&dec);
-        json_error(out, sv == WH_SV_BUSY ? "busy" : "store_error",
-                   "the review could not be recorded; try again");
-        status = sv == WH_SV_BUSY ? 429 : 503;
+        bool busy = sv == WH_SV_BUSY;
+        json_error(out, busy ? "busy" : "store_error", "the review could not be recorded; %s",
+                   busy ? "retry after the Retry-After seconds" : "try again");
+        status = busy ? 429 : 503;
         goto done;
     }
-    wh_buf rec;
-    wh_buf_init(&rec);
     wh_buf_putc(&rec, '{');
     put_kv(&rec, "event_id", event_id, true);
     put_kv(&rec, "action", verb, false);
@@ -758,8 +906,7 @@ int wh_service_review(wh_service *s, const char *event_id, bool approve, const c
     wh_buf_puts(&rec, ",\"decision\":");
     wh_buf_puts(&rec, it.decision ? it.decision : "null");
     wh_buf_putc(&rec, '}');
-    wh_rec_batch b;
-    wh_rec_batch_init(&b);
+    b.reserved = true;
     wh_rec *r = wh_rec_add(&b, WH_REC_REVIEW);
     wh_rec_set(&b, r, WH_RF_EVENT_ID, event_id, strlen(event_id));
     if (it.channel) wh_rec_set(&b, r, WH_RF_CHANNEL, it.channel, strlen(it.channel));
@@ -768,27 +915,41 @@ int wh_service_review(wh_service *s, const char *event_id, bool approve, const c
     wh_rec_set(&b, r, WH_RF_BODY, rec.p, rec.len);
     wh_rec_set(&b, r, WH_RF_MODERATOR, moderator, strlen(moderator));
     if (note) wh_rec_set(&b, r, WH_RF_NOTE, note, strlen(note));
-    uint64_t t = wh_store_submit(s->store, &b);
-    wh_rec_batch_free(&b);
-    if (!t || !wh_store_wait(s->store, t)) {
-        json_error(out, "store_error", "the review could not be recorded");
+    /* after the mod_action's rows: its ticket covers them too */
+    uint64_t t = rec.oom ? 0 : wh_store_submit(s->store, &b);
+    if (!t) {
+        json_error(out, "store_error", "the review could not be recorded; try again");
         status = 503;
-    } else {
-        wh_buf_puts(out, "{\"event_id\":");
-        wh_buf_json_str(out, event_id, strlen(event_id));
-        wh_buf_puts(out, ",\"status\":");
-        wh_buf_puts(out, approve ? "\"approved\"" : "\"denied\"");
-        wh_buf_puts(out, ",\"moderator\":");
-        wh_buf_json_str(out, moderator, strlen(moderator));
-        wh_buf_puts(out, ",\"mod_action\":");
-        wh_buf_append(out, dec.p, dec.len && dec.p[dec.len - 1] == '\n' ? dec.len - 1 : dec.len);
-        wh_buf_putc(out, '}');
+        goto done;
     }
+    reserved = false; /* used */
+    claim->notice = (wh_store_notice){.ticket = t, .fn = claim_done, .ud = claim};
+    if (wh_store_notify(s->store, &claim->notice)) claim = NULL; /* the writer releases it */
+    wh_buf_puts(out, "{\"event_id\":");
+    wh_buf_json_str(out, event_id, strlen(event_id));
+    wh_buf_puts(out, ",\"status\":");
+    wh_buf_puts(out, approve ? "\"approved\"" : "\"denied\"");
+    wh_buf_puts(out, ",\"moderator\":");
+    wh_buf_json_str(out, moderator, strlen(moderator));
+    wh_buf_puts(out, ",\"mod_action\":");
+    wh_buf_append(out, dec.p, dec.len && dec.p[dec.len - 1] == '\n' ? dec.len - 1 : dec.len);
+    wh_buf_putc(out, '}');
+    if (ticket_out) {
+        *ticket_out = t;
+    } else if (!wh_store_wait(s->store, t)) {
+        out->len = 0;
+        json_error(out, "audit_unavailable", "the audit store failed: %s",
+                   wh_store_error(s->store) ?: "unknown");
+        status = 503;
+    }
+done:
+    if (reserved) wh_store_unreserve(s->store, 1);
+    if (claim) claim_release(claim);
+    wh_rec_batch_free(&b);
     wh_buf_free(&rec);
     wh_buf_free(&dec);
-done:
+    wh_buf_free(&ev);
     wh_review_item_free(&it);
-    pthread_mutex_unlock(&s->review_lock);
     return status;
 }
 
@@ -1118,6 +1279,17 @@ void wh_service_metrics(wh_service *s, wh_buf *b)
     wh_buf_printf(b, "whiply_audit_head_seq %llu\n", (unsigned long long)st.last_seq);
     help(b, "whiply_audit_failed", "gauge", "1 when the audit store failed (writes refused).");
     wh_buf_printf(b, "whiply_audit_failed %d\n", wh_store_error(s->store) ? 1 : 0);
+    wh_store_health sh;
+    wh_store_health_get(s->store, &sh);
+    help(b, "whiply_audit_damaged", "gauge",
+         "1 when the audit trail's check found damage (/healthz says why).");
+    wh_buf_printf(b, "whiply_audit_damaged %d\n", strcmp(sh.state, "damaged") == 0);
+    help(b, "whiply_audit_check_done", "gauge", "1 once the background check of the trail ended.");
+    wh_buf_printf(b, "whiply_audit_check_done %d\n", strcmp(sh.state, "checking") != 0);
+    help(b, "whiply_audit_rows_verified", "gauge", "Audit rows the background check walked.");
+    wh_buf_printf(b, "whiply_audit_rows_verified %llu\n", (unsigned long long)sh.rows_verified);
+    help(b, "whiply_audit_signed_seq", "gauge", "Newest audit row covered by a signed checkpoint.");
+    wh_buf_printf(b, "whiply_audit_signed_seq %llu\n", (unsigned long long)sh.signed_seq);
     help(b, "whiply_review_pending", "gauge", "Held events waiting for a moderator.");
     wh_buf_printf(b, "whiply_review_pending %llu\n", (unsigned long long)st.pending_reviews);
 
@@ -1142,8 +1314,8 @@ void wh_service_metrics(wh_service *s, wh_buf *b)
     wh_buf_printf(b, "whiply_reloads_total{result=\"refused\"} %llu\n",
                   (unsigned long long)atomic_load(&s->reloads_failed));
     help(b, "whiply_rejected_total", "counter", "Requests refused by a limit.");
-    static const char *const reject_names[WH_REJ__COUNT] = {"queue", "connections", "body",
-                                                            "events"};
+    static const char *const reject_names[WH_REJ__COUNT] = {
+        "queue", "connections", "body", "events", "head_timeout", "idle", "evicted", "bad_request"};
     for (int i = 0; i < WH_REJ__COUNT; i++)
         wh_buf_printf(b, "whiply_rejected_total{reason=\"%s\"} %llu\n", reject_names[i],
                       (unsigned long long)atomic_load(&s->rejected[i]));

@@ -41,9 +41,13 @@ wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool
                                wh_buf *out, uint32_t *nlines, uint32_t *nerrors,
                                uint64_t *ticket_out);
 
-/* Approves or denies a held event. Returns the HTTP status; out gets the JSON body. */
+/* Approves or denies a held event. Returns the HTTP status; out gets the JSON body. It
+ * never waits for the database: with ticket_out, a 200 is to be sent once *ticket_out is
+ * committed (503 if the store fails first; 0: nothing to wait for); without, it waits.
+ * While a verdict on an event is in flight (decided, its rows not yet committed) another
+ * verdict on it is 409 already_resolved at once. */
 int wh_service_review(wh_service *s, const char *event_id, bool approve, const char *moderator,
-                      const char *note, wh_buf *out);
+                      const char *note, wh_buf *out, uint64_t *ticket_out);
 
 /* Reloads the rules file. Returns true when the new ruleset serves; out gets the JSON body
  * ({"ruleset":..., "rules":N} or an error with the lint diagnostics). */
@@ -70,6 +74,7 @@ typedef enum {
     WH_RT_RATELIMIT,
     WH_RT_METRICS,
     WH_RT_HEALTH,
+    WH_RT_AUDIT,
     WH_RT_OTHER,
     WH_RT__COUNT
 } wh_route;
@@ -82,6 +87,10 @@ typedef enum {
     WH_REJ_CONNECTIONS,
     WH_REJ_BODY,
     WH_REJ_EVENTS,
+    WH_REJ_HEAD_TIMEOUT, /* a connection closed: its request head did not arrive in time */
+    WH_REJ_IDLE,         /* a connection closed: no request within limits.idle_timeout */
+    WH_REJ_EVICTED,      /* a connection without a request in progress closed for room */
+    WH_REJ_BAD_REQUEST,  /* framing (Content-Length, Transfer-Encoding) or control bytes */
     WH_REJ__COUNT
 } wh_reject;
 void wh_service_count_rejected(wh_service *s, wh_reject why);

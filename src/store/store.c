@@ -2,15 +2,19 @@
 #define _GNU_SOURCE
 #include "store.h"
 
+#include "sign.h"
+
 #include <errno.h>
 #include <openssl/evp.h>
 #include <xxhash.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -53,8 +57,12 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS review("
     "  event_id TEXT PRIMARY KEY, platform TEXT, channel TEXT, user_id TEXT, user_name TEXT,"
     "  text TEXT, event TEXT, decision TEXT, created_ms INTEGER,"
-    "  status TEXT NOT NULL DEFAULT 'pending', moderator TEXT, note TEXT, resolved_ms INTEGER);"
+    "  status TEXT NOT NULL DEFAULT 'pending', moderator TEXT, note TEXT, resolved_ms INTEGER,"
+    "  bound_seq INTEGER);" /* the audit row vouching for the item: its hold, or a carry row */
     "CREATE INDEX IF NOT EXISTS review_status ON review(status, created_ms);"
+    /* Signed checkpoints (sign.h), one JSON line each, as appended to store.checkpoints. */
+    "CREATE TABLE IF NOT EXISTS signed_checkpoint("
+    "  id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, line TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS quota("
     "  key TEXT NOT NULL, period INTEGER NOT NULL, window_ms INTEGER NOT NULL,"
     "  used INTEGER NOT NULL, PRIMARY KEY(key, period));";
@@ -114,10 +122,20 @@ void wh_rec_set(wh_rec_batch *b, wh_rec *r, wh_rec_field f, const char *p, size_
 
 /* ---- the store ---- */
 
+#define RD_POOL 4 /* connections for point lookups */
+
 struct wh_store {
     sqlite3 *db; /* the writer's */
-    sqlite3 *rd; /* reads, under rd_lock */
+    sqlite3 *rd; /* list reads, under rd_lock */
     pthread_mutex_t rd_lock;
+    /* Point lookups: a connection each, taken with trylock, so that one decision or one
+     * review item never waits behind a long list query on rd. */
+    struct {
+        sqlite3 *db;
+        EVP_MD_CTX *md;
+        pthread_mutex_t lock;
+    } pool[RD_POOL];
+    _Atomic unsigned pool_next;
     char *path;
     wh_store_opts o;
 
@@ -145,8 +163,28 @@ struct wh_store {
     uint8_t head[32]; /* hash of the newest row */
     uint64_t seq;     /* newest row */
     EVP_MD_CTX *md;
-    wh_buf held_body; /* a held decision's body with its held_sha256 */
+    wh_buf held_body; /* a held decision's body with its review_sha256 */
     int64_t next_retention_ms;
+
+    /* Signed checkpoints (writer's own, but last_cp under lock for readers). */
+    wh_signer *signer;
+    wh_publisher *publisher;
+    char *key_path, *cp_path, *url; /* NULL: none */
+    uint64_t signed_seq;            /* newest row signed */
+    int64_t signed_ms;              /* when (wall clock) */
+    bool sign_force;                /* sign at the next chance (start, after retention) */
+    bool have_cp;
+    wh_checkpoint last_cp;
+    sqlite3_stmt *ins_signed;
+
+    /* The background check (its thread, its connection) and what it found. */
+    pthread_t check_thread;
+    bool check_started;
+    sqlite3 *check_db; /* under lock: close interrupts a long quick_check through it */
+    const char *health_state;
+    char health_reason[256];
+    _Atomic uint64_t rows_verified;
+    _Atomic bool eid_h_damaged; /* an eid_h does not match its event id: lookups scan */
 
     _Atomic uint64_t st_written, st_commits, st_commit_ns, st_queued, st_last_seq;
     _Atomic uint64_t st_pending_reviews;
@@ -212,8 +250,252 @@ static void held_hash(EVP_MD_CTX *md, const char *text, uint32_t tlen, const cha
     EVP_DigestFinal_ex(md, out, &n);
 }
 
+/* The review queue is bound to the chain by three digests (docs/api.md, the hash chain):
+ * - review_sha256, in a hold's decision body: platform, user_name, text, event (hash_fields);
+ *   the item's other columns are the row's own (event_id, channel, user_id, the body as its
+ *   decision, at_ms as its created_ms);
+ * - the item digest: review_sha256 (32 bytes), then event_id, channel, user_id, decision
+ *   (hash_fields), then created_ms (8 bytes little-endian): what a carry row vouches for;
+ * - the resolution digest: status, moderator, note (hash_fields), then resolved_ms (8 bytes
+ *   little-endian, ff..ff when NULL): in a review row's body as "resolved_sha256". */
+static void digest_begin(EVP_MD_CTX *md)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    EVP_DigestInit_ex(md, sha256_md, NULL);
+}
+
+static void digest_end(EVP_MD_CTX *md, uint8_t out[32])
+{
+    unsigned n = 32;
+    EVP_DigestFinal_ex(md, out, &n);
+}
+
+static void digest_i64(EVP_MD_CTX *md, bool has, int64_t v)
+{
+    uint8_t b[8];
+    if (has)
+        put_le(b, (uint64_t)v, 8);
+    else
+        memset(b, 0xff, 8);
+    EVP_DigestUpdate(md, b, 8);
+}
+
+static void review_hash(EVP_MD_CTX *md, const char *const *f, const uint32_t *l, uint8_t out[32])
+{
+    digest_begin(md);
+    hash_fields(md, f, l, 4);
+    digest_end(md, out);
+}
+
+/* f: event_id, channel, user_id, decision */
+static void item_hash(EVP_MD_CTX *md, const uint8_t rev[32], const char *const *f,
+                      const uint32_t *l, int64_t created_ms, uint8_t out[32])
+{
+    digest_begin(md);
+    EVP_DigestUpdate(md, rev, 32);
+    hash_fields(md, f, l, 4);
+    digest_i64(md, true, created_ms);
+    digest_end(md, out);
+}
+
+/* f: status, moderator, note */
+static void resolution_hash(EVP_MD_CTX *md, const char *const *f, const uint32_t *l, bool resolved,
+                            int64_t resolved_ms, uint8_t out[32])
+{
+    digest_begin(md);
+    hash_fields(md, f, l, 3);
+    digest_i64(md, resolved, resolved_ms);
+    digest_end(md, out);
+}
+
+/* The 32-byte hex value of "key":"..." in a body we wrote (the last one: ours are appended
+ * at its end, after anything a client sent). */
+static bool body_hex(const char *body, size_t n, const char *key, uint8_t out[32])
+{
+    char k[64];
+    int kl = snprintf(k, sizeof(k), "\"%s\":\"", key);
+    const char *found = NULL;
+    for (const char *p = body; (p = memmem(p, n - (size_t)(p - body), k, (size_t)kl)); p++)
+        found = p;
+    if (!found || (size_t)(found - body) + (size_t)kl + 64 > n) return false;
+    return wh_hex_decode(found + kl, 64, out, 32);
+}
+
+/* The columns of a review item, in this order, as every reader of items selects them. */
+#define REVIEW_COLS                                                                                \
+    "event_id, platform, channel, user_id, user_name, text, event, decision, created_ms, "         \
+    "status, moderator, note, resolved_ms, bound_seq"
+enum {
+    RC_EID,
+    RC_PLATFORM,
+    RC_CHANNEL,
+    RC_USER,
+    RC_USER_NAME,
+    RC_TEXT,
+    RC_EVENT,
+    RC_DECISION,
+    RC_CREATED,
+    RC_STATUS,
+    RC_MODERATOR,
+    RC_NOTE,
+    RC_RESOLVED,
+    RC_BOUND,
+    RC__COUNT
+};
+
+typedef struct {
+    const char *c[RC__COUNT]; /* NULL for a NULL column */
+    uint32_t l[RC__COUNT];
+    int64_t created_ms, resolved_ms, bound_seq;
+    bool has_resolved, has_bound;
+} review_row;
+
+static void review_row_of(sqlite3_stmt *st, int base, review_row *r)
+{
+    for (int i = 0; i < RC__COUNT; i++) {
+        bool null = sqlite3_column_type(st, base + i) == SQLITE_NULL;
+        r->c[i] = null ? NULL : (const char *)sqlite3_column_text(st, base + i);
+        r->l[i] = null ? 0 : (uint32_t)sqlite3_column_bytes(st, base + i);
+    }
+    r->created_ms = sqlite3_column_int64(st, base + RC_CREATED);
+    r->has_resolved = r->c[RC_RESOLVED] != NULL;
+    r->resolved_ms = sqlite3_column_int64(st, base + RC_RESOLVED);
+    r->has_bound = r->c[RC_BOUND] != NULL;
+    r->bound_seq = sqlite3_column_int64(st, base + RC_BOUND);
+}
+
+/* The item and resolution digests of an item, and the held_sha256 of rows written before
+ * review_sha256 (text and event only). */
+static void review_row_digests(EVP_MD_CTX *md, const review_row *r, uint8_t item[32],
+                               uint8_t res[32], uint8_t v1[32])
+{
+    uint8_t rev[32];
+    const char *f4[4] = {r->c[RC_PLATFORM], r->c[RC_USER_NAME], r->c[RC_TEXT], r->c[RC_EVENT]};
+    uint32_t l4[4] = {r->l[RC_PLATFORM], r->l[RC_USER_NAME], r->l[RC_TEXT], r->l[RC_EVENT]};
+    review_hash(md, f4, l4, rev);
+    const char *fi[4] = {r->c[RC_EID], r->c[RC_CHANNEL], r->c[RC_USER], r->c[RC_DECISION]};
+    uint32_t li[4] = {r->l[RC_EID], r->l[RC_CHANNEL], r->l[RC_USER], r->l[RC_DECISION]};
+    item_hash(md, rev, fi, li, r->created_ms, item);
+    const char *fr[3] = {r->c[RC_STATUS], r->c[RC_MODERATOR], r->c[RC_NOTE]};
+    uint32_t lr[3] = {r->l[RC_STATUS], r->l[RC_MODERATOR], r->l[RC_NOTE]};
+    resolution_hash(md, fr, lr, r->has_resolved, r->resolved_ms, res);
+    held_hash(md, r->c[RC_TEXT], r->l[RC_TEXT], r->c[RC_EVENT], r->l[RC_EVENT], v1);
+}
+
+/* What an audit row vouches for as the binding of an item of its event id: 'i' an item
+ * digest (a hold with review_sha256, or a carry row), 'v' a held_sha256 (older holds), 0
+ * nothing. f: kind, event_id, channel, user_id, action, body (row order). */
+static char row_binding(EVP_MD_CTX *md, const char *const *f, const uint32_t *l, int64_t at_ms,
+                        uint8_t dg[32])
+{
+    if (!f[1] || !f[5]) return 0;
+    if (l[0] == 8 && !memcmp(f[0], "decision", 8) && l[4] == 4 && !memcmp(f[4], "hold", 4)) {
+        uint8_t rev[32];
+        if (body_hex(f[5], l[5], "review_sha256", rev)) {
+            const char *fi[4] = {f[1], f[2], f[3], f[5]};
+            uint32_t li[4] = {l[1], l[2], l[3], l[5]};
+            item_hash(md, rev, fi, li, at_ms, dg);
+            return 'i';
+        }
+        return body_hex(f[5], l[5], "held_sha256", dg) ? 'v' : 0;
+    }
+    if (l[0] == 10 && !memcmp(f[0], "checkpoint", 10) && f[4] && l[4] == 5 &&
+        !memcmp(f[4], "carry", 5))
+        return body_hex(f[5], l[5], "item_sha256", dg) ? 'i' : 0;
+    return 0;
+}
+
 static wh_store_notice *take_notices(wh_store *s);
 static void call_notices(wh_store_notice *due, bool ok);
+static int64_t at_of(sqlite3 *db, const char *sql, int64_t arg);
+
+#define ROW_COLS "seq, at_ms, kind, event_id, channel, user_id, action, body, prev, hash"
+
+/* Checks the audit row st holds (ROW_COLS from column 0) against its own hash; fills f, l
+ * (kind, event_id, channel, user_id, action, body) and at. */
+static bool row_self_check(EVP_MD_CTX *md, sqlite3_stmt *st, const char **f, uint32_t *l,
+                           int64_t *at)
+{
+    for (int i = 0; i < 6; i++) {
+        bool null = sqlite3_column_type(st, i + 2) == SQLITE_NULL;
+        f[i] = null ? NULL : (const char *)sqlite3_column_text(st, i + 2);
+        l[i] = null ? 0 : (uint32_t)sqlite3_column_bytes(st, i + 2);
+    }
+    *at = sqlite3_column_int64(st, 1);
+    if (sqlite3_column_bytes(st, 8) != 32 || sqlite3_column_bytes(st, 9) != 32) return false;
+    uint8_t h[32];
+    row_hash(md, sqlite3_column_blob(st, 8), (uint64_t)sqlite3_column_int64(st, 0), *at, f, l, h);
+    return !memcmp(h, sqlite3_column_blob(st, 9), 32);
+}
+
+/* Whether the review item r is bound to the chain: the row its bound_seq names (or, for an
+ * item written before bound_seq, its hold found through the event id index) has its event
+ * id, matches its own hash and vouches for exactly r's columns. WH_ECORRUPT with why set
+ * when not. The whole chain is not walked here (the background check and audit verify do
+ * that): this stops an item inserted or edited in the database from being acted on. */
+static wh_status check_bound(sqlite3 *db, EVP_MD_CTX *md, const review_row *r, char *why,
+                             size_t whylen)
+{
+    uint8_t item[32], res[32], v1[32];
+    review_row_digests(md, r, item, res, v1);
+    sqlite3_stmt *st = NULL;
+    wh_status ret = WH_EIO;
+    int rc = SQLITE_DONE;
+    if (r->has_bound) {
+        if (sqlite3_prepare_v2(db, "SELECT " ROW_COLS " FROM audit WHERE seq = ?", -1, &st, NULL) !=
+            SQLITE_OK)
+            return WH_EIO;
+        sqlite3_bind_int64(st, 1, r->bound_seq);
+        rc = sqlite3_step(st);
+    } else {
+        int64_t lo = at_of(db, "SELECT min(seq) FROM audit", -1);
+        int64_t hi = at_of(db, "SELECT max(seq) FROM audit", -1);
+        if (sqlite3_prepare_v2(db,
+                               "SELECT " ROW_COLS " FROM audit WHERE (seq >> 16) = ?1 AND "
+                               "eid_h = ?2 AND event_id = ?3 AND kind = 'decision' AND action = "
+                               "'hold' ORDER BY seq DESC LIMIT 1",
+                               -1, &st, NULL) != SQLITE_OK)
+            return WH_EIO;
+        int64_t h = (int64_t)XXH3_64bits(r->c[RC_EID], r->l[RC_EID]);
+        for (int64_t b = hi >> 16; lo >= 0 && b >= lo >> 16; b--) {
+            sqlite3_reset(st);
+            sqlite3_bind_int64(st, 1, b);
+            sqlite3_bind_int64(st, 2, h);
+            sqlite3_bind_text(st, 3, r->c[RC_EID], (int)r->l[RC_EID], SQLITE_STATIC);
+            if ((rc = sqlite3_step(st)) != SQLITE_DONE) break;
+        }
+    }
+    if (rc == SQLITE_DONE) {
+        snprintf(why, whylen, "no held decision or carry row of its event id%s",
+                 r->has_bound ? " at the row it names" : "");
+        ret = WH_ECORRUPT;
+        goto done;
+    }
+    if (rc != SQLITE_ROW) goto done;
+    const char *f[6];
+    uint32_t l[6];
+    int64_t at;
+    int64_t seq = sqlite3_column_int64(st, 0);
+    ret = WH_ECORRUPT;
+    if (!row_self_check(md, st, f, l, &at)) {
+        snprintf(why, whylen, "audit row %lld does not match its hash", (long long)seq);
+        goto done;
+    }
+    uint8_t dg[32];
+    char kind = row_binding(md, f, l, at, dg);
+    if (!f[1] || l[1] != r->l[RC_EID] || memcmp(f[1], r->c[RC_EID], l[1]) != 0 || !kind) {
+        snprintf(why, whylen, "audit row %lld is not its hold or carry row", (long long)seq);
+        goto done;
+    }
+    if (memcmp(dg, kind == 'i' ? item : v1, 32) != 0) {
+        snprintf(why, whylen, "it does not match the digest in audit row %lld", (long long)seq);
+        goto done;
+    }
+    ret = WH_OK;
+done:
+    sqlite3_finalize(st);
+    return ret;
+}
 
 static void fail(wh_store *s, const char *what)
 {
@@ -278,6 +560,23 @@ static bool append_row(wh_store *s, int64_t at_ms, wh_rec_kind kind, const char 
     return true;
 }
 
+/* The body f[WH_RF_BODY] (a JSON object) with ,"key":"<hex of dg>" added at its end, in
+ * s->held_body. */
+static bool append_digest(wh_store *s, const char *key, const uint8_t dg[32], const char **f,
+                          uint32_t *l)
+{
+    char hx[65];
+    wh_hex_encode(dg, 32, hx);
+    wh_buf *hb = &s->held_body;
+    hb->len = 0;
+    wh_buf_append(hb, f[WH_RF_BODY], l[WH_RF_BODY] - 1);
+    wh_buf_printf(hb, "%s\"%s\":\"%s\"}", l[WH_RF_BODY] > 2 ? "," : "", key, hx);
+    if (hb->oom) return false;
+    f[WH_RF_BODY] = hb->p;
+    l[WH_RF_BODY] = (uint32_t)hb->len;
+    return true;
+}
+
 static bool write_rec(wh_store *s, const wh_rec_batch *b, const wh_rec *r, int64_t at_ms)
 {
     const char *f[WH_RF__COUNT];
@@ -290,20 +589,24 @@ static bool write_rec(wh_store *s, const wh_rec_batch *b, const wh_rec *r, int64
         f[WH_RF_BODY] = "{}";
         l[WH_RF_BODY] = 2;
     }
-    if (r->kind == WH_REC_DECISION && r->hold && l[WH_RF_BODY] >= 2 &&
-        f[WH_RF_BODY][l[WH_RF_BODY] - 1] == '}') {
-        /* {...,"held_sha256":"<hex>"}: the review copy written below, bound to this row */
+    bool digest = l[WH_RF_BODY] >= 2 && f[WH_RF_BODY][l[WH_RF_BODY] - 1] == '}';
+    if (digest && r->kind == WH_REC_DECISION && r->hold) {
+        /* {...,"review_sha256":"<hex>"}: the review copy written below, bound to this row
+         * (its other columns are this row's own: see review_hash) */
         uint8_t dg[32];
-        char hx[65];
-        held_hash(s->md, f[WH_RF_TEXT], l[WH_RF_TEXT], f[WH_RF_EVENT], l[WH_RF_EVENT], dg);
-        wh_hex_encode(dg, 32, hx);
-        wh_buf *hb = &s->held_body;
-        hb->len = 0;
-        wh_buf_append(hb, f[WH_RF_BODY], l[WH_RF_BODY] - 1);
-        wh_buf_printf(hb, "%s\"held_sha256\":\"%s\"}", l[WH_RF_BODY] > 2 ? "," : "", hx);
-        if (hb->oom) return false;
-        f[WH_RF_BODY] = hb->p;
-        l[WH_RF_BODY] = (uint32_t)hb->len;
+        const char *f4[4] = {f[WH_RF_PLATFORM], f[WH_RF_USER_NAME], f[WH_RF_TEXT], f[WH_RF_EVENT]};
+        uint32_t l4[4] = {l[WH_RF_PLATFORM], l[WH_RF_USER_NAME], l[WH_RF_TEXT], l[WH_RF_EVENT]};
+        review_hash(s->md, f4, l4, dg);
+        if (!append_digest(s, "review_sha256", dg, f, l)) return false;
+    } else if (digest && r->kind == WH_REC_REVIEW) {
+        /* {...,"resolved_sha256":"<hex>"}: the columns the UPDATE below sets */
+        bool approve = l[WH_RF_ACTION] == 7 && !memcmp(f[WH_RF_ACTION], "approve", 7);
+        const char *st = approve ? "approved" : "denied";
+        const char *fr[3] = {st, f[WH_RF_MODERATOR], f[WH_RF_NOTE]};
+        uint32_t lr[3] = {(uint32_t)strlen(st), l[WH_RF_MODERATOR], l[WH_RF_NOTE]};
+        uint8_t dg[32];
+        resolution_hash(s->md, fr, lr, true, at_ms, dg);
+        if (!append_digest(s, "resolved_sha256", dg, f, l)) return false;
     }
     if (!append_row(s, at_ms, r->kind, f, l)) return false;
     if (r->kind == WH_REC_DECISION && r->hold) {
@@ -314,6 +617,7 @@ static bool write_rec(wh_store *s, const wh_rec_batch *b, const wh_rec *r, int64
         for (int i = 0; i < 8; i++)
             bind_text(st, i + 1, f[cols[i]], l[cols[i]]);
         sqlite3_bind_int64(st, 9, at_ms);
+        sqlite3_bind_int64(st, 10, (sqlite3_int64)s->seq);
         int rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc != SQLITE_DONE) return false;
@@ -431,21 +735,137 @@ static void wal_preallocate(const wh_store *s)
     close(fd);
 }
 
-/* Deletes the audit rows written before now - audit_keep_ms (a prefix of the chain: rows
- * are written in time order) and appends a checkpoint naming the first row kept and the hash
- * it chains to; deletes resolved review items older than review_keep_ms. */
+/* An item whose binding row retention is about to delete, with what its carry row says. */
+typedef struct {
+    char *eid;
+    char *channel, *user;
+    uint8_t item[32], res[32];
+    char status[16];
+    bool resolved;
+    int64_t resolved_ms;
+} carry_item;
+
+static void carry_free(carry_item *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].eid), free(v[i].channel), free(v[i].user);
+    free(v);
+}
+
+/* The items whose binding row (bound_seq) is older than keep, each checked against that row
+ * first: an item that is not bound is not laundered into a carry row (it stays unbound, and
+ * verify names it). */
+static bool carry_collect(wh_store *s, int64_t keep, carry_item **out, size_t *nout)
+{
+    sqlite3_stmt *st;
+    *out = NULL, *nout = 0;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT " REVIEW_COLS " FROM review WHERE bound_seq IS NULL OR "
+                           "bound_seq < ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_int64(st, 1, keep);
+    size_t n = 0, cap = 0;
+    carry_item *v = NULL;
+    bool ok = true;
+    int rc;
+    while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        review_row r;
+        review_row_of(st, 0, &r);
+        if (!r.c[RC_EID]) continue;
+        char why[160];
+        wh_status bs = check_bound(s->db, s->md, &r, why, sizeof(why));
+        if (bs != WH_OK) {
+            if (bs == WH_ECORRUPT)
+                fprintf(stderr,
+                        "whiply: audit retention: review item %s is not carried: %s (the "
+                        "database was changed outside whiply)\n",
+                        r.c[RC_EID], why);
+            ok = bs == WH_ECORRUPT;
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            carry_item *nv = realloc(v, cap * sizeof(*v));
+            if (!nv) {
+                ok = false;
+                break;
+            }
+            v = nv;
+        }
+        carry_item *c = &v[n++];
+        memset(c, 0, sizeof(*c));
+        uint8_t v1[32];
+        review_row_digests(s->md, &r, c->item, c->res, v1);
+        c->eid = strndup(r.c[RC_EID], r.l[RC_EID]);
+        c->channel = r.c[RC_CHANNEL] ? strndup(r.c[RC_CHANNEL], r.l[RC_CHANNEL]) : NULL;
+        c->user = r.c[RC_USER] ? strndup(r.c[RC_USER], r.l[RC_USER]) : NULL;
+        snprintf(c->status, sizeof(c->status), "%s", r.c[RC_STATUS] ? r.c[RC_STATUS] : "");
+        c->resolved = r.has_resolved;
+        c->resolved_ms = r.resolved_ms;
+        if (!c->eid) ok = false;
+    }
+    sqlite3_finalize(st);
+    *out = v, *nout = n;
+    return ok;
+}
+
+/* A carry row: the item digest and resolution digest of an item whose binding row is being
+ * deleted, so that the item stays checkable against the chain (docs/api.md, retention). */
+static bool carry_write(wh_store *s, int64_t now, const carry_item *c)
+{
+    char ih[65], rh[65], body[400];
+    wh_hex_encode(c->item, 32, ih);
+    wh_hex_encode(c->res, 32, rh);
+    char res[32] = "null";
+    if (c->resolved) snprintf(res, sizeof(res), "%lld", (long long)c->resolved_ms);
+    int bl = snprintf(body, sizeof(body),
+                      "{\"carry\":true,\"status\":\"%s\",\"resolved_ms\":%s,"
+                      "\"item_sha256\":\"%s\",\"resolved_sha256\":\"%s\"}",
+                      c->status, res, ih, rh);
+    const char *f[5] = {c->eid, c->channel, c->user, "carry", body};
+    uint32_t l[5] = {(uint32_t)strlen(c->eid), c->channel ? (uint32_t)strlen(c->channel) : 0,
+                     c->user ? (uint32_t)strlen(c->user) : 0, 5, (uint32_t)bl};
+    if (!append_row(s, now, WH_REC_CHECKPOINT, f, l)) return false;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "UPDATE review SET bound_seq = ? WHERE event_id = ?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return false;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)s->seq);
+    sqlite3_bind_text(st, 2, c->eid, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE;
+}
+
+/* Deletes resolved review items older than review_keep_ms, recording the cutoff in a row of
+ * the chain (so that verify can tell their removal from a forged one); deletes the audit rows
+ * written before now - audit_keep_ms (a prefix of the chain: rows are written in time order),
+ * appends a checkpoint naming the first row kept and the hash it chains to, and a carry row
+ * for each review item whose binding row was in that prefix. */
 static bool retention(wh_store *s, int64_t now)
 {
     if (s->o.review_keep_ms > 0) {
         sqlite3_stmt *st;
+        int64_t before = now - s->o.review_keep_ms;
         if (sqlite3_prepare_v2(s->db,
                                "DELETE FROM review WHERE status != 'pending' AND resolved_ms < ?",
                                -1, &st, NULL) != SQLITE_OK)
             return false;
-        sqlite3_bind_int64(st, 1, now - s->o.review_keep_ms);
+        sqlite3_bind_int64(st, 1, before);
         int rc = sqlite3_step(st);
+        int deleted = sqlite3_changes(s->db);
         sqlite3_finalize(st);
         if (rc != SQLITE_DONE) return false;
+        if (deleted > 0) {
+            char body[160];
+            int bl = snprintf(body, sizeof(body),
+                              "{\"review_resolved_before_ms\":%lld,\"review_deleted\":%d}",
+                              (long long)before, deleted);
+            const char *f[5] = {NULL, NULL, NULL, "review_retention", body};
+            uint32_t l[5] = {0, 0, 0, 16, (uint32_t)bl};
+            if (!append_row(s, now, WH_REC_CHECKPOINT, f, l)) return false;
+        }
     }
     if (s->o.audit_keep_ms <= 0 || s->seq == 0) return true;
     int64_t cutoff = now - s->o.audit_keep_ms;
@@ -475,15 +895,18 @@ static bool retention(wh_store *s, int64_t now)
     if (have) memcpy(anchor, sqlite3_column_blob(st, 0), 32);
     sqlite3_finalize(st);
     if (!have) return false;
-    if (!exec(s->db, "UPDATE meta SET v = 1 WHERE k = 'retention'")) return false;
+    carry_item *carry = NULL;
+    size_t ncarry = 0;
+    bool ok = carry_collect(s, keep, &carry, &ncarry);
+    if (!ok || !exec(s->db, "UPDATE meta SET v = 1 WHERE k = 'retention'")) goto done;
+    ok = false;
     if (sqlite3_prepare_v2(s->db, "DELETE FROM audit WHERE seq < ?", -1, &st, NULL) != SQLITE_OK)
-        return false;
+        goto done;
     sqlite3_bind_int64(st, 1, keep);
     int rc = sqlite3_step(st);
     int deleted = sqlite3_changes(s->db);
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE || !exec(s->db, "UPDATE meta SET v = 0 WHERE k = 'retention'"))
-        return false;
+    if (rc != SQLITE_DONE || !exec(s->db, "UPDATE meta SET v = 0 WHERE k = 'retention'")) goto done;
     char ah[65], body[256];
     wh_hex_encode(anchor, 32, ah);
     int bl = snprintf(body, sizeof(body),
@@ -492,7 +915,15 @@ static bool retention(wh_store *s, int64_t now)
                       (long long)keep, ah, deleted, (long long)cutoff);
     const char *f[5] = {NULL, NULL, NULL, NULL, body};
     uint32_t l[5] = {0, 0, 0, 0, (uint32_t)bl};
-    return append_row(s, now, WH_REC_CHECKPOINT, f, l);
+    ok = append_row(s, now, WH_REC_CHECKPOINT, f, l);
+    for (size_t i = 0; ok && i < ncarry; i++)
+        ok = carry_write(s, now, &carry[i]);
+    /* A retention pass is signed at once (in this transaction): with --pubkey, verify accepts
+     * a missing prefix only where a signature covers the checkpoint that accounts for it. */
+    s->sign_force = true;
+done:
+    carry_free(carry, ncarry);
+    return ok;
 }
 
 /* Another process holding the write lock (a backup, an operator's sqlite3) delays the
@@ -526,6 +957,42 @@ static void wal_restart(wh_store *s)
     sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
 }
 
+/* Whether the head is to be signed now: store.sign_rows rows since the last signature, or
+ * store.sign_every with rows newer than it, or at start, after retention and at stop. */
+static bool sign_due(const wh_store *s, int64_t now)
+{
+    if (!s->signer || s->seq == 0 || s->seq == s->signed_seq) return false;
+    return s->sign_force || s->seq - s->signed_seq >= (uint64_t)s->o.sign_rows ||
+           now - s->signed_ms >= s->o.sign_ms;
+}
+
+/* Signs the head inside the transaction that wrote it (the signature row commits with the
+ * rows it covers, or not at all); *cp is published once the commit succeeded. Ed25519 takes
+ * about 50 us: once per store.sign_rows rows it does not show in the commit time. Returns 1
+ * when signed, 0 when the key failed (said; the rows commit unsigned), -1 when the insert
+ * failed (the transaction fails). */
+static int sign_head(wh_store *s, int64_t now, wh_checkpoint *cp)
+{
+    memset(cp, 0, sizeof(*cp));
+    cp->seq = s->seq;
+    cp->time_ms = now;
+    memcpy(cp->head, s->head, 32);
+    if (!wh_signer_sign(s->signer, cp)) {
+        fprintf(stderr, "whiply: audit checkpoint %" PRIu64 " could not be signed\n", cp->seq);
+        return 0;
+    }
+    wh_buf b;
+    wh_buf_init(&b);
+    wh_checkpoint_json(cp, &b);
+    sqlite3_stmt *st = s->ins_signed;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)cp->seq);
+    sqlite3_bind_text(st, 2, b.p, (int)b.len, SQLITE_STATIC);
+    int rc = b.oom ? SQLITE_NOMEM : sqlite3_step(st);
+    sqlite3_reset(st);
+    wh_buf_free(&b);
+    return rc == SQLITE_DONE ? 1 : -1;
+}
+
 static void *writer_main(void *arg)
 {
     wh_store *s = arg;
@@ -539,16 +1006,11 @@ static void *writer_main(void *arg)
             int64_t now = wh_now_ms();
             if (s->next_retention_ms && now >= s->next_retention_ms) break;
             /* Wake at least every 200 ms: quota counters are persisted with each commit. */
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 200 * 1000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
+            struct timespec ts = wh_deadline_ms(200);
             if (pthread_cond_timedwait(&s->wake, &s->lock, &ts) != 0) break;
         }
         bool stop = s->stop && s->q.n == 0;
+        if (stop) s->sign_force = true; /* the last rows are signed before the store closes */
         /* Take the queue (swap buffers: producers keep appending to the other). */
         wh_rec_batch tmp = cur;
         cur = s->q;
@@ -562,8 +1024,11 @@ static void *writer_main(void *arg)
         quota_rows.n = 0;
         quota_rows.data.len = 0;
         if (!failed && s->o.quotas) wh_rl_quota_flush(s->o.quotas, quota_keep, &quota_rows);
-        if (!failed && (cur.n || run_ret || quota_rows.n)) {
+        bool signed_now = false;
+        wh_checkpoint cp;
+        if (!failed && (cur.n || run_ret || quota_rows.n || sign_due(s, now))) {
             uint64_t t0 = wh_mono_ns();
+            uint64_t old_signed = s->signed_seq;
             bool ok = begin(s);
             for (uint32_t i = 0; ok && i < cur.n; i++)
                 ok = write_rec(s, &cur, &cur.v[i], now);
@@ -573,16 +1038,34 @@ static void *writer_main(void *arg)
                 ok = retention(s, now);
                 s->next_retention_ms = s->o.retention_every_ms ? now + s->o.retention_every_ms : 0;
             }
+            if (ok && sign_due(s, now)) {
+                int sr = sign_head(s, now, &cp);
+                ok = sr >= 0;
+                signed_now = sr > 0;
+                /* a failing key is tried again after store.sign_every, not at every commit */
+                s->signed_ms = now;
+                s->sign_force = false;
+                if (signed_now) s->signed_seq = s->seq;
+            }
             if (ok) ok = exec(s->db, "COMMIT");
             if (!ok) {
                 fail(s, "a write failed");
                 exec(s->db, "ROLLBACK");
+                s->signed_seq = old_signed;
+                signed_now = false;
             } else {
                 s->st_commits++;
                 s->st_commit_ns += wh_mono_ns() - t0;
                 s->st_written += cur.n;
                 s->st_last_seq = s->seq;
             }
+        }
+        if (signed_now) {
+            pthread_mutex_lock(&s->lock);
+            s->last_cp = cp;
+            s->have_cp = true;
+            pthread_mutex_unlock(&s->lock);
+            if (s->publisher) wh_publisher_put(s->publisher, &cp);
         }
         pthread_mutex_lock(&s->lock);
         s->committed += cur.n;
@@ -656,9 +1139,7 @@ static void *ckpt_main(void *arg)
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
         if (s->wal_pages < CKPT_PAGES) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
+            struct timespec ts = wh_deadline_ms(1000);
             pthread_cond_timedwait(&s->ckpt_wake, &s->lock, &ts);
             if (s->wal_pages < CKPT_PAGES) continue;
         }
@@ -680,6 +1161,347 @@ static void *ckpt_main(void *arg)
     return NULL;
 }
 
+/* ---- walking the chain (verify, the start check, the background check) ---- */
+
+static bool parse_checkpoint(const char *body, int64_t *before, uint8_t anchor[32])
+{
+    const char *p = strstr(body, "\"deleted_before\":");
+    const char *a = strstr(body, "\"anchor\":\"");
+    if (!p || !a) return false;
+    *before = strtoll(p + 17, NULL, 10);
+    a += 10;
+    return strnlen(a, 64) == 64 && wh_hex_decode(a, 64, anchor, 32);
+}
+
+/* Rows in seq order through walk_row: each must follow the one before, chain to it and match
+ * its hash and its eid_h. A first row other than 1 chains to the anchor of a retention
+ * checkpoint further on (deleted_before = that row): walk_end says whether one came. */
+typedef struct {
+    EVP_MD_CTX *md;
+    uint8_t last[32]; /* hash of the row before the next */
+    int64_t prev_seq, first_seq, rows;
+    int64_t first_cp_seq;   /* the retention checkpoint accounting for a missing prefix (0: none) */
+    uint8_t first_prev[32]; /* what the first row chains to */
+    char why[600];
+} walker;
+
+#define WALK_COLS ROW_COLS ", eid_h"
+
+/* 0 when the row (WALK_COLS from column 0) is in order, 1 with w->why set when not. f, l
+ * and at are the row's fields for the caller. */
+static int walk_row(walker *w, sqlite3_stmt *st, const char **f, uint32_t *l, int64_t *at)
+{
+    int64_t seq = sqlite3_column_int64(st, 0);
+    bool self = row_self_check(w->md, st, f, l, at);
+    const char *kind = f[0] ? f[0] : "?", *eid = f[1] ? f[1] : "-";
+    if (sqlite3_column_bytes(st, 8) != 32 || sqlite3_column_bytes(st, 9) != 32) {
+        snprintf(w->why, sizeof(w->why),
+                 "row %lld (%s %s) was altered: its hashes are not 32 bytes", (long long)seq, kind,
+                 eid);
+        return 1;
+    }
+    const uint8_t *prev = sqlite3_column_blob(st, 8);
+    if (w->rows == 0) {
+        w->first_seq = seq;
+        if (seq == 1)
+            memset(w->last, 0, 32);
+        else
+            memcpy(w->last, prev, 32); /* vouched for by a retention checkpoint: walk_end */
+        memcpy(w->first_prev, prev, 32);
+    } else if (seq != w->prev_seq + 1) {
+        snprintf(w->why, sizeof(w->why), "rows %lld to %lld are missing (removed after row %lld)",
+                 (long long)w->prev_seq + 1, (long long)seq - 1, (long long)w->prev_seq);
+        return 1;
+    }
+    if (memcmp(prev, w->last, 32) != 0) {
+        snprintf(w->why, sizeof(w->why),
+                 "row %lld (%s %s) does not chain to row %lld: a row was altered, inserted or "
+                 "removed there",
+                 (long long)seq, kind, eid, (long long)seq - 1);
+        return 1;
+    }
+    if (!self) {
+        snprintf(w->why, sizeof(w->why),
+                 "row %lld (%s %s) was altered: its content does not match its hash",
+                 (long long)seq, kind, eid);
+        return 1;
+    }
+    /* eid_h is outside the hash (an index key), so it is checked against the event id. */
+    bool eh_null = sqlite3_column_type(st, 10) == SQLITE_NULL;
+    if (f[1] ? eh_null || sqlite3_column_int64(st, 10) != (int64_t)XXH3_64bits(f[1], l[1])
+             : !eh_null) {
+        snprintf(w->why, sizeof(w->why),
+                 "row %lld (%s %s) was altered: its eid_h lookup key is not the XXH3 of its "
+                 "event id (the event cannot be found by id)",
+                 (long long)seq, kind, eid);
+        return 2;
+    }
+    int64_t before;
+    uint8_t anc[32];
+    if (w->first_seq != 1 && !w->first_cp_seq && l[0] == 10 && !memcmp(f[0], "checkpoint", 10) &&
+        !f[4] && f[5] && parse_checkpoint(f[5], &before, anc) && before == w->first_seq) {
+        if (memcmp(anc, w->first_prev, 32) == 0) w->first_cp_seq = seq;
+    }
+    memcpy(w->last, sqlite3_column_blob(st, 9), 32);
+    w->prev_seq = seq;
+    w->rows++;
+    return 0;
+}
+
+/* 0 when a missing prefix is accounted for (or there is none), 1 with why set. */
+static int walk_end(walker *w)
+{
+    if (w->rows == 0 || w->first_seq == 1 || w->first_cp_seq) return 0;
+    snprintf(w->why, sizeof(w->why),
+             "rows 1 to %lld are missing and no retention checkpoint accounts for them",
+             (long long)w->first_seq - 1);
+    return 1;
+}
+
+static void set_damaged(wh_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_damaged(wh_store *s, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&s->lock);
+    bool first = strcmp(s->health_state, "damaged") != 0;
+    if (first) {
+        s->health_state = "damaged";
+        snprintf(s->health_reason, sizeof(s->health_reason), "%s", msg);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (first) fprintf(stderr, "whiply: audit trail damaged: %s\n", msg);
+}
+
+static bool stopping(wh_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool stop = s->stop;
+    pthread_mutex_unlock(&s->lock);
+    return stop;
+}
+
+#define CHECK_CHUNK 8192 /* rows per read transaction of the background walk */
+
+/* The background check: the whole chain walked (in chunks, each its own short read
+ * transaction, so that the WAL is never held back for the length of the walk), then PRAGMA
+ * quick_check, at nice 19 on a connection of its own. */
+static void *check_main(void *arg)
+{
+    wh_store *s = arg;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    walker w = {.md = EVP_MD_CTX_new()};
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+    if (!w.md || sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+                     SQLITE_OK) {
+        set_damaged(s, "the background check cannot open the database");
+        goto done;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    pthread_mutex_lock(&s->lock);
+    s->check_db = s->stop ? NULL : db;
+    pthread_mutex_unlock(&s->lock);
+    if (sqlite3_prepare_v2(db, "SELECT " WALK_COLS " FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        set_damaged(s, "the background check cannot read the audit table: %s", sqlite3_errmsg(db));
+        goto done;
+    }
+    uint64_t t0 = wh_mono_ns();
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        bool stop = s->stop;
+        pthread_mutex_unlock(&s->lock);
+        if (stop) goto done;
+        sqlite3_bind_int64(st, 1, w.rows ? w.prev_seq : 0);
+        sqlite3_bind_int(st, 2, CHECK_CHUNK);
+        int n = 0, rc, bad = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const char *f[6];
+            uint32_t l[6];
+            int64_t at;
+            n++;
+            if ((bad = walk_row(&w, st, f, l, &at)) != 0) break;
+            atomic_fetch_add(&s->rows_verified, 1);
+        }
+        sqlite3_reset(st);
+        if (bad) {
+            /* retention may have deleted the rows after the walk's place meanwhile: start over
+             * from the new first row */
+            int64_t lo = at_of(db, "SELECT min(seq) FROM audit", -1);
+            if (bad == 1 && lo > w.prev_seq + 1) {
+                EVP_MD_CTX *md = w.md;
+                w = (walker){.md = md};
+                atomic_store(&s->rows_verified, 0);
+                continue;
+            }
+            if (bad == 2) atomic_store(&s->eid_h_damaged, true);
+            set_damaged(s, "%s", w.why);
+            goto done;
+        }
+        if (rc != SQLITE_DONE) {
+            if (!stopping(s))
+                set_damaged(s, "reading the audit table failed: %s", sqlite3_errmsg(db));
+            goto done;
+        }
+        if (n < CHECK_CHUNK) break;
+    }
+    if (walk_end(&w)) {
+        set_damaged(s, "%s", w.why);
+        goto done;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    char qc[200] = "";
+    if (sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        snprintf(qc, sizeof(qc), "%s", sqlite3_column_text(st, 0));
+    else
+        snprintf(qc, sizeof(qc), "%s", sqlite3_errmsg(db));
+    if (strcmp(qc, "ok") != 0) {
+        if (!stopping(s)) set_damaged(s, "PRAGMA quick_check: %s", qc);
+        goto done;
+    }
+    pthread_mutex_lock(&s->lock);
+    if (!strcmp(s->health_state, "checking")) s->health_state = "ok";
+    pthread_mutex_unlock(&s->lock);
+    fprintf(stderr, "whiply: audit check: ok: %llu rows chain, quick_check ok (%.1f s)\n",
+            (unsigned long long)atomic_load(&s->rows_verified), (double)(wh_mono_ns() - t0) * 1e-9);
+done:
+    pthread_mutex_lock(&s->lock);
+    s->check_db = NULL;
+    pthread_mutex_unlock(&s->lock);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    EVP_MD_CTX_free(w.md);
+    return NULL;
+}
+
+void wh_store_health_get(wh_store *s, wh_store_health *out)
+{
+    pthread_mutex_lock(&s->lock);
+    out->state = s->health_state;
+    snprintf(out->reason, sizeof(out->reason), "%s", s->health_reason);
+    out->signed_seq = s->have_cp ? s->last_cp.seq : 0;
+    pthread_mutex_unlock(&s->lock);
+    out->rows_verified = atomic_load(&s->rows_verified);
+}
+
+wh_status wh_store_checkpoint_json(wh_store *s, wh_buf *out)
+{
+    pthread_mutex_lock(&s->lock);
+    bool have = s->have_cp && s->signer;
+    wh_checkpoint cp = s->last_cp;
+    pthread_mutex_unlock(&s->lock);
+    if (!have) return WH_EINVAL;
+    char pub[65];
+    wh_hex_encode(wh_signer_pubkey(s->signer), 32, pub);
+    wh_buf_puts(out, "{\"checkpoint\":");
+    wh_checkpoint_json(&cp, out);
+    wh_buf_printf(out, ",\"public_key\":\"%s\",\"algorithm\":\"ed25519\"}", pub);
+    return WH_OK;
+}
+
+/* The newest rows, checked at start (newest first, each against the one before it): cheap
+ * whatever the trail's size. */
+#define START_ROWS 64
+
+static bool start_tail_check(wh_store *s, char *why, size_t whylen)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT " WALK_COLS " FROM audit ORDER BY seq DESC LIMIT ?", -1,
+                           &st, NULL) != SQLITE_OK) {
+        snprintf(why, whylen, "the audit table cannot be read: %s", sqlite3_errmsg(s->db));
+        return false;
+    }
+    sqlite3_bind_int(st, 1, START_ROWS);
+    uint8_t want[32];
+    int64_t want_seq = -1;
+    bool ok = true;
+    int rc;
+    while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *f[6];
+        uint32_t l[6];
+        int64_t at, seq = sqlite3_column_int64(st, 0);
+        if (!row_self_check(s->md, st, f, l, &at)) {
+            snprintf(why, whylen, "audit row %lld does not match its hash", (long long)seq);
+            ok = false;
+        } else if (want_seq >= 0 &&
+                   (seq != want_seq || memcmp(sqlite3_column_blob(st, 9), want, 32) != 0)) {
+            snprintf(why, whylen, "audit row %lld does not chain to row %lld",
+                     (long long)want_seq + 1, (long long)want_seq);
+            ok = false;
+        } else if (f[1] && sqlite3_column_int64(st, 10) != (int64_t)XXH3_64bits(f[1], l[1])) {
+            snprintf(why, whylen, "audit row %lld has a wrong eid_h", (long long)seq);
+            ok = false;
+        } else {
+            memcpy(want, sqlite3_column_blob(st, 8), 32);
+            want_seq = seq - 1;
+        }
+    }
+    if (ok && rc != SQLITE_DONE) {
+        snprintf(why, whylen, "the audit table cannot be read: %s", sqlite3_errmsg(s->db));
+        ok = false;
+    }
+    sqlite3_finalize(st);
+    return ok;
+}
+
+/* The trail against the newest signed checkpoint of the checkpoints file: a trail that is
+ * empty, shorter, or holds another hash at that row was replaced, cut or damaged. */
+static bool start_cp_check(wh_store *s, char *why, size_t whylen)
+{
+    wh_checkpoint cp;
+    char err[300];
+    int found = wh_checkpoint_last_in_file(s->cp_path, &cp, err, sizeof(err));
+    if (found == 0) return true;
+    if (found < 0) {
+        snprintf(why, whylen, "%s", err);
+        return false;
+    }
+    if (!wh_checkpoint_verify(wh_signer_pubkey(s->signer), &cp)) {
+        snprintf(why, whylen,
+                 "the last checkpoint in %s (row %" PRIu64 ") does not verify with the key %s",
+                 s->cp_path, cp.seq, s->key_path);
+        return false;
+    }
+    if (cp.seq > s->seq) {
+        if (s->seq == 0)
+            snprintf(why, whylen,
+                     "the audit trail is empty, but %s shows a signed trail of %" PRIu64
+                     " rows: the database was lost or replaced",
+                     s->cp_path, cp.seq);
+        else
+            snprintf(why, whylen,
+                     "the audit trail ends at row %" PRIu64 ", but %s shows a signed trail of "
+                     "%" PRIu64 " rows: rows were cut from its end or the database replaced",
+                     s->seq, s->cp_path, cp.seq);
+        return false;
+    }
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT hash FROM audit WHERE seq = ?", -1, &st, NULL) !=
+        SQLITE_OK) {
+        snprintf(why, whylen, "the audit table cannot be read: %s", sqlite3_errmsg(s->db));
+        return false;
+    }
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)cp.seq);
+    bool ok = true;
+    if (sqlite3_step(st) == SQLITE_ROW &&
+        (sqlite3_column_bytes(st, 0) != 32 || memcmp(sqlite3_column_blob(st, 0), cp.head, 32))) {
+        snprintf(why, whylen,
+                 "audit row %" PRIu64 " does not match the signed checkpoint in %s: the trail "
+                 "was rewritten or damaged",
+                 cp.seq, s->cp_path);
+        ok = false;
+    }
+    /* a row deleted by retention since is fine: the chain after it is checked by verify */
+    sqlite3_finalize(st);
+    return ok;
+}
+
 static bool prepare(wh_store *s)
 {
     return sqlite3_prepare_v3(s->db,
@@ -688,8 +1510,8 @@ static bool prepare(wh_store *s)
                               -1, SQLITE_PREPARE_PERSISTENT, &s->ins_audit, NULL) == SQLITE_OK &&
            sqlite3_prepare_v3(s->db,
                               "INSERT OR IGNORE INTO review(event_id, platform, channel, "
-                              "user_id, user_name, text, event, decision, created_ms) "
-                              "VALUES(?,?,?,?,?,?,?,?,?)",
+                              "user_id, user_name, text, event, decision, created_ms, "
+                              "bound_seq) VALUES(?,?,?,?,?,?,?,?,?,?)",
                               -1, SQLITE_PREPARE_PERSISTENT, &s->ins_review, NULL) == SQLITE_OK &&
            sqlite3_prepare_v3(s->db,
                               "UPDATE review SET status = ?, moderator = ?, note = ?, "
@@ -699,7 +1521,103 @@ static bool prepare(wh_store *s)
                               "INSERT INTO quota(key, period, window_ms, used) VALUES(?,?,?,?) "
                               "ON CONFLICT(key, period) DO UPDATE SET window_ms = "
                               "excluded.window_ms, used = excluded.used",
-                              -1, SQLITE_PREPARE_PERSISTENT, &s->put_quota, NULL) == SQLITE_OK;
+                              -1, SQLITE_PREPARE_PERSISTENT, &s->put_quota, NULL) == SQLITE_OK &&
+           sqlite3_prepare_v3(s->db, "INSERT INTO signed_checkpoint(seq, line) VALUES(?,?)", -1,
+                              SQLITE_PREPARE_PERSISTENT, &s->ins_signed, NULL) == SQLITE_OK;
+}
+
+/* A file beside the data folder for "auto" (DIR-suffix), none for "none" or NULL. */
+static char *side_path(const char *opt, const char *dir, const char *suffix)
+{
+    if (!opt || !*opt || !strcmp(opt, "none")) return NULL;
+    char *p = NULL;
+    if (strcmp(opt, "auto") != 0) return strdup(opt);
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    if (asprintf(&p, "%.*s-%s", (int)n, dir, suffix) < 0) p = NULL;
+    return p;
+}
+
+/* The newest signed checkpoint in the database: where signing goes on from. */
+static void load_signed(wh_store *s)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT line FROM signed_checkpoint ORDER BY id DESC LIMIT 1", -1,
+                           &st, NULL) != SQLITE_OK)
+        return;
+    wh_checkpoint cp;
+    if (sqlite3_step(st) == SQLITE_ROW &&
+        wh_checkpoint_parse((const char *)sqlite3_column_text(st, 0),
+                            (size_t)sqlite3_column_bytes(st, 0), &cp) &&
+        wh_checkpoint_verify(wh_signer_pubkey(s->signer), &cp) && cp.seq <= s->seq) {
+        s->signed_seq = cp.seq;
+        s->signed_ms = cp.time_ms;
+        s->last_cp = cp;
+        s->have_cp = true;
+    }
+    sqlite3_finalize(st);
+}
+
+/* Signing: the key (made when missing), the publisher, and the start checks against the
+ * checkpoints file. false with err set when the daemon must not start. */
+static bool signing_open(wh_store *s, const char *dir, char *err, size_t errlen)
+{
+    char why[700];
+    bool tail_ok = start_tail_check(s, why, sizeof(why));
+    if (!tail_ok) {
+        if (!s->o.start_afresh) {
+            snprintf(err, errlen,
+                     "the audit trail in %s is damaged: %s. Restore it from a backup, or start "
+                     "with --start-afresh to write on (the damage stays, and /healthz says so)",
+                     s->path, why);
+            return false;
+        }
+        set_damaged(s, "%s", why);
+    }
+    s->key_path = side_path(s->o.signing_key, dir, "signing.key");
+    s->cp_path = side_path(s->o.checkpoints, dir, "checkpoints.ndjson");
+    const char *u = s->o.checkpoint_url;
+    s->url = u && *u && strcmp(u, "none") != 0 ? strdup(u) : NULL;
+    if (!s->key_path) return true;
+    bool created;
+    s->signer = wh_signer_open(s->key_path, &created, err, errlen);
+    if (!s->signer) return false;
+    char pub[65];
+    wh_hex_encode(wh_signer_pubkey(s->signer), 32, pub);
+    fprintf(stderr,
+            "whiply: audit checkpoints are signed with %s%s; public key ed25519:%s (also in "
+            "%s.pub)\n",
+            s->key_path, created ? " (made now, mode 0600: keep a copy of the .pub elsewhere)" : "",
+            pub, s->key_path);
+    load_signed(s);
+    if (s->cp_path && !start_cp_check(s, why, sizeof(why))) {
+        if (!s->o.start_afresh) {
+            snprintf(err, errlen,
+                     "%s. Refusing to start: restore the database, or start with "
+                     "--start-afresh to begin a new checkpoint file (the old one is kept)",
+                     why);
+            return false;
+        }
+        char aside[4300];
+        snprintf(aside, sizeof(aside), "%s.replaced-%lld", s->cp_path, (long long)wh_now_ms());
+        if (rename(s->cp_path, aside) != 0) {
+            snprintf(err, errlen, "cannot move %s aside: %s", s->cp_path, strerror(errno));
+            return false;
+        }
+        fprintf(stderr, "whiply: --start-afresh: %s; the old checkpoints are now in %s\n", why,
+                aside);
+        s->signed_seq = 0; /* sign the trail as it is now, at once */
+    }
+    s->sign_force = true;
+    if (s->cp_path || s->url) {
+        char wal[4200];
+        snprintf(wal, sizeof(wal), "%s-wal", s->path);
+        s->publisher =
+            wh_publisher_start(s->cp_path, s->url, s->o.sync_full ? NULL : wal, err, errlen);
+        if (!s->publisher) return false;
+    }
+    return true;
 }
 
 static bool load_head(wh_store *s)
@@ -725,6 +1643,8 @@ static bool load_head(wh_store *s)
     return true;
 }
 
+static void store_free_common(wh_store *s);
+
 wh_store *wh_store_open(const char *dir, const wh_store_opts *o, char *err, size_t errlen)
 {
     wh_store *s = calloc(1, sizeof(*s));
@@ -733,7 +1653,10 @@ wh_store *wh_store_open(const char *dir, const wh_store_opts *o, char *err, size
         return NULL;
     }
     s->o = *o;
+    s->health_state = "checking";
     pthread_mutex_init(&s->lock, NULL);
+    for (int i = 0; i < RD_POOL; i++)
+        pthread_mutex_init(&s->pool[i].lock, NULL);
     pthread_mutex_init(&s->rd_lock, NULL);
     pthread_cond_init(&s->wake, NULL);
     wh_rec_batch_init(&s->q);
@@ -762,6 +1685,11 @@ wh_store *wh_store_open(const char *dir, const wh_store_opts *o, char *err, size
              o->sync_full ? "FULL" : "NORMAL",
              (long long)(o->preallocate > (64 << 20) ? o->preallocate : 64 << 20));
     chunk_size(s->db, o->preallocate);
+    /* bound_seq came with signed checkpoints: a database from before gets the column (NULL:
+     * such items are found through their hold's event id). */
+    if (exec(s->db, pragmas) && exec(s->db, schema) &&
+        !exec(s->db, "SELECT bound_seq FROM review LIMIT 0"))
+        exec(s->db, "ALTER TABLE review ADD COLUMN bound_seq INTEGER");
     if (!exec(s->db, pragmas) || !exec(s->db, schema) || !prepare(s) || !load_head(s)) {
         snprintf(err, errlen, "cannot set up %s: %s", s->path, sqlite3_errmsg(s->db));
         goto fail;
@@ -776,6 +1704,16 @@ wh_store *wh_store_open(const char *dir, const wh_store_opts *o, char *err, size
         goto fail;
     }
     sqlite3_busy_timeout(s->rd, 5000);
+    for (int i = 0; i < RD_POOL; i++) {
+        if (sqlite3_open_v2(s->path, &s->pool[i].db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+                            NULL) != SQLITE_OK ||
+            !(s->pool[i].md = EVP_MD_CTX_new())) {
+            snprintf(err, errlen, "cannot open %s for reading", s->path);
+            goto fail;
+        }
+        sqlite3_busy_timeout(s->pool[i].db, 5000);
+    }
+    if (!signing_open(s, dir, err, errlen)) goto fail;
     if (o->retention_every_ms && (o->audit_keep_ms || o->review_keep_ms))
         s->next_retention_ms = wh_now_ms() + o->retention_every_ms;
     pthread_cond_init(&s->ckpt_wake, NULL);
@@ -785,6 +1723,11 @@ wh_store *wh_store_open(const char *dir, const wh_store_opts *o, char *err, size
         goto fail;
     }
     s->ckpt_started = true;
+    if (pthread_create(&s->check_thread, NULL, check_main, s) != 0) {
+        snprintf(err, errlen, "cannot start the audit check");
+        goto fail;
+    }
+    s->check_started = true;
     if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
         snprintf(err, errlen, "cannot start the audit writer");
         goto fail;
@@ -798,6 +1741,23 @@ fail:
         pthread_mutex_unlock(&s->lock);
         pthread_join(s->ckpt_thread, NULL);
     }
+    if (s->check_started) pthread_join(s->check_thread, NULL); /* it saw stop above */
+    store_free_common(s);
+    return NULL;
+}
+
+/* What open and close both release (the threads are stopped). */
+static void store_free_common(wh_store *s)
+{
+    wh_publisher_stop(s->publisher);
+    wh_signer_free(s->signer);
+    free(s->key_path), free(s->cp_path), free(s->url);
+    for (int i = 0; i < RD_POOL; i++) {
+        sqlite3_close(s->pool[i].db);
+        EVP_MD_CTX_free(s->pool[i].md);
+        pthread_mutex_destroy(&s->pool[i].lock);
+    }
+    sqlite3_finalize(s->ins_signed);
     if (s->rd) sqlite3_close(s->rd);
     sqlite3_finalize(s->ins_audit);
     sqlite3_finalize(s->ins_review);
@@ -807,9 +1767,9 @@ fail:
     EVP_MD_CTX_free(s->md);
     wh_buf_free(&s->held_body);
     wh_rec_batch_free(&s->q);
+    free(s->error);
     free(s->path);
     free(s);
-    return NULL;
 }
 
 void wh_store_close(wh_store *s)
@@ -824,23 +1784,24 @@ void wh_store_close(wh_store *s)
     pthread_cond_signal(&s->ckpt_wake);
     pthread_mutex_unlock(&s->lock);
     if (s->ckpt_started) pthread_join(s->ckpt_thread, NULL);
+    pthread_mutex_lock(&s->lock);
+    if (s->check_db) sqlite3_interrupt(s->check_db);
+    pthread_mutex_unlock(&s->lock);
+    if (s->check_started) pthread_join(s->check_thread, NULL);
     pthread_cond_destroy(&s->ckpt_wake);
-    sqlite3_finalize(s->ins_audit);
-    sqlite3_finalize(s->ins_review);
-    sqlite3_finalize(s->upd_review);
-    sqlite3_finalize(s->put_quota);
+    /* the last checkpoint reaches its file before the WAL is folded in */
+    wh_publisher_stop(s->publisher);
+    s->publisher = NULL;
+    sqlite3_finalize(s->ins_audit), s->ins_audit = NULL;
+    sqlite3_finalize(s->ins_review), s->ins_review = NULL;
+    sqlite3_finalize(s->upd_review), s->upd_review = NULL;
+    sqlite3_finalize(s->put_quota), s->put_quota = NULL;
+    sqlite3_finalize(s->ins_signed), s->ins_signed = NULL;
     exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)");
-    sqlite3_close(s->db);
-    sqlite3_close(s->rd);
-    EVP_MD_CTX_free(s->md);
-    wh_buf_free(&s->held_body);
-    wh_rec_batch_free(&s->q);
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->rd_lock);
     pthread_cond_destroy(&s->wake);
-    free(s->error);
-    free(s->path);
-    free(s);
+    store_free_common(s);
 }
 
 /* The bound counts every row not yet committed, those the writer has taken included (a
@@ -1091,18 +2052,46 @@ wh_status wh_store_decisions(wh_store *s, const wh_decision_filter *f, wh_buf *o
     return rc == SQLITE_DONE ? WH_OK : WH_EIO;
 }
 
+/* A connection of the point-lookup pool: a free one if any, else one in turn. */
+static unsigned pool_take(wh_store *s)
+{
+    for (unsigned i = 0; i < RD_POOL; i++)
+        if (pthread_mutex_trylock(&s->pool[i].lock) == 0) return i;
+    unsigned i = atomic_fetch_add(&s->pool_next, 1) % RD_POOL;
+    pthread_mutex_lock(&s->pool[i].lock);
+    return i;
+}
+
+static void pool_give(wh_store *s, unsigned i)
+{
+    pthread_mutex_unlock(&s->pool[i].lock);
+}
+
+/* The first row's column 0 (a body) appended to out: WH_OK, WH_EINVAL when there is no
+ * row, WH_EIO when the read failed. */
+static wh_status first_body(sqlite3_stmt *st, wh_buf *out)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        wh_buf_append(out, sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+        return WH_OK;
+    }
+    return rc == SQLITE_DONE ? WH_EINVAL : WH_EIO;
+}
+
 wh_status wh_store_decision(wh_store *s, const char *event_id, wh_buf *out)
 {
-    pthread_mutex_lock(&s->rd_lock);
+    unsigned pi = pool_take(s);
+    sqlite3 *db = s->pool[pi].db;
     sqlite3_stmt *st;
     wh_status ret = WH_EIO;
-    int64_t lo = at_of(s->rd, "SELECT min(seq) FROM audit", -1);
-    int64_t hi = at_of(s->rd, "SELECT max(seq) FROM audit", -1);
+    int64_t lo = at_of(db, "SELECT min(seq) FROM audit", -1);
+    int64_t hi = at_of(db, "SELECT max(seq) FROM audit", -1);
     if (lo < 0) {
-        pthread_mutex_unlock(&s->rd_lock);
+        pool_give(s, pi);
         return WH_EINVAL;
     }
-    if (sqlite3_prepare_v2(s->rd,
+    if (sqlite3_prepare_v2(db,
                            "SELECT body FROM audit WHERE (seq >> 16) = ?1 AND eid_h = ?2 AND "
                            "event_id = ?3 AND kind = 'decision' ORDER BY seq DESC LIMIT 1",
                            -1, &st, NULL) == SQLITE_OK) {
@@ -1112,18 +2101,23 @@ wh_status wh_store_decision(wh_store *s, const char *event_id, wh_buf *out)
             sqlite3_bind_int64(st, 1, b);
             sqlite3_bind_int64(st, 2, h);
             sqlite3_bind_text(st, 3, event_id, -1, SQLITE_STATIC);
-            int rc = sqlite3_step(st);
-            if (rc == SQLITE_ROW) {
-                wh_buf_append(out, sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
-                ret = WH_OK;
-            } else if (rc != SQLITE_DONE) {
-                ret = WH_EIO;
-            }
+            ret = first_body(st, out);
             sqlite3_reset(st);
         }
         sqlite3_finalize(st);
     }
-    pthread_mutex_unlock(&s->rd_lock);
+    /* eid_h is outside the hash: once the background check found one that does not match
+     * its event id, a miss through the index is confirmed by a scan (slow, but not fooled) */
+    if (ret == WH_EINVAL && atomic_load(&s->eid_h_damaged) &&
+        sqlite3_prepare_v2(db,
+                           "SELECT body FROM audit WHERE event_id = ? AND kind = 'decision' "
+                           "ORDER BY seq DESC LIMIT 1",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
+        ret = first_body(st, out);
+        sqlite3_finalize(st);
+    }
+    pool_give(s, pi);
     return ret;
 }
 
@@ -1192,29 +2186,39 @@ static char *col_dup(sqlite3_stmt *st, int i)
 wh_status wh_store_review_get(wh_store *s, const char *event_id, wh_review_item *it)
 {
     memset(it, 0, sizeof(*it));
-    pthread_mutex_lock(&s->rd_lock);
+    unsigned pi = pool_take(s);
+    sqlite3 *db = s->pool[pi].db;
     sqlite3_stmt *st;
     wh_status ret = WH_EIO;
-    if (sqlite3_prepare_v2(s->rd,
-                           "SELECT status, platform, channel, user_id, event, decision FROM "
-                           "review WHERE event_id = ?",
-                           -1, &st, NULL) == SQLITE_OK) {
+    char why[200] = "";
+    /* One read transaction for the item and the row that vouches for it. */
+    if (exec(db, "BEGIN") &&
+        sqlite3_prepare_v2(db, "SELECT " REVIEW_COLS " FROM review WHERE event_id = ?", -1, &st,
+                           NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
-            snprintf(it->status, sizeof(it->status), "%s", sqlite3_column_text(st, 0));
-            it->platform = col_dup(st, 1);
-            it->channel = col_dup(st, 2);
-            it->user = col_dup(st, 3);
-            it->event = col_dup(st, 4);
-            it->decision = col_dup(st, 5);
-            ret = WH_OK;
+            review_row r;
+            review_row_of(st, 0, &r);
+            ret = check_bound(db, s->pool[pi].md, &r, why, sizeof(why));
+            if (ret == WH_OK) {
+                snprintf(it->status, sizeof(it->status), "%s",
+                         r.c[RC_STATUS] ? r.c[RC_STATUS] : "");
+                it->platform = col_dup(st, RC_PLATFORM);
+                it->channel = col_dup(st, RC_CHANNEL);
+                it->user = col_dup(st, RC_USER);
+                it->event = col_dup(st, RC_EVENT);
+                it->decision = col_dup(st, RC_DECISION);
+            }
         } else if (rc == SQLITE_DONE) {
             ret = WH_EINVAL;
         }
         sqlite3_finalize(st);
     }
-    pthread_mutex_unlock(&s->rd_lock);
+    exec(db, "COMMIT");
+    pool_give(s, pi);
+    if (ret == WH_ECORRUPT)
+        set_damaged(s, "review item %s is not bound to the audit trail: %s", event_id, why);
     return ret;
 }
 
@@ -1248,55 +2252,54 @@ void wh_store_load_quotas(wh_store *s, wh_ratelimiter *rl)
 
 /* ---- verification ---- */
 
-static bool parse_checkpoint(const unsigned char *body, int64_t *before, uint8_t anchor[32])
-{
-    const char *b = (const char *)body;
-    const char *p = strstr(b, "\"deleted_before\":");
-    const char *a = strstr(b, "\"anchor\":\"");
-    if (!p || !a) return false;
-    *before = strtoll(p + 17, NULL, 10);
-    a += 10;
-    return strnlen(a, 64) == 64 && wh_hex_decode(a, 64, anchor, 32);
-}
-
-/* What the chain says of a review item: a held decision's digest of the review copy, or a
- * moderator's approve / deny. */
+/* What the chain says of a review item: a binding ('h' a hold with review_sha256, 'v' an
+ * older hold with held_sha256, 'c' a carry row), a moderator's verdict ('a', 'd'), each
+ * with the resolution digest it implies when known. */
 typedef struct {
     uint64_t eh; /* XXH3 of the event id */
     int64_t seq;
     char *eid;
-    char what; /* 'h' held (dg set), 'a' approve, 'd' deny */
-    uint8_t dg[32];
+    char what;
+    bool has_rd, resolved, seen;
+    char status[12];
+    int64_t resolved_ms;
+    uint8_t dg[32], rd[32];
 } review_fact;
+
+typedef struct {
+    int64_t seq, before_ms; /* a review retention row: resolved items before before_ms went */
+} review_cut;
 
 typedef struct {
     review_fact *v;
     size_t n, cap;
+    review_cut *cuts;
+    size_t ncuts, capcuts;
     bool oom;
 } review_facts;
 
-static void facts_add(review_facts *rf, const char *eid, uint32_t n, int64_t seq, char what,
-                      const uint8_t *dg)
+static review_fact *facts_add(review_facts *rf, const char *eid, uint32_t n, int64_t seq, char what)
 {
-    if (rf->oom) return;
+    if (rf->oom) return NULL;
     if (rf->n == rf->cap) {
         size_t cap = rf->cap ? rf->cap * 2 : 256;
         review_fact *v = realloc(rf->v, cap * sizeof(*v));
         if (!v) {
             rf->oom = true;
-            return;
+            return NULL;
         }
         rf->v = v, rf->cap = cap;
     }
     review_fact *f = &rf->v[rf->n];
+    memset(f, 0, sizeof(*f));
     f->eid = strndup(eid, n);
     if (!f->eid) {
         rf->oom = true;
-        return;
+        return NULL;
     }
     f->eh = XXH3_64bits(eid, n), f->seq = seq, f->what = what;
-    if (dg) memcpy(f->dg, dg, 32);
     rf->n++;
+    return f;
 }
 
 static int fact_cmp(const void *a, const void *b)
@@ -1306,27 +2309,88 @@ static int fact_cmp(const void *a, const void *b)
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-/* A review-relevant audit row into rf: a decision whose body has "held_sha256", or a review. */
-static void note_review_fact(review_facts *rf, int64_t seq, const char *const *f, const uint32_t *l)
+static const char *json_str_after(const char *body, const char *key, char *out, size_t n)
 {
-    if (!f[1]) return;
-    /* f: kind, event_id, channel, user_id, action, body */
-    if (l[0] == 8 && !memcmp(f[0], "decision", 8) && l[4] == 4 && !memcmp(f[4], "hold", 4) &&
-        f[5]) {
-        static const char key[] = "\"held_sha256\":\"";
-        const char *p = strstr(f[5], key);
-        uint8_t dg[32];
-        if (p && strnlen(p + sizeof(key) - 1, 64) == 64 &&
-            wh_hex_decode(p + sizeof(key) - 1, 64, dg, 32))
-            facts_add(rf, f[1], l[1], seq, 'h', dg);
+    const char *p = strstr(body, key);
+    if (!p) return NULL;
+    p += strlen(key);
+    size_t l = strcspn(p, "\"");
+    snprintf(out, n, "%.*s", (int)l, p);
+    return out;
+}
+
+/* A review-relevant audit row into rf (f: kind, event_id, channel, user_id, action, body). */
+static void note_review_fact(review_facts *rf, EVP_MD_CTX *md, int64_t seq, int64_t at,
+                             const char *const *f, const uint32_t *l)
+{
+    if (l[0] == 10 && !memcmp(f[0], "checkpoint", 10) && f[4] && l[4] == 16 &&
+        !memcmp(f[4], "review_retention", 16) && f[5]) {
+        const char *p = strstr(f[5], "\"review_resolved_before_ms\":");
+        if (!p) return;
+        if (rf->ncuts == rf->capcuts) {
+            size_t cap = rf->capcuts ? rf->capcuts * 2 : 16;
+            review_cut *v = realloc(rf->cuts, cap * sizeof(*v));
+            if (!v) {
+                rf->oom = true;
+                return;
+            }
+            rf->cuts = v, rf->capcuts = cap;
+        }
+        rf->cuts[rf->ncuts++] = (review_cut){seq, strtoll(p + 28, NULL, 10)};
+        return;
+    }
+    if (!f[1] || !f[5]) return;
+    uint8_t dg[32];
+    char b = row_binding(md, f, l, at, dg);
+    if (b) {
+        bool carry = f[0][0] == 'c';
+        review_fact *x = facts_add(rf, f[1], l[1], seq, b == 'v' ? 'v' : carry ? 'c' : 'h');
+        if (!x) return;
+        memcpy(x->dg, dg, 32);
+        if (!carry) {
+            snprintf(x->status, sizeof(x->status), "pending");
+            if (b == 'i') { /* a hold implies a pending item with no verdict */
+                const char *fr[3] = {"pending", NULL, NULL};
+                uint32_t lr[3] = {7, 0, 0};
+                resolution_hash(md, fr, lr, false, 0, x->rd);
+                x->has_rd = true;
+            }
+        } else {
+            char st[12] = "";
+            json_str_after(f[5], "\"status\":\"", st, sizeof(st));
+            memcpy(x->status, st, sizeof(x->status));
+            const char *p = strstr(f[5], "\"resolved_ms\":");
+            x->resolved = p && p[14] != 'n';
+            x->resolved_ms = x->resolved ? strtoll(p + 14, NULL, 10) : 0;
+            x->has_rd = body_hex(f[5], l[5], "resolved_sha256", x->rd);
+        }
     } else if (l[0] == 6 && !memcmp(f[0], "review", 6) && f[4]) {
-        facts_add(rf, f[1], l[1], seq, l[4] == 7 && !memcmp(f[4], "approve", 7) ? 'a' : 'd', NULL);
+        bool approve = l[4] == 7 && !memcmp(f[4], "approve", 7);
+        review_fact *x = facts_add(rf, f[1], l[1], seq, approve ? 'a' : 'd');
+        if (!x) return;
+        snprintf(x->status, sizeof(x->status), "%s", approve ? "approved" : "denied");
+        x->resolved = true, x->resolved_ms = at;
+        x->has_rd = body_hex(f[5], l[5], "resolved_sha256", x->rd);
     }
 }
 
-/* Every review item against the chain: its held text and event against the digest of its
- * decision row, its status against the last approve / deny. 0 when all that can be checked
- * matches, 1 naming the first that does not, 2 when the table cannot be read. */
+/* The facts of an event id: [*lo, *hi) of the sorted array, those with other ids skipped by
+ * the caller. */
+static void facts_of(const review_facts *rf, uint64_t eh, size_t *lo_out)
+{
+    size_t lo = 0, hi = rf->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (rf->v[mid].eh < eh)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *lo_out = lo;
+}
+
+/* Every review item against the chain, and the chain's items against the review queue: 0
+ * when all agree, 1 naming the first that does not, 2 when the table cannot be read. */
 static int verify_reviews(sqlite3 *db, EVP_MD_CTX *md, review_facts *rf, FILE *out)
 {
     if (rf->oom) {
@@ -1335,92 +2399,212 @@ static int verify_reviews(sqlite3 *db, EVP_MD_CTX *md, review_facts *rf, FILE *o
     }
     if (rf->n) qsort(rf->v, rf->n, sizeof(*rf->v), fact_cmp);
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT event_id, text, event, status FROM review", -1, &st, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT " REVIEW_COLS " FROM review", -1, &st, NULL) != SQLITE_OK) {
         fprintf(out, "audit verify: reading the review queue: %s\n", sqlite3_errmsg(db));
         return 2;
     }
     int ret = 0, rc = SQLITE_DONE;
-    int64_t checked = 0, unchecked = 0;
+    int64_t checked = 0, legacy = 0, removed = 0;
     while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *eid = (const char *)sqlite3_column_text(st, 0);
-        if (!eid) continue;
-        size_t en = (size_t)sqlite3_column_bytes(st, 0);
-        const char *text = (const char *)sqlite3_column_text(st, 1);
-        uint32_t tl = (uint32_t)sqlite3_column_bytes(st, 1);
-        const char *ev = (const char *)sqlite3_column_text(st, 2);
-        uint32_t el = (uint32_t)sqlite3_column_bytes(st, 2);
-        const char *status = (const char *)sqlite3_column_text(st, 3);
-        uint8_t dg[32];
-        held_hash(md, sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL : text, tl,
-                  sqlite3_column_type(st, 2) == SQLITE_NULL ? NULL : ev, el, dg);
-        /* the facts of this event id: a run of the sorted array */
-        uint64_t eh = XXH3_64bits(eid, en);
-        size_t lo = 0, hi = rf->n;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (rf->v[mid].eh < eh)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        int64_t held_seq = 0;
-        bool held = false, match = false;
-        char last = 0;
-        for (size_t i = lo; i < rf->n && rf->v[i].eh == eh; i++) {
-            const review_fact *x = &rf->v[i];
+        review_row r;
+        review_row_of(st, 0, &r);
+        if (!r.c[RC_EID]) continue;
+        const char *eid = r.c[RC_EID];
+        uint8_t item[32], res[32], v1[32];
+        review_row_digests(md, &r, item, res, v1);
+        size_t lo;
+        facts_of(rf, XXH3_64bits(eid, r.l[RC_EID]), &lo);
+        const review_fact *bind = NULL, *last = NULL, *match = NULL;
+        bool bound_ok = !r.has_bound;
+        for (size_t i = lo; i < rf->n && rf->v[i].eh == rf->v[lo].eh; i++) {
+            review_fact *x = &rf->v[i];
             if (strcmp(x->eid, eid)) continue;
-            if (x->what == 'h') {
-                held = true, held_seq = x->seq;
-                match = match || !memcmp(x->dg, dg, 32);
-            } else if (held) {
-                last = x->what;
+            x->seen = true;
+            if (x->what == 'h' || x->what == 'v' || x->what == 'c') {
+                bind = x;
+                if (!memcmp(x->dg, x->what == 'v' ? v1 : item, 32)) match = x;
+                if (r.has_bound && x->seq == r.bound_seq) bound_ok = true;
             }
+            if (bind) last = x;
         }
-        if (!held) { /* written before held digests, or retention deleted its decision */
-            unchecked++;
-            continue;
-        }
-        if (!match) {
+        if (!bind) {
             fprintf(out,
-                    "audit verify: review item %s was altered: its held text or event does "
-                    "not match the held_sha256 of row %lld\n",
-                    eid, (long long)held_seq);
+                    "audit verify: review item %s is not bound to the audit trail: no held "
+                    "decision or carry row has its event id (it was inserted outside whiply, or "
+                    "its rows were deleted)\n",
+                    eid);
             ret = 1;
-            break;
-        }
-        const char *want = last == 'a' ? "approved" : last == 'd' ? "denied" : "pending";
-        if (!status || strcmp(status, want)) {
+        } else if (!match) {
+            if (bind->what == 'v')
+                fprintf(out,
+                        "audit verify: review item %s was altered: its held text or event does "
+                        "not match the held_sha256 of row %lld\n",
+                        eid, (long long)bind->seq);
+            else
+                fprintf(out,
+                        "audit verify: review item %s was altered: its columns do not match the "
+                        "digest of row %lld\n",
+                        eid, (long long)bind->seq);
+            ret = 1;
+        } else if (!bound_ok) {
+            fprintf(out,
+                    "audit verify: review item %s was altered: its bound_seq %lld is not its "
+                    "hold or carry row\n",
+                    eid, (long long)r.bound_seq);
+            ret = 1;
+        } else if (!r.c[RC_STATUS] || strcmp(r.c[RC_STATUS], last->status)) {
             fprintf(out,
                     "audit verify: review item %s was altered: its status is '%s', the audit "
                     "trail says '%s'\n",
-                    eid, status ? status : "NULL", want);
+                    eid, r.c[RC_STATUS] ? r.c[RC_STATUS] : "NULL", last->status);
             ret = 1;
-            break;
+        } else if (last->has_rd && memcmp(last->rd, res, 32) != 0) {
+            fprintf(out,
+                    "audit verify: review item %s was altered: its moderator, note or "
+                    "resolved_ms do not match row %lld\n",
+                    eid, (long long)last->seq);
+            ret = 1;
+        } else {
+            checked++;
+            if (match->what == 'v' || !last->has_rd) legacy++;
         }
-        checked++;
     }
     if (ret == 0 && rc != SQLITE_DONE) {
         fprintf(out, "audit verify: reading the review queue: %s\n", sqlite3_errmsg(db));
         ret = 2;
     }
     sqlite3_finalize(st);
-    if (ret == 0 && (checked || unchecked)) {
+    /* The chain's items that the queue no longer has: only resolved ones, and only where a
+     * review retention row after their verdict accounts for them. */
+    for (size_t i = 0; ret == 0 && i < rf->n; i++) {
+        review_fact *x = &rf->v[i];
+        if (x->seen || !(x->what == 'h' || x->what == 'v' || x->what == 'c')) continue;
+        const review_fact *last = x;
+        for (size_t j = i; j < rf->n && rf->v[j].eh == x->eh; j++)
+            if (!strcmp(rf->v[j].eid, x->eid)) {
+                rf->v[j].seen = true;
+                last = &rf->v[j];
+            }
+        if (!strcmp(last->status, "pending")) {
+            fprintf(out,
+                    "audit verify: review item %s is missing: row %lld holds it pending, and "
+                    "pending items are never deleted\n",
+                    x->eid, (long long)last->seq);
+            ret = 1;
+            break;
+        }
+        bool cut = false;
+        for (size_t k = 0; k < rf->ncuts && !cut; k++)
+            cut = rf->cuts[k].seq > last->seq && last->resolved &&
+                  last->resolved_ms < rf->cuts[k].before_ms;
+        if (!cut) {
+            fprintf(out,
+                    "audit verify: review item %s is missing: it was %s at row %lld and no "
+                    "review retention row after it accounts for its removal\n",
+                    x->eid, last->status, (long long)last->seq);
+            ret = 1;
+            break;
+        }
+        removed++;
+    }
+    if (ret == 0 && (checked || removed)) {
         fprintf(out, "audit verify: ok: %lld review items match the audit trail",
                 (long long)checked);
-        if (unchecked)
+        if (legacy)
             fprintf(out,
-                    " (%lld not checked: held before held_sha256, or their decision row "
-                    "deleted by retention)",
-                    (long long)unchecked);
+                    " (%lld written before review_sha256: only their text, event and status "
+                    "are covered)",
+                    (long long)legacy);
+        if (removed)
+            fprintf(out, "; %lld resolved items removed by review retention", (long long)removed);
         fputc('\n', out);
     }
     return ret;
 }
 
-int wh_audit_verify(const char *db_path, const uint8_t *expect_head, FILE *out)
+/* ---- signed checkpoints in verify ---- */
+
+typedef struct {
+    wh_checkpoint *v;
+    size_t n, cap;
+} cp_list;
+
+static int cp_cmp(const void *a, const void *b)
 {
+    const wh_checkpoint *x = a, *y = b;
+    return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* A checkpoint line from where into the list; 1 (said) when it does not verify. */
+static int cp_take(cp_list *cl, const uint8_t pub[32], const char *line, size_t n,
+                   const char *where, FILE *out)
+{
+    wh_checkpoint cp;
+    if (!wh_checkpoint_parse(line, n, &cp)) {
+        fprintf(out, "audit verify: %s is not a signed checkpoint\n", where);
+        return 1;
+    }
+    if (!wh_checkpoint_verify(pub, &cp)) {
+        fprintf(out,
+                "audit verify: the signed checkpoint at row %" PRIu64 " (%s) does not verify "
+                "with the public key: forged or altered\n",
+                cp.seq, where);
+        return 1;
+    }
+    if (cl->n == cl->cap) {
+        size_t cap = cl->cap ? cl->cap * 2 : 64;
+        wh_checkpoint *v = realloc(cl->v, cap * sizeof(*v));
+        if (!v) return 2;
+        cl->v = v, cl->cap = cap;
+    }
+    cl->v[cl->n++] = cp;
+    return 0;
+}
+
+/* Every signed checkpoint, from the database and the file, each verified: 0, 1 (said), 2. */
+static int cp_load(sqlite3 *db, const wh_verify_opts *o, cp_list *cl, FILE *out)
+{
+    sqlite3_stmt *st;
+    int ret = 0;
+    if (sqlite3_prepare_v2(db, "SELECT id, line FROM signed_checkpoint ORDER BY id", -1, &st,
+                           NULL) == SQLITE_OK) {
+        while (ret == 0 && sqlite3_step(st) == SQLITE_ROW) {
+            char where[64];
+            snprintf(where, sizeof(where), "signed_checkpoint %lld in the database",
+                     (long long)sqlite3_column_int64(st, 0));
+            ret = cp_take(cl, o->pubkey, (const char *)sqlite3_column_text(st, 1),
+                          (size_t)sqlite3_column_bytes(st, 1), where, out);
+        }
+        sqlite3_finalize(st);
+    }
+    if (ret || !o->checkpoints_file) return ret;
+    FILE *f = fopen(o->checkpoints_file, "r");
+    if (!f) {
+        fprintf(out, "audit verify: cannot read %s: %s\n", o->checkpoints_file, strerror(errno));
+        return 2;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long ln = 0;
+    while (ret == 0 && (n = getline(&line, &cap, f)) > 0) {
+        ln++;
+        if (line[n - 1] != '\n') break; /* a torn last line: not a checkpoint yet */
+        char where[4200];
+        snprintf(where, sizeof(where), "%s:%ld", o->checkpoints_file, ln);
+        ret = cp_take(cl, o->pubkey, line, (size_t)n, where, out);
+    }
+    free(line);
+    fclose(f);
+    return ret;
+}
+
+int wh_audit_verify(const char *db_path, const wh_verify_opts *o, FILE *out)
+{
+    static const wh_verify_opts none = {0};
+    if (!o) o = &none;
     review_facts rf = {0};
+    cp_list cl = {0};
     bool head_seen = false;
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
@@ -1431,119 +2615,80 @@ int wh_audit_verify(const char *db_path, const uint8_t *expect_head, FILE *out)
     sqlite3_busy_timeout(db, 5000);
     int ret = 2;
     sqlite3_stmt *st = NULL;
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    /* The checkpoints first: the first row kept may chain to a row retention deleted. */
-    int64_t cp_before = 0;
-    uint8_t cp_anchor[32] = {0};
-    bool have_cp = false;
-    if (sqlite3_prepare_v2(db, "SELECT body FROM audit WHERE kind = 'checkpoint' ORDER BY seq", -1,
-                           &st, NULL) != SQLITE_OK) {
+    walker w = {.md = EVP_MD_CTX_new()};
+    /* one read transaction: the rows, the signatures and the review queue of one moment */
+    exec(db, "BEGIN");
+    if (o->pubkey && (ret = cp_load(db, o, &cl, out)) != 0) goto done;
+    if (cl.n) qsort(cl.v, cl.n, sizeof(*cl.v), cp_cmp);
+    if (sqlite3_prepare_v2(db, "SELECT " WALK_COLS " FROM audit ORDER BY seq", -1, &st, NULL) !=
+        SQLITE_OK) {
         fprintf(out, "audit verify: %s is not a whiply database: %s\n", db_path,
                 sqlite3_errmsg(db));
+        ret = 2;
         goto done;
     }
-    int64_t first_seq = -1;
-    {
-        sqlite3_stmt *q;
-        if (sqlite3_prepare_v2(db, "SELECT min(seq) FROM audit", -1, &q, NULL) == SQLITE_OK) {
-            if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
-                first_seq = sqlite3_column_int64(q, 0);
-            sqlite3_finalize(q);
-        }
-    }
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        int64_t before;
-        uint8_t anc[32];
-        if (parse_checkpoint(sqlite3_column_text(st, 0), &before, anc) && before == first_seq) {
-            cp_before = before;
-            memcpy(cp_anchor, anc, 32);
-            have_cp = true;
-        }
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT seq, at_ms, kind, event_id, channel, user_id, action, body, "
-                           "prev, hash FROM audit ORDER BY seq",
-                           -1, &st, NULL) != SQLITE_OK) {
-        fprintf(out, "audit verify: %s: %s\n", db_path, sqlite3_errmsg(db));
-        goto done;
-    }
-    uint8_t last[32] = {0};
-    int64_t prev_seq = 0, rows = 0;
+    size_t ci = 0;
+    int64_t signed_max = 0, signed_rows_first = -1;
     int rc;
     ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t seq = sqlite3_column_int64(st, 0);
-        int64_t at = sqlite3_column_int64(st, 1);
         const char *f[6];
         uint32_t l[6];
-        for (int i = 0; i < 6; i++) {
-            int c = i + 2;
-            f[i] = sqlite3_column_type(st, c) == SQLITE_NULL
-                       ? NULL
-                       : (const char *)sqlite3_column_text(st, c);
-            l[i] = f[i] ? (uint32_t)sqlite3_column_bytes(st, c) : 0;
-        }
-        const char *eid = f[1] ? f[1] : "-";
-        if (sqlite3_column_bytes(st, 8) != 32 || sqlite3_column_bytes(st, 9) != 32) {
-            fprintf(out,
-                    "audit verify: row %lld (%s %s) was altered: its hashes are not 32 bytes\n",
-                    (long long)seq, f[0] ? f[0] : "?", eid);
+        int64_t at, seq = sqlite3_column_int64(st, 0);
+        if (walk_row(&w, st, f, l, &at)) {
+            fprintf(out, "audit verify: %s\n", w.why);
             ret = 1;
             break;
         }
-        const uint8_t *prev = sqlite3_column_blob(st, 8), *hash = sqlite3_column_blob(st, 9);
-        if (rows == 0) {
-            if (seq == 1) {
-                memset(last, 0, 32);
-            } else if (have_cp && cp_before == seq) {
-                memcpy(last, cp_anchor, 32);
-            } else {
+        if (w.rows == 1) signed_rows_first = seq;
+        /* checkpoints of rows retention deleted since: checked by what covers the prefix */
+        while (ci < cl.n && (int64_t)cl.v[ci].seq < seq)
+            ci++;
+        for (; ci < cl.n && (int64_t)cl.v[ci].seq == seq; ci++) {
+            if (memcmp(cl.v[ci].head, sqlite3_column_blob(st, 9), 32) != 0) {
                 fprintf(out,
-                        "audit verify: rows 1 to %lld are missing and no retention checkpoint "
-                        "accounts for them\n",
-                        (long long)seq - 1);
+                        "audit verify: row %lld (%s %s) does not match the signed checkpoint of "
+                        "that row: rows up to it were rewritten\n",
+                        (long long)seq, f[0] ? f[0] : "?", f[1] ? f[1] : "-");
                 ret = 1;
                 break;
             }
-        } else if (seq != prev_seq + 1) {
-            fprintf(out, "audit verify: rows %lld to %lld are missing (removed after row %lld)\n",
-                    (long long)prev_seq + 1, (long long)seq - 1, (long long)prev_seq);
-            ret = 1;
-            break;
+            signed_max = seq;
         }
-        if (memcmp(prev, last, 32) != 0) {
-            fprintf(out,
-                    "audit verify: row %lld (%s %s) does not chain to row %lld: a row was "
-                    "altered, inserted or removed there\n",
-                    (long long)seq, f[0] ? f[0] : "?", eid, (long long)seq - 1);
-            ret = 1;
-            break;
-        }
-        uint8_t h[32];
-        row_hash(md, last, (uint64_t)seq, at, f, l, h);
-        if (memcmp(h, hash, 32) != 0) {
-            fprintf(out,
-                    "audit verify: row %lld (%s %s) was altered: its content does not match "
-                    "its hash\n",
-                    (long long)seq, f[0] ? f[0] : "?", eid);
-            ret = 1;
-            break;
-        }
-        memcpy(last, hash, 32);
-        note_review_fact(&rf, seq, f, l);
-        if (expect_head && !memcmp(hash, expect_head, 32)) head_seen = true;
-        prev_seq = seq;
-        rows++;
+        if (ret) break;
+        note_review_fact(&rf, w.md, seq, at, f, l);
+        if (o->expect_head && !memcmp(sqlite3_column_blob(st, 9), o->expect_head, 32))
+            head_seen = true;
     }
     if (ret == 0 && rc != SQLITE_DONE) {
         fprintf(out, "audit verify: reading %s failed: %s\n", db_path, sqlite3_errmsg(db));
         ret = 2;
     }
-    if (ret == 0 && expect_head && !head_seen) {
+    if (ret == 0 && walk_end(&w)) {
+        fprintf(out, "audit verify: %s\n", w.why);
+        ret = 1;
+    }
+    if (ret == 0 && ci < cl.n) {
+        fprintf(out,
+                "audit verify: a signed checkpoint covers row %" PRIu64 ", but the trail ends at "
+                "row %lld: rows %lld to %" PRIu64 " were cut from its end\n",
+                cl.v[cl.n - 1].seq, (long long)w.prev_seq, (long long)w.prev_seq + 1,
+                cl.v[cl.n - 1].seq);
+        ret = 1;
+    }
+    /* Without the key anyone holding the file can delete a prefix and write a checkpoint row
+     * for it; with it, that row must be covered by a signature. */
+    if (ret == 0 && o->pubkey && w.rows && w.first_seq != 1 && signed_max < w.first_cp_seq) {
+        fprintf(out,
+                "audit verify: rows 1 to %lld are missing and the retention checkpoint (row "
+                "%lld) accounting for them is not covered by a signature: forged, or signed "
+                "checkpoints were removed\n",
+                (long long)w.first_seq - 1, (long long)w.first_cp_seq);
+        ret = 1;
+    }
+    if (ret == 0 && o->expect_head && !head_seen) {
         char hx[65];
-        wh_hex_encode(expect_head, 32, hx);
+        wh_hex_encode(o->expect_head, 32, hx);
         fprintf(out,
                 "audit verify: the recorded head %s is not in the chain: rows were removed "
                 "from its end (or the chain was rebuilt)\n",
@@ -1552,21 +2697,40 @@ int wh_audit_verify(const char *db_path, const uint8_t *expect_head, FILE *out)
     }
     if (ret == 0) {
         char hx[65];
-        wh_hex_encode(last, 32, hx);
-        if (rows)
-            fprintf(out, "audit verify: ok: %lld rows (%lld to %lld), head %s\n", (long long)rows,
-                    (long long)(prev_seq - rows + 1), (long long)prev_seq, hx);
+        wh_hex_encode(w.last, 32, hx);
+        if (w.rows)
+            fprintf(out, "audit verify: ok: %lld rows (%lld to %lld), head %s\n", (long long)w.rows,
+                    (long long)signed_rows_first, (long long)w.prev_seq, hx);
         else
             fprintf(out, "audit verify: ok: the audit trail is empty\n");
-        ret = verify_reviews(db, md, &rf, out);
+        if (o->pubkey) {
+            size_t before = 0;
+            for (size_t i = 0; i < cl.n; i++)
+                before += (int64_t)cl.v[i].seq < signed_rows_first;
+            if (signed_max)
+                fprintf(out,
+                        "audit verify: signed: %zu checkpoints verify, the newest covers row "
+                        "%lld; %lld rows are newer than the last signature%s\n",
+                        cl.n, (long long)signed_max, (long long)(w.prev_seq - signed_max),
+                        before ? " (older checkpoints cover rows retention deleted)" : "");
+            else
+                fprintf(out,
+                        "audit verify: signed: no signed checkpoint covers a row of this trail; "
+                        "%lld rows are unsigned\n",
+                        (long long)w.rows);
+        }
+        ret = verify_reviews(db, w.md, &rf, out);
     }
 done:
     sqlite3_finalize(st);
+    exec(db, "COMMIT");
     sqlite3_close(db);
-    EVP_MD_CTX_free(md);
+    EVP_MD_CTX_free(w.md);
     for (size_t i = 0; i < rf.n; i++)
         free(rf.v[i].eid);
     free(rf.v);
+    free(rf.cuts);
+    free(cl.v);
     return ret;
 }
 

@@ -83,9 +83,18 @@ typedef struct {
     int64_t queue;       /* most rows queued */
     int64_t audit_keep_ms, review_keep_ms, retention_every_ms; /* 0: keep */
     wh_ratelimiter *quotas; /* its quota counters are persisted with each commit (may be NULL) */
+    /* Signed checkpoints (sign.h): key, file and URL are paths / a URL, "auto" (beside the
+     * data folder: DIR-signing.key, DIR-checkpoints.ndjson) or "none"; NULL means "none". */
+    const char *signing_key, *checkpoints, *checkpoint_url;
+    int64_t sign_rows, sign_ms; /* sign after this many new rows, or this long with new rows */
+    bool start_afresh; /* start although the trail does not match the last signed checkpoint */
 } wh_store_opts;
 
-/* Opens (creating) DIR/whiply.db and starts the writer. NULL with err set on failure. */
+/* Opens (creating) DIR/whiply.db and starts the writer. NULL with err set on failure,
+ * which includes a trail that does not match the newest signed checkpoint in the checkpoints
+ * file (empty, shorter, or another hash at its row) or whose newest rows do not chain, unless
+ * o->start_afresh. A walk of the whole chain and PRAGMA quick_check run in the background
+ * (wh_store_health). */
 wh_store *wh_store_open(const char *dir, const wh_store_opts *o, char *err, size_t errlen);
 /* Writes everything queued, stops the writer, closes. */
 void wh_store_close(wh_store *s);
@@ -127,7 +136,23 @@ typedef struct {
 } wh_store_stats;
 void wh_store_stats_get(wh_store *s, wh_store_stats *out);
 
-/* ---- reads (any thread; JSON appended to out) ---- */
+/* What the background check found: "checking" until it is done, then "ok" or "damaged"
+ * (reason says why; damage found at any time, such as a failed row check of a review item,
+ * also sets it). */
+typedef struct {
+    const char *state; /* "checking", "ok", "damaged" (static strings) */
+    char reason[256];  /* empty unless damaged */
+    uint64_t rows_verified;
+    uint64_t signed_seq; /* newest row covered by a signed checkpoint (0: none) */
+} wh_store_health;
+void wh_store_health_get(wh_store *s, wh_store_health *out);
+/* {"checkpoint":{...},"public_key":"HEX"} of the newest signed checkpoint, appended to out;
+ * WH_EINVAL when signing is off or nothing was signed yet. */
+wh_status wh_store_checkpoint_json(wh_store *s, wh_buf *out);
+
+/* ---- reads (any thread; JSON appended to out) ----
+ * Point lookups (one decision, one review item) use a small pool of connections of their
+ * own, so that they never wait behind a long query of the decision list. */
 typedef struct {
     const char *channel, *user, *action; /* NULL: any */
     int64_t since_ms;                    /* written at or after (0: any) */
@@ -147,7 +172,10 @@ typedef struct {
     char status[16];
     char *platform, *channel, *user, *event, *decision; /* malloc'd */
 } wh_review_item;
-/* WH_EINVAL when the event is not in the queue. */
+/* WH_EINVAL when the event is not in the queue; WH_ECORRUPT when the item is not bound to
+ * the audit trail (no held decision or carry row of its event id, or one whose digest does
+ * not match the item, or a row that does not match its own hash): an item that was inserted
+ * or altered outside the daemon, which must not be approved or denied. */
 wh_status wh_store_review_get(wh_store *s, const char *event_id, wh_review_item *it);
 void wh_review_item_free(wh_review_item *it);
 
@@ -158,8 +186,16 @@ void wh_store_load_quotas(wh_store *s, wh_ratelimiter *rl);
  * Prints what it found to out; returns 0 when the chain is whole, 1 when a row was altered,
  * inserted or removed (the first one is named), 2 when the database cannot be read. A chain
  * cannot show that rows were cut from its end: expect_head (may be NULL), a head hash
- * recorded earlier somewhere else, must be the hash of one of its rows. */
-int wh_audit_verify(const char *db_path, const uint8_t *expect_head, FILE *out);
+ * recorded earlier somewhere else, must be the hash of one of its rows. With pubkey, every
+ * signed checkpoint (the database's and those in checkpoints_file) must carry a valid
+ * signature and match the chain at its row, none may lie beyond the last row, and a missing
+ * prefix must be accounted for by a retention row that a signature covers. */
+typedef struct {
+    const uint8_t *expect_head;   /* 32 bytes, or NULL */
+    const uint8_t *pubkey;        /* 32 bytes, or NULL */
+    const char *checkpoints_file; /* or NULL */
+} wh_verify_opts;
+int wh_audit_verify(const char *db_path, const wh_verify_opts *o, FILE *out);
 
 /* The review queue's resolved messages (items without text, such as held joins, are left
  * out) as labelled NDJSON for `whiply train`, oldest verdict first:
