@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "store.h"
 
+#include "chain.h"
 #include "sign.h"
 
 #include <errno.h>
@@ -190,312 +191,8 @@ struct wh_store {
     _Atomic uint64_t st_pending_reviews;
 };
 
-/* OpenSSL 3 looks a digest up by name on every EVP_sha256() init (about 10% of the writer's
- * time in a profile); fetched once, the lookup is gone. */
-static const EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-static void sha256_fetch(void)
-{
-    sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-    if (!sha256_md) sha256_md = EVP_sha256();
-}
-
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-/* Fields into a digest, each as its length (4 bytes little-endian; ff ff ff ff when NULL)
- * and its bytes: an unambiguous encoding. */
-static void hash_fields(EVP_MD_CTX *md, const char *const *f, const uint32_t *len, int n)
-{
-    for (int i = 0; i < n; i++) {
-        uint8_t l[4];
-        put_le(l, f[i] ? len[i] : UINT32_MAX, 4);
-        EVP_DigestUpdate(md, l, 4);
-        if (f[i] && len[i]) EVP_DigestUpdate(md, f[i], len[i]);
-    }
-}
-
-/* The row hash: SHA-256 over prev (32 bytes), seq and at_ms (8 bytes little-endian each),
- * then kind, event_id, channel, user_id, action and body as hash_fields encodes them. */
-static void row_hash(EVP_MD_CTX *md, const uint8_t prev[32], uint64_t seq, int64_t at_ms,
-                     const char *const *f, const uint32_t *len, uint8_t out[32])
-{
-    uint8_t hdr[16];
-    put_le(hdr, seq, 8);
-    put_le(hdr + 8, (uint64_t)at_ms, 8);
-    pthread_once(&sha256_once, sha256_fetch);
-    EVP_DigestInit_ex(md, sha256_md, NULL);
-    EVP_DigestUpdate(md, prev, 32);
-    EVP_DigestUpdate(md, hdr, 16);
-    hash_fields(md, f, len, 6);
-    unsigned n = 32;
-    EVP_DigestFinal_ex(md, out, &n);
-}
-
-/* The digest of a held event's review copy (its text, then the event as received, encoded
- * by hash_fields): the decision row carries it as "held_sha256", so the review queue's copy
- * is bound to the chain (docs/api.md, the hash chain). */
-static void held_hash(EVP_MD_CTX *md, const char *text, uint32_t tlen, const char *event,
-                      uint32_t elen, uint8_t out[32])
-{
-    pthread_once(&sha256_once, sha256_fetch);
-    EVP_DigestInit_ex(md, sha256_md, NULL);
-    const char *f[2] = {text, event};
-    uint32_t len[2] = {tlen, elen};
-    hash_fields(md, f, len, 2);
-    unsigned n = 32;
-    EVP_DigestFinal_ex(md, out, &n);
-}
-
-/* The review queue is bound to the chain by three digests (docs/api.md, the hash chain):
- * - review_sha256, in a hold's decision body: platform, user_name, text, event (hash_fields);
- *   the item's other columns are the row's own (event_id, channel, user_id, the body as its
- *   decision, at_ms as its created_ms);
- * - the item digest: review_sha256 (32 bytes), then event_id, channel, user_id, decision
- *   (hash_fields), then created_ms (8 bytes little-endian): what a carry row vouches for;
- * - the resolution digest: status, moderator, note (hash_fields), then resolved_ms (8 bytes
- *   little-endian, ff..ff when NULL): in a review row's body as "resolved_sha256". */
-static void digest_begin(EVP_MD_CTX *md)
-{
-    pthread_once(&sha256_once, sha256_fetch);
-    EVP_DigestInit_ex(md, sha256_md, NULL);
-}
-
-static void digest_end(EVP_MD_CTX *md, uint8_t out[32])
-{
-    unsigned n = 32;
-    EVP_DigestFinal_ex(md, out, &n);
-}
-
-static void digest_i64(EVP_MD_CTX *md, bool has, int64_t v)
-{
-    uint8_t b[8];
-    if (has)
-        put_le(b, (uint64_t)v, 8);
-    else
-        memset(b, 0xff, 8);
-    EVP_DigestUpdate(md, b, 8);
-}
-
-static void review_hash(EVP_MD_CTX *md, const char *const *f, const uint32_t *l, uint8_t out[32])
-{
-    digest_begin(md);
-    hash_fields(md, f, l, 4);
-    digest_end(md, out);
-}
-
-/* f: event_id, channel, user_id, decision */
-static void item_hash(EVP_MD_CTX *md, const uint8_t rev[32], const char *const *f,
-                      const uint32_t *l, int64_t created_ms, uint8_t out[32])
-{
-    digest_begin(md);
-    EVP_DigestUpdate(md, rev, 32);
-    hash_fields(md, f, l, 4);
-    digest_i64(md, true, created_ms);
-    digest_end(md, out);
-}
-
-/* f: status, moderator, note */
-static void resolution_hash(EVP_MD_CTX *md, const char *const *f, const uint32_t *l, bool resolved,
-                            int64_t resolved_ms, uint8_t out[32])
-{
-    digest_begin(md);
-    hash_fields(md, f, l, 3);
-    digest_i64(md, resolved, resolved_ms);
-    digest_end(md, out);
-}
-
-/* The 32-byte hex value of "key":"..." in a body we wrote (the last one: ours are appended
- * at its end, after anything a client sent). */
-static bool body_hex(const char *body, size_t n, const char *key, uint8_t out[32])
-{
-    char k[64];
-    int kl = snprintf(k, sizeof(k), "\"%s\":\"", key);
-    const char *found = NULL;
-    for (const char *p = body; (p = memmem(p, n - (size_t)(p - body), k, (size_t)kl)); p++)
-        found = p;
-    if (!found || (size_t)(found - body) + (size_t)kl + 64 > n) return false;
-    return wh_hex_decode(found + kl, 64, out, 32);
-}
-
-/* The columns of a review item, in this order, as every reader of items selects them. */
-#define REVIEW_COLS                                                                                \
-    "event_id, platform, channel, user_id, user_name, text, event, decision, created_ms, "         \
-    "status, moderator, note, resolved_ms, bound_seq"
-enum {
-    RC_EID,
-    RC_PLATFORM,
-    RC_CHANNEL,
-    RC_USER,
-    RC_USER_NAME,
-    RC_TEXT,
-    RC_EVENT,
-    RC_DECISION,
-    RC_CREATED,
-    RC_STATUS,
-    RC_MODERATOR,
-    RC_NOTE,
-    RC_RESOLVED,
-    RC_BOUND,
-    RC__COUNT
-};
-
-typedef struct {
-    const char *c[RC__COUNT]; /* NULL for a NULL column */
-    uint32_t l[RC__COUNT];
-    int64_t created_ms, resolved_ms, bound_seq;
-    bool has_resolved, has_bound;
-} review_row;
-
-static void review_row_of(sqlite3_stmt *st, int base, review_row *r)
-{
-    for (int i = 0; i < RC__COUNT; i++) {
-        bool null = sqlite3_column_type(st, base + i) == SQLITE_NULL;
-        r->c[i] = null ? NULL : (const char *)sqlite3_column_text(st, base + i);
-        r->l[i] = null ? 0 : (uint32_t)sqlite3_column_bytes(st, base + i);
-    }
-    r->created_ms = sqlite3_column_int64(st, base + RC_CREATED);
-    r->has_resolved = r->c[RC_RESOLVED] != NULL;
-    r->resolved_ms = sqlite3_column_int64(st, base + RC_RESOLVED);
-    r->has_bound = r->c[RC_BOUND] != NULL;
-    r->bound_seq = sqlite3_column_int64(st, base + RC_BOUND);
-}
-
-/* The item and resolution digests of an item, and the held_sha256 of rows written before
- * review_sha256 (text and event only). */
-static void review_row_digests(EVP_MD_CTX *md, const review_row *r, uint8_t item[32],
-                               uint8_t res[32], uint8_t v1[32])
-{
-    uint8_t rev[32];
-    const char *f4[4] = {r->c[RC_PLATFORM], r->c[RC_USER_NAME], r->c[RC_TEXT], r->c[RC_EVENT]};
-    uint32_t l4[4] = {r->l[RC_PLATFORM], r->l[RC_USER_NAME], r->l[RC_TEXT], r->l[RC_EVENT]};
-    review_hash(md, f4, l4, rev);
-    const char *fi[4] = {r->c[RC_EID], r->c[RC_CHANNEL], r->c[RC_USER], r->c[RC_DECISION]};
-    uint32_t li[4] = {r->l[RC_EID], r->l[RC_CHANNEL], r->l[RC_USER], r->l[RC_DECISION]};
-    item_hash(md, rev, fi, li, r->created_ms, item);
-    const char *fr[3] = {r->c[RC_STATUS], r->c[RC_MODERATOR], r->c[RC_NOTE]};
-    uint32_t lr[3] = {r->l[RC_STATUS], r->l[RC_MODERATOR], r->l[RC_NOTE]};
-    resolution_hash(md, fr, lr, r->has_resolved, r->resolved_ms, res);
-    held_hash(md, r->c[RC_TEXT], r->l[RC_TEXT], r->c[RC_EVENT], r->l[RC_EVENT], v1);
-}
-
-/* What an audit row vouches for as the binding of an item of its event id: 'i' an item
- * digest (a hold with review_sha256, or a carry row), 'v' a held_sha256 (older holds), 0
- * nothing. f: kind, event_id, channel, user_id, action, body (row order). */
-static char row_binding(EVP_MD_CTX *md, const char *const *f, const uint32_t *l, int64_t at_ms,
-                        uint8_t dg[32])
-{
-    if (!f[1] || !f[5]) return 0;
-    if (l[0] == 8 && !memcmp(f[0], "decision", 8) && l[4] == 4 && !memcmp(f[4], "hold", 4)) {
-        uint8_t rev[32];
-        if (body_hex(f[5], l[5], "review_sha256", rev)) {
-            const char *fi[4] = {f[1], f[2], f[3], f[5]};
-            uint32_t li[4] = {l[1], l[2], l[3], l[5]};
-            item_hash(md, rev, fi, li, at_ms, dg);
-            return 'i';
-        }
-        return body_hex(f[5], l[5], "held_sha256", dg) ? 'v' : 0;
-    }
-    if (l[0] == 10 && !memcmp(f[0], "checkpoint", 10) && f[4] && l[4] == 5 &&
-        !memcmp(f[4], "carry", 5))
-        return body_hex(f[5], l[5], "item_sha256", dg) ? 'i' : 0;
-    return 0;
-}
-
 static wh_store_notice *take_notices(wh_store *s);
 static void call_notices(wh_store_notice *due, bool ok);
-static int64_t at_of(sqlite3 *db, const char *sql, int64_t arg);
-
-#define ROW_COLS "seq, at_ms, kind, event_id, channel, user_id, action, body, prev, hash"
-
-/* Checks the audit row st holds (ROW_COLS from column 0) against its own hash; fills f, l
- * (kind, event_id, channel, user_id, action, body) and at. */
-static bool row_self_check(EVP_MD_CTX *md, sqlite3_stmt *st, const char **f, uint32_t *l,
-                           int64_t *at)
-{
-    for (int i = 0; i < 6; i++) {
-        bool null = sqlite3_column_type(st, i + 2) == SQLITE_NULL;
-        f[i] = null ? NULL : (const char *)sqlite3_column_text(st, i + 2);
-        l[i] = null ? 0 : (uint32_t)sqlite3_column_bytes(st, i + 2);
-    }
-    *at = sqlite3_column_int64(st, 1);
-    if (sqlite3_column_bytes(st, 8) != 32 || sqlite3_column_bytes(st, 9) != 32) return false;
-    uint8_t h[32];
-    row_hash(md, sqlite3_column_blob(st, 8), (uint64_t)sqlite3_column_int64(st, 0), *at, f, l, h);
-    return !memcmp(h, sqlite3_column_blob(st, 9), 32);
-}
-
-/* Whether the review item r is bound to the chain: the row its bound_seq names (or, for an
- * item written before bound_seq, its hold found through the event id index) has its event
- * id, matches its own hash and vouches for exactly r's columns. WH_ECORRUPT with why set
- * when not. The whole chain is not walked here (the background check and audit verify do
- * that): this stops an item inserted or edited in the database from being acted on. */
-static wh_status check_bound(sqlite3 *db, EVP_MD_CTX *md, const review_row *r, char *why,
-                             size_t whylen)
-{
-    uint8_t item[32], res[32], v1[32];
-    review_row_digests(md, r, item, res, v1);
-    sqlite3_stmt *st = NULL;
-    wh_status ret = WH_EIO;
-    int rc = SQLITE_DONE;
-    if (r->has_bound) {
-        if (sqlite3_prepare_v2(db, "SELECT " ROW_COLS " FROM audit WHERE seq = ?", -1, &st, NULL) !=
-            SQLITE_OK)
-            return WH_EIO;
-        sqlite3_bind_int64(st, 1, r->bound_seq);
-        rc = sqlite3_step(st);
-    } else {
-        int64_t lo = at_of(db, "SELECT min(seq) FROM audit", -1);
-        int64_t hi = at_of(db, "SELECT max(seq) FROM audit", -1);
-        if (sqlite3_prepare_v2(db,
-                               "SELECT " ROW_COLS " FROM audit WHERE (seq >> 16) = ?1 AND "
-                               "eid_h = ?2 AND event_id = ?3 AND kind = 'decision' AND action = "
-                               "'hold' ORDER BY seq DESC LIMIT 1",
-                               -1, &st, NULL) != SQLITE_OK)
-            return WH_EIO;
-        int64_t h = (int64_t)XXH3_64bits(r->c[RC_EID], r->l[RC_EID]);
-        for (int64_t b = hi >> 16; lo >= 0 && b >= lo >> 16; b--) {
-            sqlite3_reset(st);
-            sqlite3_bind_int64(st, 1, b);
-            sqlite3_bind_int64(st, 2, h);
-            sqlite3_bind_text(st, 3, r->c[RC_EID], (int)r->l[RC_EID], SQLITE_STATIC);
-            if ((rc = sqlite3_step(st)) != SQLITE_DONE) break;
-        }
-    }
-    if (rc == SQLITE_DONE) {
-        snprintf(why, whylen, "no held decision or carry row of its event id%s",
-                 r->has_bound ? " at the row it names" : "");
-        ret = WH_ECORRUPT;
-        goto done;
-    }
-    if (rc != SQLITE_ROW) goto done;
-    const char *f[6];
-    uint32_t l[6];
-    int64_t at;
-    int64_t seq = sqlite3_column_int64(st, 0);
-    ret = WH_ECORRUPT;
-    if (!row_self_check(md, st, f, l, &at)) {
-        snprintf(why, whylen, "audit row %lld does not match its hash", (long long)seq);
-        goto done;
-    }
-    uint8_t dg[32];
-    char kind = row_binding(md, f, l, at, dg);
-    if (!f[1] || l[1] != r->l[RC_EID] || memcmp(f[1], r->c[RC_EID], l[1]) != 0 || !kind) {
-        snprintf(why, whylen, "audit row %lld is not its hold or carry row", (long long)seq);
-        goto done;
-    }
-    if (memcmp(dg, kind == 'i' ? item : v1, 32) != 0) {
-        snprintf(why, whylen, "it does not match the digest in audit row %lld", (long long)seq);
-        goto done;
-    }
-    ret = WH_OK;
-done:
-    sqlite3_finalize(st);
-    return ret;
-}
 
 static void fail(wh_store *s, const char *what)
 {
@@ -539,7 +236,7 @@ static bool append_row(wh_store *s, int64_t at_ms, wh_rec_kind kind, const char 
     }
     uint8_t h[32];
     uint64_t seq = s->seq + 1;
-    row_hash(s->md, s->head, seq, at_ms, f, l, h);
+    wh_chain_row_hash(s->md, s->head, seq, at_ms, f, l, h);
     sqlite3_stmt *st = s->ins_audit;
     sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
     sqlite3_bind_int64(st, 2, at_ms);
@@ -592,11 +289,11 @@ static bool write_rec(wh_store *s, const wh_rec_batch *b, const wh_rec *r, int64
     bool digest = l[WH_RF_BODY] >= 2 && f[WH_RF_BODY][l[WH_RF_BODY] - 1] == '}';
     if (digest && r->kind == WH_REC_DECISION && r->hold) {
         /* {...,"review_sha256":"<hex>"}: the review copy written below, bound to this row
-         * (its other columns are this row's own: see review_hash) */
+         * (its other columns are this row's own: see wh_chain_review_hash) */
         uint8_t dg[32];
         const char *f4[4] = {f[WH_RF_PLATFORM], f[WH_RF_USER_NAME], f[WH_RF_TEXT], f[WH_RF_EVENT]};
         uint32_t l4[4] = {l[WH_RF_PLATFORM], l[WH_RF_USER_NAME], l[WH_RF_TEXT], l[WH_RF_EVENT]};
-        review_hash(s->md, f4, l4, dg);
+        wh_chain_review_hash(s->md, f4, l4, dg);
         if (!append_digest(s, "review_sha256", dg, f, l)) return false;
     } else if (digest && r->kind == WH_REC_REVIEW) {
         /* {...,"resolved_sha256":"<hex>"}: the columns the UPDATE below sets */
@@ -605,7 +302,7 @@ static bool write_rec(wh_store *s, const wh_rec_batch *b, const wh_rec *r, int64
         const char *fr[3] = {st, f[WH_RF_MODERATOR], f[WH_RF_NOTE]};
         uint32_t lr[3] = {(uint32_t)strlen(st), l[WH_RF_MODERATOR], l[WH_RF_NOTE]};
         uint8_t dg[32];
-        resolution_hash(s->md, fr, lr, true, at_ms, dg);
+        wh_chain_resolution_hash(s->md, fr, lr, true, at_ms, dg);
         if (!append_digest(s, "resolved_sha256", dg, f, l)) return false;
     }
     if (!append_row(s, at_ms, r->kind, f, l)) return false;
@@ -685,11 +382,6 @@ static int busy_short(void *ud, int n)
     return 1;
 }
 
-static bool exec(sqlite3 *db, const char *sql)
-{
-    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
-}
-
 /* Disk written ahead (store.preallocate). A write that grows a file, or lands in blocks not
  * yet allocated, changes the inode's size or extents; on ext4 that needs a journal handle,
  * and while the checkpointer's fdatasync commits the journal the audit writer's write() to
@@ -760,7 +452,7 @@ static bool carry_collect(wh_store *s, int64_t keep, carry_item **out, size_t *n
     sqlite3_stmt *st;
     *out = NULL, *nout = 0;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT " REVIEW_COLS " FROM review WHERE bound_seq IS NULL OR "
+                           "SELECT " WH_REVIEW_COLS " FROM review WHERE bound_seq IS NULL OR "
                            "bound_seq < ?",
                            -1, &st, NULL) != SQLITE_OK)
         return false;
@@ -770,17 +462,17 @@ static bool carry_collect(wh_store *s, int64_t keep, carry_item **out, size_t *n
     bool ok = true;
     int rc;
     while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        review_row r;
-        review_row_of(st, 0, &r);
-        if (!r.c[RC_EID]) continue;
+        wh_review_row r;
+        wh_chain_review_row_of(st, 0, &r);
+        if (!r.c[WH_RC_EID]) continue;
         char why[160];
-        wh_status bs = check_bound(s->db, s->md, &r, why, sizeof(why));
+        wh_status bs = wh_chain_check_bound(s->db, s->md, &r, why, sizeof(why));
         if (bs != WH_OK) {
             if (bs == WH_ECORRUPT)
                 fprintf(stderr,
                         "whiply: audit retention: review item %s is not carried: %s (the "
                         "database was changed outside whiply)\n",
-                        r.c[RC_EID], why);
+                        r.c[WH_RC_EID], why);
             ok = bs == WH_ECORRUPT;
             continue;
         }
@@ -796,11 +488,11 @@ static bool carry_collect(wh_store *s, int64_t keep, carry_item **out, size_t *n
         carry_item *c = &v[n++];
         memset(c, 0, sizeof(*c));
         uint8_t v1[32];
-        review_row_digests(s->md, &r, c->item, c->res, v1);
-        c->eid = strndup(r.c[RC_EID], r.l[RC_EID]);
-        c->channel = r.c[RC_CHANNEL] ? strndup(r.c[RC_CHANNEL], r.l[RC_CHANNEL]) : NULL;
-        c->user = r.c[RC_USER] ? strndup(r.c[RC_USER], r.l[RC_USER]) : NULL;
-        snprintf(c->status, sizeof(c->status), "%s", r.c[RC_STATUS] ? r.c[RC_STATUS] : "");
+        wh_chain_review_row_digests(s->md, &r, c->item, c->res, v1);
+        c->eid = strndup(r.c[WH_RC_EID], r.l[WH_RC_EID]);
+        c->channel = r.c[WH_RC_CHANNEL] ? strndup(r.c[WH_RC_CHANNEL], r.l[WH_RC_CHANNEL]) : NULL;
+        c->user = r.c[WH_RC_USER] ? strndup(r.c[WH_RC_USER], r.l[WH_RC_USER]) : NULL;
+        snprintf(c->status, sizeof(c->status), "%s", r.c[WH_RC_STATUS] ? r.c[WH_RC_STATUS] : "");
         c->resolved = r.has_resolved;
         c->resolved_ms = r.resolved_ms;
         if (!c->eid) ok = false;
@@ -898,7 +590,7 @@ static bool retention(wh_store *s, int64_t now)
     carry_item *carry = NULL;
     size_t ncarry = 0;
     bool ok = carry_collect(s, keep, &carry, &ncarry);
-    if (!ok || !exec(s->db, "UPDATE meta SET v = 1 WHERE k = 'retention'")) goto done;
+    if (!ok || !wh_chain_sql_exec(s->db, "UPDATE meta SET v = 1 WHERE k = 'retention'")) goto done;
     ok = false;
     if (sqlite3_prepare_v2(s->db, "DELETE FROM audit WHERE seq < ?", -1, &st, NULL) != SQLITE_OK)
         goto done;
@@ -906,7 +598,9 @@ static bool retention(wh_store *s, int64_t now)
     int rc = sqlite3_step(st);
     int deleted = sqlite3_changes(s->db);
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE || !exec(s->db, "UPDATE meta SET v = 0 WHERE k = 'retention'")) goto done;
+    if (rc != SQLITE_DONE ||
+        !wh_chain_sql_exec(s->db, "UPDATE meta SET v = 0 WHERE k = 'retention'"))
+        goto done;
     char ah[65], body[256];
     wh_hex_encode(anchor, 32, ah);
     int bl = snprintf(body, sizeof(body),
@@ -1047,10 +741,10 @@ static void *writer_main(void *arg)
                 s->sign_force = false;
                 if (signed_now) s->signed_seq = s->seq;
             }
-            if (ok) ok = exec(s->db, "COMMIT");
+            if (ok) ok = wh_chain_sql_exec(s->db, "COMMIT");
             if (!ok) {
                 fail(s, "a write failed");
-                exec(s->db, "ROLLBACK");
+                wh_chain_sql_exec(s->db, "ROLLBACK");
                 s->signed_seq = old_signed;
                 signed_now = false;
             } else {
@@ -1161,102 +855,7 @@ static void *ckpt_main(void *arg)
     return NULL;
 }
 
-/* ---- walking the chain (verify, the start check, the background check) ---- */
-
-static bool parse_checkpoint(const char *body, int64_t *before, uint8_t anchor[32])
-{
-    const char *p = strstr(body, "\"deleted_before\":");
-    const char *a = strstr(body, "\"anchor\":\"");
-    if (!p || !a) return false;
-    *before = strtoll(p + 17, NULL, 10);
-    a += 10;
-    return strnlen(a, 64) == 64 && wh_hex_decode(a, 64, anchor, 32);
-}
-
-/* Rows in seq order through walk_row: each must follow the one before, chain to it and match
- * its hash and its eid_h. A first row other than 1 chains to the anchor of a retention
- * checkpoint further on (deleted_before = that row): walk_end says whether one came. */
-typedef struct {
-    EVP_MD_CTX *md;
-    uint8_t last[32]; /* hash of the row before the next */
-    int64_t prev_seq, first_seq, rows;
-    int64_t first_cp_seq;   /* the retention checkpoint accounting for a missing prefix (0: none) */
-    uint8_t first_prev[32]; /* what the first row chains to */
-    char why[600];
-} walker;
-
-#define WALK_COLS ROW_COLS ", eid_h"
-
-/* 0 when the row (WALK_COLS from column 0) is in order, 1 with w->why set when not. f, l
- * and at are the row's fields for the caller. */
-static int walk_row(walker *w, sqlite3_stmt *st, const char **f, uint32_t *l, int64_t *at)
-{
-    int64_t seq = sqlite3_column_int64(st, 0);
-    bool self = row_self_check(w->md, st, f, l, at);
-    const char *kind = f[0] ? f[0] : "?", *eid = f[1] ? f[1] : "-";
-    if (sqlite3_column_bytes(st, 8) != 32 || sqlite3_column_bytes(st, 9) != 32) {
-        snprintf(w->why, sizeof(w->why),
-                 "row %lld (%s %s) was altered: its hashes are not 32 bytes", (long long)seq, kind,
-                 eid);
-        return 1;
-    }
-    const uint8_t *prev = sqlite3_column_blob(st, 8);
-    if (w->rows == 0) {
-        w->first_seq = seq;
-        if (seq == 1)
-            memset(w->last, 0, 32);
-        else
-            memcpy(w->last, prev, 32); /* vouched for by a retention checkpoint: walk_end */
-        memcpy(w->first_prev, prev, 32);
-    } else if (seq != w->prev_seq + 1) {
-        snprintf(w->why, sizeof(w->why), "rows %lld to %lld are missing (removed after row %lld)",
-                 (long long)w->prev_seq + 1, (long long)seq - 1, (long long)w->prev_seq);
-        return 1;
-    }
-    if (memcmp(prev, w->last, 32) != 0) {
-        snprintf(w->why, sizeof(w->why),
-                 "row %lld (%s %s) does not chain to row %lld: a row was altered, inserted or "
-                 "removed there",
-                 (long long)seq, kind, eid, (long long)seq - 1);
-        return 1;
-    }
-    if (!self) {
-        snprintf(w->why, sizeof(w->why),
-                 "row %lld (%s %s) was altered: its content does not match its hash",
-                 (long long)seq, kind, eid);
-        return 1;
-    }
-    /* eid_h is outside the hash (an index key), so it is checked against the event id. */
-    bool eh_null = sqlite3_column_type(st, 10) == SQLITE_NULL;
-    if (f[1] ? eh_null || sqlite3_column_int64(st, 10) != (int64_t)XXH3_64bits(f[1], l[1])
-             : !eh_null) {
-        snprintf(w->why, sizeof(w->why),
-                 "row %lld (%s %s) was altered: its eid_h lookup key is not the XXH3 of its "
-                 "event id (the event cannot be found by id)",
-                 (long long)seq, kind, eid);
-        return 2;
-    }
-    int64_t before;
-    uint8_t anc[32];
-    if (w->first_seq != 1 && !w->first_cp_seq && l[0] == 10 && !memcmp(f[0], "checkpoint", 10) &&
-        !f[4] && f[5] && parse_checkpoint(f[5], &before, anc) && before == w->first_seq) {
-        if (memcmp(anc, w->first_prev, 32) == 0) w->first_cp_seq = seq;
-    }
-    memcpy(w->last, sqlite3_column_blob(st, 9), 32);
-    w->prev_seq = seq;
-    w->rows++;
-    return 0;
-}
-
-/* 0 when a missing prefix is accounted for (or there is none), 1 with why set. */
-static int walk_end(walker *w)
-{
-    if (w->rows == 0 || w->first_seq == 1 || w->first_cp_seq) return 0;
-    snprintf(w->why, sizeof(w->why),
-             "rows 1 to %lld are missing and no retention checkpoint accounts for them",
-             (long long)w->first_seq - 1);
-    return 1;
-}
+/* ---- health and the background check (the walk is chain.c's) ---- */
 
 static void set_damaged(wh_store *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_damaged(wh_store *s, const char *fmt, ...)
@@ -1294,7 +893,7 @@ static void *check_main(void *arg)
     wh_store *s = arg;
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    walker w = {.md = EVP_MD_CTX_new()};
+    wh_chain_walker w = {.md = EVP_MD_CTX_new()};
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
     if (!w.md || sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
                      SQLITE_OK) {
@@ -1305,7 +904,8 @@ static void *check_main(void *arg)
     pthread_mutex_lock(&s->lock);
     s->check_db = s->stop ? NULL : db;
     pthread_mutex_unlock(&s->lock);
-    if (sqlite3_prepare_v2(db, "SELECT " WALK_COLS " FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT " WH_WALK_COLS " FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
                            -1, &st, NULL) != SQLITE_OK) {
         set_damaged(s, "the background check cannot read the audit table: %s", sqlite3_errmsg(db));
         goto done;
@@ -1324,17 +924,17 @@ static void *check_main(void *arg)
             uint32_t l[6];
             int64_t at;
             n++;
-            if ((bad = walk_row(&w, st, f, l, &at)) != 0) break;
+            if ((bad = wh_chain_walk_row(&w, st, f, l, &at)) != 0) break;
             atomic_fetch_add(&s->rows_verified, 1);
         }
         sqlite3_reset(st);
         if (bad) {
             /* retention may have deleted the rows after the walk's place meanwhile: start over
              * from the new first row */
-            int64_t lo = at_of(db, "SELECT min(seq) FROM audit", -1);
+            int64_t lo = wh_chain_sql_i64(db, "SELECT min(seq) FROM audit", -1);
             if (bad == 1 && lo > w.prev_seq + 1) {
                 EVP_MD_CTX *md = w.md;
-                w = (walker){.md = md};
+                w = (wh_chain_walker){.md = md};
                 atomic_store(&s->rows_verified, 0);
                 continue;
             }
@@ -1349,7 +949,7 @@ static void *check_main(void *arg)
         }
         if (n < CHECK_CHUNK) break;
     }
-    if (walk_end(&w)) {
+    if (wh_chain_walk_end(&w)) {
         set_damaged(s, "%s", w.why);
         goto done;
     }
@@ -1412,8 +1012,8 @@ wh_status wh_store_checkpoint_json(wh_store *s, wh_buf *out)
 static bool start_tail_check(wh_store *s, char *why, size_t whylen)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT " WALK_COLS " FROM audit ORDER BY seq DESC LIMIT ?", -1,
-                           &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(s->db, "SELECT " WH_WALK_COLS " FROM audit ORDER BY seq DESC LIMIT ?",
+                           -1, &st, NULL) != SQLITE_OK) {
         snprintf(why, whylen, "the audit table cannot be read: %s", sqlite3_errmsg(s->db));
         return false;
     }
@@ -1426,7 +1026,7 @@ static bool start_tail_check(wh_store *s, char *why, size_t whylen)
         const char *f[6];
         uint32_t l[6];
         int64_t at, seq = sqlite3_column_int64(st, 0);
-        if (!row_self_check(s->md, st, f, l, &at)) {
+        if (!wh_chain_row_self_check(s->md, st, f, l, &at)) {
             snprintf(why, whylen, "audit row %lld does not match its hash", (long long)seq);
             ok = false;
         } else if (want_seq >= 0 &&
@@ -1687,16 +1287,17 @@ wh_store *wh_store_open(const char *dir, const wh_store_opts *o, char *err, size
     chunk_size(s->db, o->preallocate);
     /* bound_seq came with signed checkpoints: a database from before gets the column (NULL:
      * such items are found through their hold's event id). */
-    if (exec(s->db, pragmas) && exec(s->db, schema) &&
-        !exec(s->db, "SELECT bound_seq FROM review LIMIT 0"))
-        exec(s->db, "ALTER TABLE review ADD COLUMN bound_seq INTEGER");
-    if (!exec(s->db, pragmas) || !exec(s->db, schema) || !prepare(s) || !load_head(s)) {
+    if (wh_chain_sql_exec(s->db, pragmas) && wh_chain_sql_exec(s->db, schema) &&
+        !wh_chain_sql_exec(s->db, "SELECT bound_seq FROM review LIMIT 0"))
+        wh_chain_sql_exec(s->db, "ALTER TABLE review ADD COLUMN bound_seq INTEGER");
+    if (!wh_chain_sql_exec(s->db, pragmas) || !wh_chain_sql_exec(s->db, schema) || !prepare(s) ||
+        !load_head(s)) {
         snprintf(err, errlen, "cannot set up %s: %s", s->path, sqlite3_errmsg(s->db));
         goto fail;
     }
     /* A crash in the middle of a retention pass rolls it back, flag included; a flag left
      * set some other way is cleared. */
-    exec(s->db, "UPDATE meta SET v = 0 WHERE k = 'retention'");
+    wh_chain_sql_exec(s->db, "UPDATE meta SET v = 0 WHERE k = 'retention'");
     if (o->preallocate > 0) wal_preallocate(s);
     if (sqlite3_open_v2(s->path, &s->rd, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
@@ -1797,7 +1398,7 @@ void wh_store_close(wh_store *s)
     sqlite3_finalize(s->upd_review), s->upd_review = NULL;
     sqlite3_finalize(s->put_quota), s->put_quota = NULL;
     sqlite3_finalize(s->ins_signed), s->ins_signed = NULL;
-    exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    wh_chain_sql_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)");
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->rd_lock);
     pthread_cond_destroy(&s->wake);
@@ -1982,29 +1583,18 @@ static void put_col_json(wh_buf *out, sqlite3_stmt *st, int i)
     wh_buf_json_str(out, t, (size_t)sqlite3_column_bytes(st, i));
 }
 
-static int64_t at_of(sqlite3 *db, const char *sql, int64_t arg)
-{
-    sqlite3_stmt *st;
-    int64_t v = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
-    if (arg >= 0) sqlite3_bind_int64(st, 1, arg);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
 /* The first row written at or after since_ms. Rows are written in time order, so a binary
  * search over seq (a few lookups by primary key) replaces an index on at_ms. */
 static int64_t seq_since(sqlite3 *db, int64_t since_ms)
 {
-    int64_t lo = at_of(db, "SELECT min(seq) FROM audit", -1);
-    int64_t hi = at_of(db, "SELECT max(seq) FROM audit", -1) + 1;
+    int64_t lo = wh_chain_sql_i64(db, "SELECT min(seq) FROM audit", -1);
+    int64_t hi = wh_chain_sql_i64(db, "SELECT max(seq) FROM audit", -1) + 1;
     if (lo < 0) return 0;
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
         /* the first row at or after mid (retention leaves no holes, but be safe) */
-        int64_t at = at_of(db, "SELECT at_ms FROM audit WHERE seq >= ? ORDER BY seq LIMIT 1", mid);
+        int64_t at = wh_chain_sql_i64(
+            db, "SELECT at_ms FROM audit WHERE seq >= ? ORDER BY seq LIMIT 1", mid);
         if (at < 0 || at >= since_ms)
             hi = mid;
         else
@@ -2085,8 +1675,8 @@ wh_status wh_store_decision(wh_store *s, const char *event_id, wh_buf *out)
     sqlite3 *db = s->pool[pi].db;
     sqlite3_stmt *st;
     wh_status ret = WH_EIO;
-    int64_t lo = at_of(db, "SELECT min(seq) FROM audit", -1);
-    int64_t hi = at_of(db, "SELECT max(seq) FROM audit", -1);
+    int64_t lo = wh_chain_sql_i64(db, "SELECT min(seq) FROM audit", -1);
+    int64_t hi = wh_chain_sql_i64(db, "SELECT max(seq) FROM audit", -1);
     if (lo < 0) {
         pool_give(s, pi);
         return WH_EINVAL;
@@ -2192,30 +1782,30 @@ wh_status wh_store_review_get(wh_store *s, const char *event_id, wh_review_item 
     wh_status ret = WH_EIO;
     char why[200] = "";
     /* One read transaction for the item and the row that vouches for it. */
-    if (exec(db, "BEGIN") &&
-        sqlite3_prepare_v2(db, "SELECT " REVIEW_COLS " FROM review WHERE event_id = ?", -1, &st,
+    if (wh_chain_sql_exec(db, "BEGIN") &&
+        sqlite3_prepare_v2(db, "SELECT " WH_REVIEW_COLS " FROM review WHERE event_id = ?", -1, &st,
                            NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
-            review_row r;
-            review_row_of(st, 0, &r);
-            ret = check_bound(db, s->pool[pi].md, &r, why, sizeof(why));
+            wh_review_row r;
+            wh_chain_review_row_of(st, 0, &r);
+            ret = wh_chain_check_bound(db, s->pool[pi].md, &r, why, sizeof(why));
             if (ret == WH_OK) {
                 snprintf(it->status, sizeof(it->status), "%s",
-                         r.c[RC_STATUS] ? r.c[RC_STATUS] : "");
-                it->platform = col_dup(st, RC_PLATFORM);
-                it->channel = col_dup(st, RC_CHANNEL);
-                it->user = col_dup(st, RC_USER);
-                it->event = col_dup(st, RC_EVENT);
-                it->decision = col_dup(st, RC_DECISION);
+                         r.c[WH_RC_STATUS] ? r.c[WH_RC_STATUS] : "");
+                it->platform = col_dup(st, WH_RC_PLATFORM);
+                it->channel = col_dup(st, WH_RC_CHANNEL);
+                it->user = col_dup(st, WH_RC_USER);
+                it->event = col_dup(st, WH_RC_EVENT);
+                it->decision = col_dup(st, WH_RC_DECISION);
             }
         } else if (rc == SQLITE_DONE) {
             ret = WH_EINVAL;
         }
         sqlite3_finalize(st);
     }
-    exec(db, "COMMIT");
+    wh_chain_sql_exec(db, "COMMIT");
     pool_give(s, pi);
     if (ret == WH_ECORRUPT)
         set_damaged(s, "review item %s is not bound to the audit trail: %s", event_id, why);
@@ -2248,545 +1838,4 @@ void wh_store_load_quotas(wh_store *s, wh_ratelimiter *rl)
         sqlite3_finalize(st);
     }
     pthread_mutex_unlock(&s->rd_lock);
-}
-
-/* ---- verification ---- */
-
-/* What the chain says of a review item: a binding ('h' a hold with review_sha256, 'v' an
- * older hold with held_sha256, 'c' a carry row), a moderator's verdict ('a', 'd'), each
- * with the resolution digest it implies when known. */
-typedef struct {
-    uint64_t eh; /* XXH3 of the event id */
-    int64_t seq;
-    char *eid;
-    char what;
-    bool has_rd, resolved, seen;
-    char status[12];
-    int64_t resolved_ms;
-    uint8_t dg[32], rd[32];
-} review_fact;
-
-typedef struct {
-    int64_t seq, before_ms; /* a review retention row: resolved items before before_ms went */
-} review_cut;
-
-typedef struct {
-    review_fact *v;
-    size_t n, cap;
-    review_cut *cuts;
-    size_t ncuts, capcuts;
-    bool oom;
-} review_facts;
-
-static review_fact *facts_add(review_facts *rf, const char *eid, uint32_t n, int64_t seq, char what)
-{
-    if (rf->oom) return NULL;
-    if (rf->n == rf->cap) {
-        size_t cap = rf->cap ? rf->cap * 2 : 256;
-        review_fact *v = realloc(rf->v, cap * sizeof(*v));
-        if (!v) {
-            rf->oom = true;
-            return NULL;
-        }
-        rf->v = v, rf->cap = cap;
-    }
-    review_fact *f = &rf->v[rf->n];
-    memset(f, 0, sizeof(*f));
-    f->eid = strndup(eid, n);
-    if (!f->eid) {
-        rf->oom = true;
-        return NULL;
-    }
-    f->eh = XXH3_64bits(eid, n), f->seq = seq, f->what = what;
-    rf->n++;
-    return f;
-}
-
-static int fact_cmp(const void *a, const void *b)
-{
-    const review_fact *x = a, *y = b;
-    if (x->eh != y->eh) return x->eh < y->eh ? -1 : 1;
-    return (x->seq > y->seq) - (x->seq < y->seq);
-}
-
-static const char *json_str_after(const char *body, const char *key, char *out, size_t n)
-{
-    const char *p = strstr(body, key);
-    if (!p) return NULL;
-    p += strlen(key);
-    size_t l = strcspn(p, "\"");
-    snprintf(out, n, "%.*s", (int)l, p);
-    return out;
-}
-
-/* A review-relevant audit row into rf (f: kind, event_id, channel, user_id, action, body). */
-static void note_review_fact(review_facts *rf, EVP_MD_CTX *md, int64_t seq, int64_t at,
-                             const char *const *f, const uint32_t *l)
-{
-    if (l[0] == 10 && !memcmp(f[0], "checkpoint", 10) && f[4] && l[4] == 16 &&
-        !memcmp(f[4], "review_retention", 16) && f[5]) {
-        const char *p = strstr(f[5], "\"review_resolved_before_ms\":");
-        if (!p) return;
-        if (rf->ncuts == rf->capcuts) {
-            size_t cap = rf->capcuts ? rf->capcuts * 2 : 16;
-            review_cut *v = realloc(rf->cuts, cap * sizeof(*v));
-            if (!v) {
-                rf->oom = true;
-                return;
-            }
-            rf->cuts = v, rf->capcuts = cap;
-        }
-        rf->cuts[rf->ncuts++] = (review_cut){seq, strtoll(p + 28, NULL, 10)};
-        return;
-    }
-    if (!f[1] || !f[5]) return;
-    uint8_t dg[32];
-    char b = row_binding(md, f, l, at, dg);
-    if (b) {
-        bool carry = f[0][0] == 'c';
-        review_fact *x = facts_add(rf, f[1], l[1], seq, b == 'v' ? 'v' : carry ? 'c' : 'h');
-        if (!x) return;
-        memcpy(x->dg, dg, 32);
-        if (!carry) {
-            snprintf(x->status, sizeof(x->status), "pending");
-            if (b == 'i') { /* a hold implies a pending item with no verdict */
-                const char *fr[3] = {"pending", NULL, NULL};
-                uint32_t lr[3] = {7, 0, 0};
-                resolution_hash(md, fr, lr, false, 0, x->rd);
-                x->has_rd = true;
-            }
-        } else {
-            char st[12] = "";
-            json_str_after(f[5], "\"status\":\"", st, sizeof(st));
-            memcpy(x->status, st, sizeof(x->status));
-            const char *p = strstr(f[5], "\"resolved_ms\":");
-            x->resolved = p && p[14] != 'n';
-            x->resolved_ms = x->resolved ? strtoll(p + 14, NULL, 10) : 0;
-            x->has_rd = body_hex(f[5], l[5], "resolved_sha256", x->rd);
-        }
-    } else if (l[0] == 6 && !memcmp(f[0], "review", 6) && f[4]) {
-        bool approve = l[4] == 7 && !memcmp(f[4], "approve", 7);
-        review_fact *x = facts_add(rf, f[1], l[1], seq, approve ? 'a' : 'd');
-        if (!x) return;
-        snprintf(x->status, sizeof(x->status), "%s", approve ? "approved" : "denied");
-        x->resolved = true, x->resolved_ms = at;
-        x->has_rd = body_hex(f[5], l[5], "resolved_sha256", x->rd);
-    }
-}
-
-/* The facts of an event id: [*lo, *hi) of the sorted array, those with other ids skipped by
- * the caller. */
-static void facts_of(const review_facts *rf, uint64_t eh, size_t *lo_out)
-{
-    size_t lo = 0, hi = rf->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (rf->v[mid].eh < eh)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *lo_out = lo;
-}
-
-/* Every review item against the chain, and the chain's items against the review queue: 0
- * when all agree, 1 naming the first that does not, 2 when the table cannot be read. */
-static int verify_reviews(sqlite3 *db, EVP_MD_CTX *md, review_facts *rf, FILE *out)
-{
-    if (rf->oom) {
-        fprintf(out, "audit verify: out of memory for the review queue's check\n");
-        return 2;
-    }
-    if (rf->n) qsort(rf->v, rf->n, sizeof(*rf->v), fact_cmp);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT " REVIEW_COLS " FROM review", -1, &st, NULL) != SQLITE_OK) {
-        fprintf(out, "audit verify: reading the review queue: %s\n", sqlite3_errmsg(db));
-        return 2;
-    }
-    int ret = 0, rc = SQLITE_DONE;
-    int64_t checked = 0, legacy = 0, removed = 0;
-    while (ret == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        review_row r;
-        review_row_of(st, 0, &r);
-        if (!r.c[RC_EID]) continue;
-        const char *eid = r.c[RC_EID];
-        uint8_t item[32], res[32], v1[32];
-        review_row_digests(md, &r, item, res, v1);
-        size_t lo;
-        facts_of(rf, XXH3_64bits(eid, r.l[RC_EID]), &lo);
-        const review_fact *bind = NULL, *last = NULL, *match = NULL;
-        bool bound_ok = !r.has_bound;
-        for (size_t i = lo; i < rf->n && rf->v[i].eh == rf->v[lo].eh; i++) {
-            review_fact *x = &rf->v[i];
-            if (strcmp(x->eid, eid)) continue;
-            x->seen = true;
-            if (x->what == 'h' || x->what == 'v' || x->what == 'c') {
-                bind = x;
-                if (!memcmp(x->dg, x->what == 'v' ? v1 : item, 32)) match = x;
-                if (r.has_bound && x->seq == r.bound_seq) bound_ok = true;
-            }
-            if (bind) last = x;
-        }
-        if (!bind) {
-            fprintf(out,
-                    "audit verify: review item %s is not bound to the audit trail: no held "
-                    "decision or carry row has its event id (it was inserted outside whiply, or "
-                    "its rows were deleted)\n",
-                    eid);
-            ret = 1;
-        } else if (!match) {
-            if (bind->what == 'v')
-                fprintf(out,
-                        "audit verify: review item %s was altered: its held text or event does "
-                        "not match the held_sha256 of row %lld\n",
-                        eid, (long long)bind->seq);
-            else
-                fprintf(out,
-                        "audit verify: review item %s was altered: its columns do not match the "
-                        "digest of row %lld\n",
-                        eid, (long long)bind->seq);
-            ret = 1;
-        } else if (!bound_ok) {
-            fprintf(out,
-                    "audit verify: review item %s was altered: its bound_seq %lld is not its "
-                    "hold or carry row\n",
-                    eid, (long long)r.bound_seq);
-            ret = 1;
-        } else if (!r.c[RC_STATUS] || strcmp(r.c[RC_STATUS], last->status)) {
-            fprintf(out,
-                    "audit verify: review item %s was altered: its status is '%s', the audit "
-                    "trail says '%s'\n",
-                    eid, r.c[RC_STATUS] ? r.c[RC_STATUS] : "NULL", last->status);
-            ret = 1;
-        } else if (last->has_rd && memcmp(last->rd, res, 32) != 0) {
-            fprintf(out,
-                    "audit verify: review item %s was altered: its moderator, note or "
-                    "resolved_ms do not match row %lld\n",
-                    eid, (long long)last->seq);
-            ret = 1;
-        } else {
-            checked++;
-            if (match->what == 'v' || !last->has_rd) legacy++;
-        }
-    }
-    if (ret == 0 && rc != SQLITE_DONE) {
-        fprintf(out, "audit verify: reading the review queue: %s\n", sqlite3_errmsg(db));
-        ret = 2;
-    }
-    sqlite3_finalize(st);
-    /* The chain's items that the queue no longer has: only resolved ones, and only where a
-     * review retention row after their verdict accounts for them. */
-    for (size_t i = 0; ret == 0 && i < rf->n; i++) {
-        review_fact *x = &rf->v[i];
-        if (x->seen || !(x->what == 'h' || x->what == 'v' || x->what == 'c')) continue;
-        const review_fact *last = x;
-        for (size_t j = i; j < rf->n && rf->v[j].eh == x->eh; j++)
-            if (!strcmp(rf->v[j].eid, x->eid)) {
-                rf->v[j].seen = true;
-                last = &rf->v[j];
-            }
-        if (!strcmp(last->status, "pending")) {
-            fprintf(out,
-                    "audit verify: review item %s is missing: row %lld holds it pending, and "
-                    "pending items are never deleted\n",
-                    x->eid, (long long)last->seq);
-            ret = 1;
-            break;
-        }
-        bool cut = false;
-        for (size_t k = 0; k < rf->ncuts && !cut; k++)
-            cut = rf->cuts[k].seq > last->seq && last->resolved &&
-                  last->resolved_ms < rf->cuts[k].before_ms;
-        if (!cut) {
-            fprintf(out,
-                    "audit verify: review item %s is missing: it was %s at row %lld and no "
-                    "review retention row after it accounts for its removal\n",
-                    x->eid, last->status, (long long)last->seq);
-            ret = 1;
-            break;
-        }
-        removed++;
-    }
-    if (ret == 0 && (checked || removed)) {
-        fprintf(out, "audit verify: ok: %lld review items match the audit trail",
-                (long long)checked);
-        if (legacy)
-            fprintf(out,
-                    " (%lld written before review_sha256: only their text, event and status "
-                    "are covered)",
-                    (long long)legacy);
-        if (removed)
-            fprintf(out, "; %lld resolved items removed by review retention", (long long)removed);
-        fputc('\n', out);
-    }
-    return ret;
-}
-
-/* ---- signed checkpoints in verify ---- */
-
-typedef struct {
-    wh_checkpoint *v;
-    size_t n, cap;
-} cp_list;
-
-static int cp_cmp(const void *a, const void *b)
-{
-    const wh_checkpoint *x = a, *y = b;
-    return (x->seq > y->seq) - (x->seq < y->seq);
-}
-
-/* A checkpoint line from where into the list; 1 (said) when it does not verify. */
-static int cp_take(cp_list *cl, const uint8_t pub[32], const char *line, size_t n,
-                   const char *where, FILE *out)
-{
-    wh_checkpoint cp;
-    if (!wh_checkpoint_parse(line, n, &cp)) {
-        fprintf(out, "audit verify: %s is not a signed checkpoint\n", where);
-        return 1;
-    }
-    if (!wh_checkpoint_verify(pub, &cp)) {
-        fprintf(out,
-                "audit verify: the signed checkpoint at row %" PRIu64 " (%s) does not verify "
-                "with the public key: forged or altered\n",
-                cp.seq, where);
-        return 1;
-    }
-    if (cl->n == cl->cap) {
-        size_t cap = cl->cap ? cl->cap * 2 : 64;
-        wh_checkpoint *v = realloc(cl->v, cap * sizeof(*v));
-        if (!v) return 2;
-        cl->v = v, cl->cap = cap;
-    }
-    cl->v[cl->n++] = cp;
-    return 0;
-}
-
-/* Every signed checkpoint, from the database and the file, each verified: 0, 1 (said), 2. */
-static int cp_load(sqlite3 *db, const wh_verify_opts *o, cp_list *cl, FILE *out)
-{
-    sqlite3_stmt *st;
-    int ret = 0;
-    if (sqlite3_prepare_v2(db, "SELECT id, line FROM signed_checkpoint ORDER BY id", -1, &st,
-                           NULL) == SQLITE_OK) {
-        while (ret == 0 && sqlite3_step(st) == SQLITE_ROW) {
-            char where[64];
-            snprintf(where, sizeof(where), "signed_checkpoint %lld in the database",
-                     (long long)sqlite3_column_int64(st, 0));
-            ret = cp_take(cl, o->pubkey, (const char *)sqlite3_column_text(st, 1),
-                          (size_t)sqlite3_column_bytes(st, 1), where, out);
-        }
-        sqlite3_finalize(st);
-    }
-    if (ret || !o->checkpoints_file) return ret;
-    FILE *f = fopen(o->checkpoints_file, "r");
-    if (!f) {
-        fprintf(out, "audit verify: cannot read %s: %s\n", o->checkpoints_file, strerror(errno));
-        return 2;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    long ln = 0;
-    while (ret == 0 && (n = getline(&line, &cap, f)) > 0) {
-        ln++;
-        if (line[n - 1] != '\n') break; /* a torn last line: not a checkpoint yet */
-        char where[4200];
-        snprintf(where, sizeof(where), "%s:%ld", o->checkpoints_file, ln);
-        ret = cp_take(cl, o->pubkey, line, (size_t)n, where, out);
-    }
-    free(line);
-    fclose(f);
-    return ret;
-}
-
-int wh_audit_verify(const char *db_path, const wh_verify_opts *o, FILE *out)
-{
-    static const wh_verify_opts none = {0};
-    if (!o) o = &none;
-    review_facts rf = {0};
-    cp_list cl = {0};
-    bool head_seen = false;
-    sqlite3 *db = NULL;
-    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        fprintf(out, "audit verify: cannot open %s: %s\n", db_path, db ? sqlite3_errmsg(db) : "");
-        sqlite3_close(db);
-        return 2;
-    }
-    sqlite3_busy_timeout(db, 5000);
-    int ret = 2;
-    sqlite3_stmt *st = NULL;
-    walker w = {.md = EVP_MD_CTX_new()};
-    /* one read transaction: the rows, the signatures and the review queue of one moment */
-    exec(db, "BEGIN");
-    if (o->pubkey && (ret = cp_load(db, o, &cl, out)) != 0) goto done;
-    if (cl.n) qsort(cl.v, cl.n, sizeof(*cl.v), cp_cmp);
-    if (sqlite3_prepare_v2(db, "SELECT " WALK_COLS " FROM audit ORDER BY seq", -1, &st, NULL) !=
-        SQLITE_OK) {
-        fprintf(out, "audit verify: %s is not a whiply database: %s\n", db_path,
-                sqlite3_errmsg(db));
-        ret = 2;
-        goto done;
-    }
-    size_t ci = 0;
-    int64_t signed_max = 0, signed_rows_first = -1;
-    int rc;
-    ret = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *f[6];
-        uint32_t l[6];
-        int64_t at, seq = sqlite3_column_int64(st, 0);
-        if (walk_row(&w, st, f, l, &at)) {
-            fprintf(out, "audit verify: %s\n", w.why);
-            ret = 1;
-            break;
-        }
-        if (w.rows == 1) signed_rows_first = seq;
-        /* checkpoints of rows retention deleted since: checked by what covers the prefix */
-        while (ci < cl.n && (int64_t)cl.v[ci].seq < seq)
-            ci++;
-        for (; ci < cl.n && (int64_t)cl.v[ci].seq == seq; ci++) {
-            if (memcmp(cl.v[ci].head, sqlite3_column_blob(st, 9), 32) != 0) {
-                fprintf(out,
-                        "audit verify: row %lld (%s %s) does not match the signed checkpoint of "
-                        "that row: rows up to it were rewritten\n",
-                        (long long)seq, f[0] ? f[0] : "?", f[1] ? f[1] : "-");
-                ret = 1;
-                break;
-            }
-            signed_max = seq;
-        }
-        if (ret) break;
-        note_review_fact(&rf, w.md, seq, at, f, l);
-        if (o->expect_head && !memcmp(sqlite3_column_blob(st, 9), o->expect_head, 32))
-            head_seen = true;
-    }
-    if (ret == 0 && rc != SQLITE_DONE) {
-        fprintf(out, "audit verify: reading %s failed: %s\n", db_path, sqlite3_errmsg(db));
-        ret = 2;
-    }
-    if (ret == 0 && walk_end(&w)) {
-        fprintf(out, "audit verify: %s\n", w.why);
-        ret = 1;
-    }
-    if (ret == 0 && ci < cl.n) {
-        fprintf(out,
-                "audit verify: a signed checkpoint covers row %" PRIu64 ", but the trail ends at "
-                "row %lld: rows %lld to %" PRIu64 " were cut from its end\n",
-                cl.v[cl.n - 1].seq, (long long)w.prev_seq, (long long)w.prev_seq + 1,
-                cl.v[cl.n - 1].seq);
-        ret = 1;
-    }
-    /* Without the key anyone holding the file can delete a prefix and write a checkpoint row
-     * for it; with it, that row must be covered by a signature. */
-    if (ret == 0 && o->pubkey && w.rows && w.first_seq != 1 && signed_max < w.first_cp_seq) {
-        fprintf(out,
-                "audit verify: rows 1 to %lld are missing and the retention checkpoint (row "
-                "%lld) accounting for them is not covered by a signature: forged, or signed "
-                "checkpoints were removed\n",
-                (long long)w.first_seq - 1, (long long)w.first_cp_seq);
-        ret = 1;
-    }
-    if (ret == 0 && o->expect_head && !head_seen) {
-        char hx[65];
-        wh_hex_encode(o->expect_head, 32, hx);
-        fprintf(out,
-                "audit verify: the recorded head %s is not in the chain: rows were removed "
-                "from its end (or the chain was rebuilt)\n",
-                hx);
-        ret = 1;
-    }
-    if (ret == 0) {
-        char hx[65];
-        wh_hex_encode(w.last, 32, hx);
-        if (w.rows)
-            fprintf(out, "audit verify: ok: %lld rows (%lld to %lld), head %s\n", (long long)w.rows,
-                    (long long)signed_rows_first, (long long)w.prev_seq, hx);
-        else
-            fprintf(out, "audit verify: ok: the audit trail is empty\n");
-        if (o->pubkey) {
-            size_t before = 0;
-            for (size_t i = 0; i < cl.n; i++)
-                before += (int64_t)cl.v[i].seq < signed_rows_first;
-            if (signed_max)
-                fprintf(out,
-                        "audit verify: signed: %zu checkpoints verify, the newest covers row "
-                        "%lld; %lld rows are newer than the last signature%s\n",
-                        cl.n, (long long)signed_max, (long long)(w.prev_seq - signed_max),
-                        before ? " (older checkpoints cover rows retention deleted)" : "");
-            else
-                fprintf(out,
-                        "audit verify: signed: no signed checkpoint covers a row of this trail; "
-                        "%lld rows are unsigned\n",
-                        (long long)w.rows);
-        }
-        ret = verify_reviews(db, w.md, &rf, out);
-    }
-done:
-    sqlite3_finalize(st);
-    exec(db, "COMMIT");
-    sqlite3_close(db);
-    EVP_MD_CTX_free(w.md);
-    for (size_t i = 0; i < rf.n; i++)
-        free(rf.v[i].eid);
-    free(rf.v);
-    free(rf.cuts);
-    free(cl.v);
-    return ret;
-}
-
-int64_t wh_review_export(const char *db_path, const char *deny_label, FILE *out, FILE *err)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t n = -1;
-    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        fprintf(err, "review export: cannot open %s: %s\n", db_path, db ? sqlite3_errmsg(db) : "");
-        goto done;
-    }
-    sqlite3_busy_timeout(db, 5000);
-    if (sqlite3_prepare_v2(db,
-                           "SELECT event_id, text, status, moderator, resolved_ms FROM review "
-                           "WHERE status IN ('approved', 'denied') AND length(text) > 0 "
-                           "ORDER BY resolved_ms, event_id",
-                           -1, &st, NULL) != SQLITE_OK) {
-        fprintf(err, "review export: %s is not a whiply database: %s\n", db_path,
-                sqlite3_errmsg(db));
-        goto done;
-    }
-    wh_buf b;
-    wh_buf_init(&b);
-    n = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        b.len = 0;
-        wh_buf_puts(&b, "{\"id\":");
-        wh_buf_json_str(&b, (const char *)sqlite3_column_text(st, 0),
-                        (size_t)sqlite3_column_bytes(st, 0));
-        wh_buf_puts(&b, ",\"text\":");
-        wh_buf_json_str(&b, (const char *)sqlite3_column_text(st, 1),
-                        (size_t)sqlite3_column_bytes(st, 1));
-        bool denied = !strcmp((const char *)sqlite3_column_text(st, 2), "denied");
-        wh_buf_puts(&b, ",\"label\":");
-        const char *lab = denied ? deny_label : "ok";
-        wh_buf_json_str(&b, lab, strlen(lab));
-        wh_buf_puts(&b, ",\"moderator\":");
-        wh_buf_json_str(&b, (const char *)sqlite3_column_text(st, 3),
-                        (size_t)sqlite3_column_bytes(st, 3));
-        wh_buf_printf(&b, ",\"resolved_ms\":%lld}\n", (long long)sqlite3_column_int64(st, 4));
-        if (b.oom || fwrite(b.p, 1, b.len, out) != b.len) {
-            fprintf(err, "review export: cannot write the output\n");
-            n = -1;
-            break;
-        }
-        n++;
-    }
-    if (n >= 0 && rc != SQLITE_DONE) {
-        fprintf(err, "review export: reading %s: %s\n", db_path, sqlite3_errmsg(db));
-        n = -1;
-    }
-    wh_buf_free(&b);
-done:
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
 }

@@ -3,7 +3,7 @@
  *
  * Audit trail: every decision and every human action is one row, appended and never
  * changed. Each row carries the SHA-256 of the previous row's hash and its own content
- * (wh_audit_hash says exactly what is hashed), so `whiply audit verify` can walk the chain
+ * (chain.h says exactly what is hashed), so `whiply audit verify` can walk the chain
  * and name the first row that was altered, inserted or removed. Retention deletes a prefix
  * of old rows and appends a checkpoint row naming the first row kept and the hash it must
  * chain to, so the chain stays verifiable.
@@ -182,7 +182,7 @@ void wh_review_item_free(wh_review_item *it);
 /* Restores the persisted quota counters into rl. */
 void wh_store_load_quotas(wh_store *s, wh_ratelimiter *rl);
 
-/* ---- verification (a database file; any process) ----
+/* ---- verification (a database file; any process; verify.c) ----
  * Prints what it found to out; returns 0 when the chain is whole, 1 when a row was altered,
  * inserted or removed (the first one is named), 2 when the database cannot be read. A chain
  * cannot show that rows were cut from its end: expect_head (may be NULL), a head hash
