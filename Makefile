@@ -110,6 +110,7 @@ bench: deps-bench build npm
 	bench/run.sh
 	bench/behaviour.sh
 	bench/serve.sh
+	python3 bench/serve_abuse.py --whiply $(BUILD)/whiply
 	bench/ml.sh $(BUILD)
 
 format:

@@ -40,12 +40,20 @@ run "core rules, 2 threads (decided in the workers)" examples/rules.yaml "$TMP/c
 printf 'version: 1\nmodels:\n  spam: {file: chat.whm}\nrules:\n  - id: spammy\n    when: {score: {model: spam, gte: 0.5}}\n    action: hold\n  - id: words\n    when: {words: [fuck, shit]}\n    action: delete\n' >"$TMP/ml.yaml"
 REF_FLAGS=--explain run "a model scoring in 2 threads, --explain" "$TMP/ml.yaml" "$TMP/core.ndjson" --threads 2 --explain
 # The daemon: concurrent requests, reloads under load (and on the slow-request threads), the
-# audit writer, reviews and decisions queries (slow requests too).
+# audit writer, reviews and decisions queries (slow requests too), the connection guard, the
+# signer and the background check.
 out=$(TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" reload 2>&1;
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" review 2>&1;
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" sigterm 2>&1;
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" decisions_query 2>&1;
-      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" a_bad_model 2>&1)
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" a_bad_model 2>&1;
+      # the connection guard against the event loops; verdict claims against the writer's
+      # notices; the signer, the checkpoint publisher and the background check
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_http_hardening.py "$WHIPLY" slow_heads 2>&1;
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_http_hardening.py "$WHIPLY" busy 2>&1;
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_service_hardening.py "$WHIPLY" a_verdict_waits 2>&1;
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_audit_trail.py "$WHIPLY" witness 2>&1;
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_audit_trail.py "$WHIPLY" background 2>&1)
 p=$(grep -c '^PASS ' <<<"$out")
 f=$(grep -c '^FAIL ' <<<"$out")
 if grep -q 'WARNING: ThreadSanitizer' <<<"$out"; then f=$((f + 1)); echo "FAIL tsan serve: a data race"; fi
