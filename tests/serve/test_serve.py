@@ -868,7 +868,7 @@ def the_audit_is_written_ahead_and_survives_kill9(d):
 
 
 @test
-def checkpoints_run_at_nice_10_and_nothing_else_does(d):
+def checkpoints_run_at_nice_10_the_audit_check_at_19_and_nothing_else_lower(d):
     nices = {}
     for tid in os.listdir("/proc/%d/task" % d.proc.pid):
         with open("/proc/%d/task/%s/stat" % (d.proc.pid, tid)) as f:
@@ -877,7 +877,9 @@ def checkpoints_run_at_nice_10_and_nothing_else_does(d):
     base = nices[str(d.proc.pid)]  # the nice the tests run at (0 unless CI is niced)
     if base < 10:
         eq(list(nices.values()).count(10), 1, "one thread at nice 10 (the checkpointer): %r" % nices)
-        eq(sum(1 for n in nices.values() if n != base), 1, "the others at nice %d: %r" % (base, nices))
+        # the background audit check runs at nice 19 until it has walked the trail
+        others = sorted(n for n in nices.values() if n != base and n != 10)
+        check(others in ([], [19]), "the others at nice %d (the audit check at 19): %r" % (base, nices))
 
 
 @test
