@@ -215,8 +215,10 @@ static bool take_int(const char **p, const char *end, const char *key, int64_t *
     const char *s = *p;
     int64_t x = 0;
     if (s >= end || *s < '0' || *s > '9') return false;
-    while (s < end && *s >= '0' && *s <= '9' && s - *p < 19)
-        x = x * 10 + (*s++ - '0');
+    for (; s < end && *s >= '0' && *s <= '9'; s++) {
+        if (x > (INT64_MAX - (*s - '0')) / 10) return false; /* past int64: not ours */
+        x = x * 10 + (*s - '0');
+    }
     *p = s;
     *v = x;
     return true;
