@@ -83,6 +83,34 @@ static const struct {
                      * before Unicode 14, and fonts rarely have U+107A5) */
     {0x1D01, "ae"}, /* LATIN LETTER SMALL CAPITAL AE, like "Æ" -> "ae" */
     {0x0276, "oe"}, /* LATIN LETTER SMALL CAPITAL OE, like "Œ" -> "oe" */
+    /* Canadian syllabics that "fancy text" generators use as Latin capitals ("ᖴᑌᑕK"), where
+     * confusables.txt has no entry: the letter each one is drawn like. Syllabics written as
+     * Cree or Inuktitut are whole syllabic words, which no Latin term matches. */
+    {0x15E9, "a"}, /* ᗩ */
+    {0x1571, "a"}, /* ᕱ */
+    {0x15FA, "b"}, /* ᗺ */
+    {0x1455, "c"}, /* ᑕ */
+    {0x1462, "c"}, /* ᑢ */
+    {0x1572, "d"}, /* ᕲ */
+    {0x156E, "e"}, /* ᕮ */
+    {0x15F4, "e"}, /* ᗴ */
+    {0x161C, "g"}, /* ᘜ */
+    {0x14F0, "i"}, /* ᓰ */
+    {0x149A, "j"}, /* ᒚ */
+    {0x163B, "m"}, /* ᘻ */
+    {0x144E, "n"}, /* ᑎ */
+    {0x1609, "n"}, /* ᘉ */
+    {0x14CD, "o"}, /* ᓍ */
+    {0x1575, "p"}, /* ᕵ */
+    {0x146B, "q"}, /* ᑫ */
+    {0x1515, "s"}, /* ᔕ */
+    {0x1511, "s"}, /* ᔑ */
+    {0x1458, "u"}, /* ᑘ */
+    {0x143A, "v"}, /* ᐺ */
+    {0x15EF, "w"}, /* ᗯ */
+    {0x163A, "w"}, /* ᘺ */
+    {0x15BB, "y"}, /* ᖻ */
+    {0x1614, "z"}, /* ᘔ */
 };
 
 /* Blocks whose letters are used as "fancy fonts"; the report lists what stays unmapped. */
@@ -184,7 +212,9 @@ static bool fold_strip(const gen_ctx *g, const UChar *in, int32_t n, UChar *out,
 /* Confusables prototype of one non-ASCII code point, folded and stripped like the input.
  * Two corrections keep it an ASCII *letter* where the data gives the prototype of one:
  * see proto_fix ("rn" -> "m"), and a capital whose prototype is "l" is an "I" lookalike
- * (confusables.txt files "I" under "l"), so "ΙDIOT" with a Greek Iota reads "idiot". */
+ * (confusables.txt files "I" under "l"), so "ΙDIOT" with a Greek Iota reads "idiot". A
+ * caseless letter (Lisu "ꓲ", the click "ǀ") is read the same way: a text "i" also matches
+ * a term's "l" (see matcher.c), while a text "l" would miss every term with an "i". */
 static bool skeleton_cp(const gen_ctx *g, UChar32 c, UChar *out, int32_t *outn)
 {
     UChar in[2], sk[UBUF];
@@ -197,7 +227,7 @@ static bool skeleton_cp(const gen_ctx *g, UChar32 c, UChar *out, int32_t *outn)
      * marks are ignored ("Ɨ" is "l" with a stroke). The skeleton is already in NFD. */
     int8_t gc = u_charType(c);
     bool capital_i = false;
-    if (gc == U_UPPERCASE_LETTER || gc == U_TITLECASE_LETTER) {
+    if (gc == U_UPPERCASE_LETTER || gc == U_TITLECASE_LETTER || gc == U_OTHER_LETTER) {
         UChar bare[UBUF];
         memcpy(bare, sk, (size_t)k * sizeof(UChar));
         capital_i = strip_marks(bare, k) == 1 && bare[0] == 'l';
@@ -297,7 +327,8 @@ static bool keepable(const UChar *s, int32_t n)
  * the invisible TAG LATIN letters must stay invisible. */
 static bool letter_from_name(uint32_t cp, char *out)
 {
-    static const char *const skips[] = {"SMALL CAPITAL ", "CAPITAL ", "SMALL ", "DOTLESS "};
+    static const char *const skips[] = {"SMALL CAPITAL ", "CAPITAL ", "SMALL ", "DOTLESS ",
+                                        "BARRED "};
     int8_t gc = u_charType((UChar32)cp);
     if (!(U_GC_L_MASK & U_MASK(gc)) && gc != U_OTHER_SYMBOL) return false;
     char name[256];
@@ -312,7 +343,9 @@ static bool letter_from_name(uint32_t cp, char *out)
         size_t n = strlen(skips[i]);
         if (strncmp(p, skips[i], n) == 0) p += n;
     }
-    if (p[0] < 'A' || p[0] > 'Z' || (p[1] != '\0' && strncmp(p + 1, " WITH ", 6) != 0))
+    /* "U BAR" (ʉ) and "BARRED O" (ɵ) are stroked letters like "WITH STROKE" ones */
+    if (p[0] < 'A' || p[0] > 'Z' ||
+        (p[1] != '\0' && strncmp(p + 1, " WITH ", 6) != 0 && strcmp(p + 1, " BAR") != 0))
         return false;
     *out = (char)(p[0] - 'A' + 'a');
     return true;

@@ -73,11 +73,21 @@ struct wh_match_scratch {
  *  - 'l' also matches 'i', which is what 1, |, ! and a capital I become (ki11, kiII -> kill);
  *    'i' matches only 'i', so "tilt" is not "tit" and "twinkle" not "twinkie".
  *  - Between words of a multi-word term, spacing may vanish ("killyourself") when both words
- *    have three or more characters; short pieces ("s&m") keep a separator, or "Sm" would hit. */
+ *    have three or more characters, or when the term has JOIN_MIN or more characters besides
+ *    spaces ("2girls1cup", "pieceofshit", "tiedup"): that long a run is the term, whatever
+ *    its pieces. Short pieces of a short term ("s&m") keep a separator, or "Sm" would hit.
+ *  - A digit also matches the letter it reads as in leetspeak: the text's "2girls1cup" has
+ *    its '1' read as an 'i' (a digit among letters), the term's lone "1" has not. */
+#define JOIN_MIN 6
+
+static const char digit_leet[10] = {'o', 'i', 0, 'e', 'a', 's', 0, 't', 'b', 'g'};
+
 static void word_body(wh_buf *b, const char *t)
 {
     const unsigned char *p = (const unsigned char *)t;
-    size_t n = strlen(t);
+    size_t n = strlen(t), solid = 0;
+    for (size_t i = 0; i < n; i++)
+        solid += p[i] != ' ';
     /* A term that is one letter repeated ("kkk", "xxx") is matched exactly: stretched, it
      * would be Brazilian laughter ("kkkkkk") or a row of kisses. */
     bool one_run = n > 1;
@@ -100,14 +110,16 @@ static void word_body(wh_buf *b, const char *t)
                 k++, next++;
             while (i < n && p[i] == ' ')
                 i++;
-            wh_buf_puts(b, prev >= 3 && next >= 3 ? " *" : " +");
+            wh_buf_puts(b, (prev >= 3 && next >= 3) || solid >= JOIN_MIN ? " *" : " +");
             continue;
         }
         if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
             size_t run = 1;
             while (i + run < n && p[i + run] == c)
                 run++;
-            const char *cls = c == 'l' ? "[li]" : NULL;
+            char dcls[5] = {'[', (char)c, 0, ']', 0};
+            if (c >= '0' && c <= '9') dcls[2] = digit_leet[c - '0'];
+            const char *cls = c == 'l' ? "[li]" : dcls[2] ? dcls : NULL;
             char one[2] = {(char)c, 0};
             const char *x = cls ? cls : one;
             if (run == 1)
@@ -145,6 +157,8 @@ static void word_prefilter(wh_buf *b, const wh_pattern_spec *sp)
             wh_buf_puts(b, "(?: "), wh_buf_putc(b, c[++i]), wh_buf_puts(b, ")?"); /* "god damn" */
         else if (ch == ' ')
             wh_buf_puts(b, " ?");
+        else if (ch >= '0' && ch <= '9' && digit_leet[ch - '0'])
+            wh_buf_printf(b, "[%c%c]", ch, digit_leet[ch - '0']);
         else if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
             wh_buf_putc(b, (char)ch);
         else

@@ -108,14 +108,21 @@ void wh_view_to_raw(const wh_view *v, uint32_t from, uint32_t to, uint32_t *rs, 
     if (to <= from) to = from + 1;
     *rs = v->start[from];
     *re = v->end[to - 1];
-    if (*re < *rs) *re = *rs; /* a regex across an appended copy: never a reversed span */
+    if (*re <= *rs) {
+        /* a copy read right to left (upside-down text) or a regex across an appended copy:
+         * the raw bytes the span covers, never a reversed span */
+        for (uint32_t k = from; k < to; k++) {
+            if (v->start[k] < *rs) *rs = v->start[k];
+            if (v->end[k] > *re) *re = v->end[k];
+        }
+    }
 }
 
 /* ---- leetspeak ---------------------------------------------------------------- */
 
 static const char leet_map[128] = {
     ['0'] = 'o', ['1'] = 'i', ['3'] = 'e', ['4'] = 'a', ['5'] = 's', ['7'] = 't', ['8'] = 'b',
-    ['9'] = 'g', ['@'] = 'a', ['$'] = 's', ['!'] = 'i', ['|'] = 'l', ['+'] = 't',
+    ['9'] = 'g', ['@'] = 'a', ['$'] = 's', ['!'] = 'i', ['|'] = 'i', ['+'] = 't',
 };
 
 static inline bool is_alpha(unsigned char c)
@@ -135,13 +142,19 @@ static inline bool is_leet(unsigned char c)
     return c < 128 && leet_map[c];
 }
 
-/* Maps leet characters inside runs of letters/digits/leet symbols that contain at least one
+/* '|' reads as 'i' like '!' and '1' ("sh|t", "b|tch"): a term's 'l' also matches a text 'i'
+ * (see matcher.c), so "ki||" is still "kill", while an 'l' would miss every term with an 'i'.
+ *
+ * Maps leet characters inside runs of letters/digits/leet symbols that contain at least one
  * letter, so "h4x0r" -> "haxor" and "a$$" -> "ass", while "2024", "$50" and ":)" stay. Symbols
  * that are ordinary punctuation ('!', '|', '+') map only when a letter follows in the run
- * ("sh!t" but not "wow!!"); '@' at the start of a run is a mention, not an 'a'. */
-static bool leet_in_place(char *s, uint32_t n)
+ * ("sh!t" but not "wow!!"); '@' at the start of a run is a mention, not an 'a'. With
+ * symbols false only digits are mapped: the reading where the symbols are separators
+ * ("f|u|c|k", "blow+job"; see add_alternates). Returns LEET_* bits. */
+enum { LEET_ANY = 1, LEET_SYMBOL = 2 };
+static unsigned leet_in_place(char *s, uint32_t n, bool symbols)
 {
-    bool changed = false;
+    unsigned changed = 0;
     uint32_t i = 0;
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
@@ -164,7 +177,7 @@ static bool leet_in_place(char *s, uint32_t n)
         if (!needs || last_letter == UINT32_MAX) continue;
         for (uint32_t k = a; k < i; k++) {
             c = (unsigned char)s[k];
-            if (!is_leet(c)) continue;
+            if (!is_leet(c) || (!symbols && !is_digit(c))) continue;
             if (c == '!' || c == '|' || c == '+') {
                 /* punctuation unless a letter or digit follows it in the run ("$H!7") */
                 if (k > last_letter && !(k + 1 < i && is_digit((unsigned char)s[k + 1]))) continue;
@@ -174,7 +187,9 @@ static bool leet_in_place(char *s, uint32_t n)
                     continue;
             }
             s[k] = leet_map[c];
-            changed = true;
+            /* a symbol between two letters or digits may be a separator instead ("f|u|c|k") */
+            bool inner = !is_digit(c) && k > a && k + 1 < i;
+            changed |= inner ? LEET_ANY | LEET_SYMBOL : LEET_ANY;
         }
     }
     return changed;
@@ -199,9 +214,18 @@ __attribute__((constructor)) static void init_ascii_tables(void)
     }
 }
 
+/* Where one symbol sits between two word characters ("fU.cK"): the trigger of the
+ * mixed-case reading, noted per separator rather than looked for per byte. */
+typedef struct {
+    uint32_t pos[8];
+    uint32_t n;
+    bool all; /* more than fit, or not noted (the general path): look at every word */
+} lone_syms;
+
 /* ASCII squash without offset maps: separators become spaces, byte for byte. Returns false
  * when three spaced-out single characters need joining (the general squash handles that). */
-static bool squash_ascii(const char *s, uint32_t n, char *out, char *co, uint32_t *co_len)
+static bool squash_ascii(const char *s, uint32_t n, char *out, char *co, uint32_t *co_len,
+                         lone_syms *ls)
 {
     uint32_t singles = 0; /* consecutive one-character tokens */
     uint32_t i = 0, w = 0;
@@ -209,6 +233,14 @@ static bool squash_ascii(const char *s, uint32_t n, char *out, char *co, uint32_
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
         if (!(ascii_class[c] & (C_ALPHA | C_DIGIT))) {
+            if (i > 0 && i + 1 < n && !(ascii_class[c] & C_SPACE) &&
+                (ascii_class[(unsigned char)s[i - 1]] & ascii_class[(unsigned char)s[i + 1]] &
+                 (C_ALPHA | C_DIGIT))) {
+                if (ls->n < WH_ARRAY_LEN(ls->pos))
+                    ls->pos[ls->n++] = i;
+                else
+                    ls->all = true;
+            }
             out[i++] = ' ';
             if (last != ' ') co[w++] = (char)(last = ' ');
             continue;
@@ -289,13 +321,58 @@ static void count_cp(wh_features *f, uint32_t cp, utf8proc_category_t cat)
 
 /* ---- views --------------------------------------------------------------------- */
 
+/* The UTS #46 label separators: browsers read "evil-site。com" and "evil-site｡com" as
+ * "evil-site.com", so the folded view does too (links, hosts and word boundaries). */
+static inline bool is_label_dot(uint32_t cp)
+{
+    return cp == 0x3002 || cp == 0xFF0E || cp == 0xFF61;
+}
+
+/* Upside-down text ("ʞɔnɟ" is "fuck" turned half a circle): the letter each character is when
+ * turned back. Only characters that are not also ordinary letters of a language are listed;
+ * a message with one of them is also read turned back, right to left (see add_alternates). */
+static const struct {
+    uint32_t cp;
+    char c;
+} flip_table[] = {
+    {0x0186, 'c'}, {0x018E, 'e'}, {0x01DD, 'e'}, {0x0250, 'a'}, {0x0254, 'c'}, {0x025F, 'f'},
+    {0x0265, 'h'}, {0x026F, 'm'}, {0x0279, 'r'}, {0x0283, 'l'}, {0x0287, 't'}, {0x028C, 'v'},
+    {0x028D, 'w'}, {0x028E, 'y'}, {0x029E, 'k'}, {0x02E5, 'l'}, {0x0500, 'p'}, {0x1D09, 'i'},
+    {0x1D1A, 'r'}, {0x2132, 'f'}, {0x2141, 'g'}, {0x2144, 'y'}, {0x2200, 'a'}, {0x2229, 'u'},
+    {0x22A5, 't'}, {0x15E1, 'd'}, {0x15FA, 'b'}, {0xA7B0, 'k'}, {0xA780, 'l'}, {0x0183, 'g'},
+    {0x027E, 'j'}, {0x0196, '1'}, {0x1105, '2'},
+};
+
+static char flip_letter(uint32_t cp)
+{
+    /* most text (accented Latin, Cyrillic, CJK, emoji) is outside the table's ranges */
+    if (cp < 0x180 ||
+        (cp > 0x2E5 && cp < 0x2132 && cp != 0x500 && cp != 0x1105 && cp != 0x15E1 && cp != 0x15FA &&
+         cp != 0x1D09 && cp != 0x1D1A) ||
+        (cp > 0x22A5 && cp < 0xA780) || cp > 0xA7B0)
+        return 0;
+    for (size_t i = 0; i < WH_ARRAY_LEN(flip_table); i++)
+        if (flip_table[i].cp == cp) return flip_table[i].c;
+    return 0;
+}
+
+/* ASCII letters in upside-down text: the ones that turn into another letter. */
+static char flip_ascii(unsigned char c)
+{
+    static const char from[] = "nudpbqwmNUDPBQWM", to[] = "unpdqbmw";
+    const char *k = memchr(from, c, sizeof(from) - 1);
+    if (k) return to[(k - from) % 8];
+    return is_alpha(c) ? (char)(c | 0x20) : 0;
+}
+
 #define CLUSTER_MAX 32 /* marks past this many on one letter are zalgo: counted, dropped */
 
 /* Folds raw into fb and maps it to the skeleton in sb in one pass. The skeleton of a
  * cluster comes from the table entry of its raw starter when there is one: the table was
  * built from the unfolded character, which keeps what capitals look like (Greek 'H' is an
  * 'h', though its lowercase is an 'n'-like eta). */
-static void fold_general(const char *raw, uint32_t n, vbuild *fb, vbuild *sb, wh_features *f)
+static void fold_general(const char *raw, uint32_t n, vbuild *fb, vbuild *sb, wh_features *f,
+                         bool *flipped, bool *inner_cap)
 {
     const unsigned char *s = (const unsigned char *)raw;
     uint32_t i = 0, prev_cp = UINT32_MAX, run = 0;
@@ -325,7 +402,10 @@ static void fold_general(const char *raw, uint32_t n, vbuild *fb, vbuild *sb, wh
         if (cp < 0x80 && j == i + 1) { /* plain ASCII */
             count_ascii(f, s[i]);
             char c = (char)s[i];
-            if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+            if (c >= 'A' && c <= 'Z') {
+                c = (char)(c + 32);
+                if (i > 0 && is_alpha(s[i - 1])) *inner_cap = true; /* "fU.cK" */
+            }
             vb_push(fb, &c, 1, i, i + 1);
             vb_push(sb, &c, 1, i, i + 1);
             i = j;
@@ -335,6 +415,13 @@ static void fold_general(const char *raw, uint32_t n, vbuild *fb, vbuild *sb, wh
             count_ascii(f, s[i]);
         else
             count_cp(f, cp, cat);
+        if (!*flipped && flip_letter(cp)) *flipped = true;
+        if (is_label_dot(cp)) {
+            vb_push(fb, ".", 1, i, j);
+            vb_push(sb, ".", 1, i, j);
+            i = j;
+            continue;
+        }
         utf8proc_ssize_t k = utf8proc_decompose(
             s + i, (utf8proc_ssize_t)(cap_end - i), buf, (utf8proc_ssize_t)WH_ARRAY_LEN(buf),
             UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE |
@@ -424,9 +511,44 @@ static void emit_group(vbuild *qb, const wh_view *sv, uint32_t p, const uint32_t
     }
 }
 
+/* Separators of one spelled word must be alike, so "a c.u.n.t" does not take the "a" in:
+ * the same bytes, or both punctuation without whitespace ("a/n_a.l", "f-u.c_k"). */
+static bool sep_alike(const unsigned char *s, uint32_t a, uint32_t an, uint32_t b, uint32_t bn)
+{
+    if (an == bn && memcmp(s + a, s + b, an) == 0) return true;
+    if (memchr(s + a, ' ', an) || memchr(s + a, '\t', an)) return false;
+    return !memchr(s + b, ' ', bn) && !memchr(s + b, '\t', bn);
+}
+
+/* Raw case of a spelled letter: 1 upper, 0 lower, -1 not an ASCII letter. */
+static int raw_case(const char *raw, const wh_view *sv, uint32_t k)
+{
+    unsigned char c = (unsigned char)raw[SPAN_S(k)];
+    if (!is_alpha(c) || SPAN_E(k) - SPAN_S(k) != 1) return -1;
+    return c <= 'Z';
+}
+
+/* Can the first (or last) letter of a spelled group be a word of its own beside it? The
+ * English one-letter words ("a f u c k", "f u c k i hate"; "u" for "you"), a number ("f u c k
+ * 3 times"), the tail of a contraction ("can't f u c k"), a letter written in another case
+ * ("plan B f u c k it"). A trailing "a" is not dropped: "s p i c a" (the star Spica) would
+ * read as a slur, and "f u c k a" is rare (see docs/architecture.md). */
+static bool edge_word(const char *raw, const wh_view *sv, const uint32_t *starts, uint32_t count,
+                      bool first)
+{
+    const unsigned char *s = (const unsigned char *)sv->s;
+    uint32_t k = first ? starts[0] : starts[count - 1];
+    uint32_t nb = first ? starts[1] : starts[count - 2];
+    unsigned char c = s[k];
+    if (is_digit(c) || c == 'i' || c == 'u' || (first && c == 'a')) return true;
+    int ck = raw_case(raw, sv, k), cn = raw_case(raw, sv, nb);
+    if (ck >= 0 && cn >= 0 && ck != cn) return true;
+    return first && k >= 2 && s[k - 1] == '\'' && is_alpha(s[k - 2]);
+}
+
 /* Squashes sv into qb. Returns true when the output is byte-for-byte aligned with the input
  * (no group was joined), in which case the caller may keep the input's offset map. */
-static bool squash(const wh_view *sv, vbuild *qb)
+static bool squash(const char *raw, const wh_view *sv, vbuild *qb)
 {
     const unsigned char *s = (const unsigned char *)sv->s;
     uint32_t n = sv->len, i = 0;
@@ -452,7 +574,7 @@ static bool squash(const wh_view *sv, vbuild *qb)
         if (!w2) {
             /* Count the group of single-character tokens starting here. */
             uint32_t k = i, count = 0, letters = 0;
-            uint32_t ends[64];
+            uint32_t starts[64], ends[64];
             uint32_t sep0 = 0, sep0_len = 0; /* the group's separator: all must be alike */
             while (k < n && count < 64) {
                 bool kw;
@@ -463,6 +585,7 @@ static bool squash(const wh_view *sv, vbuild *qb)
                 if (ke < n) word_char(s + ke, &nw);
                 if (nw) break; /* a longer token: not part of the group */
                 if (is_alpha(s[k]) || s[k] >= 0x80) letters++;
+                starts[count] = k;
                 ends[count++] = ke;
                 /* Separator run: at most 3 code points, no line break. */
                 uint32_t sep = ke, nsep = 0;
@@ -474,46 +597,30 @@ static bool squash(const wh_view *sv, vbuild *qb)
                     nsep++;
                 }
                 if (nsep == 0 || nsep > 3 || sep >= n || s[sep] == '\n') break;
-                /* "a c.u.n.t": the space after "a" is not the dots of the spelled word. */
                 if (count == 1) {
                     sep0 = ke;
                     sep0_len = sep - ke;
-                } else if (sep - ke != sep0_len || memcmp(s + ke, s + sep0, sep0_len)) {
+                } else if (!sep_alike(s, ke, sep - ke, sep0, sep0_len)) {
                     break;
                 }
                 k = sep;
             }
             if (count >= 3 && letters > 0) {
                 emit_group(qb, sv, i, ends, count);
-                /* "you are a f u c k", "f u c k i hate": the English one-letter words "a" and
-                 * "i" next to a spelled word may or may not belong to it ("a s s h o l e"
-                 * does), so the group without such a first or last letter is also added after
-                 * the text, where a term can match it alone. */
-                uint32_t last = ends[count - 2];
-                while (last < n) { /* start of the last letter */
-                    bool sw;
-                    unsigned sl = word_char(s + last, &sw);
-                    if (sw) break;
-                    last += sl;
-                }
-                if (count >= 4 && (s[i] == 'a' || s[i] == 'i') && nalts < WH_ARRAY_LEN(alts)) {
-                    alts[nalts].count = count - 1; /* without the first letter */
-                    uint32_t p = ends[0];
-                    while (p < n) {
-                        bool sw;
-                        unsigned sl = word_char(s + p, &sw);
-                        if (sw) break;
-                        p += sl;
-                    }
-                    alts[nalts].start = p;
-                    memcpy(alts[nalts].ends, ends + 1, sizeof(uint32_t) * (count - 1));
-                    nalts++;
-                }
-                if (count >= 4 && (s[last] == 'a' || s[last] == 'i') &&
-                    nalts < WH_ARRAY_LEN(alts)) {
-                    alts[nalts].count = count - 1; /* without the last letter */
-                    alts[nalts].start = i;
-                    memcpy(alts[nalts].ends, ends, sizeof(uint32_t) * (count - 1));
+                /* A one-letter word or a number next to a spelled word may or may not belong
+                 * to it ("a s s h o l e" does), so the group without such a first or last
+                 * letter (or both) is also added after the text, where a term can match it
+                 * alone. */
+                bool df = count >= 4 && edge_word(raw, sv, starts, count, true);
+                bool dl = count >= 4 && edge_word(raw, sv, starts, count, false);
+                for (uint32_t v = 0; v < 3; v++) {
+                    uint32_t lo = v != 1, hi = v != 0; /* drop first, last, both */
+                    if ((lo && !df) || (hi && !dl) || count - lo - hi < 3 ||
+                        nalts >= WH_ARRAY_LEN(alts))
+                        continue;
+                    alts[nalts].start = starts[lo];
+                    alts[nalts].count = count - lo - hi;
+                    memcpy(alts[nalts].ends, ends + lo, sizeof(uint32_t) * alts[nalts].count);
                     nalts++;
                 }
                 aligned = false;
@@ -537,6 +644,181 @@ static bool squash(const wh_view *sv, vbuild *qb)
         emit_group(qb, sv, alts[k].start, alts[k].ends, alts[k].count);
     }
     return aligned;
+}
+
+/* ---- alternate readings ---------------------------------------------------------
+ *
+ * Some evasions have two readings, and the skeleton can only hold one: in "f|u|c|k" a '|' is
+ * an 'i' ("sh|t") or a separator; "ffuucckk" has every letter doubled where "Bonner" has one
+ * (a term's letter matches once or three-plus times, see matcher.c). Such readings are added
+ * after the squashed text, each behind " \n " like the spelled-word copies of squash(), so
+ * a term matches the text or a copy but never across them, and each copy keeps the offset
+ * map to the raw bytes it came from. A message gets a copy only when it has the trigger,
+ * checked on the way (a leet symbol between two letters or digits, two doubled letters in a
+ * row, a lone symbol between word characters in a text with capitals and small letters, an
+ * upside-down letter), so ordinary chat pays for a check, not a copy. */
+enum { ALT_LEET_SEP = 1, ALT_DOUBLED = 2, ALT_CASE_PUNCT = 4, ALT_FLIP = 8 };
+
+typedef struct {
+    vbuild qb;
+    const wh_view *qv; /* the squashed text the copies follow */
+    wh_arena *a;
+    bool started;
+} alt_out;
+
+/* Starts a copy: on the first one, the squashed text itself, with its map. */
+static bool alt_begin(alt_out *o, uint32_t rs, uint32_t re)
+{
+    if (!o->started) {
+        const wh_view *qv = o->qv;
+        if (!vb_init(&o->qb, o->a, qv->len * 2 + 64)) return false;
+        for (uint32_t i = 0; i < qv->len; i++) {
+            o->qb.s[i] = qv->s[i];
+            o->qb.st[i] = qv->start ? qv->start[i] : i;
+            o->qb.en[i] = qv->end ? qv->end[i] : i + 1;
+        }
+        o->qb.len = qv->len;
+        o->started = true;
+    }
+    vb_push(&o->qb, " \n ", 3, rs, re);
+    return !o->qb.oom;
+}
+
+/* "ffuucckk", "ppuussssyy": a token of six or more letters where every letter is doubled (each
+ * run of a letter has an even length), read halved. One doubled letter is a different word
+ * ("Bonner", "rapping"), every letter doubled is not; docs/architecture.md has what that
+ * costs on the dictionaries. */
+static void alt_doubled(alt_out *o)
+{
+    const wh_view *qv = o->qv;
+    const unsigned char *s = (const unsigned char *)qv->s;
+    for (uint32_t i = 0; i < qv->len;) {
+        if (!is_alnum(s[i])) {
+            i++;
+            continue;
+        }
+        uint32_t st = i;
+        while (i < qv->len && is_alnum(s[i]))
+            i++;
+        uint32_t len = i - st;
+        if (len < 6 || len % 2) continue;
+        bool pairs = true;
+        uint32_t runs = 0;
+        for (uint32_t k = st; k < i && pairs; runs++) {
+            uint32_t r = k;
+            while (r < i && s[r] == s[k])
+                r++;
+            pairs = (r - k) % 2 == 0;
+            k = r;
+        }
+        if (!pairs || runs < 2) continue; /* "kkkkkk" is laughter, not a doubled "kkk" */
+        uint32_t rs = qv->start ? qv->start[st] : st;
+        if (!alt_begin(o, rs, rs + 1)) return;
+        for (uint32_t k = st; k < i; k += 2)
+            vb_push(&o->qb, (const char *)s + k, 1, qv->start ? qv->start[k] : k,
+                    qv->end ? qv->end[k + 1] : k + 2);
+    }
+}
+
+/* "fU.cK": one symbol inside a word whose case is mixed beyond a capital first letter, read
+ * without the symbol. "Node.js", "e.g." and "U.S.A." are not mixed that way (or have more
+ * than one symbol) and stay as they are. The word is sv[st, e). */
+static void case_punct_word(alt_out *o, const char *raw, const wh_view *sv, uint32_t st, uint32_t e)
+{
+    const unsigned char *s = (const unsigned char *)sv->s;
+    uint32_t sym = UINT32_MAX, nsym = 0;
+    for (uint32_t k = st; k < e; k++) {
+        if (s[k] >= 0x80) return;
+        if (!is_alnum(s[k])) {
+            sym = k;
+            nsym++;
+        }
+    }
+    if (nsym != 1 || sym == st || sym + 1 == e) return;
+    bool upper_inside = false, lower = false;
+    for (uint32_t k = st; k < e; k++) {
+        int c = k == sym ? -1 : raw_case(raw, sv, k);
+        upper_inside |= c == 1 && k > st;
+        lower |= c == 0;
+    }
+    if (!upper_inside || !lower) return;
+    if (!alt_begin(o, SPAN_S(st), SPAN_E(e - 1))) return;
+    for (uint32_t k = st; k < e; k++)
+        if (k != sym) vb_push(&o->qb, (const char *)s + k, 1, SPAN_S(k), SPAN_E(k));
+}
+
+static inline bool is_blank(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n';
+}
+
+/* The words around the lone symbols squash_ascii found, or every word (ls->all). */
+static void alt_case_punct(alt_out *o, const char *raw, const wh_view *sv, const lone_syms *ls)
+{
+    const unsigned char *s = (const unsigned char *)sv->s;
+    uint32_t n = sv->len, done = 0; /* words end at or before done are seen */
+    for (uint32_t q = 0, i = 0; ls->all ? i < n : q < ls->n; q++) {
+        uint32_t st = ls->all ? i : ls->pos[q], e;
+        if (ls->all) {
+            while (st < n && is_blank(s[st]))
+                st++;
+        } else {
+            while (st > 0 && !is_blank(s[st - 1]))
+                st--;
+        }
+        for (e = st; e < n && !is_blank(s[e]);)
+            e++;
+        if (st < e && e > done) case_punct_word(o, raw, sv, st, e);
+        done = e;
+        i = e;
+    }
+}
+
+/* "ʞɔnɟ", "ʇᴉɥs ɟo ǝɔǝᴉd": a message with an upside-down letter, read turned back: right to
+ * left, each letter turned (ASCII "n" is a turned "u"), anything else a space. */
+static void alt_flip(alt_out *o, const char *raw, uint32_t n)
+{
+    const unsigned char *s = (const unsigned char *)raw;
+    if (!alt_begin(o, 0, n ? 1 : 0)) return;
+    bool space = true;
+    for (uint32_t e = n; e > 0;) {
+        uint32_t b = e - 1, cp;
+        while (b > 0 && (s[b] & 0xC0) == 0x80)
+            b--;
+        wh_utf8_decode(s + b, &cp);
+        char c = cp < 0x80 ? flip_ascii((unsigned char)cp) : flip_letter(cp);
+        if (c) {
+            vb_push(&o->qb, &c, 1, b, e);
+            space = false;
+        } else if (!space && (cp < 0x80 || !cat_is_mark(utf8proc_category((int32_t)cp)))) {
+            vb_push(&o->qb, " ", 1, b, e);
+            space = true;
+        }
+        e = b;
+    }
+}
+
+/* Adds the readings of `kinds` after the squashed view (see above); preleet is the skeleton
+ * before leetspeak (same length and map) for ALT_LEET_SEP. */
+static wh_status add_alternates(wh_text *out, const char *raw, uint32_t n, char *preleet,
+                                const lone_syms *ls, unsigned kinds, wh_arena *a)
+{
+    const wh_view *sv = &out->v[WH_VIEW_SKELETON];
+    alt_out o = {.qv = &out->v[WH_VIEW_SQUASHED], .a = a};
+    if ((kinds & ALT_LEET_SEP) && preleet) {
+        /* "f|u|c|k", "blow+job": the symbols as separators, the digits still leet */
+        leet_in_place(preleet, sv->len, false);
+        wh_view av = {preleet, sv->len, sv->start, sv->end};
+        if (alt_begin(&o, 0, n ? 1 : 0)) squash(raw, &av, &o.qb);
+    }
+    if (kinds & ALT_DOUBLED) alt_doubled(&o);
+    if (kinds & ALT_CASE_PUNCT) alt_case_punct(&o, raw, sv, ls);
+    if (kinds & ALT_FLIP) alt_flip(&o, raw, n);
+    if (!o.started) return WH_OK;
+    if (o.qb.oom) return WH_ENOMEM;
+    vb_finish(&o.qb, &out->v[WH_VIEW_SQUASHED]);
+    out->v[WH_VIEW_COLLAPSED].s = NULL; /* rebuilt from the longer squashed view */
+    return WH_OK;
 }
 
 /* ---- links and mentions ------------------------------------------------------- */
@@ -654,6 +936,8 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
 {
     memset(out, 0, sizeof(*out));
     wh_features *f = &out->f;
+    unsigned kinds = 0;
+    char *preleet = NULL;
     out->v[WH_VIEW_RAW] = (wh_view){raw, n, NULL, NULL};
     out->ascii = wh_is_ascii(raw, n);
     if (out->ascii) {
@@ -662,6 +946,7 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
         char *sk = fo + n + 1;
         unsigned char prev = 0;
         uint32_t run = 0, cnt[6] = {0}, any = 0;
+        bool pairs = false;
         for (uint32_t i = 0; i < n; i++) {
             unsigned char c = (unsigned char)raw[i];
             unsigned char k = ascii_class[c];
@@ -672,6 +957,9 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
             cnt[4] += (k & C_SYMBOL) >> 4;
             any |= k;
             run = c == prev && !(k & C_SPACE) ? run + 1 : 1; /* spaces are not "repeated" spam */
+            /* the trigger of the doubled reading: two doubled letters in a row ("ffuu") */
+            if (run == 2 && i >= 3 && raw[i - 2] == raw[i - 3] && raw[i - 2] != (char)c)
+                pairs = true;
             prev = c;
             if (run > f->max_run) f->max_run = run;
             fo[i] = sk[i] = ascii_lower[c];
@@ -683,7 +971,14 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
         f->digits = cnt[2];
         f->spaces = cnt[3];
         f->symbols = cnt[4];
-        bool leet = (any & C_LEET) && leet_in_place(sk, n);
+        unsigned leet = (any & C_LEET) ? leet_in_place(sk, n, true) : 0;
+        if (leet & LEET_SYMBOL) {
+            preleet = wh_arena_alloc(a, (size_t)n + 1);
+            if (!preleet) return WH_ENOMEM;
+            memcpy(preleet, fo, (size_t)n + 1);
+            kinds |= ALT_LEET_SEP;
+        }
+        if (pairs) kinds |= ALT_DOUBLED;
         /* Equal views need one Hyperscan scan, not two (see matcher.c). */
         out->same_rf = f->upper == 0;
         out->same_fs = !leet;
@@ -692,28 +987,49 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
     } else {
         vbuild fb, sb;
         if (!vb_init(&fb, a, n + 16) || !vb_init(&sb, a, n + 16)) return WH_ENOMEM;
-        fold_general(raw, n, &fb, &sb, f);
+        bool flipped = false;
+        bool inner_cap = false;
+        fold_general(raw, n, &fb, &sb, f, &flipped, &inner_cap);
         if (fb.oom || sb.oom) return WH_ENOMEM;
         vb_finish(&fb, &out->v[WH_VIEW_FOLDED]);
-        leet_in_place(sb.s, sb.len);
+        if (strpbrk(sb.s, "@$!|+")) {
+            preleet = wh_arena_alloc(a, (size_t)sb.len + 1);
+            if (!preleet) return WH_ENOMEM;
+            memcpy(preleet, sb.s, (size_t)sb.len + 1);
+        }
+        if (leet_in_place(sb.s, sb.len, true) & LEET_SYMBOL) kinds |= ALT_LEET_SEP;
+        if (f->max_run >= 2) kinds |= ALT_DOUBLED;
+        if (inner_cap) kinds |= ALT_CASE_PUNCT;
+        if (flipped) kinds |= ALT_FLIP;
         vb_finish(&sb, &out->v[WH_VIEW_SKELETON]);
     }
     const wh_view *sv = &out->v[WH_VIEW_SKELETON];
     char *sq = out->ascii ? wh_arena_alloc(a, (size_t)sv->len * 2 + 2) : NULL;
     uint32_t co_len = 0;
-    if (sq && squash_ascii(sv->s, sv->len, sq, sq + sv->len + 1, &co_len)) {
+    lone_syms ls = {.n = 0, .all = !out->ascii};
+    if (sq && squash_ascii(sv->s, sv->len, sq, sq + sv->len + 1, &co_len, &ls)) {
         out->v[WH_VIEW_SQUASHED] = (wh_view){sq, sv->len, NULL, NULL}; /* identity map */
         out->v[WH_VIEW_COLLAPSED] = (wh_view){sq + sv->len + 1, co_len, NULL, NULL};
     } else {
         vbuild qb;
         if (!vb_init(&qb, a, sv->len + 16)) return WH_ENOMEM;
-        bool aligned = squash(sv, &qb);
+        bool aligned = squash(raw, sv, &qb);
         if (qb.oom) return WH_ENOMEM;
         vb_finish(&qb, &out->v[WH_VIEW_SQUASHED]);
         if (aligned && !sv->start) {
             out->v[WH_VIEW_SQUASHED].start = NULL; /* identity: skip the map on the hot path */
             out->v[WH_VIEW_SQUASHED].end = NULL;
         }
+    }
+    if (f->upper && f->letters > f->upper && f->symbols &&
+        (ls.n || (out->ascii ? !out->v[WH_VIEW_COLLAPSED].s : (kinds & ALT_CASE_PUNCT) != 0)))
+        kinds |= ALT_CASE_PUNCT;
+    else
+        kinds &= ~(unsigned)ALT_CASE_PUNCT;
+    if (kinds) {
+        if (!out->v[WH_VIEW_COLLAPSED].s) ls.all = true; /* squash_ascii stopped early */
+        wh_status st = add_alternates(out, raw, n, preleet, &ls, kinds, a);
+        if (st != WH_OK) return st;
     }
     if (!out->v[WH_VIEW_COLLAPSED].s) {
         const wh_view *qv = &out->v[WH_VIEW_SQUASHED];
@@ -723,9 +1039,7 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
     }
     const wh_view *fv = &out->v[WH_VIEW_FOLDED];
     /* Links have a dot and mentions an '@': most messages have neither. */
-    if (memchr(fv->s, '.', fv->len) || memchr(fv->s, '@', fv->len) ||
-        (!out->ascii && (strstr(fv->s, "\xef\xbc\x8e") || strstr(fv->s, "\xef\xbd\xa1"))))
-        find_links(fv, a, f);
+    if (memchr(fv->s, '.', fv->len) || memchr(fv->s, '@', fv->len)) find_links(fv, a, f);
     return WH_OK;
 }
 
@@ -735,6 +1049,17 @@ const char *wh_normalize_term(const char *term, size_t n, wh_view_id view, wh_ar
     wh_text t;
     if (wh_utf8_invalid_at(term, n) != (size_t)-1) return NULL;
     if (wh_text_build(term, (uint32_t)n, a, &t) != WH_OK) return NULL;
-    *out_len = t.v[view].len;
-    return t.v[view].s;
+    /* A term is its own text, not the alternate readings added after it ("a$$hole" is the
+     * term "asshole", not also "a hole"): they follow the first newline. */
+    char *s = (char *)t.v[view].s;
+    uint32_t len = t.v[view].len;
+    const char *nl = memchr(s, '\n', len);
+    if (nl && view >= WH_VIEW_SQUASHED) {
+        len = (uint32_t)(nl - s);
+        while (len && s[len - 1] == ' ')
+            len--;
+        s[len] = 0;
+    }
+    *out_len = len;
+    return s;
 }

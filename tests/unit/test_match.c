@@ -127,3 +127,28 @@ TEST(cache_hit_on_second_build)
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     ASSERT_EQ(system(cmd), 0);
 }
+
+TEST(joined_terms_with_short_pieces)
+{
+    /* a term of JOIN_MIN or more characters may lose its spacing whatever its pieces; a digit
+     * of the term also accepts the letter a digit among letters reads as ("1" -> "i") */
+    wh_pattern_spec sp[] = {WORD("2 girls 1 cup", 0), WORD("piece of shit", 1), WORD("s m", 2)};
+    wh_matcher *m = build(sp, 3, NULL, NULL);
+    wh_match mt[8];
+    ASSERT_EQ(scan(m, "2girls1cup", mt, 8), 1);
+    ASSERT_EQ(mt[0].pattern, 0);
+    ASSERT_EQ(scan(m,
+                   "lol 2\xe2\x80\x8bgirls\xe2\x80\x8b"
+                   "1\xe2\x80\x8b"
+                   "cup lol",
+                   mt, 8),
+              1);
+    ASSERT_EQ(mt[0].rs, 4);
+    ASSERT_EQ(scan(m, "2 girls 1 cup", mt, 8), 1);
+    ASSERT_EQ(scan(m, "2 girls and 1 cup of tea", mt, 8), 0);
+    ASSERT_EQ(scan(m, "pieceofshit", mt, 8), 1);
+    ASSERT_EQ(scan(m, "piece of cake", mt, 8), 0);
+    ASSERT_EQ(scan(m, "Sm", mt, 8), 0); /* a short term keeps its separator */
+    ASSERT_EQ(scan(m, "s&m", mt, 8), 1);
+    wh_matcher_free(m);
+}
