@@ -8,6 +8,8 @@
 #      inside real chat: when the wave rule first catches it, and what else it hits
 #                                                                   (bar: by the 10th account,
 #                                                                    0 normal messages)
+#   4. raid: 100 joins, two in three fresh accounts, against `joins` + `account_age` -> ban,
+#      in window and gcra mode: fresh raiders let through after the first ban (window: 0)
 # Each part prints one summary line; a missed bar prints MISSED (exit status stays 0). The
 # script exits non-zero only when whiply (or a generator) fails.
 #
@@ -17,7 +19,7 @@
 #
 # Environment (all optional):
 #   WHIPLY=build/whiply   the binary under test
-#   PARTS="overhead users wave"
+#   PARTS="overhead users wave raid"
 #   REPEAT=3              runs per configuration in part 1 (the best events/s counts: the
 #                         machine is noisy, and interference only ever slows a run down)
 #   THREADS="1 2"         --threads values of part 1 (plus one run with --shards 2 when
@@ -35,7 +37,7 @@ ROOT=$(pwd)
 OUT=bench/out
 BOUT=$OUT/behaviour
 WHIPLY=${WHIPLY:-build/whiply}
-PARTS=${PARTS:-"overhead users wave"}
+PARTS=${PARTS:-"overhead users wave raid"}
 REPEAT=${REPEAT:-3}
 THREADS=${THREADS:-"1 2"}
 EVENTS=${EVENTS:-200000}
@@ -358,11 +360,59 @@ YAML
     done
 }
 
+# ================================================================ 4. raid
+# The join raid of issue 15: `joins: {count: 40, per: 10s}` with `account_age: "< 1d"` and
+# ban; 80 joins 25 ms apart (two in three accounts made that morning), then 20 more one every
+# 400 ms. Counted: where the raid is first acted on, how many earlier fresh joiners that
+# decision names, and how many fresh raiders get through after it; with the default sliding
+# window and with `mode: gcra`.
+part_raid() {
+    echo
+    echo "== 4. raid: 100 joins (80 at 25 ms, then 20 at 400 ms), two in three fresh accounts;" \
+         "joins {count: 40, per: 10s} + account_age < 1d -> ban"
+    local ev=$WORK/raid.ndjson mode rules first named through
+    awk 'BEGIN {
+        t0 = 1790000000000
+        for (k = 0; k < 100; k++) {
+            ts = k < 80 ? t0 + k * 25 : t0 + 2000 + (k - 79) * 400
+            made = k % 3 ? "2026-09-21T10:00:00Z" : "2020-01-01T00:00:00Z"
+            printf "{\"id\":\"r-%d\",\"type\":\"join\",\"platform\":\"twitch\",\"channel\":\"#raid\",", k + 1
+            printf "\"user\":{\"id\":\"raider%d\",\"created_at\":\"%s\"},\"ts\":%.0f}\n", k, made, ts
+        }
+    }' >"$ev"
+    for mode in window gcra; do
+        rules=$BOUT/raid-$mode.yaml
+        local m=""
+        [ "$mode" = gcra ] && m=", mode: gcra"
+        printf 'version: 1\nrules:\n  - id: raid\n    when: {all: [{joins: {count: 40, per: 10s%s}}, {account_age: "< 1d"}]}\n    action: ban\n' \
+            "$m" >"$rules"
+        if ! "$WHIPLY" rules lint "$rules" >/dev/null 2>&1; then
+            echo "   mode $mode: not known to this whiply (skipped)"
+            continue
+        fi
+        run_w "raid-$mode" "$rules" "$ev" "$WORK/raid-$mode.decisions.ndjson" 1
+        read -r first named through < <(awk '{
+            n = substr($0, index($0, "\"r-") + 3) + 0
+            fresh = (n - 1) % 3 != 0
+            ban = index($0, "\"action\":\"ban\"") > 0
+            if (ban && !first) {
+                first = n
+                if (index($0, "\"targets\":[")) named = gsub(/"raider[0-9]+"/, "&") - 1
+            } else if (first && fresh && !ban) through++
+        } END { printf "%s %d %d\n", first ? first : "-", named, through }' "$WORK/raid-$mode.decisions.ndjson")
+        echo "   $([ -z "$m" ] && echo "default (no mode)" || echo "mode $mode"): first ban at join $first, naming $named earlier fresh joiners;" \
+             "fresh raiders through after it: $through"
+        [ "$KEEP" = 1 ] || rm -f "$WORK/raid-$mode.decisions.ndjson"
+    done
+    [ "$KEEP" = 1 ] || rm -f "$ev"
+}
+
 for p in $PARTS; do
     case $p in
     overhead) part_overhead ;;
     users) part_users ;;
     wave) part_wave ;;
-    *) say "behaviour: unknown part '$p' (overhead, users, wave)"; exit 2 ;;
+    raid) part_raid ;;
+    *) say "behaviour: unknown part '$p' (overhead, users, wave, raid)"; exit 2 ;;
     esac
 done

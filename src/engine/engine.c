@@ -212,6 +212,8 @@ typedef struct {
     double wave_sim;
     bool wave_true; /* set by a wave predicate that held */
     int64_t wave_within;
+    bool joins_assumed; /* `joins` holds: a join rule's other conditions (its filters) alone */
+    uint64_t join_mask; /* join rules whose filters this join matched (wh_rule.join_bit) */
 } eval_ctx;
 
 static double state_value(const eval_ctx *c, const wh_cond *n)
@@ -274,8 +276,10 @@ static bool eval(eval_ctx *c, const wh_cond *n)
         }
         return false;
     }
-    case WH_C_RATE:
     case WH_C_JOINS:
+        if (c->joins_assumed) return true;
+        return state_value(c, n) != 0;
+    case WH_C_RATE:
         return state_value(c, n) != 0;
     case WH_C_DUP:
     case WH_C_SIMILAR:
@@ -466,7 +470,8 @@ static void explain_features(wh_buf *out, const wh_cond *n, eval_ctx *c, const c
     wh_buf_putc(out, '}');
 }
 
-static bool rule_applies(const wh_rule *r, const wh_event *ev)
+/* (inlined: it runs for most rules of most events, and join_record calls it too) */
+static inline __attribute__((always_inline)) bool rule_applies(const wh_rule *r, const wh_event *ev)
 {
     if (r->platforms.n && !wh_strset_has(&r->platforms, ev->platform)) return false;
     if (r->channels.n && !wh_strset_has(&r->channels, ev->channel)) return false;
@@ -640,6 +645,68 @@ WH_COLD static void write_explain_state(const eval_ctx *ctx, wh_buf *out)
     wh_buf_putc(out, '}');
 }
 
+/* A raid ends at a join that is not over its window; in GCRA mode, at one that found the
+ * bucket full (a join under a refilling bucket is still part of the raid that emptied it). */
+static bool raid_ended(const wh_channel *ch, const wh_rate_slot *sl, uint32_t slot, bool over,
+                       int64_t now)
+{
+    if (over) return false;
+    return !sl->gcra || ch->tat[slot] <= now * sl->count + sl->period_ms;
+}
+
+/* A join: which join rules' filters (their conditions with `joins` taken as holding, and
+ * their scopes) the joiner matches, kept with the join so that the join that detects a raid
+ * can name the earlier joiners of it; and a raid that ended (its window no longer over)
+ * may name its joiners again next time. */
+static void join_record(const wh_decider *d, eval_ctx *ctx, wh_channel *ch)
+{
+    const wh_ruleset *rs = d->rs;
+    ctx->joins_assumed = true;
+    uint64_t mask = 0, ended = 0;
+    for (uint32_t ri = 0; ri < rs->nrules; ri++) {
+        const wh_rule *r = &rs->rules[ri];
+        if (r->join_bit >= WH_MAX_JOIN_RULES) continue;
+        if (r->join_slot >= 0 &&
+            raid_ended(ch, &rs->state.chan_slots[r->join_slot], (uint32_t)r->join_slot,
+                       ctx->over_c[r->join_slot], ctx->now))
+            ended |= 1ULL << r->join_bit;
+        if ((!rs->gates[ri].scoped || rule_applies(r, &ctx->an->ev)) && eval(ctx, r->when))
+            mask |= 1ULL << r->join_bit;
+    }
+    ctx->joins_assumed = false;
+    ctx->wave_true = false;
+    ctx->wave_within = 0;
+    ctx->join_mask = mask;
+    if (ch->x) ch->x->named &= ~ended;
+}
+
+/* A raid detected: name the earlier joiners of its window that matched the rule's filters,
+ * oldest first, and this one, at most MAX_TARGETS. */
+WH_COLD static void write_raid_targets(const wh_decider *d, wh_channel *ch, const wh_rule *r,
+                                       const eval_ctx *ctx, const wh_event *ev, wh_buf *out)
+{
+    wh_chan_ext *x = ch->x;
+    const wh_rate_slot *sl = &d->rs->state.chan_slots[r->join_slot];
+    wh_str me = user_identity(ev);
+    x->named |= 1ULL << r->join_bit;
+    wh_buf_puts(out, ",\"targets\":[");
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < x->jn && k < MAX_TARGETS - 1; i++) {
+        const wh_joiner *e = &x->j[(x->jhead + x->jcap - x->jn + i) % x->jcap];
+        const char *id = e->big ? e->big : e->id;
+        size_t l = strlen(id);
+        if (!(e->mask >> r->join_bit & 1) || !l || ctx->now - e->ts >= sl->period_ms) continue;
+        if (l == me.n && !memcmp(id, me.p, l)) continue; /* joined before too: named last */
+        if (k++) wh_buf_putc(out, ',');
+        wh_buf_json_str(out, id, l);
+    }
+    if (me.n) {
+        if (k) wh_buf_putc(out, ',');
+        wh_buf_json_str(out, me.p, me.n);
+    }
+    wh_buf_putc(out, ']');
+}
+
 /* Takes one from a GCRA cell; true when over the limit (the cell is then unchanged). */
 static bool over_limit(int64_t *tat, const wh_rate_slot *sl, int64_t now)
 {
@@ -694,14 +761,27 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
         } else if (ctx.user) {
             if (ctx.first < 0) ctx.first = ctx.user->first_ms == 0;
             ctx.strikes = wh_user_strikes(ctx.user, cfg, ctx.now);
-            for (uint32_t i = 0; i < cfg->nuser_slots; i++)
-                ctx.over_u[i] = over_limit(&ctx.user->tat[i], &cfg->user_slots[i], ctx.now);
+            for (uint32_t i = 0; i < cfg->nuser_slots; i++) {
+                const wh_rate_slot *sl = &cfg->user_slots[i];
+                /* a window reads the log, which this message joins at the end */
+                ctx.over_u[i] =
+                    sl->gcra ? over_limit(&ctx.user->tat[i], sl, ctx.now)
+                             : wh_user_window_over(ctx.user, sl->count, sl->period_ms, ctx.now);
+            }
         }
         if (cfg->need_chan) ch = wh_shard_channel(d->shard, an->chan_key, ctx.now, true);
         if (ch) {
-            for (uint32_t i = 0; i < cfg->nchan_slots; i++)
-                if (cfg->chan_slots[i].joins == is_join)
-                    ctx.over_c[i] = over_limit(&ch->tat[i], &cfg->chan_slots[i], ctx.now);
+            wh_chan_ext *x = NULL;
+            for (uint32_t i = 0; i < cfg->nchan_slots; i++) {
+                const wh_rate_slot *sl = &cfg->chan_slots[i];
+                if (sl->joins != is_join) continue;
+                if (sl->gcra)
+                    ctx.over_c[i] = over_limit(&ch->tat[i], sl, ctx.now);
+                else if (x || (x = wh_chan_ext_get(ch)))
+                    ctx.over_c[i] = wh_chan_window_take(x, i, sl, ctx.now);
+            }
+            if (is_join && cfg->njoin_rules && (x || (x = wh_chan_ext_get(ch))))
+                join_record(d, &ctx, ch);
             if (is_msg && cfg->need_wave && an->sk.length >= cfg->wave_min_length)
                 ctx.wave = wh_wave_observe(ch, cfg, an->user_key, uid, an->sk.sim, an->sk.anchor,
                                            ctx.now, &ctx.wave_sim);
@@ -713,6 +793,7 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
     int32_t winner = -1;
     bool any_shadow = false, any_fired = false, want_targets = false;
     int64_t targets_within = 0;
+    int32_t raid_rule = -1; /* a join rule whose raid this decision names */
     for (uint32_t ri = 0; ri < rs->nrules; ri++) {
         const wh_rule_gate *gt = &rs->gates[ri];
         d->fired[ri] = 0;
@@ -748,6 +829,10 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
             want_targets = true;
             if (ctx.wave_within > targets_within) targets_within = ctx.wave_within;
         }
+        if (is_join && raid_rule < 0 && a != WH_ACT_ALLOW && r->join_bit < WH_MAX_JOIN_RULES &&
+            r->join_slot >= 0 && ch && ch->x && ctx.over_c[r->join_slot] &&
+            !(ch->x->named >> r->join_bit & 1))
+            raid_rule = (int32_t)ri; /* the first firing with an action in a raid names it */
         if (a == WH_ACT_ALLOW && !floor_set && !r->implicit_allow) {
             floor_p = r->priority;
             floor_set = true;
@@ -806,6 +891,9 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
     }
     if (ch && any_fired) write_channel_action(d, ch, ctx.now, out);
     if (want_targets) write_targets(ctx.wave, ctx.now, targets_within, out);
+    if (raid_rule >= 0) write_raid_targets(d, ch, &rs->rules[raid_rule], &ctx, ev, out);
+    if (is_join && ch && ch->x && cfg->njoin_rules)
+        wh_chan_remember_join(ch->x, cfg, user_identity(ev), ctx.join_mask, ctx.now);
     /* Matches of the rules that fired (enforced or shadow). */
     bool first = true, truncated = an->truncated;
     uint32_t reported = 0;
@@ -861,7 +949,7 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
             wh_user_add_rep(u, cfg, cfg->rep_message);
             u->rep_ms = ctx.now;
         }
-        if (cfg->need_hash || cfg->need_sim) wh_user_remember(u, an->sk.hash, an->sk.sim, ctx.now);
+        if (cfg->need_log) wh_user_remember(u, cfg, an->sk.hash, an->sk.sim, ctx.now);
         if (!u->first_ms) u->first_ms = ctx.now ? ctx.now : 1;
         if (u->messages < UINT32_MAX) u->messages++;
     }

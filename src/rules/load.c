@@ -4,6 +4,7 @@
  * from the same table that parses the known ones. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <inttypes.h>
 #include <libfyaml.h>
 #include <math.h>
 #include <stdarg.h>
@@ -919,8 +920,10 @@ static bool rate_slot(ld_t *L, struct fy_node *where, wh_rate_slot rs, bool chan
     return true;
 }
 
-/* rate: {count, per, scope, burst} and joins: {count, per, burst}. Event times reach year
- * 9999 (2.5e14 ms) and GCRA works in ms * count: 10,000 keeps that inside int64. */
+/* rate: {count, per, scope, mode, burst} and joins: {count, per, mode, burst}. The default
+ * mode is a sliding window (at most `count` in any `per`); `mode: gcra` is a token bucket
+ * (`burst` at once, refilled at count/per). Event times reach year 9999 (2.5e14 ms) and GCRA
+ * works in ms * count: 10,000 keeps that inside int64. */
 #define WH_RATE_MAX_COUNT 10000
 #define WH_RATE_MAX_PERIOD_MS (366LL * 86400000)
 
@@ -932,18 +935,19 @@ static wh_cond *parse_rate(ld_t *L, struct fy_node *kn, struct fy_node *n, bool 
                    joins ? "'joins' ({count: 20, per: 10s})"
                          : "'rate' ({count: 5, per: 10s, scope: user})"))
         return NULL;
-    static const char *const keys[] = {"count", "per", "scope", "burst", NULL};
-    static const char *const jkeys[] = {"count", "per", "burst", NULL};
+    static const char *const keys[] = {"count", "per", "scope", "mode", "burst", NULL};
+    static const char *const jkeys[] = {"count", "per", "mode", "burst", NULL};
     wh_rate_slot rs = {0};
     bool ok = true, have_count = false, have_per = false;
     double burst = 0;
-    struct fy_node *k_n, *v;
+    struct fy_node *k_n, *v, *burst_n = NULL, *count_n = NULL;
     char *k;
     FOR_PAIRS(L, n, k_n, v, k)
     {
         double x;
         if (!strcmp(k, "count")) {
             have_count = true;
+            count_n = v;
             ok &= get_number(L, v, "'count'", 1, WH_RATE_MAX_COUNT, true, &x);
             rs.count = (int64_t)x;
         } else if (!strcmp(k, "per")) {
@@ -954,7 +958,16 @@ static wh_cond *parse_rate(ld_t *L, struct fy_node *kn, struct fy_node *n, bool 
                 ok = false;
             }
         } else if (!strcmp(k, "burst")) {
+            burst_n = v;
             ok &= get_number(L, v, "'burst'", 1, WH_RATE_MAX_COUNT, true, &burst);
+        } else if (!strcmp(k, "mode")) {
+            char *m = scalar(L, v, "'mode'");
+            if (m && !strcmp(m, "gcra"))
+                rs.gcra = true;
+            else if (m && strcmp(m, "window")) {
+                ERR(L, v, "unknown mode '%s' (expected window or gcra)", m);
+                ok = false;
+            }
         } else if (!strcmp(k, "scope") && !joins) {
             char *sc = scalar(L, v, "'scope'");
             if (sc && !strcmp(sc, "channel"))
@@ -971,14 +984,43 @@ static wh_cond *parse_rate(ld_t *L, struct fy_node *kn, struct fy_node *n, bool 
     if (!have_count) ERR(L, n, "%s needs 'count'", what);
     if (!have_per) ERR(L, n, "%s needs 'per' (a duration such as 10s)", what);
     if (!ok || !have_count || !have_per) return NULL;
+    if (joins) c->chan_scope = true;
+    if (burst_n && !rs.gcra) {
+        /* a window has no burst: at most `count` in any `per` is the whole rule */
+        ERR(L, burst_n,
+            "'burst' belongs to a token bucket: add 'mode: gcra' (a burst of 'burst', refilled "
+            "at count/per), or drop it (at most 'count' in any 'per')");
+        return NULL;
+    }
+    if (!rs.gcra) {
+        int64_t max = c->chan_scope ? WH_WINDOW_MAX_CHAN_COUNT : WH_WINDOW_MAX_USER_COUNT;
+        if (rs.count > max) {
+            ERR(L, count_n,
+                "%s counts at most %" PRId64 " in a sliding window%s (it keeps the time of each); "
+                "for more use 'mode: gcra'",
+                what, max, c->chan_scope ? "" : " per user");
+            return NULL;
+        }
+    }
     rs.burst = burst > 0 ? (int64_t)burst : rs.count;
     rs.joins = joins;
-    if (joins) c->chan_scope = true;
     if (!rate_slot(L, n, rs, c->chan_scope, &c->slot)) return NULL;
+    wh_state_cfg *st = &L->rs->state;
+    if (!rs.gcra && !c->chan_scope) {
+        st->need_log = true;
+        if ((uint32_t)rs.count > st->log_cap) st->log_cap = (uint32_t)rs.count;
+        if (rs.period_ms > st->log_keep_ms) st->log_keep_ms = rs.period_ms;
+    }
+    if (joins) {
+        /* every join of the longest join window, up to WH_JOIN_LOG_MAX: a rule's filters may
+         * first hold some joins after the window went over, and still name the earliest */
+        st->join_log_cap = WH_JOIN_LOG_MAX;
+        if (rs.period_ms > st->join_keep_ms) st->join_keep_ms = rs.period_ms;
+    }
     return c;
 }
 
-#define WH_MAX_RECENT_COUNT 8 /* state keeps a user's last 8 messages (WH_RECENT) */
+#define WH_MAX_RECENT_COUNT 8 /* similar: sketches of the last 8 messages (WH_RECENT) */
 #define WH_MAX_WAVE_USERS 256
 
 /* duplicate: {count, within}; similar: {count, within, threshold};
@@ -1033,8 +1075,14 @@ static wh_cond *parse_repeat(ld_t *L, struct fy_node *kn, struct fy_node *n, wh_
     if (!have_within) ERR(L, n, "%s needs 'within' (a duration such as 60s)", what);
     if (!ok || !have_count || !have_within) return NULL;
     wh_state_cfg *st = &L->rs->state;
-    if (kind == WH_C_DUP) st->need_hash = true;
-    if (kind == WH_C_SIMILAR) st->need_sim = true;
+    if (kind == WH_C_DUP) {
+        /* every message of the window stays in the log (up to WH_LOG_MAX), not only the last
+         * 8: a third copy after nine other lines is still the third */
+        st->need_hash = st->need_log = true;
+        st->log_cap = WH_LOG_MAX;
+        if (c->within_ms > st->log_keep_ms) st->log_keep_ms = c->within_ms;
+    }
+    if (kind == WH_C_SIMILAR) st->need_sim = st->need_log = true;
     if (kind == WH_C_WAVE) {
         st->need_sim = st->need_wave = true;
         if (st->wave_threshold == 0 || c->threshold < st->wave_threshold)
@@ -1642,6 +1690,18 @@ static const wh_cond *message_only(const wh_cond *c)
     }
 }
 
+/* The channel slot of the first `joins` in c, or -1. */
+static int join_slot_of(const wh_cond *c)
+{
+    if (!c) return -1;
+    if (c->kind == WH_C_JOINS) return (int)c->slot;
+    for (uint32_t i = 0; i < c->nkids; i++) {
+        int s = join_slot_of(c->kids[i]);
+        if (s >= 0) return s;
+    }
+    return -1;
+}
+
 static bool has_kind(const wh_cond *c, wh_cond_kind k)
 {
     if (!c) return false;
@@ -2125,6 +2185,21 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
     rs->state.need_chan = rs->state.nchan_slots || rs->state.need_wave;
     for (uint32_t i = 0; i < rs->nrules; i++)
         rs->state.need_chan |= rs->rules[i].chan_mode >= 0;
+    if (rs->state.need_log) { /* a power of two, 8 .. WH_LOG_MAX (state/shard.h) */
+        uint32_t cap = 8;
+        while (cap < rs->state.log_cap)
+            cap *= 2;
+        rs->state.log_cap = cap;
+    }
+    /* join rules in priority order: each has a bit in the filter mask a join records, so a
+     * raid's detection can name the earlier joiners that matched that rule's filters */
+    for (uint32_t i = 0; i < rs->nrules; i++) {
+        wh_rule *r = &rs->rules[i];
+        r->join_slot = (int16_t)join_slot_of(r->when);
+        r->join_bit = 255;
+        if (r->on_join && rs->state.njoin_rules < WH_MAX_JOIN_RULES)
+            r->join_bit = (uint8_t)rs->state.njoin_rules++;
+    }
     rs->gates = wh_arena_alloc(L.a, sizeof(wh_rule_gate) * (rs->nrules ? rs->nrules : 1));
     for (uint32_t i = 0; i < rs->nrules; i++) {
         wh_rule *r = &rs->rules[i];

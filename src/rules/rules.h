@@ -62,7 +62,7 @@ typedef enum {
     WH_C_NUM,
     WH_C_LINKS,
     /* behaviour (state) predicates */
-    WH_C_RATE,    /* over a GCRA limit: slot, chan_scope */
+    WH_C_RATE,    /* over a rate limit (sliding window or GCRA): slot, chan_scope */
     WH_C_DUP,     /* the same normalized text count times within */
     WH_C_SIMILAR, /* near-duplicates (sketch similarity >= threshold) */
     WH_C_WAVE,    /* count distinct users in the channel, similar text, within */
@@ -70,7 +70,7 @@ typedef enum {
     WH_C_FIRST,   /* first message in the channel == flag */
     WH_C_REP,     /* reputation compared by cmp */
     WH_C_STRIKES, /* active strikes compared by cmp */
-    WH_C_JOINS,   /* join burst: over a channel GCRA limit on join events */
+    WH_C_JOINS,   /* join burst (a raid): over a channel limit on join events */
     WH_C_SCORE    /* a classifier's score (slot) compared by cmp */
 } wh_cond_kind;
 
@@ -101,18 +101,34 @@ struct wh_cond {
     bool flag;           /* FIRST */
 };
 
-/* A GCRA limit that state keeps one cell for, per user or per channel. */
+/* A limit that state keeps one counter for, per user or per channel: by default a sliding
+ * window (at most `count` events in any `period_ms`: the times of the last `count` events are
+ * kept), or with `gcra` a GCRA cell (a bucket of `burst` refilled at count/period). */
 typedef struct {
-    int64_t period_ms, count, burst;
-    bool joins; /* counts join events (channel scope only) */
+    int64_t period_ms, count, burst; /* burst = count for a window */
+    bool joins;                      /* counts join events (channel scope only) */
+    bool gcra;                       /* mode: gcra */
 } wh_rate_slot;
 
-/* Limits written alike share one cell, and a snapshot's cells follow their limit. */
+/* Limits written alike share one counter, and a snapshot's counters follow their limit. */
 static inline bool wh_rate_slot_eq(const wh_rate_slot *a, const wh_rate_slot *b)
 {
     return a->period_ms == b->period_ms && a->count == b->count && a->burst == b->burst &&
-           a->joins == b->joins;
+           a->joins == b->joins && a->gcra == b->gcra;
 }
+
+/* Bounds of a sliding window's `count`: a user's window lives in the user's message log
+ * (WH_LOG_MAX times at most); a channel's in a ring of its own, grown as the channel gets
+ * busy (8 bytes a message). GCRA keeps one number whatever the count. */
+#define WH_WINDOW_MAX_USER_COUNT 128
+#define WH_WINDOW_MAX_CHAN_COUNT 10000
+/* A user's message log (time, text hash): what sliding windows and `duplicate` look back
+ * at. The last 8 are inline; a user with more recent messages than that, within the longest
+ * window a rule needs, gets a heap log of up to WH_LOG_MAX (12 bytes each). */
+#define WH_LOG_MAX 128
+/* The joins a channel remembers for a raid's targets (48 bytes each, grown as needed). */
+#define WH_JOIN_LOG_MAX 1024
+#define WH_MAX_JOIN_RULES 64 /* join rules whose raids name targets */
 
 #define WH_USER_SLOTS 4
 #define WH_CHAN_SLOTS 8
@@ -160,6 +176,12 @@ typedef struct {
     uint32_t nuser_slots, nchan_slots;
     bool need_hash, need_sim, need_wave;
     bool need_chan;           /* channel entries: channel rates, joins, waves or channel_action */
+    uint32_t log_cap;         /* a user's message log, most entries (8 .. WH_LOG_MAX) */
+    int64_t log_keep_ms;      /* the longest window the log serves (entries older may go) */
+    bool need_log;            /* messages are logged: duplicate, similar or a user window */
+    uint32_t njoin_rules;     /* rules with `joins` (their filters are recorded per join) */
+    uint32_t join_log_cap;    /* joins remembered per channel for targets (<= WH_JOIN_LOG_MAX) */
+    int64_t join_keep_ms;     /* the longest join window */
     double wave_threshold;    /* the lowest threshold of any wave rule (clusters use it) */
     int64_t wave_within_ms;   /* the longest window of any wave rule */
     uint32_t wave_min_length; /* the smallest min_length of any wave rule */
@@ -192,6 +214,8 @@ typedef struct {
     bool on_join;        /* applies to join events (has `joins`), else to messages */
     bool implicit_allow; /* no action, only a channel_action: allows, but sets no floor */
     bool has_wave;       /* a wave predicate may name targets */
+    int16_t join_slot;   /* the channel slot of its (first) `joins`, or -1 */
+    uint8_t join_bit;    /* its bit in a join's filter mask (< WH_MAX_JOIN_RULES), or 255 */
     bool req_links;      /* the condition cannot hold on a message without links */
     int32_t req_group;   /* a match group the condition cannot hold without, or -1: lets the
                             engine skip most rules of a message in one test */

@@ -68,11 +68,29 @@ static void waves_free(wh_waves *w)
 
 #define WAVE_BUCKETS_MAX (4u * WH_WAVE_GROUPS)
 
+static void chan_ext_free(wh_chan_ext *x)
+{
+    if (!x) return;
+    for (int i = 0; i < WH_CHAN_SLOTS; i++)
+        free(x->win[i].t);
+    for (uint32_t i = 0; i < x->jcap; i++)
+        free(x->j[i].big);
+    free(x->j);
+    free(x);
+}
+
 static void drop_channel(void *payload)
 {
     wh_channel *ch = payload;
     waves_free(ch->waves);
     ch->waves = NULL;
+    chan_ext_free(ch->x);
+    ch->x = NULL;
+}
+
+static void drop_user(void *payload)
+{
+    wh_user_release(payload);
 }
 
 wh_shard *wh_shard_new(uint32_t max_users, uint32_t max_channels, int64_t idle_ms)
@@ -86,6 +104,7 @@ wh_shard *wh_shard_new(uint32_t max_users, uint32_t max_channels, int64_t idle_m
         return NULL;
     }
     wh_table_set_drop(s->chans, drop_channel);
+    wh_table_set_drop(s->users, drop_user);
     return s;
 }
 
@@ -181,32 +200,238 @@ static inline bool recent(int64_t ts, int64_t now_ms, int64_t within_ms)
     return age < within_ms; /* an out-of-order (older "now") event sees it as just now */
 }
 
+/* ---- the message log ---- */
+
+static inline uint32_t log_cap(const wh_user *u)
+{
+    return u->more ? u->cap : WH_RECENT;
+}
+static inline const int64_t *log_ts(const wh_user *u)
+{
+    return u->more ? u->more : u->ts;
+}
+static inline const uint32_t *log_hash(const wh_user *u)
+{
+    return u->more ? (const uint32_t *)(u->more + u->cap) : u->hash;
+}
+/* The ring index of the i-th most recent entry (0: the newest); i < n. Capacities are
+ * powers of two (8 .. WH_LOG_MAX; wh_state_cfg.log_cap is rounded up at load), so this is
+ * a mask, not a division, on the path of every message. */
+static inline uint32_t log_idx(const wh_user *u, uint32_t i)
+{
+    return (u->head - 1u - i) & (log_cap(u) - 1);
+}
+
+void wh_user_release(wh_user *u)
+{
+    free(u->more);
+    u->more = NULL;
+    u->cap = 0;
+    if (u->n > WH_RECENT) u->n = WH_RECENT; /* (never read again without a reset) */
+}
+
+/* Moves the log to `cap` slots (heap when cap > WH_RECENT, inline otherwise), keeping the
+ * newest entries, oldest first from slot 0. False when out of memory (nothing changed). */
+static bool log_resize(wh_user *u, uint32_t cap)
+{
+    uint32_t keep = u->n < cap ? u->n : cap;
+    int64_t t[WH_LOG_MAX];
+    uint32_t h[WH_LOG_MAX];
+    const int64_t *ots = log_ts(u);
+    const uint32_t *oh = log_hash(u);
+    for (uint32_t k = 0; k < keep; k++) { /* k-th oldest of the kept */
+        uint32_t i = log_idx(u, keep - 1 - k);
+        t[k] = ots[i];
+        h[k] = oh[i];
+    }
+    int64_t *more = NULL;
+    if (cap > WH_RECENT) {
+        more = malloc((size_t)cap * (sizeof(int64_t) + sizeof(uint32_t)));
+        if (!more) return false;
+    }
+    free(u->more);
+    u->more = more;
+    u->cap = (uint16_t)(more ? cap : 0);
+    u->n = (uint16_t)keep;
+    if (more) { /* oldest first from slot 0 */
+        memcpy(more, t, keep * sizeof(int64_t));
+        memcpy(more + cap, h, keep * sizeof(uint32_t));
+        u->head = (uint16_t)(keep & (cap - 1));
+        return true;
+    }
+    /* inline, the log keeps step with the sketches: slot j of ts/hash is the message whose
+     * sketch is sim[j] (head == sim_head), which lets the inline paths index them alike */
+    for (uint32_t k = 0; k < keep; k++) {
+        uint32_t j = (u->sim_head - keep + k) & (WH_RECENT - 1);
+        u->ts[j] = t[k];
+        u->hash[j] = h[k];
+    }
+    u->head = u->sim_head;
+    return true;
+}
+
 uint32_t wh_user_count_dup(const wh_user *u, uint64_t hash, int64_t now_ms, int64_t within_ms)
 {
     uint32_t n = 0, h = (uint32_t)hash;
+    const int64_t *ts = log_ts(u);
+    const uint32_t *hs = log_hash(u);
     for (uint32_t i = 0; i < u->n; i++)
-        n += u->hash[i] == h && recent(u->ts[i], now_ms, within_ms);
+        n += hs[i] == h && recent(ts[i], now_ms, within_ms);
     return n;
 }
 
 WH_POPCNT_CLONES uint32_t wh_user_count_similar(const wh_user *u, uint64_t sim, double threshold,
                                                 int64_t now_ms, int64_t within_ms)
 {
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < u->n; i++)
-        n += recent(u->ts[i], now_ms, within_ms) &&
-             wh_sim_similarity(u->sim[i], sim) >= threshold - 1e-9;
+    uint32_t n = 0, k = u->n < WH_RECENT ? u->n : WH_RECENT;
+    if (!u->more) { /* inline: slot j holds the time of sketch j, and the used slots are 0..n */
+        for (uint32_t j = 0; j < k; j++)
+            n += recent(u->ts[j], now_ms, within_ms) &&
+                 wh_sim_similarity(u->sim[j], sim) >= threshold - 1e-9;
+        return n;
+    }
+    const int64_t *ts = u->more;
+    uint32_t mask = u->cap - 1u, li = u->head - 1u, si = u->sim_head - 1u;
+    for (uint32_t i = 0; i < k; i++, li--, si--)
+        n += recent(ts[li & mask], now_ms, within_ms) &&
+             wh_sim_similarity(u->sim[si & (WH_RECENT - 1)], sim) >= threshold - 1e-9;
     return n;
 }
 
-void wh_user_remember(wh_user *u, uint64_t hash, uint64_t sim, int64_t now_ms)
+bool wh_user_window_over(const wh_user *u, int64_t count, int64_t per_ms, int64_t now_ms)
 {
-    uint32_t i = u->head;
-    u->ts[i] = now_ms;
-    u->sim[i] = sim;
-    u->hash[i] = (uint32_t)hash;
-    u->head = (uint8_t)((i + 1) % WH_RECENT);
-    if (u->n < WH_RECENT) u->n++;
+    if (count < 1 || u->n < count) return false;
+    return recent(log_ts(u)[log_idx(u, (uint32_t)count - 1)], now_ms, per_ms);
+}
+
+void wh_user_remember(wh_user *u, const wh_state_cfg *c, uint64_t hash, uint64_t sim,
+                      int64_t now_ms)
+{
+    uint32_t cap = log_cap(u);
+    if (!u->more && (u->n < WH_RECENT || c->log_cap <= WH_RECENT ||
+                     !recent(u->ts[u->head], now_ms, c->log_keep_ms))) {
+        /* the usual case: inline, in step with the sketches (no growth needed) */
+        uint32_t j = u->head;
+        u->ts[j] = now_ms;
+        u->hash[j] = (uint32_t)hash;
+        u->sim[j] = sim;
+        u->head = u->sim_head = (uint8_t)((j + 1) & (WH_RECENT - 1));
+        if (u->n < WH_RECENT) u->n++;
+        return;
+    }
+    /* full, and the oldest is still inside a window a rule looks at: grow (doubling) */
+    if (u->n == cap && cap < c->log_cap && recent(log_ts(u)[u->head], now_ms, c->log_keep_ms)) {
+        uint32_t ncap = cap * 2 < c->log_cap ? cap * 2 : c->log_cap;
+        if (log_resize(u, ncap)) cap = ncap;
+    }
+    int64_t *ts = u->more ? u->more : u->ts;
+    uint32_t *hs = u->more ? (uint32_t *)(u->more + u->cap) : u->hash;
+    ts[u->head] = now_ms;
+    hs[u->head] = (uint32_t)hash;
+    u->head = (uint16_t)((u->head + 1) & (cap - 1));
+    if (u->n < cap) u->n++;
+    u->sim[u->sim_head] = sim;
+    u->sim_head = (uint8_t)((u->sim_head + 1) & (WH_RECENT - 1));
+    /* a heap log whose messages beyond the last 8 are all older than every window goes
+     * back inline: a user who was busy once does not keep 1.5 KB for the rest of the day */
+    if (u->more && u->n > WH_RECENT) {
+        bool stale = true;
+        for (uint32_t i = WH_RECENT; i < u->n && stale; i++)
+            stale = !recent(ts[log_idx(u, i)], now_ms, c->log_keep_ms);
+        if (stale) log_resize(u, WH_RECENT);
+    }
+}
+
+/* ---- channel windows and joins ---- */
+
+wh_chan_ext *wh_chan_ext_get(wh_channel *ch)
+{
+    if (!ch->x) ch->x = calloc(1, sizeof(wh_chan_ext));
+    return ch->x;
+}
+
+/* Rings have power-of-two capacities (an index is a mask). */
+static inline int64_t tring_at(const wh_tring *r, uint32_t i)
+{
+    return r->t[(r->head - 1u - i) & (r->cap - 1)];
+}
+
+static inline uint32_t pow2_at_least(uint32_t n)
+{
+    uint32_t p = 8;
+    while (p < n)
+        p *= 2;
+    return p;
+}
+
+/* Appends t, growing the ring (doubling, up to the power of two >= count) while its oldest
+ * entry is within keep_ms: a window of `count` needs the last `count` times. */
+static void tring_push(wh_tring *r, int64_t t, uint32_t count, int64_t keep_ms)
+{
+    uint32_t max = pow2_at_least(count);
+    if (r->n == r->cap && r->cap < max &&
+        (r->cap == 0 || recent(tring_at(r, r->n - 1), t, keep_ms))) {
+        uint32_t ncap = r->cap ? r->cap * 2 : 8;
+        if (ncap > max) ncap = max;
+        int64_t *nt = malloc(ncap * sizeof(int64_t));
+        if (nt) {
+            for (uint32_t k = 0; k < r->n; k++)
+                nt[k] = tring_at(r, r->n - 1 - k);
+            free(r->t);
+            r->t = nt;
+            r->cap = ncap;
+            r->head = r->n & (ncap - 1);
+        }
+    }
+    if (!r->cap) return;
+    r->t[r->head] = t;
+    r->head = (r->head + 1) & (r->cap - 1);
+    if (r->n < r->cap) r->n++;
+}
+
+bool wh_chan_window_take(wh_chan_ext *x, uint32_t slot, const wh_rate_slot *sl, int64_t now_ms)
+{
+    wh_tring *r = &x->win[slot];
+    bool over =
+        r->n >= sl->count && recent(tring_at(r, (uint32_t)sl->count - 1), now_ms, sl->period_ms);
+    tring_push(r, now_ms, (uint32_t)sl->count, sl->period_ms);
+    return over;
+}
+
+void wh_chan_remember_join(wh_chan_ext *x, const wh_state_cfg *c, wh_str user_id, uint64_t mask,
+                           int64_t now_ms)
+{
+    if (!c->join_log_cap) return;
+    if (x->jn == x->jcap && x->jcap < c->join_log_cap &&
+        (x->jcap == 0 || recent(x->j[x->jhead].ts, now_ms, c->join_keep_ms))) {
+        uint32_t ncap = x->jcap ? x->jcap * 2 : 16;
+        if (ncap > c->join_log_cap) ncap = c->join_log_cap;
+        wh_joiner *nj = calloc(ncap, sizeof(wh_joiner));
+        if (nj) {
+            for (uint32_t k = 0; k < x->jn; k++) /* oldest first */
+                nj[k] = x->j[(x->jhead + x->jcap - x->jn + k) % x->jcap];
+            free(x->j);
+            x->j = nj;
+            x->jcap = ncap;
+            x->jhead = x->jn % ncap;
+        }
+    }
+    if (!x->jcap) return;
+    wh_joiner *e = &x->j[x->jhead];
+    free(e->big);
+    e->ts = now_ms;
+    e->mask = mask;
+    e->big = NULL;
+    size_t n = user_id.n;
+    if (n < sizeof(e->id)) {
+        if (n) memcpy(e->id, user_id.p, n);
+        e->id[n] = 0;
+    } else {
+        e->id[0] = 0;
+        e->big = memdup0(user_id.p, n); /* NULL when out of memory: the joiner goes unnamed */
+    }
+    x->jhead = (x->jhead + 1) % x->jcap;
+    if (x->jn < x->jcap) x->jn++;
 }
 
 /* ---- waves ---- */
@@ -393,7 +618,10 @@ void wh_shard_stats_add(const wh_shard *s, wh_shard_stats *into)
 /* ---- snapshots ---- */
 
 static const char MAGIC[8] = {'W', 'H', 'I', 'P', 'L', 'Y', 'S', 'T'};
-#define SNAP_VERSION 1
+/* 2: sliding windows (slots carry their mode; users their whole message log; channels their
+ * windows, recent joins and named raids). Version 1 files (GCRA-only `rate`) are refused
+ * with a message that says so: their cells count the other way. */
+#define SNAP_VERSION 2
 
 typedef struct {
     FILE *f;
@@ -440,6 +668,7 @@ static void put_slots(wr *w, const wh_rate_slot *v, uint32_t n)
         put_i64(w, v[i].count);
         put_i64(w, v[i].burst);
         put_u8(w, v[i].joins);
+        put_u8(w, v[i].gcra);
     }
 }
 
@@ -462,12 +691,16 @@ static void save_user(void *ud, uint64_t key, int64_t last_ms, const void *paylo
     put_u32(s->w, u->messages);
     for (uint32_t i = 0; i < s->c->nuser_slots; i++)
         put_i64(s->w, u->tat[i]);
-    put_u8(s->w, u->n);
-    for (uint32_t k = 0; k < u->n; k++) { /* oldest first */
-        uint32_t i = (uint32_t)(u->head + WH_RECENT - u->n + k) % WH_RECENT;
-        put_i64(s->w, u->ts[i]);
-        put_u64(s->w, u->sim[i]);
-        put_u32(s->w, u->hash[i]);
+    put_u16(s->w, u->n);
+    const int64_t *ts = log_ts(u);
+    const uint32_t *hs = log_hash(u);
+    for (uint32_t k = 0; k < u->n; k++) { /* oldest first; sketches of the last 8 only */
+        uint32_t back = u->n - 1 - k;
+        uint32_t i = log_idx(u, back);
+        put_i64(s->w, ts[i]);
+        put_u64(s->w,
+                back < WH_RECENT ? u->sim[(u->sim_head + WH_RECENT - 1 - back) % WH_RECENT] : 0);
+        put_u32(s->w, hs[i]);
     }
 }
 
@@ -481,6 +714,27 @@ static void save_channel(void *ud, uint64_t key, int64_t last_ms, const void *pa
         put_i64(s->w, ch->tat[i]);
     for (int m = 0; m < WH_MODE__COUNT; m++)
         put_i64(s->w, ch->mode_until[m]);
+    const wh_chan_ext *x = ch->x;
+    put_u8(s->w, x != NULL);
+    if (x) {
+        for (uint32_t i = 0; i < s->c->nchan_slots; i++) {
+            const wh_tring *r = &x->win[i];
+            put_u32(s->w, r->n);
+            for (uint32_t k = 0; k < r->n; k++) /* oldest first */
+                put_i64(s->w, tring_at(r, r->n - 1 - k));
+        }
+        put_u64(s->w, x->named);
+        put_u32(s->w, x->jn);
+        for (uint32_t k = 0; k < x->jn; k++) {
+            const wh_joiner *e = &x->j[(x->jhead + x->jcap - x->jn + k) % x->jcap];
+            const char *id = e->big ? e->big : e->id;
+            size_t l = strlen(id);
+            put_i64(s->w, e->ts);
+            put_u64(s->w, e->mask);
+            put_u16(s->w, (uint16_t)l);
+            put(s->w, id, l);
+        }
+    }
     const wh_waves *w = ch->waves;
     put_u8(s->w, w != NULL);
     if (!w) return;
@@ -609,11 +863,13 @@ static bool get_slots(rd *r, wh_rate_slot *v, uint32_t *n, uint32_t max)
         return false;
     }
     for (uint32_t i = 0; i < *n; i++) {
-        uint8_t j;
+        uint8_t j, g;
         if (!GET(r, v[i].period_ms, "a rate limit") || !GET(r, v[i].count, "a rate limit") ||
-            !GET(r, v[i].burst, "a rate limit") || !GET(r, j, "a rate limit"))
+            !GET(r, v[i].burst, "a rate limit") || !GET(r, j, "a rate limit") ||
+            !GET(r, g, "a rate limit"))
             return false;
         v[i].joins = j != 0;
+        v[i].gcra = g != 0;
     }
     return true;
 }
@@ -633,6 +889,46 @@ static void fail(char *err, size_t errlen, const char *label, const rd *r)
 {
     snprintf(err, errlen, "state file %s: truncated or corrupt at byte %zu (reading %s)", label,
              r->at, r->what ? r->what : "?");
+}
+
+/* A channel's windows and recent joins; windows follow their limit (cmap), joins are
+ * placed again under the current caps. WH_EINVAL with r->bad set, or WH_ENOMEM. */
+static wh_status load_chan_ext(rd *r, wh_channel *ch, const wh_state_cfg *c,
+                               const wh_rate_slot *saved, uint32_t ns, const int *cmap)
+{
+    if (ch->x) return bad(r, "a channel given twice"), WH_EINVAL;
+    wh_chan_ext *x = wh_chan_ext_get(ch);
+    if (!x) return WH_ENOMEM;
+    for (uint32_t i = 0; i < ns; i++) {
+        uint32_t nt;
+        if (!GET(r, nt, "a channel window")) return WH_EINVAL;
+        if (nt > pow2_at_least(WH_WINDOW_MAX_CHAN_COUNT))
+            return bad(r, "a channel window (too long)"), WH_EINVAL;
+        for (uint32_t k = 0; k < nt; k++) {
+            int64_t t;
+            if (!GET(r, t, "a channel window")) return WH_EINVAL;
+            if (!ts_ok(t)) return bad(r, "a channel window (time out of range)"), WH_EINVAL;
+            if (cmap[i] >= 0 && !saved[i].gcra) {
+                const wh_rate_slot *sl = &c->chan_slots[cmap[i]];
+                tring_push(&x->win[cmap[i]], t, (uint32_t)sl->count, sl->period_ms);
+            }
+        }
+    }
+    uint32_t nj;
+    if (!GET(r, x->named, "the named raids") || !GET(r, nj, "the recent joins")) return WH_EINVAL;
+    if (nj > WH_JOIN_LOG_MAX) return bad(r, "the recent joins (too many)"), WH_EINVAL;
+    for (uint32_t k = 0; k < nj; k++) {
+        int64_t t;
+        uint64_t mask;
+        uint16_t l;
+        const char *what = "a recent join";
+        if (!GET(r, t, what) || !GET(r, mask, what) || !GET(r, l, what)) return WH_EINVAL;
+        if (!ts_ok(t)) return bad(r, "a recent join (time out of range)"), WH_EINVAL;
+        if (r->len - r->at < l) return bad(r, "a recent join's id"), WH_EINVAL;
+        wh_chan_remember_join(x, c, (wh_str){(const char *)r->p + r->at, l}, mask, t);
+        r->at += l;
+    }
+    return WH_OK;
 }
 
 /* A channel's wave groups; WH_EINVAL with r->bad set, or WH_ENOMEM. */
@@ -711,6 +1007,14 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
     rd r = {buf, len - 8, 8, false, NULL};
     uint32_t ver;
     GET(&r, ver, "the version");
+    if (ver == 1) {
+        snprintf(err, errlen,
+                 "state file %s: version 1, written before `rate` counted a sliding window; this "
+                 "whiply reads version %d. Move the file away (the state rebuilds from events) "
+                 "or load it with the whiply that wrote it",
+                 label, SNAP_VERSION);
+        return WH_EINVAL;
+    }
     if (ver != SNAP_VERSION) {
         snprintf(err, errlen, "state file %s: version %u, this whiply reads version %d", label, ver,
                  SNAP_VERSION);
@@ -733,7 +1037,7 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
         wh_user u;
         memset(&u, 0, sizeof(u));
         int64_t tat[WH_USER_SLOTS];
-        uint8_t cnt;
+        uint16_t cnt;
         const char *w = "a user";
         if (!GET(&r, key, w) || !GET(&r, last, w) || !GET(&r, u.first_ms, w) ||
             !GET(&r, u.strikes_ms, w) || !GET(&r, u.strikes, w) || !GET(&r, u.rep, w) ||
@@ -745,7 +1049,7 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
         bool tats = true;
         for (uint32_t k = 0; k < nus; k++)
             tats &= tat_ok(tat[k]);
-        if (cnt > WH_RECENT || !isfinite(u.strikes) || u.strikes < 0 || u.strikes > 1e9 ||
+        if (cnt > WH_LOG_MAX || !isfinite(u.strikes) || u.strikes < 0 || u.strikes > 1e9 ||
             !isfinite(u.rep) || fabs(u.rep) > 1e9 || !ts_ok(last) || !ts_ok(u.first_ms) ||
             !ts_ok(u.strikes_ms) || !ts_ok(u.rep_ms) || !tats) {
             bad(&r, "a user (a value out of range)");
@@ -755,17 +1059,22 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
             int64_t ts;
             uint64_t sim;
             uint32_t h;
-            if (!GET(&r, ts, w) || !GET(&r, sim, w) || !GET(&r, h, w)) goto bad;
-            if (!ts_ok(ts)) {
-                bad(&r, "a user's recent message (time out of range)");
+            if (!GET(&r, ts, w) || !GET(&r, sim, w) || !GET(&r, h, w) ||
+                (!ts_ok(ts) && !bad(&r, "a user's recent message (time out of range)"))) {
+                wh_user_release(&u); /* its heap log, if the log had grown */
                 goto bad;
             }
-            wh_user_remember(&u, h, sim, ts);
+            wh_user_remember(&u, c, h, sim, ts);
         }
         for (uint32_t k = 0; k < nus; k++)
             if (umap[k] >= 0) u.tat[umap[k]] = tat[k];
         wh_user *dst = wh_table_get(shards[wh_shard_of(key, n)]->users, key, last, true, NULL);
-        if (dst) *dst = u;
+        if (dst) {
+            wh_user_release(dst); /* a key given twice: the last wins, nothing leaks */
+            *dst = u;
+        } else {
+            wh_user_release(&u);
+        }
     }
     uint64_t nc;
     if (!GET(&r, nc, "the number of channels")) goto bad;
@@ -792,6 +1101,16 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
             if (!GET(&r, ch->mode_until[m], w) ||
                 (!ts_ok(ch->mode_until[m]) && !bad(&r, "a channel mode (out of range)")))
                 goto bad;
+        uint8_t hasx;
+        if (!GET(&r, hasx, w)) goto bad;
+        if (hasx) {
+            wh_status st = load_chan_ext(&r, ch, c, cs, ncs, cmap);
+            if (st == WH_ENOMEM) {
+                snprintf(err, errlen, "state file %s: out of memory", label);
+                return WH_ENOMEM;
+            }
+            if (st != WH_OK) goto bad;
+        }
         uint8_t has;
         if (!GET(&r, has, w)) goto bad;
         if (has && load_waves(&r, ch) != WH_OK) {

@@ -15,27 +15,61 @@
 #include "rules/rules.h"
 #include "state/gcra.h"
 
-#define WH_RECENT 8         /* a user's last messages kept for duplicate/similar */
+#define WH_RECENT 8         /* a user's log entries kept inline; sketches kept (similar) */
 #define WH_WAVE_GROUPS 4096 /* groups of similar messages per channel, at most */
 #define WH_WAVE_MEMBERS 256 /* distinct users kept per group */
 #define WH_WAVE_COMPARE                                                                            \
     8 /* a message joins a group if it is like its first or one of                                 \
          its last 8 messages */
 
-/* One user in one channel: 240 bytes (plus 32 of table entry and 8-16 of index). */
+/* One user in one channel: 256 bytes (plus 32 of table entry and 8-16 of index), and a heap
+ * log for a user with more than 8 messages within the longest window a rule looks back at.
+ *
+ * The message log is a ring of (time, text hash), newest at head - 1: sliding-window rates
+ * read the time `count` messages back, `duplicate` counts equal hashes within its window.
+ * It lives in ts/hash (8 entries) until it must hold more: then in `more` (cap entries: cap
+ * times, then cap hashes; at most wh_state_cfg.log_cap, WH_LOG_MAX), and back inline once
+ * the messages beyond the last 8 are older than every window. Sketches (similar) are kept
+ * for the last 8 messages only, in their own ring. */
 typedef struct {
-    int64_t first_ms;   /* first message seen (0: none yet) */
-    int64_t strikes_ms; /* when `strikes` was last changed */
-    double strikes;     /* active strikes at strikes_ms (they decay after) */
-    double rep;         /* reputation */
-    int64_t rep_ms;     /* last message that earned reputation */
-    int64_t tat[WH_USER_SLOTS];
-    int64_t ts[WH_RECENT]; /* recent messages, a ring: time, sketch, text hash */
-    uint64_t sim[WH_RECENT];
+    int64_t first_ms;           /* first message seen (0: none yet) */
+    int64_t strikes_ms;         /* when `strikes` was last changed */
+    double strikes;             /* active strikes at strikes_ms (they decay after) */
+    double rep;                 /* reputation */
+    int64_t rep_ms;             /* last message that earned reputation */
+    int64_t tat[WH_USER_SLOTS]; /* GCRA cells (rate with mode: gcra) */
+    int64_t ts[WH_RECENT];      /* the log, inline */
     uint32_t hash[WH_RECENT];
-    uint8_t head, n;
+    uint64_t sim[WH_RECENT]; /* sketches of the last 8 messages, newest at sim_head - 1 */
+    int64_t *more;           /* the log on the heap, or NULL; owned by the record */
+    uint16_t head, n, cap;   /* the log: next write, entries, capacity of `more` */
+    uint8_t sim_head;
     uint32_t messages; /* messages seen (saturating) */
 } wh_user;
+
+/* A ring of event times for one sliding window of a channel (grown up to the limit's count
+ * while the channel is busy). */
+typedef struct {
+    int64_t *t;
+    uint32_t cap, head, n;
+} wh_tring;
+
+/* A join remembered for a raid's targets. */
+typedef struct {
+    int64_t ts;
+    uint64_t mask; /* the join rules (wh_rule.join_bit) whose filters this joiner matched */
+    char *big;     /* the user's id when 24 bytes or longer, else NULL */
+    char id[24];
+} wh_joiner;
+
+/* What a channel keeps beyond its fixed record, allocated at the first event that needs it:
+ * sliding windows, the recent joins, and which raids already named their joiners. */
+typedef struct {
+    wh_tring win[WH_CHAN_SLOTS];
+    uint64_t named; /* join rules (bits) whose current raid already named its targets */
+    wh_joiner *j;   /* ring of recent joins, newest at jhead - 1 */
+    uint32_t jcap, jhead, jn;
+} wh_chan_ext;
 
 typedef struct {
     uint64_t user;
@@ -76,7 +110,8 @@ typedef struct {
 
 /* One channel. */
 typedef struct {
-    int64_t tat[WH_CHAN_SLOTS];
+    int64_t tat[WH_CHAN_SLOTS];         /* GCRA cells (mode: gcra) */
+    wh_chan_ext *x;                     /* windows and recent joins, or NULL */
     int64_t mode_until[WH_MODE__COUNT]; /* channel_action modes on until then */
     wh_waves *waves;                    /* allocated at the first message that may form one */
 } wh_channel;
@@ -117,12 +152,28 @@ double wh_user_strikes(const wh_user *u, const wh_state_cfg *c, int64_t now_ms);
  * when w > 0. */
 void wh_user_add_strikes(wh_user *u, const wh_state_cfg *c, int64_t now_ms, double w);
 void wh_user_add_rep(wh_user *u, const wh_state_cfg *c, double d);
-/* Messages of the last `within` ms with this text hash (dup) or sketch similarity >=
- * threshold (similar), not counting the current one. */
+/* Messages of the last `within` ms with this text hash (dup: the whole log) or sketch
+ * similarity >= threshold (similar: the last 8), not counting the current one. */
 uint32_t wh_user_count_dup(const wh_user *u, uint64_t hash, int64_t now_ms, int64_t within_ms);
 uint32_t wh_user_count_similar(const wh_user *u, uint64_t sim, double threshold, int64_t now_ms,
                                int64_t within_ms);
-void wh_user_remember(wh_user *u, uint64_t hash, uint64_t sim, int64_t now_ms);
+/* A sliding window over the log (the current message not yet in it): true when `count`
+ * earlier messages are less than per_ms old, so this one makes count + 1 in one window. */
+bool wh_user_window_over(const wh_user *u, int64_t count, int64_t per_ms, int64_t now_ms);
+/* Appends a message to the log (growing or shrinking it as c says). */
+void wh_user_remember(wh_user *u, const wh_state_cfg *c, uint64_t hash, uint64_t sim,
+                      int64_t now_ms);
+/* Frees what a record owns (its heap log); the record stays usable. */
+void wh_user_release(wh_user *u);
+
+/* ---- channel windows and joins ---- */
+/* Counts an event in a channel's sliding window: true when `count` earlier events of the
+ * slot are less than per_ms old (this one is over). NULL ext (out of memory) counts nothing. */
+wh_chan_ext *wh_chan_ext_get(wh_channel *ch);
+bool wh_chan_window_take(wh_chan_ext *x, uint32_t slot, const wh_rate_slot *sl, int64_t now_ms);
+/* Remembers a join (for targets), keeping at most c->join_log_cap within c->join_keep_ms. */
+void wh_chan_remember_join(wh_chan_ext *x, const wh_state_cfg *c, wh_str user_id, uint64_t mask,
+                           int64_t now_ms);
 
 /* ---- waves ---- */
 /* Adds a message to the group of similar recent messages in the channel (or a new group);

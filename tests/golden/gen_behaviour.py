@@ -29,7 +29,8 @@ def write(name, events):
 
 def flood():
     ev, t = [], T0
-    # alice: 12 messages 500 ms apart; the limit is 5 per 10 s (burst 5, one more every 2 s)
+    # alice: 12 messages 500 ms apart; the limit is at most 5 in any 10 s (a sliding window):
+    # the 6th and every one after it are over (every message counts, flagged or not)
     for k in range(12):
         ev.append(msg(f"alice-{k + 1}", t + k * 500, "alice", f"message {k + 1} from alice"))
     # bob chats normally meanwhile: never over
@@ -38,14 +39,28 @@ def flood():
     # a moderator floods too: exempt
     for k in range(8):
         ev.append(msg(f"mod-{k + 1}", t + 100 + k * 100, "themod", "!rules", roles=["moderator"]))
-    # alice comes back after a pause: allowed again; then exactly at the GCRA boundary
+    # alice comes back after a pause: 5 messages in 4 ms are allowed; a 6th exactly 10 s after
+    # the first of them is allowed (the first has left the window: 5 in it, this one included)
     t2 = t + 30_000
     ev.append(msg("alice-back-1", t2, "alice", "sorry about that"))
-    for k in range(5):
+    for k in range(4):
         ev.append(msg(f"alice-back-{k + 2}", t2 + 1 + k, "alice", f"burst {k}"))
-    ev.append(msg("alice-boundary-early", t2 + 1999, "alice", "one ms early"))
-    ev.append(msg("alice-boundary-exact", t2 + 2000, "alice", "exactly on time"))
-    # a channel flood: 25 users at once -> slow mode once, not again while it is on
+    ev.append(msg("alice-boundary-exact", t2 + 10_000, "alice", "exactly on time"))
+    # ... and bea's 6th, 1 ms earlier, is over (6 in one window)
+    ev.append(msg("bea-1", t2, "bea", "hello"))
+    for k in range(4):
+        ev.append(msg(f"bea-{k + 2}", t2 + 1 + k, "bea", f"burst {k}"))
+    ev.append(msg("bea-boundary-early", t2 + 9_999, "bea", "one ms early"))
+    # the issue's case: one message a second; the 6th is over, not the 10th (GCRA's reading)
+    t5 = t + 200_000
+    for k in range(10):
+        ev.append(msg(f"ivan-{k + 1}", t5 + k * 1000, "ivan", f"line {k + 1}"))
+    # the same in #bursty, where the limit is `mode: gcra` (a bucket of 5 refilled one per 2 s):
+    # the 9 first pass, as GCRA intends
+    for k in range(10):
+        ev.append(msg(f"gcra-{k + 1}", t5 + k * 1000, "ivan", f"line {k + 1}", channel="#bursty"))
+    # a channel flood: 25 users at once -> slow mode once, not again while it is on; the late
+    # messages are still over (25 in the last 10 s) without a second channel action
     t3 = t + 60_000
     for k in range(25):
         ev.append(msg(f"crowd-{k + 1}", t3 + k * 10, f"viewer{k}", "POGGERS"))
@@ -78,6 +93,38 @@ def duplicates():
     # the same text from different users is not a duplicate (that is a wave)
     for k in range(4):
         ev.append(msg(f"hype-{k + 1}", t + 400_000 + k * 100, f"fan{k}", "LETS GOOOO"))
+    # two copies, nine other lines, the third copy: still the third within the minute
+    lines = ["anyone seen the new patch", "the boss fight was wild", "my cat just walked by",
+             "is the stream lagging", "what keyboard is that", "that combo was clean",
+             "brb getting water", "ok back now", "who won the last match"]
+    t6 = t + 500_000
+    ev.append(msg("henry-copy-1", t6, "henry", "check out my speedrun vod"))
+    ev.append(msg("henry-copy-2", t6 + 2000, "henry", "check out my speedrun vod"))
+    for k, x in enumerate(lines):
+        ev.append(msg(f"henry-line-{k + 1}", t6 + 4000 + k * 2000, "henry", x))
+    ev.append(msg("henry-copy-3", t6 + 30_000, "henry", "Check out my speedrun VOD!"))
+    # in #slow the window is 10 minutes: the third copy 9 minutes after the first, with 40
+    # other lines between, is caught; a fourth 1 ms less than 10 minutes after the second is
+    # the third again (the first has left the window), and one after 10 minutes of silence is
+    # allowed
+    t7 = t + 1_000_000
+    ev.append(msg("ida-copy-1", t7, "ida", "vote for my clip in the contest", channel="#slow"))
+    words = ["pizza", "rocket", "guitar", "winter", "tunnel", "marble", "violet", "copper",
+             "saddle", "lantern", "harbor", "pepper", "meadow", "falcon", "walnut", "canyon",
+             "button", "velvet", "orchid", "glacier", "anchor", "biscuit", "cobalt", "dragon",
+             "ember", "fossil", "garnet", "hazel", "igloo", "jigsaw", "kettle", "lemon",
+             "magnet", "nectar", "oyster", "puzzle", "quartz", "raven", "sprout", "tundra"]
+    other = [f"{words[k]} {words[(k * 7 + 3) % 40]} {words[(k * 13 + 11) % 40]}" for k in range(40)]
+    for k in range(20):
+        ev.append(msg(f"ida-line-{k + 1}", t7 + 10_000 + k * 12_000, "ida", other[k],
+                      channel="#slow"))
+    ev.append(msg("ida-copy-2", t7 + 250_000, "ida", "vote for my clip in the contest", channel="#slow"))
+    for k in range(20):
+        ev.append(msg(f"ida-more-{k + 1}", t7 + 260_000 + k * 12_000, "ida", other[20 + k],
+                      channel="#slow"))
+    ev.append(msg("ida-copy-3", t7 + 540_000, "ida", "vote for my clip in the contest", channel="#slow"))
+    ev.append(msg("ida-copy-4", t7 + 849_999, "ida", "vote for my clip in the contest", channel="#slow"))
+    ev.append(msg("ida-copy-5", t7 + 1_600_000, "ida", "vote for my clip in the contest", channel="#slow"))
     ev.sort(key=lambda e: e["ts"])
     write("duplicates", ev)
 
@@ -125,7 +172,8 @@ def raids():
         ev.append({"id": f"raid-{k + 1}", "type": "join", "platform": "twitch", "channel": "#main",
                    "user": {"id": f"raider{k}", "created_at": fresh if k % 3 == 0 else old},
                    "ts": t2 + k * 100})
-    # 11 minutes later another burst: followers-only again
+    # 11 minutes later another burst: followers-only again (the first raid ended: it names
+    # its joiners afresh)
     t3 = t2 + 11 * 60_000
     for k in range(12):
         ev.append({"id": f"raid2-{k + 1}", "type": "join", "platform": "twitch", "channel": "#main",
@@ -142,6 +190,28 @@ def raids():
     ev.append(msg("link-unseen", t4 + 4, "lurker", "https://example.net", created_at=old))
     ev.sort(key=lambda e: e["ts"])
     write("raids", ev)
+
+
+def raid80():
+    """The issue's raid: `joins: {count: 40, per: 10s}` with `account_age: "< 1d"` and ban;
+    80 joins 25 ms apart (two in three fresh accounts), then a trickle of 20 more, one every
+    400 ms, then a straggler after the window has emptied. The same joins in #gcra meet the
+    limit in `mode: gcra` (a bucket of 40 refilled at 4 a second), for comparison."""
+    ev, t = [], T0
+    old = "2020-01-01T00:00:00Z"
+    fresh = "2026-09-21T10:00:00Z"
+    for ch, tag in (("#main", "raid"), ("#gcra", "gcra")):
+        def join(i, ts, k):
+            return {"id": f"{tag}-{i}", "type": "join", "platform": "twitch", "channel": ch,
+                    "user": {"id": f"{tag}er{k}", "created_at": fresh if k % 3 else old},
+                    "ts": ts}
+        for k in range(80):
+            ev.append(join(k + 1, t + k * 25, k))
+        for k in range(20):
+            ev.append(join(81 + k, t + 2000 + (k + 1) * 400, 80 + k))
+        ev.append(join(101, t + 30_000, 100))
+    ev.sort(key=lambda e: e["ts"])
+    write("raid80", ev)
 
 
 def escalation():
@@ -183,8 +253,90 @@ def escalation():
     write("escalation", ev)
 
 
+def docs_example():
+    """The 91-event stream of docs/rules.md's complete behaviour example (#pixelqueen):
+    chat, a raid of 60 joins 50 ms apart (every third account made that morning), one user
+    posting 12 messages in 2.2 s, one pasting the same line three times, nine accounts
+    posting variants of an ad 2 s apart, links, and two moderator actions."""
+    def iso(h, m, s_ms):
+        return f"2026-11-24T{h:02d}:{m:02d}:{s_ms // 1000:02d}.{s_ms % 1000:03d}Z"
+
+    def user(uid, name, created, roles=None):
+        u = {"id": uid, "name": name}
+        if roles:
+            u["roles"] = roles
+        u["created_at"] = created
+        return u
+
+    def m(i, u, text, ts):
+        return {"id": i, "type": "message", "platform": "twitch", "channel": "#pixelqueen",
+                "user": u, "text": text, "ts": ts}
+
+    ev = []
+    gus = user("u-1044", "grumpy_gus", "2022-06-01T10:00:00Z")
+    ev.append(m("c-1", user("u-1010", "cozy_kat", "2021-03-03T03:00:00Z"), "hi chat, hi pixel", iso(20, 0, 0)))
+    ev.append(m("c-2", gus, "this map again?", iso(20, 0, 30_000)))
+    for k in range(60):
+        created = "2026-11-24T08:00:00Z" if k % 3 == 2 else "2024-05-01T12:00:00Z"
+        ev.append({"id": f"j-{k + 1}", "type": "join", "platform": "twitch", "channel": "#pixelqueen",
+                   "user": {"id": f"u-{7000 + k}", "name": f"raider_{k}", "created_at": created},
+                   "ts": iso(20, 1, k * 50)})
+    sam = user("u-1077", "spammy_sam", "2023-01-01T00:00:00Z")
+    for k in range(12):
+        ev.append(m(f"f-{k + 1}", sam, f"POG {k}", iso(20, 2, k * 200)))
+    cat = user("u-1088", "copycat", "2020-01-01T00:00:00Z")
+    for k, x in enumerate(["Follow my channel for daily speedruns!",
+                           "follow my channel   for daily SPEEDRUNS", "Follow my channel for daily speedruns!"]):
+        ev.append(m(f"d-{k + 1}", cat, x, iso(20, 3, k * 10_000)))
+    ad = "get BEST viewers and followers cheap at bigfollows dot shop"
+    tails = [" now", " 24/7", " !!", " today", " ok", " 100%", " pls", " :)", " <3"]
+    for k in range(9):
+        ev.append(m(f"w-{k + 1}", user(f"u-{9000 + k}", f"promo_{k}", "2025-01-01T00:00:00Z"),
+                    ad + tails[k], iso(20, 4, k * 2000)))
+    ev.append(m("l-1", user("u-1099", "freshie", "2026-11-22T15:00:00Z"),
+                "my clip of that fail: clips.twitch.tv/AbcDef", iso(20, 5, 0)))
+    ev.append(m("l-2", user("u-1100", "nightowl_88", "2019-01-01T00:00:00Z", ["subscriber"]),
+                "the vod: youtube.com/watch?v=dQw4w9WgXcQ", iso(20, 5, 5000)))
+    ev.append({"id": "m-1", "type": "mod_action", "platform": "twitch", "channel": "#pixelqueen",
+               "moderator": "mod_kay", "target": "u-1099", "action": "approve",
+               "ts": iso(20, 5, 20_000), "ref_event": "l-1"})
+    ev.append({"id": "m-2", "type": "mod_action", "platform": "twitch", "channel": "#pixelqueen",
+               "moderator": "mod_kay", "target": "u-1044", "action": "timeout",
+               "ts": iso(20, 6, 0), "duration_s": 600})
+    ev.append(m("l-3", gus, "whatever, look: youtube.com/watch?v=x", iso(20, 7, 0)))
+    assert len(ev) == 91
+    with open(os.path.join(HERE, "docs-behaviour", "events.ndjson"), "w") as f:
+        for e in ev:
+            f.write(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
+def examples():
+    """examples/behaviour.ndjson: the five streams above in one, merged by time, each in
+    channels of its own and with its name in front of every id."""
+    names = ["flood", "duplicates", "waves", "raids", "escalation"]
+    chans = {"flood": {"#main": "#flood", "#bursty": "#flood-bursty"},
+             "duplicates": {"#main": "#copypasta", "#slow": "#copypasta-slow"},
+             "waves": {"#main": "#wave", "#other": "#wave-other"}, "raids": {"#main": "#raid"},
+             "escalation": {"#main": "#regulars"}}
+    ev = []
+    for name in names:
+        with open(os.path.join(HERE, "behaviour-" + name, "events.ndjson")) as f:
+            for line in f:
+                e = json.loads(line)
+                e = {k: (name + "/" + v if k == "id" else chans[name][v] if k == "channel" else v)
+                     for k, v in e.items()}
+                ev.append(e)
+    ev.sort(key=lambda e: e["ts"])
+    with open(os.path.join(HERE, "..", "..", "examples", "behaviour.ndjson"), "w") as f:
+        for e in ev:
+            f.write(json.dumps(e, ensure_ascii=False) + "\n")
+
+
 flood()
 duplicates()
 waves()
 raids()
+raid80()
 escalation()
+docs_example()
+examples()

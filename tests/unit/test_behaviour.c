@@ -1,6 +1,9 @@
 /* test_behaviour.c - sketches, strike decay, waves, behaviour predicates through the engine,
  * and the property that spreading channels over shards never changes a decision. */
 #include <math.h>
+#include <stdio.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "helpers.h"
 #include "state/shard.h"
@@ -244,11 +247,117 @@ static const char *decide(wh_worker *w, const char *l)
     return outb.p;
 }
 
-TEST(rate_is_gcra_exact_at_the_boundary)
+TEST(rate_is_at_most_count_in_any_window_exact_at_the_boundary)
 {
     wh_ruleset *rs =
         th_rules("version: 1\nrules:\n"
                  "  - {id: flood, when: {rate: {count: 2, per: 10s}}, action: delete}\n");
+    wh_worker *w = wh_worker_new(rs, NULL);
+    ASSERT_CONTAINS(decide(w, ev("1", 0, "a", "x")), "\"allow\"");
+    ASSERT_CONTAINS(decide(w, ev("2", 1, "a", "x")), "\"allow\"");
+    ASSERT_CONTAINS(decide(w, ev("3", 2, "a", "x")), "\"delete\""); /* 3 in 10 s */
+    ASSERT_CONTAINS(decide(w, ev("4", 2, "b", "x")), "\"allow\"");  /* per user */
+    /* every message counts, flagged or not: at 9999 the window (-1, 9999] holds 0, 1 and 2;
+     * at 10002 it is (2, 10002]: 9999 only, 2 with this one */
+    ASSERT_CONTAINS(decide(w, ev("5", 9999, "a", "x")), "\"delete\"");
+    ASSERT_CONTAINS(decide(w, ev("6", 10002, "a", "x")), "\"allow\"");
+    ASSERT_CONTAINS(decide(w, ev("7", 19998, "a", "x")), "\"delete\""); /* 9999, 10002 in */
+    ASSERT_CONTAINS(decide(w, ev("7b", 20002, "a", "x")), "\"allow\""); /* 10002 has left */
+    /* exactly `per` after the message `count` back is allowed, 1 ms before is not */
+    ASSERT_CONTAINS(decide(w, ev("8", 30000, "b", "x")), "\"allow\"");
+    ASSERT_CONTAINS(decide(w, ev("9", 30001, "b", "x")), "\"allow\"");
+    ASSERT_CONTAINS(decide(w, ev("10", 40000, "b", "x")), "\"allow\""); /* 30000 has left */
+    ASSERT_CONTAINS(decide(w, ev("11", 40000, "b", "x")), "\"delete\"");
+    wh_worker_free(w);
+    wh_ruleset_release(rs);
+}
+
+TEST(rate_window_counts_an_out_of_order_message_as_recent)
+{
+    /* docs/rules.md, "Event time": a remembered message counts when this event's ts minus
+     * its ts is less than `per`, so one with a later ts than the current event counts */
+    wh_ruleset *rs =
+        th_rules("version: 1\nrules:\n"
+                 "  - {id: flood, when: {rate: {count: 2, per: 10s}}, action: delete}\n");
+    wh_worker *w = wh_worker_new(rs, NULL);
+    ASSERT_CONTAINS(decide(w, ev("1", 20000, "a", "x")), "\"allow\"");
+    ASSERT_CONTAINS(decide(w, ev("2", 5000, "a", "x")), "\"allow\"");  /* late: 1 before */
+    ASSERT_CONTAINS(decide(w, ev("3", 6000, "a", "x")), "\"delete\""); /* 20000 and 5000 */
+    ASSERT_CONTAINS(decide(w, ev("4", 30000, "a", "x")), "\"allow\""); /* 20000 only */
+    wh_worker_free(w);
+    wh_ruleset_release(rs);
+}
+
+TEST(rate_one_a_second_is_over_at_the_sixth_not_the_tenth)
+{
+    /* the issue's case: 5 per 10 s, one message a second. The window flags the 6th; GCRA
+     * (mode: gcra, a bucket of 5 refilled one per 2 s) lets 9 through, as it intends */
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - {id: w, when: {rate: {count: 5, per: 10s}}, action: delete}\n"
+                              "  - {id: g, when: {rate: {count: 5, per: 10s, mode: gcra}},"
+                              " action: hold}\n");
+    wh_worker *w = wh_worker_new(rs, NULL);
+    int first_w = 0, first_g = 0;
+    for (int k = 1; k <= 10; k++) {
+        char id[8];
+        snprintf(id, sizeof(id), "%d", k);
+        const char *d = decide(w, ev(id, 1000LL * (k - 1), "a", "x"));
+        if (!first_w && strstr(d, "\"w\"")) first_w = k;
+        if (!first_g && strstr(d, "\"g\"")) first_g = k;
+    }
+    ASSERT_EQ(first_w, 6);
+    ASSERT_EQ(first_g, 10);
+    wh_worker_free(w);
+    wh_ruleset_release(rs);
+}
+
+/* The reference: every message time kept, counted by brute force. */
+TEST(rate_window_equals_a_brute_force_count_on_random_traffic)
+{
+    for (int round = 0; round < 6; round++) {
+        int count = 1 + (int)(next() % (round < 3 ? 8 : WH_WINDOW_MAX_USER_COUNT));
+        long long per = 50 + (long long)(next() % 5000);
+        bool chan = round % 2;
+        char yaml[256];
+        snprintf(yaml, sizeof(yaml),
+                 "version: 1\nrules:\n  - {id: f, when: {rate: {count: %d, per: %lldms%s}},"
+                 " action: delete}\n",
+                 count, per, chan ? ", scope: channel" : "");
+        wh_ruleset *rs = th_rules(yaml);
+        wh_worker *w = wh_worker_new(rs, NULL);
+        enum { N = 3000 };
+        static long long seen[2][N];
+        int nseen[2] = {0, 0};
+        long long ts = 0;
+        for (int i = 0; i < N; i++) {
+            /* bursts and pauses, at times several messages in one ms */
+            int r = (int)(next() % 10);
+            ts += r < 5 ? 0 : r < 9 ? (long long)(next() % (per / count + 2)) : per;
+            int u = chan ? 0 : (int)(next() % 2);
+            const char *user = u ? "b" : "a";
+            int in = 0;
+            for (int k = 0; k < nseen[u]; k++)
+                in += ts - seen[u][k] < per;
+            char id[16];
+            snprintf(id, sizeof(id), "%d", i);
+            const char *d = decide(w, ev(id, ts, chan && next() % 2 ? "b" : user, "x"));
+            bool over = strstr(d, "\"delete\"") != NULL;
+            if (over != (in >= count))
+                T_FAIL("round %d (count %d, per %lld, %s): message %d at %lld: %d earlier in the "
+                       "window, decided %s",
+                       round, count, per, chan ? "channel" : "user", i, ts, in, d);
+            seen[u][nseen[u]++] = ts;
+        }
+        wh_worker_free(w);
+        wh_ruleset_release(rs);
+    }
+}
+
+TEST(rate_gcra_mode_is_a_bucket_exact_at_the_boundary)
+{
+    wh_ruleset *rs = th_rules(
+        "version: 1\nrules:\n"
+        "  - {id: flood, when: {rate: {count: 2, per: 10s, mode: gcra}}, action: delete}\n");
     wh_worker *w = wh_worker_new(rs, NULL);
     ASSERT_CONTAINS(decide(w, ev("1", 0, "a", "x")), "\"allow\"");
     ASSERT_CONTAINS(decide(w, ev("2", 1, "a", "x")), "\"allow\"");
@@ -258,6 +367,344 @@ TEST(rate_is_gcra_exact_at_the_boundary)
     ASSERT_CONTAINS(decide(w, ev("5", 4999, "a", "x")), "\"delete\"");
     ASSERT_CONTAINS(decide(w, ev("6", 5000, "a", "x")), "\"allow\"");
     wh_worker_free(w);
+    wh_ruleset_release(rs);
+}
+
+TEST(rate_modes_lint)
+{
+    char *d =
+        th_lint("version: 1\nrules:\n"
+                "  - {id: a, when: {rate: {count: 5, per: 10s, burst: 8}}, action: delete}\n"
+                "  - {id: b, when: {rate: {count: 129, per: 10s}}, action: delete}\n"
+                "  - {id: c, when: {rate: {count: 5, per: 10s, mode: leaky}}, action: delete}\n"
+                "  - {id: d, when: {joins: {count: 20000, per: 10s}}, action: ban}\n");
+    ASSERT_CONTAINS(d, "'burst' belongs to a token bucket: add 'mode: gcra'");
+    ASSERT_CONTAINS(d, "'rate' counts at most 128 in a sliding window per user");
+    ASSERT_CONTAINS(d, "unknown mode 'leaky' (expected window or gcra)");
+    ASSERT_CONTAINS(d, "'count' must be a whole number from 1 to 10000, got '20000'");
+    free(d);
+    /* the bounds themselves load, and GCRA takes any count */
+    wh_ruleset *rs = th_rules(
+        "version: 1\nrules:\n"
+        "  - {id: a, when: {rate: {count: 128, per: 1d}}, action: delete}\n"
+        "  - {id: b, when: {rate: {count: 10000, per: 10s, scope: channel}}, action: hold}\n"
+        "  - {id: c, when: {rate: {count: 10000, per: 10s, mode: gcra, burst: 50}},"
+        " action: warn}\n");
+    ASSERT(!rs->state.user_slots[0].gcra && rs->state.user_slots[1].gcra);
+    ASSERT_EQ(rs->state.log_cap, 128);
+    wh_ruleset_release(rs);
+}
+
+/* ---- raids ---- */
+
+static const char *join_ev(const char *id, long long ts, const char *user, bool fresh)
+{
+    snprintf(line, sizeof(line),
+             "{\"id\":\"%s\",\"type\":\"join\",\"platform\":\"twitch\",\"channel\":\"#c\","
+             "\"user\":{\"id\":\"%s\",\"created_at\":\"%s\"},\"ts\":%lld}",
+             id, user, fresh ? "2026-09-21T10:00:00Z" : "2020-01-01T00:00:00Z", ts);
+    return line;
+}
+
+TEST(raid_no_raider_slips_through_and_the_detection_names_the_earlier_ones)
+{
+    /* the raid: 40 joins per 10 s with a day-old account, 80 joins 25 ms apart */
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - {id: raid, when: {all: [{joins: {count: 40, per: 10s}},"
+                              " {account_age: \"< 1d\"}]}, action: ban}\n");
+    wh_worker *w = wh_worker_new(rs, NULL);
+    long long t0 = 1790000000000LL;
+    int detected = 0, slipped = 0, banned = 0;
+    for (int k = 0; k < 80; k++) {
+        char id[16], user[16];
+        snprintf(id, sizeof(id), "j%d", k + 1);
+        snprintf(user, sizeof(user), "r%d", k);
+        bool fresh = k % 4 != 3; /* three in four fresh */
+        const char *d = decide(w, join_ev(id, t0 + k * 25, user, fresh));
+        bool ban = strstr(d, "\"ban\"") != NULL;
+        banned += ban;
+        if (ban && !detected) {
+            detected = k + 1;
+            /* every earlier fresh joiner, and this one, oldest first; none of the old ones */
+            char want[4096] = ",\"targets\":[";
+            for (int i = 0; i <= k; i++)
+                if (i % 4 != 3)
+                    snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s\"r%d\"",
+                             want[strlen(want) - 1] == '[' ? "" : ",", i);
+            strcat(want, "]");
+            ASSERT_CONTAINS(d, want);
+        } else {
+            ASSERT_NOT_CONTAINS(d, "targets"); /* named once per raid */
+        }
+        if (detected && fresh && !ban) slipped++;
+        if (!fresh) ASSERT(!ban);
+    }
+    ASSERT_EQ(detected, 41);
+    ASSERT_EQ(slipped, 0);
+    ASSERT_EQ(banned, 30); /* the fresh ones of joins 41..80 */
+    /* the raid lasts while joins keep coming: 10 more, one every 600 ms, all still within a
+     * window that holds more than 40 */
+    for (int k = 0; k < 10; k++) {
+        char id[16];
+        snprintf(id, sizeof(id), "t%d", k);
+        ASSERT_CONTAINS(decide(w, join_ev(id, t0 + 2000 + (k + 1) * 600, id, true)), "\"ban\"");
+    }
+    /* a join after the window emptied ends it; the next raid is detected afresh and names
+     * its own joiners (not the first raid's) */
+    ASSERT_CONTAINS(decide(w, join_ev("late", t0 + 115000, "late", true)), "\"allow\"");
+    const char *d = NULL;
+    for (int k = 0; k < 40; k++) {
+        char id[16];
+        snprintf(id, sizeof(id), "s%d", k);
+        d = decide(w, join_ev(id, t0 + 120000 + k, id, true));
+    }
+    ASSERT_CONTAINS(d, "\"ban\"");
+    ASSERT_CONTAINS(d, "\"targets\":[\"late\",\"s0\",");
+    ASSERT_NOT_CONTAINS(d, "\"r0\"");
+    wh_worker_free(w);
+    wh_ruleset_release(rs);
+}
+
+TEST(raid_targets_name_a_rejoining_user_once)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - {id: raid, when: {joins: {count: 2, per: 10s}}, action: ban}\n");
+    wh_worker *w = wh_worker_new(rs, NULL);
+    ASSERT_CONTAINS(decide(w, join_ev("1", 1790000000000LL, "a", true)), "\"allow\"");
+    ASSERT_CONTAINS(decide(w, join_ev("2", 1790000000001LL, "b", true)), "\"allow\"");
+    ASSERT_CONTAINS(decide(w, join_ev("3", 1790000000002LL, "a", true)),
+                    "\"ban\",\"rules\":[\"raid\"],\"reason\":\"raid\",\"targets\":[\"b\",\"a\"]");
+    wh_worker_free(w);
+    wh_ruleset_release(rs);
+}
+
+TEST(raid_in_gcra_mode_leaks_as_the_bucket_refills)
+{
+    /* for comparison (docs/rules.md says which to choose): GCRA lets one join through every
+     * per/count once the bucket is empty, and names the raid once while it refills */
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - {id: raid, when: {all: [{joins: {count: 40, per: 10s, mode: "
+                              "gcra}}, {account_age: \"< 1d\"}]}, action: ban}\n");
+    wh_worker *w = wh_worker_new(rs, NULL);
+    int slipped = 0, named = 0, first = 0;
+    for (int k = 0; k < 80; k++) {
+        char id[16];
+        snprintf(id, sizeof(id), "j%d", k);
+        const char *d = decide(w, join_ev(id, 1790000000000LL + k * 25, id, true));
+        bool ban = strstr(d, "\"ban\"") != NULL;
+        named += strstr(d, "targets") != NULL;
+        if (ban && !first) first = k + 1;
+        if (first && !ban) slipped++;
+    }
+    ASSERT(first > 41); /* the bucket refilled meanwhile */
+    ASSERT(slipped >= 3);
+    ASSERT_EQ(named, 1);
+    wh_worker_free(w);
+    wh_ruleset_release(rs);
+}
+
+/* ---- duplicates ---- */
+
+TEST(duplicate_third_copy_after_nine_other_lines)
+{
+    wh_ruleset *rs =
+        th_rules("version: 1\nrules:\n"
+                 "  - {id: dup, when: {duplicate: {count: 3, within: 10m}}, action: delete}\n");
+    wh_worker *w = wh_worker_new(rs, NULL);
+    ASSERT_CONTAINS(decide(w, ev("c1", 0, "a", "buy my course")), "\"allow\"");
+    ASSERT_CONTAINS(decide(w, ev("c2", 1000, "a", "buy my course")), "\"allow\"");
+    for (int k = 0; k < 9; k++) {
+        char id[8], text[32];
+        snprintf(id, sizeof(id), "l%d", k);
+        snprintf(text, sizeof(text), "ordinary line %c", 'a' + k);
+        ASSERT_CONTAINS(decide(w, ev(id, 2000 + k * 1000, "a", text)), "\"allow\"");
+    }
+    ASSERT_CONTAINS(decide(w, ev("c3", 12000, "a", "BUY my course!")), "\"delete\"");
+    wh_worker_free(w);
+    wh_ruleset_release(rs);
+}
+
+/* The reference: every message of the user kept; whiply must agree whenever the window
+ * holds at most WH_LOG_MAX messages (its documented bound). */
+TEST(duplicate_equals_a_brute_force_count_on_random_traffic)
+{
+    wh_ruleset *rs =
+        th_rules("version: 1\nrules:\n"
+                 "  - {id: dup, when: {duplicate: {count: 4, within: 10m}}, action: delete}\n");
+    wh_worker *w = wh_worker_new(rs, NULL);
+    enum { N = 4000 };
+    static long long ts_of[N];
+    static int text_of[N];
+    const char *texts[] = {"alpha one",  "bravo two",   "charlie three", "delta four",
+                           "echo five",  "foxtrot six", "golf seven",    "hotel eight",
+                           "india nine", "juliet ten",  "kilo eleven",   "lima twelve"};
+    long long ts = 0;
+    for (int i = 0; i < N; i++) {
+        /* at least 4.7 s apart: at most 128 messages in 10 minutes, the bound */
+        ts += 4700 + (long long)(next() % 3000);
+        int x = (int)(next() % 12);
+        int same = 0, inwin = 0;
+        for (int k = 0; k < i; k++) {
+            bool in = ts - ts_of[k] < 600000;
+            inwin += in;
+            same += in && text_of[k] == x;
+        }
+        ASSERT(inwin <= WH_LOG_MAX);
+        char id[16];
+        snprintf(id, sizeof(id), "%d", i);
+        const char *d = decide(w, ev(id, ts, "a", texts[x]));
+        bool over = strstr(d, "\"delete\"") != NULL;
+        if (over != (same + 1 >= 4))
+            T_FAIL("message %d: %d earlier copies in the window, decided %s", i, same, d);
+        ts_of[i] = ts;
+        text_of[i] = x;
+    }
+    wh_worker_free(w);
+    wh_ruleset_release(rs);
+}
+
+TEST(a_busy_users_log_is_bounded_and_goes_back_inline)
+{
+    wh_ruleset *rs =
+        th_rules("version: 1\nrules:\n"
+                 "  - {id: dup, when: {duplicate: {count: 3, within: 1m}}, action: delete}\n");
+    const wh_state_cfg *c = &rs->state;
+    wh_user u;
+    memset(&u, 0, sizeof(u));
+    for (int k = 0; k < 1000; k++) /* 1000 messages in 10 s */
+        wh_user_remember(&u, c, (uint64_t)k, 0, k * 10);
+    ASSERT(u.more != NULL);
+    ASSERT_EQ(u.n, WH_LOG_MAX);
+    ASSERT_EQ(wh_user_count_dup(&u, 999, 10000, 60000), 1);
+    ASSERT_EQ(wh_user_count_dup(&u, 872, 10000, 60000), 1); /* 128 back: kept */
+    ASSERT_EQ(wh_user_count_dup(&u, 871, 10000, 60000), 0); /* 129 back: the bound */
+    /* a minute of quiet, then one message: everything beyond the last 8 is out of every
+     * window, and the log goes back inline */
+    wh_user_remember(&u, c, 5, 0, 80000);
+    ASSERT(u.more == NULL);
+    ASSERT_EQ(u.n, WH_RECENT);
+    ASSERT_EQ(wh_user_count_dup(&u, 999, 80000, 1000000), 1);
+    wh_user_release(&u);
+    wh_ruleset_release(rs);
+}
+
+/* The log grows, shrinks and wraps; similar (the last 8 sketches), duplicate (the log) and a
+ * window (the count-th most recent) must read it as a plain list of every message would. */
+TEST(the_log_reads_like_a_list_of_every_message)
+{
+    wh_ruleset *rs =
+        th_rules("version: 1\nrules:\n"
+                 "  - {id: dup, when: {duplicate: {count: 3, within: 2s}}, action: delete}\n"
+                 "  - {id: near, when: {similar: {count: 3, within: 2s}}, action: delete}\n"
+                 "  - {id: flood, when: {rate: {count: 20, per: 1s}}, action: delete}\n");
+    const wh_state_cfg *c = &rs->state;
+    enum { N = 20000 };
+    static int64_t ts[N];
+    static uint64_t sims[N];
+    static uint32_t hs[N];
+    wh_user u;
+    memset(&u, 0, sizeof(u));
+    int64_t t = 0;
+    bool was_heap = false, back_inline = false;
+    for (int i = 0; i < N; i++) {
+        /* bursts (the log grows), pauses (it shrinks back inline) */
+        t += next() % 50 == 0 ? 3000 : (int64_t)(next() % 40);
+        uint64_t sim = next() % 3 == 0 ? 0x0f0f0f0f0f0f0f0fULL : next();
+        uint32_t h = (uint32_t)(next() % 5);
+        /* the reference, before this message joins */
+        uint32_t want_sim = 0, want_dup = 0, k8 = 0, inwin = 0;
+        for (int j = i - 1; j >= 0; j--) {
+            if (k8 < 8) {
+                want_sim += t - ts[j] < 2000 && wh_sim_similarity(sims[j], sim) >= 0.8 - 1e-9;
+                k8++;
+            }
+            if (t - ts[j] < 2000) {
+                want_dup += hs[j] == h;
+                inwin++;
+            }
+        }
+        bool want_over = i >= 20 && t - ts[i - 20] < 1000;
+        if (inwin <= WH_LOG_MAX) {
+            ASSERT_EQ(wh_user_count_dup(&u, h, t, 2000), want_dup);
+            ASSERT_EQ(wh_user_count_similar(&u, sim, 0.8, t, 2000), want_sim);
+            ASSERT_EQ(wh_user_window_over(&u, 20, 1000, t), want_over);
+        }
+        wh_user_remember(&u, c, h, sim, t);
+        if (u.more) was_heap = true;
+        if (was_heap && !u.more) back_inline = true;
+        ts[i] = t;
+        sims[i] = sim;
+        hs[i] = h;
+    }
+    ASSERT(was_heap && back_inline);
+    wh_user_release(&u);
+    wh_ruleset_release(rs);
+}
+
+TEST(snapshot_keeps_logs_windows_and_joins_and_refuses_version_1)
+{
+    wh_ruleset *rs = th_rules(
+        "version: 1\nrules:\n"
+        "  - {id: dup, when: {duplicate: {count: 3, within: 1m}}, action: delete}\n"
+        "  - {id: busy, when: {rate: {count: 30, per: 10s, scope: channel}}, action: hold}\n"
+        "  - {id: raid, when: {all: [{joins: {count: 5, per: 10s}}, {account_age: \"< 1d\"}]},"
+        " action: ban}\n");
+    const wh_state_cfg *c = &rs->state;
+    wh_shard *a = wh_shard_new(100, 10, 0);
+    uint64_t ck = wh_chan_key((wh_str){"twitch", 6}, (wh_str){"#c", 2});
+    uint64_t uk = wh_user_key(ck, (wh_str){"u", 1});
+    wh_user *u = wh_shard_user(a, uk, 0, true);
+    for (int k = 0; k < 40; k++)
+        wh_user_remember(u, c, (uint64_t)(k % 3), 0, k * 100);
+    ASSERT(u->more != NULL);
+    wh_channel *ch = wh_shard_channel(a, ck, 0, true);
+    wh_chan_ext *x = wh_chan_ext_get(ch);
+    for (int k = 0; k < 20; k++)
+        wh_chan_window_take(x, 0, &c->chan_slots[0], k * 10);
+    wh_chan_remember_join(x, c, (wh_str){"joiner-with-a-long-identifier-0001", 34}, 1, 100);
+    wh_chan_remember_join(x, c, (wh_str){"j2", 2}, 0, 200);
+    const char *path = th_write_tmp("state.snap", "");
+    char err[512];
+    ASSERT_EQ(wh_state_save(&a, 1, c, path, err, sizeof(err)), WH_OK);
+    wh_shard *b[2] = {wh_shard_new(100, 10, 0), wh_shard_new(100, 10, 0)};
+    ASSERT_EQ(wh_state_load(b, 2, c, path, err, sizeof(err)), WH_OK);
+    wh_user *v = wh_shard_user(b[wh_shard_of(uk, 2)], uk, 4000, false);
+    ASSERT(v && v->n == 40);
+    ASSERT_EQ(wh_user_count_dup(v, 0, 4000, 60000), wh_user_count_dup(u, 0, 4000, 60000));
+    wh_channel *ch2 = wh_shard_channel(b[wh_shard_of(ck, 2)], ck, 300, false);
+    ASSERT(ch2 && ch2->x && ch2->x->win[0].n == 20 && ch2->x->jn == 2);
+    ASSERT_STR(ch2->x->j[0].big, "joiner-with-a-long-identifier-0001");
+    ASSERT_STR(ch2->x->j[1].id, "j2");
+    ASSERT_EQ(ch2->x->j[0].mask, 1);
+    /* 10 more in the window of 30 per 10 s: the 11th is over, as it would have been */
+    bool over = false;
+    for (int k = 0; k < 11; k++)
+        over = wh_chan_window_take(ch2->x, 0, &c->chan_slots[0], 300 + k);
+    ASSERT(over);
+    /* a version 1 file is refused, saying why */
+    FILE *f = fopen(path, "r+b");
+    ASSERT(f);
+    uint32_t one = 1;
+    fseek(f, 8, SEEK_SET);
+    fwrite(&one, 4, 1, f);
+    fclose(f);
+    /* (the checksum no longer matches: rewrite it as a v1 writer would have) */
+    char *buf;
+    size_t len;
+    ASSERT_EQ(wh_read_file(path, &buf, &len), WH_OK);
+    uint64_t sum = XXH3_64bits(buf, len - 8);
+    memcpy(buf + len - 8, &sum, 8);
+    wh_shard *cshard = wh_shard_new(100, 10, 0);
+    ASSERT_EQ(wh_state_load_mem(&cshard, 1, c, "old.snap", (const unsigned char *)buf, len, err,
+                                sizeof(err)),
+              WH_EINVAL);
+    ASSERT_CONTAINS(err, "state file old.snap: version 1, written before `rate` counted a sliding "
+                         "window; this whiply reads version 2");
+    free(buf);
+    wh_shard_free(cshard);
+    wh_shard_free(a);
+    wh_shard_free(b[0]);
+    wh_shard_free(b[1]);
     wh_ruleset_release(rs);
 }
 
@@ -382,6 +829,8 @@ TEST(spreading_channels_over_shards_never_changes_a_decision)
                  "  - {id: dup, when: {duplicate: {count: 2, within: 20s}}, escalate: true}\n"
                  "  - {id: near, when: {similar: {count: 3, within: 20s}}, action: hold}\n"
                  "  - {id: wave, when: {wave: {users: 3, within: 20s}}, action: ban}\n"
+                 "  - {id: raid, when: {all: [{joins: {count: 3, per: 2s}}, {strikes: \"< 2\"}]},"
+                 " action: hold}\n"
                  "  - {id: bad, when: {words: [badword]}, escalate: true}\n"
                  "  - {id: low, when: {all: [{reputation: \"< -5\"}, {length: \"> 3\"}]}, action: "
                  "delete}\n");
@@ -407,6 +856,11 @@ TEST(spreading_channels_over_shards_never_changes_a_decision)
                      "{\"id\":\"%d\",\"type\":\"mod_action\",\"channel\":\"#ch%d\",\"target\":"
                      "\"u%d\",\"action\":\"%s\",\"ts\":%lld}",
                      i, c, u, next() % 2 ? "timeout" : "approve", ts);
+        else if (next() % 8 == 0)
+            snprintf(lines[i], sizeof(lines[i]),
+                     "{\"id\":\"%d\",\"type\":\"join\",\"channel\":\"#ch%d\",\"user\":"
+                     "{\"id\":\"u%d\"},\"ts\":%lld}",
+                     i, c, u, ts);
         else
             snprintf(
                 lines[i], sizeof(lines[i]),
@@ -426,6 +880,7 @@ TEST(spreading_channels_over_shards_never_changes_a_decision)
     wh_decider_free(one);
     ASSERT(acted > N / 10); /* the stream does exercise the rules */
     ASSERT(strstr(ref.p, "\"targets\"") && strstr(ref.p, "\"channel_action\""));
+    ASSERT(strstr(ref.p, "\"rules\":[\"raid\"],\"reason\":\"raid\",\"targets\""));
     /* 20 random assignments of channels to K deciders: the same bytes every time */
     for (int round = 0; round < 20; round++) {
         uint32_t map[CH];
