@@ -308,7 +308,7 @@ suite "corpus converter" python3 tests/tools/test_spamassassin.py
 # ---- the daemon: the real `whiply serve` on a loopback port, over HTTP ----
 # (one suite a file: tests/serve/test_*.py, each on the harness of test_serve.py)
 for t in tests/serve/test_*.py; do
-    suite "serve $(basename "$t" .py)" timeout 900 python3 "$t" "$WHIPLY"
+    suite "serve $(basename "$t" .py)" timeout 1800 python3 "$t" "$WHIPLY"
 done
 
 # ---- dictionaries: no innocent word of nine languages is flagged by the profanity lists ----
