@@ -5,8 +5,9 @@
 #   2. users: 1,000,000 distinct active users in one run: peak RSS, state users and
 #      memory per user                                              (bar: <= 400 MB)
 #   3. wave: a 50-account spam wave (near-identical text, homoglyphs, fancy letters)
-#      inside real chat: when the wave rule first catches it, and what else it hits
-#                                                                   (bar: by the 10th account,
+#      inside real chat: when the wave rule first catches it, how many get through after,
+#      and what else it hits                                      (bar: by the 10th account,
+#                                                                    0 through after it,
 #                                                                    0 normal messages)
 #   4. raid: 100 joins, two in three fresh accounts, against `joins` + `account_age` -> ban,
 #      in window and gcra mode: fresh raiders let through after the first ban (window: 0)
@@ -273,7 +274,8 @@ part_users() {
 }
 
 # ================================================================ 3. wave
-# score_wave NAME TRUTH DECISIONS: one line, "first targets acted reached fp fp_targets"
+# score_wave NAME TRUTH DECISIONS: one line, "first targets acted reached fp fp_targets nspam
+# first_id through", through being the spam messages allowed after the first one caught
 score_wave() {
     awk -F '\t' '
         FNR == NR { acc[$1] = $2; su[$3] = $2; nspam++; next }
@@ -284,8 +286,8 @@ score_wave() {
             spam = (id in acc)
             if (spam) posted++
             if (act != "allow") {
-                if (spam) { acted++; reached[acc[id]] = 1 } else fp++
-            }
+                if (spam) { acted++; reached[acc[id]] = 1; caught = 1 } else fp++
+            } else if (spam && caught) through++
             if (match($0, /"targets":\[[^]]*\]/)) {
                 s = substr($0, RSTART + 11, RLENGTH - 12)
                 n = split(s, t, ",")
@@ -298,8 +300,8 @@ score_wave() {
         }
         END {
             for (a in reached) nr++
-            printf "%s %d %d %d %d %d %d %s\n", first == "" ? "-" : first, ntargets, acted, nr, fp, fpt,
-                nspam, firstid == "" ? "-" : firstid
+            printf "%s %d %d %d %d %d %d %s %d\n", first == "" ? "-" : first, ntargets, acted, nr, fp, fpt,
+                nspam, firstid == "" ? "-" : firstid, through
         }' "$1" "$2"
 }
 
@@ -317,7 +319,7 @@ rules:
     strikes: 3
 YAML
     # the scenario (bar), then a slower drip of the same wave (no bar: shows the group limit)
-    local name gmin gmax mins ev truth gen r first ntg acted reached fp fpt nspam fid
+    local name gmin gmax mins ev truth gen r first ntg acted reached fp fpt nspam fid through
     for name in wave slowdrip; do
         if [ "$name" = wave ]; then gmin=500 gmax=3000 mins=10; else gmin=4000 gmax=6000 mins=15; fi
         ev=$WORK/$name.ndjson
@@ -335,7 +337,7 @@ YAML
             exit 1
         fi
         run_w "$name" "$rules" "$ev" "$WORK/$name.decisions.ndjson" 1
-        read -r first ntg acted reached fp fpt nspam fid < <(score_wave "$truth" "$WORK/$name.decisions.ndjson")
+        read -r first ntg acted reached fp fpt nspam fid through < <(score_wave "$truth" "$WORK/$name.decisions.ndjson")
         if [ "$name" = wave ]; then
             echo "== 3. spam wave: $(commas "$normal") chat messages from $(commas "$users") users in $chan" \
                  "($mins minutes of $EV), $nspam spam accounts posting once each, ${gmin}-${gmax} ms apart;" \
@@ -343,17 +345,19 @@ YAML
             echo "   rule: wave {users: 10, within: 60s, threshold: 0.8} -> ban ($rules); spam texts: $truth"
             local summary="spam wave: first caught at spam account $first of $nspam (decision $fid), naming $ntg targets;" 
             summary="$summary $acted of $nspam spam messages acted on ($reached accounts reached, targets included);"
+            summary="$summary got through after detection: $through;"
             summary="$summary normal chat wrongly caught: $fp messages, $fpt users in targets"
-            if [ "$first" != - ] && [ "$first" -le 10 ] && [ "$fp" = 0 ] && [ "$fpt" = 0 ]; then
-                echo "$summary [ok: by the 10th account, no normal message]"
+            if [ "$first" != - ] && [ "$first" -le 10 ] && [ "$fp" = 0 ] && [ "$fpt" = 0 ] && [ "$through" = 0 ]; then
+                echo "$summary [ok: by the 10th account, none through after, no normal message]"
             else
-                echo "$summary MISSED (bar: caught by the 10th account, 0 normal messages)"
+                echo "$summary MISSED (bar: caught by the 10th account, 0 through after, 0 normal messages)"
             fi
         else
             local when="never caught"
             [ "$first" != - ] && when="first caught at account $first"
             echo "   variant, the same wave ${gmin}-${gmax} ms apart (every 10 consecutive accounts within 60 s):" \
-                 "$when, $acted of $nspam acted on ($reached reached), normal chat caught: $fp" \
+                 "$when, $acted of $nspam acted on ($reached reached), $through through after detection," \
+                 "normal chat caught: $fp" \
                  "messages, $fpt users in targets (no bar)"
         fi
         [ "$KEEP" = 1 ] || rm -f "$ev" "$WORK/$name.decisions.ndjson"

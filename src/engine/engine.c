@@ -199,6 +199,41 @@ static bool host_in(const wh_hostset *hs, wh_str host)
 
 /* ---- conditions ---- */
 
+/* Why a message counts toward a wave by default (`from: suspects`): a chorus of established
+ * chatters ("LETS GOOO", "happy birthday") is not a spam wave; a burst of fresh or unknown
+ * accounts with one text, or one text carrying links or mentions, is. One row a reason, in
+ * the order --explain lists them. */
+enum {
+    WAVE_WHY_LINKS = 1u << 0,
+    WAVE_WHY_MENTIONS = 1u << 1,
+    WAVE_WHY_FRESH = 1u << 2,
+    WAVE_WHY_NEW = 1u << 3,
+    WAVE_WHY_REP = 1u << 4,
+};
+static const char *const wave_why_names[] = {"links", "mentions", "fresh_account", "new_here",
+                                             "low_reputation"};
+#define WAVE_FRESH_MS (7LL * 86400000) /* an account younger than a week is fresh */
+#define WAVE_KNOWN_MESSAGES 3          /* known here: at least 3 earlier messages ... */
+#define WAVE_KNOWN_MS (10LL * 60000)   /* ... the first of them 10 minutes ago or more */
+
+/* The reasons (WAVE_WHY_*) this message counts toward a wave by default; 0: an established
+ * chatter's plain message. Known here: whiply saw WAVE_KNOWN_MESSAGES earlier messages of
+ * the user in the channel over WAVE_KNOWN_MS, or the platform says it is not their first. */
+static uint32_t wave_why(const wh_analysis *an, const wh_user *u, double strikes, int64_t now)
+{
+    const wh_event *ev = &an->ev;
+    uint32_t why = 0;
+    if (an->f.nlinks) why |= WAVE_WHY_LINKS;
+    if (an->f.mentions) why |= WAVE_WHY_MENTIONS;
+    if (ev->created_at_ms != INT64_MIN && now - ev->created_at_ms < WAVE_FRESH_MS)
+        why |= WAVE_WHY_FRESH;
+    bool known = ev->first_message == 0 ||
+                 (u && u->messages >= WAVE_KNOWN_MESSAGES && now - u->first_ms >= WAVE_KNOWN_MS);
+    if (!known) why |= WAVE_WHY_NEW;
+    if (u && (u->rep < 0 || wh_strikes_whole(strikes) >= 1)) why |= WAVE_WHY_REP;
+    return why;
+}
+
 typedef struct {
     const wh_analysis *an;
     const wh_ruleset *rs;
@@ -210,8 +245,11 @@ typedef struct {
     bool over_u[WH_USER_SLOTS], over_c[WH_CHAN_SLOTS];
     wh_wave_cluster *wave; /* the group of similar messages this one joined, or NULL */
     double wave_sim;
-    bool wave_true; /* set by a wave predicate that held */
+    bool wave_true;      /* set by a wave predicate that held */
+    bool wave_all;       /* ... and one of them counts everyone (`from: everyone`) */
+    uint32_t wave_users; /* ... the largest `users` of them */
     int64_t wave_within;
+    uint32_t wave_why;  /* why this message counts toward a wave by default (WAVE_WHY_*), 0: not */
     bool joins_assumed; /* `joins` holds: a join rule's other conditions (its filters) alone */
     uint64_t join_mask; /* join rules whose filters this join matched (wh_rule.join_bit) */
 } eval_ctx;
@@ -228,9 +266,11 @@ static double state_value(const eval_ctx *c, const wh_cond *n)
         return 1 +
                wh_user_count_similar(c->user, c->an->sk.sim, n->threshold, c->now, n->within_ms);
     case WH_C_WAVE:
-        if (!c->wave || c->an->sk.length < n->min_length || c->wave_sim < n->threshold - 1e-9)
+        /* by default only a message that counts itself can complete or continue a wave */
+        if (!c->wave || c->an->sk.length < n->min_length || c->wave_sim < n->threshold - 1e-9 ||
+            (!n->flag && !c->wave_why))
             return 0;
-        return wh_wave_count(c->wave, c->now, n->within_ms);
+        return wh_wave_count(c->wave, c->now, n->within_ms, !n->flag);
     case WH_C_AGE:
         return ev->created_at_ms == INT64_MIN ? -1 : (double)(c->now - ev->created_at_ms);
     case WH_C_REP:
@@ -284,11 +324,20 @@ static bool eval(eval_ctx *c, const wh_cond *n)
     case WH_C_DUP:
     case WH_C_SIMILAR:
         return state_value(c, n) >= n->count;
-    case WH_C_WAVE:
-        if (state_value(c, n) < n->count) return false;
+    case WH_C_WAVE: {
+        /* `users` in the window, or a known wave still live: a predicate held for it less
+         * than `within` ago (with as many `users` or more), and this message matches it */
+        double v = state_value(c, n);
+        const wh_wave_cluster *g = c->wave;
+        bool live =
+            v > 0 && g->live_ms && c->now - g->live_ms < n->within_ms && n->count <= g->live_users;
+        if (v < n->count && !live) return false;
         c->wave_true = true;
+        c->wave_all |= n->flag;
+        if (n->count > c->wave_users) c->wave_users = n->count;
         if (n->within_ms > c->wave_within) c->wave_within = n->within_ms;
         return true;
+    }
     case WH_C_AGE: {
         double age = state_value(c, n);
         return age >= 0 && wh_cmp_holds(n->cmp, age);
@@ -426,10 +475,12 @@ static void explain_features(wh_buf *out, const wh_cond *n, eval_ctx *c, const c
         return;
     }
     if (n->kind == WH_C_MATCH) return;
-    bool wt = c->wave_true;
+    bool wt = c->wave_true, wa = c->wave_all;
     int64_t ww = c->wave_within;
+    uint32_t wu = c->wave_users;
     bool holds = eval(c, n);
-    c->wave_true = wt, c->wave_within = ww; /* explaining changes nothing */
+    c->wave_true = wt, c->wave_all = wa, c->wave_within = ww; /* explaining changes nothing */
+    c->wave_users = wu;
     if (!holds) return;
     wh_buf_puts(out, *first ? "" : ",");
     *first = false;
@@ -581,15 +632,17 @@ WH_COLD static void write_channel_action(wh_decider *d, wh_channel *ch, int64_t 
     }
 }
 
-/* A wave completed: name everyone in it, so the action reaches the earlier senders. */
-WH_COLD static void write_targets(wh_wave_cluster *g, int64_t now, int64_t within, wh_buf *out)
+/* A wave completed: name everyone in it (only_counted: everyone whose message counted
+ * toward it), so the action reaches the earlier senders. */
+WH_COLD static void write_targets(wh_wave_cluster *g, int64_t now, int64_t within,
+                                  bool only_counted, wh_buf *out)
 {
     g->reported = true;
     wh_buf_puts(out, ",\"targets\":[");
     uint32_t k = 0;
     for (uint32_t i = 0; i < g->n && k < MAX_TARGETS; i++) {
         const wh_wave_member *m = &g->m[i];
-        if (now - m->ts >= within) continue;
+        if (now - m->ts >= within || (only_counted && !m->counted)) continue;
         if (k++) wh_buf_putc(out, ',');
         const char *id = wh_wave_member_id(m);
         wh_buf_json_str(out, id, strlen(id));
@@ -633,6 +686,51 @@ WH_COLD static void write_explain_values(const wh_decider *d, eval_ctx *ctx, boo
     }
 }
 
+/* Whether this message counted toward a wave by default, and why (or why not). */
+WH_COLD static void write_explain_wave(const eval_ctx *ctx, wh_buf *out)
+{
+    const wh_state_cfg *cfg = ctx->cfg;
+    wh_buf_puts(out, ",\"wave\":{\"counted\":");
+    if (ctx->an->sk.length < cfg->wave_min_length) {
+        wh_buf_puts(out, "false,\"because\":[\"shorter_than_min_length\"],\"length\":");
+        wh_buf_u64(out, ctx->an->sk.length);
+        wh_buf_putc(out, '}');
+        return;
+    }
+    wh_buf_puts(out, ctx->wave_why ? "true,\"because\":[" : "false,\"because\":[");
+    if (!ctx->wave_why) {
+        /* the reasons it would have needed, all absent */
+        wh_buf_puts(out, "\"known_here\",\"no_links_or_mentions\",\"account_not_fresh\","
+                         "\"reputation_not_low\"");
+    }
+    bool f = true;
+    for (uint32_t i = 0; i < sizeof(wave_why_names) / sizeof(wave_why_names[0]); i++) {
+        if (!(ctx->wave_why >> i & 1)) continue;
+        if (!f) wh_buf_putc(out, ',');
+        f = false;
+        wh_buf_putc(out, '"');
+        wh_buf_puts(out, wave_why_names[i]);
+        wh_buf_putc(out, '"');
+    }
+    wh_buf_putc(out, ']');
+    if (ctx->wave) {
+        /* the group: users with a similar message within the longest window, all and counted */
+        wh_buf_puts(out, ",\"similarity\":");
+        json_double(out, ctx->wave_sim);
+        wh_buf_puts(out, ",\"users\":");
+        wh_buf_u64(out, wh_wave_count(ctx->wave, ctx->now, cfg->wave_within_ms, false));
+        wh_buf_puts(out, ",\"users_counted\":");
+        wh_buf_u64(out, wh_wave_count(ctx->wave, ctx->now, cfg->wave_within_ms, true));
+        /* a known wave: a predicate held for it; when last (ms before this message) */
+        if (ctx->wave->live_ms) {
+            wh_buf_puts(out, ",\"known_wave_ms_ago\":");
+            wh_buf_u64(
+                out, (uint64_t)(ctx->now > ctx->wave->live_ms ? ctx->now - ctx->wave->live_ms : 0));
+        }
+    }
+    wh_buf_putc(out, '}');
+}
+
 WH_COLD static void write_explain_state(const eval_ctx *ctx, wh_buf *out)
 {
     wh_buf_puts(out, ",\"state\":{");
@@ -642,6 +740,7 @@ WH_COLD static void write_explain_state(const eval_ctx *ctx, wh_buf *out)
     json_double(out, ctx->user->rep);
     wh_buf_puts(out, ",\"messages\":");
     wh_buf_u64(out, ctx->user->messages);
+    if (ctx->cfg->need_wave && ctx->an->ev.type == WH_EV_MESSAGE) write_explain_wave(ctx, out);
     wh_buf_putc(out, '}');
 }
 
@@ -675,6 +774,7 @@ static void join_record(const wh_decider *d, eval_ctx *ctx, wh_channel *ch)
     }
     ctx->joins_assumed = false;
     ctx->wave_true = false;
+    ctx->wave_all = false;
     ctx->wave_within = 0;
     ctx->join_mask = mask;
     if (ch->x) ch->x->named &= ~ended;
@@ -782,16 +882,19 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
             }
             if (is_join && cfg->njoin_rules && (x || (x = wh_chan_ext_get(ch))))
                 join_record(d, &ctx, ch);
-            if (is_msg && cfg->need_wave && an->sk.length >= cfg->wave_min_length)
+            if (is_msg && cfg->need_wave && an->sk.length >= cfg->wave_min_length) {
+                ctx.wave_why = wave_why(an, ctx.user, ctx.strikes, ctx.now);
                 ctx.wave = wh_wave_observe(ch, cfg, an->user_key, uid, an->sk.sim, an->sk.anchor,
-                                           ctx.now, &ctx.wave_sim);
+                                           ctx.wave_why != 0, ctx.now, &ctx.wave_sim);
+            }
         }
     }
     /* Rules by priority; an allow rule stops lower priorities. */
     int64_t floor_p = INT64_MIN;
     bool floor_set = false;
     int32_t winner = -1;
-    bool any_shadow = false, any_fired = false, want_targets = false;
+    bool any_shadow = false, any_fired = false, want_targets = false, targets_all = false;
+    uint32_t live_users = 0; /* a wave predicate held in a rule that fired: its largest users */
     int64_t targets_within = 0;
     int32_t raid_rule = -1; /* a join rule whose raid this decision names */
     for (uint32_t ri = 0; ri < rs->nrules; ri++) {
@@ -803,6 +906,8 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
         const wh_rule *r = &rs->rules[ri];
         if (floor_set && r->priority < floor_p) continue;
         ctx.wave_true = false;
+        ctx.wave_all = false;
+        ctx.wave_users = 0;
         ctx.wave_within = 0;
         if ((gt->scoped && !rule_applies(r, ev)) || !eval(&ctx, r->when)) continue;
         wh_action a = r->action;
@@ -818,6 +923,7 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
         d->act[ri] = a;
         d->dur[ri] = dur;
         atomic_fetch_add_explicit(&d->hits[ri], 1, memory_order_relaxed);
+        if (ctx.wave_true && ctx.wave_users > live_users) live_users = ctx.wave_users;
         if (r->shadow) {
             d->fired[ri] = 2;
             any_shadow = true;
@@ -827,6 +933,7 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
         any_fired = true;
         if (ctx.wave_true && ctx.wave && !ctx.wave->reported) {
             want_targets = true;
+            targets_all |= ctx.wave_all;
             if (ctx.wave_within > targets_within) targets_within = ctx.wave_within;
         }
         if (is_join && raid_rule < 0 && a != WH_ACT_ALLOW && r->join_bit < WH_MAX_JOIN_RULES &&
@@ -890,7 +997,8 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
         }
     }
     if (ch && any_fired) write_channel_action(d, ch, ctx.now, out);
-    if (want_targets) write_targets(ctx.wave, ctx.now, targets_within, out);
+    if (want_targets) write_targets(ctx.wave, ctx.now, targets_within, !targets_all, out);
+    if (live_users && ctx.wave) wh_wave_mark_live(ch, ctx.wave, live_users, ctx.now);
     if (raid_rule >= 0) write_raid_targets(d, ch, &rs->rules[raid_rule], &ctx, ev, out);
     if (is_join && ch && ch->x && cfg->njoin_rules)
         wh_chan_remember_join(ch->x, cfg, user_identity(ev), ctx.join_mask, ctx.now);

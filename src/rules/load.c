@@ -1024,7 +1024,7 @@ static wh_cond *parse_rate(ld_t *L, struct fy_node *kn, struct fy_node *n, bool 
 #define WH_MAX_WAVE_USERS 256
 
 /* duplicate: {count, within}; similar: {count, within, threshold};
- * wave: {users, within, threshold, min_length} */
+ * wave: {users, within, threshold, min_length, from} */
 static wh_cond *parse_repeat(ld_t *L, struct fy_node *kn, struct fy_node *n, wh_cond_kind kind)
 {
     const char *what = kind == WH_C_DUP       ? "'duplicate'"
@@ -1038,7 +1038,7 @@ static wh_cond *parse_repeat(ld_t *L, struct fy_node *kn, struct fy_node *n, wh_
         return NULL;
     static const char *const dkeys[] = {"count", "within", NULL};
     static const char *const skeys[] = {"count", "within", "threshold", NULL};
-    static const char *const wkeys[] = {"users", "within", "threshold", "min_length", NULL};
+    static const char *const wkeys[] = {"users", "within", "threshold", "min_length", "from", NULL};
     const char *cname = kind == WH_C_WAVE ? "users" : "count";
     c->threshold = 0.8;
     c->min_length = 20;
@@ -1062,6 +1062,16 @@ static wh_cond *parse_repeat(ld_t *L, struct fy_node *kn, struct fy_node *n, wh_
             c->threshold = x;
         } else if (!strcmp(k, "min_length") && kind == WH_C_WAVE) {
             ok &= get_uint(L, v, "'min_length'", 1, 1000, &c->min_length);
+        } else if (!strcmp(k, "from") && kind == WH_C_WAVE) {
+            /* suspects (the default): only messages of fresh, unknown or low-reputation
+             * accounts, or with links or mentions, count; everyone: every message */
+            char *m = scalar(L, v, "'from'");
+            if (m && !strcmp(m, "everyone"))
+                c->flag = true;
+            else if (m && strcmp(m, "suspects")) {
+                ERR(L, v, "unknown 'from' '%s' (expected suspects or everyone)", m);
+                ok = false;
+            }
         } else {
             unknown_key(L, k_n, k,
                         kind == WH_C_DUP       ? dkeys

@@ -98,7 +98,7 @@ struct wh_cond {
     double threshold;    /* SIMILAR, WAVE: 0..1 */
     uint32_t min_length; /* WAVE: shorter messages (bytes of the reduced text, see
                             state/sketch.h) never count */
-    bool flag;           /* FIRST */
+    bool flag;           /* FIRST: the value; WAVE: `from: everyone` (else suspects only) */
 };
 
 /* A limit that state keeps one counter for, per user or per channel: by default a sliding

@@ -466,7 +466,9 @@ static inline uint32_t bucket_of(const wh_waves *w, uint32_t anchor)
 }
 
 /* Sizes the index (16 buckets a group, at most WAVE_BUCKETS_MAX) and files every group
- * again, in slot order. */
+ * again under what it was last filed under. Two groups in one bucket: the bigger keeps it
+ * (then the more recent), as when a message files its group: a growing pool must not trade
+ * a forming wave for a line of chat that happens to share its bucket. */
 static bool wave_reindex(wh_waves *w, uint32_t nbuckets)
 {
     uint32_t *b = calloc(nbuckets, sizeof(uint32_t));
@@ -474,12 +476,42 @@ static bool wave_reindex(wh_waves *w, uint32_t nbuckets)
     free(w->bucket);
     w->bucket = b;
     w->nbuckets = nbuckets;
-    for (uint32_t i = 0; i < w->ng; i++)
-        if (w->g[i].n) {
-            b[bucket_of(w, w->g[i].anchor[0])] = i + 1;
-            b[bucket_of(w, w->g[i].anchor[1])] = i + 1;
+    for (uint32_t i = 0; i < w->ng; i++) {
+        const wh_wave_cluster *g = &w->g[i];
+        if (!g->n) continue;
+        for (int a = 0; a < 2; a++) {
+            uint32_t *e = &b[bucket_of(w, g->anchor[a])];
+            const wh_wave_cluster *o = *e ? &w->g[*e - 1] : NULL;
+            if (!o || o->n < g->n || (o->n == g->n && o->last_ms <= g->last_ms)) *e = i + 1;
         }
+    }
     return true;
+}
+
+static inline bool wave_live(const wh_wave_cluster *g, int64_t now_ms, int64_t within_ms)
+{
+    return g->live_ms && g->n && recent(g->live_ms, now_ms, within_ms);
+}
+
+void wh_wave_mark_live(wh_channel *ch, wh_wave_cluster *g, uint32_t users, int64_t now_ms)
+{
+    wh_waves *w = ch->waves;
+    if (!w || g < w->g || g >= w->g + w->ng) return;
+    bool was = g->live_ms != 0;
+    if (!was || now_ms >= g->live_ms) {
+        if (!was || users > g->live_users) g->live_users = (uint16_t)users;
+        g->live_ms = now_ms ? now_ms : 1; /* 0 is "not a known wave" */
+    }
+    /* listed already, else in a free place or the one whose wave went quiet first */
+    uint32_t idx = (uint32_t)(g - w->g) + 1, slot = 0;
+    int64_t quiet = INT64_MAX;
+    for (uint32_t i = 0; i < WH_WAVE_LIVE; i++) {
+        if (w->live[i] == idx) return;
+        const wh_wave_cluster *o = w->live[i] && w->live[i] <= w->ng ? &w->g[w->live[i] - 1] : NULL;
+        int64_t ol = o ? o->live_ms : INT64_MIN;
+        if (ol < quiet) quiet = ol, slot = i;
+    }
+    w->live[slot] = idx;
 }
 
 /* A group to (re)use: a stale one at the cursor, a new slot while the pool may grow, else
@@ -514,7 +546,9 @@ static wh_wave_cluster *wave_new_group(wh_waves *w, const wh_state_cfg *c, int64
             best = i;
             break;
         }
-        if (w->g[i].last_ms < w->g[best].last_ms) best = i;
+        if (w->g[i].last_ms < w->g[best].last_ms ||
+            wave_live(&w->g[best], now_ms, c->wave_within_ms))
+            best = i;
     }
     w->cursor = (best + 1) % w->ng;
     cluster_clear(&w->g[best]);
@@ -523,7 +557,7 @@ static wh_wave_cluster *wave_new_group(wh_waves *w, const wh_state_cfg *c, int64
 
 wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t user,
                                  wh_str user_id, uint64_t sim, const uint32_t anchor[2],
-                                 int64_t now_ms, double *similarity)
+                                 bool counted, int64_t now_ms, double *similarity)
 {
     if (!ch->waves && !(ch->waves = calloc(1, sizeof(wh_waves)))) return NULL;
     wh_waves *w = ch->waves;
@@ -535,6 +569,18 @@ wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t
         if (!gi || gi > w->ng) continue;
         wh_wave_cluster *g = &w->g[gi - 1];
         if (g == best || !g->n || !recent(g->last_ms, now_ms, c->wave_within_ms)) continue;
+        double x = cluster_similarity(g, sim);
+        if (x >= c->wave_threshold - 1e-9 && x > bs) bs = x, best = g;
+    }
+    const wh_wave_cluster *found_by_index = best;
+    /* The index found no similar group: a known wave, still live, may have lost its place in
+     * it (a copy whose only long words were noise refiled it; a bucket went to another group).
+     * Compare with those too, so a wave does not split in two and let a run through. */
+    for (uint32_t i = 0; found_by_index == NULL && w->live[0] && i < WH_WAVE_LIVE; i++) {
+        uint32_t gi = w->live[i];
+        if (!gi || gi > w->ng) continue;
+        wh_wave_cluster *g = &w->g[gi - 1];
+        if (!wave_live(g, now_ms, c->wave_within_ms)) continue;
         double x = cluster_similarity(g, sim);
         if (x >= c->wave_threshold - 1e-9 && x > bs) bs = x, best = g;
     }
@@ -569,6 +615,7 @@ wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t
         if (m->user == user) {
             m->ts = now_ms > m->ts ? now_ms : m->ts;
             m->sim = sim;
+            m->counted |= counted;
             found = true;
         }
         best->m[k++] = *m;
@@ -591,6 +638,7 @@ wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t
         m->user = user;
         m->ts = now_ms;
         m->sim = sim;
+        m->counted = counted;
         if (!member_set_id(m, user_id.p ? user_id.p : "", user_id.p ? user_id.n : 0)) return NULL;
         best->n++;
     }
@@ -598,11 +646,12 @@ wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t
     return best;
 }
 
-uint32_t wh_wave_count(const wh_wave_cluster *g, int64_t now_ms, int64_t within_ms)
+uint32_t wh_wave_count(const wh_wave_cluster *g, int64_t now_ms, int64_t within_ms,
+                       bool only_counted)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < g->n; i++)
-        n += recent(g->m[i].ts, now_ms, within_ms);
+        n += recent(g->m[i].ts, now_ms, within_ms) && (g->m[i].counted || !only_counted);
     return n;
 }
 
@@ -621,7 +670,10 @@ static const char MAGIC[8] = {'W', 'H', 'I', 'P', 'L', 'Y', 'S', 'T'};
 /* 2: sliding windows (slots carry their mode; users their whole message log; channels their
  * windows, recent joins and named raids). Version 1 files (GCRA-only `rate`) are refused
  * with a message that says so: their cells count the other way. */
-#define SNAP_VERSION 2
+/* 3: wave groups carry whether they are a known wave (live_ms, live_users), members whether
+ * they count by default (the top bit of the id's length), channels their live waves. A
+ * version 2 file loads: no wave is known, and every member counts (as it did then). */
+#define SNAP_VERSION 3
 
 typedef struct {
     FILE *f;
@@ -747,17 +799,23 @@ static void save_channel(void *ud, uint64_t key, int64_t last_ms, const void *pa
         put_u32(s->w, g->anchor[0]);
         put_u32(s->w, g->anchor[1]);
         put_u8(s->w, g->reported);
+        put_i64(s->w, g->live_ms);
+        put_u16(s->w, g->live_users);
         put_u32(s->w, g->n);
         for (uint32_t k = 0; k < g->n; k++) {
             put_u64(s->w, g->m[k].user);
             put_i64(s->w, g->m[k].ts);
             put_u64(s->w, g->m[k].sim);
+            /* the id's length, and in the top bit whether the member counts by default */
             const char *id = wh_wave_member_id(&g->m[k]);
             size_t l = strlen(id);
-            put_u16(s->w, (uint16_t)l);
+            if (l > 0x7fff) l = 0x7fff;
+            put_u16(s->w, (uint16_t)(l | (g->m[k].counted ? 0x8000u : 0)));
             put(s->w, id, l);
         }
     }
+    for (uint32_t i = 0; i < WH_WAVE_LIVE; i++)
+        put_u32(s->w, w->live[i]);
     /* the index as it is (which group each anchor finds is part of the state) */
     uint32_t nb = 0;
     for (uint32_t b = 0; w->bucket && b < w->nbuckets; b++)
@@ -932,7 +990,7 @@ static wh_status load_chan_ext(rd *r, wh_channel *ch, const wh_state_cfg *c,
 }
 
 /* A channel's wave groups; WH_EINVAL with r->bad set, or WH_ENOMEM. */
-static wh_status load_waves(rd *r, wh_channel *ch)
+static wh_status load_waves(rd *r, wh_channel *ch, uint32_t ver)
 {
     uint32_t ng, cursor;
     if (!GET(r, ng, "the wave groups") || !GET(r, cursor, "the wave groups")) return WH_EINVAL;
@@ -951,8 +1009,12 @@ static wh_status load_waves(rd *r, wh_channel *ch)
         uint32_t nm;
         const char *what = "a wave group";
         if (!GET(r, g->sim, what) || !GET(r, g->last_ms, what) || !GET(r, g->anchor[0], what) ||
-            !GET(r, g->anchor[1], what) || !GET(r, rep, what) || !GET(r, nm, what))
+            !GET(r, g->anchor[1], what) || !GET(r, rep, what))
             return WH_EINVAL;
+        if (ver >= 3 && (!GET(r, g->live_ms, what) || !GET(r, g->live_users, what)))
+            return WH_EINVAL;
+        if (!GET(r, nm, what)) return WH_EINVAL;
+        if (g->live_ms && !ts_ok(g->live_ms)) return bad(r, "a wave group (bad time)"), WH_EINVAL;
         if (nm > WH_WAVE_MEMBERS || !ts_ok(g->last_ms))
             return bad(r, "a wave group (bad member count or time)"), WH_EINVAL;
         g->reported = rep != 0;
@@ -966,11 +1028,17 @@ static wh_status load_waves(rd *r, wh_channel *ch)
                 !GET(r, l, what))
                 return WH_EINVAL;
             if (!ts_ok(m->ts)) return bad(r, "a wave member (time out of range)"), WH_EINVAL;
+            m->counted = ver >= 3 ? (uint8_t)(l >> 15) : 1;
+            if (ver >= 3) l &= 0x7fff;
             if (r->len - r->at < l) return bad(r, "a wave member's id"), WH_EINVAL;
             if (!member_set_id(m, (const char *)r->p + r->at, l)) return WH_ENOMEM;
             r->at += l;
             g->n = k + 1;
         }
+    }
+    for (uint32_t i = 0; ver >= 3 && i < WH_WAVE_LIVE; i++) {
+        if (!GET(r, w->live[i], "the live waves")) return WH_EINVAL;
+        if (w->live[i] > ng) return bad(r, "the live waves (bad group)"), WH_EINVAL;
     }
     uint32_t nbk, nb;
     if (!GET(r, nbk, "the wave index") || !GET(r, nb, "the wave index")) return WH_EINVAL;
@@ -1015,7 +1083,7 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
                  label, SNAP_VERSION);
         return WH_EINVAL;
     }
-    if (ver != SNAP_VERSION) {
+    if (ver != SNAP_VERSION && ver != 2) {
         snprintf(err, errlen, "state file %s: version %u, this whiply reads version %d", label, ver,
                  SNAP_VERSION);
         return WH_EINVAL;
@@ -1113,7 +1181,7 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
         }
         uint8_t has;
         if (!GET(&r, has, w)) goto bad;
-        if (has && load_waves(&r, ch) != WH_OK) {
+        if (has && load_waves(&r, ch, ver) != WH_OK) {
             if (!r.bad) {
                 snprintf(err, errlen, "state file %s: out of memory", label);
                 return WH_ENOMEM;

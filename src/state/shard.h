@@ -18,6 +18,9 @@
 #define WH_RECENT 8         /* a user's log entries kept inline; sketches kept (similar) */
 #define WH_WAVE_GROUPS 4096 /* groups of similar messages per channel, at most */
 #define WH_WAVE_MEMBERS 256 /* distinct users kept per group */
+#define WH_WAVE_LIVE                                                                               \
+    8 /* live waves a channel compares a message with when its index                               \
+         finds no similar group */
 #define WH_WAVE_COMPARE                                                                            \
     8 /* a message joins a group if it is like its first or one of                                 \
          its last 8 messages */
@@ -75,8 +78,10 @@ typedef struct {
     uint64_t user;
     int64_t ts;
     uint64_t sim;
-    char *big;   /* the user's id as sent (for "targets") when 24 bytes or longer, else NULL */
-    char id[24]; /* ... else here, NUL-terminated (no allocation for usual ids) */
+    char *big;       /* the user's id as sent (for "targets") when 23 bytes or longer, else NULL */
+    char id[23];     /* ... else here, NUL-terminated (no allocation for usual ids) */
+    uint8_t counted; /* a message that counts toward a wave by default (a suspect's: a fresh,
+                        unknown or low-reputation account, or one with links or mentions) */
 } wh_wave_member;
 
 static inline const char *wh_wave_member_id(const wh_wave_member *m)
@@ -87,9 +92,11 @@ static inline const char *wh_wave_member_id(const wh_wave_member *m)
 typedef struct {
     uint64_t sim; /* the first message's sketch */
     int64_t last_ms;
+    int64_t live_ms;    /* the last message a wave predicate held for (0: not a known wave) */
     uint32_t anchor[2]; /* what it was last filed under */
     uint32_t n, cap;
-    bool reported; /* a decision already named its members */
+    uint16_t live_users; /* the largest `users` of a predicate that held at live_ms */
+    bool reported;       /* a decision already named its members */
     wh_wave_member *m;
 } wh_wave_cluster;
 
@@ -100,12 +107,14 @@ typedef struct {
  * cursor sweeping the pool, else the least recently active of the next 8. */
 typedef struct {
     wh_wave_cluster *g;
-    uint32_t ng;       /* groups in the pool (slots in use or reusable) */
-    uint32_t capg;     /* allocated */
-    uint32_t cursor;   /* where the next search for a reusable group starts */
-    uint32_t *bucket;  /* anchor -> group index + 1 (0: none) */
-    uint32_t nbuckets; /* a power of two, 16 per allocated group up to 16,384 (small
-                          channels stay small) */
+    uint32_t ng;                 /* groups in the pool (slots in use or reusable) */
+    uint32_t capg;               /* allocated */
+    uint32_t cursor;             /* where the next search for a reusable group starts */
+    uint32_t *bucket;            /* anchor -> group index + 1 (0: none) */
+    uint32_t nbuckets;           /* a power of two, 16 per allocated group up to 16,384 (small
+                                    channels stay small) */
+    uint32_t live[WH_WAVE_LIVE]; /* known waves (group index + 1, 0: none): a message the index
+                                    misses is still compared with these */
 } wh_waves;
 
 /* One channel. */
@@ -177,13 +186,20 @@ void wh_chan_remember_join(wh_chan_ext *x, const wh_state_cfg *c, wh_str user_id
 
 /* ---- waves ---- */
 /* Adds a message to the group of similar recent messages in the channel (or a new group);
- * returns the group and the message's similarity to it (1 for a new group). NULL when out
- * of memory. */
+ * returns the group and the message's similarity to it (1 for a new group). counted: the
+ * message counts toward a wave by default (the member keeps it once set). NULL when out of
+ * memory. */
 wh_wave_cluster *wh_wave_observe(wh_channel *ch, const wh_state_cfg *c, uint64_t user,
                                  wh_str user_id, uint64_t sim, const uint32_t anchor[2],
-                                 int64_t now_ms, double *similarity);
-/* Distinct users of the group with a message in the last `within` ms. */
-uint32_t wh_wave_count(const wh_wave_cluster *g, int64_t now_ms, int64_t within_ms);
+                                 bool counted, int64_t now_ms, double *similarity);
+/* A wave predicate held for a message of g (users: its `users`): g is a known wave, live
+ * while messages matching it keep coming (see the engine's WH_C_WAVE), and one the channel
+ * compares every message with that its index does not place. */
+void wh_wave_mark_live(wh_channel *ch, wh_wave_cluster *g, uint32_t users, int64_t now_ms);
+/* Distinct users of the group with a message in the last `within` ms (only_counted: only
+ * those whose message counts toward a wave by default). */
+uint32_t wh_wave_count(const wh_wave_cluster *g, int64_t now_ms, int64_t within_ms,
+                       bool only_counted);
 
 /* ---- metrics ---- */
 typedef struct {

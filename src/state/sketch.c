@@ -9,6 +9,10 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+/* The SimHash leaves out words with a digit when the other words make at least this many
+ * bytes: in "POG 3" the number is half the text (a flood of counted lines stays distinct),
+ * in an ad it is noise. */
+#define SIM_PLAIN_MIN 20
 #define MAX_REDUCED 4096 /* longer texts are sketched by their first 4 KiB (and their length) */
 
 /* Tabulation hashing of a 3-gram: three table lookups, XORed (3-independent, so as good
@@ -53,11 +57,15 @@ static inline uint64_t gram(const char *r, uint32_t i)
 
 typedef struct {
     uint32_t h, len;
+    uint32_t counted; /* len less stretched letters (what `length` counts) */
+    bool noise;       /* a word with a digit: never an anchor before a plain word */
 } word_t;
 
 /* The anchors and the distinct length, from the list of word hashes:
  * - anchors: the two smallest keys, a key being the word's tier (0: 5+ bytes, 1: 3-4,
- *   2: shorter) in the top 2 bits and its hash below, so long words come first;
+ *   2: shorter, 3: a word with a digit) in the top 2 bits and its hash below, so long words
+ *   come first and a spam copy's random number or tag never takes the place of the words its
+ *   copies share;
  * - distinct length: a word equal to one of the 4 before it counts no more (repetition
  *   is what makes "KEKW KEKW KEKW" look long). */
 static void words_summary(const word_t *words, uint32_t nw, uint32_t anchor[2], uint32_t *length)
@@ -69,7 +77,7 @@ static void words_summary(const word_t *words, uint32_t nw, uint32_t anchor[2], 
         x ^= x >> 15;
         x *= 0x85ebca6bu;
         x ^= x >> 13;
-        uint32_t l = words[i].len, tier = l >= 5 ? 0 : l >= 3 ? 1 : 2;
+        uint32_t l = words[i].len, tier = words[i].noise ? 3 : l >= 5 ? 0 : l >= 3 ? 1 : 2;
         uint32_t key = tier << 30 | (x >> 2);
         if (key < a0)
             a1 = a0, a0 = key;
@@ -79,7 +87,7 @@ static void words_summary(const word_t *words, uint32_t nw, uint32_t anchor[2], 
         uint64_t me = (uint64_t)words[i].h << 32 | l;
         bool dup = me == p1 || me == p2 || me == p3 || me == p4;
         p4 = p3, p3 = p2, p2 = p1, p1 = me;
-        len += dup ? 0 : (len ? 1 : 0) + l;
+        len += dup ? 0 : (len ? 1 : 0) + words[i].counted;
     }
     anchor[0] = a0;
     anchor[1] = a1 != UINT32_MAX ? a1 : a0;
@@ -157,10 +165,12 @@ static inline uint32_t next_bit(const uint64_t *m, uint32_t nblk, uint32_t i, bo
  * (15+ digits). t and r have 16 bytes of slack: words are copied and hashed 8 bytes at a
  * time. */
 static inline void add_word(const unsigned char *t, uint32_t i, uint32_t e, const uint64_t *dm,
-                            uint32_t nblk, char *r, uint32_t *kp, word_t *words, uint32_t *nwp)
+                            uint32_t nblk, char *r, uint32_t *kp, char *r2, uint32_t *k2p,
+                            word_t *words, uint32_t *nwp)
 {
     uint32_t len = e - i, k = *kp;
-    if (len >= 15 && next_bit(dm, nblk, i, false) >= e) return; /* an id */
+    bool digit = next_bit(dm, nblk, i, true) < e;
+    if (len >= 15 && digit && next_bit(dm, nblk, i, false) >= e) return; /* an id */
     if (k) r[k++] = ' ';
     uint64_t h = len;
     for (uint32_t j = 0; j < len; j += 8) {
@@ -172,7 +182,23 @@ static inline void add_word(const unsigned char *t, uint32_t i, uint32_t e, cons
         h ^= h >> 29;
     }
     *kp = k + len;
-    if (*nwp < 255) words[(*nwp)++] = (word_t){(uint32_t)(h ^ (h >> 32)), len};
+    /* a letter repeated more than twice counts twice: "GOOOOOOOOOOOO" is as long as "goo"
+     * (a stretched word is hype, not text); digits count as they are */
+    uint32_t stretched = 0;
+    for (uint32_t j = i + 2; j < e; j++) {
+        unsigned char ch = t[j];
+        stretched += ch >= 'a' && ch <= 'z' && ch == t[j - 1] && ch == t[j - 2];
+    }
+    if (*nwp < 255)
+        words[(*nwp)++] = (word_t){(uint32_t)(h ^ (h >> 32)), len, len - stretched, digit};
+    /* the text the SimHash reads leaves out words with a digit: a spam copy's random number or
+     * tag ("buy followers 48213", "... #x7k2q") is noise, not what makes two texts alike */
+    if (!digit) {
+        uint32_t k2 = *k2p;
+        if (k2) r2[k2++] = ' ';
+        memcpy(r2 + k2, t + i, len);
+        *k2p = k2 + len;
+    }
 }
 
 void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out)
@@ -193,9 +219,9 @@ void wh_sketch_text_opt(const char *s, uint32_t n, bool with_sim, wh_sketch *out
     uint64_t km[MAX_REDUCED / 64 + 1], dm[MAX_REDUCED / 64 + 1];
     uint32_t nblk = (lim + 63) / 64;
     classify(s, lim, t, km, dm, nblk);
-    char r[MAX_REDUCED + 16];
+    char rb[MAX_REDUCED + 16], r2[MAX_REDUCED + 16], *r = rb;
     word_t words[256];
-    uint32_t k = 0, nw = 0;
+    uint32_t k = 0, k2 = 0, nw = 0;
     /* runs of set bits in km are the words; a run may go on into the next block */
     uint32_t ws = 0;
     bool in = false;
@@ -213,12 +239,12 @@ void wh_sketch_text_opt(const char *s, uint32_t n, bool with_sim, wh_sketch *out
                 uint64_t x = ~m >> pos;
                 if (!x) break; /* the word goes on into the next block */
                 pos += (uint32_t)__builtin_ctzll(x);
-                add_word(t, ws, b * 64 + pos, dm, nblk, r, &k, words, &nw);
+                add_word(t, ws, b * 64 + pos, dm, nblk, r, &k, r2, &k2, words, &nw);
                 in = false;
             }
         }
     }
-    if (in) add_word(t, ws, lim, dm, nblk, r, &k, words, &nw);
+    if (in) add_word(t, ws, lim, dm, nblk, r, &k, r2, &k2, words, &nw);
     words_summary(words, nw, out->anchor, &out->length);
     if (k == 0) {
         out->hash = 0;
@@ -229,6 +255,10 @@ void wh_sketch_text_opt(const char *s, uint32_t n, bool with_sim, wh_sketch *out
     if (!with_sim) {
         out->sim = 0;
         return;
+    }
+    if (k2 >= SIM_PLAIN_MIN) { /* the words without digits, when there are enough of them */
+        r = r2;
+        k = k2;
     }
     if (k < 3) {
         out->sim = XXH3_64bits_withSeed(r, k, 0x5157);

@@ -19,7 +19,8 @@ typedef struct {
     uint64_t hash;      /* of the reduced text (0 for an empty text) */
     uint64_t sim;       /* SimHash of its 3-grams */
     uint32_t length;    /* bytes of the reduced text, not counting a word that repeats one of
-                           the 4 before it */
+                           the 4 before it, nor a letter's third and later copies in a row
+                           ("gooooo" counts 3) */
     uint32_t anchor[2]; /* the two words of smallest key (length tier, then hash): near-
                            duplicates nearly always share one, so a channel files its groups
                            of similar messages under them and finds a group in O(1) */

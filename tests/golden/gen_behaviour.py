@@ -310,6 +310,163 @@ def docs_example():
             f.write(json.dumps(e, ensure_ascii=False, separators=(",", ":")) + "\n")
 
 
+def hype():
+    """Issue 15, item 3: a chorus of established chatters is not a spam wave; a burst of fresh
+    or unknown accounts with one text, or one text with links or mentions, is. The rule is
+    the one docs/rules.md suggests (users: 8, within: 30s, min_length: 20), counting only
+    suspects by default; #everyone opts out with `from: everyone`."""
+    ev, t = [], T0
+    old = "2024-03-01T00:00:00Z"  # two and a half years before T0
+    fresh = "2026-09-21T13:00:00Z"  # an hour before T0
+    chat = ["hi chat", "good morning", "this run is clean", "what a play", "gg"]
+    # #hype: 200 regulars, known to whiply (3 messages each over the 20 minutes before)
+    for k in range(200):
+        for j in range(3):
+            ev.append(msg(f"hist-{k + 1}-{j + 1}", t + j * 400_000 + k * 1_000, f"reg{k}",
+                          chat[(k + j) % len(chat)], channel="#hype"))
+    t1 = t + 1_300_000
+    # ... all type the hype line in 20 s: stretched letters do not count toward min_length
+    for k in range(200):
+        ev.append(msg(f"gooo-{k + 1}", t1 + k * 100, f"reg{k}", "LETS GOOOOOOOOOOOOOO",
+                      channel="#hype"))
+    # ... and then wish the streamer a happy birthday (25 letters: long enough), with 6 fresh
+    # accounts among them: 6 suspects, fewer than 8, so no wave
+    t2 = t1 + 60_000
+    for k in range(200):
+        ev.append(msg(f"bday-{k + 1}", t2 + k * 100, f"reg{k}", "Happy birthday pixelqueen",
+                      channel="#hype"))
+    for k in range(6):
+        ev.append(msg(f"bday-fresh-{k + 1}", t2 + 50 + k * 3000, f"newfan{k}",
+                      "Happy birthday pixelqueen", channel="#hype", created_at=fresh))
+    # #platform: regulars the platform vouches for (not their first message, old accounts),
+    # whiply never saw them before: not counted
+    for k in range(30):
+        ev.append(msg(f"plat-{k + 1}", t + k * 200, f"vet{k}", "Happy birthday pixelqueen",
+                      channel="#platform", created_at=old, first_message=False))
+    # #fresh: ten accounts created an hour ago, the same text: a wave at the 8th, which names
+    # the 8; the 9th and 10th are caught one by one
+    for k in range(10):
+        ev.append(msg(f"fresh-{k + 1}", t + k * 700, f"promo{k}", "Happy birthday pixelqueen",
+                      channel="#fresh", created_at=fresh, first_message=True))
+    # #links: regulars the platform vouches for, but the text carries a link: counted
+    for k in range(10):
+        ev.append(msg(f"link-{k + 1}", t + k * 700, f"old{k}",
+                      "go follow my friend at twitch.tv/pixelfriend", channel="#links",
+                      created_at=old, first_message=False))
+    # #everyone: the same chorus under `from: everyone`: every message counts (the 8th and on)
+    for k in range(10):
+        for j in range(3):
+            ev.append(msg(f"ev-hist-{k + 1}-{j + 1}", t + j * 400_000 + k * 1_000, f"fan{k}",
+                          chat[(k + j) % len(chat)], channel="#everyone"))
+        ev.append(msg(f"ev-bday-{k + 1}", t2 + k * 100, f"fan{k}", "Happy birthday pixelqueen",
+                      channel="#everyone"))
+    ev.sort(key=lambda e: (e["ts"], e["id"]))
+    write("hype", ev)
+
+
+def _mix(x):
+    """A fixed integer mix (splitmix64's finaliser): deterministic variety, no randomness."""
+    x = (x + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return x ^ (x >> 31)
+
+
+CHAT_WORDS = ("speedrun boss fight clutch timing checkpoint inventory strategy tutorial "
+              "graphics soundtrack controller keyboard streamer moderator emote subscriber "
+              "tournament ranked casual sandbox dungeon platform puzzle racing shooter "
+              "strategy stealth survival crafting building farming fishing mining trading "
+              "backseat lagging buffering highlight replay comeback throwing grinding "
+              "farming looting healing tanking sniping camping rushing flanking baiting "
+              "yesterday tomorrow tonight weekend morning evening honestly actually literally "
+              "probably definitely maybe").split()
+
+
+def chat_line(k):
+    """A line of ordinary chat, different enough from every other to start a group of its
+    own (five words of a fixed vocabulary, picked by k)."""
+    if k == 20:  # anchors "zorika" and "mimifi": the buckets of "followers" and "today"
+        return "zorika and mimifi so good lol"
+    return " ".join(CHAT_WORDS[_mix(k * 8 + j) % len(CHAT_WORDS)] for j in range(5))
+
+
+def wave_split():
+    """Issue 15, item 2: a spam wave must not split. 50 accounts post the same ad, each with a
+    few Cyrillic look-alike letters and a number, 0.7 s apart, with chat between. Built from
+    how groups are found: a message looks its group up under its two anchor words
+    (state/sketch.h). chat-21 is a line whose anchors fall in the index buckets of the ad's
+    anchors ("followers", "today"); the 33rd group of the channel (a line of chat after the
+    32nd copy) grows the pool from 32 to 64, and the index was then rebuilt in slot order,
+    giving both buckets to chat-21: the 33rd copy found no group and started a second one.
+    The 32nd copy mentions a chatter and ends in a 5-digit number, its two anchors then (so
+    it found no group either). Before: accounts 10-31 caught, 32-41 let through, 42-50
+    caught (the second group reached 10). Now: 10-50 caught, none through."""
+    ev, t = [], T0
+    ad = "Want more viewers? Buy real followers at bigfollows dot com today"
+    cyr = {"a": "а", "e": "е", "o": "о", "c": "с", "p": "р", "y": "у"}
+    fresh = "2026-09-21T09:00:00Z"
+    spam_ts = [t + 1000 + k * 700 for k in range(50)]
+    for k in range(50):
+        chars = list(ad)
+        spots = [i for i, c in enumerate(chars) if c in cyr]
+        for j in range(3):  # three look-alikes, in places that differ from copy to copy
+            i = spots[_mix(k * 3 + j) % len(spots)]
+            chars[i] = cyr[ad[i]]
+        text = "".join(chars) + " " + str(100 + _mix(1000 + k) % 9000)  # 3-4 digits
+        if k == 31:
+            text = "@mikazed " + "".join(chars) + " 10003"
+        ev.append(msg(f"spam-{k + 1}", spam_ts[k], f"spam{k + 1}", text, created_at=fresh))
+    # chat: 31 lines before the 32nd copy, one between the 32nd and the 33rd (the 33rd group of
+    # the channel: the pool grows from 32 to 64), then more
+    chat_ts = [t + 500 + k * 700 for k in range(31)] + [spam_ts[31] + 300]
+    chat_ts += [spam_ts[32] + 350 + k * 700 for k in range(17)]
+    for k, ts in enumerate(chat_ts):
+        ev.append(msg(f"chat-{k + 1}", ts, f"viewer{k % 20}", chat_line(k)))
+    # 57 s after the last copy (the wave still live: less than `within` since it last held),
+    # an account that waited posts the same ad: caught, though only 6 accounts posted it
+    # within 60 s; 2 minutes later the wave is over: a copy starts a new count (allowed)
+    late = spam_ts[-1] + 57_000
+    ev.append(msg("spam-late", late, "spam51", ad + " 4417", created_at=fresh))
+    ev.append(msg("spam-after", late + 120_000, "spam52", ad + " 8120", created_at=fresh))
+    ev.sort(key=lambda e: (e["ts"], e["id"]))
+    write("wave-split", ev)
+
+
+def raid300():
+    """Issue 15, item 2: a 300-account raid over 2 minutes (one copy every 400 ms), two
+    templates of the same ad (every 7th the other one), look-alike letters, emoji around a
+    third of the copies, a number after each and a tag (`#k3x9a`) after a fifth, with 400
+    lines of chat between. Before: first caught at the 14th account, 40 let through after
+    (the other template, and copies whose number or tag pushed them under the threshold).
+    Now: first caught at the 10th, none through, no chat caught."""
+    ev, t = [], T0
+    tpl_a = "Want more viewers? Buy real followers at bigfollows dot com today"
+    tpl_b = "Get cheap viewers and followers now at bigfollows dot com"
+    cyr = {"a": "а", "e": "е", "o": "о", "c": "с", "p": "р", "y": "у"}
+    emoji = ["🔥", "💯", "🚀", "👉", "✅"]
+    alnum = "abcdefghijklmnopqrstuvwxyz0123456789"
+    fresh = "2026-09-21T09:00:00Z"
+    for k in range(300):
+        base = tpl_b if k % 7 == 3 else tpl_a
+        chars = list(base)
+        spots = [i for i, c in enumerate(chars) if c in cyr]
+        for j in range(3):
+            i = spots[_mix(k * 3 + j) % len(spots)]
+            chars[i] = cyr[base[i]]
+        text = "".join(chars)
+        m = _mix(5000 + k)
+        if m % 3 == 0:
+            text = emoji[m % 5] + " " + text + " " + emoji[(m >> 8) % 5]
+        text += " " + str(10 + m % 999990)
+        if m % 5 == 0:
+            text += " #" + "".join(alnum[(m >> (6 * j)) % 36] for j in range(5))
+        ev.append(msg(f"spam-{k + 1}", t + k * 400, f"spam{k + 1}", text, created_at=fresh))
+    for k in range(400):
+        ev.append(msg(f"chat-{k + 1}", t + 150 + k * 300, f"viewer{k % 50}", chat_line(1000 + k)))
+    ev.sort(key=lambda e: (e["ts"], e["id"]))
+    write("raid300", ev)
+
+
 def examples():
     """examples/behaviour.ndjson: the five streams above in one, merged by time, each in
     channels of its own and with its name in front of every id."""
@@ -335,6 +492,9 @@ def examples():
 flood()
 duplicates()
 waves()
+hype()
+wave_split()
+raid300()
 raids()
 raid80()
 escalation()

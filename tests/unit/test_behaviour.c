@@ -148,8 +148,8 @@ static wh_wave_cluster *observe(const wh_state_cfg *c, uint64_t user, const char
                                 const char *text, int64_t ts, double *s)
 {
     wh_sketch k = sketch(text);
-    return wh_wave_observe(&wch, c, user, (wh_str){id, (uint32_t)strlen(id)}, k.sim, k.anchor, ts,
-                           s);
+    return wh_wave_observe(&wch, c, user, (wh_str){id, (uint32_t)strlen(id)}, k.sim, k.anchor, true,
+                           ts, s);
 }
 
 static void free_waves(void)
@@ -180,15 +180,15 @@ TEST(wave_groups_count_distinct_users_within_the_window)
     ASSERT(g1 && s == 1);
     /* the same user again is not a second user */
     ASSERT(observe(&c, 1, "u1", spam, 1000, &s) == g1);
-    ASSERT_EQ(wh_wave_count(g1, 1000, 30000), 1);
+    ASSERT_EQ(wh_wave_count(g1, 1000, 30000, false), 1);
     wh_wave_cluster *g2 = observe(&c, 2, "u2", "has anyone seen the new trailer yet", 2000, &s);
     ASSERT(g2 && g2 != g1);
     g1 = observe(&c, 3, "u3", "Want more viewers? Buy real followers at bigfollows dot com 7", 3000,
                  &s);
     ASSERT(g1 != g2 && s >= 0.8);
-    ASSERT_EQ(wh_wave_count(g1, 3000, 30000), 2);
-    ASSERT_EQ(wh_wave_count(g1, 3000, 1500), 1);   /* u1's last message is 2 s old */
-    ASSERT_EQ(wh_wave_count(g1, 31000, 30000), 1); /* u1 (1000) is 30 s old: out */
+    ASSERT_EQ(wh_wave_count(g1, 3000, 30000, false), 2);
+    ASSERT_EQ(wh_wave_count(g1, 3000, 1500, false), 1);   /* u1's last message is 2 s old */
+    ASSERT_EQ(wh_wave_count(g1, 31000, 30000, false), 1); /* u1 (1000) is 30 s old: out */
     ASSERT_STR(wh_wave_member_id(&g1->m[1]), "u3");
     free_waves();
 }
@@ -214,7 +214,7 @@ TEST(wave_groups_survive_busy_chat_between_spam_messages)
             ASSERT(observe(&c, 5000 + (uint64_t)k, id, buf, ts, &s) != NULL);
         }
     }
-    ASSERT_EQ(wh_wave_count(g, ts, 60000), 10);
+    ASSERT_EQ(wh_wave_count(g, ts, 60000, false), 10);
     ASSERT(wch.waves->ng <= WH_WAVE_GROUPS);
     /* a long stream of distinct messages reuses groups: the pool stays bounded */
     for (int k = 0; k < 3 * WH_WAVE_GROUPS; k++) {
@@ -223,6 +223,108 @@ TEST(wave_groups_survive_busy_chat_between_spam_messages)
         ASSERT(observe(&c, 9, "x", buf, ts, &s) != NULL);
     }
     ASSERT(wch.waves->ng <= WH_WAVE_GROUPS);
+    free_waves();
+}
+
+TEST(sketch_length_does_not_count_stretched_letters)
+{
+    /* a letter's third and later copies in a row do not count: hype is not text */
+    ASSERT_EQ(sketch("LETS GOOOOOOOOOOOOOO").length, 8); /* "lets goo" */
+    ASSERT_EQ(sketch("LETS GOOOOOOOOOOOOOO").length, sketch("lets gooo").length);
+    ASSERT_EQ(sketch("good cool").length, 9); /* one doubled letter counts in full */
+    ASSERT_EQ(sketch("Happy birthday pixelqueen").length, 25);
+    ASSERT_EQ(sketch("1000000 views").length, 13); /* digits count as they are */
+}
+
+TEST(sketch_simhash_passes_over_numbers_and_anchors_over_numbers_and_mentions)
+{
+    /* a spam copy's random number or tag is noise: the same ad with other numbers has the
+     * same SimHash, when the words without digits make 20 bytes or more */
+    wh_sketch a = sketch("Want more viewers? Buy real followers at bigfollows dot com 48213");
+    wh_sketch b = sketch("Want more viewers? Buy real followers at bigfollows dot com 7 x9k2q");
+    ASSERT(a.sim == b.sim);
+    ASSERT(a.hash != b.hash); /* duplicates still tell them apart */
+    /* short lines keep their number: a flood of counted lines is not a copy-paste */
+    ASSERT(sketch("POG 3").sim != sketch("POG 4").sim);
+    /* anchors: a word with a digit comes after every plain word ("10003" would otherwise be
+     * the first of this text's words) */
+    wh_sketch plain = sketch("Want more viewers? Buy real followers at bigfollows dot com");
+    wh_sketch noisy = sketch("Want more viewers? Buy real followers at bigfollows dot com 10003");
+    ASSERT_EQ(noisy.anchor[0], plain.anchor[0]);
+    ASSERT_EQ(noisy.anchor[1], plain.anchor[1]);
+}
+
+/* A message given by its sketch and anchors, as the engine hands them over. */
+static wh_wave_cluster *observe_raw(const wh_state_cfg *c, uint64_t user, uint64_t sim, uint32_t a0,
+                                    uint32_t a1, bool counted, int64_t ts)
+{
+    char id[24];
+    snprintf(id, sizeof(id), "u%llu", (unsigned long long)user);
+    uint32_t an[2] = {a0, a1};
+    double s;
+    return wh_wave_observe(&wch, c, user, (wh_str){id, (uint32_t)strlen(id)}, sim, an, counted, ts,
+                           &s);
+}
+
+TEST(wave_counts_only_counted_members_when_asked)
+{
+    wh_state_cfg c = {.wave_threshold = 0.8, .wave_within_ms = 30000};
+    wh_wave_cluster *g = NULL;
+    for (uint64_t u = 1; u <= 6; u++)
+        g = observe_raw(&c, u, 0xabcdef, 7, 8, u % 2 == 0, (int64_t)u * 100);
+    ASSERT_EQ(wh_wave_count(g, 600, 30000, false), 6);
+    ASSERT_EQ(wh_wave_count(g, 600, 30000, true), 3);
+    /* a member keeps counting once one of its messages counted */
+    g = observe_raw(&c, 2, 0xabcdef, 7, 8, false, 700);
+    ASSERT_EQ(wh_wave_count(g, 700, 30000, true), 3);
+    free_waves();
+}
+
+TEST(wave_growing_pool_keeps_the_bigger_group_in_the_index)
+{
+    /* the split of issue 15, from its mechanism: a wave filed under anchors 1 and 2; a line of
+     * chat in a later slot filed under anchors that share those buckets; the pool grows (the
+     * index is rebuilt): the wave keeps its buckets, and the next copy finds it */
+    wh_state_cfg c = {.wave_threshold = 0.8, .wave_within_ms = 60000};
+    const uint64_t spam = 0x5555aaaa5555aaaaULL;
+    wh_wave_cluster *g = NULL;
+    int64_t ts = 0;
+    for (uint64_t u = 1; u <= 10; u++)
+        g = observe_raw(&c, u, spam, 1, 2, true, ts += 100);
+    ASSERT(g && g->n == 10);
+    size_t gi = (size_t)(g - wch.waves->g); /* its slot: the pool moves when it grows */
+    /* a chat group under the same anchor values (the same buckets, whatever the size) */
+    wh_wave_cluster *chat = observe_raw(&c, 500, ~spam, 1, 2, true, ts += 100);
+    ASSERT(chat != g);
+    /* distinct chat until the pool has grown twice */
+    for (uint64_t k = 0; k < 100; k++)
+        observe_raw(&c, 1000 + k, next(), (uint32_t)(100 + 2 * k), (uint32_t)(101 + 2 * k), true,
+                    ts += 10);
+    ASSERT(wch.waves->capg >= 64);
+    ASSERT(observe_raw(&c, 11, spam, 1, 2, true, ts += 100) == &wch.waves->g[gi]);
+    free_waves();
+}
+
+TEST(wave_a_live_wave_is_found_when_the_index_misses_it)
+{
+    wh_state_cfg c = {.wave_threshold = 0.8, .wave_within_ms = 30000};
+    const uint64_t spam = 0x123456789abcdef0ULL;
+    wh_wave_cluster *g = NULL;
+    for (uint64_t u = 1; u <= 8; u++)
+        g = observe_raw(&c, u, spam, 1, 2, true, (int64_t)u * 100);
+    /* a copy whose anchors find nothing: without a known wave, a group of its own */
+    wh_wave_cluster *lone = observe_raw(&c, 9, spam ^ 1, 900, 901, true, 900);
+    ASSERT(lone != g);
+    size_t gi = (size_t)(g - wch.waves->g);
+    wh_wave_mark_live(&wch, &wch.waves->g[gi], 8, 900);
+    g = &wch.waves->g[gi];
+    ASSERT(g->live_ms == 900 && g->live_users == 8);
+    /* now such a copy joins the live wave (the most similar of them) */
+    ASSERT(observe_raw(&c, 10, spam ^ 3, 910, 911, true, 1000) == g);
+    /* after `within` without a copy the wave is over: a copy starts afresh (in a new group,
+     * which may take the old one's slot) */
+    wh_wave_cluster *after = observe_raw(&c, 11, spam ^ 3, 920, 921, true, 31000);
+    ASSERT(after && after->n == 1 && after->live_ms == 0);
     free_waves();
 }
 
@@ -699,12 +801,46 @@ TEST(snapshot_keeps_logs_windows_and_joins_and_refuses_version_1)
                                 sizeof(err)),
               WH_EINVAL);
     ASSERT_CONTAINS(err, "state file old.snap: version 1, written before `rate` counted a sliding "
-                         "window; this whiply reads version 2");
+                         "window; this whiply reads version 3");
     free(buf);
     wh_shard_free(cshard);
     wh_shard_free(a);
     wh_shard_free(b[0]);
     wh_shard_free(b[1]);
+    wh_ruleset_release(rs);
+}
+
+TEST(snapshot_keeps_live_waves_and_who_counted)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - {id: w, when: {wave: {users: 3, within: 30s}}, action: ban}\n");
+    const wh_state_cfg *c = &rs->state;
+    wh_shard *a = wh_shard_new(100, 10, 0);
+    uint64_t ck = wh_chan_key((wh_str){"twitch", 6}, (wh_str){"#c", 2});
+    wh_channel *ch = wh_shard_channel(a, ck, 0, true);
+    uint32_t an[2] = {5, 6};
+    double s;
+    wh_wave_cluster *g = NULL;
+    for (int k = 0; k < 4; k++) {
+        char id[8];
+        snprintf(id, sizeof(id), "b%d", k);
+        g = wh_wave_observe(ch, c, (uint64_t)k + 1, (wh_str){id, 2}, 0x1234, an, k != 1, k * 100,
+                            &s);
+    }
+    wh_wave_mark_live(ch, g, 3, 300);
+    const char *path = th_write_tmp("waves.snap", "");
+    char err[512];
+    ASSERT_EQ(wh_state_save(&a, 1, c, path, err, sizeof(err)), WH_OK);
+    wh_shard *b = wh_shard_new(100, 10, 0);
+    ASSERT_EQ(wh_state_load(&b, 1, c, path, err, sizeof(err)), WH_OK);
+    wh_channel *ch2 = wh_shard_channel(b, ck, 300, false);
+    ASSERT(ch2 && ch2->waves && ch2->waves->live[0]);
+    wh_wave_cluster *g2 = &ch2->waves->g[ch2->waves->live[0] - 1];
+    ASSERT(g2->live_ms == 300 && g2->live_users == 3);
+    ASSERT_EQ(wh_wave_count(g2, 300, 30000, true), 3);
+    ASSERT_EQ(wh_wave_count(g2, 300, 30000, false), 4);
+    wh_shard_free(a);
+    wh_shard_free(b);
     wh_ruleset_release(rs);
 }
 
@@ -761,6 +897,129 @@ TEST(moderator_actions_move_strikes_and_reputation)
         decide(w, m);
     }
     ASSERT_CONTAINS(decide(w, ev("3", 80, "a", "hello")), "\"rules\":[\"trusted\"]");
+    wh_worker_free(w);
+    wh_ruleset_release(rs);
+}
+
+static const char *ev_as(const char *id, long long ts, const char *user, const char *text,
+                         const char *extra)
+{
+    snprintf(line, sizeof(line),
+             "{\"id\":\"%s\",\"platform\":\"twitch\",\"channel\":\"#c\",\"user\":{\"id\":\"%s\"%s},"
+             "\"text\":\"%s\",\"ts\":%lld}",
+             id, user, extra, text, ts);
+    return line;
+}
+
+TEST(wave_a_chorus_of_regulars_is_not_a_wave_fresh_accounts_are)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - {id: w, when: {wave: {users: 5, within: 30s}}, action: ban}\n"
+                              "  - {id: e, channels: ['#e'], when: {wave: {users: 5, within: 30s,"
+                              " from: everyone}}, action: warn}\n");
+    wh_worker *w = wh_worker_new(rs, NULL);
+    char id[32], user[32];
+    /* 20 regulars known here: three messages each, over more than 10 minutes */
+    for (int k = 0; k < 20; k++)
+        for (int j = 0; j < 3; j++) {
+            snprintf(id, sizeof(id), "h%d-%d", k, j);
+            snprintf(user, sizeof(user), "reg%d", k);
+            decide(w, ev(id, (long long)j * 400000 + k, user, "hello there"));
+        }
+    long long t = 1300000;
+    for (int k = 0; k < 20; k++) {
+        snprintf(id, sizeof(id), "b%d", k);
+        snprintf(user, sizeof(user), "reg%d", k);
+        ASSERT_CONTAINS(decide(w, ev(id, t + k * 100, user, "Happy birthday pixelqueen")),
+                        "\"allow\"");
+    }
+    /* the hype line: stretched letters do not make it long enough for min_length */
+    for (int k = 0; k < 20; k++) {
+        snprintf(id, sizeof(id), "g%d", k);
+        snprintf(user, sizeof(user), "new%d", k);
+        ASSERT_CONTAINS(decide(w, ev(id, t + 5000 + k * 100, user, "LETS GOOOOOOOOOOOOOOOOOO")),
+                        "\"allow\"");
+    }
+    /* regulars the platform vouches for: first_message false */
+    for (int k = 0; k < 10; k++) {
+        snprintf(id, sizeof(id), "p%d", k);
+        snprintf(user, sizeof(user), "vet%d", k);
+        ASSERT_CONTAINS(decide(w, ev_as(id, t + 10000 + k * 100, user, "welcome back to the stream",
+                                        ",\"first_message\":false")),
+                        "\"allow\"");
+    }
+    /* unknown accounts, the same text: the 5th completes a wave and names the 5 */
+    for (int k = 0; k < 6; k++) {
+        snprintf(id, sizeof(id), "f%d", k);
+        snprintf(user, sizeof(user), "fresh%d", k);
+        const char *d = decide(w, ev(id, t + 20000 + k * 100, user, "Happy birthday pixelqueen"));
+        ASSERT_CONTAINS(d, k < 4 ? "\"allow\"" : "\"ban\"");
+        if (k == 4) {
+            ASSERT_CONTAINS(d,
+                            "\"targets\":[\"fresh0\",\"fresh1\",\"fresh2\",\"fresh3\",\"fresh4\"]");
+        }
+    }
+    /* regulars whose message carries a mention count */
+    for (int k = 0; k < 5; k++) {
+        snprintf(id, sizeof(id), "m%d", k);
+        snprintf(user, sizeof(user), "reg%d", k);
+        ASSERT_CONTAINS(decide(w, ev(id, t + 30000 + k * 100, user,
+                                     "@pixelqueen please look at my new channel")),
+                        k < 4 ? "\"allow\"" : "\"ban\"");
+    }
+    wh_worker_free(w);
+    wh_ruleset_release(rs);
+}
+
+TEST(wave_from_everyone_counts_every_message_and_lint_names_from)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - {id: e, when: {wave: {users: 3, within: 30s,"
+                              " from: everyone}}, action: warn}\n");
+    wh_worker *w = wh_worker_new(rs, NULL);
+    char id[32], user[32];
+    for (int k = 0; k < 3; k++) {
+        snprintf(id, sizeof(id), "v%d", k);
+        snprintf(user, sizeof(user), "vet%d", k);
+        ASSERT_CONTAINS(decide(w, ev_as(id, 1000 + k, user, "Happy birthday pixelqueen",
+                                        ",\"first_message\":false")),
+                        k < 2 ? "\"allow\"" : "\"warn\"");
+    }
+    wh_worker_free(w);
+    wh_ruleset_release(rs);
+    char *d = th_lint("version: 1\nrules:\n"
+                      "  - {id: e, when: {wave: {users: 3, within: 30s, from: all}}, "
+                      "action: warn}\n");
+    ASSERT_CONTAINS(d, "unknown 'from' 'all' (expected suspects or everyone)");
+    free(d);
+}
+
+TEST(wave_a_known_wave_catches_every_later_copy_while_live)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - {id: w, when: {wave: {users: 4, within: 10s}}, action: ban}\n");
+    wh_worker *w = wh_worker_new(rs, NULL);
+    char id[32], user[32], text[128];
+    long long t = 0;
+    for (int k = 0; k < 4; k++) {
+        snprintf(id, sizeof(id), "s%d", k);
+        snprintf(user, sizeof(user), "bot%d", k);
+        snprintf(text, sizeof(text), "cheap viewers and followers at boostnow dot com %d", k * 37);
+        ASSERT_CONTAINS(decide(w, ev(id, t += 1000, user, text)), k < 3 ? "\"allow\"" : "\"ban\"");
+    }
+    /* a slower drip: one copy every 9 s, never 4 accounts within 10 s again, each less than
+     * 10 s after the last caught: the wave stays live, every copy is caught */
+    for (int k = 4; k < 10; k++) {
+        snprintf(id, sizeof(id), "s%d", k);
+        snprintf(user, sizeof(user), "bot%d", k);
+        snprintf(text, sizeof(text), "cheap viewers and followers at boostnow dot com %d", k * 37);
+        ASSERT_CONTAINS(decide(w, ev(id, t += 9000, user, text)), "\"ban\"");
+    }
+    /* 10 s or more after the last: over; a copy starts a new count */
+    ASSERT_CONTAINS(decide(w, ev("late", t += 10000, "bot99",
+                                 "cheap viewers and followers at "
+                                 "boostnow dot com 1")),
+                    "\"allow\"");
     wh_worker_free(w);
     wh_ruleset_release(rs);
 }
