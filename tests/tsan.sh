@@ -39,10 +39,13 @@ run "core rules, 2 threads (decided in the workers)" examples/rules.yaml "$TMP/c
 "$WHIPLY" train --data tests/data/ml/chat.ndjson --out "$TMP/chat.whm" --bits 16 --quiet 2>/dev/null
 printf 'version: 1\nmodels:\n  spam: {file: chat.whm}\nrules:\n  - id: spammy\n    when: {score: {model: spam, gte: 0.5}}\n    action: hold\n  - id: words\n    when: {words: [fuck, shit]}\n    action: delete\n' >"$TMP/ml.yaml"
 REF_FLAGS=--explain run "a model scoring in 2 threads, --explain" "$TMP/ml.yaml" "$TMP/core.ndjson" --threads 2 --explain
+# (The slow-reload test is left out here: it times how many events are answered while a
+# 3,000-word list compiles, which under TSan's instrumentation took over 10 minutes; its
+# threads are those of reload_under_load, which runs.)
 # The daemon: concurrent requests, reloads under load (and on the slow-request threads), the
 # audit writer, reviews and decisions queries (slow requests too), the connection guard, the
 # signer and the background check.
-out=$(TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" reload 2>&1;
+out=$(TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" reload_under_load 2>&1;
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" review 2>&1;
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" sigterm 2>&1;
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_serve.py "$WHIPLY" decisions_query 2>&1;
