@@ -327,8 +327,9 @@ def ids_too_long_or_not_utf8_in_a_path_are_400_with_valid_json(d):
     s.sendall(b"G\xffT /v1/rules HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     data, _ = read_all(s)
     s.close()
-    if b"\r\n\r\n" in data:
-        data.split(b"\r\n\r\n", 1)[1].decode("utf-8")
+    eq(statuses(data), [405], "a method that is not UTF-8")
+    body = data.split(b"\r\n\r\n", 1)[1].decode("utf-8")  # raises on bytes that are not UTF-8
+    check("G?T" in body, body)
 
 
 def main():
