@@ -992,6 +992,7 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
         fold_general(raw, n, &fb, &sb, f, &flipped, &inner_cap);
         if (fb.oom || sb.oom) return WH_ENOMEM;
         vb_finish(&fb, &out->v[WH_VIEW_FOLDED]);
+        sb.s[sb.len] = 0; /* strpbrk below reads up to the terminator */
         if (strpbrk(sb.s, "@$!|+")) {
             preleet = wh_arena_alloc(a, (size_t)sb.len + 1);
             if (!preleet) return WH_ENOMEM;
