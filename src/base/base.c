@@ -118,7 +118,7 @@ void wh_buf_free(wh_buf *b)
     memset(b, 0, sizeof(*b));
 }
 
-bool wh_buf_reserve(wh_buf *b, size_t extra)
+bool wh_buf_grow(wh_buf *b, size_t extra)
 {
     if (b->oom) return false;
     if (b->len + extra + 1 <= b->cap) return true;
@@ -133,24 +133,6 @@ bool wh_buf_reserve(wh_buf *b, size_t extra)
     b->p = p;
     b->cap = cap;
     return true;
-}
-
-void wh_buf_append(wh_buf *b, const void *p, size_t n)
-{
-    if (n == 0 || !wh_buf_reserve(b, n)) return; /* p may be NULL when n is 0 */
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-}
-
-void wh_buf_putc(wh_buf *b, char c)
-{
-    if (!wh_buf_reserve(b, 1)) return;
-    b->p[b->len++] = c;
-}
-
-void wh_buf_puts(wh_buf *b, const char *s)
-{
-    wh_buf_append(b, s, strlen(s));
 }
 
 void wh_buf_printf(wh_buf *b, const char *fmt, ...)

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 typedef enum {
@@ -61,10 +62,29 @@ typedef struct {
 
 void wh_buf_init(wh_buf *b);
 void wh_buf_free(wh_buf *b);
-bool wh_buf_reserve(wh_buf *b, size_t extra);
-void wh_buf_append(wh_buf *b, const void *p, size_t n);
-void wh_buf_putc(wh_buf *b, char c);
-void wh_buf_puts(wh_buf *b, const char *s);
+/* Room for extra more bytes (and a NUL); false once out of memory. The common case (room
+ * already there) is inline: decisions are written a few bytes at a time. */
+bool wh_buf_grow(wh_buf *b, size_t extra);
+static inline bool wh_buf_reserve(wh_buf *b, size_t extra)
+{
+    if (__builtin_expect(!b->oom && b->len + extra + 1 <= b->cap, 1)) return true;
+    return wh_buf_grow(b, extra);
+}
+static inline void wh_buf_append(wh_buf *b, const void *p, size_t n)
+{
+    if (n == 0 || !wh_buf_reserve(b, n)) return; /* p may be NULL when n is 0 */
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+static inline void wh_buf_putc(wh_buf *b, char c)
+{
+    if (!wh_buf_reserve(b, 1)) return;
+    b->p[b->len++] = c;
+}
+static inline void wh_buf_puts(wh_buf *b, const char *s)
+{
+    wh_buf_append(b, s, strlen(s));
+}
 void wh_buf_printf(wh_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void wh_buf_u64(wh_buf *b, uint64_t v);
 void wh_buf_i64(wh_buf *b, int64_t v);

@@ -113,15 +113,19 @@ uint64_t wh_sketch_sim_reference(const char *r, uint32_t k)
 #include <emmintrin.h>
 
 /* Bytes [0, n) of s: t gets them lowered (kept) or as spaces, km the kept bits, dm the
- * digit bits, 64 bytes a word; bits past n are 0. */
+ * digit bits, rm the bits of letters that are the third or later of a run of one letter
+ * ("gooo": the last two o), 64 bytes a word; bits past n are 0. *digits and *runs say
+ * whether dm and rm have any bit set. */
 static void classify(const char *s, uint32_t n, unsigned char *t, uint64_t *km, uint64_t *dm,
-                     uint32_t nblk)
+                     uint64_t *rm, uint32_t nblk, bool *digits, bool *runs)
 {
     const __m128i A = _mm_set1_epi8('A'), a = _mm_set1_epi8('a'), zero = _mm_set1_epi8('0');
     const __m128i r25 = _mm_set1_epi8(25), r9 = _mm_set1_epi8(9), sp = _mm_set1_epi8(' ');
     const __m128i b20 = _mm_set1_epi8(0x20), nul = _mm_setzero_si128();
+    __m128i prev = sp; /* the 16 lowered bytes before these */
+    uint64_t any_digit = 0, any_run = 0;
     for (uint32_t b = 0; b < nblk; b++) {
-        uint64_t k64 = 0, d64 = 0;
+        uint64_t k64 = 0, d64 = 0, r64 = 0;
         for (uint32_t q = 0; q < 4; q++) {
             uint32_t off = b * 64 + q * 16;
             __m128i x;
@@ -142,12 +146,37 @@ static void classify(const char *s, uint32_t n, unsigned char *t, uint64_t *km, 
             __m128i conv = _mm_add_epi8(x, _mm_and_si128(is_up, b20));
             __m128i o = _mm_or_si128(_mm_and_si128(keep, conv), _mm_andnot_si128(keep, sp));
             _mm_storeu_si128((__m128i *)(t + off), o);
+            /* o shifted by one and two bytes, the bytes before o's first coming from prev */
+            __m128i o1 = _mm_or_si128(_mm_slli_si128(o, 1), _mm_srli_si128(prev, 15));
+            __m128i o2 = _mm_or_si128(_mm_slli_si128(o, 2), _mm_srli_si128(prev, 14));
+            __m128i run = _mm_and_si128(_mm_cmpeq_epi8(o, o1), _mm_cmpeq_epi8(o, o2));
+            run = _mm_and_si128(run, _mm_or_si128(is_up, is_lo));
+            prev = o;
             k64 |= (uint64_t)(uint32_t)_mm_movemask_epi8(keep) << (q * 16);
             d64 |= (uint64_t)(uint32_t)_mm_movemask_epi8(is_dg) << (q * 16);
+            r64 |= (uint64_t)(uint32_t)_mm_movemask_epi8(run) << (q * 16);
         }
         km[b] = k64;
         dm[b] = d64;
+        rm[b] = r64;
+        any_digit |= d64;
+        any_run |= r64;
     }
+    *digits = any_digit != 0;
+    *runs = any_run != 0;
+}
+
+/* How many bits of m are set in [i, e). */
+static inline uint32_t bits_in(const uint64_t *m, uint32_t i, uint32_t e)
+{
+    uint32_t n = 0;
+    for (uint32_t b = i / 64; b * 64 < e; b++) {
+        uint64_t w = m[b];
+        if (b == i / 64) w &= ~(uint64_t)0 << (i % 64);
+        if ((b + 1) * 64 > e) w &= ~(~(uint64_t)0 << (e % 64));
+        n += (uint32_t)__builtin_popcountll(w);
+    }
+    return n;
 }
 
 /* The first bit at or after i that is set (want) or clear (!want); nblk * 64 if none. */
@@ -161,16 +190,29 @@ static inline uint32_t next_bit(const uint64_t *m, uint32_t nblk, uint32_t i, bo
     return nblk * 64;
 }
 
+/* Where the words go: r (every word, for the hash), the word list, and the SimHash's text,
+ * which leaves out words with a digit. Until the first such word that text is r itself
+ * (plain == UINT32_MAX); then it is r2, its length plain. */
+typedef struct {
+    const unsigned char *t;
+    const uint64_t *dm, *rm;
+    uint32_t nblk;
+    bool digits, runs; /* any digit, any run of 3+ letters in the text: else no word has one */
+    char *r, *r2;
+    uint32_t k, plain, nw;
+    word_t *words;
+} wordsink;
+
 /* Appends the word t[i, e) to r (after a space) and to the word list, unless it is an id
  * (15+ digits). t and r have 16 bytes of slack: words are copied and hashed 8 bytes at a
  * time. */
-static inline void add_word(const unsigned char *t, uint32_t i, uint32_t e, const uint64_t *dm,
-                            uint32_t nblk, char *r, uint32_t *kp, char *r2, uint32_t *k2p,
-                            word_t *words, uint32_t *nwp)
+static inline __attribute__((always_inline)) void add_word(wordsink *ws, uint32_t i, uint32_t e)
 {
-    uint32_t len = e - i, k = *kp;
-    bool digit = next_bit(dm, nblk, i, true) < e;
-    if (len >= 15 && digit && next_bit(dm, nblk, i, false) >= e) return; /* an id */
+    const unsigned char *t = ws->t;
+    uint32_t len = e - i, k = ws->k, k0 = k;
+    bool digit = ws->digits && next_bit(ws->dm, ws->nblk, i, true) < e;
+    if (len >= 15 && digit && next_bit(ws->dm, ws->nblk, i, false) >= e) return; /* an id */
+    char *r = ws->r;
     if (k) r[k++] = ' ';
     uint64_t h = len;
     for (uint32_t j = 0; j < len; j += 8) {
@@ -181,23 +223,25 @@ static inline void add_word(const unsigned char *t, uint32_t i, uint32_t e, cons
         h = (h ^ c) * 0x9e3779b97f4a7c15ULL;
         h ^= h >> 29;
     }
-    *kp = k + len;
+    ws->k = k + len;
     /* a letter repeated more than twice counts twice: "GOOOOOOOOOOOO" is as long as "goo"
-     * (a stretched word is hype, not text); digits count as they are */
-    uint32_t stretched = 0;
-    for (uint32_t j = i + 2; j < e; j++) {
-        unsigned char ch = t[j];
-        stretched += ch >= 'a' && ch <= 'z' && ch == t[j - 1] && ch == t[j - 2];
-    }
-    if (*nwp < 255)
-        words[(*nwp)++] = (word_t){(uint32_t)(h ^ (h >> 32)), len, len - stretched, digit};
+     * (a stretched word is hype, not text); digits count as they are. A run's third letter
+     * and on are rm's bits; the two before them are letters of the same word. */
+    uint32_t stretched = ws->runs ? bits_in(ws->rm, i, e) : 0;
+    if (ws->nw < 255)
+        ws->words[ws->nw++] = (word_t){(uint32_t)(h ^ (h >> 32)), len, len - stretched, digit};
     /* the text the SimHash reads leaves out words with a digit: a spam copy's random number or
      * tag ("buy followers 48213", "... #x7k2q") is noise, not what makes two texts alike */
-    if (!digit) {
-        uint32_t k2 = *k2p;
-        if (k2) r2[k2++] = ' ';
-        memcpy(r2 + k2, t + i, len);
-        *k2p = k2 + len;
+    if (digit) {
+        if (ws->plain == UINT32_MAX) { /* the first: the words before it are r's */
+            memcpy(ws->r2, r, k0);
+            ws->plain = k0;
+        }
+    } else if (ws->plain != UINT32_MAX) {
+        uint32_t k2 = ws->plain;
+        if (k2) ws->r2[k2++] = ' ';
+        memcpy(ws->r2 + k2, t + i, len);
+        ws->plain = k2 + len;
     }
 }
 
@@ -216,12 +260,13 @@ void wh_sketch_text_opt(const char *s, uint32_t n, bool with_sim, wh_sketch *out
      * digits (platform ids in emote and mention markup) are left out. */
     uint32_t lim = n < MAX_REDUCED - 1 ? n : MAX_REDUCED - 1;
     unsigned char t[MAX_REDUCED + 16];
-    uint64_t km[MAX_REDUCED / 64 + 1], dm[MAX_REDUCED / 64 + 1];
+    uint64_t km[MAX_REDUCED / 64 + 1], dm[MAX_REDUCED / 64 + 1], rm[MAX_REDUCED / 64 + 1];
     uint32_t nblk = (lim + 63) / 64;
-    classify(s, lim, t, km, dm, nblk);
-    char rb[MAX_REDUCED + 16], r2[MAX_REDUCED + 16], *r = rb;
+    bool digits, runs;
+    classify(s, lim, t, km, dm, rm, nblk, &digits, &runs);
+    char rb[MAX_REDUCED + 16], r2[MAX_REDUCED + 16];
     word_t words[256];
-    uint32_t k = 0, k2 = 0, nw = 0;
+    wordsink sink = {t, dm, rm, nblk, digits, runs, rb, r2, 0, UINT32_MAX, 0, words};
     /* runs of set bits in km are the words; a run may go on into the next block */
     uint32_t ws = 0;
     bool in = false;
@@ -239,13 +284,15 @@ void wh_sketch_text_opt(const char *s, uint32_t n, bool with_sim, wh_sketch *out
                 uint64_t x = ~m >> pos;
                 if (!x) break; /* the word goes on into the next block */
                 pos += (uint32_t)__builtin_ctzll(x);
-                add_word(t, ws, b * 64 + pos, dm, nblk, r, &k, r2, &k2, words, &nw);
+                add_word(&sink, ws, b * 64 + pos);
                 in = false;
             }
         }
     }
-    if (in) add_word(t, ws, lim, dm, nblk, r, &k, r2, &k2, words, &nw);
-    words_summary(words, nw, out->anchor, &out->length);
+    if (in) add_word(&sink, ws, lim);
+    words_summary(words, sink.nw, out->anchor, &out->length);
+    char *r = rb;
+    uint32_t k = sink.k, k2 = sink.plain == UINT32_MAX ? k : sink.plain;
     if (k == 0) {
         out->hash = 0;
         out->sim = 0;
@@ -256,7 +303,8 @@ void wh_sketch_text_opt(const char *s, uint32_t n, bool with_sim, wh_sketch *out
         out->sim = 0;
         return;
     }
-    if (k2 >= SIM_PLAIN_MIN) { /* the words without digits, when there are enough of them */
+    if (sink.plain != UINT32_MAX && k2 >= SIM_PLAIN_MIN) {
+        /* the words without digits, when there are enough of them */
         r = r2;
         k = k2;
     }

@@ -234,6 +234,16 @@ TEST(sketch_length_does_not_count_stretched_letters)
     ASSERT_EQ(sketch("good cool").length, 9); /* one doubled letter counts in full */
     ASSERT_EQ(sketch("Happy birthday pixelqueen").length, 25);
     ASSERT_EQ(sketch("1000000 views").length, 13); /* digits count as they are */
+    ASSERT_EQ(sketch("oo ooo").length, 5); /* a run does not go on over a space */
+    /* runs that cross the 16- and 64-byte steps the text is read in count the same */
+    for (int at = 10; at < 70; at++) {
+        char t[128];
+        for (int i = 0; i < at - 1; i++)
+            t[i] = "abcd"[i % 4];
+        t[at - 1] = ' ';
+        memcpy(t + at, "GOOOOOOOOO", 11);
+        ASSERT_EQ(sketch(t).length, (uint32_t)(at - 1) + 1 + 3); /* "abcdab... goo" */
+    }
 }
 
 TEST(sketch_simhash_passes_over_numbers_and_anchors_over_numbers_and_mentions)
