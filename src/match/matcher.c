@@ -1,7 +1,9 @@
 /* matcher.c - Hyperscan databases per view, PCRE2 confirmation, on-disk cache. */
 #define _GNU_SOURCE
 #include "matcher.h"
+#include "words4.h"
 
+#include <emmintrin.h>
 #include <errno.h>
 #include <hs/hs.h>
 #include <stdatomic.h>
@@ -19,6 +21,7 @@
 #define MAX_SPANS_PER_PATTERN 8 /* stored per pattern; more are counted, not stored */
 #define MAX_PERMIT_SPANS 1024
 #define MAX_TRIES_PER_PATTERN 65536 /* spans looked at per pattern: bounded by the text anyway */
+#define MAX_REV_HITS 16             /* reversed words kept per message; one is enough to act */
 
 typedef struct {
     wh_pat_kind kind;
@@ -44,6 +47,15 @@ struct wh_matcher {
     hs_database_t *udb[8];
     hs_scratch_t *proto; /* scratch prototype, cloned per thread */
     uint32_t views;
+    /* Reversed words ("kcuf"): the hashes of the collapsed, reversed list terms that may be
+     * read backwards (see rev_eligible), open addressing; NULL when there are none. */
+    struct rev_slot {
+        uint64_t h; /* 0: empty */
+        uint32_t pattern;
+    } * rev;
+    uint32_t rev_mask;
+    uint32_t rev_lo, rev_hi;  /* shortest and longest collapsed reversed term */
+    uint64_t rev_filter[512]; /* rev_key of every reversed term: most words stop here */
 };
 
 struct wh_match_scratch {
@@ -63,6 +75,10 @@ struct wh_match_scratch {
         uint32_t rs, re;
     } permits[MAX_PERMIT_SPANS];
     uint32_t npermits;
+    struct rev_hit {
+        uint32_t pattern, token; /* the token-th word of the squashed view, read backwards */
+    } rev[MAX_REV_HITS];
+    uint32_t nrev;
 };
 
 /* ---- expressions ---- */
@@ -357,6 +373,205 @@ char *wh_regex_check(const char *regex, wh_view_id view, bool full)
     return strdup(msg);
 }
 
+/* ---- reversed words ---- */
+
+/* "kcuf" is "fuck" written backwards. Compiling every term reversed into Hyperscan cost 5% of
+ * the core stream and flagged 23 dictionary words (docs/architecture.md), so a reversed term
+ * is instead one hash look-up per word of the collapsed view, and only for terms where
+ * reading backwards is rarely innocent:
+ *  - whole words only, single-word terms of ASCII letters without '*';
+ *  - REV_MIN letters or more; read backwards (collapsed, l as i), 15 of the 38 four-letter
+ *    LDNOOBW English terms look up a word of the nine dictionaries of tests/run.sh ("lana",
+ *    "tums", "flim", Turkish "suna"), against 3 of the 228 longer ones ("clips", "stilt"), of
+ *    which the PCRE2 confirmation leaves one ("orgen");
+ *  - never a reversal that is itself a word of those dictionaries: for four letters the whole
+ *    set of their four-letter words (words4.c, 12,960 of them, with 'l' also read as 'i'),
+ *    for longer terms the words that are a term of the npm word lists backwards
+ *    (wh_rev_stop: German "regen", French "norte"); nor a palindrome.
+ * A hash hit is only a candidate: the term's own PCRE2 form confirms the word read backwards,
+ * so stretch, l/i and doubled-letter rules hold the same way round. */
+#define REV_MIN 4
+#define FNV_OFFSET 14695981039346656037ull
+#define FNV_PRIME 1099511628211ull
+
+static uint64_t rev_hash(const char *s, uint32_t n)
+{
+    uint64_t h = FNV_OFFSET;
+    for (uint32_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * FNV_PRIME;
+    return h | 1; /* 0 marks an empty slot */
+}
+
+/* Whether the four letters w, or any of them with an 'l' read as 'i' (as the term's own
+ * form reads them), spell a dictionary word. */
+static bool rev_is_word4(const char *w)
+{
+    for (uint32_t mask = 0; mask < 16; mask++) {
+        char v[4];
+        bool ok = true;
+        for (int i = 0; i < 4; i++) {
+            bool swap = mask >> i & 1;
+            if (swap && w[i] != 'l') ok = false;
+            v[i] = swap ? 'i' : w[i];
+        }
+        if (ok && wh_is_word4(v)) return true;
+    }
+    return false;
+}
+
+/* The collapsed reversal of a word term into out (n + 1 bytes), or 0 when the term is not
+ * read backwards. */
+static uint32_t rev_eligible(const wh_pattern_spec *sp, char *out)
+{
+    if (sp->kind != WH_PAT_WORD || sp->literal || sp->permit_set >= 0 || sp->prefix_star ||
+        sp->suffix_star)
+        return 0;
+    size_t n = strlen(sp->expr);
+    if (n < REV_MIN || n > 64) return 0;
+    char rev[65];
+    for (size_t i = 0; i < n; i++) {
+        if (sp->expr[i] < 'a' || sp->expr[i] > 'z') return 0;
+        rev[i] = sp->expr[n - 1 - i];
+    }
+    if (!memcmp(rev, sp->expr, n)) return 0;
+    if (n == 4 && rev_is_word4(rev)) return 0;
+    /* a stop word is the reversal letter for letter, 'l' and 'i' alike (as the term's own form
+     * reads them: "toggaf" is not TOGAF, a doubled letter being another word) */
+    for (uint32_t k = 0; k < wh_rev_stop_len; k++) {
+        const char *w = wh_rev_stop[k];
+        size_t i = 0;
+        while (
+            i < n && w[i] &&
+            (w[i] == rev[i] || ((w[i] == 'l' || w[i] == 'i') && (rev[i] == 'l' || rev[i] == 'i'))))
+            i++;
+        if (i == n && !w[i]) return 0;
+    }
+    return wh_collapse(rev, (uint32_t)n, out);
+}
+
+/* The bit of a word in rev_filter: its first two letters and its length. */
+static inline uint32_t rev_key(const char *w, uint32_t len)
+{
+    return ((unsigned char)w[0] & 31u) | ((unsigned char)w[1] & 31u) << 5 | (len & 31u) << 10;
+}
+
+static bool rev_build(wh_matcher *m, const wh_pattern_spec *specs, uint32_t n)
+{
+    char c[65];
+    uint32_t cnt = 0, size = 16;
+    for (uint32_t i = 0; i < n; i++)
+        cnt += rev_eligible(&specs[i], c) > 0;
+    if (!cnt) return true;
+    while (size < cnt * 2)
+        size *= 2;
+    m->rev = calloc(size, sizeof(*m->rev));
+    if (!m->rev) return false;
+    m->rev_mask = size - 1;
+    m->rev_lo = UINT32_MAX;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t cn = rev_eligible(&specs[i], c);
+        if (cn < 2 || m->pats[i].failed) continue;
+        uint32_t key = rev_key(c, cn);
+        m->rev_filter[key >> 6] |= 1ull << (key & 63);
+        uint64_t h = rev_hash(c, cn);
+        uint32_t k = (uint32_t)(h >> 32) & m->rev_mask;
+        while (m->rev[k].h)
+            k = (k + 1) & m->rev_mask;
+        m->rev[k] = (struct rev_slot){h, i};
+        if (cn < m->rev_lo) m->rev_lo = cn;
+        if (cn > m->rev_hi) m->rev_hi = cn;
+    }
+    return true;
+}
+
+/* Bit i: byte i of the 16 at p separates words (' ', or '\n' before an alternate reading). */
+static inline uint32_t sep_mask16(const char *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)p);
+    __m128i sep =
+        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+    return (uint32_t)_mm_movemask_epi8(sep);
+}
+
+static void rev_word(const wh_matcher *m, wh_match_scratch *s, const char *w, uint32_t len,
+                     uint32_t tok)
+{
+    uint32_t key = rev_key(w, len);
+    if (len < m->rev_lo || len > m->rev_hi || !(m->rev_filter[key >> 6] >> (key & 63) & 1)) return;
+    uint64_t h = rev_hash(w, len);
+    for (uint32_t k = (uint32_t)(h >> 32) & m->rev_mask; m->rev[k].h; k = (k + 1) & m->rev_mask) {
+        if (m->rev[k].h != h || s->nrev == MAX_REV_HITS) continue;
+        s->rev[s->nrev++] = (struct rev_hit){m->rev[k].pattern, tok};
+        if (s->nhits < s->cap_hits) s->hits[s->nhits++] = m->rev[k].pattern;
+    }
+}
+
+/* Looks each word of the collapsed view up among the reversed terms; a hit becomes a
+ * candidate of its pattern (confirmed in wh_matcher_scan by rev_confirm). Word boundaries
+ * come 16 bytes at a time from a mask of the separators, and a word whose first two letters
+ * and length no reversed term has is dropped by one bit test: every message pays this, so
+ * per byte it must cost next to nothing (docs/architecture.md has the figure). */
+static void rev_scan(const wh_matcher *m, wh_match_scratch *s, const wh_view *co)
+{
+    const char *p = co->s;
+    uint32_t n = co->len, tok = 0, start = 0;
+    bool open = false; /* inside a word that started at start */
+    for (uint32_t base = 0; base < n; base += 16) {
+        uint32_t sep;
+        if (n - base >= 16) {
+            sep = sep_mask16(p + base);
+        } else {
+            char tail[16];
+            memset(tail, ' ', sizeof(tail));
+            memcpy(tail, p + base, n - base);
+            sep = sep_mask16(tail);
+        }
+        uint32_t edges = (sep ^ ((sep << 1) | !open)) & 0xFFFFu; /* word starts and ends */
+        while (edges) {
+            uint32_t i = base + (uint32_t)__builtin_ctz(edges);
+            edges &= edges - 1;
+            if (!open) {
+                start = i;
+                open = true;
+                continue;
+            }
+            open = false;
+            rev_word(m, s, p + start, i - start, tok++);
+        }
+    }
+    if (open) rev_word(m, s, p + start, n - start, tok);
+}
+
+/* The word of a candidate, read backwards, against its term: [*vs, *ve) in the squashed view
+ * when the whole word is the term. */
+static bool rev_confirm(pcre2_code *c, wh_match_scratch *s, const wh_view *qv, uint32_t token,
+                        uint32_t *vs, uint32_t *ve)
+{
+    uint32_t i = 0, a = 0, b = 0;
+    for (uint32_t t = 0;; t++) {
+        while (i < qv->len && (qv->s[i] == ' ' || qv->s[i] == '\n'))
+            i++;
+        if (i == qv->len) return false;
+        a = i;
+        while (i < qv->len && qv->s[i] != ' ' && qv->s[i] != '\n')
+            i++;
+        b = i;
+        if (t == token) break;
+    }
+    char w[256];
+    if (b - a >= sizeof(w)) return false;
+    for (uint32_t k = 0; k < b - a; k++) {
+        if ((unsigned char)qv->s[b - 1 - k] >= 0x80) return false;
+        w[k] = qv->s[b - 1 - k];
+    }
+    int rc = pcre2_match(c, (PCRE2_SPTR)w, b - a, 0, PCRE2_NO_UTF_CHECK | PCRE2_ANCHORED, s->md,
+                         s->mctx);
+    if (rc < 0 || pcre2_get_ovector_pointer(s->md)[1] != b - a) return false;
+    *vs = a;
+    *ve = b;
+    return true;
+}
+
 /* ---- cache ---- */
 
 static void cache_key(const wh_matcher *m, unsigned mask, const hs_platform_info_t *plat,
@@ -554,6 +769,10 @@ wh_status wh_matcher_build(const wh_pattern_spec *specs, uint32_t n, const wh_ma
             cache_store(opts->cache_dir, keys[mask], *dbp);
     }
     free(keys);
+    if (!rev_build(m, specs, n)) {
+        st = WH_ENOMEM;
+        goto fail;
+    }
     if (opts && opts->cache_hit) *opts->cache_hit = all_cached;
     for (int k = 0; k < WH_VIEW__COUNT + 8; k++) {
         hs_database_t *db = k < WH_VIEW__COUNT ? m->db[k] : m->udb[k - WH_VIEW__COUNT];
@@ -581,6 +800,7 @@ void wh_matcher_free(wh_matcher *m)
         if (c && c != PCRE2_FAILED) pcre2_code_free(c);
     }
     free(m->pats);
+    free(m->rev);
     for (int v = 0; v < WH_VIEW__COUNT; v++)
         hs_free_database(m->db[v]);
     for (int k = 0; k < 8; k++)
@@ -597,7 +817,7 @@ wh_match_scratch *wh_match_scratch_new(const wh_matcher *m)
     s->md = pcre2_match_data_create(4, NULL);
     s->mctx = pcre2_match_context_create(NULL);
     s->jit = pcre2_jit_stack_create(32 * 1024, 512 * 1024, NULL);
-    s->cap_hits = m->n + 1;
+    s->cap_hits = m->n + 1 + MAX_REV_HITS;
     s->hits = malloc(sizeof(uint32_t) * s->cap_hits);
     s->confirmed = malloc(sizeof(uint32_t) * s->cap_hits);
     if (!s->md || !s->mctx || !s->jit || !s->hits || !s->confirmed) goto fail;
@@ -665,6 +885,25 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Keeps one span of pattern pi unless a permitted term covers it. Returns false once the
+ * pattern needs no more spans (out[] full or MAX_SPANS_PER_PATTERN kept). */
+static bool keep_span(wh_match_scratch *s, uint32_t pi, const pat *pt, uint32_t vs, uint32_t ve,
+                      uint32_t rs, uint32_t re, uint32_t *kept, wh_match *out, uint32_t *nout,
+                      uint32_t cap, bool *truncated)
+{
+    for (uint32_t k = 0; k < s->npermits && pt->cancel_set >= 0; k++)
+        if (s->permits[k].set == pt->cancel_set && s->permits[k].rs <= rs && re <= s->permits[k].re)
+            return true;
+    if ((*kept)++ == 0) s->confirmed[s->nconfirmed++] = pi;
+    if (*nout >= cap || *kept > MAX_SPANS_PER_PATTERN) {
+        *truncated = true;
+        return false;
+    }
+    out[(*nout)++] =
+        (wh_match){.pattern = pi, .view = pt->view, .vs = vs, .ve = ve, .rs = rs, .re = re};
+    return true;
+}
+
 uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text *t, wh_match *out,
                          uint32_t cap, bool *truncated)
 {
@@ -698,6 +937,8 @@ uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text
         const wh_view *vw = &t->v[v];
         hs_scan(m->db[v], vw->s, vw->len, 0, s->hs, on_hit, s);
     }
+    s->nrev = 0;
+    if (m->rev) rev_scan(m, s, &t->v[WH_VIEW_COLLAPSED]);
     s->nconfirmed = 0;
     s->npermits = 0;
     if (s->nhits == 0) return 0;
@@ -733,18 +974,16 @@ uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text
                         s->permits[s->npermits++] = (struct permit_span){pt->permit_set, rs, re};
                     continue;
                 }
-                bool cancelled = false;
-                for (uint32_t k = 0; k < s->npermits && !cancelled && pt->cancel_set >= 0; k++)
-                    cancelled = s->permits[k].set == pt->cancel_set && s->permits[k].rs <= rs &&
-                                re <= s->permits[k].re;
-                if (cancelled) continue;
-                if (kept++ == 0) s->confirmed[s->nconfirmed++] = pi;
-                if (nout >= cap || kept > MAX_SPANS_PER_PATTERN) {
-                    *truncated = true;
+                if (!keep_span(s, pi, pt, vs, ve, rs, re, &kept, out, &nout, cap, truncated))
                     break; /* confirmed; the rest of its spans are not needed */
-                }
-                out[nout++] = (wh_match){
-                    .pattern = pi, .view = pt->view, .vs = vs, .ve = ve, .rs = rs, .re = re};
+            }
+            for (uint32_t r = 0; pass == 2 && r < s->nrev; r++) {
+                const wh_view *qv = &t->v[WH_VIEW_SQUASHED];
+                uint32_t vs, ve, rs, re;
+                if (s->rev[r].pattern != pi || !rev_confirm(c, s, qv, s->rev[r].token, &vs, &ve))
+                    continue;
+                wh_view_to_raw(qv, vs, ve, &rs, &re);
+                if (!keep_span(s, pi, pt, vs, ve, rs, re, &kept, out, &nout, cap, truncated)) break;
             }
         }
     }

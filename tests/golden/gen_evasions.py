@@ -7,9 +7,9 @@ over a word list, beside innocent counterparts that must stay allowed.
                                   (whiply's decisions for events.ndjson)
 
 An event id is "<c|i>-<family>-<n>": c must be caught (action delete), i must be allowed;
-a family named "x-..." is one whiply does not catch yet, kept to measure it: plain reversed
-words ("kcuf": reversed terms in the Hyperscan database cost 5% of the core stream's
-instructions, see docs/architecture.md) and upside-down words made only of ASCII letters.
+a family named "x-..." is one whiply does not catch, kept to measure it: upside-down words
+made only of ASCII letters ("sqooq"). Reversed terms ("kcuf") are caught unless the reversal
+is a word of the nine dictionaries ("lana", REVERSE_STOP; src/match/words4.c for four letters).
 The terms are a subset of the LDNOOBW English list, in terms.txt beside the rules."""
 import json
 import os
@@ -40,6 +40,7 @@ FLIP = {"a": "ɐ", "b": "q", "c": "ɔ", "d": "p", "e": "ǝ", "f": "ɟ", "g": "ƃ
         "y": "ʎ", "z": "z", "1": "Ɩ", "2": "ᄅ"}
 # reversed terms that are words themselves (the nine dictionaries): not evasions
 REVERSE_STOP = {"lana", "suna", "tums", "tuls", "noop", "cips", "gnom", "flim", "orgen"}
+REVERSE_MIN = 4  # whiply reads words backwards for terms this long (src/match/matcher.c)
 
 
 def mixed_case(w, upper_first):
@@ -73,8 +74,12 @@ def caught():
         add("doubled", "".join(c + c for c in w))
         add("doubled", "you " + "".join(c + c for c in w).upper())
         if len(w) >= 4 and w[::-1] not in REVERSE_STOP and w[::-1] != w:
-            add("x-reversed", w[::-1])  # not caught yet (see the docstring)
-            add("x-reversed", "lol " + w[::-1].upper() + " lol")
+            fam = "reversed" if len(w) >= REVERSE_MIN else "x-reversed"  # see the docstring
+            add(fam, w[::-1])
+            add(fam, "lol " + w[::-1].upper() + " lol")
+            if fam == "reversed":
+                add(fam, "you " + w[::-1].capitalize())
+                add(fam, " ".join(w[::-1]) + " lol")  # spaced out, then read backwards
         flip = "".join(FLIP[c] for c in reversed(w))
         # only ASCII look-alikes ("sqooq"): nothing tells it from a word; not caught yet
         add("upside-down" if any(ord(c) > 127 for c in flip) else "x-upside-down", flip)
@@ -125,6 +130,11 @@ INNOCENT = [
     # upside-down and other scripts
     "ǝɯɐƃ pooƃ", "ʎddɐɥ", "ꓡꓲ-ꓢꓴ", "ᓀᐦᐃᔭᐍᐏᐣ", "ᐃᓄᒃᑎᑐᑦ", "ᑕᑎᑕ ᐅᑯ", "Łódź", "Øresund",
     "Đorđe", "Ħamrun", "ⱥ ȼ ɇ", "ǀXóõ", "ʉ",
+    # words that are list terms read backwards ("Lana", "Tums" above): a term is not read
+    # backwards when the reversal is a word (Turkish "örgen", "Esra")
+    "Örgen Yılmaz", "film night", "new clips", "on stilts", "tub", "Suna", "Gnom", "tulis",
+    "TOGAF", "teks", "regen", "Sergen", "noop", "stressed", "reviled", "deliver", "Esra",
+    "Lana Del Rey", "tums for my stomach", "flim flam",
     # joined pieces
     "2 girls and 1 cup of tea", "tied in traffic", "girl on the left", "piece of cake", "a blow to the job market",
     # link-like

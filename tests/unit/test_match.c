@@ -152,3 +152,34 @@ TEST(joined_terms_with_short_pieces)
     ASSERT_EQ(scan(m, "s&m", mt, 8), 1);
     wh_matcher_free(m);
 }
+
+TEST(reversed_words)
+{
+    /* a whole word read backwards, for one-word terms of four letters or more whose reversal
+     * is no dictionary word; the term's own form confirms it, so a doubled letter is still
+     * another word */
+    wh_pattern_spec sp[] = {WORD("bitch", 0), WORD("fuck", 1), WORD("boner", 2), WORD("negro", 3),
+                            WORD("level", 4), WORD("anal", 5), WORD("arse", 6),  WORD("milf", 7)};
+    wh_matcher *m = build(sp, 8, NULL, NULL);
+    wh_match mt[8];
+    ASSERT_EQ(scan(m, "you HCTIB", mt, 8), 1);
+    ASSERT_EQ(mt[0].pattern, 0);
+    ASSERT_EQ(mt[0].rs, 4);
+    ASSERT_EQ(mt[0].re, 9);
+    ASSERT_EQ(scan(m, "hctiiib", mt, 8), 1);      /* stretched */
+    ASSERT_EQ(scan(m, "h c t i b ok", mt, 8), 1); /* spaced out */
+    ASSERT_EQ(mt[0].re, 9);
+    ASSERT_EQ(scan(m, "x renob y", mt, 8), 1);
+    ASSERT_EQ(mt[0].pattern, 2);
+    ASSERT_EQ(scan(m, "rennob", mt, 8), 0);   /* "Bonner" is not "boner" backwards either */
+    ASSERT_EQ(scan(m, "hctibs", mt, 8), 0);   /* whole words only */
+    ASSERT_EQ(scan(m, "lol KCUF", mt, 8), 1); /* four letters */
+    ASSERT_EQ(mt[0].pattern, 1);
+    ASSERT_EQ(mt[0].rs, 4);
+    ASSERT_EQ(scan(m, "Lana", mt, 8), 0);      /* four-letter reversals that are words: a name, */
+    ASSERT_EQ(scan(m, "Esra", mt, 8), 0);      /* a Turkish name, */
+    ASSERT_EQ(scan(m, "flim flam", mt, 8), 0); /* a word */
+    ASSERT_EQ(scan(m, "\xc3\x96rgen", mt, 8), 0); /* Turkish "örgen" is a word */
+    ASSERT_EQ(scan(m, "level", mt, 8), 1);        /* a palindrome matches once, forwards */
+    wh_matcher_free(m);
+}
