@@ -329,9 +329,20 @@ void wh_sketch_text_opt(const char *s, uint32_t n, bool with_sim, wh_sketch *out
         CSA(eights, fours, fours, foursA, foursB);
         plane_add(p, 3, eights);
     }
+    if (i < ngrams) { /* the last 1-7 grams through the same tree, zeros for the missing */
+        uint64_t g[8] = {0};
+        for (uint32_t j = 0; i + j < ngrams; j++)
+            g[j] = gram(r, i + j);
+        CSA(twosA, ones, ones, g[0], g[1]);
+        CSA(twosB, ones, ones, g[2], g[3]);
+        CSA(foursA, twos, twos, twosA, twosB);
+        CSA(twosA, ones, ones, g[4], g[5]);
+        CSA(twosB, ones, ones, g[6], g[7]);
+        CSA(foursB, twos, twos, twosA, twosB);
+        CSA(eights, fours, fours, foursA, foursB);
+        plane_add(p, 3, eights);
+    }
     p[0] = ones, p[1] = twos, p[2] = fours;
-    for (; i < ngrams; i++)
-        plane_add(p, 0, gram(r, i));
     /* count > ngrams / 2, compared bit-sliced from the top plane down */
     uint32_t half = ngrams / 2;
     uint64_t gt = 0, eq = ~(uint64_t)0;
