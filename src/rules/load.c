@@ -2207,8 +2207,10 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
         wh_rule *r = &rs->rules[i];
         r->join_slot = (int16_t)join_slot_of(r->when);
         r->join_bit = 255;
-        if (r->on_join && rs->state.njoin_rules < WH_MAX_JOIN_RULES)
+        if (r->on_join && rs->state.njoin_rules < WH_MAX_JOIN_RULES) {
+            rs->state.join_ids[rs->state.njoin_rules] = XXH3_64bits(r->id, strlen(r->id));
             r->join_bit = (uint8_t)rs->state.njoin_rules++;
+        }
     }
     rs->gates = wh_arena_alloc(L.a, sizeof(wh_rule_gate) * (rs->nrules ? rs->nrules : 1));
     for (uint32_t i = 0; i < rs->nrules; i++) {

@@ -175,11 +175,13 @@ typedef struct {
     wh_rate_slot user_slots[WH_USER_SLOTS], chan_slots[WH_CHAN_SLOTS];
     uint32_t nuser_slots, nchan_slots;
     bool need_hash, need_sim, need_wave;
-    bool need_chan;           /* channel entries: channel rates, joins, waves or channel_action */
-    uint32_t log_cap;         /* a user's message log, most entries (8 .. WH_LOG_MAX) */
-    int64_t log_keep_ms;      /* the longest window the log serves (entries older may go) */
-    bool need_log;            /* messages are logged: duplicate, similar or a user window */
-    uint32_t njoin_rules;     /* rules with `joins` (their filters are recorded per join) */
+    bool need_chan;       /* channel entries: channel rates, joins, waves or channel_action */
+    uint32_t log_cap;     /* a user's message log, most entries (8 .. WH_LOG_MAX) */
+    int64_t log_keep_ms;  /* the longest window the log serves (entries older may go) */
+    bool need_log;        /* messages are logged: duplicate, similar or a user window */
+    uint32_t njoin_rules; /* rules with `joins` (their filters are recorded per join) */
+    uint64_t join_ids[WH_MAX_JOIN_RULES]; /* by bit: XXH3 of each join rule's id, so a snapshot
+                                             maps the bits it saved to the rules loaded now */
     uint32_t join_log_cap;    /* joins remembered per channel for targets (<= WH_JOIN_LOG_MAX) */
     int64_t join_keep_ms;     /* the longest join window */
     double wave_threshold;    /* the lowest threshold of any wave rule (clusters use it) */

@@ -673,7 +673,10 @@ static const char MAGIC[8] = {'W', 'H', 'I', 'P', 'L', 'Y', 'S', 'T'};
 /* 3: wave groups carry whether they are a known wave (live_ms, live_users), members whether
  * they count by default (the top bit of the id's length), channels their live waves. A
  * version 2 file loads: no wave is known, and every member counts (as it did then). */
-#define SNAP_VERSION 3
+/* 4: the ids of the join rules (XXH3, by bit) after the slots, so a reload that adds, drops or
+ * reorders join rules maps each recorded join's filter bits and the named raids to the rules
+ * they were recorded for (a version 2 or 3 file maps bit to bit, as it did then). */
+#define SNAP_VERSION 4
 
 typedef struct {
     FILE *f;
@@ -846,6 +849,9 @@ wh_status wh_state_save(wh_shard *const *shards, uint32_t n, const wh_state_cfg 
     put_u32(&w, SNAP_VERSION);
     put_slots(&w, c->user_slots, c->nuser_slots);
     put_slots(&w, c->chan_slots, c->nchan_slots);
+    put_u32(&w, c->njoin_rules);
+    for (uint32_t i = 0; i < c->njoin_rules; i++)
+        put_u64(&w, c->join_ids[i]);
     save_ctx sc = {&w, c};
     uint64_t nu = 0, nc = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -949,10 +955,23 @@ static void fail(char *err, size_t errlen, const char *label, const rd *r)
              r->at, r->what ? r->what : "?");
 }
 
-/* A channel's windows and recent joins; windows follow their limit (cmap), joins are
- * placed again under the current caps. WH_EINVAL with r->bad set, or WH_ENOMEM. */
+/* A saved mask of join-rule bits, its bits moved to the rules' bits now (jmap; -1: gone). */
+static uint64_t remap_join_bits(uint64_t m, const int8_t *jmap)
+{
+    uint64_t out = 0;
+    for (; m; m &= m - 1) {
+        int b = jmap[__builtin_ctzll(m)];
+        if (b >= 0) out |= 1ULL << b;
+    }
+    return out;
+}
+
+/* A channel's windows and recent joins; windows follow their limit (cmap), joins' filter
+ * bits their rule (jmap), and joins are placed again under the current caps. WH_EINVAL with
+ * r->bad set, or WH_ENOMEM. */
 static wh_status load_chan_ext(rd *r, wh_channel *ch, const wh_state_cfg *c,
-                               const wh_rate_slot *saved, uint32_t ns, const int *cmap)
+                               const wh_rate_slot *saved, uint32_t ns, const int *cmap,
+                               const int8_t *jmap)
 {
     if (ch->x) return bad(r, "a channel given twice"), WH_EINVAL;
     wh_chan_ext *x = wh_chan_ext_get(ch);
@@ -974,6 +993,7 @@ static wh_status load_chan_ext(rd *r, wh_channel *ch, const wh_state_cfg *c,
     }
     uint32_t nj;
     if (!GET(r, x->named, "the named raids") || !GET(r, nj, "the recent joins")) return WH_EINVAL;
+    x->named = remap_join_bits(x->named, jmap);
     if (nj > WH_JOIN_LOG_MAX) return bad(r, "the recent joins (too many)"), WH_EINVAL;
     for (uint32_t k = 0; k < nj; k++) {
         int64_t t;
@@ -983,7 +1003,8 @@ static wh_status load_chan_ext(rd *r, wh_channel *ch, const wh_state_cfg *c,
         if (!GET(r, t, what) || !GET(r, mask, what) || !GET(r, l, what)) return WH_EINVAL;
         if (!ts_ok(t)) return bad(r, "a recent join (time out of range)"), WH_EINVAL;
         if (r->len - r->at < l) return bad(r, "a recent join's id"), WH_EINVAL;
-        wh_chan_remember_join(x, c, (wh_str){(const char *)r->p + r->at, l}, mask, t);
+        wh_chan_remember_join(x, c, (wh_str){(const char *)r->p + r->at, l},
+                              remap_join_bits(mask, jmap), t);
         r->at += l;
     }
     return WH_OK;
@@ -1083,7 +1104,7 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
                  label, SNAP_VERSION);
         return WH_EINVAL;
     }
-    if (ver != SNAP_VERSION && ver != 2) {
+    if (ver != SNAP_VERSION && ver != 2 && ver != 3) {
         snprintf(err, errlen, "state file %s: version %u, this whiply reads version %d", label, ver,
                  SNAP_VERSION);
         return WH_EINVAL;
@@ -1097,6 +1118,24 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
     }
     map_slots(us, nus, c->user_slots, c->nuser_slots, umap);
     map_slots(cs, ncs, c->chan_slots, c->nchan_slots, cmap);
+    /* saved join-rule bit -> bit now: by rule id from version 4, else bit to bit */
+    int8_t jmap[WH_MAX_JOIN_RULES];
+    for (int i = 0; i < WH_MAX_JOIN_RULES; i++)
+        jmap[i] = ver < 4 && (uint32_t)i < c->njoin_rules ? (int8_t)i : -1;
+    if (ver >= 4) {
+        uint32_t nj;
+        if (!GET(&r, nj, "the join rules")) goto bad;
+        if (nj > WH_MAX_JOIN_RULES) {
+            bad(&r, "the join rules (too many)");
+            goto bad;
+        }
+        for (uint32_t i = 0; i < nj; i++) {
+            uint64_t id;
+            if (!GET(&r, id, "the join rules")) goto bad;
+            for (uint32_t k = 0; k < c->njoin_rules; k++)
+                if (c->join_ids[k] == id) jmap[i] = (int8_t)k;
+        }
+    }
     uint64_t nu;
     if (!GET(&r, nu, "the number of users")) goto bad;
     for (uint64_t i = 0; i < nu; i++) {
@@ -1172,7 +1211,7 @@ wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_
         uint8_t hasx;
         if (!GET(&r, hasx, w)) goto bad;
         if (hasx) {
-            wh_status st = load_chan_ext(&r, ch, c, cs, ncs, cmap);
+            wh_status st = load_chan_ext(&r, ch, c, cs, ncs, cmap, jmap);
             if (st == WH_ENOMEM) {
                 snprintf(err, errlen, "state file %s: out of memory", label);
                 return WH_ENOMEM;

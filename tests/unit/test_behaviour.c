@@ -234,7 +234,7 @@ TEST(sketch_length_does_not_count_stretched_letters)
     ASSERT_EQ(sketch("good cool").length, 9); /* one doubled letter counts in full */
     ASSERT_EQ(sketch("Happy birthday pixelqueen").length, 25);
     ASSERT_EQ(sketch("1000000 views").length, 13); /* digits count as they are */
-    ASSERT_EQ(sketch("oo ooo").length, 5); /* a run does not go on over a space */
+    ASSERT_EQ(sketch("oo ooo").length, 5);         /* a run does not go on over a space */
     /* runs that cross the 16- and 64-byte steps the text is read in count the same */
     for (int at = 10; at < 70; at++) {
         char t[128];
@@ -811,13 +811,53 @@ TEST(snapshot_keeps_logs_windows_and_joins_and_refuses_version_1)
                                 sizeof(err)),
               WH_EINVAL);
     ASSERT_CONTAINS(err, "state file old.snap: version 1, written before `rate` counted a sliding "
-                         "window; this whiply reads version 3");
+                         "window; this whiply reads version 4");
     free(buf);
     wh_shard_free(cshard);
     wh_shard_free(a);
     wh_shard_free(b[0]);
     wh_shard_free(b[1]);
     wh_ruleset_release(rs);
+}
+
+TEST(snapshot_moves_join_filter_bits_to_their_rules_across_a_reload)
+{
+    /* recorded under rules a, b; loaded under b, c, a: b's bit was 1 and is 0, a's was 0 and
+     * is 2, and a rule that is gone (none here) or new (c) has no recorded joiner */
+    wh_ruleset *old = th_rules(
+        "version: 1\nrules:\n"
+        "  - {id: a, when: {joins: {count: 5, per: 10s}}, action: ban}\n"
+        "  - {id: b, when: {all: [{joins: {count: 9, per: 10s}}, {account_age: \"< 1d\"}]},"
+        " action: ban}\n");
+    wh_ruleset *now = th_rules(
+        "version: 1\nrules:\n"
+        "  - {id: b, when: {all: [{joins: {count: 9, per: 10s}}, {account_age: \"< 1d\"}]},"
+        " action: ban}\n"
+        "  - {id: c, when: {joins: {count: 3, per: 10s}}, action: hold}\n"
+        "  - {id: a, when: {joins: {count: 5, per: 10s}}, action: ban}\n");
+    ASSERT_EQ(old->state.njoin_rules, 2);
+    ASSERT_EQ(now->state.njoin_rules, 3);
+    wh_shard *a = wh_shard_new(100, 10, 0);
+    uint64_t ck = wh_chan_key((wh_str){"twitch", 6}, (wh_str){"#c", 2});
+    wh_channel *ch = wh_shard_channel(a, ck, 0, true);
+    wh_chan_ext *x = wh_chan_ext_get(ch);
+    wh_chan_remember_join(x, &old->state, (wh_str){"fresh", 5}, 3, 100); /* a and b */
+    wh_chan_remember_join(x, &old->state, (wh_str){"b-only", 6}, 2, 150);
+    x->named = 1; /* a's raid named its joiners */
+    const char *path = th_write_tmp("join.snap", "");
+    char err[512];
+    ASSERT_EQ(wh_state_save(&a, 1, &old->state, path, err, sizeof(err)), WH_OK);
+    wh_shard *b = wh_shard_new(100, 10, 0);
+    ASSERT_EQ(wh_state_load(&b, 1, &now->state, path, err, sizeof(err)), WH_OK);
+    wh_channel *ch2 = wh_shard_channel(b, ck, 300, false);
+    ASSERT(ch2 && ch2->x && ch2->x->jn == 2);
+    ASSERT_EQ(ch2->x->j[0].mask, 5); /* b (bit 0) and a (bit 2) */
+    ASSERT_EQ(ch2->x->j[1].mask, 1); /* b */
+    ASSERT_EQ(ch2->x->named, 4);     /* a */
+    wh_shard_free(a);
+    wh_shard_free(b);
+    wh_ruleset_release(old);
+    wh_ruleset_release(now);
 }
 
 TEST(snapshot_keeps_live_waves_and_who_counted)
