@@ -1092,7 +1092,7 @@ static wh_cond *parse_repeat(ld_t *L, struct fy_node *kn, struct fy_node *n, wh_
         st->log_cap = WH_LOG_MAX;
         if (c->within_ms > st->log_keep_ms) st->log_keep_ms = c->within_ms;
     }
-    if (kind == WH_C_SIMILAR) st->need_sim = st->need_log = true;
+    if (kind == WH_C_SIMILAR) st->need_sim = st->need_similar = st->need_log = true;
     if (kind == WH_C_WAVE) {
         st->need_sim = st->need_wave = true;
         if (st->wave_threshold == 0 || c->threshold < st->wave_threshold)

@@ -175,6 +175,7 @@ typedef struct {
     wh_rate_slot user_slots[WH_USER_SLOTS], chan_slots[WH_CHAN_SLOTS];
     uint32_t nuser_slots, nchan_slots;
     bool need_hash, need_sim, need_wave;
+    bool need_similar;    /* a `similar` rule: every message's SimHash is kept in the user's log */
     bool need_chan;       /* channel entries: channel rates, joins, waves or channel_action */
     uint32_t log_cap;     /* a user's message log, most entries (8 .. WH_LOG_MAX) */
     int64_t log_keep_ms;  /* the longest window the log serves (entries older may go) */

@@ -247,10 +247,10 @@ static inline __attribute__((always_inline)) void add_word(wordsink *ws, uint32_
 
 void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out)
 {
-    wh_sketch_text_opt(s, n, true, out);
+    wh_sketch_text_opt(s, n, 0, out);
 }
 
-void wh_sketch_text_opt(const char *s, uint32_t n, bool with_sim, wh_sketch *out)
+void wh_sketch_text_opt(const char *s, uint32_t n, uint32_t sim_from, wh_sketch *out)
 {
     pthread_once(&tab_once, tab_init);
     /* Classify 16 bytes at a time (SSE2): what the reduction keeps (letters, digits,
@@ -299,7 +299,7 @@ void wh_sketch_text_opt(const char *s, uint32_t n, bool with_sim, wh_sketch *out
         return;
     }
     out->hash = XXH3_64bits(r, k) | 1; /* never 0: 0 is "no text" */
-    if (!with_sim) {
+    if (out->length < sim_from) {
         out->sim = 0;
         return;
     }

@@ -26,10 +26,11 @@ typedef struct {
                            of similar messages under them and finds a group in O(1) */
 } wh_sketch;
 
-/* s[0..n) is the squashed view. Allocation-free. with_sim: also the SimHash (else sim is 0:
- * a ruleset with `duplicate` but no `similar` or `wave` needs only the hash). */
+/* s[0..n) is the squashed view. Allocation-free. */
 void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out);
-void wh_sketch_text_opt(const char *s, uint32_t n, bool with_sim, wh_sketch *out);
+/* As wh_sketch_text, but the SimHash (the costly part) only when the distinct length is
+ * sim_from or more; otherwise sim is 0. UINT32_MAX: never. */
+void wh_sketch_text_opt(const char *s, uint32_t n, uint32_t sim_from, wh_sketch *out);
 
 /* The SimHash of an already reduced text, one counter per bit: the slow reference the
  * tests hold wh_sketch_text's bit-sliced counting to. */
