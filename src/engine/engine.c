@@ -10,8 +10,8 @@
 #define WH_COLD __attribute__((cold, noinline))
 
 #define MAX_MATCHES 256
-#define MAX_REPORTED_MATCHES 32
-#define MAX_TARGETS 256
+#define MAX_REPORTED_MATCHES WH_VERDICT_MAX_MATCHES
+#define MAX_TARGETS WH_VERDICT_MAX_TARGETS
 
 struct wh_worker {
     wh_ruleset *rs;
@@ -35,6 +35,13 @@ struct wh_decider {
     _Atomic uint64_t *hits; /* per rule: times it fired (enforced or shadow), for metrics */
     _Atomic uint64_t *score_hist; /* per score slot: WH_SCORE_BUCKETS counts, then the sum of
                                      scores in millionths, for metrics */
+    /* the last verdict and what it points to */
+    wh_verdict v;
+    wh_buf vb; /* the reason, the targets' ids, the --explain fragments */
+    wh_verdict_match vm[MAX_REPORTED_MATCHES];
+    uint32_t toff[MAX_TARGETS], tlen[MAX_TARGETS], ntargets; /* targets, as offsets in vb */
+    bool has_targets;
+    wh_str tstr[MAX_TARGETS];
 };
 
 wh_worker *wh_worker_new(wh_ruleset *rs, const wh_engine_opts *opts)
@@ -76,6 +83,7 @@ wh_decider *wh_decider_new(wh_ruleset *rs, const wh_engine_opts *opts, uint32_t 
     d->rs = rs;
     wh_ruleset_retain(rs);
     if (opts) d->opts = *opts;
+    wh_buf_init(&d->vb);
     uint32_t n = rs->nrules + 1;
     d->fired = calloc(n, 1);
     d->act = calloc(n, sizeof(wh_action));
@@ -107,6 +115,7 @@ void wh_decider_free(wh_decider *d)
     free(d->dur);
     free((void *)d->hits);
     free((void *)d->score_hist);
+    wh_buf_free(&d->vb);
     wh_ruleset_release(d->rs);
     free(d);
 }
@@ -366,41 +375,6 @@ void wh_write_line_error(wh_buf *out, uint64_t line_no, const char *code, const 
     wh_buf_puts(out, "}}\n");
 }
 
-static void json_double(wh_buf *b, double v)
-{
-    if (v == floor(v) && fabs(v) < 1e15)
-        wh_buf_i64(b, (int64_t)v);
-    else
-        wh_buf_printf(b, "%.4g", v);
-}
-
-/* A probability: enough digits that 0.99996 does not print as 1. */
-static void json_score(wh_buf *b, float v)
-{
-    if (isfinite(v))
-        wh_buf_printf(b, "%.5g", (double)v);
-    else
-        wh_buf_puts(b, "null"); /* cannot happen with a model the loader accepted */
-}
-
-/* The classifiers' scores of a message, by slot name. */
-static void write_scores(wh_buf *out, const wh_ruleset *rs, const wh_analysis *an, bool explain)
-{
-    wh_buf_puts(out, ",\"scores\":{");
-    for (uint32_t i = 0; i < rs->nscores; i++) {
-        if (i) wh_buf_putc(out, ',');
-        wh_buf_json_str(out, rs->score_names[i], strlen(rs->score_names[i]));
-        wh_buf_putc(out, ':');
-        json_score(out, an->scores[i]);
-    }
-    wh_buf_putc(out, '}');
-    if (explain && an->score_explain.n) {
-        wh_buf_puts(out, ",\"score_features\":{");
-        wh_buf_append(out, an->score_explain.p, an->score_explain.n);
-        wh_buf_putc(out, '}');
-    }
-}
-
 /* The first surviving match of rule r, or NULL. */
 static const wh_match *first_match(const wh_ruleset *rs, const wh_analysis *an, uint32_t r)
 {
@@ -411,53 +385,50 @@ static const wh_match *first_match(const wh_ruleset *rs, const wh_analysis *an, 
     return NULL;
 }
 
+/* The reason of rule ri, its placeholders filled, as text (not JSON) at the end of out. */
 __attribute__((noinline)) static void write_reason(wh_buf *out, const wh_ruleset *rs, uint32_t ri,
                                                    const wh_analysis *an, wh_action act)
 {
     const wh_event *ev = &an->ev;
     const wh_rule *r = &rs->rules[ri];
     const char *tmpl = r->reason ? r->reason : r->description ? r->description : r->id;
-    wh_buf tmp;
-    wh_buf_init(&tmp);
     const wh_match *m = first_match(rs, an, ri);
     for (const char *p = tmpl; *p; p++) {
         if (*p != '{') {
-            wh_buf_putc(&tmp, *p);
+            wh_buf_putc(out, *p);
             continue;
         }
         const char *e = strchr(p, '}');
         if (!e) {
-            wh_buf_putc(&tmp, *p);
+            wh_buf_putc(out, *p);
             continue;
         }
         size_t kl = (size_t)(e - p - 1);
         const char *k = p + 1;
 #define IS(lit) (kl == sizeof(lit) - 1 && !memcmp(k, lit, kl))
         if (IS("rule"))
-            wh_buf_puts(&tmp, r->id);
+            wh_buf_puts(out, r->id);
         else if (IS("term"))
-            wh_buf_puts(&tmp, m ? rs->pats[m->pattern].source : "");
+            wh_buf_puts(out, m ? rs->pats[m->pattern].source : "");
         else if (IS("match")) {
-            if (m) wh_buf_append(&tmp, ev->text.p + m->rs, m->re - m->rs);
+            if (m) wh_buf_append(out, ev->text.p + m->rs, m->re - m->rs);
         } else if (IS("view"))
-            wh_buf_puts(&tmp, m ? wh_view_names[m->view] : "");
+            wh_buf_puts(out, m ? wh_view_names[m->view] : "");
         else if (IS("user"))
-            wh_buf_append(&tmp, ev->user_name.n ? ev->user_name.p : ev->user_id.p,
+            wh_buf_append(out, ev->user_name.n ? ev->user_name.p : ev->user_id.p,
                           ev->user_name.n ? ev->user_name.n : ev->user_id.n);
         else if (IS("channel"))
-            wh_buf_append(&tmp, ev->channel.p, ev->channel.n);
+            wh_buf_append(out, ev->channel.p, ev->channel.n);
         else if (IS("platform"))
-            wh_buf_append(&tmp, ev->platform.p, ev->platform.n);
+            wh_buf_append(out, ev->platform.p, ev->platform.n);
         else if (IS("action"))
-            wh_buf_puts(&tmp, wh_action_names[act]);
+            wh_buf_puts(out, wh_action_names[act]);
         else {
-            wh_buf_append(&tmp, p, (size_t)(e - p + 1)); /* not a placeholder: keep it */
+            wh_buf_append(out, p, (size_t)(e - p + 1)); /* not a placeholder: keep it */
         }
 #undef IS
         p = e;
     }
-    wh_buf_json_str(out, tmp.p ? tmp.p : "", tmp.len);
-    wh_buf_free(&tmp);
 }
 
 static const char *const state_names[] = {
@@ -492,12 +463,12 @@ static void explain_features(wh_buf *out, const wh_cond *n, eval_ctx *c, const c
         wh_buf_puts(out, "score\",\"model\":");
         wh_buf_json_str(out, sn, strlen(sn));
         wh_buf_puts(out, ",\"value\":");
-        json_score(out, c->an->scores[n->slot]);
+        wh_json_score(out, c->an->scores[n->slot]);
     } else if (n->kind == WH_C_NUM || n->kind == WH_C_LINKS) {
         wh_feature_id f = n->kind == WH_C_NUM ? n->feat : WH_F_LINKS;
         wh_buf_puts(out, wh_feature_names[f]);
         wh_buf_puts(out, "\",\"value\":");
-        json_double(out, feature(&c->an->f, &c->an->ev, f));
+        wh_json_double(out, feature(&c->an->f, &c->an->ev, f));
         const wh_features *ft = &c->an->f;
         if (f == WH_F_LINKS && ft->nlinks) {
             wh_buf_puts(out, ",\"hosts\":[");
@@ -516,7 +487,7 @@ static void explain_features(wh_buf *out, const wh_cond *n, eval_ctx *c, const c
         if (n->kind == WH_C_RATE || n->kind == WH_C_JOINS || n->kind == WH_C_FIRST)
             wh_buf_puts(out, v != 0 ? "true" : "false");
         else
-            json_double(out, v);
+            wh_json_double(out, v);
     }
     wh_buf_putc(out, '}');
 }
@@ -544,35 +515,9 @@ static int strength_cmp(wh_action a, uint32_t ad, wh_action b, uint32_t bd)
     return 0;
 }
 
-static void decision_head(wh_buf *out, const wh_event *ev)
-{
-    wh_buf_puts(out, "{\"id\":");
-    wh_buf_json_str(out, ev->id.p, ev->id.n);
-}
-
-static void decision_tail(wh_buf *out, const wh_ruleset *rs, const wh_event *ev)
-{
-    wh_buf_puts(out, ",\"ruleset\":\"");
-    wh_buf_puts(out, rs->hash);
-    wh_buf_putc(out, '"');
-    if (ev->meta.n) {
-        wh_buf_puts(out, ",\"meta\":");
-        wh_buf_append(out, ev->meta.p, ev->meta.n);
-    }
-    wh_buf_puts(out, "}\n");
-}
-
 static wh_str user_identity(const wh_event *ev)
 {
     return ev->user_id.n ? ev->user_id : ev->user_name;
-}
-
-static void user_state_json(wh_buf *out, const wh_user *u, const wh_state_cfg *c, int64_t now)
-{
-    wh_buf_puts(out, "\"strikes\":");
-    wh_buf_u64(out, (uint64_t)wh_strikes_whole(wh_user_strikes(u, c, now)));
-    wh_buf_puts(out, ",\"reputation\":");
-    json_double(out, u->rep);
 }
 
 static bool str_is(wh_str s, const char *lit)
@@ -582,11 +527,11 @@ static bool str_is(wh_str s, const char *lit)
 }
 
 /* A human moderator's action: strikes and reputation of the target in that channel. */
-WH_COLD static void decide_mod_action(wh_decider *d, const wh_analysis *an, wh_buf *out)
+WH_COLD static void decide_mod_action(wh_decider *d, const wh_analysis *an, wh_verdict *v)
 {
     const wh_event *ev = &an->ev;
     const wh_state_cfg *c = &d->rs->state;
-    wh_buf_puts(out, ",\"action\":\"allow\"");
+    v->kind = WH_VK_MOD_ACTION;
     if (!d->shard || !ev->target.n) return;
     int64_t now = ev->ts_ms;
     wh_user *u = wh_shard_user(d->shard, an->user_key, now, true);
@@ -606,16 +551,16 @@ WH_COLD static void decide_mod_action(wh_decider *d, const wh_analysis *an, wh_b
     } else if (str_is(a, "unban")) {
         u->strikes = 0;
     }
-    wh_buf_puts(out, ",\"target\":");
-    wh_buf_json_str(out, ev->target.p, ev->target.n);
-    wh_buf_putc(out, ',');
-    user_state_json(out, u, c, now);
+    v->mod_target = ev->target;
+    v->has_standing = true;
+    v->standing_strikes = (uint64_t)wh_strikes_whole(wh_user_strikes(u, c, now));
+    v->standing_rep = u->rep;
 }
 
 /* ---- the rarer parts of a decision, out of line ---- */
 
 /* The first enforced rule (by priority) that switches a channel mode not already on. */
-WH_COLD static void write_channel_action(wh_decider *d, wh_channel *ch, int64_t now, wh_buf *out)
+WH_COLD static void set_channel_action(wh_decider *d, wh_channel *ch, int64_t now, wh_verdict *v)
 {
     const wh_ruleset *rs = d->rs;
     for (uint32_t ri = 0; ri < rs->nrules; ri++) {
@@ -623,67 +568,44 @@ WH_COLD static void write_channel_action(wh_decider *d, wh_channel *ch, int64_t 
         if (d->fired[ri] != 1 || r->chan_mode < 0) continue;
         if (now < ch->mode_until[r->chan_mode]) continue;
         ch->mode_until[r->chan_mode] = now + (int64_t)r->chan_for_s * 1000;
-        wh_buf_puts(out, ",\"channel_action\":{\"mode\":\"");
-        wh_buf_puts(out, wh_chan_mode_names[r->chan_mode]);
-        wh_buf_puts(out, "\",\"duration_s\":");
-        wh_buf_u64(out, r->chan_for_s);
-        wh_buf_putc(out, '}');
+        v->chan_mode = r->chan_mode;
+        v->chan_for_s = r->chan_for_s;
         break;
     }
 }
 
+/* One more user the action reaches, copied into the verdict's buffer. */
+static void add_target(wh_decider *d, const char *id, size_t n)
+{
+    if (d->ntargets == MAX_TARGETS) return;
+    d->toff[d->ntargets] = (uint32_t)d->vb.len;
+    d->tlen[d->ntargets++] = (uint32_t)n;
+    wh_buf_append(&d->vb, id, n);
+}
+
 /* A wave completed: name everyone in it (only_counted: everyone whose message counted
  * toward it), so the action reaches the earlier senders. */
-WH_COLD static void write_targets(wh_wave_cluster *g, int64_t now, int64_t within,
-                                  bool only_counted, wh_buf *out)
+WH_COLD static void name_wave_targets(wh_decider *d, wh_wave_cluster *g, int64_t now,
+                                      int64_t within, bool only_counted)
 {
     g->reported = true;
-    wh_buf_puts(out, ",\"targets\":[");
-    uint32_t k = 0;
-    for (uint32_t i = 0; i < g->n && k < MAX_TARGETS; i++) {
+    d->has_targets = true;
+    for (uint32_t i = 0; i < g->n && d->ntargets < MAX_TARGETS; i++) {
         const wh_wave_member *m = &g->m[i];
         if (now - m->ts >= within || (only_counted && !m->counted)) continue;
-        if (k++) wh_buf_putc(out, ',');
         const char *id = wh_wave_member_id(m);
-        wh_buf_json_str(out, id, strlen(id));
+        add_target(d, id, strlen(id));
     }
-    wh_buf_putc(out, ']');
 }
 
-WH_COLD static void write_shadow(const wh_decider *d, wh_buf *out)
+/* --explain: values of the predicates that held, against the state before this event, as
+ * the elements of the decision's "matches" array that follow the spans (comma-separated). */
+WH_COLD static void write_explain_values(const wh_decider *d, eval_ctx *ctx, wh_buf *out)
 {
     const wh_ruleset *rs = d->rs;
-    wh_buf_puts(out, ",\"shadow\":[");
-    bool f = true;
-    for (uint32_t ri = 0; ri < rs->nrules; ri++) {
-        if (d->fired[ri] != 2) continue;
-        if (!f) wh_buf_putc(out, ',');
-        f = false;
-        wh_buf_puts(out, "{\"rule\":");
-        wh_buf_json_str(out, rs->rules[ri].id, strlen(rs->rules[ri].id));
-        wh_buf_puts(out, ",\"action\":\"");
-        wh_buf_puts(out, wh_action_names[d->act[ri]]);
-        wh_buf_puts(out, "\"}");
-    }
-    wh_buf_putc(out, ']');
-}
-
-/* --explain: values of the predicates that held, against the state before this event. */
-WH_COLD static void write_explain_values(const wh_decider *d, eval_ctx *ctx, bool *first,
-                                         wh_buf *out)
-{
-    const wh_ruleset *rs = d->rs;
-    for (uint32_t ri = 0; ri < rs->nrules; ri++) {
-        if (!d->fired[ri]) continue;
-        size_t before = out->len;
-        if (*first) wh_buf_puts(out, ",\"matches\":[");
-        bool f2 = *first;
-        explain_features(out, rs->rules[ri].when, ctx, rs->rules[ri].id, &f2);
-        if (*first && f2)
-            out->len = before; /* nothing to add */
-        else
-            *first = false;
-    }
+    bool first = true;
+    for (uint32_t ri = 0; ri < rs->nrules; ri++)
+        if (d->fired[ri]) explain_features(out, rs->rules[ri].when, ctx, rs->rules[ri].id, &first);
 }
 
 /* Whether this message counted toward a wave by default, and why (or why not). */
@@ -716,7 +638,7 @@ WH_COLD static void write_explain_wave(const eval_ctx *ctx, wh_buf *out)
     if (ctx->wave) {
         /* the group: users with a similar message within the longest window, all and counted */
         wh_buf_puts(out, ",\"similarity\":");
-        json_double(out, ctx->wave_sim);
+        wh_json_double(out, ctx->wave_sim);
         wh_buf_puts(out, ",\"users\":");
         wh_buf_u64(out, wh_wave_count(ctx->wave, ctx->now, cfg->wave_within_ms, false));
         wh_buf_puts(out, ",\"users_counted\":");
@@ -735,9 +657,9 @@ WH_COLD static void write_explain_state(const eval_ctx *ctx, wh_buf *out)
 {
     wh_buf_puts(out, ",\"state\":{");
     wh_buf_puts(out, "\"strikes\":");
-    json_double(out, ctx->strikes);
+    wh_json_double(out, ctx->strikes);
     wh_buf_puts(out, ",\"reputation\":");
-    json_double(out, ctx->user->rep);
+    wh_json_double(out, ctx->user->rep);
     wh_buf_puts(out, ",\"messages\":");
     wh_buf_u64(out, ctx->user->messages);
     if (ctx->cfg->need_wave && ctx->an->ev.type == WH_EV_MESSAGE) write_explain_wave(ctx, out);
@@ -782,29 +704,23 @@ static void join_record(const wh_decider *d, eval_ctx *ctx, wh_channel *ch)
 
 /* A raid detected: name the earlier joiners of its window that matched the rule's filters,
  * oldest first, and this one, at most MAX_TARGETS. */
-WH_COLD static void write_raid_targets(const wh_decider *d, wh_channel *ch, const wh_rule *r,
-                                       const eval_ctx *ctx, const wh_event *ev, wh_buf *out)
+WH_COLD static void name_raid_targets(wh_decider *d, wh_channel *ch, const wh_rule *r,
+                                      const eval_ctx *ctx, const wh_event *ev)
 {
     wh_chan_ext *x = ch->x;
     const wh_rate_slot *sl = &d->rs->state.chan_slots[r->join_slot];
     wh_str me = user_identity(ev);
     x->named |= 1ULL << r->join_bit;
-    wh_buf_puts(out, ",\"targets\":[");
-    uint32_t k = 0;
-    for (uint32_t i = 0; i < x->jn && k < MAX_TARGETS - 1; i++) {
+    d->has_targets = true;
+    for (uint32_t i = 0; i < x->jn && d->ntargets < MAX_TARGETS - 1; i++) {
         const wh_joiner *e = &x->j[(x->jhead + x->jcap - x->jn + i) % x->jcap];
         const char *id = e->big ? e->big : e->id;
         size_t l = strlen(id);
         if (!(e->mask >> r->join_bit & 1) || !l || ctx->now - e->ts >= sl->period_ms) continue;
         if (l == me.n && !memcmp(id, me.p, l)) continue; /* joined before too: named last */
-        if (k++) wh_buf_putc(out, ',');
-        wh_buf_json_str(out, id, l);
+        add_target(d, id, l);
     }
-    if (me.n) {
-        if (k) wh_buf_putc(out, ',');
-        wh_buf_json_str(out, me.p, me.n);
-    }
-    wh_buf_putc(out, ']');
+    if (me.n) add_target(d, me.p, me.n);
 }
 
 /* Takes one from a GCRA cell; true when over the limit (the cell is then unchanged). */
@@ -818,29 +734,37 @@ static bool over_limit(int64_t *tat, const wh_rate_slot *sl, int64_t now)
     return !r.allowed;
 }
 
-wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
+const wh_verdict *wh_decide_verdict(wh_decider *d, const wh_analysis *an)
 {
     const wh_ruleset *rs = d->rs;
     const wh_event *ev = &an->ev;
     const wh_state_cfg *cfg = &rs->state;
-    decision_head(out, ev);
+    wh_verdict *v = &d->v;
+    memset(v, 0, sizeof(*v));
+    v->rs = rs;
+    v->an = an;
+    v->explain = d->opts.explain;
+    v->rule = -1;
+    v->strike = -1;
+    v->chan_mode = -1;
+    v->fired = d->fired;
+    v->act = d->act;
+    v->action = WH_ACT_ALLOW;
+    d->vb.len = 0;
+    d->ntargets = 0;
+    d->has_targets = false;
     bool is_msg = ev->type == WH_EV_MESSAGE, is_join = ev->type == WH_EV_JOIN;
-    if (an->oom) {
-        /* Out of memory for one message: answer it rather than lose it. */
-        wh_buf_puts(out, ",\"action\":\"allow\",\"error\":{\"code\":\"internal\",\"message\":"
-                         "\"out of memory while normalizing\"}");
-        decision_tail(out, rs, ev);
-        return WH_ACT_ALLOW;
+    if (an->oom) { /* out of memory for one message: answer it rather than lose it */
+        v->kind = WH_VK_OOM;
+        return v;
     }
     if (ev->type == WH_EV_MOD_ACTION) { /* its roles are the moderator's: never exempt */
-        decide_mod_action(d, an, out);
-        decision_tail(out, rs, ev);
-        return WH_ACT_ALLOW;
+        decide_mod_action(d, an, v);
+        return v;
     }
     if (an->exempt || (!is_msg && !(is_join && d->shard))) {
-        wh_buf_puts(out, ",\"action\":\"allow\"");
-        decision_tail(out, rs, ev);
-        return WH_ACT_ALLOW;
+        v->kind = WH_VK_PASS;
+        return v;
     }
     /* State first, the same whatever the rules then look at: every message counts in
      * every rate and repeat window, so no rule's short-circuit changes what is counted. */
@@ -955,55 +879,38 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
     double strike_after = -1;
     bool add_strike = ctx.user && act != WH_ACT_ALLOW && win->weight > 0;
     if (add_strike) strike_after = ctx.strikes + win->weight;
-    wh_buf_puts(out, ",\"action\":\"");
-    wh_buf_puts(out, wh_action_names[act]);
-    wh_buf_putc(out, '"');
-    if (act == WH_ACT_TIMEOUT) {
-        wh_buf_puts(out, ",\"duration_s\":");
-        wh_buf_u64(out, act_dur);
-    }
-    if (act == WH_ACT_WARN && win->message) {
-        wh_buf_puts(out, ",\"message\":");
-        wh_buf_json_str(out, win->message, strlen(win->message));
-    }
-    if (strike_after >= 0) {
-        wh_buf_puts(out, ",\"strike\":");
-        wh_buf_u64(out, (uint64_t)wh_strikes_whole(strike_after));
-    }
+    v->action = act;
+    v->rule = winner;
+    v->duration_s = act == WH_ACT_TIMEOUT ? act_dur : 0;
+    v->message = act == WH_ACT_WARN && win->message ? win->message : NULL;
+    if (strike_after >= 0) v->strike = (int64_t)wh_strikes_whole(strike_after);
     if (any_fired) {
-        wh_buf_puts(out, ",\"rules\":[");
-        bool first = true;
-        for (uint32_t ri = 0; ri < rs->nrules; ri++) {
-            if (d->fired[ri] != 1) continue;
-            if (!first) wh_buf_putc(out, ',');
-            first = false;
-            wh_buf_json_str(out, rs->rules[ri].id, strlen(rs->rules[ri].id));
-        }
-        wh_buf_puts(out, "],\"reason\":");
-        write_reason(out, rs, (uint32_t)winner, an, act);
+        for (uint32_t ri = 0; ri < rs->nrules; ri++)
+            v->nfired += d->fired[ri] == 1;
+        write_reason(&d->vb, rs, (uint32_t)winner, an, act); /* first in vb */
+        v->reason.n = (uint32_t)d->vb.len;
     }
     if (an->scores) {
-        write_scores(out, rs, an, d->opts.explain);
         for (uint32_t i = 0; i < rs->nscores; i++) {
-            float v = an->scores[i];
-            if (!isfinite(v)) continue;
-            int b = (int)ceilf(v * WH_SCORE_BUCKETS) - 1; /* Prometheus: v <= the bound */
+            float sv = an->scores[i];
+            if (!isfinite(sv)) continue;
+            int b = (int)ceilf(sv * WH_SCORE_BUCKETS) - 1; /* Prometheus: v <= the bound */
             if (b >= WH_SCORE_BUCKETS) b = WH_SCORE_BUCKETS - 1;
             if (b < 0) b = 0;
             _Atomic uint64_t *h = d->score_hist + (size_t)i * (WH_SCORE_BUCKETS + 1);
             atomic_fetch_add_explicit(&h[b], 1, memory_order_relaxed);
-            atomic_fetch_add_explicit(&h[WH_SCORE_BUCKETS], (uint64_t)(v * 1e6f),
+            atomic_fetch_add_explicit(&h[WH_SCORE_BUCKETS], (uint64_t)(sv * 1e6f),
                                       memory_order_relaxed);
         }
     }
-    if (ch && any_fired) write_channel_action(d, ch, ctx.now, out);
-    if (want_targets) write_targets(ctx.wave, ctx.now, targets_within, !targets_all, out);
+    if (ch && any_fired) set_channel_action(d, ch, ctx.now, v);
+    if (want_targets) name_wave_targets(d, ctx.wave, ctx.now, targets_within, !targets_all);
     if (live_users && ctx.wave) wh_wave_mark_live(ch, ctx.wave, live_users, ctx.now);
-    if (raid_rule >= 0) write_raid_targets(d, ch, &rs->rules[raid_rule], &ctx, ev, out);
+    if (raid_rule >= 0) name_raid_targets(d, ch, &rs->rules[raid_rule], &ctx, ev);
     if (is_join && ch && ch->x && cfg->njoin_rules)
         wh_chan_remember_join(ch->x, cfg, user_identity(ev), ctx.join_mask, ctx.now);
     /* Matches of the rules that fired (enforced or shadow). */
-    bool first = true, truncated = an->truncated;
+    bool truncated = an->truncated;
     uint32_t reported = 0;
     for (uint32_t i = 0; i < an->nmatches; i++) {
         const wh_match *m = &an->matches[i];
@@ -1019,32 +926,33 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
             truncated = true; /* more to report than a decision carries */
             break;
         }
-        wh_buf_puts(out, first ? ",\"matches\":[" : ",");
-        first = false;
-        reported++;
-        wh_buf_puts(out, "{\"rule\":");
-        const char *rid = rs->rules[pi->rule].id;
-        wh_buf_json_str(out, rid, strlen(rid));
-        wh_buf_puts(out, ",\"view\":\"");
-        wh_buf_puts(out, wh_view_names[m->view]);
-        wh_buf_puts(out, "\",\"span\":[");
-        wh_buf_u64(out, m->rs);
-        wh_buf_putc(out, ',');
-        wh_buf_u64(out, m->re);
-        wh_buf_putc(out, ']');
-        if (d->opts.explain) {
-            wh_buf_puts(out, ",\"term\":");
-            wh_buf_json_str(out, pi->source, strlen(pi->source));
-            wh_buf_puts(out, ",\"text\":");
-            wh_buf_json_str(out, ev->text.p + m->rs, m->re - m->rs);
-        }
-        wh_buf_putc(out, '}');
+        d->vm[reported++] = (wh_verdict_match){pi->rule, m->pattern, m->view, m->rs, m->re};
     }
-    if (d->opts.explain) write_explain_values(d, &ctx, &first, out);
-    if (!first) wh_buf_putc(out, ']');
-    if (truncated) wh_buf_puts(out, ",\"matches_truncated\":true");
-    if (any_shadow) write_shadow(d, out);
-    if (d->opts.explain && ctx.user) write_explain_state(&ctx, out);
+    v->matches = d->vm;
+    v->nmatches = reported;
+    v->matches_truncated = truncated;
+    v->nshadow = any_shadow;
+    size_t values_at = d->vb.len, state_at = values_at;
+    if (d->opts.explain) {
+        write_explain_values(d, &ctx, &d->vb);
+        state_at = d->vb.len;
+        if (ctx.user) write_explain_state(&ctx, &d->vb);
+    }
+    /* the buffer has stopped growing: its pieces become strings */
+    const char *vb = d->vb.p ? d->vb.p : "";
+    v->reason.p = vb;
+    v->explain_values = (wh_str){vb + values_at, (uint32_t)(state_at - values_at)};
+    v->explain_state = (wh_str){vb + state_at, (uint32_t)(d->vb.len - state_at)};
+    for (uint32_t i = 0; i < d->ntargets; i++)
+        d->tstr[i] = (wh_str){vb + d->toff[i], d->tlen[i]};
+    v->targets = d->tstr;
+    v->ntargets = d->ntargets;
+    v->has_targets = d->has_targets;
+    if (d->vb.oom) { /* the strings could not all be kept: say less rather than wrong */
+        v->reason.n = 0;
+        v->explain_values.n = v->explain_state.n = 0;
+        v->ntargets = 0;
+    }
     /* Consequences for the user: strikes for an enforced action, reputation for an
      * ordinary message, and the message joins the user's recent ones. */
     if (ctx.user && is_join) {
@@ -1061,8 +969,14 @@ wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
         if (!u->first_ms) u->first_ms = ctx.now ? ctx.now : 1;
         if (u->messages < UINT32_MAX) u->messages++;
     }
-    decision_tail(out, rs, ev);
-    return act;
+    return v;
+}
+
+wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out)
+{
+    const wh_verdict *v = wh_decide_verdict(d, an);
+    wh_verdict_json(v, out);
+    return v->action;
 }
 
 /* ---- analysis ---- */

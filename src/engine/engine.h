@@ -19,6 +19,7 @@
 #include "state/shard.h"
 #include "state/sketch.h"
 #include "text/normalize.h"
+#include "verdict.h"
 
 typedef struct {
     bool explain;  /* add term, text, feature and state values to decisions */
@@ -27,7 +28,7 @@ typedef struct {
 
 typedef enum { WH_AN_BLANK = 0, WH_AN_ERROR, WH_AN_EVENT } wh_an_kind;
 
-typedef struct {
+typedef struct wh_analysis {
     /* first: what routing and prefetching read (one cache line) */
     wh_an_kind kind;
     uint32_t shard; /* EVENT: the shard that owns its channel */
@@ -78,7 +79,10 @@ void wh_decider_score_hist(const wh_decider *d, uint32_t slot, uint64_t *counts,
  * stage 1, then stage 2 (wave groups), then decide it. Only on the decider's own thread. */
 void wh_decide_prefetch(const wh_decider *d, const wh_analysis *an, int stage);
 
-/* Decides an analysed EVENT and appends exactly one JSON line (with its newline). */
+/* Decides an analysed EVENT: updates the state and fills the decider's verdict, which stays
+ * valid until the decider decides again (or an is freed). */
+const wh_verdict *wh_decide_verdict(wh_decider *d, const wh_analysis *an);
+/* wh_decide_verdict, then its decision JSON appended to out: exactly one line. */
 wh_action wh_decide(wh_decider *d, const wh_analysis *an, wh_buf *out);
 
 typedef struct {

@@ -479,3 +479,95 @@ TEST(link_rules_are_skipped_only_when_they_need_a_link)
                     "\"rules\":[\"nolinks\",\"either\"]");
     wh_ruleset_release(rs);
 }
+
+/* Decides line with a fresh worker's decider, keeping the worker (and so the verdict) alive
+ * for the caller; returns the verdict and writes its JSON into out. */
+static const wh_verdict *verdict_of(wh_worker *w, wh_decider *d, wh_arena *keep, wh_analysis *an,
+                                    const char *line, wh_buf *json)
+{
+    wh_analyze(w, line, strlen(line), 1, 0, keep, 1, an);
+    const wh_verdict *v = wh_decide_verdict(d, an);
+    json->len = 0;
+    wh_verdict_json(v, json);
+    return v;
+}
+
+TEST(verdict_is_data_and_its_json_is_the_decision)
+{
+    wh_ruleset *rs = th_rules(
+        "version: 1\nrules:\n"
+        "  - {id: slur, when: {words: [bitch]}, action: {timeout: 10m},"
+        " reason: \"no {term} here, {user}\"}\n"
+        "  - {id: caps, when: {caps_ratio: \"> 0.9\", length: \"> 5\"},"
+        " action: {warn: \"easy on the caps\"}}\n"
+        "  - {id: links, when: {links: \">= 1\"}, action: hold, mode: shadow}\n"
+        "  - {id: flood, when: {rate: {count: 2, per: 10s, scope: channel}}, action: delete,"
+        " channel_action: {mode: slow, for: 60s}}\n");
+    wh_worker *w = wh_worker_new(rs, NULL);
+    wh_decider *d = wh_worker_decider(w);
+    wh_arena keep;
+    wh_arena_init(&keep, 4096);
+    wh_analysis an;
+    wh_buf json;
+    wh_buf_init(&json);
+    /* a timeout with its duration, reason and span, and a shadow rule beside it */
+    const wh_verdict *v = verdict_of(
+        w, d, &keep, &an,
+        "{\"id\":\"a\",\"user\":{\"name\":\"bo\"},\"text\":\"you b1tch https://x.example\"}",
+        &json);
+    ASSERT_EQ(v->kind, WH_VK_DECIDED);
+    ASSERT_EQ(v->action, WH_ACT_TIMEOUT);
+    ASSERT_EQ(v->duration_s, 600);
+    ASSERT_STR(rs->rules[v->rule].id, "slur");
+    ASSERT_EQ(v->reason.n, strlen("no bitch here, bo"));
+    ASSERT(!memcmp(v->reason.p, "no bitch here, bo", v->reason.n));
+    ASSERT_EQ(v->nfired, 1);
+    ASSERT_EQ(v->nshadow, 1);
+    ASSERT_EQ(v->fired[2], 2);
+    ASSERT_EQ(v->act[2], WH_ACT_HOLD);
+    ASSERT_EQ(v->nmatches, 1);
+    ASSERT_EQ(v->matches[0].rs, 4);
+    ASSERT_EQ(v->matches[0].re, 9);
+    ASSERT_EQ(v->chan_mode, -1);
+    ASSERT(!v->has_targets);
+    /* the JSON is this verdict's, and the same as wh_decide writes */
+    ASSERT_CONTAINS(json.p, "\"action\":\"timeout\",\"duration_s\":600");
+    ASSERT_CONTAINS(json.p, "\"reason\":\"no bitch here, bo\"");
+    ASSERT_CONTAINS(json.p, "\"shadow\":[{\"rule\":\"links\",\"action\":\"hold\"}]");
+    /* a warn carries its message; the third message in 10 s switches slow mode on */
+    v = verdict_of(w, d, &keep, &an, "{\"id\":\"b\",\"text\":\"STOP SHOUTING\"}", &json);
+    ASSERT_EQ(v->action, WH_ACT_WARN);
+    ASSERT_STR(v->message, "easy on the caps");
+    ASSERT_CONTAINS(json.p, "\"message\":\"easy on the caps\"");
+    v = verdict_of(w, d, &keep, &an, "{\"id\":\"c\",\"text\":\"hello\"}", &json);
+    ASSERT_EQ(v->action, WH_ACT_DELETE);
+    ASSERT_EQ(v->chan_mode, WH_MODE_SLOW);
+    ASSERT_EQ(v->chan_for_s, 60);
+    ASSERT_CONTAINS(json.p, "\"channel_action\":{\"mode\":\"slow\",\"duration_s\":60}");
+    wh_buf out2;
+    wh_buf_init(&out2);
+    wh_decider *d2 = wh_decider_new(rs, NULL, 1);
+    wh_arena_reset(&keep);
+    const char *line = "{\"id\":\"e\",\"text\":\"bitch\"}";
+    wh_analyze(w, line, strlen(line), 1, 0, &keep, 1, &an);
+    ASSERT_EQ(wh_decide(d2, &an, &out2), WH_ACT_TIMEOUT);
+    wh_decider_free(d2);
+    wh_decider *d3 = wh_decider_new(rs, NULL, 1);
+    v = wh_decide_verdict(d3, &an);
+    json.len = 0;
+    wh_verdict_json(v, &json);
+    ASSERT_EQ(json.len, out2.len);
+    ASSERT(!memcmp(json.p, out2.p, json.len));
+    wh_decider_free(d3);
+    /* a moderator's action is a verdict of its own kind */
+    v = verdict_of(w, d, &keep, &an,
+                   "{\"id\":\"m\",\"type\":\"mod_action\",\"action\":\"ban\",\"target\":\"bo\"}",
+                   &json);
+    ASSERT_EQ(v->kind, WH_VK_MOD_ACTION);
+    ASSERT_EQ(v->action, WH_ACT_ALLOW);
+    wh_buf_free(&out2);
+    wh_buf_free(&json);
+    wh_arena_free(&keep);
+    wh_worker_free(w);
+    wh_ruleset_release(rs);
+}
