@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ingest.h"
 #include "request.h"
 #include "io/event.h"
 #include "text/utf8.h"
@@ -157,9 +158,11 @@ static bool is_ndjson(struct MHD_Connection *c)
 static int h_events(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
 {
     bool nd = is_ndjson(c);
-    uint32_t nl = 0, ne = 0;
-    wh_sv_status st = wh_service_events(h->svc, r->body.p ? r->body.p : "", r->body.len, !nd, out,
-                                        &nl, &ne, &r->wait_ticket);
+    /* on_request answers once r->wait_ticket is committed (this thread does not wait) */
+    wh_ingest_req in = {.body = r->body.p, .len = r->body.len, .single = !nd, .out = out};
+    wh_sv_status st = wh_ingest_submit(h->svc, &in);
+    uint32_t nl = in.nlines, ne = in.nerrors;
+    r->wait_ticket = in.ticket;
     switch (st) {
     case WH_SV_OK:
         break;

@@ -1,6 +1,7 @@
 /* service.c - see service.h. */
 #define _GNU_SOURCE
-#include "service.h"
+#include "internal.h"
+#include "ingest.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -21,93 +22,17 @@
 const char *const wh_route_names[WH_RT__COUNT] = {
     "events", "decisions", "review", "rules", "ratelimit", "metrics", "health", "audit", "other"};
 
-/* Latency histogram buckets (seconds), as Prometheus expects them: cumulative on output. */
-static const double lat_bounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
-                                    0.005,   0.01,   0.025,   0.1,    1.0};
-#define NB (sizeof(lat_bounds) / sizeof(lat_bounds[0]))
-static const int status_codes[] = {200, 400, 401, 403, 404, 405, 409, 413, 422, 429, 500, 503};
-#define NS (sizeof(status_codes) / sizeof(status_codes[0]))
-
-typedef struct {
-    _Atomic uint64_t b[NB + 1];
-    _Atomic uint64_t sum_ns;
-} histo;
-
-static void histo_add(histo *h, uint64_t ns, uint64_t n)
+void wh_histo_add(wh_histo *h, uint64_t ns, uint64_t n)
 {
     double sec = (double)ns * 1e-9;
     size_t i = 0;
-    while (i < NB && sec > lat_bounds[i])
+    while (i < NB && sec > wh_lat_bounds[i])
         i++;
     atomic_fetch_add_explicit(&h->b[i], n, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->sum_ns, ns * n, memory_order_relaxed);
 }
 
-/* One ruleset with everything built for it. */
-typedef struct {
-    wh_ruleset *rs;
-    uint32_t nshards;
-    wh_decider **dec;
-    pthread_mutex_t *dec_lock;
-    pthread_mutex_t pool_lock;
-    wh_worker **pool;
-    uint32_t npool, cappool;
-    int64_t loaded_ms;
-    char *source; /* the rules text as loaded */
-} gen_t;
-
-struct wh_service {
-    const wh_config *cfg;
-    pthread_rwlock_t gen_rw;
-    gen_t *g;
-    pthread_mutex_t reload_lock;
-    /* The verdicts in flight (decided, not yet committed), by event id: a second verdict on
-     * one of them is refused (409) at once instead of waiting behind the first. Held only to
-     * look the list up or change it, never across a commit. */
-    pthread_mutex_t review_lock;
-    struct review_claim *claims;
-    wh_store *store;
-    wh_ratelimiter *rl;
-    char *state_path;
-    char *dedupe_path; /* DATA/dedupe.snap: the idempotency window; NULL when it is off */
-    wh_engine_opts eo;
-    /* Idempotency: per shard (under its lock), the decision lines of the most recent event
-     * ids, so that an event sent again (a client retrying after a lost answer) gets the same
-     * answer without being decided, counted or audited twice. Keys are a seeded XXH3 of the
-     * id: a client cannot aim at another's entry. */
-    wh_table *dedupe[64];
-    uint64_t dedupe_seed;
-    _Atomic uint64_t replayed;
-
-    _Atomic uint64_t events, errors, actions[WH_ACT__COUNT];
-    _Atomic uint64_t reloads_ok, reloads_failed;
-    _Atomic uint64_t http[WH_RT__COUNT][NS + 1];
-    histo http_lat[WH_RT__COUNT];
-    histo engine_lat;
-    _Atomic uint64_t rl_answers[2][2]; /* [quota][allowed] */
-    _Atomic uint64_t rejected[WH_REJ__COUNT];
-    /* state evictions of generations replaced by a reload, so the counters never go back */
-    _Atomic uint64_t old_user_evictions, old_channel_evictions;
-    _Atomic int64_t connections;
-    /* rule hits of rulesets replaced by a reload (by rule id), so counters never go back */
-    pthread_mutex_t hits_lock;
-    struct {
-        char *id;
-        uint64_t n;
-    } * old_hits;
-    uint32_t nold_hits;
-};
-
-typedef struct {
-    char *line; /* the decision line, newline included */
-    uint32_t len;
-    /* Its audit rows: a replay is answered only once they are committed, and the entry is
-     * saved to DATA/dedupe.snap only then (ticket <= wh_store_durable). 0: committed before
-     * this start (loaded from the file). */
-    uint64_t ticket;
-} dedupe_entry;
-
-static void dedupe_drop(void *payload)
+void wh_dedupe_drop(void *payload)
 {
     dedupe_entry *e = payload;
     free(e->line);
@@ -255,7 +180,7 @@ fail:
     return NULL;
 }
 
-static wh_worker *pool_get(gen_t *g, const wh_engine_opts *eo)
+wh_worker *wh_gen_worker_get(gen_t *g, const wh_engine_opts *eo)
 {
     pthread_mutex_lock(&g->pool_lock);
     wh_worker *w = g->npool ? g->pool[--g->npool] : NULL;
@@ -263,7 +188,7 @@ static wh_worker *pool_get(gen_t *g, const wh_engine_opts *eo)
     return w ? w : wh_worker_new(g->rs, eo);
 }
 
-static void pool_put(gen_t *g, wh_worker *w)
+void wh_gen_worker_put(gen_t *g, wh_worker *w)
 {
     pthread_mutex_lock(&g->pool_lock);
     if (g->npool == g->cappool) {
@@ -391,7 +316,7 @@ wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen)
                 snprintf(err, errlen, "out of memory");
                 goto fail;
             }
-            wh_table_set_drop(s->dedupe[i], dedupe_drop);
+            wh_table_set_drop(s->dedupe[i], wh_dedupe_drop);
         }
         s->dedupe_seed = wh_random_seed();
         if (asprintf(&s->dedupe_path, "%s/dedupe.snap", c->data) < 0) s->dedupe_path = NULL;
@@ -501,222 +426,6 @@ wh_store *wh_service_store(wh_service *s)
 const wh_config *wh_service_config(wh_service *s)
 {
     return s->cfg;
-}
-
-/* ---- events ---- */
-
-typedef struct {
-    const char *p;
-    uint32_t n;
-    uint32_t no;       /* line number in the body (1-based) */
-    uint32_t off, len; /* the output line in tmp */
-    uint64_t dkey;     /* idempotency key of a decided event (0: none) */
-} line_t;
-
-static void add_decision_rec(wh_rec_batch *b, const wh_analysis *an, wh_action act,
-                             const char *json, size_t n, const char *line, size_t line_len)
-{
-    const wh_event *ev = &an->ev;
-    wh_rec *r = wh_rec_add(b, WH_REC_DECISION);
-    wh_rec_set(b, r, WH_RF_EVENT_ID, ev->id.p, ev->id.n);
-    if (ev->channel.n) wh_rec_set(b, r, WH_RF_CHANNEL, ev->channel.p, ev->channel.n);
-    /* The engine keys a user by id, or by name when the event has no id: so does the audit
-     * row, and the review queue's target. */
-    wh_str user = ev->type == WH_EV_MOD_ACTION ? ev->target
-                  : ev->user_id.n              ? ev->user_id
-                                               : ev->user_name;
-    if (user.n) wh_rec_set(b, r, WH_RF_USER, user.p, user.n);
-    const char *a = wh_action_names[act];
-    wh_rec_set(b, r, WH_RF_ACTION, a, strlen(a));
-    wh_rec_set(b, r, WH_RF_BODY, json, n);
-    if (act == WH_ACT_HOLD) {
-        r->hold = true;
-        if (ev->platform.n) wh_rec_set(b, r, WH_RF_PLATFORM, ev->platform.p, ev->platform.n);
-        if (ev->user_name.n) wh_rec_set(b, r, WH_RF_USER_NAME, ev->user_name.p, ev->user_name.n);
-        wh_rec_set(b, r, WH_RF_TEXT, ev->text.p ? ev->text.p : "", ev->text.n);
-        wh_rec_set(b, r, WH_RF_EVENT, line, line_len);
-    }
-}
-
-wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool single,
-                               wh_buf *out, uint32_t *nlines, uint32_t *nerrors,
-                               uint64_t *ticket_out)
-{
-    if (ticket_out) *ticket_out = 0;
-    *nlines = *nerrors = 0;
-    /* Cut the lines (blank ones produce nothing, as in `whiply check`). */
-    uint32_t n = 0, cap = 0, no = 0;
-    line_t *lines = NULL;
-    for (size_t i = 0; i < len;) {
-        const char *nl = single ? NULL : memchr(body + i, '\n', len - i);
-        no++;
-        size_t e = nl ? (size_t)(nl - body) : len;
-        size_t l = e - i;
-        if (l && body[i + l - 1] == '\r') l--;
-        if (!wh_line_is_blank(body + i, l)) {
-            if (n == (uint32_t)s->cfg->limits.events) {
-                free(lines);
-                atomic_fetch_add(&s->rejected[WH_REJ_EVENTS], 1);
-                return WH_SV_TOO_MANY;
-            }
-            if (n == cap) {
-                cap = cap ? cap * 2 : 16;
-                line_t *v = realloc(lines, sizeof(*v) * cap);
-                if (!v) {
-                    free(lines);
-                    return WH_SV_NOMEM;
-                }
-                lines = v;
-            }
-            lines[n++] = (line_t){body + i, (uint32_t)l, no, 0, 0, 0};
-        }
-        i = e + 1;
-    }
-    if (!n) {
-        free(lines);
-        return WH_SV_OK;
-    }
-    if (!wh_store_reserve(s->store, n)) {
-        free(lines);
-        atomic_fetch_add(&s->rejected[WH_REJ_QUEUE], 1);
-        return WH_SV_BUSY;
-    }
-    wh_analysis *an = malloc(sizeof(*an) * n);
-    if (!an) {
-        free(lines);
-        return WH_SV_NOMEM;
-    }
-    wh_arena keep;
-    wh_arena_init(&keep, 64 * 1024);
-    wh_buf tmp;
-    wh_buf_init(&tmp);
-    wh_rec_batch rb;
-    wh_rec_batch_init(&rb);
-    rb.reserved = true;
-    wh_sv_status ret = WH_SV_OK;
-    uint64_t ticket = 0;
-    int64_t now = wh_now_ms();
-    uint64_t t0 = wh_mono_ns();
-
-    pthread_rwlock_rdlock(&s->gen_rw);
-    gen_t *g = s->g;
-    wh_worker *w = pool_get(g, &s->eo);
-    if (!w) {
-        pthread_rwlock_unlock(&s->gen_rw);
-        wh_store_unreserve(s->store, n);
-        ret = WH_SV_NOMEM;
-        goto done;
-    }
-    uint32_t shard_mask_n[64] = {0}, decided = 0;
-    uint64_t durable = 0;
-    bool have_durable = false;
-    for (uint32_t i = 0; i < n; i++) {
-        wh_analyze(w, lines[i].p, lines[i].n, lines[i].no, now, &keep, g->nshards, &an[i]);
-        if (an[i].kind == WH_AN_EVENT && an[i].ev.text.n > s->cfg->limits.text) {
-            char msg[128];
-            snprintf(msg, sizeof(msg), "\"text\" is %u bytes; the limit is %lld", an[i].ev.text.n,
-                     (long long)s->cfg->limits.text);
-            lines[i].off = (uint32_t)tmp.len;
-            wh_write_line_error(&tmp, lines[i].no, "text_too_long", msg);
-            lines[i].len = (uint32_t)(tmp.len - lines[i].off);
-            an[i].kind = WH_AN_ERROR;
-            an[i].pre.n = 0;
-        } else if (an[i].kind == WH_AN_EVENT) {
-            shard_mask_n[an[i].shard]++;
-        }
-    }
-    pool_put(g, w);
-    for (uint32_t sh = 0; sh < g->nshards; sh++) {
-        if (!shard_mask_n[sh]) continue;
-        pthread_mutex_lock(&g->dec_lock[sh]);
-        wh_table *dd = s->dedupe[sh];
-        for (uint32_t i = 0; i < n; i++) {
-            if (an[i].kind != WH_AN_EVENT || an[i].shard != sh) continue;
-            size_t off = tmp.len;
-            dedupe_entry *de = NULL;
-            uint64_t k = 0;
-            if (dd) {
-                bool created = false;
-                k = XXH3_64bits_withSeed(an[i].ev.id.p, an[i].ev.id.n, s->dedupe_seed);
-                de = wh_table_get(dd, k, now, true, &created);
-                if (de && !created && de->line) { /* seen: the same answer, nothing else */
-                    wh_buf_append(&tmp, de->line, de->len);
-                    lines[i].off = (uint32_t)off;
-                    lines[i].len = de->len;
-                    /* A decision not known to be committed is answered once it is, and not
-                     * at all (503) when its commit failed: the wait says which. */
-                    if (!have_durable) {
-                        durable = wh_store_durable(s->store);
-                        have_durable = true;
-                    }
-                    if (de->ticket > durable && de->ticket > ticket) ticket = de->ticket;
-                    atomic_fetch_add_explicit(&s->replayed, 1, memory_order_relaxed);
-                    continue;
-                }
-            }
-            wh_action act = wh_decide(g->dec[sh], &an[i], &tmp);
-            lines[i].off = (uint32_t)off;
-            lines[i].len = (uint32_t)(tmp.len - off);
-            if (de && (de->line = malloc(lines[i].len))) {
-                memcpy(de->line, tmp.p + off, lines[i].len);
-                de->len = lines[i].len;
-                lines[i].dkey = k;
-            }
-            atomic_fetch_add_explicit(&s->actions[act], 1, memory_order_relaxed);
-            decided++;
-            add_decision_rec(&rb, &an[i], act, tmp.p + off, lines[i].len - 1, lines[i].p,
-                             lines[i].n);
-        }
-        if (rb.n) {
-            uint64_t t = wh_store_submit(s->store, &rb);
-            if (!t) ret = WH_SV_NOMEM;
-            if (t > ticket) ticket = t;
-            /* Replays of these wait for t too. Rows that were never queued have no ticket
-             * to wait for: their entries are forgotten, so a retry is decided again. */
-            for (uint32_t i = 0; dd && i < n; i++) {
-                dedupe_entry *e =
-                    lines[i].dkey && an[i].shard == sh ? wh_table_peek(dd, lines[i].dkey) : NULL;
-                if (e && t)
-                    e->ticket = t;
-                else if (e)
-                    dedupe_drop(e);
-            }
-        }
-        pthread_mutex_unlock(&g->dec_lock[sh]);
-    }
-    pthread_rwlock_unlock(&s->gen_rw);
-    /* Decided (the state changed), as whiply_decisions_total counts them; a retry answered
-     * from the window is counted in whiply_events_replayed_total only. */
-    atomic_fetch_add_explicit(&s->events, decided, memory_order_relaxed);
-    wh_store_unreserve(s->store, n - decided);
-    if (tmp.oom) ret = WH_SV_NOMEM;
-    uint64_t engine_ns = wh_mono_ns() - t0;
-    histo_add(&s->engine_lat, engine_ns / n, n);
-    if (ret == WH_SV_OK && ticket && ticket_out)
-        *ticket_out = ticket; /* the caller waits (or is notified) */
-    else if (ret == WH_SV_OK && ticket && !wh_store_wait(s->store, ticket))
-        ret = WH_SV_UNAVAILABLE;
-    if (ret == WH_SV_OK) {
-        for (uint32_t i = 0; i < n; i++) {
-            if (an[i].kind == WH_AN_ERROR && !lines[i].len) {
-                wh_buf_append(out, an[i].pre.p, an[i].pre.n);
-                (*nerrors)++;
-            } else {
-                if (an[i].kind == WH_AN_ERROR) (*nerrors)++;
-                wh_buf_append(out, tmp.p + lines[i].off, lines[i].len);
-            }
-        }
-        *nlines = n;
-        atomic_fetch_add_explicit(&s->errors, *nerrors, memory_order_relaxed);
-        if (out->oom) ret = WH_SV_NOMEM;
-    }
-done:
-    wh_rec_batch_free(&rb);
-    wh_buf_free(&tmp);
-    wh_arena_free(&keep);
-    free(an);
-    free(lines);
-    return ret;
 }
 
 /* ---- reviews ---- */
@@ -888,9 +597,9 @@ int wh_service_review(wh_service *s, const char *event_id, bool approve, const c
     /* The moderator's verdict reaches the behaviour state as a mod_action event (strikes,
      * reputation), decided and audited like any other. */
     review_event(&ev, &it, verb, event_id, moderator);
-    uint32_t nl, ne;
-    uint64_t t1 = 0;
-    wh_sv_status sv = wh_service_events(s, ev.p, ev.len, true, &dec, &nl, &ne, &t1);
+    /* through the ingest seam like any event; the review row's ticket below covers its rows */
+    wh_ingest_req in = {.body = ev.p, .len = ev.len, .single = true, .out = &dec};
+    wh_sv_status sv = wh_ingest_submit(s, &in);
     if (sv != WH_SV_OK) {
         bool busy = sv == WH_SV_BUSY;
         json_error(out, busy ? "busy" : "store_error", "the review could not be recorded; %s",
@@ -1131,7 +840,7 @@ void wh_service_observe(wh_service *s, wh_route r, int status, uint64_t ns)
     while (i < NS && status_codes[i] != status)
         i++;
     atomic_fetch_add_explicit(&s->http[r][i], 1, memory_order_relaxed);
-    histo_add(&s->http_lat[r], ns, 1);
+    wh_histo_add(&s->http_lat[r], ns, 1);
 }
 
 void wh_service_count_ratelimit(wh_service *s, bool quota, bool allowed)
@@ -1149,14 +858,14 @@ void wh_service_connections(wh_service *s, int delta)
     atomic_fetch_add(&s->connections, delta);
 }
 
-static void histo_out(wh_buf *b, const char *name, const char *label, const histo *h)
+static void histo_out(wh_buf *b, const char *name, const char *label, const wh_histo *h)
 {
     uint64_t cum = 0;
     for (size_t i = 0; i <= NB; i++) {
         cum += atomic_load_explicit(&h->b[i], memory_order_relaxed);
         if (i < NB)
             wh_buf_printf(b, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, label, *label ? "," : "",
-                          lat_bounds[i], (unsigned long long)cum);
+                          wh_lat_bounds[i], (unsigned long long)cum);
         else
             wh_buf_printf(b, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, label, *label ? "," : "",
                           (unsigned long long)cum);

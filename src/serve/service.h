@@ -1,8 +1,8 @@
 /* service.h - the daemon's engine side: the current ruleset with its deciders and worker
- * pool, the audit store, the rate limiter, reloads, reviews and metrics. The HTTP layer
- * (http.c) only parses requests and calls these.
+ * pool, the audit store, the rate limiter, reloads, reviews and metrics. Events come in
+ * through ingest.h. The HTTP layer (http.c) only parses requests and calls these.
  *
- * Concurrency: a request analyses its events on its own thread (a worker from the pool of
+ * Concurrency: a submission analyses its events on its own thread (a worker from the pool of
  * the ruleset it started on), then decides them shard by shard under each shard's lock, so
  * a channel's events are decided one at a time and in order, and submits their audit rows
  * while still holding the lock (the audit order is the decision order). It answers only
@@ -32,14 +32,7 @@ typedef enum {
     WH_SV_NOMEM,       /* 500 */
 } wh_sv_status;
 
-/* Decides the events of body (NDJSON; with single, the whole body is one event, newlines
- * and all), appending one line per non-blank input line to out (a decision or an error
- * object, with its newline), in input order. *nlines counts them, *nerrors the error lines.
- * Without ticket_out it returns once the audit rows are committed; with it, at once, and
- * *ticket_out is the store ticket to wait for (0: nothing to wait for) before answering. */
-wh_sv_status wh_service_events(wh_service *s, const char *body, size_t len, bool single,
-                               wh_buf *out, uint32_t *nlines, uint32_t *nerrors,
-                               uint64_t *ticket_out);
+/* Events come in through wh_ingest_submit (ingest.h). */
 
 /* Approves or denies a held event. Returns the HTTP status; out gets the JSON body. It
  * never waits for the database: with ticket_out, a 200 is to be sent once *ticket_out is

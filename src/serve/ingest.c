@@ -1,0 +1,250 @@
+/* ingest.c - the one way events come into the daemon (see ingest.h). */
+#define _GNU_SOURCE
+#include "ingest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "internal.h"
+
+typedef struct {
+    const char *p;
+    uint32_t n;
+    uint32_t no;       /* line number in the body (1-based) */
+    uint32_t off, len; /* the output line in tmp */
+    uint64_t dkey;     /* idempotency key of a decided event (0: none) */
+} line_t;
+
+static void add_decision_rec(wh_rec_batch *b, const wh_analysis *an, wh_action act,
+                             const char *json, size_t n, const char *line, size_t line_len)
+{
+    const wh_event *ev = &an->ev;
+    wh_rec *r = wh_rec_add(b, WH_REC_DECISION);
+    wh_rec_set(b, r, WH_RF_EVENT_ID, ev->id.p, ev->id.n);
+    if (ev->channel.n) wh_rec_set(b, r, WH_RF_CHANNEL, ev->channel.p, ev->channel.n);
+    /* The engine keys a user by id, or by name when the event has no id: so does the audit
+     * row, and the review queue's target. */
+    wh_str user = ev->type == WH_EV_MOD_ACTION ? ev->target
+                  : ev->user_id.n              ? ev->user_id
+                                               : ev->user_name;
+    if (user.n) wh_rec_set(b, r, WH_RF_USER, user.p, user.n);
+    const char *a = wh_action_names[act];
+    wh_rec_set(b, r, WH_RF_ACTION, a, strlen(a));
+    wh_rec_set(b, r, WH_RF_BODY, json, n);
+    if (act == WH_ACT_HOLD) {
+        r->hold = true;
+        if (ev->platform.n) wh_rec_set(b, r, WH_RF_PLATFORM, ev->platform.p, ev->platform.n);
+        if (ev->user_name.n) wh_rec_set(b, r, WH_RF_USER_NAME, ev->user_name.p, ev->user_name.n);
+        wh_rec_set(b, r, WH_RF_TEXT, ev->text.p ? ev->text.p : "", ev->text.n);
+        wh_rec_set(b, r, WH_RF_EVENT, line, line_len);
+    }
+}
+
+/* Decides the events of body, appending one line per non-blank input line to out; the
+ * audit commit to wait for goes to *ticket_out (0: none). */
+static wh_sv_status decide_body(wh_service *s, const char *body, size_t len, bool single,
+                                wh_buf *out, uint32_t *nlines, uint32_t *nerrors,
+                                uint64_t *ticket_out)
+{
+    *ticket_out = 0;
+    *nlines = *nerrors = 0;
+    /* Cut the lines (blank ones produce nothing, as in `whiply check`). */
+    uint32_t n = 0, cap = 0, no = 0;
+    line_t *lines = NULL;
+    for (size_t i = 0; i < len;) {
+        const char *nl = single ? NULL : memchr(body + i, '\n', len - i);
+        no++;
+        size_t e = nl ? (size_t)(nl - body) : len;
+        size_t l = e - i;
+        if (l && body[i + l - 1] == '\r') l--;
+        if (!wh_line_is_blank(body + i, l)) {
+            if (n == (uint32_t)s->cfg->limits.events) {
+                free(lines);
+                atomic_fetch_add(&s->rejected[WH_REJ_EVENTS], 1);
+                return WH_SV_TOO_MANY;
+            }
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                line_t *v = realloc(lines, sizeof(*v) * cap);
+                if (!v) {
+                    free(lines);
+                    return WH_SV_NOMEM;
+                }
+                lines = v;
+            }
+            lines[n++] = (line_t){body + i, (uint32_t)l, no, 0, 0, 0};
+        }
+        i = e + 1;
+    }
+    if (!n) {
+        free(lines);
+        return WH_SV_OK;
+    }
+    if (!wh_store_reserve(s->store, n)) {
+        free(lines);
+        atomic_fetch_add(&s->rejected[WH_REJ_QUEUE], 1);
+        return WH_SV_BUSY;
+    }
+    wh_analysis *an = malloc(sizeof(*an) * n);
+    if (!an) {
+        free(lines);
+        return WH_SV_NOMEM;
+    }
+    wh_arena keep;
+    wh_arena_init(&keep, 64 * 1024);
+    wh_buf tmp;
+    wh_buf_init(&tmp);
+    wh_rec_batch rb;
+    wh_rec_batch_init(&rb);
+    rb.reserved = true;
+    wh_sv_status ret = WH_SV_OK;
+    uint64_t ticket = 0;
+    int64_t now = wh_now_ms();
+    uint64_t t0 = wh_mono_ns();
+
+    pthread_rwlock_rdlock(&s->gen_rw);
+    gen_t *g = s->g;
+    wh_worker *w = wh_gen_worker_get(g, &s->eo);
+    if (!w) {
+        pthread_rwlock_unlock(&s->gen_rw);
+        wh_store_unreserve(s->store, n);
+        ret = WH_SV_NOMEM;
+        goto done;
+    }
+    uint32_t shard_mask_n[64] = {0}, decided = 0;
+    uint64_t durable = 0;
+    bool have_durable = false;
+    for (uint32_t i = 0; i < n; i++) {
+        wh_analyze(w, lines[i].p, lines[i].n, lines[i].no, now, &keep, g->nshards, &an[i]);
+        if (an[i].kind == WH_AN_EVENT && an[i].ev.text.n > s->cfg->limits.text) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "\"text\" is %u bytes; the limit is %lld", an[i].ev.text.n,
+                     (long long)s->cfg->limits.text);
+            lines[i].off = (uint32_t)tmp.len;
+            wh_write_line_error(&tmp, lines[i].no, "text_too_long", msg);
+            lines[i].len = (uint32_t)(tmp.len - lines[i].off);
+            an[i].kind = WH_AN_ERROR;
+            an[i].pre.n = 0;
+        } else if (an[i].kind == WH_AN_EVENT) {
+            shard_mask_n[an[i].shard]++;
+        }
+    }
+    wh_gen_worker_put(g, w);
+    for (uint32_t sh = 0; sh < g->nshards; sh++) {
+        if (!shard_mask_n[sh]) continue;
+        pthread_mutex_lock(&g->dec_lock[sh]);
+        wh_table *dd = s->dedupe[sh];
+        for (uint32_t i = 0; i < n; i++) {
+            if (an[i].kind != WH_AN_EVENT || an[i].shard != sh) continue;
+            size_t off = tmp.len;
+            dedupe_entry *de = NULL;
+            uint64_t k = 0;
+            if (dd) {
+                bool created = false;
+                k = XXH3_64bits_withSeed(an[i].ev.id.p, an[i].ev.id.n, s->dedupe_seed);
+                de = wh_table_get(dd, k, now, true, &created);
+                if (de && !created && de->line) { /* seen: the same answer, nothing else */
+                    wh_buf_append(&tmp, de->line, de->len);
+                    lines[i].off = (uint32_t)off;
+                    lines[i].len = de->len;
+                    /* A decision not known to be committed is answered once it is, and not
+                     * at all (503) when its commit failed: the wait says which. */
+                    if (!have_durable) {
+                        durable = wh_store_durable(s->store);
+                        have_durable = true;
+                    }
+                    if (de->ticket > durable && de->ticket > ticket) ticket = de->ticket;
+                    atomic_fetch_add_explicit(&s->replayed, 1, memory_order_relaxed);
+                    continue;
+                }
+            }
+            wh_action act = wh_decide(g->dec[sh], &an[i], &tmp);
+            lines[i].off = (uint32_t)off;
+            lines[i].len = (uint32_t)(tmp.len - off);
+            if (de && (de->line = malloc(lines[i].len))) {
+                memcpy(de->line, tmp.p + off, lines[i].len);
+                de->len = lines[i].len;
+                lines[i].dkey = k;
+            }
+            atomic_fetch_add_explicit(&s->actions[act], 1, memory_order_relaxed);
+            decided++;
+            add_decision_rec(&rb, &an[i], act, tmp.p + off, lines[i].len - 1, lines[i].p,
+                             lines[i].n);
+        }
+        if (rb.n) {
+            uint64_t t = wh_store_submit(s->store, &rb);
+            if (!t) ret = WH_SV_NOMEM;
+            if (t > ticket) ticket = t;
+            /* Replays of these wait for t too. Rows that were never queued have no ticket
+             * to wait for: their entries are forgotten, so a retry is decided again. */
+            for (uint32_t i = 0; dd && i < n; i++) {
+                dedupe_entry *e =
+                    lines[i].dkey && an[i].shard == sh ? wh_table_peek(dd, lines[i].dkey) : NULL;
+                if (e && t)
+                    e->ticket = t;
+                else if (e)
+                    wh_dedupe_drop(e);
+            }
+        }
+        pthread_mutex_unlock(&g->dec_lock[sh]);
+    }
+    pthread_rwlock_unlock(&s->gen_rw);
+    /* Decided (the state changed), as whiply_decisions_total counts them; a retry answered
+     * from the window is counted in whiply_events_replayed_total only. */
+    atomic_fetch_add_explicit(&s->events, decided, memory_order_relaxed);
+    wh_store_unreserve(s->store, n - decided);
+    if (tmp.oom) ret = WH_SV_NOMEM;
+    uint64_t engine_ns = wh_mono_ns() - t0;
+    wh_histo_add(&s->engine_lat, engine_ns / n, n);
+    if (ret == WH_SV_OK) *ticket_out = ticket; /* the caller waits (or is notified) */
+    if (ret == WH_SV_OK) {
+        for (uint32_t i = 0; i < n; i++) {
+            if (an[i].kind == WH_AN_ERROR && !lines[i].len) {
+                wh_buf_append(out, an[i].pre.p, an[i].pre.n);
+                (*nerrors)++;
+            } else {
+                if (an[i].kind == WH_AN_ERROR) (*nerrors)++;
+                wh_buf_append(out, tmp.p + lines[i].off, lines[i].len);
+            }
+        }
+        *nlines = n;
+        atomic_fetch_add_explicit(&s->errors, *nerrors, memory_order_relaxed);
+        if (out->oom) ret = WH_SV_NOMEM;
+    }
+done:
+    wh_rec_batch_free(&rb);
+    wh_buf_free(&tmp);
+    wh_arena_free(&keep);
+    free(an);
+    free(lines);
+    return ret;
+}
+
+static void on_durable(void *ud, bool ok)
+{
+    wh_ingest_req *r = ud;
+    r->done(r, ok);
+}
+
+wh_sv_status wh_ingest_submit(wh_service *s, wh_ingest_req *r)
+{
+    r->nlines = r->nerrors = 0;
+    r->ticket = 0;
+    uint64_t ticket = 0;
+    wh_sv_status st = decide_body(s, r->body ? r->body : "", r->len, r->single, r->out, &r->nlines,
+                                  &r->nerrors, &ticket);
+    if (st != WH_SV_OK) return st;
+    if (!r->done) {
+        r->ticket = ticket;
+        return WH_SV_OK;
+    }
+    if (ticket) {
+        r->notice = (wh_store_notice){.ticket = ticket, .fn = on_durable, .ud = r};
+        if (wh_store_notify(s->store, &r->notice)) return WH_SV_OK;
+    }
+    /* nothing to wait for: committed already, or the store has failed */
+    r->done(r, !ticket || !wh_store_error(s->store));
+    return WH_SV_OK;
+}
