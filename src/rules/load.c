@@ -815,53 +815,6 @@ static wh_cond *parse_cond_list(ld_t *L, struct fy_node *n, wh_cond_kind kind, i
     return c;
 }
 
-typedef struct {
-    const char *name;
-    wh_feature_id feat;
-    bool ratio;
-} num_key;
-
-static const num_key num_keys[] = {
-    {"length", WH_F_LENGTH, false},
-    {"letters", WH_F_LETTERS, false},
-    {"caps_ratio", WH_F_CAPS_RATIO, true},
-    {"symbol_ratio", WH_F_SYMBOL_RATIO, true},
-    {"repeated_chars", WH_F_REPEATED, false},
-    {"zalgo", WH_F_ZALGO, false},
-    {"mentions", WH_F_MENTIONS, false},
-    {"emotes", WH_F_EMOTES, false},
-    {"non_latin_ratio", WH_F_NON_LATIN_RATIO, true},
-};
-
-static const char *const cond_keys[] = {"words",
-                                        "unless_words",
-                                        "regex",
-                                        "view",
-                                        "length",
-                                        "letters",
-                                        "caps_ratio",
-                                        "symbol_ratio",
-                                        "repeated_chars",
-                                        "zalgo",
-                                        "mentions",
-                                        "emotes",
-                                        "non_latin_ratio",
-                                        "links",
-                                        "rate",
-                                        "joins",
-                                        "duplicate",
-                                        "similar",
-                                        "wave",
-                                        "account_age",
-                                        "first_message",
-                                        "reputation",
-                                        "strikes",
-                                        "score",
-                                        "all",
-                                        "any",
-                                        "not",
-                                        NULL};
-
 static wh_cond *parse_links(ld_t *L, struct fy_node *n)
 {
     wh_cond *c = new_cond(L, WH_C_LINKS, n);
@@ -1105,40 +1058,6 @@ static wh_cond *parse_repeat(ld_t *L, struct fy_node *kn, struct fy_node *n, wh_
     return c;
 }
 
-/* Parses a behaviour predicate named k, or returns false when k is not one. */
-static bool parse_state_pred(ld_t *L, const char *k, struct fy_node *kn, struct fy_node *v,
-                             wh_cond **out)
-{
-    wh_cond *c = NULL;
-    if (!strcmp(k, "rate"))
-        c = parse_rate(L, kn, v, false);
-    else if (!strcmp(k, "joins"))
-        c = parse_rate(L, kn, v, true);
-    else if (!strcmp(k, "duplicate"))
-        c = parse_repeat(L, kn, v, WH_C_DUP);
-    else if (!strcmp(k, "similar"))
-        c = parse_repeat(L, kn, v, WH_C_SIMILAR);
-    else if (!strcmp(k, "wave"))
-        c = parse_repeat(L, kn, v, WH_C_WAVE);
-    else if (!strcmp(k, "account_age")) {
-        c = new_cond(L, WH_C_AGE, kn);
-        if (!parse_cmp(L, v, "'account_age'", CMP_DURATION, &c->cmp)) c = NULL;
-    } else if (!strcmp(k, "reputation")) {
-        c = new_cond(L, WH_C_REP, kn);
-        if (!parse_cmp(L, v, "'reputation'", CMP_SIGNED, &c->cmp)) c = NULL;
-    } else if (!strcmp(k, "strikes")) {
-        c = new_cond(L, WH_C_STRIKES, kn);
-        if (!parse_cmp(L, v, "'strikes'", CMP_COUNT, &c->cmp)) c = NULL;
-    } else if (!strcmp(k, "first_message")) {
-        c = new_cond(L, WH_C_FIRST, kn);
-        if (!get_bool(L, v, "'first_message'", &c->flag)) c = NULL;
-    } else
-        return false;
-    L->stateful = true;
-    *out = c;
-    return true;
-}
-
 /* ---- classifiers: `models:` and the `score` predicate ---- */
 
 static bool valid_id(const char *s);
@@ -1305,6 +1224,171 @@ static wh_cond *parse_score(ld_t *L, struct fy_node *kn, struct fy_node *n)
     return all ? all : c;
 }
 
+/* ---- the predicates: one row each ----
+ *
+ * A condition map's keys are looked up here: its name, the condition kind it makes, what it
+ * needs (state, a matcher) and how its value is parsed. The list of known keys and "did you
+ * mean" come from the same rows. What a kind means at decision time is in
+ * src/engine/eval.c; docs/rules.md has every key. */
+
+enum {
+    PRED_STATE = 1,   /* keeps behaviour state (the ruleset then has state) */
+    PRED_MATCHER = 2, /* scans the text (words, regex): `unless_words` applies to it */
+    PRED_MAP = 4,     /* a modifier of the whole map (unless_words, view), read first */
+};
+
+/* What the keys of one condition map share. */
+typedef struct {
+    int32_t permit;      /* the map's unless_words set, or -1 */
+    wh_view_id dview;    /* the map's `view` for regexes */
+    int depth;           /* nesting */
+    struct fy_node *key; /* the key being parsed (where errors point) */
+} cond_map;
+
+typedef struct pred_def pred_def;
+struct pred_def {
+    const char *name;
+    wh_cond_kind kind;
+    unsigned flags;
+    int arg; /* NUM: the feature; AGE, REP, STRIKES: the comparison kind (CMP_*) */
+    wh_cond *(*parse)(ld_t *L, const pred_def *d, struct fy_node *v, cond_map *m);
+};
+
+static wh_cond *pred_words(ld_t *L, const pred_def *d, struct fy_node *v, cond_map *m)
+{
+    wh_cond *c = new_cond(L, WH_C_MATCH, m->key);
+    c->group = new_group(L, m->permit);
+    parse_terms(L, v, c->group, -1, "'words'");
+    return c;
+}
+
+static wh_cond *pred_regex(ld_t *L, const pred_def *d, struct fy_node *v, cond_map *m)
+{
+    wh_cond *c = new_cond(L, WH_C_MATCH, m->key);
+    c->group = new_group(L, m->permit);
+    parse_regexes(L, v, m->dview, c->group, -1);
+    return c;
+}
+
+static wh_cond *pred_modifier(ld_t *L, const pred_def *d, struct fy_node *v, cond_map *m)
+{
+    return NULL; /* read before the other keys (parse_cond) */
+}
+
+static bool is_ratio(wh_feature_id f)
+{
+    return f == WH_F_CAPS_RATIO || f == WH_F_SYMBOL_RATIO || f == WH_F_NON_LATIN_RATIO;
+}
+
+static wh_cond *pred_num(ld_t *L, const pred_def *d, struct fy_node *v, cond_map *m)
+{
+    wh_cond *c = new_cond(L, WH_C_NUM, m->key);
+    c->feat = (wh_feature_id)d->arg;
+    if (!parse_cmp(L, v, d->name, is_ratio(c->feat) ? CMP_RATIO : CMP_COUNT, &c->cmp)) return NULL;
+    return c;
+}
+
+static wh_cond *pred_links(ld_t *L, const pred_def *d, struct fy_node *v, cond_map *m)
+{
+    return parse_links(L, v);
+}
+
+static wh_cond *pred_score(ld_t *L, const pred_def *d, struct fy_node *v, cond_map *m)
+{
+    return parse_score(L, m->key, v);
+}
+
+static wh_cond *pred_list(ld_t *L, const pred_def *d, struct fy_node *v, cond_map *m)
+{
+    return parse_cond_list(L, v, d->kind, m->depth);
+}
+
+static wh_cond *pred_not(ld_t *L, const pred_def *d, struct fy_node *v, cond_map *m)
+{
+    wh_cond *kid = parse_cond(L, v, m->depth + 1);
+    if (!kid) return NULL;
+    wh_cond *c = new_cond(L, WH_C_NOT, m->key);
+    c->kids = wh_arena_alloc(L->a, sizeof(wh_cond *));
+    c->kids[0] = kid;
+    c->nkids = 1;
+    return c;
+}
+
+static wh_cond *pred_rate(ld_t *L, const pred_def *d, struct fy_node *v, cond_map *m)
+{
+    return parse_rate(L, m->key, v, d->kind == WH_C_JOINS);
+}
+
+static wh_cond *pred_repeat(ld_t *L, const pred_def *d, struct fy_node *v, cond_map *m)
+{
+    return parse_repeat(L, m->key, v, d->kind);
+}
+
+static wh_cond *pred_cmp(ld_t *L, const pred_def *d, struct fy_node *v, cond_map *m)
+{
+    char what[48];
+    snprintf(what, sizeof(what), "'%s'", d->name);
+    wh_cond *c = new_cond(L, d->kind, m->key);
+    return parse_cmp(L, v, what, d->arg, &c->cmp) ? c : NULL;
+}
+
+static wh_cond *pred_first(ld_t *L, const pred_def *d, struct fy_node *v, cond_map *m)
+{
+    wh_cond *c = new_cond(L, WH_C_FIRST, m->key);
+    return get_bool(L, v, "'first_message'", &c->flag) ? c : NULL;
+}
+
+static const pred_def pred_defs[] = {
+    /* the text */
+    {"words", WH_C_MATCH, PRED_MATCHER, 0, pred_words},
+    {"unless_words", WH_C_MATCH, PRED_MAP, 0, pred_modifier},
+    {"regex", WH_C_MATCH, PRED_MATCHER, 0, pred_regex},
+    {"view", WH_C_MATCH, PRED_MAP, 0, pred_modifier},
+    /* the message's shape */
+    {"length", WH_C_NUM, 0, WH_F_LENGTH, pred_num},
+    {"letters", WH_C_NUM, 0, WH_F_LETTERS, pred_num},
+    {"caps_ratio", WH_C_NUM, 0, WH_F_CAPS_RATIO, pred_num},
+    {"symbol_ratio", WH_C_NUM, 0, WH_F_SYMBOL_RATIO, pred_num},
+    {"repeated_chars", WH_C_NUM, 0, WH_F_REPEATED, pred_num},
+    {"zalgo", WH_C_NUM, 0, WH_F_ZALGO, pred_num},
+    {"mentions", WH_C_NUM, 0, WH_F_MENTIONS, pred_num},
+    {"emotes", WH_C_NUM, 0, WH_F_EMOTES, pred_num},
+    {"non_latin_ratio", WH_C_NUM, 0, WH_F_NON_LATIN_RATIO, pred_num},
+    {"links", WH_C_LINKS, 0, 0, pred_links},
+    /* behaviour */
+    {"rate", WH_C_RATE, PRED_STATE, 0, pred_rate},
+    {"joins", WH_C_JOINS, PRED_STATE, 0, pred_rate},
+    {"duplicate", WH_C_DUP, PRED_STATE, 0, pred_repeat},
+    {"similar", WH_C_SIMILAR, PRED_STATE, 0, pred_repeat},
+    {"wave", WH_C_WAVE, PRED_STATE, 0, pred_repeat},
+    {"account_age", WH_C_AGE, PRED_STATE, CMP_DURATION, pred_cmp},
+    {"first_message", WH_C_FIRST, PRED_STATE, 0, pred_first},
+    {"reputation", WH_C_REP, PRED_STATE, CMP_SIGNED, pred_cmp},
+    {"strikes", WH_C_STRIKES, PRED_STATE, CMP_COUNT, pred_cmp},
+    /* classifiers */
+    {"score", WH_C_SCORE, 0, 0, pred_score},
+    /* combinators */
+    {"all", WH_C_ALL, 0, 0, pred_list},
+    {"any", WH_C_ANY, 0, 0, pred_list},
+    {"not", WH_C_NOT, 0, 0, pred_not},
+};
+
+static const pred_def *pred_find(const char *name)
+{
+    for (size_t i = 0; i < WH_ARRAY_LEN(pred_defs); i++)
+        if (!strcmp(name, pred_defs[i].name)) return &pred_defs[i];
+    return NULL;
+}
+
+static void unknown_pred(ld_t *L, struct fy_node *kn, const char *k)
+{
+    const char *known[WH_ARRAY_LEN(pred_defs) + 1];
+    for (size_t i = 0; i < WH_ARRAY_LEN(pred_defs); i++)
+        known[i] = pred_defs[i].name;
+    known[WH_ARRAY_LEN(pred_defs)] = NULL;
+    unknown_key(L, kn, k, known, "a condition");
+}
+
 static wh_cond *parse_cond(ld_t *L, struct fy_node *n, int depth)
 {
     if (depth > 16) {
@@ -1316,8 +1400,7 @@ static wh_cond *parse_cond(ld_t *L, struct fy_node *n, int depth)
         return NULL;
     }
     /* unless_words and view apply to the whole map: read them first. */
-    int32_t permit = -1;
-    wh_view_id dview = WH_VIEW_FOLDED;
+    cond_map m = {.permit = -1, .dview = WH_VIEW_FOLDED, .depth = depth};
     void *it = NULL;
     struct fy_node_pair *pr;
     while ((pr = fy_node_mapping_iterate(n, &it))) {
@@ -1325,10 +1408,10 @@ static wh_cond *parse_cond(ld_t *L, struct fy_node *n, int depth)
         const char *k = fy_node_get_scalar(fy_node_pair_key(pr), &kl);
         if (!k) continue;
         if (kl == 12 && !memcmp(k, "unless_words", 12)) {
-            permit = (int32_t)L->rs->npermit_sets++;
-            parse_terms(L, fy_node_pair_value(pr), 0, permit, "'unless_words'");
+            m.permit = (int32_t)L->rs->npermit_sets++;
+            parse_terms(L, fy_node_pair_value(pr), 0, m.permit, "'unless_words'");
         } else if (kl == 4 && !memcmp(k, "view", 4)) {
-            parse_view(L, fy_node_pair_value(pr), &dview);
+            parse_view(L, fy_node_pair_value(pr), &m.dview);
         }
     }
     int cnt = fy_node_mapping_item_count(n);
@@ -1340,52 +1423,19 @@ static wh_cond *parse_cond(ld_t *L, struct fy_node *n, int depth)
         struct fy_node *kn = fy_node_pair_key(pr), *v = fy_node_pair_value(pr);
         char *k = scalar(L, kn, "a key");
         if (!k) continue;
-        wh_cond *c = NULL;
-        if (!strcmp(k, "words")) {
-            c = new_cond(L, WH_C_MATCH, kn);
-            c->group = new_group(L, permit);
-            parse_terms(L, v, c->group, -1, "'words'");
-            has_matcher = true;
-        } else if (!strcmp(k, "regex")) {
-            c = new_cond(L, WH_C_MATCH, kn);
-            c->group = new_group(L, permit);
-            parse_regexes(L, v, dview, c->group, -1);
-            has_matcher = true;
-        } else if (!strcmp(k, "unless_words") || !strcmp(k, "view")) {
+        const pred_def *d = pred_find(k);
+        if (!d) {
+            unknown_pred(L, kn, k);
             continue;
-        } else if (!strcmp(k, "links")) {
-            c = parse_links(L, v);
-        } else if (!strcmp(k, "score")) {
-            c = parse_score(L, kn, v);
-        } else if (!strcmp(k, "all")) {
-            c = parse_cond_list(L, v, WH_C_ALL, depth);
-        } else if (!strcmp(k, "any")) {
-            c = parse_cond_list(L, v, WH_C_ANY, depth);
-        } else if (parse_state_pred(L, k, kn, v, &c)) {
-            /* c is set (or NULL after an error) */
-        } else if (!strcmp(k, "not")) {
-            wh_cond *kid = parse_cond(L, v, depth + 1);
-            if (kid) {
-                c = new_cond(L, WH_C_NOT, kn);
-                c->kids = wh_arena_alloc(L->a, sizeof(wh_cond *));
-                c->kids[0] = kid;
-                c->nkids = 1;
-            }
-        } else {
-            bool found = false;
-            for (size_t i = 0; i < WH_ARRAY_LEN(num_keys); i++) {
-                if (strcmp(k, num_keys[i].name)) continue;
-                found = true;
-                c = new_cond(L, WH_C_NUM, kn);
-                c->feat = num_keys[i].feat;
-                if (!parse_cmp(L, v, k, num_keys[i].ratio ? CMP_RATIO : CMP_COUNT, &c->cmp))
-                    c = NULL;
-            }
-            if (!found) unknown_key(L, kn, k, cond_keys, "a condition");
         }
+        if (d->flags & PRED_MAP) continue;
+        m.key = kn;
+        wh_cond *c = d->parse(L, d, v, &m);
+        if (d->flags & PRED_STATE) L->stateful = true;
+        if (d->flags & PRED_MATCHER) has_matcher = true;
         if (c) all->kids[all->nkids++] = c;
     }
-    if (permit >= 0 && !has_matcher)
+    if (m.permit >= 0 && !has_matcher)
         ERR(L, n, "'unless_words' only has an effect beside 'words' or 'regex' in the same map");
     if (all->nkids == 1) return all->kids[0];
     return all;
@@ -1908,11 +1958,6 @@ static void interval_apply(interval *iv, wh_cmp c)
     case WH_OP_NE:
         break;
     }
-}
-
-static bool is_ratio(wh_feature_id f)
-{
-    return f == WH_F_CAPS_RATIO || f == WH_F_SYMBOL_RATIO || f == WH_F_NON_LATIN_RATIO;
 }
 
 /* Narrows the per-feature intervals by every numeric predicate that must hold under c
