@@ -1,63 +1,10 @@
-/* eval.c - the conditions of a rule against an analysed event and the state (see
- * internal.h), and what --explain says of them. */
-#include "internal.h"
+/* eval.c - the conditions of a rule against an analysed event and the state: the
+ * combinators, and each predicate through its row (pred.h); what --explain says of them. */
+#include "pred.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- features ---- */
-
-static uint32_t count_emotes(const wh_event *ev)
-{
-    if (ev->meta_emotes_is_array) return ev->meta_emotes.n;
-    /* Twitch tag: "25:0-4,12-16/1902:6-10": one occurrence per range. */
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < ev->meta_emotes.n; i++)
-        n += ev->meta_emotes.p[i] == '-';
-    return n;
-}
-
-static double feature(const wh_features *x, const wh_event *ev, wh_feature_id f)
-{
-    switch (f) {
-    case WH_F_LENGTH:
-        return x->length;
-    case WH_F_LETTERS:
-        return x->letters;
-    case WH_F_CAPS_RATIO:
-        return x->letters ? (double)x->upper / x->letters : 0;
-    case WH_F_SYMBOL_RATIO:
-        return x->length ? (double)x->symbols / x->length : 0;
-    case WH_F_REPEATED:
-        return x->max_run;
-    case WH_F_ZALGO:
-        return x->marks;
-    case WH_F_MENTIONS:
-        return x->mentions;
-    case WH_F_EMOTES:
-        return count_emotes(ev);
-    case WH_F_NON_LATIN_RATIO:
-        return x->letters ? (double)x->non_latin / x->letters : 0;
-    case WH_F_LINKS:
-        return x->nlinks;
-    case WH_F__COUNT:
-        break;
-    }
-    return 0;
-}
-
-static bool host_in(const wh_hostset *hs, wh_str host)
-{
-    for (uint32_t i = 0; i < hs->n; i++) {
-        size_t l = strlen(hs->hosts[i]);
-        if (host.n == l && !memcmp(host.p, hs->hosts[i], l)) return true;
-        if (host.n > l && host.p[host.n - l - 1] == '.' &&
-            !memcmp(host.p + host.n - l, hs->hosts[i], l))
-            return true;
-    }
-    return false;
-}
 
 /* ---- conditions ---- */
 
@@ -85,38 +32,16 @@ uint32_t wh_wave_why(const wh_analysis *an, const wh_user *u, double strikes, in
     return why;
 }
 
-static double state_value(const eval_ctx *c, const wh_cond *n)
-{
-    const wh_event *ev = &c->an->ev;
-    switch (n->kind) {
-    case WH_C_DUP:
-        if (!c->user || !c->an->sk.hash) return 0;
-        return 1 + wh_user_count_dup(c->user, c->an->sk.hash, c->now, n->within_ms);
-    case WH_C_SIMILAR:
-        if (!c->user || !c->an->sk.length) return 0;
-        return 1 +
-               wh_user_count_similar(c->user, c->an->sk.sim, n->threshold, c->now, n->within_ms);
-    case WH_C_WAVE:
-        /* by default only a message that counts itself can complete or continue a wave */
-        if (!c->wave || c->an->sk.length < n->min_length || c->wave_sim < n->threshold - 1e-9 ||
-            (!n->flag && !c->wave_why))
-            return 0;
-        return wh_wave_count(c->wave, c->now, n->within_ms, !n->flag);
-    case WH_C_AGE:
-        return ev->created_at_ms == INT64_MIN ? -1 : (double)(c->now - ev->created_at_ms);
-    case WH_C_REP:
-        return c->user ? c->user->rep : 0;
-    case WH_C_STRIKES:
-        return wh_strikes_whole(c->strikes);
-    case WH_C_FIRST:
-        return c->first;
-    case WH_C_RATE:
-    case WH_C_JOINS:
-        return n->chan_scope ? c->over_c[n->slot] : c->over_u[n->slot];
-    default:
-        return 0;
-    }
-}
+/* What each kind means (pred.h); the combinators are wh_eval's own. */
+static const wh_pred_eval *const preds[WH_C__COUNT] = {
+    [WH_C_MATCH] = &wh_pred_match,     [WH_C_NUM] = &wh_pred_num,
+    [WH_C_LINKS] = &wh_pred_links,     [WH_C_RATE] = &wh_pred_rate,
+    [WH_C_JOINS] = &wh_pred_joins,     [WH_C_DUP] = &wh_pred_dup,
+    [WH_C_SIMILAR] = &wh_pred_similar, [WH_C_WAVE] = &wh_pred_wave,
+    [WH_C_AGE] = &wh_pred_age,         [WH_C_FIRST] = &wh_pred_first,
+    [WH_C_REP] = &wh_pred_rep,         [WH_C_STRIKES] = &wh_pred_strikes,
+    [WH_C_SCORE] = &wh_pred_score,
+};
 
 bool wh_eval(eval_ctx *c, const wh_cond *n)
 {
@@ -131,63 +56,12 @@ bool wh_eval(eval_ctx *c, const wh_cond *n)
         return false;
     case WH_C_NOT:
         return !wh_eval(c, n->kids[0]);
-    case WH_C_MATCH:
+    case WH_C_MATCH: /* the most common: no call */
         return c->an->group_hit && c->an->group_hit[n->group] != 0;
-    case WH_C_NUM:
-        return wh_cmp_holds(n->cmp, feature(&c->an->f, &c->an->ev, n->feat));
-    case WH_C_LINKS: {
-        const wh_features *f = &c->an->f;
-        if (n->has_count && !wh_cmp_holds(n->cmp, f->nlinks)) return false;
-        if (!n->has_allow && !n->has_deny) return true;
-        uint32_t kept = f->nlinks < WH_MAX_LINKS ? f->nlinks : WH_MAX_LINKS;
-        for (uint32_t i = 0; i < kept; i++) {
-            wh_str h = f->links[i].host;
-            if (n->has_deny && host_in(&n->deny, h)) return true;
-            if (n->has_allow && !host_in(&n->allow, h)) return true;
-        }
-        return false;
+    default:
+        return preds[n->kind]->holds(c, n);
     }
-    case WH_C_JOINS:
-        if (c->joins_assumed) return true;
-        return state_value(c, n) != 0;
-    case WH_C_RATE:
-        return state_value(c, n) != 0;
-    case WH_C_DUP:
-    case WH_C_SIMILAR:
-        return state_value(c, n) >= n->count;
-    case WH_C_WAVE: {
-        /* `users` in the window, or a known wave still live: a predicate held for it less
-         * than `within` ago (with as many `users` or more), and this message matches it */
-        double v = state_value(c, n);
-        const wh_wave_cluster *g = c->wave;
-        bool live =
-            v > 0 && g->live_ms && c->now - g->live_ms < n->within_ms && n->count <= g->live_users;
-        if (v < n->count && !live) return false;
-        c->wave_true = true;
-        c->wave_all |= n->flag;
-        if (n->count > c->wave_users) c->wave_users = n->count;
-        if (n->within_ms > c->wave_within) c->wave_within = n->within_ms;
-        return true;
-    }
-    case WH_C_AGE: {
-        double age = state_value(c, n);
-        return age >= 0 && wh_cmp_holds(n->cmp, age);
-    }
-    case WH_C_FIRST:
-        return c->first >= 0 && (c->first == 1) == n->flag;
-    case WH_C_REP:
-    case WH_C_STRIKES:
-        return wh_cmp_holds(n->cmp, state_value(c, n));
-    case WH_C_SCORE:
-        return c->an->scores && wh_cmp_holds(n->cmp, c->an->scores[n->slot]);
-    }
-    return false;
 }
-
-static const char *const state_names[] = {
-    [WH_C_RATE] = "rate",      [WH_C_DUP] = "duplicate",     [WH_C_SIMILAR] = "similar",
-    [WH_C_WAVE] = "wave",      [WH_C_AGE] = "account_age_s", [WH_C_FIRST] = "first_message",
-    [WH_C_REP] = "reputation", [WH_C_STRIKES] = "strikes",   [WH_C_JOINS] = "joins"};
 
 static void explain_features(wh_buf *out, const wh_cond *n, eval_ctx *c, const char *rule,
                              bool *first)
@@ -211,36 +85,17 @@ static void explain_features(wh_buf *out, const wh_cond *n, eval_ctx *c, const c
     wh_buf_puts(out, "{\"rule\":");
     wh_buf_json_str(out, rule, strlen(rule));
     wh_buf_puts(out, ",\"feature\":\"");
-    if (n->kind == WH_C_SCORE) {
-        const char *sn = c->rs->score_names[n->slot];
-        wh_buf_puts(out, "score\",\"model\":");
-        wh_buf_json_str(out, sn, strlen(sn));
-        wh_buf_puts(out, ",\"value\":");
-        wh_json_score(out, c->an->scores[n->slot]);
-    } else if (n->kind == WH_C_NUM || n->kind == WH_C_LINKS) {
-        wh_feature_id f = n->kind == WH_C_NUM ? n->feat : WH_F_LINKS;
-        wh_buf_puts(out, wh_feature_names[f]);
-        wh_buf_puts(out, "\",\"value\":");
-        wh_json_double(out, feature(&c->an->f, &c->an->ev, f));
-        const wh_features *ft = &c->an->f;
-        if (f == WH_F_LINKS && ft->nlinks) {
-            wh_buf_puts(out, ",\"hosts\":[");
-            uint32_t kept = ft->nlinks < WH_MAX_LINKS ? ft->nlinks : WH_MAX_LINKS;
-            for (uint32_t i = 0; i < kept; i++) {
-                if (i) wh_buf_putc(out, ',');
-                wh_buf_json_str(out, ft->links[i].host.p, ft->links[i].host.n);
-            }
-            wh_buf_putc(out, ']');
-        }
+    const wh_pred_eval *p = preds[n->kind];
+    if (p->explain) {
+        p->explain(out, c, n);
     } else {
-        wh_buf_puts(out, state_names[n->kind]);
+        wh_buf_puts(out, p->feature);
         wh_buf_puts(out, "\",\"value\":");
-        double v = state_value(c, n);
-        if (n->kind == WH_C_AGE) v = floor(v / 1000);
-        if (n->kind == WH_C_RATE || n->kind == WH_C_JOINS || n->kind == WH_C_FIRST)
+        double v = p->value(c, n);
+        if (p->show == WH_SHOW_BOOL)
             wh_buf_puts(out, v != 0 ? "true" : "false");
         else
-            wh_json_double(out, v);
+            wh_json_double(out, p->show == WH_SHOW_SECONDS ? floor(v / 1000) : v);
     }
     wh_buf_putc(out, '}');
 }

@@ -71,7 +71,8 @@ typedef enum {
     WH_C_REP,     /* reputation compared by cmp */
     WH_C_STRIKES, /* active strikes compared by cmp */
     WH_C_JOINS,   /* join burst (a raid): over a channel limit on join events */
-    WH_C_SCORE    /* a classifier's score (slot) compared by cmp */
+    WH_C_SCORE,   /* a classifier's score (slot) compared by cmp */
+    WH_C__COUNT
 } wh_cond_kind;
 
 typedef struct {

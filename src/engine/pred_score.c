@@ -1,0 +1,21 @@
+/* pred_score.c - score: a classifier's probability for a label, compared (see pred.h,
+ * docs/ml.md). */
+#include "pred.h"
+
+#include <string.h>
+
+static bool score_holds(eval_ctx *c, const wh_cond *n)
+{
+    return c->an->scores && wh_cmp_holds(n->cmp, c->an->scores[n->slot]);
+}
+
+static void score_explain(wh_buf *out, const eval_ctx *c, const wh_cond *n)
+{
+    const char *sn = c->rs->score_names[n->slot];
+    wh_buf_puts(out, "score\",\"model\":");
+    wh_buf_json_str(out, sn, strlen(sn));
+    wh_buf_puts(out, ",\"value\":");
+    wh_json_score(out, c->an->scores[n->slot]);
+}
+
+const wh_pred_eval wh_pred_score = {.holds = score_holds, .explain = score_explain};
