@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "base/base.h"
+#include "base/diag.h"
 #include "match/matcher.h"
 #include "ml/ml.h"
 
@@ -284,24 +285,6 @@ typedef struct wh_ruleset {
     wh_arena arena; /* owns every string and node above */
 } wh_ruleset;
 
-/* ---- diagnostics ---- */
-typedef struct {
-    char *file;
-    uint32_t line, col; /* 1-based; 0 when unknown */
-    char *message;
-} wh_diag;
-
-typedef struct {
-    wh_diag *v;
-    uint32_t n, cap;
-} wh_diags;
-
-void wh_diags_add(wh_diags *d, const char *file, uint32_t line, uint32_t col, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-void wh_diags_print(const wh_diags *d, void *fp);
-/* The same lines as one malloc'd string (NULL when out of memory). */
-char *wh_diags_text(const wh_diags *d);
-void wh_diags_free(wh_diags *d);
 
 typedef struct {
     const char *cache_dir; /* Hyperscan database cache; NULL disables */

@@ -9,7 +9,7 @@
 #include <libfyaml.h>
 #include <stdint.h>
 
-#include "rules.h"
+#include "base/diag.h"
 
 /* The document of text[0..len) (which must outlive it), or NULL with diags added (path
  * names the file in them; what is "rules files" or "the config", for messages). Free with
