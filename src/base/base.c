@@ -25,9 +25,24 @@ const char *wh_status_str(wh_status st)
         [WH_ESYNTAX] = "syntax error",
         [WH_EUTF8] = "invalid UTF-8",
         [WH_ECORRUPT] = "stored data does not match the audit trail",
+        [WH_EBUSY] = "busy",
+        [WH_EUNAVAILABLE] = "unavailable",
+        [WH_ERULES] = "the rules do not load",
     };
     if ((unsigned)st < WH_ARRAY_LEN(names) && names[st]) return names[st];
     return "unknown status";
+}
+
+wh_status wh_error_set(wh_error *e, wh_status code, const char *fmt, ...)
+{
+    if (e) {
+        e->code = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->message, sizeof(e->message), fmt, ap);
+        va_end(ap);
+    }
+    return code;
 }
 
 /* ---- arena ---- */

@@ -21,10 +21,27 @@ typedef enum {
     WH_ELIMIT,
     WH_ESYNTAX,
     WH_EUTF8,
-    WH_ECORRUPT, /* stored data does not match what vouches for it (the audit chain) */
+    WH_ECORRUPT,     /* stored data does not match what vouches for it (the audit chain) */
+    WH_EBUSY,        /* backpressure: a queue is full; nothing was done, try again later */
+    WH_EUNAVAILABLE, /* a service it needs failed (the audit store) */
+    WH_ERULES,       /* the rules do not load (the diagnostics say why) */
 } wh_status;
 
+/* The one status of whiply's C code (as nats.c's natsStatus): every fallible call returns
+ * one, and fills an optional wh_error with what went wrong. */
 const char *wh_status_str(wh_status st);
+
+/* What went wrong: a status and a message that names what and where ("cannot write
+ * /x/state.snap: No space left on device", "rules.yaml:3:5: ..."). */
+typedef struct {
+    wh_status code;
+    char message[1024];
+} wh_error;
+
+/* Sets e (when not NULL) and returns code, so that `return wh_error_set(e, WH_EIO, ...)`
+ * reads as one step. */
+wh_status wh_error_set(wh_error *e, wh_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* A byte slice; not NUL-terminated unless said otherwise. */
 typedef struct {

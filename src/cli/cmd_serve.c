@@ -156,11 +156,12 @@ int wh_cmd_serve(int argc, char **argv)
         wh_config_free(&cfg);
         return WH_EXIT_IO;
     }
-    wh_service *svc = wh_service_open(&cfg, err, sizeof(err));
+    wh_error oe;
+    wh_service *svc = wh_service_open(&cfg, &oe);
     if (!svc) {
-        fprintf(stderr, "whiply: %s\n", err);
+        fprintf(stderr, "whiply: %s\n", oe.message);
         wh_config_free(&cfg);
-        return strstr(err, "rules do not load") ? WH_EXIT_RULES : WH_EXIT_IO;
+        return oe.code == WH_ERULES ? WH_EXIT_RULES : WH_EXIT_IO;
     }
     /* Request bodies (up to limits.body) and answers are the daemon's large allocations.
      * glibc raises its mmap threshold to the size of each mmapped block freed, after which
@@ -207,8 +208,9 @@ int wh_cmd_serve(int argc, char **argv)
         int64_t el = (now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000;
         if (snap_ms > 0 && el >= snap_ms) {
             last = now;
-            if (!wh_service_snapshot(svc, err, sizeof(err)))
-                fprintf(stderr, "whiply: the state was not saved: %s\n", err);
+            wh_error se;
+            if (wh_service_snapshot(svc, &se) != WH_OK)
+                fprintf(stderr, "whiply: the state was not saved: %s\n", se.message);
         }
     }
     wh_http_stop(http, 30000);

@@ -155,29 +155,54 @@ static bool is_ndjson(struct MHD_Connection *c)
 
 /* ---- handlers ---- */
 
+int wh_http_status(wh_status st)
+{
+    switch (st) {
+    case WH_OK:
+        return 200;
+    case WH_EINVAL:
+    case WH_ESYNTAX:
+    case WH_EUTF8:
+        return 400;
+    case WH_ELIMIT:
+        return 413;
+    case WH_ERULES:
+        return 422;
+    case WH_EBUSY:
+        return 429;
+    case WH_EUNAVAILABLE:
+    case WH_EIO:
+    case WH_ECORRUPT:
+        return 503;
+    case WH_ENOMEM:
+        break;
+    }
+    return 500;
+}
+
 static int h_events(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
 {
     bool nd = is_ndjson(c);
     /* on_request answers once r->wait_ticket is committed (this thread does not wait) */
     wh_ingest_req in = {.body = r->body.p, .len = r->body.len, .single = !nd, .out = out};
-    wh_sv_status st = wh_ingest_submit(h->svc, &in);
+    wh_status st = wh_ingest_submit(h->svc, &in);
     uint32_t nl = in.nlines, ne = in.nerrors;
     r->wait_ticket = in.ticket;
     switch (st) {
-    case WH_SV_OK:
+    case WH_OK:
         break;
-    case WH_SV_BUSY:
-        return error(out, 429, "busy",
+    case WH_EBUSY:
+        return error(out, wh_http_status(st), "busy",
                      "the audit queue is full (%lld rows); retry after the Retry-After seconds",
                      (long long)h->cfg->limits.queue);
-    case WH_SV_TOO_MANY:
-        return error(out, 413, "too_many_events", "a request may carry at most %lld events",
-                     (long long)h->cfg->limits.events);
-    case WH_SV_UNAVAILABLE:
-        return error(out, 503, "audit_unavailable", "the audit store failed: %s",
+    case WH_ELIMIT:
+        return error(out, wh_http_status(st), "too_many_events",
+                     "a request may carry at most %lld events", (long long)h->cfg->limits.events);
+    case WH_EUNAVAILABLE:
+        return error(out, wh_http_status(st), "audit_unavailable", "the audit store failed: %s",
                      wh_store_error(wh_service_store(h->svc)) ?: "unknown");
-    case WH_SV_NOMEM:
-        return error(out, 500, "internal", "out of memory");
+    default:
+        return error(out, wh_http_status(st), "internal", "%s", wh_status_str(st));
     }
     if (nd) {
         r->content_type = "application/x-ndjson";

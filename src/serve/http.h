@@ -27,4 +27,8 @@ wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin
 /* Stops accepting connections, waits (up to timeout_ms) for the requests in flight, stops. */
 void wh_http_stop(wh_http *h, int64_t timeout_ms);
 
+/* The one table from a status to the HTTP status that answers it (200, 400, 413, 422, 429,
+ * 500, 503). */
+int wh_http_status(wh_status st);
+
 #endif

@@ -44,9 +44,8 @@ static void add_decision_rec(wh_rec_batch *b, const wh_analysis *an, wh_action a
 
 /* Decides the events of body, appending one line per non-blank input line to out; the
  * audit commit to wait for goes to *ticket_out (0: none). */
-static wh_sv_status decide_body(wh_service *s, const char *body, size_t len, bool single,
-                                wh_buf *out, uint32_t *nlines, uint32_t *nerrors,
-                                uint64_t *ticket_out)
+static wh_status decide_body(wh_service *s, const char *body, size_t len, bool single, wh_buf *out,
+                             uint32_t *nlines, uint32_t *nerrors, uint64_t *ticket_out)
 {
     *ticket_out = 0;
     *nlines = *nerrors = 0;
@@ -63,14 +62,14 @@ static wh_sv_status decide_body(wh_service *s, const char *body, size_t len, boo
             if (n == (uint32_t)s->cfg->limits.events) {
                 free(lines);
                 atomic_fetch_add(&s->rejected[WH_REJ_EVENTS], 1);
-                return WH_SV_TOO_MANY;
+                return WH_ELIMIT;
             }
             if (n == cap) {
                 cap = cap ? cap * 2 : 16;
                 line_t *v = realloc(lines, sizeof(*v) * cap);
                 if (!v) {
                     free(lines);
-                    return WH_SV_NOMEM;
+                    return WH_ENOMEM;
                 }
                 lines = v;
             }
@@ -80,17 +79,17 @@ static wh_sv_status decide_body(wh_service *s, const char *body, size_t len, boo
     }
     if (!n) {
         free(lines);
-        return WH_SV_OK;
+        return WH_OK;
     }
     if (!wh_store_reserve(s->store, n)) {
         free(lines);
         atomic_fetch_add(&s->rejected[WH_REJ_QUEUE], 1);
-        return WH_SV_BUSY;
+        return WH_EBUSY;
     }
     wh_analysis *an = malloc(sizeof(*an) * n);
     if (!an) {
         free(lines);
-        return WH_SV_NOMEM;
+        return WH_ENOMEM;
     }
     wh_arena keep;
     wh_arena_init(&keep, 64 * 1024);
@@ -99,7 +98,7 @@ static wh_sv_status decide_body(wh_service *s, const char *body, size_t len, boo
     wh_rec_batch rb;
     wh_rec_batch_init(&rb);
     rb.reserved = true;
-    wh_sv_status ret = WH_SV_OK;
+    wh_status ret = WH_OK;
     uint64_t ticket = 0;
     int64_t now = wh_now_ms();
     uint64_t t0 = wh_mono_ns();
@@ -110,7 +109,7 @@ static wh_sv_status decide_body(wh_service *s, const char *body, size_t len, boo
     if (!w) {
         pthread_rwlock_unlock(&s->gen_rw);
         wh_store_unreserve(s->store, n);
-        ret = WH_SV_NOMEM;
+        ret = WH_ENOMEM;
         goto done;
     }
     uint32_t shard_mask_n[64] = {0}, decided = 0;
@@ -175,7 +174,7 @@ static wh_sv_status decide_body(wh_service *s, const char *body, size_t len, boo
         }
         if (rb.n) {
             uint64_t t = wh_store_submit(s->store, &rb);
-            if (!t) ret = WH_SV_NOMEM;
+            if (!t) ret = WH_ENOMEM;
             if (t > ticket) ticket = t;
             /* Replays of these wait for t too. Rows that were never queued have no ticket
              * to wait for: their entries are forgotten, so a retry is decided again. */
@@ -195,11 +194,11 @@ static wh_sv_status decide_body(wh_service *s, const char *body, size_t len, boo
      * from the window is counted in whiply_events_replayed_total only. */
     atomic_fetch_add_explicit(&s->events, decided, memory_order_relaxed);
     wh_store_unreserve(s->store, n - decided);
-    if (tmp.oom) ret = WH_SV_NOMEM;
+    if (tmp.oom) ret = WH_ENOMEM;
     uint64_t engine_ns = wh_mono_ns() - t0;
     wh_histo_add(&s->engine_lat, engine_ns / n, n);
-    if (ret == WH_SV_OK) *ticket_out = ticket; /* the caller waits (or is notified) */
-    if (ret == WH_SV_OK) {
+    if (ret == WH_OK) *ticket_out = ticket; /* the caller waits (or is notified) */
+    if (ret == WH_OK) {
         for (uint32_t i = 0; i < n; i++) {
             if (an[i].kind == WH_AN_ERROR && !lines[i].len) {
                 wh_buf_append(out, an[i].pre.p, an[i].pre.n);
@@ -211,7 +210,7 @@ static wh_sv_status decide_body(wh_service *s, const char *body, size_t len, boo
         }
         *nlines = n;
         atomic_fetch_add_explicit(&s->errors, *nerrors, memory_order_relaxed);
-        if (out->oom) ret = WH_SV_NOMEM;
+        if (out->oom) ret = WH_ENOMEM;
     }
 done:
     wh_rec_batch_free(&rb);
@@ -228,23 +227,23 @@ static void on_durable(void *ud, bool ok)
     r->done(r, ok);
 }
 
-wh_sv_status wh_ingest_submit(wh_service *s, wh_ingest_req *r)
+wh_status wh_ingest_submit(wh_service *s, wh_ingest_req *r)
 {
     r->nlines = r->nerrors = 0;
     r->ticket = 0;
     uint64_t ticket = 0;
-    wh_sv_status st = decide_body(s, r->body ? r->body : "", r->len, r->single, r->out, &r->nlines,
-                                  &r->nerrors, &ticket);
-    if (st != WH_SV_OK) return st;
+    wh_status st = decide_body(s, r->body ? r->body : "", r->len, r->single, r->out, &r->nlines,
+                               &r->nerrors, &ticket);
+    if (st != WH_OK) return st;
     if (!r->done) {
         r->ticket = ticket;
-        return WH_SV_OK;
+        return WH_OK;
     }
     if (ticket) {
         r->notice = (wh_store_notice){.ticket = ticket, .fn = on_durable, .ud = r};
-        if (wh_store_notify(s->store, &r->notice)) return WH_SV_OK;
+        if (wh_store_notify(s->store, &r->notice)) return WH_OK;
     }
     /* nothing to wait for: committed already, or the store has failed */
     r->done(r, !ticket || !wh_store_error(s->store));
-    return WH_SV_OK;
+    return WH_OK;
 }

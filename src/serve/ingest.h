@@ -14,7 +14,7 @@
  *  - its audit rows queued in decision order, and a notice once they are committed: only
  *    then may the decisions be acted on or acknowledged (a bus message acked, an HTTP 200);
  *  - backpressure as a status: when the audit queue is full nothing is decided and
- *    WH_SV_BUSY comes back at once; submit again later. Nothing blocks on the database. */
+ *    WH_EBUSY comes back at once; submit again later. Nothing blocks on the database. */
 #ifndef WH_INGEST_H
 #define WH_INGEST_H
 
@@ -43,11 +43,11 @@ struct wh_ingest_req {
     wh_store_notice notice;
 };
 
-/* Submits r (see above). WH_SV_OK: the lines are in r->out, and r->done (when set) is called
+/* Submits r (see above). WH_OK: the lines are in r->out, and r->done (when set) is called
  * exactly once, possibly before this returns. Any other status: nothing to wait for and
- * done is not called; WH_SV_BUSY (the audit queue is full) and WH_SV_TOO_MANY (more events
- * than limits.events) decided nothing; WH_SV_NOMEM and WH_SV_UNAVAILABLE may have decided
+ * done is not called; WH_EBUSY (the audit queue is full) and WH_ELIMIT (more events
+ * than limits.events) decided nothing; WH_ENOMEM and WH_EUNAVAILABLE may have decided
  * some (a retry is answered by the idempotency window). */
-wh_sv_status wh_ingest_submit(wh_service *s, wh_ingest_req *r);
+wh_status wh_ingest_submit(wh_service *s, wh_ingest_req *r);
 
 #endif

@@ -260,10 +260,18 @@ static void system_row(wh_service *s, const char *action, const char *body)
     wh_rec_batch_free(&b);
 }
 
-wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen)
+wh_service *wh_service_open(const wh_config *c, wh_error *e)
 {
+    wh_error scratch;
+    if (!e) e = &scratch;
+    char *err = e->message;
+    size_t errlen = sizeof(e->message);
+    e->code = WH_EIO; /* the store, unless said otherwise below */
     wh_service *s = calloc(1, sizeof(*s));
-    if (!s) return NULL;
+    if (!s) {
+        wh_error_set(e, WH_ENOMEM, "out of memory");
+        return NULL;
+    }
     s->cfg = c;
     s->eo.max_depth = (int)c->limits.json_depth;
     pthread_rwlockattr_t ra;
@@ -277,7 +285,7 @@ wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen)
     pthread_mutex_init(&s->hits_lock, NULL);
     s->rl = wh_rl_new((uint32_t)c->ratelimit_keys);
     if (!s->rl) {
-        snprintf(err, errlen, "out of memory");
+        wh_error_set(e, WH_ENOMEM, "out of memory");
         goto fail;
     }
     wh_store_opts so = {.sync_full = c->store.sync_full,
@@ -299,21 +307,21 @@ wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen)
     char *dtext = NULL;
     wh_ruleset *rs = load_rules(c, NULL, NULL, 0, NULL, &dtext);
     if (!rs) {
-        snprintf(err, errlen, "the rules do not load:\n%s", dtext ? dtext : "");
+        wh_error_set(e, WH_ERULES, "the rules do not load:\n%s", dtext ? dtext : "");
         free(dtext);
         goto fail;
     }
     s->g = gen_new(rs, (uint32_t)c->threads, &s->eo);
     wh_ruleset_release(rs);
     if (!s->g) {
-        snprintf(err, errlen, "out of memory");
+        wh_error_set(e, WH_ENOMEM, "out of memory");
         goto fail;
     }
     if (c->limits.dedupe > 0) {
         for (uint32_t i = 0; i < s->g->nshards; i++) {
             s->dedupe[i] = wh_table_new((uint32_t)c->limits.dedupe, sizeof(dedupe_entry), 0);
             if (!s->dedupe[i]) {
-                snprintf(err, errlen, "out of memory");
+                wh_error_set(e, WH_ENOMEM, "out of memory");
                 goto fail;
             }
             wh_table_set_drop(s->dedupe[i], wh_dedupe_drop);
@@ -337,7 +345,7 @@ wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen)
             for (uint32_t i = 0; i < s->g->nshards; i++) {
                 wh_decider_free(s->g->dec[i]);
                 if (!(s->g->dec[i] = wh_decider_new(s->g->rs, &s->eo, s->g->nshards))) {
-                    snprintf(err, errlen, "out of memory");
+                    wh_error_set(e, WH_ENOMEM, "out of memory");
                     goto fail;
                 }
             }
@@ -353,8 +361,12 @@ fail:
     return NULL;
 }
 
-bool wh_service_snapshot(wh_service *s, char *err, size_t errlen)
+wh_status wh_service_snapshot(wh_service *s, wh_error *e)
 {
+    wh_error scratch;
+    if (!e) e = &scratch;
+    char *err = e->message;
+    size_t errlen = sizeof(e->message);
     bool ok = true;
     wh_buf dd;
     wh_buf_init(&dd);
@@ -369,7 +381,7 @@ bool wh_service_snapshot(wh_service *s, char *err, size_t errlen)
         snprintf(tmp, sizeof(tmp), "%s.tmp", s->state_path);
         ok = wh_state_save(sh, g->nshards, &g->rs->state, tmp, err, errlen) == WH_OK;
         if (ok && rename(tmp, s->state_path) != 0) {
-            snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
+            wh_error_set(e, WH_EIO, "cannot rename %s: %s", tmp, strerror(errno));
             ok = false;
         }
     }
@@ -381,7 +393,8 @@ bool wh_service_snapshot(wh_service *s, char *err, size_t errlen)
     pthread_rwlock_unlock(&s->gen_rw);
     if (with_dd) ok = write_file_atomic(s->dedupe_path, &dd, err, errlen);
     wh_buf_free(&dd);
-    return ok;
+    e->code = ok ? WH_OK : WH_EIO;
+    return e->code;
 }
 
 static void claim_release(struct review_claim *c);
@@ -390,9 +403,9 @@ void wh_service_close(wh_service *s)
 {
     if (!s) return;
     if (s->g && s->store) {
-        char err[512];
-        if (!wh_service_snapshot(s, err, sizeof(err)))
-            fprintf(stderr, "whiply: the state was not saved: %s\n", err);
+        wh_error err;
+        if (wh_service_snapshot(s, &err) != WH_OK)
+            fprintf(stderr, "whiply: the state was not saved: %s\n", err.message);
         system_row(s, "stop", "{\"event\":\"stop\"}");
     }
     wh_store_close(s->store);
@@ -599,9 +612,9 @@ int wh_service_review(wh_service *s, const char *event_id, bool approve, const c
     review_event(&ev, &it, verb, event_id, moderator);
     /* through the ingest seam like any event; the review row's ticket below covers its rows */
     wh_ingest_req in = {.body = ev.p, .len = ev.len, .single = true, .out = &dec};
-    wh_sv_status sv = wh_ingest_submit(s, &in);
-    if (sv != WH_SV_OK) {
-        bool busy = sv == WH_SV_BUSY;
+    wh_status sv = wh_ingest_submit(s, &in);
+    if (sv != WH_OK) {
+        bool busy = sv == WH_EBUSY;
         json_error(out, busy ? "busy" : "store_error", "the review could not be recorded; %s",
                    busy ? "retry after the Retry-After seconds" : "try again");
         status = busy ? 429 : 503;

@@ -19,18 +19,12 @@
 
 typedef struct wh_service wh_service;
 
-/* Opens the store, loads the rules and the saved state. NULL with err set on failure. */
-wh_service *wh_service_open(const wh_config *c, char *err, size_t errlen);
+/* Opens the store, loads the rules and the saved state. NULL on failure, with e (when not
+ * NULL) saying why: WH_ERULES (the rules do not load; the message has the diagnostics),
+ * WH_ENOMEM, or WH_EIO (the store: the message names the file and the cause). */
+wh_service *wh_service_open(const wh_config *c, wh_error *e);
 /* Saves the state, flushes the audit (a "stop" row) and frees. */
 void wh_service_close(wh_service *s);
-
-typedef enum {
-    WH_SV_OK = 0,
-    WH_SV_BUSY,        /* the audit queue is full: 429 */
-    WH_SV_UNAVAILABLE, /* the audit store failed: 503 */
-    WH_SV_TOO_MANY,    /* more events than limits.events: 413 */
-    WH_SV_NOMEM,       /* 500 */
-} wh_sv_status;
 
 /* Events come in through wh_ingest_submit (ingest.h). */
 
@@ -51,7 +45,7 @@ bool wh_service_validate(wh_service *s, const char *text, size_t len, wh_buf *ou
 void wh_service_rules(wh_service *s, wh_buf *out);
 
 /* Saves the behaviour state to DATA/state.snap (atomically: a temporary file renamed). */
-bool wh_service_snapshot(wh_service *s, char *err, size_t errlen);
+wh_status wh_service_snapshot(wh_service *s, wh_error *e);
 
 /* The rate-limit service's key store and the audit store (owned by the service). */
 wh_ratelimiter *wh_service_ratelimiter(wh_service *s);

@@ -63,9 +63,9 @@ static wh_service *open_service(wh_config *cfg, char *dir)
              dir, rules);
     wh_diags d = {0};
     if (wh_config_load_mem("test.yaml", yaml, strlen(yaml), cfg, &d) != WH_OK) return NULL;
-    char err[512];
-    wh_service *s = wh_service_open(cfg, err, sizeof(err));
-    if (!s) fprintf(stderr, "wh_service_open: %s\n", err);
+    wh_error err;
+    wh_service *s = wh_service_open(cfg, &err);
+    if (!s) fprintf(stderr, "wh_service_open: %s\n", err.message);
     return s;
 }
 
@@ -87,7 +87,7 @@ TEST(an_adapter_submits_and_is_called_back_once_the_decisions_are_durable)
     wh_buf_init(&out);
     done_box box = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false};
     wh_ingest_req r = {.body = body, .len = strlen(body), .out = &out, .done = on_done, .ud = &box};
-    ASSERT_EQ(wh_ingest_submit(s, &r), WH_SV_OK);
+    ASSERT_EQ(wh_ingest_submit(s, &r), WH_OK);
     ASSERT_EQ(await_done(&box), 1);
     ASSERT(box.durable);
     ASSERT_EQ(r.nlines, 5); /* the blank line gives nothing */
@@ -113,7 +113,7 @@ TEST(an_adapter_submits_and_is_called_back_once_the_decisions_are_durable)
         "{\"id\":\"e3\",\"channel\":\"#a\",\"user\":{\"id\":\"u\"},\"text\":\"b1tch\"}";
     wh_ingest_req r2 = {
         .body = e3, .len = strlen(e3), .single = true, .out = &out2, .done = on_done, .ud = &again};
-    ASSERT_EQ(wh_ingest_submit(s, &r2), WH_SV_OK);
+    ASSERT_EQ(wh_ingest_submit(s, &r2), WH_OK);
     ASSERT_EQ(await_done(&again), 1);
     ASSERT(again.durable);
     const char *first = l3, *nl = strchr(l3, '\n');
@@ -125,7 +125,7 @@ TEST(an_adapter_submits_and_is_called_back_once_the_decisions_are_durable)
     wh_buf_init(&out3);
     const char *e5 = "{\"id\":\"e5\",\"channel\":\"#b\",\"text\":\"hello\"}";
     wh_ingest_req r3 = {.body = e5, .len = strlen(e5), .single = true, .out = &out3};
-    ASSERT_EQ(wh_ingest_submit(s, &r3), WH_SV_OK);
+    ASSERT_EQ(wh_ingest_submit(s, &r3), WH_OK);
     ASSERT(wh_store_wait(wh_service_store(s), r3.ticket));
     wh_buf_free(&row);
     wh_buf_init(&row);
