@@ -44,6 +44,9 @@ for t in "$BUILD"/tests/test_*; do
     suite "unit $(basename "$t")" timeout 300 "$t"
 done
 
+# ---- the C library: examples/embed.c on the built library and, via pkg-config, the installed one ----
+suite "embed" timeout 600 tests/embed.sh "$BUILD"
+
 # ---- golden streams: rules + events -> expected decisions, 1 and 2 threads ----
 # A golden dir has expected.ndjson and either rules.yaml/events.ndjson or rules.path/events.path
 # (paths from the repo root) and optionally `flags` (extra options for whiply check).
