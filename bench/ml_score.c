@@ -15,7 +15,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "io/event.h"
+#include "engine/event.h"
 #include "ml/ml.h"
 
 static uint64_t now_ns(void)

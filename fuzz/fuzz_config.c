@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/config.h"
+#include "serve/config.h"
 
 #define CHECK(c)                                                                                   \
     do {                                                                                           \

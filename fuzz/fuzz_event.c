@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
-#include "io/event.h"
+#include "engine/event.h"
 #include "rules/rules.h"
 #include "text/utf8.h"
 

@@ -8,7 +8,7 @@
 
 #include "base/json.h"
 #include "cli.h"
-#include "io/event.h"
+#include "engine/event.h"
 #include "ml/ml.h"
 #include "text/utf8.h"
 

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "io/config.h"
+#include "serve/config.h"
 #include "serve/http.h"
 #include "serve/service.h"
 #include "store/sign.h"

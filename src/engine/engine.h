@@ -14,7 +14,7 @@
 #define WH_ENGINE_H
 
 #include "base/base.h"
-#include "io/event.h"
+#include "engine/event.h"
 #include "rules/rules.h"
 #include "state/shard.h"
 #include "state/sketch.h"

@@ -20,7 +20,7 @@
 
 #include "ingest.h"
 #include "request.h"
-#include "io/event.h"
+#include "engine/event.h"
 #include "text/utf8.h"
 
 /* One open connection, as the connection guard sees it. libmicrohttpd times a connection out

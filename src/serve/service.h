@@ -13,7 +13,7 @@
 #define WH_SERVICE_H
 
 #include "base/base.h"
-#include "io/config.h"
+#include "serve/config.h"
 #include "state/ratelimit.h"
 #include "store/store.h"
 

@@ -14,7 +14,7 @@
 #include "base/base.h"
 #include "engine/engine.h"
 #include "helpers.h"
-#include "io/event.h"
+#include "engine/event.h"
 #include "t.h"
 #include "text/normalize.h"
 #include "text/utf8.h"

@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
-#include "io/event.h"
+#include "engine/event.h"
 #include "t.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
