@@ -38,10 +38,10 @@ int main(int argc, char **argv)
         return 2;
     }
     int repeat = argc > 3 ? atoi(argv[3]) : 3;
-    char err[256];
-    wh_model *m = wh_model_open(argv[1], err, sizeof(err));
+    wh_error err;
+    wh_model *m = wh_model_open(argv[1], &err);
     if (!m) {
-        fprintf(stderr, "ml_score: %s: %s\n", argv[1], err);
+        fprintf(stderr, "ml_score: %s: %s\n", argv[1], err.message);
         return 1;
     }
     char *buf;

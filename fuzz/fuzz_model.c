@@ -24,10 +24,10 @@
 
 static void one(const uint8_t *p, size_t n)
 {
-    char err[256] = "";
-    wh_model *m = wh_model_from_mem(p, n, err, sizeof(err));
+    wh_error err = {0};
+    wh_model *m = wh_model_from_mem(p, n, &err);
     if (!m) {
-        CHECK(err[0]);
+        CHECK(err.message[0] && err.code != WH_OK);
         return;
     }
     uint32_t nl = wh_model_nlabels(m);

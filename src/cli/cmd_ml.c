@@ -721,11 +721,11 @@ static int eval_folds(const train_cfg *tc, dataset *d, uint32_t folds, double th
             rc = WH_EXIT_IO;
             goto done;
         }
-        char err[256];
-        wh_model *m = wh_model_from_mem(mb.p, mb.len, err, sizeof(err));
+        wh_error err;
+        wh_model *m = wh_model_from_mem(mb.p, mb.len, &err);
         wh_buf_free(&mb);
         if (!m) {
-            fprintf(stderr, "whiply: %s\n", err);
+            fprintf(stderr, "whiply: %s\n", err.message);
             rc = WH_EXIT_IO;
             goto done;
         }
@@ -837,10 +837,10 @@ int wh_cmd_eval(int argc, char **argv)
         dataset_free(&d);
         return rc;
     }
-    char err[256];
-    wh_model *m = wh_model_open(model, err, sizeof(err));
+    wh_error err;
+    wh_model *m = wh_model_open(model, &err);
     if (!m) {
-        fprintf(stderr, "whiply: %s: %s\n", model, err);
+        fprintf(stderr, "whiply: %s: %s\n", model, err.message);
         dataset_free(&d);
         return WH_EXIT_RULES;
     }

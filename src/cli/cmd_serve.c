@@ -141,7 +141,6 @@ int wh_cmd_serve(int argc, char **argv)
     umask(077); /* the database, the state and the token are the operator's alone */
 
     int rc = WH_EXIT_IO;
-    char err[1024] = "";
     wh_http *http = NULL;
     if (mkdir(cfg.data, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "whiply: cannot create the data folder %s: %s\n", cfg.data,
@@ -170,9 +169,10 @@ int wh_cmd_serve(int argc, char **argv)
      * their memory goes back to the system when they are freed. */
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     int port = 0;
-    http = wh_http_start(svc, cfg.listen, use_admin ? admin : NULL, &port, err, sizeof(err));
+    wh_error he;
+    http = wh_http_start(svc, cfg.listen, use_admin ? admin : NULL, &port, &he);
     if (!http) {
-        fprintf(stderr, "whiply: %s\n", err);
+        fprintf(stderr, "whiply: %s\n", he.message);
         goto out;
     }
     const char *colon = strrchr(cfg.listen, ':');
@@ -367,9 +367,9 @@ int wh_cmd_audit(int argc, char **argv)
             return WH_EXIT_USAGE;
         }
         if (pubfile) {
-            char err[600];
-            if (!wh_pubkey_load(pubfile, pub, err, sizeof(err))) {
-                fprintf(stderr, "whiply audit verify: %s\n", err);
+            wh_error err;
+            if (!wh_pubkey_load(pubfile, pub, &err)) {
+                fprintf(stderr, "whiply audit verify: %s\n", err.message);
                 return 2;
             }
             vo.pubkey = pub;

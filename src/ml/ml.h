@@ -79,9 +79,9 @@ typedef struct wh_model wh_model;
 
 /* Maps and checks a model file. On failure returns NULL and writes why into err (e.g.
  * "truncated: 100 bytes, the header needs 128"), naming no path: callers add it. */
-wh_model *wh_model_open(const char *path, char *err, size_t errlen);
+wh_model *wh_model_open(const char *path, wh_error *e);
 /* The same checks on bytes in memory (copied): for tests and the fuzz target. */
-wh_model *wh_model_from_mem(const void *p, size_t n, char *err, size_t errlen);
+wh_model *wh_model_from_mem(const void *p, size_t n, wh_error *e);
 void wh_model_retain(wh_model *m);
 void wh_model_release(wh_model *m);
 

@@ -183,7 +183,7 @@ static wh_model *finish(wh_model *m, char *err, size_t errlen)
  * written) would turn every read of a mapped page past the new end into SIGBUS and take the
  * daemon down, and a rewrite would change the weights of a model that was checked. The
  * anonymous mapping can also use transparent huge pages (fewer TLB misses on the weights). */
-wh_model *wh_model_open(const char *path, char *err, size_t errlen)
+static wh_model *model_open_buf(const char *path, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -247,7 +247,7 @@ bad:
     return NULL;
 }
 
-wh_model *wh_model_from_mem(const void *p, size_t n, char *err, size_t errlen)
+static wh_model *model_from_mem_buf(const void *p, size_t n, char *err, size_t errlen)
 {
     wh_model *m = calloc(1, sizeof(*m));
     void *copy = n ? aligned_alloc(64, ALIGN(n, 64)) : NULL;
@@ -361,4 +361,22 @@ bool wh_model_score(const wh_model *m, const wh_text *t, wh_ml_fv *fv, float *ou
     if (!wh_ml_featurize(&m->f, t, fv)) return false;
     wh_model_score_fv(m, fv, out);
     return true;
+}
+
+wh_model *wh_model_open(const char *path, wh_error *e)
+{
+    wh_error scratch;
+    if (!e) e = &scratch;
+    wh_model *m = model_open_buf(path, e->message, sizeof(e->message));
+    e->code = m ? WH_OK : WH_EINVAL;
+    return m;
+}
+
+wh_model *wh_model_from_mem(const void *p, size_t n, wh_error *e)
+{
+    wh_error scratch;
+    if (!e) e = &scratch;
+    wh_model *m = model_from_mem_buf(p, n, e->message, sizeof(e->message));
+    e->code = m ? WH_OK : WH_EINVAL;
+    return m;
 }

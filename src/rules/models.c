@@ -59,10 +59,10 @@ void ld_parse_models(ld_t *L, struct fy_node *n)
             snprintf(path, pl, "%s", rel);
         else
             snprintf(path, pl, "%s/%s", L->dir, rel);
-        char err[256];
-        wh_model *m = wh_model_open(path, err, sizeof(err));
+        wh_error err;
+        wh_model *m = wh_model_open(path, &err);
         if (!m) {
-            ERR(L, fnode, "model '%s': %s: %s", name, path, err);
+            ERR(L, fnode, "model '%s': %s: %s", name, path, err.message);
             continue;
         }
         XXH3_64bits_update(L->hash, wh_model_checksum(m), 32);

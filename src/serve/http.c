@@ -1093,8 +1093,8 @@ static void http_free(wh_http *h)
     free(h);
 }
 
-wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin_sha256, int *port,
-                       char *err, size_t errlen)
+static wh_http *http_start_buf(wh_service *svc, const char *listen, const uint8_t *admin_sha256,
+                               int *port, char *err, size_t errlen)
 {
     wh_http *h = calloc(1, sizeof(*h));
     if (!h) return NULL;
@@ -1208,4 +1208,14 @@ void wh_http_stop(wh_http *h, int64_t timeout_ms)
     MHD_stop_daemon(h->d);
     stop_guard(h); /* after the daemon: its last NOTIFY_CLOSED calls take conn_lock */
     http_free(h);
+}
+
+wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin_sha256, int *port,
+                       wh_error *e)
+{
+    wh_error scratch;
+    if (!e) e = &scratch;
+    wh_http *h = http_start_buf(svc, listen, admin_sha256, port, e->message, sizeof(e->message));
+    e->code = h ? WH_OK : WH_EIO;
+    return h;
 }

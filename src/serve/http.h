@@ -23,7 +23,7 @@ typedef struct wh_http wh_http;
 /* Listens on HOST:PORT (port 0: any free port; *port gets the one bound). admin_sha256
  * (may be NULL) is one more token, with every scope: the generated admin token. */
 wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin_sha256, int *port,
-                       char *err, size_t errlen);
+                       wh_error *e);
 /* Stops accepting connections, waits (up to timeout_ms) for the requests in flight, stops. */
 void wh_http_stop(wh_http *h, int64_t timeout_ms);
 

@@ -2,7 +2,9 @@
  * ruleset generation with its deciders and worker pool, the idempotency window's entries,
  * latency histograms.
  *
- *   service.c  open/close, generations and reloads, reviews, metrics
+ *   service.c  open/close, generations and reloads, snapshots
+ *   review.c   the review queue's verdicts
+ *   metrics.c  counters, histograms, Prometheus text
  *   ingest.c   the one way events come in (ingest.h): decide in order, audit, answer
  *   http.c     the HTTP API, which calls the two above */
 #ifndef WH_SERVE_INTERNAL_H
@@ -92,6 +94,10 @@ typedef struct {
      * this start (loaded from the file). */
     uint64_t ticket;
 } dedupe_entry;
+
+/* Frees a review claim (a verdict in flight), unlinking it from the service's list. */
+struct review_claim;
+void wh_claim_release(struct review_claim *c);
 
 /* The drop function of the idempotency window's tables (frees an entry's line). */
 void wh_dedupe_drop(void *payload);

@@ -50,7 +50,7 @@ static bool write_pub(const char *key_path, EVP_PKEY *k)
     return fclose(f) == 0 && ok;
 }
 
-wh_signer *wh_signer_open(const char *path, bool *created, char *err, size_t errlen)
+static wh_signer *signer_open_buf(const char *path, bool *created, char *err, size_t errlen)
 {
     wh_signer *sg = calloc(1, sizeof(*sg));
     FILE *f = NULL;
@@ -151,7 +151,7 @@ bool wh_checkpoint_verify(const uint8_t pub[32], const wh_checkpoint *cp)
     return ok;
 }
 
-bool wh_pubkey_load(const char *path, uint8_t pub[32], char *err, size_t errlen)
+static bool pubkey_load_buf(const char *path, uint8_t pub[32], char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -238,7 +238,7 @@ bool wh_checkpoint_parse(const char *line, size_t n, wh_checkpoint *cp)
            ((cp->seq = (uint64_t)seq), (cp->time_ms = t), true);
 }
 
-int wh_checkpoint_last_in_file(const char *path, wh_checkpoint *cp, char *err, size_t errlen)
+static int checkpoint_last_buf(const char *path, wh_checkpoint *cp, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -410,8 +410,8 @@ static void curl_init(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-wh_publisher *wh_publisher_start(const char *file, const char *url, const char *sync_path,
-                                 char *err, size_t errlen)
+static wh_publisher *publisher_start_buf(const char *file, const char *url, const char *sync_path,
+                                         char *err, size_t errlen)
 {
     wh_publisher *p = calloc(1, sizeof(*p));
     if (!p) {
@@ -458,4 +458,44 @@ void wh_publisher_stop(wh_publisher *p)
     pthread_cond_destroy(&p->wake);
     free(p->file), free(p->url), free(p->sync_path);
     free(p);
+}
+
+/* ---- the same, with the one error record ---- */
+
+#define WITH_ERROR(e)                                                                              \
+    wh_error scratch_;                                                                             \
+    if (!(e)) (e) = &scratch_
+
+wh_signer *wh_signer_open(const char *path, bool *created, wh_error *e)
+{
+    WITH_ERROR(e);
+    wh_signer *sg = signer_open_buf(path, created, e->message, sizeof(e->message));
+    e->code = sg ? WH_OK : WH_EIO;
+    return sg;
+}
+
+bool wh_pubkey_load(const char *path, uint8_t pub[32], wh_error *e)
+{
+    WITH_ERROR(e);
+    bool ok = pubkey_load_buf(path, pub, e->message, sizeof(e->message));
+    e->code = ok ? WH_OK : WH_EINVAL;
+    return ok;
+}
+
+int wh_checkpoint_last_in_file(const char *path, wh_checkpoint *cp, wh_error *e)
+{
+    WITH_ERROR(e);
+    e->message[0] = 0;
+    int r = checkpoint_last_buf(path, cp, e->message, sizeof(e->message));
+    e->code = r < 0 ? WH_ECORRUPT : WH_OK;
+    return r;
+}
+
+wh_publisher *wh_publisher_start(const char *file, const char *url, const char *sync_path,
+                                 wh_error *e)
+{
+    WITH_ERROR(e);
+    wh_publisher *p = publisher_start_buf(file, url, sync_path, e->message, sizeof(e->message));
+    e->code = p ? WH_OK : WH_EIO;
+    return p;
 }

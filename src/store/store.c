@@ -1055,11 +1055,12 @@ static bool start_tail_check(wh_store *s, char *why, size_t whylen)
 static bool start_cp_check(wh_store *s, char *why, size_t whylen)
 {
     wh_checkpoint cp;
-    char err[300];
-    int found = wh_checkpoint_last_in_file(s->cp_path, &cp, err, sizeof(err));
+    wh_error ce;
+    int found = wh_checkpoint_last_in_file(s->cp_path, &cp, &ce);
+    const char *err = ce.message;
     if (found == 0) return true;
     if (found < 0) {
-        snprintf(why, whylen, "%s", err);
+        snprintf(why, whylen, "%.600s", err);
         return false;
     }
     if (!wh_checkpoint_verify(wh_signer_pubkey(s->signer), &cp)) {
@@ -1181,7 +1182,9 @@ static bool signing_open(wh_store *s, const char *dir, char *err, size_t errlen)
     s->url = u && *u && strcmp(u, "none") != 0 ? strdup(u) : NULL;
     if (!s->key_path) return true;
     bool created;
-    s->signer = wh_signer_open(s->key_path, &created, err, errlen);
+    wh_error se;
+    s->signer = wh_signer_open(s->key_path, &created, &se);
+    if (!s->signer) snprintf(err, errlen, "%s", se.message);
     if (!s->signer) return false;
     char pub[65];
     wh_hex_encode(wh_signer_pubkey(s->signer), 32, pub);
@@ -1213,9 +1216,12 @@ static bool signing_open(wh_store *s, const char *dir, char *err, size_t errlen)
     if (s->cp_path || s->url) {
         char wal[4200];
         snprintf(wal, sizeof(wal), "%s-wal", s->path);
-        s->publisher =
-            wh_publisher_start(s->cp_path, s->url, s->o.sync_full ? NULL : wal, err, errlen);
-        if (!s->publisher) return false;
+        wh_error pe;
+        s->publisher = wh_publisher_start(s->cp_path, s->url, s->o.sync_full ? NULL : wal, &pe);
+        if (!s->publisher) {
+            snprintf(err, errlen, "%s", pe.message);
+            return false;
+        }
     }
     return true;
 }
@@ -1245,7 +1251,10 @@ static bool load_head(wh_store *s)
 
 static void store_free_common(wh_store *s);
 
-wh_store *wh_store_open(const char *dir, const wh_store_opts *o, char *err, size_t errlen)
+/* (noipa: its messages are cut to errlen as they always were; GCC must not warn of it for the
+ * one errlen its wrapper passes) */
+__attribute__((noipa)) static wh_store *store_open_buf(const char *dir, const wh_store_opts *o,
+                                                       char *err, size_t errlen)
 {
     wh_store *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -1838,4 +1847,13 @@ void wh_store_load_quotas(wh_store *s, wh_ratelimiter *rl)
         sqlite3_finalize(st);
     }
     pthread_mutex_unlock(&s->rd_lock);
+}
+
+wh_store *wh_store_open(const char *dir, const wh_store_opts *o, wh_error *e)
+{
+    wh_error scratch;
+    if (!e) e = &scratch;
+    wh_store *s = store_open_buf(dir, o, e->message, sizeof(e->message));
+    e->code = s ? WH_OK : WH_EIO;
+    return s;
 }

@@ -95,7 +95,7 @@ typedef struct {
  * file (empty, shorter, or another hash at its row) or whose newest rows do not chain, unless
  * o->start_afresh. A walk of the whole chain and PRAGMA quick_check run in the background
  * (wh_store_health). */
-wh_store *wh_store_open(const char *dir, const wh_store_opts *o, char *err, size_t errlen);
+wh_store *wh_store_open(const char *dir, const wh_store_opts *o, wh_error *e);
 /* Writes everything queued, stops the writer, closes. */
 void wh_store_close(wh_store *s);
 
