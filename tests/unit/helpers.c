@@ -9,15 +9,26 @@
 
 #include "t.h"
 
+/* th_write_tmp's folder, removed (with its files) when the process exits. */
+static char tmp_dir[256];
+
+static void remove_tmp_dir(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmp_dir);
+}
+
 const char *th_write_tmp(const char *name, const char *text)
 {
     static char paths[8][512];
     static int k;
-    static char dir[256];
-    if (!dir[0]) {
-        snprintf(dir, sizeof(dir), "/tmp/whiply-test-XXXXXX");
-        if (!mkdtemp(dir)) T_FAIL("mkdtemp failed");
+    if (!tmp_dir[0]) {
+        snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/whiply-test-XXXXXX");
+        if (!mkdtemp(tmp_dir)) T_FAIL("mkdtemp failed");
+        atexit(remove_tmp_dir); /* each case runs in a process of its own: so does its folder */
     }
+    const char *dir = tmp_dir;
     char *p = paths[k++ % 8];
     snprintf(p, 512, "%s/%s", dir, name);
     FILE *f = fopen(p, "w");

@@ -1,5 +1,15 @@
-/* t.h - a tiny test harness: TEST(name) registers a test; ASSERT_* print both values.
- * Each binary prints "PASS name" / "FAIL name: why" lines; tests/run.sh counts them. */
+/* t.h - a tiny test harness after libuv's runner: TEST(name) registers a case; ASSERT_* print
+ * both values. t_main.c runs each case in a child process of its own with a timeout, so a crash,
+ * a hang or the state a case leaves behind touches no other case; the parent prints exactly one
+ * "PASS name" / "FAIL name: why" line per case, which tests/run.sh counts.
+ *
+ *   test_x                 every case, each in its own process
+ *   test_x NAME...         only those cases, in this process (under a debugger)
+ *   test_x --list          the names of the cases, one a line
+ *   WH_TEST_TIMEOUT=S      seconds a forked case may run before it is killed (default 60, 300
+ *                          in a sanitizer build; 0: no limit)
+ *   WH_TEST_NOFORK=1       every case in this process, in order (under a debugger)
+ */
 #ifndef WH_T_H
 #define WH_T_H
 
@@ -9,14 +19,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef void (*t_fn)(void);
-typedef struct {
-    const char *name;
-    t_fn fn;
-} t_case;
+/* The cases one binary may register: the table is fixed so that registering, which runs in
+ * constructors before main, cannot fail to allocate. The 513th case stops the binary with a
+ * FAIL line naming this constant. */
+#define T_MAX_CASES 512
 
-extern t_case t_cases[512];
-extern int t_ncases;
+typedef void (*t_fn)(void);
+
+/* Adds a case to the table (called by TEST's constructor; name and fn are static). */
+void t_register(const char *name, t_fn fn);
+
+/* T_FAIL's jump back to the runner and its message, in the process that runs the case. */
 extern jmp_buf t_jmp;
 extern char t_why[1024];
 
@@ -24,7 +37,7 @@ extern char t_why[1024];
     static void test_##name(void);                                                                 \
     __attribute__((constructor)) static void reg_##name(void)                                      \
     {                                                                                              \
-        t_cases[t_ncases++] = (t_case){#name, test_##name};                                        \
+        t_register(#name, test_##name);                                                            \
     }                                                                                              \
     static void test_##name(void)
 
