@@ -70,4 +70,3 @@ void wh_diags_free(wh_diags *d)
     free(d->v);
     memset(d, 0, sizeof(*d));
 }
-

@@ -285,7 +285,6 @@ typedef struct wh_ruleset {
     wh_arena arena; /* owns every string and node above */
 } wh_ruleset;
 
-
 typedef struct {
     const char *cache_dir; /* Hyperscan database cache; NULL disables */
     bool compile;          /* false: check only, do not build the matcher */
