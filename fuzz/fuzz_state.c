@@ -73,8 +73,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     if (!buf) return 0;
     wh_decider *ds[2] = {wh_decider_new(rs, NULL, 2), wh_decider_new(rs, NULL, 2)};
     wh_shard *sh[2] = {wh_decider_shard(ds[0]), wh_decider_shard(ds[1])};
-    char err[512];
-    if (wh_state_load_mem(sh, 2, &rs->state, "fuzz", buf, len, err, sizeof(err)) == WH_OK) {
+    wh_error err = {0};
+    if (wh_state_load_mem(sh, 2, &rs->state, "fuzz", buf, len, &err) == WH_OK) {
         wh_buf out;
         wh_buf_init(&out);
         for (int i = 0; i < 4; i++) {
@@ -83,7 +83,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
             if (!out.len || out.p[out.len - 1] != '\n' || memchr(out.p, '\n', out.len - 1)) abort();
         }
         wh_buf_free(&out);
-    } else if (!err[0]) {
+    } else if (!err.message[0] || err.code == WH_OK) {
         abort(); /* a refusal must say why */
     }
     wh_decider_free(ds[0]);

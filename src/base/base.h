@@ -31,6 +31,15 @@ typedef enum {
  * one, and fills an optional wh_error with what went wrong. */
 const char *wh_status_str(wh_status st);
 
+/* For the implementations behind the wh_error wrappers: GCC must not analyse them across the
+ * call (the wrapper's constant message size turns the safe truncations of their snprintf
+ * calls into warnings); clang has no noipa and does not warn. */
+#if defined(__clang__)
+#define WH_NOIPA __attribute__((noinline))
+#else
+#define WH_NOIPA __attribute__((noipa))
+#endif
+
 /* What went wrong: a status and a message that names what and where ("cannot write
  * /x/state.snap: No space left on device", "rules.yaml:3:5: ..."). */
 typedef struct {

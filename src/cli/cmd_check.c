@@ -177,7 +177,7 @@ int wh_cmd_check(int argc, char **argv)
     }
     wh_ruleset_release(rs);
     if (rc == -2) {
-        fprintf(stderr, "whiply check: %s\n", st.state_error);
+        fprintf(stderr, "whiply check: %s\n", st.state_error.message);
         return WH_EXIT_IO;
     }
     if (rc != 0) {

@@ -434,10 +434,9 @@ static wh_status train_model(const train_cfg *tc, const char *const *labels, uin
         wh_buf_printf(&extra, ":%u", c);
     }
     wh_buf_putc(&extra, '}');
-    char err[256];
-    wh_status st =
-        wh_ml_train(&tc->t, labels, nl, ex, n, wh_buf_cstr(&extra), out, err, sizeof(err));
-    if (st != WH_OK) fprintf(stderr, "whiply: training failed: %s\n", err);
+    wh_error err;
+    wh_status st = wh_ml_train(&tc->t, labels, nl, ex, n, wh_buf_cstr(&extra), out, &err);
+    if (st != WH_OK) fprintf(stderr, "whiply: training failed: %s\n", err.message);
     wh_buf_free(&extra);
     return st;
 }

@@ -687,8 +687,8 @@ int wh_run_stream(wh_ruleset *rs, const wh_engine_opts *opts, int in_fd, FILE *o
     for (uint32_t i = 0; stateful && i < nshards; i++)
         shards[i] = wh_decider_shard(decs[i]);
     if (rc == 0 && stateful && ro->state_path && access(ro->state_path, F_OK) == 0) {
-        if (wh_state_load(shards, nshards, &rs->state, ro->state_path, stats->state_error,
-                          sizeof(stats->state_error)) != WH_OK)
+        if (wh_state_load(shards, nshards, &rs->state, ro->state_path, &stats->state_error) !=
+            WH_OK)
             rc = -2;
     }
     if (rc == 0) {
@@ -705,8 +705,8 @@ int wh_run_stream(wh_ruleset *rs, const wh_engine_opts *opts, int in_fd, FILE *o
             for (uint32_t i = 0; i < nshards; i++)
                 wh_shard_stats_add(shards[i], &stats->state);
             if (rc == 0 && ro->state_path &&
-                wh_state_save(shards, nshards, &rs->state, ro->state_path, stats->state_error,
-                              sizeof(stats->state_error)) != WH_OK)
+                wh_state_save(shards, nshards, &rs->state, ro->state_path, &stats->state_error) !=
+                    WH_OK)
                 rc = -2;
         }
     }

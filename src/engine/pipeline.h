@@ -18,8 +18,8 @@ typedef struct {
     double seconds;
     uint64_t lat_ns[64 * 8]; /* log-linear histogram of per-line latency (in clock ticks) */
     bool measure;
-    wh_shard_stats state;  /* entries, evictions (when the ruleset keeps state) */
-    char state_error[512]; /* why a state file did not load or save (run returns -2) */
+    wh_shard_stats state; /* entries, evictions (when the ruleset keeps state) */
+    wh_error state_error; /* why a state file did not load or save (run returns -2) */
 } wh_stream_stats;
 
 typedef struct {

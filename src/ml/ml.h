@@ -128,7 +128,7 @@ void wh_ml_shuffle(uint32_t *v, uint32_t n, uint64_t *rng);
  * into out. Fails (with err) on bad text (invalid UTF-8) or out of memory. */
 wh_status wh_ml_train(const wh_ml_train_opts *o, const char *const *labels, uint32_t nlabels,
                       const wh_ml_example *ex, uint32_t nex, const char *meta_extra, wh_buf *out,
-                      char *err, size_t errlen);
+                      wh_error *e);
 
 /* ---- evaluation ---- */
 

@@ -183,7 +183,7 @@ static wh_model *finish(wh_model *m, char *err, size_t errlen)
  * written) would turn every read of a mapped page past the new end into SIGBUS and take the
  * daemon down, and a rewrite would change the weights of a model that was checked. The
  * anonymous mapping can also use transparent huge pages (fewer TLB misses on the weights). */
-static wh_model *model_open_buf(const char *path, char *err, size_t errlen)
+WH_NOIPA static wh_model *model_open_buf(const char *path, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -247,7 +247,7 @@ bad:
     return NULL;
 }
 
-static wh_model *model_from_mem_buf(const void *p, size_t n, char *err, size_t errlen)
+WH_NOIPA static wh_model *model_from_mem_buf(const void *p, size_t n, char *err, size_t errlen)
 {
     wh_model *m = calloc(1, sizeof(*m));
     void *copy = n ? aligned_alloc(64, ALIGN(n, 64)) : NULL;

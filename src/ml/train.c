@@ -202,9 +202,10 @@ static void train_run(const wh_ml_train_opts *o, const csr *c, const wh_ml_examp
     }
 }
 
-wh_status wh_ml_train(const wh_ml_train_opts *o, const char *const *labels, uint32_t nl,
-                      const wh_ml_example *ex, uint32_t nex, const char *meta_extra, wh_buf *out,
-                      char *err, size_t errlen)
+WH_NOIPA static wh_status ml_train_buf(const wh_ml_train_opts *o, const char *const *labels,
+                                       uint32_t nl, const wh_ml_example *ex, uint32_t nex,
+                                       const char *meta_extra, wh_buf *out, char *err,
+                                       size_t errlen)
 {
     if (nl < 1 || nl > WH_ML_MAX_LABELS || !nex) {
         snprintf(err, errlen, nex ? "between 1 and %d labels" : "no examples", WH_ML_MAX_LABELS);
@@ -279,4 +280,15 @@ done:
     free(order);
     wh_buf_free(&meta);
     return st;
+}
+
+wh_status wh_ml_train(const wh_ml_train_opts *o, const char *const *labels, uint32_t nl,
+                      const wh_ml_example *ex, uint32_t nex, const char *meta_extra, wh_buf *out,
+                      wh_error *e)
+{
+    wh_error scratch;
+    if (!e) e = &scratch;
+    e->message[0] = 0;
+    return e->code = ml_train_buf(o, labels, nl, ex, nex, meta_extra, out, e->message,
+                                  sizeof(e->message));
 }

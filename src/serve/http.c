@@ -1093,8 +1093,9 @@ static void http_free(wh_http *h)
     free(h);
 }
 
-static wh_http *http_start_buf(wh_service *svc, const char *listen, const uint8_t *admin_sha256,
-                               int *port, char *err, size_t errlen)
+WH_NOIPA static wh_http *http_start_buf(wh_service *svc, const char *listen,
+                                        const uint8_t *admin_sha256, int *port, char *err,
+                                        size_t errlen)
 {
     wh_http *h = calloc(1, sizeof(*h));
     if (!h) return NULL;

@@ -321,14 +321,14 @@ wh_service *wh_service_open(const wh_config *c, wh_error *e)
     if (s->state_path && s->g->rs->state.enabled && access(s->state_path, F_OK) == 0) {
         wh_shard *sh[64];
         gen_shards(s->g, sh);
-        char e2[512];
-        if (wh_state_load(sh, s->g->nshards, &s->g->rs->state, s->state_path, e2, sizeof(e2)) !=
-            WH_OK) {
+        wh_error e2;
+        if (wh_state_load(sh, s->g->nshards, &s->g->rs->state, s->state_path, &e2) != WH_OK) {
             /* The engine still serves, with empty state; the file is kept for a look. */
             char bad[4200];
             snprintf(bad, sizeof(bad), "%s.bad", s->state_path);
             rename(s->state_path, bad);
-            fprintf(stderr, "whiply: the saved state was not loaded (%s); moved to %s\n", e2, bad);
+            fprintf(stderr, "whiply: the saved state was not loaded (%s); moved to %s\n",
+                    e2.message, bad);
             for (uint32_t i = 0; i < s->g->nshards; i++) {
                 wh_decider_free(s->g->dec[i]);
                 if (!(s->g->dec[i] = wh_decider_new(s->g->rs, &s->eo, s->g->nshards))) {
@@ -366,7 +366,7 @@ wh_status wh_service_snapshot(wh_service *s, wh_error *e)
         gen_shards(g, sh);
         char tmp[4200];
         snprintf(tmp, sizeof(tmp), "%s.tmp", s->state_path);
-        ok = wh_state_save(sh, g->nshards, &g->rs->state, tmp, err, errlen) == WH_OK;
+        ok = wh_state_save(sh, g->nshards, &g->rs->state, tmp, e) == WH_OK;
         if (ok && rename(tmp, s->state_path) != 0) {
             wh_error_set(e, WH_EIO, "cannot rename %s: %s", tmp, strerror(errno));
             ok = false;
@@ -495,16 +495,16 @@ bool wh_service_reload(wh_service *s, const char *why, wh_buf *out)
     snprintf(old_hash, sizeof(old_hash), "%s", og->rs->hash);
     /* The state moves through the snapshot format, which places entries by the new shard
      * count and keeps rate cells whose limits the new rules still have. */
-    char err[512] = "";
+    wh_error err = {0};
     if (og->rs->state.enabled && ng->rs->state.enabled && s->state_path) {
         char tmp[4200];
         snprintf(tmp, sizeof(tmp), "%s.reload", s->state_path);
         wh_shard *osh[64], *nsh[64];
         gen_shards(og, osh);
         gen_shards(ng, nsh);
-        if (wh_state_save(osh, og->nshards, &og->rs->state, tmp, err, sizeof(err)) != WH_OK ||
-            wh_state_load(nsh, ng->nshards, &ng->rs->state, tmp, err, sizeof(err)) != WH_OK)
-            fprintf(stderr, "whiply: reload: the state did not carry over (%s)\n", err);
+        if (wh_state_save(osh, og->nshards, &og->rs->state, tmp, &err) != WH_OK ||
+            wh_state_load(nsh, ng->nshards, &ng->rs->state, tmp, &err) != WH_OK)
+            fprintf(stderr, "whiply: reload: the state did not carry over (%s)\n", err.message);
         unlink(tmp);
     }
     s->g = ng;

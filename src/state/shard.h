@@ -215,11 +215,10 @@ void wh_shard_stats_add(const wh_shard *s, wh_shard_stats *into);
  * cells follow their limit (count, period, burst) and are dropped when the ruleset no
  * longer has it. Errors name the file and the byte offset. */
 wh_status wh_state_save(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
-                        const char *path, char *err, size_t errlen);
+                        const char *path, wh_error *e);
 wh_status wh_state_load(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
-                        const char *path, char *err, size_t errlen);
+                        const char *path, wh_error *e);
 wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
-                            const char *label, const unsigned char *buf, size_t len, char *err,
-                            size_t errlen);
+                            const char *label, const unsigned char *buf, size_t len, wh_error *e);
 
 #endif

@@ -182,8 +182,8 @@ static void save_channel(void *ud, uint64_t key, int64_t last_ms, const void *pa
         }
 }
 
-wh_status wh_state_save(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
-                        const char *path, char *err, size_t errlen)
+WH_NOIPA static wh_status state_save_buf(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
+                                         const char *path, char *err, size_t errlen)
 {
     char tmp[4096];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -428,9 +428,10 @@ static wh_status load_waves(rd *r, wh_channel *ch, uint32_t ver)
     return WH_OK;
 }
 
-wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
-                            const char *label, const unsigned char *buf, size_t len, char *err,
-                            size_t errlen)
+WH_NOIPA static wh_status state_load_mem_buf(wh_shard *const *shards, uint32_t n,
+                                             const wh_state_cfg *c, const char *label,
+                                             const unsigned char *buf, size_t len, char *err,
+                                             size_t errlen)
 {
     if (len < 8 + 4 + 8 || memcmp(buf, MAGIC, 8)) {
         snprintf(err, errlen, "state file %s: not a whiply state file (no WHIPLYST header)", label);
@@ -589,8 +590,8 @@ bad:
     return WH_EINVAL;
 }
 
-wh_status wh_state_load(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
-                        const char *path, char *err, size_t errlen)
+WH_NOIPA static wh_status state_load_buf(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
+                                         const char *path, char *err, size_t errlen)
 {
     char *buf;
     size_t len;
@@ -599,7 +600,37 @@ wh_status wh_state_load(wh_shard *const *shards, uint32_t n, const wh_state_cfg 
         return WH_EIO;
     }
     wh_status st =
-        wh_state_load_mem(shards, n, c, path, (const unsigned char *)buf, len, err, errlen);
+        state_load_mem_buf(shards, n, c, path, (const unsigned char *)buf, len, err, errlen);
     free(buf);
     return st;
+}
+
+/* ---- the same, with the one error record ---- */
+
+wh_status wh_state_save(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
+                        const char *path, wh_error *e)
+{
+    wh_error scratch;
+    if (!e) e = &scratch;
+    e->message[0] = 0;
+    return e->code = state_save_buf(shards, n, c, path, e->message, sizeof(e->message));
+}
+
+wh_status wh_state_load(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
+                        const char *path, wh_error *e)
+{
+    wh_error scratch;
+    if (!e) e = &scratch;
+    e->message[0] = 0;
+    return e->code = state_load_buf(shards, n, c, path, e->message, sizeof(e->message));
+}
+
+wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
+                            const char *label, const unsigned char *buf, size_t len, wh_error *e)
+{
+    wh_error scratch;
+    if (!e) e = &scratch;
+    e->message[0] = 0;
+    return e->code =
+               state_load_mem_buf(shards, n, c, label, buf, len, e->message, sizeof(e->message));
 }

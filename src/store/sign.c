@@ -50,7 +50,8 @@ static bool write_pub(const char *key_path, EVP_PKEY *k)
     return fclose(f) == 0 && ok;
 }
 
-static wh_signer *signer_open_buf(const char *path, bool *created, char *err, size_t errlen)
+WH_NOIPA static wh_signer *signer_open_buf(const char *path, bool *created, char *err,
+                                           size_t errlen)
 {
     wh_signer *sg = calloc(1, sizeof(*sg));
     FILE *f = NULL;
@@ -151,7 +152,7 @@ bool wh_checkpoint_verify(const uint8_t pub[32], const wh_checkpoint *cp)
     return ok;
 }
 
-static bool pubkey_load_buf(const char *path, uint8_t pub[32], char *err, size_t errlen)
+WH_NOIPA static bool pubkey_load_buf(const char *path, uint8_t pub[32], char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -238,7 +239,8 @@ bool wh_checkpoint_parse(const char *line, size_t n, wh_checkpoint *cp)
            ((cp->seq = (uint64_t)seq), (cp->time_ms = t), true);
 }
 
-static int checkpoint_last_buf(const char *path, wh_checkpoint *cp, char *err, size_t errlen)
+WH_NOIPA static int checkpoint_last_buf(const char *path, wh_checkpoint *cp, char *err,
+                                        size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -410,8 +412,8 @@ static void curl_init(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static wh_publisher *publisher_start_buf(const char *file, const char *url, const char *sync_path,
-                                         char *err, size_t errlen)
+WH_NOIPA static wh_publisher *publisher_start_buf(const char *file, const char *url,
+                                                  const char *sync_path, char *err, size_t errlen)
 {
     wh_publisher *p = calloc(1, sizeof(*p));
     if (!p) {

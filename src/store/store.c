@@ -1251,13 +1251,6 @@ static bool load_head(wh_store *s)
 
 static void store_free_common(wh_store *s);
 
-/* (noipa: its messages are cut to errlen as they always were; GCC must not warn of it for the
- * one errlen its wrapper passes; clang has no noipa and does not warn) */
-#if defined(__clang__)
-#define WH_NOIPA __attribute__((noinline))
-#else
-#define WH_NOIPA __attribute__((noipa))
-#endif
 WH_NOIPA static wh_store *store_open_buf(const char *dir, const wh_store_opts *o, char *err,
                                          size_t errlen)
 {

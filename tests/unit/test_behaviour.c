@@ -776,10 +776,10 @@ TEST(snapshot_keeps_logs_windows_and_joins_and_refuses_version_1)
     wh_chan_remember_join(x, c, (wh_str){"joiner-with-a-long-identifier-0001", 34}, 1, 100);
     wh_chan_remember_join(x, c, (wh_str){"j2", 2}, 0, 200);
     const char *path = th_write_tmp("state.snap", "");
-    char err[512];
-    ASSERT_EQ(wh_state_save(&a, 1, c, path, err, sizeof(err)), WH_OK);
+    wh_error err;
+    ASSERT_EQ(wh_state_save(&a, 1, c, path, &err), WH_OK);
     wh_shard *b[2] = {wh_shard_new(100, 10, 0), wh_shard_new(100, 10, 0)};
-    ASSERT_EQ(wh_state_load(b, 2, c, path, err, sizeof(err)), WH_OK);
+    ASSERT_EQ(wh_state_load(b, 2, c, path, &err), WH_OK);
     wh_user *v = wh_shard_user(b[wh_shard_of(uk, 2)], uk, 4000, false);
     ASSERT(v && v->n == 40);
     ASSERT_EQ(wh_user_count_dup(v, 0, 4000, 60000), wh_user_count_dup(u, 0, 4000, 60000));
@@ -807,11 +807,12 @@ TEST(snapshot_keeps_logs_windows_and_joins_and_refuses_version_1)
     uint64_t sum = XXH3_64bits(buf, len - 8);
     memcpy(buf + len - 8, &sum, 8);
     wh_shard *cshard = wh_shard_new(100, 10, 0);
-    ASSERT_EQ(wh_state_load_mem(&cshard, 1, c, "old.snap", (const unsigned char *)buf, len, err,
-                                sizeof(err)),
+    ASSERT_EQ(wh_state_load_mem(&cshard, 1, c, "old.snap", (const unsigned char *)buf, len, &err),
               WH_EINVAL);
-    ASSERT_CONTAINS(err, "state file old.snap: version 1, written before `rate` counted a sliding "
-                         "window; this whiply reads version 4");
+    ASSERT_EQ(err.code, WH_EINVAL);
+    if (!strstr(err.message, "state file old.snap: version 1, written before `rate` counted a "
+                             "sliding window; this whiply reads version 4"))
+        T_FAIL("the refusal says: %.300s", err.message);
     free(buf);
     wh_shard_free(cshard);
     wh_shard_free(a);
@@ -845,10 +846,10 @@ TEST(snapshot_moves_join_filter_bits_to_their_rules_across_a_reload)
     wh_chan_remember_join(x, &old->state, (wh_str){"b-only", 6}, 2, 150);
     x->named = 1; /* a's raid named its joiners */
     const char *path = th_write_tmp("join.snap", "");
-    char err[512];
-    ASSERT_EQ(wh_state_save(&a, 1, &old->state, path, err, sizeof(err)), WH_OK);
+    wh_error err;
+    ASSERT_EQ(wh_state_save(&a, 1, &old->state, path, &err), WH_OK);
     wh_shard *b = wh_shard_new(100, 10, 0);
-    ASSERT_EQ(wh_state_load(&b, 1, &now->state, path, err, sizeof(err)), WH_OK);
+    ASSERT_EQ(wh_state_load(&b, 1, &now->state, path, &err), WH_OK);
     wh_channel *ch2 = wh_shard_channel(b, ck, 300, false);
     ASSERT(ch2 && ch2->x && ch2->x->jn == 2);
     ASSERT_EQ(ch2->x->j[0].mask, 5); /* b (bit 0) and a (bit 2) */
@@ -879,10 +880,10 @@ TEST(snapshot_keeps_live_waves_and_who_counted)
     }
     wh_wave_mark_live(ch, g, 3, 300);
     const char *path = th_write_tmp("waves.snap", "");
-    char err[512];
-    ASSERT_EQ(wh_state_save(&a, 1, c, path, err, sizeof(err)), WH_OK);
+    wh_error err;
+    ASSERT_EQ(wh_state_save(&a, 1, c, path, &err), WH_OK);
     wh_shard *b = wh_shard_new(100, 10, 0);
-    ASSERT_EQ(wh_state_load(&b, 1, c, path, err, sizeof(err)), WH_OK);
+    ASSERT_EQ(wh_state_load(&b, 1, c, path, &err), WH_OK);
     wh_channel *ch2 = wh_shard_channel(b, ck, 300, false);
     ASSERT(ch2 && ch2->waves && ch2->waves->live[0]);
     wh_wave_cluster *g2 = &ch2->waves->g[ch2->waves->live[0] - 1];

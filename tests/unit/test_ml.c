@@ -218,10 +218,10 @@ static wh_model *train_fixture(uint64_t seed, wh_buf *bytes)
     o.f = fcfg;
     o.seed = seed;
     const char *labels[] = {"spam"};
-    char err[256];
+    wh_error terr;
     wh_error merr;
     wh_buf_init(bytes);
-    ASSERT(wh_ml_train(&o, labels, 1, ex, n, NULL, bytes, err, sizeof(err)) == WH_OK);
+    ASSERT(wh_ml_train(&o, labels, 1, ex, n, NULL, bytes, &terr) == WH_OK);
     wh_model *m = wh_model_from_mem(bytes->p, bytes->len, &merr);
     if (!m) T_FAIL("model refused: %.200s", merr.message);
     return m;
@@ -284,7 +284,7 @@ TEST(bagging_averages_the_runs_of_successive_seeds)
     uint32_t n;
     fixture(ex, &n);
     const char *labels[] = {"spam"};
-    char err[256];
+    wh_error terr;
     wh_error merr;
     wh_ml_train_opts o;
     wh_ml_train_defaults(&o);
@@ -293,7 +293,7 @@ TEST(bagging_averages_the_runs_of_successive_seeds)
     o.seed = 5;
     wh_buf bag;
     wh_buf_init(&bag);
-    ASSERT(wh_ml_train(&o, labels, 1, ex, n, NULL, &bag, err, sizeof(err)) == WH_OK);
+    ASSERT(wh_ml_train(&o, labels, 1, ex, n, NULL, &bag, &terr) == WH_OK);
     wh_model *mb = wh_model_from_mem(bag.p, bag.len, &merr);
     ASSERT(mb);
     ASSERT_CONTAINS(wh_model_meta(mb), "\"bag\":3");
@@ -304,7 +304,7 @@ TEST(bagging_averages_the_runs_of_successive_seeds)
     for (int r = 0; r < 3; r++) {
         o.seed = 5 + (uint64_t)r * 0x9E3779B97F4A7C15ULL;
         wh_buf_init(&rb[r]);
-        ASSERT(wh_ml_train(&o, labels, 1, ex, n, NULL, &rb[r], err, sizeof(err)) == WH_OK);
+        ASSERT(wh_ml_train(&o, labels, 1, ex, n, NULL, &rb[r], &terr) == WH_OK);
         run[r] = wh_model_from_mem(rb[r].p, rb[r].len, &merr);
         ASSERT(run[r]);
     }
@@ -350,9 +350,9 @@ TEST(multi_label_models_score_each_label)
     const char *labels[] = {"insult", "threat"};
     wh_buf b;
     wh_buf_init(&b);
-    char err[256];
+    wh_error terr;
     wh_error merr;
-    ASSERT(wh_ml_train(&o, labels, 2, ex, 8, NULL, &b, err, sizeof(err)) == WH_OK);
+    ASSERT(wh_ml_train(&o, labels, 2, ex, 8, NULL, &b, &terr) == WH_OK);
     wh_model *m = wh_model_from_mem(b.p, b.len, &merr);
     ASSERT(m);
     ASSERT_EQ(wh_model_find_label(m, "threat"), 1);
@@ -382,9 +382,10 @@ TEST(training_refuses_invalid_utf8)
     const char *labels[] = {"spam"};
     wh_buf b;
     wh_buf_init(&b);
-    char err[256];
-    ASSERT(wh_ml_train(&o, labels, 1, ex, 1, NULL, &b, err, sizeof(err)) == WH_EUTF8);
-    ASSERT_CONTAINS(err, "example 1: invalid UTF-8 at byte 4");
+    wh_error terr;
+    ASSERT(wh_ml_train(&o, labels, 1, ex, 1, NULL, &b, &terr) == WH_EUTF8);
+    if (!strstr(terr.message, "example 1: invalid UTF-8 at byte 4"))
+        T_FAIL("the refusal says: %.300s", terr.message);
     wh_buf_free(&b);
 }
 
@@ -451,8 +452,8 @@ TEST(hostile_models_with_a_valid_checksum_are_refused)
     const char *labels[] = {"insult", "threat"};
     wh_buf b;
     wh_buf_init(&b);
-    char err[256];
-    ASSERT(wh_ml_train(&o, labels, 2, ex, 3, NULL, &b, err, sizeof(err)) == WH_OK);
+    wh_error terr;
+    ASSERT(wh_ml_train(&o, labels, 2, ex, 3, NULL, &b, &terr) == WH_OK);
     char *p = malloc(b.len);
     /* a weight far out of range: scores could sum to inf - inf = NaN */
     memcpy(p, b.p, b.len);
