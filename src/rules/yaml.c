@@ -62,12 +62,13 @@ struct fy_document *wh_yaml_parse(const char *path, const char *text, size_t tle
     /* Explicit "? " keys (complex mapping keys) are never needed in a rules file, and some
      * malformed ones crash libfyaml 0.7.12 (found by fuzz_rules, at a line's start and after
      * "key: "): refuse a "?" indicator wherever a node may start (line start, after "- ",
-     * ": ", "[", "{" or ","), outside quotes and comments. A "?" inside a scalar stays. */
+     * ": ", "[", "{" or ","), outside quotes and comments. A "?" inside a scalar stays. Lines
+     * end at "\n", "\r\n" or a lone "\r", as YAML's do (a "?" after a lone "\r" crashed it). */
     for (size_t i = 0, line = 1; i < tlen; line++) {
         size_t ls = i;
         char q = 0;       /* inside '...' or "..." */
         char prev = '\n'; /* the last character that is not a space or tab, '\n' at start */
-        for (; i < tlen && text[i] != '\n'; i++) {
+        for (; i < tlen && text[i] != '\n' && text[i] != '\r'; i++) {
             char c = text[i];
             if (q) {
                 if (c == '\\' && q == '"' && i + 1 < tlen)
@@ -78,7 +79,7 @@ struct fy_document *wh_yaml_parse(const char *path, const char *text, size_t tle
                 continue;
             }
             if (c == '#' && (i == ls || text[i - 1] == ' ' || text[i - 1] == '\t')) {
-                while (i < tlen && text[i] != '\n')
+                while (i < tlen && text[i] != '\n' && text[i] != '\r')
                     i++;
                 break;
             }
@@ -93,6 +94,7 @@ struct fy_document *wh_yaml_parse(const char *path, const char *text, size_t tle
             if ((c == '"' || c == '\'') && at_node) q = c;
             if (c != ' ' && c != '\t') prev = c;
         }
+        if (i + 1 < tlen && text[i] == '\r' && text[i + 1] == '\n') i++;
         i++;
     }
     struct fy_diag_cfg dcfg;

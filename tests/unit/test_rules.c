@@ -170,4 +170,12 @@ TEST(explicit_keys_rejected_before_the_yaml_parser)
     t = th_lint("version: 1\nrules:\n  - id: q\n    when: {words: [\"why?\"]}\n    action: warn\n");
     ASSERT_STR(t ? t : "", ""); /* a '?' in text is fine */
     free(t);
+    /* a lone carriage return ends a line in YAML: a '?' after one starts a key too */
+    t = th_lint("versionaction: de?  - heN>versio\r?  - heN> \t:\t:\n");
+    ASSERT_CONTAINS(t, "lint.yaml:2:1: error: explicit '?' mapping keys");
+    free(t);
+    t = th_lint(
+        "version: 1\r\nrules:\r\n  - id: q\r\n    when: {words: [x]}\r\n    action: warn\r\n");
+    ASSERT_STR(t ? t : "", ""); /* CRLF files are fine */
+    free(t);
 }
