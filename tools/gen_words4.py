@@ -32,27 +32,6 @@ def words():
             yield from (line.strip().split("/")[0] for line in f)
 
 
-LOOKUP = """
-bool wh_is_word4(const char *w)
-{
-    uint32_t code = 0;
-    for (int i = 0; i < 4; i++) {
-        if (w[i] < 'a' || w[i] > 'z') return false;
-        code |= (uint32_t)(w[i] - 'a') << (5 * i);
-    }
-    uint32_t lo = 0, hi = wh_words4_len;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (wh_words4[mid] < code)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < wh_words4_len && wh_words4[lo] == code;
-}
-"""
-
-
 NPM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".deps", "npm", "node_modules")
 
 
@@ -119,7 +98,6 @@ def main():
         out.write('    "%s",\n' % w)
     out.write("};\n/* clang-format on */\n")
     out.write("const uint32_t wh_rev_stop_len = %d;\n" % len(stop))
-    out.write(LOOKUP)
 
 
 if __name__ == "__main__":

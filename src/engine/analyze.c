@@ -246,10 +246,7 @@ void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, in
     }
     /* The SimHash serves `similar` (every message) and waves (only messages of min_length) */
     if (rs->state.need_hash || rs->state.need_sim)
-        wh_sketch_text_opt(t.v[WH_VIEW_SQUASHED].s, t.v[WH_VIEW_SQUASHED].len,
-                           !rs->state.need_sim      ? UINT32_MAX
-                           : rs->state.need_similar ? 0
-                                                    : rs->state.wave_min_length,
+        wh_sketch_text_opt(t.v[WH_VIEW_SQUASHED].s, t.v[WH_VIEW_SQUASHED].len, rs->state.sim_from,
                            &an->sk);
     if (!rs->matcher) return;
     /* Scan, then let permitted terms cancel the blocked matches they cover. */

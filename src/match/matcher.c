@@ -402,6 +402,26 @@ static uint64_t rev_hash(const char *s, uint32_t n)
     return h | 1; /* 0 marks an empty slot */
 }
 
+/* Whether w[0..3] (lowercase ASCII letters) is one of wh_words4 (sorted, 5 bits a letter,
+ * the first lowest). */
+static bool is_word4(const char *w)
+{
+    uint32_t code = 0;
+    for (int i = 0; i < 4; i++) {
+        if (w[i] < 'a' || w[i] > 'z') return false;
+        code |= (uint32_t)(w[i] - 'a') << (5 * i);
+    }
+    uint32_t lo = 0, hi = wh_words4_len;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (wh_words4[mid] < code)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < wh_words4_len && wh_words4[lo] == code;
+}
+
 /* Whether the four letters w, or any of them with an 'l' read as 'i' (as the term's own
  * form reads them), spell a dictionary word. */
 static bool rev_is_word4(const char *w)
@@ -414,7 +434,7 @@ static bool rev_is_word4(const char *w)
             if (swap && w[i] != 'l') ok = false;
             v[i] = swap ? 'i' : w[i];
         }
-        if (ok && wh_is_word4(v)) return true;
+        if (ok && is_word4(v)) return true;
     }
     return false;
 }

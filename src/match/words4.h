@@ -4,7 +4,6 @@
 #ifndef WH_WORDS4_H
 #define WH_WORDS4_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
 extern const uint32_t wh_words4[];
@@ -13,8 +12,5 @@ extern const uint32_t wh_words4_len;
 /* Longer dictionary words that are a known term read backwards ("regen"), lowercase. */
 extern const char *const wh_rev_stop[];
 extern const uint32_t wh_rev_stop_len;
-
-/* Whether w[0..3] (lowercase ASCII letters) is one of the words. */
-bool wh_is_word4(const char *w);
 
 #endif

@@ -573,6 +573,9 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
     ld_check_reachability(&L, rs->rules, rs->nrules);
     rs->state.enabled = L.stateful;
     rs->state.need_chan = rs->state.nchan_slots || rs->state.need_wave;
+    rs->state.sim_from = !rs->state.need_sim      ? UINT32_MAX
+                         : rs->state.need_similar ? 0
+                                                  : rs->state.wave_min_length;
     for (uint32_t i = 0; i < rs->nrules; i++)
         rs->state.need_chan |= rs->rules[i].chan_mode >= 0;
     if (rs->state.need_log) { /* a power of two, 8 .. WH_LOG_MAX (state/shard.h) */

@@ -178,6 +178,8 @@ typedef struct {
     uint32_t nuser_slots, nchan_slots;
     bool need_hash, need_sim, need_wave;
     bool need_similar;    /* a `similar` rule: every message's SimHash is kept in the user's log */
+    uint32_t sim_from;    /* the SimHash is computed for messages this long (wh_sketch_text_opt):
+                             0 with a `similar` rule, else wave_min_length; UINT32_MAX: never */
     bool need_chan;       /* channel entries: channel rates, joins, waves or channel_action */
     uint32_t log_cap;     /* a user's message log, most entries (8 .. WH_LOG_MAX) */
     int64_t log_keep_ms;  /* the longest window the log serves (entries older may go) */
