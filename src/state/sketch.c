@@ -55,43 +55,37 @@ static inline uint64_t gram(const char *r, uint32_t i)
            tab[2][(unsigned char)r[i + 2]];
 }
 
-typedef struct {
-    uint32_t h, len;
-    uint32_t counted; /* len less stretched letters (what `length` counts) */
-    bool noise;       /* a word with a digit: never an anchor before a plain word */
-} word_t;
-
-/* The anchors and the distinct length, from the list of word hashes:
+/* The anchors and the distinct length, folded in word by word (the first 255 words):
  * - anchors: the two smallest keys, a key being the word's tier (0: 5+ bytes, 1: 3-4,
  *   2: shorter, 3: a word with a digit) in the top 2 bits and its hash below, so long words
  *   come first and a spam copy's random number or tag never takes the place of the words its
  *   copies share;
  * - distinct length: a word equal to one of the 4 before it counts no more (repetition
  *   is what makes "KEKW KEKW KEKW" look long). */
-static void words_summary(const word_t *words, uint32_t nw, uint32_t anchor[2], uint32_t *length)
+typedef struct {
+    uint32_t a0, a1, len, nw;
+    uint64_t p1, p2, p3, p4; /* the last 4 words (hash and length); no word has length 2^32-1 */
+} summary;
+
+static inline __attribute__((always_inline)) void summary_add(summary *sm, uint32_t h, uint32_t l,
+                                                              uint32_t counted, bool noise)
 {
-    uint32_t a0 = UINT32_MAX, a1 = UINT32_MAX, len = 0;
-    uint64_t p1 = ~(uint64_t)0, p2 = p1, p3 = p1, p4 = p1; /* no word has length 2^32-1 */
-    for (uint32_t i = 0; i < nw; i++) {
-        uint32_t x = words[i].h * 0x9e3779b1u;
-        x ^= x >> 15;
-        x *= 0x85ebca6bu;
-        x ^= x >> 13;
-        uint32_t l = words[i].len, tier = words[i].noise ? 3 : l >= 5 ? 0 : l >= 3 ? 1 : 2;
-        uint32_t key = tier << 30 | (x >> 2);
-        if (key < a0)
-            a1 = a0, a0 = key;
-        else if (key < a1 && key != a0)
-            a1 = key;
-        /* a repeat of one of the 4 words before (hash and length) */
-        uint64_t me = (uint64_t)words[i].h << 32 | l;
-        bool dup = me == p1 || me == p2 || me == p3 || me == p4;
-        p4 = p3, p3 = p2, p2 = p1, p1 = me;
-        len += dup ? 0 : (len ? 1 : 0) + words[i].counted;
-    }
-    anchor[0] = a0;
-    anchor[1] = a1 != UINT32_MAX ? a1 : a0;
-    *length = len;
+    uint32_t x = h * 0x9e3779b1u;
+    x ^= x >> 15;
+    x *= 0x85ebca6bu;
+    x ^= x >> 13;
+    static const uint8_t tier_of[8] = {2, 2, 2, 1, 1, 0, 0, 0};
+    uint32_t tier = noise ? 3 : tier_of[l < 7 ? l : 7];
+    uint32_t key = tier << 30 | (x >> 2);
+    if (key < sm->a0)
+        sm->a1 = sm->a0, sm->a0 = key;
+    else if (key < sm->a1 && key != sm->a0)
+        sm->a1 = key;
+    /* a repeat of one of the 4 words before (hash and length) */
+    uint64_t me = (uint64_t)h << 32 | l;
+    bool dup = (me == sm->p1) | (me == sm->p2) | (me == sm->p3) | (me == sm->p4);
+    sm->p4 = sm->p3, sm->p3 = sm->p2, sm->p2 = sm->p1, sm->p1 = me;
+    sm->len += dup ? 0 : (sm->len ? 1 : 0) + counted;
 }
 
 uint64_t wh_sketch_sim_reference(const char *r, uint32_t k)
@@ -190,7 +184,7 @@ static inline uint32_t next_bit(const uint64_t *m, uint32_t nblk, uint32_t i, bo
     return nblk * 64;
 }
 
-/* Where the words go: r (every word, for the hash), the word list, and the SimHash's text,
+/* Where the words go: r (every word, for the hash), the summary, and the SimHash's text,
  * which leaves out words with a digit. Until the first such word that text is r itself
  * (plain == UINT32_MAX); then it is r2, its length plain. */
 typedef struct {
@@ -199,8 +193,8 @@ typedef struct {
     uint32_t nblk;
     bool digits, runs; /* any digit, any run of 3+ letters in the text: else no word has one */
     char *r, *r2;
-    uint32_t k, plain, nw;
-    word_t *words;
+    uint32_t k, plain;
+    summary sm;
 } wordsink;
 
 /* Appends the word t[i, e) to r (after a space) and to the word list, unless it is an id
@@ -214,9 +208,13 @@ static inline __attribute__((always_inline)) void add_word(wordsink *ws, uint32_
     if (len >= 15 && digit && next_bit(ws->dm, ws->nblk, i, false) >= e) return; /* an id */
     char *r = ws->r;
     if (k) r[k++] = ' ';
-    uint64_t h = len;
-    for (uint32_t j = 0; j < len; j += 8) {
-        uint64_t c;
+    uint64_t h = len, c;
+    memcpy(&c, t + i, 8); /* the first 8 bytes: most words have no more */
+    memcpy(r + k, &c, 8);
+    if (len < 8) c &= ~(uint64_t)0 >> (8 * (8 - len));
+    h = (h ^ c) * 0x9e3779b97f4a7c15ULL;
+    h ^= h >> 29;
+    for (uint32_t j = 8; j < len; j += 8) {
         memcpy(&c, t + i + j, 8);
         memcpy(r + k + j, &c, 8);
         if (len - j < 8) c &= ~(uint64_t)0 >> (8 * (8 - (len - j)));
@@ -228,8 +226,10 @@ static inline __attribute__((always_inline)) void add_word(wordsink *ws, uint32_
      * (a stretched word is hype, not text); digits count as they are. A run's third letter
      * and on are rm's bits; the two before them are letters of the same word. */
     uint32_t stretched = ws->runs ? bits_in(ws->rm, i, e) : 0;
-    if (ws->nw < 255)
-        ws->words[ws->nw++] = (word_t){(uint32_t)(h ^ (h >> 32)), len, len - stretched, digit};
+    if (ws->sm.nw < 255) {
+        ws->sm.nw++;
+        summary_add(&ws->sm, (uint32_t)(h ^ (h >> 32)), len, len - stretched, digit);
+    }
     /* the text the SimHash reads leaves out words with a digit: a spam copy's random number or
      * tag ("buy followers 48213", "... #x7k2q") is noise, not what makes two texts alike */
     if (digit) {
@@ -265,32 +265,38 @@ void wh_sketch_text_opt(const char *s, uint32_t n, uint32_t sim_from, wh_sketch 
     bool digits, runs;
     classify(s, lim, t, km, dm, rm, nblk, &digits, &runs);
     char rb[MAX_REDUCED + 16], r2[MAX_REDUCED + 16];
-    word_t words[256];
-    wordsink sink = {t, dm, rm, nblk, digits, runs, rb, r2, 0, UINT32_MAX, 0, words};
-    /* runs of set bits in km are the words; a run may go on into the next block */
-    uint32_t ws = 0;
-    bool in = false;
+    wordsink sink = {
+        t,
+        dm,
+        rm,
+        nblk,
+        digits,
+        runs,
+        rb,
+        r2,
+        0,
+        UINT32_MAX,
+        {UINT32_MAX, UINT32_MAX, 0, 0, ~(uint64_t)0, ~(uint64_t)0, ~(uint64_t)0, ~(uint64_t)0}};
+    /* runs of set bits in km are the words: their starts and ends (the first byte after) from
+     * the bits where km changes, a block's carry-in being the last bit of the one before */
+    uint16_t st[MAX_REDUCED / 2 + 1], en[MAX_REDUCED / 2 + 1];
+    uint32_t ns = 0, ne = 0;
+    uint64_t cin = 0;
     for (uint32_t b = 0; b < nblk; b++) {
-        uint64_t m = km[b];
-        uint32_t pos = 0;
-        while (pos < 64) {
-            if (!in) {
-                uint64_t x = m >> pos;
-                if (!x) break;
-                pos += (uint32_t)__builtin_ctzll(x);
-                ws = b * 64 + pos;
-                in = true;
-            } else {
-                uint64_t x = ~m >> pos;
-                if (!x) break; /* the word goes on into the next block */
-                pos += (uint32_t)__builtin_ctzll(x);
-                add_word(&sink, ws, b * 64 + pos);
-                in = false;
-            }
-        }
+        uint64_t m = km[b], prev = m << 1 | cin;
+        uint64_t sb = m & ~prev, eb = ~m & prev;
+        cin = m >> 63;
+        for (; sb; sb &= sb - 1)
+            st[ns++] = (uint16_t)(b * 64 + (uint32_t)__builtin_ctzll(sb));
+        for (; eb; eb &= eb - 1)
+            en[ne++] = (uint16_t)(b * 64 + (uint32_t)__builtin_ctzll(eb));
     }
-    if (in) add_word(&sink, ws, lim);
-    words_summary(words, sink.nw, out->anchor, &out->length);
+    if (ne < ns) en[ne++] = (uint16_t)lim; /* the last word runs to the end */
+    for (uint32_t w = 0; w < ns; w++)
+        add_word(&sink, st[w], en[w]);
+    out->anchor[0] = sink.sm.a0;
+    out->anchor[1] = sink.sm.a1 != UINT32_MAX ? sink.sm.a1 : sink.sm.a0;
+    out->length = sink.sm.len;
     char *r = rb;
     uint32_t k = sink.k, k2 = sink.plain == UINT32_MAX ? k : sink.plain;
     if (k == 0) {
