@@ -32,17 +32,6 @@ uint32_t wh_wave_why(const wh_analysis *an, const wh_user *u, double strikes, in
     return why;
 }
 
-/* What each kind means (pred.h); the combinators are wh_eval's own. */
-static const wh_pred_eval *const preds[WH_C__COUNT] = {
-    [WH_C_MATCH] = &wh_pred_match,     [WH_C_NUM] = &wh_pred_num,
-    [WH_C_LINKS] = &wh_pred_links,     [WH_C_RATE] = &wh_pred_rate,
-    [WH_C_JOINS] = &wh_pred_joins,     [WH_C_DUP] = &wh_pred_dup,
-    [WH_C_SIMILAR] = &wh_pred_similar, [WH_C_WAVE] = &wh_pred_wave,
-    [WH_C_AGE] = &wh_pred_age,         [WH_C_FIRST] = &wh_pred_first,
-    [WH_C_REP] = &wh_pred_rep,         [WH_C_STRIKES] = &wh_pred_strikes,
-    [WH_C_SCORE] = &wh_pred_score,
-};
-
 bool wh_eval(eval_ctx *c, const wh_cond *n)
 {
     switch (n->kind) {
@@ -59,7 +48,7 @@ bool wh_eval(eval_ctx *c, const wh_cond *n)
     case WH_C_MATCH: /* the most common: no call */
         return c->an->group_hit && c->an->group_hit[n->group] != 0;
     default:
-        return preds[n->kind]->holds(c, n);
+        return n->eval->holds(c, n);
     }
 }
 
@@ -85,7 +74,7 @@ static void explain_features(wh_buf *out, const wh_cond *n, eval_ctx *c, const c
     wh_buf_puts(out, "{\"rule\":");
     wh_buf_json_str(out, rule, strlen(rule));
     wh_buf_puts(out, ",\"feature\":\"");
-    const wh_pred_eval *p = preds[n->kind];
+    const wh_pred_eval *p = n->eval;
     if (p->explain) {
         p->explain(out, c, n);
     } else {

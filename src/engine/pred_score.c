@@ -18,4 +18,16 @@ static void score_explain(wh_buf *out, const eval_ctx *c, const wh_cond *n)
     wh_json_score(out, c->an->scores[n->slot]);
 }
 
-const wh_pred_eval wh_pred_score = {.holds = score_holds, .explain = score_explain};
+static const wh_pred_eval eval_score = {.holds = score_holds, .explain = score_explain};
+
+/* ---- how the key is read (the models themselves: src/rules/models.c) ---- */
+
+static wh_cond *pred_score(ld_t *L, const wh_pred_def *d, struct fy_node *v, cond_map *m)
+{
+    return ld_parse_score(L, m->key, v);
+}
+
+const wh_pred_def wh_preds_score[] = {
+    {"score", WH_C_SCORE, 0, 0, pred_score, &eval_score},
+    {NULL, 0, 0, 0, NULL, NULL},
+};

@@ -49,7 +49,7 @@ static bool match_holds(eval_ctx *c, const wh_cond *n)
     return c->an->group_hit && c->an->group_hit[n->group] != 0;
 }
 
-const wh_pred_eval wh_pred_match = {.holds = match_holds};
+static const wh_pred_eval eval_match = {.holds = match_holds};
 
 static bool num_holds(eval_ctx *c, const wh_cond *n)
 {
@@ -78,7 +78,7 @@ static void num_explain(wh_buf *out, const eval_ctx *c, const wh_cond *n)
     feature_explain(out, c, n->feat);
 }
 
-const wh_pred_eval wh_pred_num = {.holds = num_holds, .explain = num_explain};
+static const wh_pred_eval eval_num = {.holds = num_holds, .explain = num_explain};
 
 /* A host matches itself and its subdomains. */
 static bool host_in(const wh_hostset *hs, wh_str host)
@@ -112,4 +112,139 @@ static void links_explain(wh_buf *out, const eval_ctx *c, const wh_cond *n)
     feature_explain(out, c, WH_F_LINKS);
 }
 
-const wh_pred_eval wh_pred_links = {.holds = links_holds, .explain = links_explain};
+static const wh_pred_eval eval_links = {.holds = links_holds, .explain = links_explain};
+
+/* ---- how the keys are read ---- */
+
+static void parse_hosts(ld_t *L, struct fy_node *n, const char *what, wh_hostset *out)
+{
+    seq_iter it;
+    if (!ld_seq_start(L, n, what, &it)) return;
+    uint32_t cap = 0;
+    struct fy_node *x;
+    while ((x = ld_seq_next(&it))) {
+        char *t = ld_scalar(L, x, "a host");
+        if (!t) continue;
+        char **src = &t;
+        uint32_t cnt = 1;
+        if (t[0] == '@') {
+            list_t *l = ld_find_list(L, t + 1);
+            if (!l) {
+                ERR(L, x, "unknown list '%s' (define it under 'lists:')", t + 1);
+                continue;
+            }
+            src = l->terms;
+            cnt = l->n;
+        }
+        for (uint32_t i = 0; i < cnt; i++) {
+            if (out->n == cap) {
+                cap = cap ? cap * 2 : 8;
+                char **v = wh_arena_alloc(L->a, sizeof(char *) * cap);
+                if (out->n) memcpy(v, out->hosts, sizeof(char *) * out->n);
+                out->hosts = v;
+            }
+            char *h = ld_lower_dup(L, src[i]);
+            /* Accept "https://host/..." and "*.host" as written by people. */
+            char *ss = strstr(h, "://");
+            if (ss) h = ss + 3;
+            if (h[0] == '*' && h[1] == '.') h += 2;
+            char *slash = strchr(h, '/');
+            if (slash) *slash = 0;
+            out->hosts[out->n++] = h;
+        }
+    }
+}
+
+static wh_cond *parse_links(ld_t *L, struct fy_node *n)
+{
+    wh_cond *c = ld_new_cond(L, WH_C_LINKS, n);
+    if (fy_node_get_type(n) == FYNT_SCALAR) {
+        c->has_count = ld_parse_cmp(L, n, "links", CMP_COUNT, &c->cmp);
+        return c;
+    }
+    if (fy_node_get_type(n) != FYNT_MAPPING) {
+        ERR(L, n, "'links' must be a comparison or a mapping with count/allow/deny");
+        return c;
+    }
+    static const char *const keys[] = {"count", "allow", "deny", NULL};
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(n, &it))) {
+        char *k = ld_scalar(L, fy_node_pair_key(pr), "a key");
+        struct fy_node *v = fy_node_pair_value(pr);
+        if (!k) continue;
+        if (!strcmp(k, "count"))
+            c->has_count = ld_parse_cmp(L, v, "links count", CMP_COUNT, &c->cmp);
+        else if (!strcmp(k, "allow"))
+            c->has_allow = true, parse_hosts(L, v, "'allow'", &c->allow);
+        else if (!strcmp(k, "deny"))
+            c->has_deny = true, parse_hosts(L, v, "'deny'", &c->deny);
+        else
+            ld_unknown_key(L, fy_node_pair_key(pr), k, keys, "'links'");
+    }
+    if (!c->has_count && !c->has_allow && !c->has_deny) {
+        c->has_count = true;
+        c->cmp = (wh_cmp){WH_OP_GE, 1};
+    }
+    return c;
+}
+
+static wh_cond *pred_words(ld_t *L, const wh_pred_def *d, struct fy_node *v, cond_map *m)
+{
+    wh_cond *c = ld_new_cond(L, WH_C_MATCH, m->key);
+    c->group = ld_new_group(L, m->permit);
+    ld_parse_terms(L, v, c->group, -1, "'words'");
+    return c;
+}
+
+static wh_cond *pred_regex(ld_t *L, const wh_pred_def *d, struct fy_node *v, cond_map *m)
+{
+    wh_cond *c = ld_new_cond(L, WH_C_MATCH, m->key);
+    c->group = ld_new_group(L, m->permit);
+    ld_parse_regexes(L, v, m->dview, c->group, -1);
+    return c;
+}
+
+static wh_cond *pred_modifier(ld_t *L, const wh_pred_def *d, struct fy_node *v, cond_map *m)
+{
+    return NULL; /* read before the other keys (ld_parse_cond) */
+}
+
+bool ld_is_ratio(wh_feature_id f)
+{
+    return f == WH_F_CAPS_RATIO || f == WH_F_SYMBOL_RATIO || f == WH_F_NON_LATIN_RATIO;
+}
+
+static wh_cond *pred_num(ld_t *L, const wh_pred_def *d, struct fy_node *v, cond_map *m)
+{
+    wh_cond *c = ld_new_cond(L, WH_C_NUM, m->key);
+    c->feat = (wh_feature_id)d->arg;
+    if (!ld_parse_cmp(L, v, d->name, ld_is_ratio(c->feat) ? CMP_RATIO : CMP_COUNT, &c->cmp))
+        return NULL;
+    return c;
+}
+
+static wh_cond *pred_links(ld_t *L, const wh_pred_def *d, struct fy_node *v, cond_map *m)
+{
+    return parse_links(L, v);
+}
+
+const wh_pred_def wh_preds_text[] = {
+    /* the text */
+    {"words", WH_C_MATCH, PRED_MATCHER, 0, pred_words, &eval_match},
+    {"unless_words", WH_C_MATCH, PRED_MAP, 0, pred_modifier, NULL},
+    {"regex", WH_C_MATCH, PRED_MATCHER, 0, pred_regex, &eval_match},
+    {"view", WH_C_MATCH, PRED_MAP, 0, pred_modifier, NULL},
+    /* the message's shape */
+    {"length", WH_C_NUM, 0, WH_F_LENGTH, pred_num, &eval_num},
+    {"letters", WH_C_NUM, 0, WH_F_LETTERS, pred_num, &eval_num},
+    {"caps_ratio", WH_C_NUM, 0, WH_F_CAPS_RATIO, pred_num, &eval_num},
+    {"symbol_ratio", WH_C_NUM, 0, WH_F_SYMBOL_RATIO, pred_num, &eval_num},
+    {"repeated_chars", WH_C_NUM, 0, WH_F_REPEATED, pred_num, &eval_num},
+    {"zalgo", WH_C_NUM, 0, WH_F_ZALGO, pred_num, &eval_num},
+    {"mentions", WH_C_NUM, 0, WH_F_MENTIONS, pred_num, &eval_num},
+    {"emotes", WH_C_NUM, 0, WH_F_EMOTES, pred_num, &eval_num},
+    {"non_latin_ratio", WH_C_NUM, 0, WH_F_NON_LATIN_RATIO, pred_num, &eval_num},
+    {"links", WH_C_LINKS, 0, 0, pred_links, &eval_links},
+    {NULL, 0, 0, 0, NULL, NULL},
+};

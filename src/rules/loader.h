@@ -4,7 +4,8 @@
  *
  *   load.c     the top level: the file, its sections, each rule; the YAML getters
  *   lists.c    lists (inline and files) and the patterns of words and regex
- *   preds.c    the predicates: one row each (pred_defs), conditions and their parsers
+ *   preds.c    conditions: the combinators, the key lookup over the predicate families (their
+ *              rows and parsers are in src/engine/pred_*.c, beside what each means)
  *   models.c   classifiers: `models:` and the `score` predicate
  *   actions.c  actions, ladders, channel actions, the behaviour sections
  *   lint.c     rules that can never fire (reachability) */
@@ -92,6 +93,40 @@ bool ld_get_number(ld_t *L, struct fy_node *v, const char *what, double lo, doub
                    double *out);
 bool ld_get_uint(ld_t *L, struct fy_node *v, const char *what, uint32_t lo, uint32_t hi,
                  uint32_t *out);
+/* ---- predicates: one row per condition key, in one file per family ----
+ *
+ * A row says how a key of a condition map is read (here, the rules' side) and what the
+ * condition it makes means when an event is decided (eval, src/engine/pred.h). The families
+ * live with their meaning, in src/engine/pred_*.c; preds.c has the combinators and the list
+ * of families, from which the key lookup, the list of known keys and "did you mean" come. */
+enum {
+    PRED_STATE = 1,   /* keeps behaviour state (the ruleset then has state) */
+    PRED_MATCHER = 2, /* scans the text (words, regex): `unless_words` applies to it */
+    PRED_MAP = 4,     /* a modifier of the whole map (unless_words, view), read first */
+};
+
+/* What the keys of one condition map share. */
+typedef struct {
+    int32_t permit;      /* the map's unless_words set, or -1 */
+    wh_view_id dview;    /* the map's `view` for regexes */
+    int depth;           /* nesting */
+    struct fy_node *key; /* the key being parsed (where errors point) */
+} cond_map;
+
+typedef struct wh_pred_def wh_pred_def;
+struct wh_pred_def {
+    const char *name; /* the key; NULL ends a family's rows */
+    wh_cond_kind kind;
+    unsigned flags;
+    int arg; /* NUM: the feature; AGE, REP, STRIKES: the comparison kind (CMP_*) */
+    wh_cond *(*parse)(ld_t *L, const wh_pred_def *d, struct fy_node *v, cond_map *m);
+    const struct wh_pred_eval *eval; /* what the kind means (NULL: all, any, not, modifiers) */
+};
+
+/* The families (src/engine/pred_*.c), each ended by a row without a name. */
+extern const wh_pred_def wh_preds_text[], wh_preds_rate[], wh_preds_repeat[], wh_preds_user[],
+    wh_preds_score[];
+
 bool ld_map_start(ld_t *L, struct fy_node *n, const char *what);
 bool ld_parse_cmp(ld_t *L, struct fy_node *n, const char *what, int kind, wh_cmp *out);
 wh_cond *ld_new_cond(ld_t *L, wh_cond_kind kind, struct fy_node *n);

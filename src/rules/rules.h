@@ -84,6 +84,8 @@ typedef struct {
 typedef struct wh_cond wh_cond;
 struct wh_cond {
     wh_cond_kind kind;
+    const struct wh_pred_eval
+        *eval; /* what the kind means (src/engine/pred.h); NULL: all, any, not */
     uint32_t line, col;
     wh_cond **kids; /* ALL, ANY, NOT */
     uint32_t nkids;
