@@ -2,7 +2,8 @@
  * the YAML getters that report a problem at the node's line and column, and each part's
  * entry points.
  *
- *   load.c     the top level: the file, its sections, each rule; the YAML getters
+ *   load.c     the top level: the file, its sections, each rule
+ *   getters.c  the YAML getters (scalar, sequence, mapping, comparison, duration, number, bool)
  *   lists.c    lists (inline and files) and the patterns of words and regex
  *   preds.c    conditions: the combinators, the key lookup over the predicate families (their
  *              rows and parsers are in src/engine/pred_*.c, beside what each means)
