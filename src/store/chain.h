@@ -1,8 +1,8 @@
 /* chain.h - the audit chain's definition, internal to src/store/ (callers use store.h):
  * what each row hash and each review digest covers, how a review item is bound to the audit
- * row that vouches for it, and the walk that checks rows in order. The writer, the start
- * check and the background check (store.c) and `whiply audit verify` (verify.c) call the
- * same functions, so what is written and what is checked cannot drift apart. docs/api.md
+ * row that vouches for it, and the walk that checks rows in order. The writer (writer.c),
+ * the start check and the background check (check.c) and `whiply audit verify` (verify.c)
+ * call the same functions, so what is written and what is checked cannot drift apart. docs/api.md
  * ("The hash chain") mirrors the comments here: change both together.
  *
  * Fields go into a digest as hash_fields (chain.c) encodes them: each as its length (4 bytes
