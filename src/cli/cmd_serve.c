@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "io/bus.h"
 #include "serve/config.h"
 #include "serve/http.h"
 #include "serve/service.h"
@@ -186,6 +187,18 @@ int wh_cmd_serve(int argc, char **argv)
                 (int)(colon - cfg.listen), cfg.listen, port);
     fprintf(stderr, "whiply: listening on http://%.*s:%d\n", (int)(colon - cfg.listen), cfg.listen,
             port);
+    wh_bus *bus = NULL;
+    if (cfg.bus.url && strcmp(cfg.bus.url, "none")) {
+        wh_error be;
+        if (!(bus = wh_bus_start(svc, &cfg, &be))) {
+            fprintf(stderr, "whiply: %s\n", be.message);
+            wh_http_stop(http, 30000);
+            goto out;
+        }
+        wh_service_set_metrics(svc, wh_bus_metrics, bus);
+        fprintf(stderr, "whiply: consuming the bus at %s (%lld partitions)\n", cfg.bus.url,
+                (long long)cfg.bus.partitions);
+    }
 
     int64_t snap_ms = cfg.store.snapshot_ms;
     struct timespec last;
@@ -213,6 +226,8 @@ int wh_cmd_serve(int argc, char **argv)
                 fprintf(stderr, "whiply: the state was not saved: %s\n", se.message);
         }
     }
+    wh_service_set_metrics(svc, NULL, NULL);
+    wh_bus_stop(bus); /* nothing more from the bus, before the HTTP requests drain */
     wh_http_stop(http, 30000);
     rc = wh_store_error(wh_service_store(svc)) ? WH_EXIT_IO : WH_EXIT_OK;
 out:

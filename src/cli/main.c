@@ -32,6 +32,8 @@ static const struct {
     {"audit", wh_cmd_audit, "whiply audit verify: prove the audit trail unaltered"},
     {"review", wh_cmd_review, "whiply review export: moderators' verdicts as training data"},
     {"token", wh_cmd_token, "API tokens: whiply token new --scopes events"},
+    {"publish", wh_cmd_publish, "events onto the NATS bus: whiply publish --bus URL < events"},
+    {"bus", wh_cmd_bus, "the NATS bus: whiply bus dump --bus URL [--stream decisions]"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "this help"},
 };

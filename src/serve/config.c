@@ -47,6 +47,14 @@ const char wh_config_default_yaml[] =
     "  sign_every: 1m            # and at least this often while rows are written\n"
     "ratelimit:\n"
     "  keys: 1000000             # most keys the rate-limit service holds\n"
+    "bus:                        # NATS JetStream (docs/bus.md)\n"
+    "  url: none                 # nats://HOST:PORT[,nats://...]; none: no bus\n"
+    "  partitions: 8             # events are spread over this many partitions\n"
+    "  instance: auto            # this instance's name (auto: host name and process id)\n"
+    "  lease: 10s                # a partition's owner renews its claim 3 times a lease\n"
+    "  replicas: 1               # copies of each stream (3 on a 3-node cluster)\n"
+    "  duplicates: 2m            # JetStream drops a republish of one id within this\n"
+    "  batch: 256                # events fetched and decided at once per partition\n"
     "tokens: []                  # none: an admin token is made in DATA/admin.token\n";
 
 typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_DURATION, OPT_SYNC } opt_type;
@@ -88,6 +96,13 @@ static const opt_def opts[] = {
     {"store.sign_rows", OPT_INT, O(store.sign_rows), 1, 100000000, false},
     {"store.sign_every", OPT_DURATION, O(store.sign_ms), 1000, INT64_MAX / 4, false},
     {"ratelimit.keys", OPT_INT, O(ratelimit_keys), 64, 100000000, false},
+    {"bus.url", OPT_STR, O(bus.url), 0, 0, false},
+    {"bus.partitions", OPT_INT, O(bus.partitions), 1, 1024, false},
+    {"bus.instance", OPT_STR, O(bus.instance), 0, 0, false},
+    {"bus.lease", OPT_DURATION, O(bus.lease_ms), 1000, 3600 * 1000, false},
+    {"bus.replicas", OPT_INT, O(bus.replicas), 1, 5, false},
+    {"bus.duplicates", OPT_DURATION, O(bus.duplicates_ms), 1000, 7 * 86400 * 1000LL, false},
+    {"bus.batch", OPT_INT, O(bus.batch), 1, 10000, false},
 };
 #undef O
 
@@ -413,6 +428,8 @@ void wh_config_free(wh_config *c)
     free(c->store.signing_key);
     free(c->store.checkpoints);
     free(c->store.checkpoint_url);
+    free(c->bus.url);
+    free(c->bus.instance);
     free(c->tokens);
     free(c->path);
     memset(c, 0, sizeof(*c));

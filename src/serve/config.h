@@ -67,6 +67,15 @@ typedef struct {
         int64_t sign_ms;      /* and at least this often while rows are written */
     } store;
     int64_t ratelimit_keys; /* most keys the rate-limit service holds */
+    struct {
+        char *url;             /* NATS servers, comma-separated ("none": no bus) */
+        int64_t partitions;    /* partitions of the events stream */
+        char *instance;        /* this instance's name ("auto": host name and process id) */
+        int64_t lease_ms;      /* how long a partition's claim lives unless renewed */
+        int64_t replicas;      /* stream replicas */
+        int64_t duplicates_ms; /* JetStream's duplicate window */
+        int64_t batch;         /* events fetched at once per partition */
+    } bus;
     wh_token *tokens;
     uint32_t ntokens;
     char *path;            /* the file it came from, or NULL for the embedded default */

@@ -79,6 +79,9 @@ struct wh_service {
     _Atomic int64_t connections;
     /* rule hits of rulesets replaced by a reload (by rule id), so counters never go back */
     pthread_mutex_t hits_lock;
+    /* more metrics from outside the service (the bus), under hits_lock */
+    wh_metrics_fn extra;
+    void *extra_ud;
     struct {
         char *id;
         uint64_t n;

@@ -238,4 +238,15 @@ void wh_service_metrics(wh_service *s, wh_buf *b)
     help(b, "whiply_engine_seconds_per_event", "histogram",
          "Analysis and decision time per event (a request's time over its events).");
     histo_out(b, "whiply_engine_seconds_per_event", "", &s->engine_lat);
+    pthread_mutex_lock(&s->hits_lock);
+    if (s->extra) s->extra(s->extra_ud, b);
+    pthread_mutex_unlock(&s->hits_lock);
+}
+
+void wh_service_set_metrics(wh_service *s, wh_metrics_fn fn, void *ud)
+{
+    pthread_mutex_lock(&s->hits_lock);
+    s->extra = fn;
+    s->extra_ud = ud;
+    pthread_mutex_unlock(&s->hits_lock);
 }

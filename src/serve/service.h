@@ -53,6 +53,12 @@ wh_store *wh_service_store(wh_service *s);
 const wh_config *wh_service_config(wh_service *s);
 
 /* ---- metrics ---- */
+/* Something beside the service that has metrics of its own (the bus) appends them to
+ * /metrics through fn (NULL: no more). fn is called under a lock: setting it to NULL
+ * waits for a call in progress. */
+typedef void (*wh_metrics_fn)(void *ud, wh_buf *b);
+void wh_service_set_metrics(wh_service *s, wh_metrics_fn fn, void *ud);
+
 typedef enum {
     WH_RT_EVENTS = 0,
     WH_RT_DECISIONS,

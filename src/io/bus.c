@@ -1,0 +1,521 @@
+/* bus.c - see bus.h: the partitions this instance owns, each consumed by a thread that
+ * submits what it fetches through the ingest seam and publishes the decisions; and the
+ * coordinator that claims, renews and releases partitions in the KV bucket. */
+#define _GNU_SOURCE
+#include "bus.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "base/json.h"
+#include "io/nats.h"
+#include "serve/ingest.h"
+#include "serve/service.h"
+
+typedef struct part part;
+struct part {
+    wh_bus *bus;
+    uint32_t p;
+    pthread_t th;
+    bool started;
+    atomic_bool run;          /* owned: consume (cleared to fence or release) */
+    atomic_int_fast64_t good; /* monotonic ms until which the claim is surely ours */
+    uint64_t rev;             /* the KV revision of our claim */
+};
+
+struct wh_bus {
+    wh_service *svc;
+    const wh_config *cfg;
+    wh_nats n;
+    kvStore *kv;
+    char instance[96];
+    uint32_t nparts;
+    int64_t lease_ms;
+    int batch;
+    part *parts;
+    pthread_t coord;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;
+    atomic_uint_fast64_t events, published, acked, fenced, claims, kv_ops;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Still ours: the coordinator says so and its last renewal is recent enough that the claim
+ * cannot have expired on the server (a paused process finds its lease stale here). */
+static bool owned(part *pt)
+{
+    return atomic_load(&pt->run) && mono_ms() < atomic_load(&pt->good);
+}
+
+/* ---- one partition ---- */
+
+/* The value of a top-level string key of a decision line, or an empty slice (also when the
+ * line has more tokens than tok holds: decisions put "id" and "action" first). */
+static wh_str json_key(const char *line, size_t n, const char *key, wh_jtok *tok, int cap)
+{
+    size_t err;
+    const char *what;
+    int nt = wh_json_tokenize(line, n, tok, cap, 32, &err, &what);
+    if (nt <= 0 || tok[0].type != WH_J_OBJECT) return (wh_str){"", 0};
+    size_t kl = strlen(key);
+    for (int i = 1; i + 1 < nt; i = tok[i + 1].next) {
+        if (tok[i].type == WH_J_STRING && (size_t)(tok[i].end - tok[i].start) == kl &&
+            !memcmp(line + tok[i].start, key, kl) && tok[i + 1].type == WH_J_STRING)
+            return (wh_str){line + tok[i + 1].start, (size_t)(tok[i + 1].end - tok[i + 1].start)};
+        if (tok[i + 1].next <= i) break;
+    }
+    return (wh_str){"", 0};
+}
+
+/* Publishes one output line for message m: the decision, and the action when it is not
+ * allow. Subjects come from m's: whiply.events.P.PLATFORM.CHANNEL. */
+#define NTOK 4096
+
+static natsStatus publish_line(jsCtx *js, natsMsg *m, const char *line, size_t n, wh_buf *subj,
+                               uint64_t seq, wh_jtok *tok)
+{
+    const char *s = natsMsg_GetSubject(m);
+    const char *rest = s + strlen("whiply.events."); /* P.PLATFORM.CHANNEL */
+    const char *after_p = strchr(rest, '.');
+    if (!after_p) after_p = rest; /* not ours: published under its own name */
+    wh_str id = json_key(line, n, "id", tok, NTOK), action = json_key(line, n, "action", tok, NTOK);
+    char mid[300];
+    if (id.n)
+        snprintf(mid, sizeof(mid), "d:%.*s", (int)(id.n < 256 ? id.n : 256), id.p);
+    else /* an error line without an id: the stream sequence names it */
+        snprintf(mid, sizeof(mid), "d:seq:%llu", (unsigned long long)seq);
+    subj->len = 0;
+    wh_buf_puts(subj, "whiply.decisions.");
+    wh_buf_puts(subj, rest);
+    natsMsg *d = NULL;
+    natsStatus st = natsMsg_Create(&d, wh_buf_cstr(subj), NULL, line, (int)n);
+    if (st == NATS_OK) st = natsMsgHeader_Set(d, "Nats-Msg-Id", mid);
+    if (st == NATS_OK) st = js_PublishMsgAsync(js, &d, NULL);
+    natsMsg_Destroy(d);
+    if (st != NATS_OK || !action.n || (action.n == 5 && !memcmp(action.p, "allow", 5))) return st;
+    mid[0] = 'a';
+    subj->len = 0;
+    wh_buf_puts(subj, "whiply.actions");
+    wh_buf_puts(subj, after_p);
+    natsMsg *a = NULL;
+    st = natsMsg_Create(&a, wh_buf_cstr(subj), NULL, line, (int)n);
+    if (st == NATS_OK) st = natsMsgHeader_Set(a, "Nats-Msg-Id", mid);
+    if (st == NATS_OK) st = js_PublishMsgAsync(js, &a, NULL);
+    natsMsg_Destroy(a);
+    return st;
+}
+
+static bool blank(const char *p, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') return false;
+    return true;
+}
+
+/* Decides one fetched batch and publishes its decisions; true when every message may be
+ * acked (false: leave them to be redelivered). */
+static bool handle_batch(part *pt, jsCtx *js, natsMsgList *l, wh_buf *body, wh_buf *out,
+                         wh_buf *subj, wh_jtok *tok)
+{
+    wh_bus *b = pt->bus;
+    /* One line per message: a message with a line break in it (pretty-printed JSON) is
+     * flattened, since a line break between JSON tokens is only white space; a blank
+     * message becomes a line that is not an event, so that it gets its error line. */
+    body->len = 0;
+    for (int i = 0; i < l->Count; i++) {
+        const char *d = natsMsg_GetData(l->Msgs[i]);
+        int n = natsMsg_GetDataLength(l->Msgs[i]);
+        if (blank(d, n)) {
+            wh_buf_puts(body, "\"\"\n");
+            continue;
+        }
+        size_t at = body->len;
+        wh_buf_append(body, d, (size_t)n);
+        for (size_t k = at; k < body->len; k++)
+            if (body->p[k] == '\n' || body->p[k] == '\r') body->p[k] = ' ';
+        wh_buf_putc(body, '\n');
+    }
+    if (body->oom) return false;
+    wh_ingest_req r;
+    for (int tries = 0;; tries++) {
+        out->len = 0;
+        r = (wh_ingest_req){.body = body->p, .len = body->len, .out = out};
+        wh_status st = wh_ingest_submit(b->svc, &r);
+        if (st == WH_OK) break;
+        if (st != WH_EBUSY || tries > 200 || !owned(pt)) return false;
+        usleep(20000); /* the audit queue is full: it drains in milliseconds */
+    }
+    if (r.ticket && !wh_store_wait(wh_service_store(b->svc), r.ticket)) return false;
+    if (r.nlines != (uint32_t)l->Count) return false; /* cannot happen: one line each */
+    atomic_fetch_add(&b->events, (uint64_t)l->Count);
+    if (!owned(pt)) return false; /* fenced while deciding: publish nothing */
+    const char *p = out->p, *end = out->p + out->len;
+    for (int i = 0; i < l->Count && p < end; i++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        uint64_t seq = 0;
+        jsMsgMetaData *md = NULL;
+        if (natsMsg_GetMetaData(&md, l->Msgs[i]) == NATS_OK) {
+            seq = md->Sequence.Stream;
+            jsMsgMetaData_Destroy(md);
+        }
+        if (publish_line(js, l->Msgs[i], p, n, subj, seq, tok) != NATS_OK) return false;
+        p += n + 1;
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 10000;
+    if (js_PublishAsyncComplete(js, &po) != NATS_OK) return false;
+    atomic_fetch_add(&b->published, (uint64_t)l->Count);
+    return owned(pt);
+}
+
+static void *part_main(void *arg)
+{
+    part *pt = arg;
+    wh_bus *b = pt->bus;
+    jsCtx *js = NULL;
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 10000;
+    jo.PublishAsync.MaxPending = 100000;
+    natsSubscription *sub = NULL;
+    char filter[64], durable[32], why[256];
+    snprintf(filter, sizeof(filter), "whiply.events.%u.>", pt->p);
+    snprintf(durable, sizeof(durable), "whiply-p%u", pt->p);
+    wh_buf body, out, subj;
+    wh_jtok *tok = malloc(sizeof(wh_jtok) * NTOK);
+    wh_buf_init(&body);
+    wh_buf_init(&out);
+    wh_buf_init(&subj);
+    if (!tok || natsConnection_JetStream(&js, b->n.nc, &jo) != NATS_OK) goto done;
+    while (atomic_load(&pt->run) && !sub) {
+        jsSubOptions so;
+        jsSubOptions_Init(&so);
+        so.Stream = WH_BUS_EVENTS_STREAM;
+        so.Config.AckPolicy = js_AckAll; /* one AckSync covers the batch */
+        so.Config.AckWait = 30 * (int64_t)1000000000;
+        so.Config.MaxAckPending = b->batch * 2;
+        so.Config.DeliverPolicy = js_DeliverAll;
+        jsErrCode jerr = 0;
+        natsStatus s = js_PullSubscribe(&sub, js, filter, durable, NULL, &so, &jerr);
+        if (s != NATS_OK) {
+            fprintf(stderr, "whiply: bus: partition %u: cannot subscribe: %s\n", pt->p,
+                    wh_nats_why(s, jerr, why, sizeof(why)));
+            sub = NULL;
+            usleep(500000);
+        }
+    }
+    while (atomic_load(&pt->run)) {
+        natsMsgList l = {0};
+        jsErrCode jerr = 0;
+        natsStatus s = natsSubscription_Fetch(&l, sub, b->batch, 250, &jerr);
+        if (s == NATS_TIMEOUT || (s == NATS_OK && l.Count == 0)) {
+            natsMsgList_Destroy(&l);
+            continue;
+        }
+        if (s != NATS_OK) {
+            natsMsgList_Destroy(&l);
+            usleep(100000);
+            continue;
+        }
+        if (handle_batch(pt, js, &l, &body, &out, &subj, tok)) {
+            /* the double ack: the server confirms it, so a crash after this line cannot
+             * leave the batch to be delivered again */
+            if (natsMsg_AckSync(l.Msgs[l.Count - 1], NULL, &jerr) == NATS_OK)
+                atomic_fetch_add(&b->acked, (uint64_t)l.Count);
+        } else if (!owned(pt)) {
+            atomic_fetch_add(&b->fenced, 1);
+        }
+        natsMsgList_Destroy(&l);
+    }
+done:
+    if (sub) natsSubscription_Destroy(sub); /* the durable consumer stays for the next owner */
+    if (js) jsCtx_Destroy(js);
+    free(tok);
+    wh_buf_free(&body);
+    wh_buf_free(&out);
+    wh_buf_free(&subj);
+    return NULL;
+}
+
+/* ---- ownership ---- */
+
+static uint64_t score(const char *member, uint32_t p)
+{
+    return XXH3_64bits_withSeed(member, strlen(member), 0x5157ULL * (p + 1));
+}
+
+static void stop_part(part *pt)
+{
+    atomic_store(&pt->run, false);
+    if (pt->started) pthread_join(pt->th, NULL);
+    pt->started = false;
+}
+
+static void key_of(char *k, size_t n, uint32_t p)
+{
+    snprintf(k, n, "p.%u", p);
+}
+
+/* One round: heartbeat, the live members, then each partition claimed, renewed or released. */
+static void coordinate(wh_bus *b)
+{
+    char key[32], mk[128];
+    uint64_t rev = 0;
+    snprintf(mk, sizeof(mk), "m.%s", b->instance);
+    kvStore_PutString(&rev, b->kv, mk, b->instance);
+    atomic_fetch_add(&b->kv_ops, 1);
+    /* the live members: every m.* key still in the bucket */
+    kvKeysList keys = {0};
+    const char *members[256];
+    int nm = 0;
+    if (kvStore_Keys(&keys, b->kv, NULL) == NATS_OK) {
+        for (int i = 0; i < keys.Count && nm < 256; i++)
+            if (!strncmp(keys.Keys[i], "m.", 2)) members[nm++] = keys.Keys[i] + 2;
+    }
+    atomic_fetch_add(&b->kv_ops, 1);
+    bool me_listed = false;
+    for (int i = 0; i < nm; i++)
+        me_listed |= !strcmp(members[i], b->instance);
+    if (!me_listed && nm < 256) members[nm++] = b->instance;
+    for (uint32_t p = 0; p < b->nparts; p++) {
+        part *pt = &b->parts[p];
+        const char *best = NULL;
+        uint64_t bs = 0;
+        for (int i = 0; i < nm; i++) {
+            uint64_t sc = score(members[i], p);
+            if (!best || sc > bs || (sc == bs && strcmp(members[i], best) < 0)) best = members[i];
+            if (best == members[i]) bs = sc;
+        }
+        bool mine = best && !strcmp(best, b->instance);
+        key_of(key, sizeof(key), p);
+        int64_t t0 = mono_ms();
+        if (atomic_load(&pt->run)) {
+            if (!mine) { /* another member ranks first now: hand it over */
+                stop_part(pt);
+                kvEntry *e = NULL;
+                if (kvStore_Get(&e, b->kv, key) == NATS_OK && kvEntry_Revision(e) == pt->rev)
+                    kvStore_Delete(b->kv, key);
+                kvEntry_Destroy(e);
+                atomic_fetch_add(&b->kv_ops, 2);
+                continue;
+            }
+            uint64_t nr = 0;
+            natsStatus s = kvStore_UpdateString(&nr, b->kv, key, b->instance, pt->rev);
+            atomic_fetch_add(&b->kv_ops, 1);
+            if (s == NATS_OK) {
+                pt->rev = nr;
+                atomic_store(&pt->good, t0 + b->lease_ms * 2 / 3);
+            } else { /* fenced: someone else may own it now */
+                fprintf(stderr, "whiply: bus: lost partition %u (%s)\n", p, natsStatus_GetText(s));
+                atomic_fetch_add(&b->fenced, 1);
+                stop_part(pt);
+            }
+            continue;
+        }
+        if (!mine) continue;
+        uint64_t nr = 0;
+        natsStatus s = kvStore_CreateString(&nr, b->kv, key, b->instance);
+        atomic_fetch_add(&b->kv_ops, 1);
+        if (s != NATS_OK) continue; /* still held by its last owner: its lease runs out */
+        pt->rev = nr;
+        atomic_store(&pt->good, t0 + b->lease_ms * 2 / 3);
+        atomic_store(&pt->run, true);
+        atomic_fetch_add(&b->claims, 1);
+        if (pthread_create(&pt->th, NULL, part_main, pt) == 0) {
+            pt->started = true;
+        } else {
+            atomic_store(&pt->run, false);
+            kvStore_Delete(b->kv, key);
+        }
+    }
+    kvKeysList_Destroy(&keys);
+}
+
+static void *coord_main(void *arg)
+{
+    wh_bus *b = arg;
+    pthread_mutex_lock(&b->mu);
+    while (!b->stop) {
+        pthread_mutex_unlock(&b->mu);
+        coordinate(b);
+        pthread_mutex_lock(&b->mu);
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        int64_t ns = t.tv_nsec + (b->lease_ms / 3) * 1000000;
+        t.tv_sec += ns / 1000000000;
+        t.tv_nsec = ns % 1000000000;
+        while (!b->stop && pthread_cond_timedwait(&b->cv, &b->mu, &t) == 0) {
+        }
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+wh_bus *wh_bus_start(wh_service *svc, const wh_config *cfg, wh_error *e)
+{
+    wh_bus *b = calloc(1, sizeof(*b));
+    if (!b) {
+        wh_error_set(e, WH_ENOMEM, "out of memory");
+        return NULL;
+    }
+    b->svc = svc;
+    b->cfg = cfg;
+    b->nparts = (uint32_t)cfg->bus.partitions;
+    b->lease_ms = cfg->bus.lease_ms;
+    b->batch = (int)cfg->bus.batch;
+    if (!cfg->bus.instance || !strcmp(cfg->bus.instance, "auto")) {
+        char host[64] = "whiply";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(b->instance, sizeof(b->instance), "%s-%d", host, (int)getpid());
+    } else {
+        snprintf(b->instance, sizeof(b->instance), "%s", cfg->bus.instance);
+    }
+    for (char *c = b->instance; *c; c++) /* a KV key token: letters, digits, - and _ */
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '_'))
+            *c = '_';
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    b->parts = calloc(b->nparts, sizeof(part));
+    if (!b->parts) {
+        wh_error_set(e, WH_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (uint32_t p = 0; p < b->nparts; p++) {
+        b->parts[p].bus = b;
+        b->parts[p].p = p;
+    }
+    char name[128];
+    snprintf(name, sizeof(name), "whiply-%s", b->instance);
+    if (wh_nats_open(&b->n, cfg->bus.url, name, NULL, e) != WH_OK) goto fail;
+    if (wh_nats_streams(&b->n, (int)cfg->bus.replicas, cfg->bus.duplicates_ms, e) != WH_OK)
+        goto fail;
+    char why[256];
+    natsStatus s = js_KeyValue(&b->kv, b->n.js, WH_BUS_KV_BUCKET);
+    if (s == NATS_NOT_FOUND) {
+        kvConfig kc;
+        kvConfig_Init(&kc);
+        kc.Bucket = WH_BUS_KV_BUCKET;
+        kc.History = 1;
+        kc.TTL = b->lease_ms * 1000000; /* an entry not rewritten within a lease is gone */
+        kc.Replicas = (int)cfg->bus.replicas;
+        kc.StorageType = js_FileStorage;
+        s = js_CreateKeyValue(&b->kv, b->n.js, &kc);
+    }
+    if (s != NATS_OK) {
+        wh_error_set(e, WH_EIO, "bus: the KV bucket %s: %s", WH_BUS_KV_BUCKET,
+                     wh_nats_why(s, 0, why, sizeof(why)));
+        goto fail;
+    }
+    if (pthread_create(&b->coord, NULL, coord_main, b) != 0) {
+        wh_error_set(e, WH_ENOMEM, "bus: cannot start a thread");
+        goto fail;
+    }
+    return b;
+fail:
+    if (b->kv) kvStore_Destroy(b->kv);
+    wh_nats_close(&b->n);
+    free(b->parts);
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->cv);
+    free(b);
+    return NULL;
+}
+
+void wh_bus_stop(wh_bus *b)
+{
+    if (!b) return;
+    pthread_mutex_lock(&b->mu);
+    b->stop = true;
+    pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    pthread_join(b->coord, NULL);
+    char key[32], mk[128];
+    for (uint32_t p = 0; p < b->nparts; p++) {
+        part *pt = &b->parts[p];
+        if (!pt->started) continue;
+        stop_part(pt);
+        key_of(key, sizeof(key), p);
+        kvEntry *e = NULL;
+        if (kvStore_Get(&e, b->kv, key) == NATS_OK && kvEntry_Revision(e) == pt->rev)
+            kvStore_Delete(b->kv, key); /* the next owner need not wait for the lease */
+        kvEntry_Destroy(e);
+    }
+    snprintf(mk, sizeof(mk), "m.%s", b->instance);
+    kvStore_Delete(b->kv, mk);
+    kvStore_Destroy(b->kv);
+    wh_nats_close(&b->n);
+    free(b->parts);
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->cv);
+    free(b);
+    nats_CloseAndWait(
+        5000); /* the library's threads and memory: the daemon has one bus, at its end */
+}
+
+void wh_bus_stats_get(wh_bus *b, wh_bus_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->instance, sizeof(out->instance), "%s", b->instance);
+    out->partitions = b->nparts;
+    for (uint32_t p = 0; p < b->nparts; p++)
+        if (owned(&b->parts[p])) out->owned[p / 8] |= (uint8_t)(1u << (p % 8));
+    out->events = atomic_load(&b->events);
+    out->published = atomic_load(&b->published);
+    out->acked = atomic_load(&b->acked);
+    out->fenced = atomic_load(&b->fenced);
+    out->claims = atomic_load(&b->claims);
+    out->kv_ops = atomic_load(&b->kv_ops);
+}
+
+void wh_bus_metrics(void *ud, wh_buf *out)
+{
+    wh_bus_stats st;
+    wh_bus_stats_get(ud, &st);
+    wh_buf_puts(out,
+                "# HELP whiply_bus_partition_owned Partitions of the events stream this "
+                "instance consumes (1) or not (0).\n# TYPE whiply_bus_partition_owned gauge\n");
+    for (uint32_t p = 0; p < st.partitions; p++)
+        wh_buf_printf(out, "whiply_bus_partition_owned{instance=\"%s\",partition=\"%u\"} %d\n",
+                      st.instance, p, st.owned[p / 8] >> (p % 8) & 1);
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } ctr[] = {
+        {"whiply_bus_events_total", "Events decided from the bus.", offsetof(wh_bus_stats, events)},
+        {"whiply_bus_published_total", "Decisions published (acknowledged by JetStream).",
+         offsetof(wh_bus_stats, published)},
+        {"whiply_bus_acked_total", "Input events acknowledged after their decision was published.",
+         offsetof(wh_bus_stats, acked)},
+        {"whiply_bus_fenced_total", "Times a partition was lost (a renewal failed or came late).",
+         offsetof(wh_bus_stats, fenced)},
+        {"whiply_bus_claims_total", "Partitions claimed.", offsetof(wh_bus_stats, claims)},
+        {"whiply_bus_kv_ops_total", "Operations on the ownership bucket.",
+         offsetof(wh_bus_stats, kv_ops)},
+    };
+    for (size_t i = 0; i < sizeof(ctr) / sizeof(ctr[0]); i++)
+        wh_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s{instance=\"%s\"} %llu\n",
+                      ctr[i].name, ctr[i].help, ctr[i].name, ctr[i].name, st.instance,
+                      (unsigned long long)*(const uint64_t *)((const char *)&st + ctr[i].off));
+}

@@ -1,0 +1,57 @@
+/* bus.h - whiply on NATS JetStream (docs/bus.md).
+ *
+ * Streams (created when missing, with the configured replicas and duplicate window):
+ *   WHIPLY_EVENTS     whiply.events.>                      the input, P partitions
+ *   WHIPLY_DECISIONS  whiply.decisions.>, whiply.actions.>  what was decided, what to do
+ *   KV whiply_owners  who owns which partition, who is alive
+ *
+ * An instance (`whiply serve` with bus.url) claims partitions in the KV bucket and consumes
+ * each one it owns with a durable pull consumer (whiply-p<N>, explicit acks): it fetches a
+ * batch, submits it through the ingest seam (so it is decided in order, deduplicated by
+ * event id and audited like any event), waits until the audit rows are committed, publishes
+ * each decision (and each action that is not allow) with Nats-Msg-Id set from the event id,
+ * waits for JetStream's acknowledgements, and only then acks the input with AckSync. A crash
+ * anywhere before the ack means a redelivery, the same decision (the ingest's idempotency
+ * window answers it) and a publish JetStream drops as a duplicate.
+ *
+ * Ownership (owner.c): an instance writes m.<instance> every lease/3; the bucket's entries
+ * live one lease unless rewritten, so a dead instance's entries vanish. Partition p belongs
+ * to the live member with the highest rendezvous score hash(member, p); its owner holds
+ * p.<p> (created with kvStore_Create, renewed with kvStore_Update on the revision it last
+ * wrote). A renewal that fails means another instance may own it: consuming stops at once
+ * (fencing) and nothing more of that partition is published or acked. */
+#ifndef WH_IO_BUS_H
+#define WH_IO_BUS_H
+
+#include "base/base.h"
+#include "io/subject.h"
+#include "serve/config.h"
+
+typedef struct wh_bus wh_bus;
+typedef struct wh_service wh_service;
+
+#define WH_BUS_EVENTS_STREAM "WHIPLY_EVENTS"
+#define WH_BUS_OUT_STREAM "WHIPLY_DECISIONS"
+#define WH_BUS_KV_BUCKET "whiply_owners"
+
+/* Connects to cfg->bus.url, makes sure the streams and the bucket exist, and starts
+ * claiming and consuming partitions for svc. NULL with e filled (WH_EUNAVAILABLE: no
+ * server answered; WH_EIO: JetStream refused a stream). */
+wh_bus *wh_bus_start(wh_service *svc, const wh_config *cfg, wh_error *e);
+/* Stops consuming, releases the partitions it owns (their keys deleted), and frees. */
+void wh_bus_stop(wh_bus *b);
+
+/* For /metrics and tests: the partitions this instance consumes now (a bit each), the
+ * events it decided from the bus, and the instance name. */
+typedef struct {
+    char instance[96];
+    uint32_t partitions;
+    uint8_t owned[WH_BUS_MAX_PARTITIONS_BYTES];
+    uint64_t events, published, acked, fenced, claims, kv_ops;
+} wh_bus_stats;
+void wh_bus_stats_get(wh_bus *b, wh_bus_stats *out);
+/* The bus's lines of /metrics (a wh_metrics_fn; ud is the bus): which partitions this
+ * instance owns, and its counters. */
+void wh_bus_metrics(void *ud, wh_buf *out);
+
+#endif
