@@ -3,6 +3,7 @@
 
 #include "base/base.h"
 
+#include <immintrin.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
@@ -14,10 +15,21 @@
  * in an ad it is noise. */
 #define SIM_PLAIN_MIN 20
 #define MAX_REDUCED 4096 /* longer texts are sketched by their first 4 KiB (and their length) */
+#define MAX_WORDS 255    /* the anchors and the distinct length look at the first 255 words */
+
+/* The work is built twice: for any x86-64 (SSE2), and for CPUs with AVX2, BMI1/2 and POPCNT
+ * (32 bytes a step in classify; three-operand vector instructions, andn, blsr, tzcnt and
+ * popcnt elsewhere), picked once at run time. */
+#define V3 __attribute__((target("avx2,bmi,bmi2,popcnt")))
+#define INLINE static inline __attribute__((always_inline))
 
 /* Tabulation hashing of a 3-gram: three table lookups, XORed (3-independent, so as good
  * as a strong hash for SimHash). The tables are filled from a fixed seed. */
 static uint64_t tab[3][256];
+/* tab[1], tab[0], tab[2], tab[1] of a byte: what a pair of grams needs of it, 16 bytes a load
+ * (see gram2) */
+static uint64_t row[256][4] __attribute__((aligned(32)));
+static bool have_v3;
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT; /* two first callers at once: one fills */
 
 static void tab_init(void)
@@ -26,66 +38,21 @@ static void tab_init(void)
     for (int k = 0; k < 3; k++)
         for (int i = 0; i < 256; i++)
             tab[k][i] = wh_splitmix64(&x);
-}
-
-/* Carry-save adder: (h, l) = a + b + c, bitwise. */
-#define CSA(h, l, a, b, c)                                                                         \
-    do {                                                                                           \
-        uint64_t u_ = (a) ^ (b);                                                                   \
-        h = ((a) & (b)) | (u_ & (c));                                                              \
-        l = u_ ^ (c);                                                                              \
-    } while (0)
-
-#define PLANES 16 /* bit-sliced counters: up to 65,535 grams (MAX_REDUCED keeps far below) */
-
-/* Adds x (one bit per position) at weight 2^k to the bit-sliced counters. */
-static inline void plane_add(uint64_t *p, unsigned k, uint64_t x)
-{
-    while (x && k < PLANES) {
-        uint64_t c = p[k] & x;
-        p[k] ^= x;
-        x = c;
-        k++;
+    for (int i = 0; i < 256; i++) {
+        row[i][0] = tab[1][i];
+        row[i][1] = tab[0][i];
+        row[i][2] = tab[2][i];
+        row[i][3] = tab[1][i];
     }
+    __builtin_cpu_init();
+    have_v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
+              __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt");
 }
 
 static inline uint64_t gram(const char *r, uint32_t i)
 {
     return tab[0][(unsigned char)r[i]] ^ tab[1][(unsigned char)r[i + 1]] ^
            tab[2][(unsigned char)r[i + 2]];
-}
-
-/* The anchors and the distinct length, folded in word by word (the first 255 words):
- * - anchors: the two smallest keys, a key being the word's tier (0: 5+ bytes, 1: 3-4,
- *   2: shorter, 3: a word with a digit) in the top 2 bits and its hash below, so long words
- *   come first and a spam copy's random number or tag never takes the place of the words its
- *   copies share;
- * - distinct length: a word equal to one of the 4 before it counts no more (repetition
- *   is what makes "KEKW KEKW KEKW" look long). */
-typedef struct {
-    uint32_t a0, a1, len, nw;
-    uint64_t p1, p2, p3, p4; /* the last 4 words (hash and length); no word has length 2^32-1 */
-} summary;
-
-static inline __attribute__((always_inline)) void summary_add(summary *sm, uint32_t h, uint32_t l,
-                                                              uint32_t counted, bool noise)
-{
-    uint32_t x = h * 0x9e3779b1u;
-    x ^= x >> 15;
-    x *= 0x85ebca6bu;
-    x ^= x >> 13;
-    static const uint8_t tier_of[8] = {2, 2, 2, 1, 1, 0, 0, 0};
-    uint32_t tier = noise ? 3 : tier_of[l < 7 ? l : 7];
-    uint32_t key = tier << 30 | (x >> 2);
-    if (key < sm->a0)
-        sm->a1 = sm->a0, sm->a0 = key;
-    else if (key < sm->a1 && key != sm->a0)
-        sm->a1 = key;
-    /* a repeat of one of the 4 words before (hash and length) */
-    uint64_t me = (uint64_t)h << 32 | l;
-    bool dup = (me == sm->p1) | (me == sm->p2) | (me == sm->p3) | (me == sm->p4);
-    sm->p4 = sm->p3, sm->p3 = sm->p2, sm->p2 = sm->p1, sm->p1 = me;
-    sm->len += dup ? 0 : (sm->len ? 1 : 0) + counted;
 }
 
 uint64_t wh_sketch_sim_reference(const char *r, uint32_t k)
@@ -104,64 +71,162 @@ uint64_t wh_sketch_sim_reference(const char *r, uint32_t k)
     return sim;
 }
 
-#include <emmintrin.h>
-
-/* Bytes [0, n) of s: t gets them lowered (kept) or as spaces, km the kept bits, dm the
- * digit bits, rm the bits of letters that are the third or later of a run of one letter
- * ("gooo": the last two o), 64 bytes a word; bits past n are 0. *digits and *runs say
- * whether dm and rm have any bit set. */
-static void classify(const char *s, uint32_t n, unsigned char *t, uint64_t *km, uint64_t *dm,
-                     uint64_t *rm, uint32_t nblk, bool *digits, bool *runs)
+static inline uint64_t load64(const void *p)
 {
-    const __m128i A = _mm_set1_epi8('A'), a = _mm_set1_epi8('a'), zero = _mm_set1_epi8('0');
-    const __m128i r25 = _mm_set1_epi8(25), r9 = _mm_set1_epi8(9), sp = _mm_set1_epi8(' ');
-    const __m128i b20 = _mm_set1_epi8(0x20), nul = _mm_setzero_si128();
-    __m128i prev = sp; /* the 16 lowered bytes before these */
-    uint64_t any_digit = 0, any_run = 0;
-    for (uint32_t b = 0; b < nblk; b++) {
-        uint64_t k64 = 0, d64 = 0, r64 = 0;
-        for (uint32_t q = 0; q < 4; q++) {
-            uint32_t off = b * 64 + q * 16;
-            __m128i x;
-            if (off + 16 <= n) {
-                x = _mm_loadu_si128((const __m128i *)(s + off));
-            } else {
-                unsigned char tmp[16] = {0};
-                if (off < n) memcpy(tmp, s + off, n - off);
-                x = _mm_loadu_si128((const __m128i *)tmp);
-            }
-            /* c in [lo, lo + w]  <=>  min(c - lo, w) == c - lo (unsigned bytes) */
-            __m128i up = _mm_sub_epi8(x, A), lo = _mm_sub_epi8(x, a), dg = _mm_sub_epi8(x, zero);
-            __m128i is_up = _mm_cmpeq_epi8(_mm_min_epu8(up, r25), up);
-            __m128i is_lo = _mm_cmpeq_epi8(_mm_min_epu8(lo, r25), lo);
-            __m128i is_dg = _mm_cmpeq_epi8(_mm_min_epu8(dg, r9), dg);
-            __m128i is_hi = _mm_cmplt_epi8(x, nul);
-            __m128i keep = _mm_or_si128(_mm_or_si128(is_up, is_lo), _mm_or_si128(is_dg, is_hi));
-            __m128i conv = _mm_add_epi8(x, _mm_and_si128(is_up, b20));
-            __m128i o = _mm_or_si128(_mm_and_si128(keep, conv), _mm_andnot_si128(keep, sp));
-            _mm_storeu_si128((__m128i *)(t + off), o);
-            /* o shifted by one and two bytes, the bytes before o's first coming from prev */
-            __m128i o1 = _mm_or_si128(_mm_slli_si128(o, 1), _mm_srli_si128(prev, 15));
-            __m128i o2 = _mm_or_si128(_mm_slli_si128(o, 2), _mm_srli_si128(prev, 14));
-            __m128i run = _mm_and_si128(_mm_cmpeq_epi8(o, o1), _mm_cmpeq_epi8(o, o2));
-            run = _mm_and_si128(run, _mm_or_si128(is_up, is_lo));
-            prev = o;
-            k64 |= (uint64_t)(uint32_t)_mm_movemask_epi8(keep) << (q * 16);
-            d64 |= (uint64_t)(uint32_t)_mm_movemask_epi8(is_dg) << (q * 16);
-            r64 |= (uint64_t)(uint32_t)_mm_movemask_epi8(run) << (q * 16);
-        }
-        km[b] = k64;
-        dm[b] = d64;
-        rm[b] = r64;
-        any_digit |= d64;
-        any_run |= r64;
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint32_t load32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* ---- the bytes ----
+ *
+ * classify: bytes [0, n) of s to t, lowered (what the reduction keeps: letters, digits,
+ * non-ASCII; capitals lowered) or as spaces, and to bit masks, 64 bytes a word, bits past n
+ * 0: mk[KEPT] the kept bytes, mk[DIGITS] the digits, mk[LETTERS] the letters, mk[SAME] the
+ * bytes equal (lowered) to the one before. 32 bytes a step. */
+enum { KEPT, DIGITS, LETTERS, SAME };
+typedef uint64_t masks[4][MAX_REDUCED / 64];
+
+/* Bytes [0, m) of p, 0 < m < 16, zero-filled: read with loads that stay inside them (the
+ * text's end may be the end of its memory), not with a copy to the stack and back. */
+INLINE __m128i load_part(const char *p, uint32_t m)
+{
+    uint64_t lo, hi = 0;
+    if (m >= 8) {
+        lo = load64(p);
+        if (m > 8) hi = load64(p + m - 8) >> (8 * (16 - m));
+    } else if (m >= 4) {
+        lo = load32(p) | (uint64_t)load32(p + m - 4) << (8 * (m - 4));
+    } else {
+        lo = (unsigned char)p[0] | (uint64_t)(unsigned char)p[m / 2] << (8 * (m / 2)) |
+             (uint64_t)(unsigned char)p[m - 1] << (8 * (m - 1));
     }
-    *digits = any_digit != 0;
-    *runs = any_run != 0;
+    return _mm_set_epi64x((long long)hi, (long long)lo);
+}
+
+/* Bytes [0, m) of p, 0 < m < 32, zero-filled, as two halves. */
+INLINE void load_part32(const char *p, uint32_t m, __m128i *lo, __m128i *hi)
+{
+    if (m >= 16) {
+        *lo = _mm_loadu_si128((const __m128i *)p);
+        *hi = m > 16 ? load_part(p + 16, m - 16) : _mm_setzero_si128();
+    } else {
+        *lo = load_part(p, m);
+        *hi = _mm_setzero_si128();
+    }
+}
+
+/* The lowered bytes of x and its masks (bits 0-15); before: the 16 lowered bytes before x.
+ * c in [lo, lo + w] <=> min(c - lo, w) == c - lo (unsigned bytes), and a letter is a byte
+ * whose lowercase (| 0x20) is in [a, z]. */
+INLINE __m128i class16(__m128i x, __m128i before, uint32_t m[4])
+{
+    const __m128i b20 = _mm_set1_epi8(0x20);
+    __m128i lc = _mm_sub_epi8(_mm_or_si128(x, b20), _mm_set1_epi8('a'));
+    __m128i dg = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    __m128i is_al = _mm_cmpeq_epi8(_mm_min_epu8(lc, _mm_set1_epi8(25)), lc);
+    __m128i is_dg = _mm_cmpeq_epi8(_mm_min_epu8(dg, _mm_set1_epi8(9)), dg);
+    __m128i as_is = _mm_or_si128(is_dg, _mm_cmplt_epi8(x, _mm_setzero_si128()));
+    __m128i keep = _mm_or_si128(is_al, as_is);
+    /* letters | 0x20, digits and non-ASCII as they are, the rest ' ' (0x20) */
+    __m128i o = _mm_or_si128(_mm_and_si128(x, keep), _mm_andnot_si128(as_is, b20));
+    __m128i o1 = _mm_or_si128(_mm_slli_si128(o, 1), _mm_srli_si128(before, 15));
+    m[KEPT] = (uint32_t)_mm_movemask_epi8(keep);
+    m[DIGITS] = (uint32_t)_mm_movemask_epi8(is_dg);
+    m[LETTERS] = (uint32_t)_mm_movemask_epi8(is_al);
+    m[SAME] = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(o, o1));
+    return o;
+}
+
+static void classify(const char *s, uint32_t n, unsigned char *t, masks mk)
+{
+    __m128i prev = _mm_set1_epi8(' '); /* the 16 lowered bytes before these */
+    for (uint32_t b = 0; b * 64 < n; b++) {
+        uint32_t m[2][4] = {{0}}; /* the masks of the block's two halves */
+        for (uint32_t h = 0; h < 2 && b * 64 + h * 32 < n; h++) {
+            uint32_t off = b * 64 + h * 32, m0[4], m1[4];
+            __m128i x0, x1;
+            if (off + 32 <= n) {
+                x0 = _mm_loadu_si128((const __m128i *)(s + off));
+                x1 = _mm_loadu_si128((const __m128i *)(s + off + 16));
+            } else {
+                load_part32(s + off, n - off, &x0, &x1);
+            }
+            __m128i o0 = class16(x0, prev, m0);
+            prev = class16(x1, o0, m1);
+            _mm_storeu_si128((__m128i *)(t + off), o0);
+            _mm_storeu_si128((__m128i *)(t + off + 16), prev);
+            for (int j = 0; j < 4; j++)
+                m[h][j] = m0[j] | m1[j] << 16;
+        }
+        for (int j = 0; j < 4; j++)
+            mk[j][b] = m[0][j] | (uint64_t)m[1][j] << 32;
+    }
+}
+
+V3 static void classify_v3(const char *s, uint32_t n, unsigned char *t, masks mk)
+{
+    const __m256i b20 = _mm256_set1_epi8(0x20), ca = _mm256_set1_epi8('a');
+    const __m256i c0 = _mm256_set1_epi8('0'), r25 = _mm256_set1_epi8(25);
+    const __m256i r9 = _mm256_set1_epi8(9), zero = _mm256_setzero_si256();
+    __m256i prev = _mm256_set1_epi8(' '); /* the 32 lowered bytes before these */
+    for (uint32_t b = 0; b * 64 < n; b++) {
+        uint32_t m[2][4] = {{0}};
+        for (uint32_t h = 0; h < 2 && b * 64 + h * 32 < n; h++) {
+            uint32_t off = b * 64 + h * 32;
+            __m256i x;
+            if (off + 32 <= n) {
+                x = _mm256_loadu_si256((const __m256i *)(s + off));
+            } else {
+                __m128i lo, hi;
+                load_part32(s + off, n - off, &lo, &hi);
+                x = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+            }
+            /* as class16 */
+            __m256i lc = _mm256_sub_epi8(_mm256_or_si256(x, b20), ca);
+            __m256i dg = _mm256_sub_epi8(x, c0);
+            __m256i is_al = _mm256_cmpeq_epi8(_mm256_min_epu8(lc, r25), lc);
+            __m256i is_dg = _mm256_cmpeq_epi8(_mm256_min_epu8(dg, r9), dg);
+            __m256i as_is = _mm256_or_si256(is_dg, _mm256_cmpgt_epi8(zero, x));
+            __m256i keep = _mm256_or_si256(is_al, as_is);
+            __m256i o = _mm256_or_si256(_mm256_and_si256(x, keep), _mm256_andnot_si256(as_is, b20));
+            _mm256_storeu_si256((__m256i *)(t + off), o);
+            /* o one byte later: each 16-byte lane's first byte from the lane before it */
+            __m256i o1 = _mm256_alignr_epi8(o, _mm256_permute2x128_si256(prev, o, 0x21), 15);
+            prev = o;
+            m[h][KEPT] = (uint32_t)_mm256_movemask_epi8(keep);
+            m[h][DIGITS] = (uint32_t)_mm256_movemask_epi8(is_dg);
+            m[h][LETTERS] = (uint32_t)_mm256_movemask_epi8(is_al);
+            m[h][SAME] = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(o, o1));
+        }
+        for (int j = 0; j < 4; j++)
+            mk[j][b] = m[0][j] | (uint64_t)m[1][j] << 32;
+    }
+}
+
+/* ---- the words ---- */
+
+/* Whether a bit of m is set in [i, e), i < e. */
+INLINE bool any_in(const uint64_t *m, uint32_t i, uint32_t e)
+{
+    uint32_t b = i / 64, last = (e - 1) / 64;
+    uint64_t w = m[b] >> (i % 64);
+    if (b == last) return (w << (64 - (e - i))) != 0; /* the word is in one block */
+    if (w) return true;
+    for (b++; b < last; b++)
+        if (m[b]) return true;
+    return (m[last] << (63 - (e - 1) % 64)) != 0;
 }
 
 /* How many bits of m are set in [i, e). */
-static inline uint32_t bits_in(const uint64_t *m, uint32_t i, uint32_t e)
+INLINE uint32_t bits_in(const uint64_t *m, uint32_t i, uint32_t e)
 {
     uint32_t n = 0;
     for (uint32_t b = i / 64; b * 64 < e; b++) {
@@ -173,76 +238,386 @@ static inline uint32_t bits_in(const uint64_t *m, uint32_t i, uint32_t e)
     return n;
 }
 
-/* The first bit at or after i that is set (want) or clear (!want); nblk * 64 if none. */
-static inline uint32_t next_bit(const uint64_t *m, uint32_t nblk, uint32_t i, bool want)
-{
-    for (uint32_t b = i / 64; b < nblk; b++) {
-        uint64_t w = want ? m[b] : ~m[b];
-        if (b == i / 64) w &= ~(uint64_t)0 << (i % 64);
-        if (w) return b * 64 + (uint32_t)__builtin_ctzll(w);
-    }
-    return nblk * 64;
-}
+/* What a word's length (up to 8) says: the mask of its bytes in 8, and its tier (0 for 5+
+ * bytes, 1 for 3-4, 2 for shorter; 3, for a word with a digit, is TIER_DIGIT; see
+ * summarize). */
+static const struct {
+    uint64_t low;
+    uint32_t tier;
+} bylen[9] = {
+    {0, 2u << 30},          {0xff, 2u << 30},         {0xffff, 2u << 30},
+    {0xffffff, 1u << 30},   {0xffffffff, 1u << 30},   {0xffffffffffULL, 0},
+    {0xffffffffffffULL, 0}, {0xffffffffffffffULL, 0}, {~(uint64_t)0, 0},
+};
+#define TIER_DIGIT (3u << 30)
 
-/* Where the words go: r (every word, for the hash), the summary, and the SimHash's text,
- * which leaves out words with a digit. Until the first such word that text is r itself
- * (plain == UINT32_MAX); then it is r2, its length plain. */
-typedef struct {
-    const unsigned char *t;
-    const uint64_t *dm, *rm;
-    uint32_t nblk;
-    bool digits, runs; /* any digit, any run of 3+ letters in the text: else no word has one */
-    char *r, *r2;
-    uint32_t k, plain;
-    summary sm;
-} wordsink;
-
-/* Appends the word t[i, e) to r (after a space) and to the word list, unless it is an id
- * (15+ digits). t and r have 16 bytes of slack: words are copied and hashed 8 bytes at a
- * time. */
-static inline __attribute__((always_inline)) void add_word(wordsink *ws, uint32_t i, uint32_t e)
+/* The hash of a word p[0, len): 8 bytes a step, the last step's missing bytes 0. low: the
+ * mask of the first step. */
+INLINE uint64_t word_hash(const unsigned char *p, uint32_t len, uint64_t low)
 {
-    const unsigned char *t = ws->t;
-    uint32_t len = e - i, k = ws->k, k0 = k;
-    bool digit = ws->digits && next_bit(ws->dm, ws->nblk, i, true) < e;
-    if (len >= 15 && digit && next_bit(ws->dm, ws->nblk, i, false) >= e) return; /* an id */
-    char *r = ws->r;
-    if (k) r[k++] = ' ';
-    uint64_t h = len, c;
-    memcpy(&c, t + i, 8); /* the first 8 bytes: most words have no more */
-    memcpy(r + k, &c, 8);
-    if (len < 8) c &= ~(uint64_t)0 >> (8 * (8 - len));
+    uint64_t h = len, c = load64(p) & low; /* most words have no more */
     h = (h ^ c) * 0x9e3779b97f4a7c15ULL;
     h ^= h >> 29;
     for (uint32_t j = 8; j < len; j += 8) {
-        memcpy(&c, t + i + j, 8);
-        memcpy(r + k + j, &c, 8);
-        if (len - j < 8) c &= ~(uint64_t)0 >> (8 * (8 - (len - j)));
+        c = load64(p + j);
+        if (len - j < 8) c &= bylen[len - j].low;
         h = (h ^ c) * 0x9e3779b97f4a7c15ULL;
         h ^= h >> 29;
     }
-    ws->k = k + len;
-    /* a letter repeated more than twice counts twice: "GOOOOOOOOOOOO" is as long as "goo"
-     * (a stretched word is hype, not text); digits count as they are. A run's third letter
-     * and on are rm's bits; the two before them are letters of the same word. */
-    uint32_t stretched = ws->runs ? bits_in(ws->rm, i, e) : 0;
-    if (ws->sm.nw < 255) {
-        ws->sm.nw++;
-        summary_add(&ws->sm, (uint32_t)(h ^ (h >> 32)), len, len - stretched, digit);
+    return h;
+}
+
+/* Copies p[0, m) to q 16 bytes a step (both have 16 bytes of slack). */
+INLINE void copy16(char *q, const unsigned char *p, uint32_t m)
+{
+    _mm_storeu_si128((__m128i *)q, _mm_loadu_si128((const __m128i *)p));
+    for (uint32_t j = 16; j < m; j += 16) /* most words have no more */
+        _mm_storeu_si128((__m128i *)(q + j), _mm_loadu_si128((const __m128i *)(p + j)));
+}
+
+/* What the summary needs of a word. */
+typedef struct {
+    uint64_t me;  /* hash << 32 | length (what makes a repeat); no word has length 2^32-1 */
+    uint32_t key; /* tier << 30 | mixed hash >> 2 (see summarize) */
+    uint32_t at;  /* where it starts in t */
+} wordrec;
+
+/* The words, each a run of kept bytes of t (t[-1] is a space, and so are the 16 bytes after
+ * the text), go to r (every word, for the hash) and the SimHash's text r2, which leaves out
+ * words with a digit, both with a space before each word (r[0] and r2[0] are spaces); and to
+ * rec, the first 255 of them, for the summary. Words of 15+ digits (ids) go nowhere. */
+typedef struct {
+    const unsigned char *t;
+    const uint16_t *edges; /* word w is [edges[2w], edges[2w + 1]) */
+    uint32_t nwords;
+    const uint64_t *dm; /* the digits */
+    char *r, *r2;
+    wordrec *rec;
+} wordsin;
+
+typedef struct {
+    uint32_t k;  /* bytes in r */
+    uint32_t k2; /* bytes in r2; UINT32_MAX until the first word with a digit (r2 is r) */
+    uint32_t nw; /* words in rec */
+} wordsout;
+
+/* Fills *rp for the word t[i, i + len): low, tier as bylen[min(len, 8)] (or TIER_DIGIT). */
+INLINE void record(wordrec *rp, const unsigned char *t, uint32_t i, uint32_t len, uint64_t low,
+                   uint32_t tier)
+{
+    uint64_t h = word_hash(t + i, len, low);
+    uint32_t h32 = (uint32_t)(h ^ (h >> 32)), x = h32 * 0x9e3779b1u;
+    x ^= x >> 15;
+    x *= 0x85ebca6bu;
+    x ^= x >> 13;
+    rp->me = (uint64_t)h32 << 32 | len;
+    rp->key = tier | (x >> 2);
+    rp->at = i;
+}
+
+/* A text without digits: every word goes to rec (the first 255) and to r, in two loops that
+ * each keep few values (in one loop they did not fit in the registers). */
+INLINE wordsout walk_plain(const wordsin *in)
+{
+    const unsigned char *t = in->t;
+    const uint16_t *ep = in->edges;
+    uint32_t nwords = in->nwords, nw = nwords < MAX_WORDS ? nwords : MAX_WORDS;
+    for (uint32_t w = 0; w < nw; w++) {
+        uint32_t i = ep[2 * w], len = ep[2 * w + 1] - i;
+        uint32_t bl = len < 8 ? len : 8;
+        record(&in->rec[w], t, i, len, bylen[bl].low, bylen[bl].tier);
     }
-    /* the text the SimHash reads leaves out words with a digit: a spam copy's random number or
-     * tag ("buy followers 48213", "... #x7k2q") is noise, not what makes two texts alike */
-    if (digit) {
-        if (ws->plain == UINT32_MAX) { /* the first: the words before it are r's */
-            memcpy(ws->r2, r, k0);
-            ws->plain = k0;
+    char *q = in->r;
+    for (uint32_t w = 0; w < nwords; w++) {
+        uint32_t i = ep[2 * w], len = ep[2 * w + 1] - i;
+        copy16(q, t + i - 1, len + 1); /* the space before it, and it */
+        q += len + 1;
+    }
+    return (wordsout){(uint32_t)(q - in->r), UINT32_MAX, nw};
+}
+
+/* A text with digits: the ids go nowhere, and r2 leaves out the words with a digit. */
+INLINE wordsout walk_digits(const wordsin *in)
+{
+    const unsigned char *t = in->t;
+    const uint16_t *ep = in->edges, *eend = ep + 2 * in->nwords;
+    char *q = in->r, *q2 = NULL; /* where the next word goes (in r2: once it is written) */
+    wordrec *rp = in->rec, *rlast = rp + MAX_WORDS;
+    for (; ep < eend; ep += 2) {
+        uint32_t i = ep[0], len = ep[1] - i, bl = len < 8 ? len : 8, tier = bylen[bl].tier;
+        bool digit = any_in(in->dm, i, i + len);
+        if (digit) {
+            if (len >= 15 && bits_in(in->dm, i, i + len) == len) continue; /* an id */
+            tier = TIER_DIGIT;
         }
-    } else if (ws->plain != UINT32_MAX) {
-        uint32_t k2 = ws->plain;
-        if (k2) ws->r2[k2++] = ' ';
-        memcpy(ws->r2 + k2, t + i, len);
-        ws->plain = k2 + len;
+        record(rp, t, i, len, bylen[bl].low, tier);
+        rp = rp < rlast ? rp + 1 : rp; /* rec[MAX_WORDS] takes the words past the first 255 */
+        copy16(q, t + i - 1, len + 1);
+        /* the text the SimHash reads leaves out words with a digit: a spam copy's random
+         * number or tag ("buy followers 48213", "... #x7k2q") is noise, not what makes two
+         * texts alike */
+        if (digit) {
+            if (!q2) { /* the first: the words before it are r's */
+                memcpy(in->r2, in->r, (size_t)(q - in->r));
+                q2 = in->r2 + (q - in->r);
+            }
+        } else if (q2) {
+            copy16(q2, t + i - 1, len + 1);
+            q2 += len + 1;
+        }
+        q += len + 1;
     }
+    return (wordsout){(uint32_t)(q - in->r), q2 ? (uint32_t)(q2 - in->r2) : UINT32_MAX,
+                      (uint32_t)(rp - in->rec)};
+}
+
+/* Out of line: inlined, the walks' values took the registers from each other's. */
+static __attribute__((noinline)) wordsout walk_plain_base(const wordsin *in)
+{
+    return walk_plain(in);
+}
+V3 static __attribute__((noinline)) wordsout walk_plain_v3(const wordsin *in)
+{
+    return walk_plain(in);
+}
+static __attribute__((noinline)) wordsout walk_digits_base(const wordsin *in)
+{
+    return walk_digits(in);
+}
+V3 static __attribute__((noinline)) wordsout walk_digits_v3(const wordsin *in)
+{
+    return walk_digits(in);
+}
+
+/* The anchors and the distinct length, from the first 255 words (rec[-4..-1] are not words:
+ * their me is ~0):
+ * - anchors: the two smallest keys, a key being the word's tier (0: 5+ bytes, 1: 3-4,
+ *   2: shorter, 3: a word with a digit) in the top 2 bits and its hash below, so long words
+ *   come first and a spam copy's random number or tag never takes the place of the words its
+ *   copies share;
+ * - distinct length: a word equal to one of the 4 before it counts no more (repetition
+ *   is what makes "KEKW KEKW KEKW" look long), and a word counts its bytes less cut[w], its
+ *   stretched letters (no cut: none). */
+INLINE void summarize(const wordrec *rec, uint32_t nw, const uint16_t *cut, wh_sketch *out)
+{
+    uint32_t a0 = UINT32_MAX, a1 = UINT32_MAX, len = 0;
+    for (uint32_t w = 0; w < nw; w++) {
+        const wordrec *p = rec + w;
+        uint64_t me = p->me;
+        uint32_t key = p->key;
+        if (key < a0)
+            a1 = a0, a0 = key;
+        else if (key < a1 && key != a0)
+            a1 = key;
+        /* a repeat of one of the 4 words before (hash and length) counts nothing */
+        if (me != p[-1].me && me != p[-2].me && me != p[-3].me && me != p[-4].me)
+            len += (len ? 1 : 0) + (uint32_t)me - (cut ? cut[w] : 0);
+    }
+    out->anchor[0] = a0;
+    out->anchor[1] = a1 != UINT32_MAX ? a1 : a0;
+    out->length = len;
+}
+
+/* ---- the SimHash ---- */
+
+#define PLANES 16 /* bit-sliced counters: a lane counts at most 2,047 grams (11 planes) */
+
+/* Carry-save adder on two lanes: (h, l) = a + b + c, bitwise. */
+#define CSA2(h, l, a, b, c)                                                                        \
+    do {                                                                                           \
+        __m128i u_ = _mm_xor_si128(a, b);                                                          \
+        h = _mm_or_si128(_mm_and_si128(a, b), _mm_and_si128(u_, c));                               \
+        l = _mm_xor_si128(u_, c);                                                                  \
+    } while (0)
+
+/* The hashes of grams i and i + 1 (low, high lane) from the rows of bytes r[i..i + 3]: tab[0]
+ * of the first and tab[2] of the last, and (tab[1], tab[0]) of the second and (tab[2],
+ * tab[1]) of the third, each one load. */
+INLINE __m128i gram2(const uint64_t *a, const uint64_t *b, const uint64_t *c, const uint64_t *d)
+{
+    __m128d w = _mm_loadh_pd(_mm_load_sd((const double *)&a[1]), (const double *)&d[2]);
+    return _mm_xor_si128(_mm_xor_si128(_mm_castpd_si128(w), _mm_load_si128((const __m128i *)b)),
+                         _mm_load_si128((const __m128i *)&c[2]));
+}
+
+/* The hashes of the 2n grams from q as n pairs; with m < 2n grams left, those past them 0. */
+INLINE void grams(const unsigned char *q, __m128i *v, uint32_t n, uint32_t m)
+{
+    /* each pair's rows: the last two of the pair before and two more */
+    const uint64_t *ra = row[q[0]], *rb = row[q[1]], *rc, *rd;
+    for (uint32_t j = 0; j < n; j++) {
+        rc = row[q[2 * j + 2]], rd = row[q[2 * j + 3]];
+        v[j] = gram2(ra, rb, rc, rd);
+        ra = rc, rb = rd;
+    }
+    if (m < 2 * n) {
+        /* lane l of pair j is kept when 2j + l < m: keep[16 - m + 2j + l] */
+        static const uint64_t keep[32] = {~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull,
+                                          ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull};
+        for (uint32_t j = 0; j < n; j++)
+            v[j] = _mm_and_si128(v[j], _mm_loadu_si128((const __m128i *)&keep[16 - m + 2 * j]));
+    }
+}
+
+/* A signature bit is set when more than half the 3-gram hashes set it. The 64 counters are
+ * bit-sliced (plane b holds bit b of every counter), two grams side by side (each lane counts
+ * every other gram), and the grams are added sixteen at a time with a carry-save adder tree
+ * (Harley-Seal), so a gram costs a few vector operations instead of 64 increments.
+ * r[0, k), k >= 3, and 16 more bytes that are read (not counted). */
+INLINE uint64_t simhash(const unsigned char *r, uint32_t k)
+{
+    const __m128i zero = _mm_setzero_si128();
+    uint32_t ngrams = k - 2, i = 0, rounds = 0;
+    /* planes 0-3, and 4 to top - 1 */
+    __m128i ones = zero, twos = zero, fours = zero, eights = zero, pl[PLANES];
+    uint32_t top = 4;
+    while (i < ngrams) {
+        uint32_t m = ngrams - i;
+        __m128i v[8], twosA, twosB, foursA, foursB, add8; /* what the round adds at weight 8 */
+        if (m > 8) {
+            grams(r + i, v, 8, m);
+            CSA2(twosA, ones, ones, v[0], v[1]);
+            CSA2(twosB, ones, ones, v[2], v[3]);
+            CSA2(foursA, twos, twos, twosA, twosB);
+            CSA2(twosA, ones, ones, v[4], v[5]);
+            CSA2(twosB, ones, ones, v[6], v[7]);
+            CSA2(foursB, twos, twos, twosA, twosB);
+            CSA2(add8, fours, fours, foursA, foursB);
+            i += 16;
+        } else { /* the last 1-8 grams: half the tree */
+            grams(r + i, v, 4, m);
+            CSA2(twosA, ones, ones, v[0], v[1]);
+            CSA2(twosB, ones, ones, v[2], v[3]);
+            CSA2(foursA, twos, twos, twosA, twosB);
+            add8 = _mm_and_si128(fours, foursA);
+            fours = _mm_xor_si128(fours, foursA);
+            i += 8;
+        }
+        __m128i c = _mm_and_si128(eights, add8);
+        eights = _mm_xor_si128(eights, add8);
+        /* after n rounds a lane has counted at most 8n, so the planes from 4 on hold at most
+         * n / 2: one more plane when n / 2 reaches a power of 2 */
+        rounds++;
+        if (rounds >= 2 && (rounds & (rounds - 1)) == 0) pl[top++] = zero;
+        for (uint32_t b = 4; b < top; b++) {
+            __m128i d = _mm_and_si128(pl[b], c);
+            pl[b] = _mm_xor_si128(pl[b], c);
+            c = d;
+        }
+    }
+    /* the two lanes' counts added (a ripple-carry adder, plane by plane from the lowest) and
+     * compared with ngrams / 2 on the way: gt is whether the sum's bits so far make more than
+     * half's */
+    uint32_t half = ngrams / 2;
+    uint64_t carry = 0, gt = 0;
+    for (uint32_t b = 0; b < top; b++) {
+        __m128i v = b == 0 ? ones : b == 1 ? twos : b == 2 ? fours : b == 3 ? eights : pl[b];
+        uint64_t x = (uint64_t)_mm_cvtsi128_si64(v);
+        uint64_t y = (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v));
+        uint64_t u = x ^ y, sum = u ^ carry;
+        carry = (x & y) | (u & carry);
+        gt = half >> b & 1 ? sum & gt : sum | gt;
+    }
+    /* the sum's last bit is the carry, and the bits above it are 0 */
+    gt = half >> top & 1 ? carry & gt : carry | gt;
+    return half >> top >> 1 ? 0 : gt;
+}
+
+/* ---- the sketch ---- */
+
+INLINE void sketch(const char *s, uint32_t n, uint32_t sim_from, wh_sketch *out, const bool v3)
+{
+    /* Classify 32 bytes at a time: what the reduction keeps and what is a digit, as bit masks.
+     * Then walk the words (runs of kept bytes) with the masks: copy each into r with one
+     * space before it and hash it. A per-byte loop with a branch per byte cost ten times
+     * more. */
+    uint32_t lim = n < MAX_REDUCED - 1 ? n : MAX_REDUCED - 1, nblk = (lim + 63) / 64;
+    unsigned char tb[MAX_REDUCED + 48], *t = tb + 1; /* t[-1]: the space before a first word */
+    masks mk;
+    if (v3)
+        classify_v3(s, lim, t, mk);
+    else
+        classify(s, lim, t, mk);
+    tb[0] = ' ';
+    _mm_storeu_si128((__m128i *)(t + lim), _mm_set1_epi8(' '));
+    /* runs of set bits in mk[KEPT] are the words: their starts and ends (the first byte
+     * after) are the bits where it changes, a block's carry-in being the last bit of the one
+     * before; they come in turn, so edges[2w] and edges[2w + 1] are word w's. A letter is the
+     * third or later of a run of one letter ("goooo": the last two o) when it and the byte
+     * before are the same as the byte before them: those go to mk[SAME]. */
+    uint16_t edges[MAX_REDUCED + 4];
+    uint32_t ne = 0;
+    uint64_t cin = 0, scin = 0, any_digit = 0, any_run = 0;
+    for (uint32_t b = 0; b < nblk; b++) {
+        uint64_t m = mk[KEPT][b], ed = m ^ (m << 1 | cin);
+        cin = m >> 63;
+        uint64_t same = mk[SAME][b], run = mk[LETTERS][b] & same & (same << 1 | scin);
+        scin = same >> 63;
+        mk[SAME][b] = run;
+        any_digit |= mk[DIGITS][b];
+        any_run |= run;
+        if (v3) { /* four at a time (tzcnt: one instruction, 64 for 0) */
+            uint16_t *o = edges + ne;
+            ne += (uint32_t)__builtin_popcountll(ed);
+            for (; ed; o += 4)
+                for (int j = 0; j < 4; j++) {
+                    o[j] = (uint16_t)(b * 64 + (ed ? (uint32_t)__builtin_ctzll(ed) : 64));
+                    ed &= ed - 1;
+                }
+        } else {
+            for (; ed; ed &= ed - 1)
+                edges[ne++] = (uint16_t)(b * 64 + (uint32_t)__builtin_ctzll(ed));
+        }
+    }
+    if (ne & 1) edges[ne++] = (uint16_t)lim; /* the last word runs to the end */
+    char rb[MAX_REDUCED + 32], r2b[MAX_REDUCED + 32];
+    wordrec recb[4 + MAX_WORDS + 1], *rec = recb + 4;
+    for (int w = 0; w < 4; w++)
+        recb[w].me = ~(uint64_t)0;
+    wordsin in = {t, edges, ne / 2, mk[DIGITS], rb, r2b, rec};
+    wordsout wo = any_digit ? (v3 ? walk_digits_v3(&in) : walk_digits_base(&in))
+                            : (v3 ? walk_plain_v3(&in) : walk_plain_base(&in));
+    /* a letter repeated more than twice counts twice: "GOOOOOOOOOOOO" is as long as "goo" (a
+     * stretched word is hype, not text); digits count as they are. A run's third letter and on
+     * are in a word with the two before them. */
+    uint16_t cut[MAX_WORDS + 1];
+    if (any_run)
+        for (uint32_t w = 0; w < wo.nw; w++)
+            cut[w] = (uint16_t)bits_in(mk[SAME], rec[w].at, rec[w].at + (uint32_t)rec[w].me);
+    summarize(rec, wo.nw, any_run ? cut : NULL, out);
+    if (wo.k == 0) {
+        out->hash = 0;
+        out->sim = 0;
+        return;
+    }
+    char *r = rb + 1;
+    uint32_t k = wo.k - 1;
+    out->hash = XXH3_64bits(r, k) | 1; /* never 0: 0 is "no text" */
+    if (out->length < sim_from) {
+        out->sim = 0;
+        return;
+    }
+    if (wo.k2 != UINT32_MAX && wo.k2 >= SIM_PLAIN_MIN + 1) {
+        /* the words without digits, when there are enough of them (r2 is k2 - 1 bytes) */
+        r = r2b + 1;
+        k = wo.k2 - 1;
+    }
+    if (k < 3) {
+        out->sim = XXH3_64bits_withSeed(r, k, 0x5157);
+        return;
+    }
+    _mm_storeu_si128((__m128i *)(r + k), _mm_setzero_si128()); /* what simhash reads past r */
+    out->sim = simhash((const unsigned char *)r, k);
+}
+
+static void sketch_base(const char *s, uint32_t n, uint32_t sim_from, wh_sketch *out)
+{
+    sketch(s, n, sim_from, out, false);
+}
+
+V3 static void sketch_v3(const char *s, uint32_t n, uint32_t sim_from, wh_sketch *out)
+{
+    sketch(s, n, sim_from, out, true);
 }
 
 void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out)
@@ -253,114 +628,8 @@ void wh_sketch_text(const char *s, uint32_t n, wh_sketch *out)
 void wh_sketch_text_opt(const char *s, uint32_t n, uint32_t sim_from, wh_sketch *out)
 {
     pthread_once(&tab_once, tab_init);
-    /* Classify 16 bytes at a time (SSE2): what the reduction keeps (letters, digits,
-     * non-ASCII; capitals lowered) and what is a digit, as bit masks. Then walk the words
-     * (runs of kept bytes) with the masks: copy each into r with one space before it and
-     * hash it. A per-byte loop with a branch per byte cost ten times more. Words of 15+
-     * digits (platform ids in emote and mention markup) are left out. */
-    uint32_t lim = n < MAX_REDUCED - 1 ? n : MAX_REDUCED - 1;
-    unsigned char t[MAX_REDUCED + 16];
-    uint64_t km[MAX_REDUCED / 64 + 1], dm[MAX_REDUCED / 64 + 1], rm[MAX_REDUCED / 64 + 1];
-    uint32_t nblk = (lim + 63) / 64;
-    bool digits, runs;
-    classify(s, lim, t, km, dm, rm, nblk, &digits, &runs);
-    char rb[MAX_REDUCED + 16], r2[MAX_REDUCED + 16];
-    wordsink sink = {
-        t,
-        dm,
-        rm,
-        nblk,
-        digits,
-        runs,
-        rb,
-        r2,
-        0,
-        UINT32_MAX,
-        {UINT32_MAX, UINT32_MAX, 0, 0, ~(uint64_t)0, ~(uint64_t)0, ~(uint64_t)0, ~(uint64_t)0}};
-    /* runs of set bits in km are the words: their starts and ends (the first byte after) from
-     * the bits where km changes, a block's carry-in being the last bit of the one before */
-    uint16_t st[MAX_REDUCED / 2 + 1], en[MAX_REDUCED / 2 + 1];
-    uint32_t ns = 0, ne = 0;
-    uint64_t cin = 0;
-    for (uint32_t b = 0; b < nblk; b++) {
-        uint64_t m = km[b], prev = m << 1 | cin;
-        uint64_t sb = m & ~prev, eb = ~m & prev;
-        cin = m >> 63;
-        for (; sb; sb &= sb - 1)
-            st[ns++] = (uint16_t)(b * 64 + (uint32_t)__builtin_ctzll(sb));
-        for (; eb; eb &= eb - 1)
-            en[ne++] = (uint16_t)(b * 64 + (uint32_t)__builtin_ctzll(eb));
-    }
-    if (ne < ns) en[ne++] = (uint16_t)lim; /* the last word runs to the end */
-    for (uint32_t w = 0; w < ns; w++)
-        add_word(&sink, st[w], en[w]);
-    out->anchor[0] = sink.sm.a0;
-    out->anchor[1] = sink.sm.a1 != UINT32_MAX ? sink.sm.a1 : sink.sm.a0;
-    out->length = sink.sm.len;
-    char *r = rb;
-    uint32_t k = sink.k, k2 = sink.plain == UINT32_MAX ? k : sink.plain;
-    if (k == 0) {
-        out->hash = 0;
-        out->sim = 0;
-        return;
-    }
-    out->hash = XXH3_64bits(r, k) | 1; /* never 0: 0 is "no text" */
-    if (out->length < sim_from) {
-        out->sim = 0;
-        return;
-    }
-    if (sink.plain != UINT32_MAX && k2 >= SIM_PLAIN_MIN) {
-        /* the words without digits, when there are enough of them */
-        r = r2;
-        k = k2;
-    }
-    if (k < 3) {
-        out->sim = XXH3_64bits_withSeed(r, k, 0x5157);
-        return;
-    }
-    /* SimHash: a signature bit is set when more than half the 3-gram hashes set it. The
-     * 64 counters are bit-sliced (plane k holds bit k of every counter) and the grams are
-     * added eight at a time with a carry-save adder tree (Harley-Seal), so a gram costs
-     * about six word operations instead of 64 increments. */
-    uint64_t p[PLANES] = {0};
-    uint32_t ngrams = k - 2, i = 0;
-    uint64_t ones = 0, twos = 0, fours = 0, eights, twosA, twosB, foursA, foursB;
-    for (; i + 8 <= ngrams; i += 8) {
-        CSA(twosA, ones, ones, gram(r, i), gram(r, i + 1));
-        CSA(twosB, ones, ones, gram(r, i + 2), gram(r, i + 3));
-        CSA(foursA, twos, twos, twosA, twosB);
-        CSA(twosA, ones, ones, gram(r, i + 4), gram(r, i + 5));
-        CSA(twosB, ones, ones, gram(r, i + 6), gram(r, i + 7));
-        CSA(foursB, twos, twos, twosA, twosB);
-        CSA(eights, fours, fours, foursA, foursB);
-        plane_add(p, 3, eights);
-    }
-    if (i < ngrams) { /* the last 1-7 grams through the same tree, zeros for the missing */
-        uint64_t g[8] = {0};
-        for (uint32_t j = 0; i + j < ngrams; j++)
-            g[j] = gram(r, i + j);
-        CSA(twosA, ones, ones, g[0], g[1]);
-        CSA(twosB, ones, ones, g[2], g[3]);
-        CSA(foursA, twos, twos, twosA, twosB);
-        CSA(twosA, ones, ones, g[4], g[5]);
-        CSA(twosB, ones, ones, g[6], g[7]);
-        CSA(foursB, twos, twos, twosA, twosB);
-        CSA(eights, fours, fours, foursA, foursB);
-        plane_add(p, 3, eights);
-    }
-    p[0] = ones, p[1] = twos, p[2] = fours;
-    /* count > ngrams / 2, compared bit-sliced from the top plane down */
-    uint32_t half = ngrams / 2;
-    uint64_t gt = 0, eq = ~(uint64_t)0;
-    /* planes above the count's top bit are all zero and change nothing: start below them */
-    for (int b = 31 - __builtin_clz(ngrams | 1) + 1; b >= 0; b--) {
-        if (half >> b & 1) {
-            eq &= p[b];
-        } else {
-            gt |= eq & p[b];
-            eq &= ~p[b];
-        }
-    }
-    uint64_t sim = gt;
-    out->sim = sim;
+    if (have_v3)
+        sketch_v3(s, n, sim_from, out);
+    else
+        sketch_base(s, n, sim_from, out);
 }
