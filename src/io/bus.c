@@ -208,9 +208,15 @@ static void *part_main(void *arg)
         jsSubOptions so;
         jsSubOptions_Init(&so);
         so.Stream = WH_BUS_EVENTS_STREAM;
-        so.Config.AckPolicy = js_AckAll; /* one AckSync covers the batch */
-        so.Config.AckWait = 30 * (int64_t)1000000000;
-        so.Config.MaxAckPending = b->batch * 2;
+        /* One batch outstanding at a time, acknowledged as a whole: an AckSync of its last
+         * message covers it (ack-all), and since nothing past it has been delivered, the
+         * ack can never cover messages another instance holds. A batch left unacked (its
+         * instance died) blocks the partition until the ack wait brings it back, to the next
+         * owner, first: the channel's events stay in order. The wait is a lease, about when
+         * the next owner gets the partition. */
+        so.Config.AckPolicy = js_AckAll;
+        so.Config.AckWait = b->lease_ms * (int64_t)1000000;
+        so.Config.MaxAckPending = b->batch;
         so.Config.DeliverPolicy = js_DeliverAll;
         jsErrCode jerr = 0;
         natsStatus s = js_PullSubscribe(&sub, js, filter, durable, NULL, &so, &jerr);
@@ -234,13 +240,28 @@ static void *part_main(void *arg)
             usleep(100000);
             continue;
         }
-        if (handle_batch(pt, js, &l, &body, &out, &subj, tok)) {
-            /* the double ack: the server confirms it, so a crash after this line cannot
-             * leave the batch to be delivered again */
-            if (natsMsg_AckSync(l.Msgs[l.Count - 1], NULL, &jerr) == NATS_OK)
-                atomic_fetch_add(&b->acked, (uint64_t)l.Count);
-        } else if (!owned(pt)) {
-            atomic_fetch_add(&b->fenced, 1);
+        /* The batch until it is done: a failure (the audit store, a publish) is retried
+         * with the same events (the idempotency window answers those already decided, and
+         * JetStream drops the decisions already published), never skipped, so the ack that
+         * ends it cannot cover events that were not published. */
+        for (int tries = 0;; tries++) {
+            if (handle_batch(pt, js, &l, &body, &out, &subj, tok)) {
+                /* the double ack: the server confirms it, so a crash after this line
+                 * cannot leave the batch to be delivered again */
+                if (natsMsg_AckSync(l.Msgs[l.Count - 1], NULL, &jerr) == NATS_OK) {
+                    atomic_fetch_add(&b->acked, (uint64_t)l.Count);
+                    break;
+                }
+            }
+            if (!owned(pt)) { /* fenced or released: the next owner gets them at once */
+                atomic_fetch_add(&b->fenced, 1);
+                for (int i = 0; i < l.Count; i++)
+                    natsMsg_Nak(l.Msgs[i], NULL);
+                break;
+            }
+            for (int i = 0; i < l.Count; i++) /* still ours: the server is to wait longer */
+                natsMsg_InProgress(l.Msgs[i], NULL);
+            usleep(tries < 10 ? 50000 : 500000);
         }
         natsMsgList_Destroy(&l);
     }
