@@ -54,7 +54,7 @@ const char wh_config_default_yaml[] =
     "  lease: 10s                # a partition's owner renews its claim 3 times a lease\n"
     "  replicas: 1               # copies of each stream (3 on a 3-node cluster)\n"
     "  duplicates: 2m            # JetStream drops a republish of one id within this\n"
-    "  batch: 256                # events fetched and decided at once per partition\n"
+    "  batch: 128                # events fetched and decided at once per partition\n"
     "tokens: []                  # none: an admin token is made in DATA/admin.token\n";
 
 typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_DURATION, OPT_SYNC } opt_type;
