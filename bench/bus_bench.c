@@ -230,8 +230,7 @@ int main(int argc, char **argv)
     if (argc == 5 && !strcmp(argv[1], "floor"))
         return cmd_floor(argv[2], (uint32_t)atoi(argv[3]), atol(argv[4]));
     if (argc == 7 && !strcmp(argv[1], "latency"))
-        return cmd_latency(argv[2], (uint32_t)atoi(argv[3]), argv[4], atof(argv[5]),
-                           atof(argv[6]));
+        return cmd_latency(argv[2], (uint32_t)atoi(argv[3]), argv[4], atof(argv[5]), atof(argv[6]));
     fprintf(stderr, "usage: bus_bench floor URL PARTITIONS N\n"
                     "       bus_bench latency URL PARTITIONS EVENTS_FILE RATE SECONDS\n");
     return 64;
