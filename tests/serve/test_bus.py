@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -317,6 +318,61 @@ def two_instances_split_the_partitions_and_one_takes_over_when_the_other_dies():
     finally:
         for d in (a, b):
             if d and d.proc:
+                d.stop()
+        nats.stop()
+
+
+@test
+def a_paused_owner_is_fenced_and_every_event_is_decided_by_one_instance_once():
+    nats = Nats("pause")
+    a = b = None
+    try:
+        a = bus_daemon("pause-a", nats, "alpha")
+        wait_for("alpha owns all", lambda: len(metrics(a)[0]) == 8)
+        b = bus_daemon("pause-b", nats, "beta")
+        wait_for("a split", lambda: (lambda oa, ob: oa and ob and len(oa) + len(ob) == 8
+                                     and not set(oa) & set(ob))(metrics(a)[0], metrics(b)[0]))
+        rounds = []
+
+        def publish_round(tag):
+            evs = [json.loads(e) for e, _ in good_events()]
+            for e in evs:
+                e["id"] = tag + e["id"]
+            p = whiply("publish", "--bus", nats.url, "--partitions", "8",
+                       stdin="".join(json.dumps(e) + "\n" for e in evs))
+            eq(p.returncode, 0, p.stderr)
+            rounds.append([e["id"] for e in evs])
+
+        def decided():
+            return len(decisions_by_id(dump(nats))[0])
+        publish_round("p1-")
+        n = len(rounds[0])
+        wait_for("round 1 decided", lambda: decided() >= n)
+        a.proc.send_signal(signal.SIGSTOP)  # past its lease: beta must take everything
+        wait_for("beta owns all while alpha is paused", lambda: len(metrics(b)[0]) == 8)
+        publish_round("p2-")
+        wait_for("round 2 decided", lambda: decided() >= 2 * n)
+        a.proc.send_signal(signal.SIGCONT)
+        wait_for("alpha sees it lost its partitions",
+                 lambda: metrics(a)[1].get("whiply_bus_fenced_total", 0) >= 1)
+        wait_for("the partitions split again", lambda: (lambda oa, ob: oa and ob and
+                 len(oa) + len(ob) == 8 and not set(oa) & set(ob))(metrics(a)[0], metrics(b)[0]))
+        publish_round("p3-")
+        wait_for("round 3 decided", lambda: decided() >= 3 * n)
+        dec = decisions_by_id(dump(nats))[0]
+        eq(len(dec), 3 * n, "each event once on the decisions stream")
+        # each event decided by exactly one instance: one audit row across both trails
+        rows = {}
+        for d in (a, b):
+            for (eid,) in d.db().execute("SELECT event_id FROM audit WHERE kind = 'decision'"):
+                rows[eid] = rows.get(eid, 0) + 1
+        for r in rounds:
+            for i in r:
+                eq(rows.get(i), 1, "audit rows of " + i + " across the two instances")
+    finally:
+        for d in (a, b):
+            if d and d.proc:
+                d.proc.send_signal(signal.SIGCONT)
                 d.stop()
         nats.stop()
 
