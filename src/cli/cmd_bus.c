@@ -151,8 +151,9 @@ int wh_cmd_publish(int argc, char **argv)
     wh_decoder *dec = wh_decoder_new();
     wh_arena arena;
     wh_arena_init(&arena, 1 << 16);
-    wh_buf subj;
+    wh_buf subj, mid;
     wh_buf_init(&subj);
+    wh_buf_init(&mid);
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -181,10 +182,9 @@ int wh_cmd_publish(int argc, char **argv)
         uint32_t p = wh_bus_partition(ev.platform, ev.channel, (uint32_t)parts);
         wh_subject_events(&subj, p, ev.platform, ev.channel);
         natsMsg *m = NULL;
-        char id[256];
-        snprintf(id, sizeof(id), "%.*s", (int)(ev.id.n < 255 ? ev.id.n : 255), ev.id.p);
+        wh_bus_msg_id(&mid, ev.id);
         natsStatus s = natsMsg_Create(&m, subj.p, NULL, line, (int)len);
-        if (s == NATS_OK && ev.id.n) s = natsMsgHeader_Set(m, "Nats-Msg-Id", id);
+        if (s == NATS_OK && ev.id.n) s = natsMsgHeader_Set(m, "Nats-Msg-Id", mid.p);
         if (s == NATS_OK) s = js_PublishMsgAsync(n.js, &m, NULL);
         if (s != NATS_OK) {
             char why[256];
@@ -219,6 +219,7 @@ int wh_cmd_publish(int argc, char **argv)
             (unsigned long long)atomic_load(&cnt.failed), (unsigned long long)bad);
     free(line);
     wh_buf_free(&subj);
+    wh_buf_free(&mid);
     wh_arena_free(&arena);
     wh_decoder_free(dec);
     wh_nats_close(&n);

@@ -64,60 +64,78 @@ static bool owned(part *pt)
 
 /* ---- one partition ---- */
 
-/* The value of a top-level string key of a decision line, or an empty slice (also when the
- * line has more tokens than tok holds: decisions put "id" and "action" first). */
-static wh_str json_key(const char *line, size_t n, const char *key, wh_jtok *tok, int cap)
+/* The "id" and "action" strings of a decision line (as written there, JSON escapes and all),
+ * each empty when absent (or when the line has more tokens than tok holds: decisions put
+ * them first). */
+static void id_and_action(const char *line, size_t n, wh_jtok *tok, int cap, wh_str *id,
+                          wh_str *action)
 {
+    *id = *action = (wh_str){"", 0};
     size_t err;
     const char *what;
     int nt = wh_json_tokenize(line, n, tok, cap, 32, &err, &what);
-    if (nt <= 0 || tok[0].type != WH_J_OBJECT) return (wh_str){"", 0};
-    size_t kl = strlen(key);
-    for (int i = 1; i + 1 < nt; i = tok[i + 1].next) {
-        if (tok[i].type == WH_J_STRING && (size_t)(tok[i].end - tok[i].start) == kl &&
-            !memcmp(line + tok[i].start, key, kl) && tok[i + 1].type == WH_J_STRING)
-            return (wh_str){line + tok[i + 1].start, (size_t)(tok[i + 1].end - tok[i + 1].start)};
-        if (tok[i + 1].next <= i) break;
+    if (nt <= 0 || tok[0].type != WH_J_OBJECT) return;
+    for (int i = 1; i + 1 < nt && tok[i + 1].next > i; i = tok[i + 1].next) {
+        const wh_jtok *k = &tok[i], *v = &tok[i + 1];
+        if (k->type != WH_J_STRING || v->type != WH_J_STRING) continue;
+        wh_str val = {line + v->start, (size_t)(v->end - v->start)};
+        size_t kl = (size_t)(k->end - k->start);
+        if (kl == 2 && !memcmp(line + k->start, "id", 2)) *id = val;
+        if (kl == 6 && !memcmp(line + k->start, "action", 6)) *action = val;
     }
-    return (wh_str){"", 0};
+}
+
+#define NTOK 4096
+
+static natsStatus publish_to(jsCtx *js, const char *subject, const char *data, size_t n,
+                             const char *msg_id)
+{
+    natsMsg *m = NULL;
+    natsStatus st = natsMsg_Create(&m, subject, NULL, data, (int)n);
+    if (st == NATS_OK) st = natsMsgHeader_Set(m, "Nats-Msg-Id", msg_id);
+    if (st == NATS_OK) st = js_PublishMsgAsync(js, &m, NULL);
+    natsMsg_Destroy(m);
+    return st;
 }
 
 /* Publishes one output line for message m: the decision, and the action when it is not
- * allow. Subjects come from m's: whiply.events.P.PLATFORM.CHANNEL. */
-#define NTOK 4096
-
+ * allow. Subjects come from m's: whiply.events.P.PLATFORM.CHANNEL. The message ids are
+ * "d:" and "a:" before the event id as the line has it (JSON-escaped, as `whiply publish`
+ * writes it too: wh_bus_msg_id), or the input's stream sequence for an error line without
+ * an id. */
 static natsStatus publish_line(jsCtx *js, natsMsg *m, const char *line, size_t n, wh_buf *subj,
-                               uint64_t seq, wh_jtok *tok)
+                               wh_buf *mid, wh_jtok *tok)
 {
     const char *s = natsMsg_GetSubject(m);
     const char *rest = s + strlen("whiply.events."); /* P.PLATFORM.CHANNEL */
     const char *after_p = strchr(rest, '.');
     if (!after_p) after_p = rest; /* not ours: published under its own name */
-    wh_str id = json_key(line, n, "id", tok, NTOK), action = json_key(line, n, "action", tok, NTOK);
-    char mid[300];
-    if (id.n)
-        snprintf(mid, sizeof(mid), "d:%.*s", (int)(id.n < 256 ? id.n : 256), id.p);
-    else /* an error line without an id: the stream sequence names it */
-        snprintf(mid, sizeof(mid), "d:seq:%llu", (unsigned long long)seq);
+    wh_str id, action;
+    id_and_action(line, n, tok, NTOK, &id, &action);
+    mid->len = 0;
+    wh_buf_puts(mid, "d:");
+    if (id.n) {
+        wh_buf_append(mid, id.p, id.n);
+    } else {
+        jsMsgMetaData *md = NULL;
+        uint64_t seq = 0;
+        if (natsMsg_GetMetaData(&md, m) == NATS_OK) {
+            seq = md->Sequence.Stream;
+            jsMsgMetaData_Destroy(md);
+        }
+        wh_buf_puts(mid, "seq:");
+        wh_buf_u64(mid, seq);
+    }
     subj->len = 0;
     wh_buf_puts(subj, "whiply.decisions.");
     wh_buf_puts(subj, rest);
-    natsMsg *d = NULL;
-    natsStatus st = natsMsg_Create(&d, wh_buf_cstr(subj), NULL, line, (int)n);
-    if (st == NATS_OK) st = natsMsgHeader_Set(d, "Nats-Msg-Id", mid);
-    if (st == NATS_OK) st = js_PublishMsgAsync(js, &d, NULL);
-    natsMsg_Destroy(d);
+    natsStatus st = publish_to(js, wh_buf_cstr(subj), line, n, wh_buf_cstr(mid));
     if (st != NATS_OK || !action.n || (action.n == 5 && !memcmp(action.p, "allow", 5))) return st;
-    mid[0] = 'a';
+    mid->p[0] = 'a';
     subj->len = 0;
     wh_buf_puts(subj, "whiply.actions");
     wh_buf_puts(subj, after_p);
-    natsMsg *a = NULL;
-    st = natsMsg_Create(&a, wh_buf_cstr(subj), NULL, line, (int)n);
-    if (st == NATS_OK) st = natsMsgHeader_Set(a, "Nats-Msg-Id", mid);
-    if (st == NATS_OK) st = js_PublishMsgAsync(js, &a, NULL);
-    natsMsg_Destroy(a);
-    return st;
+    return publish_to(js, wh_buf_cstr(subj), line, n, mid->p);
 }
 
 static bool blank(const char *p, int n)
@@ -130,7 +148,7 @@ static bool blank(const char *p, int n)
 /* Decides one fetched batch and publishes its decisions; true when every message may be
  * acked (false: leave them to be redelivered). */
 static bool handle_batch(part *pt, jsCtx *js, natsMsgList *l, wh_buf *body, wh_buf *out,
-                         wh_buf *subj, wh_jtok *tok)
+                         wh_buf *subj, wh_buf *mid, wh_jtok *tok)
 {
     wh_bus *b = pt->bus;
     /* One line per message: a message with a line break in it (pretty-printed JSON) is
@@ -168,13 +186,7 @@ static bool handle_batch(part *pt, jsCtx *js, natsMsgList *l, wh_buf *body, wh_b
     for (int i = 0; i < l->Count && p < end; i++) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        uint64_t seq = 0;
-        jsMsgMetaData *md = NULL;
-        if (natsMsg_GetMetaData(&md, l->Msgs[i]) == NATS_OK) {
-            seq = md->Sequence.Stream;
-            jsMsgMetaData_Destroy(md);
-        }
-        if (publish_line(js, l->Msgs[i], p, n, subj, seq, tok) != NATS_OK) return false;
+        if (publish_line(js, l->Msgs[i], p, n, subj, mid, tok) != NATS_OK) return false;
         p += n + 1;
     }
     jsPubOptions po;
@@ -198,11 +210,12 @@ static void *part_main(void *arg)
     char filter[64], durable[32], why[256];
     snprintf(filter, sizeof(filter), "whiply.events.%u.>", pt->p);
     snprintf(durable, sizeof(durable), "whiply-p%u", pt->p);
-    wh_buf body, out, subj;
+    wh_buf body, out, subj, mid;
     wh_jtok *tok = malloc(sizeof(wh_jtok) * NTOK);
     wh_buf_init(&body);
     wh_buf_init(&out);
     wh_buf_init(&subj);
+    wh_buf_init(&mid);
     if (!tok || natsConnection_JetStream(&js, b->n.nc, &jo) != NATS_OK) goto done;
     while (atomic_load(&pt->run) && !sub) {
         jsSubOptions so;
@@ -245,7 +258,7 @@ static void *part_main(void *arg)
          * JetStream drops the decisions already published), never skipped, so the ack that
          * ends it cannot cover events that were not published. */
         for (int tries = 0;; tries++) {
-            if (handle_batch(pt, js, &l, &body, &out, &subj, tok)) {
+            if (handle_batch(pt, js, &l, &body, &out, &subj, &mid, tok)) {
                 /* the double ack: the server confirms it, so a crash after this line
                  * cannot leave the batch to be delivered again */
                 if (natsMsg_AckSync(l.Msgs[l.Count - 1], NULL, &jerr) == NATS_OK) {
@@ -266,12 +279,14 @@ static void *part_main(void *arg)
         natsMsgList_Destroy(&l);
     }
 done:
+    atomic_store(&pt->run, false); /* ended on its own (out of memory): the next round sees it */
     if (sub) natsSubscription_Destroy(sub); /* the durable consumer stays for the next owner */
     if (js) jsCtx_Destroy(js);
     free(tok);
     wh_buf_free(&body);
     wh_buf_free(&out);
     wh_buf_free(&subj);
+    wh_buf_free(&mid);
     return NULL;
 }
 
@@ -317,6 +332,7 @@ static void coordinate(wh_bus *b)
     if (!me_listed && nm < 256) members[nm++] = b->instance;
     for (uint32_t p = 0; p < b->nparts; p++) {
         part *pt = &b->parts[p];
+        if (pt->started && !atomic_load(&pt->run)) stop_part(pt); /* a thread that ended */
         const char *best = NULL;
         uint64_t bs = 0;
         for (int i = 0; i < nm; i++) {

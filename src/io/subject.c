@@ -1,6 +1,8 @@
 /* subject.c - see subject.h. */
 #include "subject.h"
 
+#include <string.h>
+
 #include "state/shard.h"
 
 uint32_t wh_bus_partition(wh_str platform, wh_str channel, uint32_t npart)
@@ -87,4 +89,15 @@ void wh_subject_decisions(wh_buf *out, uint32_t part, wh_str platform, wh_str ch
 void wh_subject_actions(wh_buf *out, wh_str platform, wh_str channel)
 {
     subject(out, "actions", -1, platform, channel);
+}
+
+void wh_bus_msg_id(wh_buf *out, wh_str id)
+{
+    out->len = 0;
+    wh_buf_json_str(out, id.p ? id.p : "", id.n);
+    if (out->len >= 2) { /* drop the quotes */
+        memmove(out->p, out->p + 1, out->len - 2);
+        out->len -= 2;
+    }
+    wh_buf_cstr(out);
 }

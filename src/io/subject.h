@@ -42,4 +42,9 @@ void wh_subject_events(wh_buf *out, uint32_t part, wh_str platform, wh_str chann
 void wh_subject_decisions(wh_buf *out, uint32_t part, wh_str platform, wh_str channel);
 void wh_subject_actions(wh_buf *out, wh_str platform, wh_str channel);
 
+/* An event's Nats-Msg-Id: its id as JSON escapes it, without the quotes (the form the id has
+ * in a decision line, so the daemon's "d:<id>" and "a:<id>" match it; and never a control
+ * character, which a header value cannot hold). Resets out and NUL-terminates it. */
+void wh_bus_msg_id(wh_buf *out, wh_str id);
+
 #endif

@@ -268,6 +268,21 @@ def a_message_that_is_not_an_event_gets_an_error_decision_and_the_rest_go_on():
         eq(outs[2].get("id"), good["id"], "a pretty-printed event is decided: %r" % outs[2])
         check(msgs[0]["msg_id"].startswith("d:seq:"), "an error without an id is named by sequence")
         eq(d.req("GET", "/healthz", token=None)[0], 200, "still serving")
+        # ids that JSON escapes (quotes, backslashes) and that share their first 120 escaped
+        # bytes, and a non-ASCII one: each event its own message id and decision
+        ids = ['"' * 60 + "a", '"' * 60 + "b", "caf\u00e9 \\ back"]
+        evs = [dict(good, id=i) for i in ids]
+        p = whiply("publish", "--bus", nats.url, "--partitions", "1",
+                   stdin="".join(json.dumps(e) + "\n" for e in evs))
+        eq(p.returncode, 0, p.stderr)
+        check("3 events published (0 already on the bus)" in p.stderr, p.stderr)
+        wait_for("7 messages acked", lambda: metrics(d)[1].get("whiply_bus_acked_total", 0) >= 7)
+        dec = [m for m in dump(nats) if m["subject"].startswith("whiply.decisions.")]
+        got = {json.loads(m["data"]).get("id"): m["msg_id"] for m in dec}
+        for i in ids:
+            check(i in got, "decided: %r" % i)
+            eq(got[i], "d:" + json.dumps(i, ensure_ascii=False)[1:-1],
+               "the message id is the JSON-escaped id")
     finally:
         if d:
             d.stop()

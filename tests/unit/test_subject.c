@@ -93,3 +93,18 @@ TEST(a_channel_has_one_partition_the_one_of_its_shard)
     for (int p = 0; p < 8; p++)
         ASSERT(seen[p] > 0);
 }
+
+TEST(message_ids_are_the_json_escaped_id)
+{
+    wh_buf b;
+    wh_buf_init(&b);
+    wh_bus_msg_id(&b, S("e-1"));
+    ASSERT_STR(b.p, "e-1");
+    wh_bus_msg_id(&b, S("a\nb\"c\x01"));
+    ASSERT_STR(b.p, "a\\nb\\\"c\\u0001");
+    for (size_t i = 0; i < b.len; i++) /* a header value: no control characters */
+        ASSERT((unsigned char)b.p[i] >= 0x20);
+    wh_bus_msg_id(&b, (wh_str){"", 0});
+    ASSERT_EQ(b.len, 0);
+    wh_buf_free(&b);
+}
