@@ -93,21 +93,15 @@ static wh_cond *parse_rate(ld_t *L, struct fy_node *kn, struct fy_node *n, bool 
             burst_n = v;
             ok &= ld_get_number(L, v, "'burst'", 1, WH_RATE_MAX_COUNT, true, &burst);
         } else if (!strcmp(k, "mode")) {
-            char *m = ld_scalar(L, v, "'mode'");
-            if (m && !strcmp(m, "gcra"))
-                rs.gcra = true;
-            else if (m && strcmp(m, "window")) {
-                ERR(L, v, "unknown mode '%s' (expected window or gcra)", m);
-                ok = false;
-            }
+            static const char *const modes[] = {"window", "gcra", NULL};
+            int i = 0;
+            ok &= ld_get_choice(L, v, "mode", modes, &i);
+            rs.gcra = i == 1;
         } else if (!strcmp(k, "scope") && !joins) {
-            char *sc = ld_scalar(L, v, "'scope'");
-            if (sc && !strcmp(sc, "channel"))
-                c->chan_scope = true;
-            else if (sc && strcmp(sc, "user")) {
-                ERR(L, v, "unknown scope '%s' (expected user or channel)", sc);
-                ok = false;
-            }
+            static const char *const scopes[] = {"user", "channel", NULL};
+            int i = 0;
+            ok &= ld_get_choice(L, v, "scope", scopes, &i);
+            c->chan_scope = i == 1;
         } else {
             ld_unknown_key(L, k_n, k, joins ? jkeys : keys, what);
             ok = false;

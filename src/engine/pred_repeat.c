@@ -110,13 +110,10 @@ static wh_cond *parse_repeat(ld_t *L, struct fy_node *kn, struct fy_node *n, wh_
         } else if (!strcmp(k, "from") && kind == WH_C_WAVE) {
             /* suspects (the default): only messages of fresh, unknown or low-reputation
              * accounts, or with links or mentions, count; everyone: every message */
-            char *m = ld_scalar(L, v, "'from'");
-            if (m && !strcmp(m, "everyone"))
-                c->flag = true;
-            else if (m && strcmp(m, "suspects")) {
-                ERR(L, v, "unknown 'from' '%s' (expected suspects or everyone)", m);
-                ok = false;
-            }
+            static const char *const from[] = {"suspects", "everyone", NULL};
+            int i = 0;
+            ok &= ld_get_choice(L, v, "'from'", from, &i);
+            c->flag = i == 1;
         } else {
             ld_unknown_key(L, k_n, k,
                            kind == WH_C_DUP       ? dkeys

@@ -209,6 +209,30 @@ bool ld_get_bool(ld_t *L, struct fy_node *v, const char *what, bool *out)
 }
 
 /* Iterates the pairs of an options mapping; reports a non-mapping once. */
+bool ld_get_choice(ld_t *L, struct fy_node *v, const char *what, const char *const *names, int *out)
+{
+    char label[64];
+    snprintf(label, sizeof(label), what[0] == '\'' ? "%s" : "'%s'", what);
+    char *s = ld_scalar(L, v, label);
+    if (!s) return false;
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(s, names[i])) {
+            *out = i;
+            return true;
+        }
+    char expected[256] = "";
+    for (int i = 0; names[i]; i++) {
+        size_t at = strlen(expected);
+        snprintf(expected + at, sizeof(expected) - at, "%s%s",
+                 i == 0         ? ""
+                 : names[i + 1] ? ", "
+                                : " or ",
+                 names[i]);
+    }
+    ERR(L, v, "unknown %s '%s' (expected %s)", what, s, expected);
+    return false;
+}
+
 bool ld_map_start(ld_t *L, struct fy_node *n, const char *what)
 {
     if (n && fy_node_get_type(n) == FYNT_MAPPING) return true;

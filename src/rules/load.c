@@ -148,11 +148,10 @@ static void parse_rule(ld_t *L, struct fy_node *n)
                     r.priority = p;
             }
         } else if (!strcmp(k, "mode")) {
-            char *s = ld_scalar(L, v, "'mode'");
-            if (s && !strcmp(s, "shadow"))
-                r.shadow = true;
-            else if (s && strcmp(s, "enforce"))
-                ERR(L, v, "unknown mode '%s' (expected enforce or shadow)", s);
+            static const char *const modes[] = {"enforce", "shadow", NULL};
+            int i = 0;
+            ld_get_choice(L, v, "mode", modes, &i);
+            r.shadow = i == 1;
         } else if (!strcmp(k, "roles")) {
             parse_strset(L, v, "'roles'", &r.roles);
         } else if (!strcmp(k, "exempt_roles")) {

@@ -129,6 +129,10 @@ extern const wh_pred_def wh_preds_text[], wh_preds_rate[], wh_preds_repeat[], wh
     wh_preds_score[];
 
 bool ld_map_start(ld_t *L, struct fy_node *n, const char *what);
+/* A scalar that must be one of names (NULL-terminated): its index in *out; else "unknown
+ * WHAT 'x' (expected a, b or c)" at the node, and false. */
+bool ld_get_choice(ld_t *L, struct fy_node *v, const char *what, const char *const *names,
+                   int *out);
 bool ld_parse_cmp(ld_t *L, struct fy_node *n, const char *what, int kind, wh_cmp *out);
 wh_cond *ld_new_cond(ld_t *L, wh_cond_kind kind, struct fy_node *n);
 wh_cond *ld_parse_cond(ld_t *L, struct fy_node *n, int depth);
