@@ -45,16 +45,21 @@ cleanup() {
 trap cleanup EXIT
 head -n "$N" "$EVENTS" >"$TMP/events.ndjson"
 
+wait_log() { # wait_log FILE PATTERN: until the log says it (20 s at most), or fail
+    for _ in $(seq 1 400); do
+        grep -q "$2" "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "bus.sh: $1 never said '$2'" >&2
+    return 1
+}
 nats_start() { # nats_start NAME: starts a server, sets URL
     local d=$TMP/$1
     mkdir -p "$d"
     nats-server -a 127.0.0.1 -p -1 -js -sd "$d/js" 2>"$d/nats.log" &
     NATS_PID=$!
     PIDS+=("$NATS_PID")
-    for _ in $(seq 1 200); do
-        grep -q "Server is ready" "$d/nats.log" 2>/dev/null && break
-        sleep 0.05
-    done
+    wait_log "$d/nats.log" "Server is ready"
     URL="nats://127.0.0.1:$(grep -o 'client connections on 127.0.0.1:[0-9]*' "$d/nats.log" | grep -o '[0-9]*$')"
 }
 nats_stop() { kill "$NATS_PID" 2>/dev/null; wait "$NATS_PID" 2>/dev/null || true; }
@@ -72,10 +77,7 @@ EOF
     "$WHIPLY" serve --config "$d/whiply.yaml" 2>"$d/log" &
     WPID=$!
     PIDS+=("$WPID")
-    for _ in $(seq 1 400); do
-        grep -q "consuming the bus" "$d/log" 2>/dev/null && break
-        sleep 0.05
-    done
+    wait_log "$d/log" "consuming the bus"
     WPORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$d/log" | grep -o '[0-9]*$')
     WTOKEN=$(cat "$d/data/admin.token")
 }
