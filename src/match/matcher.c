@@ -55,7 +55,7 @@ struct wh_matcher {
     } * rev;
     uint32_t rev_mask;
     uint32_t rev_lo, rev_hi;  /* shortest and longest collapsed reversed term */
-    uint64_t rev_filter[512]; /* rev_key of every reversed term: most words stop here */
+    uint64_t rev_filter[512]; /* rev_keys of every reversed term: most words stop here */
 };
 
 struct wh_match_scratch {
@@ -469,10 +469,18 @@ static uint32_t rev_eligible(const wh_pattern_spec *sp, char *out)
     return wh_collapse(rev, (uint32_t)n, out);
 }
 
-/* The bit of a word in rev_filter: its first two letters and its length. */
+/* The two bits of a word in rev_filter (a Bloom filter of 32,768 bits): a hash of its first
+ * two letters, its last letter and its length. With the first two letters alone, "tihs"
+ * ("shit" backwards) let every "tide", "time" and "tiny" through to the hash. */
 static inline uint32_t rev_key(const char *w, uint32_t len)
 {
-    return ((unsigned char)w[0] & 31u) | ((unsigned char)w[1] & 31u) << 5 | (len & 31u) << 10;
+    uint32_t v = (unsigned char)w[0] | (uint32_t)(unsigned char)w[1] << 8 |
+                 (uint32_t)(unsigned char)w[len ? len - 1 : 0] << 16 | len << 24;
+    return v * 0x9E3779B1u;
+}
+static inline uint64_t rev_bit(const wh_matcher *m, uint32_t bit)
+{
+    return m->rev_filter[bit >> 6] >> (bit & 63) & 1;
 }
 
 static bool rev_build(wh_matcher *m, const wh_pattern_spec *specs, uint32_t n)
@@ -491,8 +499,8 @@ static bool rev_build(wh_matcher *m, const wh_pattern_spec *specs, uint32_t n)
     for (uint32_t i = 0; i < n; i++) {
         uint32_t cn = rev_eligible(&specs[i], c);
         if (cn < 2 || m->pats[i].failed) continue;
-        uint32_t key = rev_key(c, cn);
-        m->rev_filter[key >> 6] |= 1ull << (key & 63);
+        uint32_t b = rev_key(c, cn) >> 17;
+        m->rev_filter[b >> 6] |= 1ull << (b & 63);
         uint64_t h = rev_hash(c, cn);
         uint32_t k = (uint32_t)(h >> 32) & m->rev_mask;
         while (m->rev[k].h)
@@ -504,20 +512,27 @@ static bool rev_build(wh_matcher *m, const wh_pattern_spec *specs, uint32_t n)
     return true;
 }
 
-/* Bit i: byte i of the 16 at p separates words (' ', or '\n' before an alternate reading). */
-static inline uint32_t sep_mask16(const char *p)
+/* Bit i: byte i of the 64 at p separates words (' ', or '\n' before an alternate reading). */
+static inline uint64_t sep_mask64(const char *p)
 {
-    __m128i v = _mm_loadu_si128((const __m128i *)p);
-    __m128i sep =
-        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
-    return (uint32_t)_mm_movemask_epi8(sep);
+    uint64_t m = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + 16 * k));
+        __m128i sep = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                                   _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+        m |= (uint64_t)(uint32_t)_mm_movemask_epi8(sep) << (16 * k);
+    }
+    return m;
 }
 
-static void rev_word(const wh_matcher *m, wh_match_scratch *s, const char *w, uint32_t len,
-                     uint32_t tok)
+/* A word of the collapsed view that may be a reversed term: the filter bit on (first two
+ * letters, length) first, which almost every word fails without a jump taken. */
+static inline void rev_word(const wh_matcher *m, wh_match_scratch *s, const char *w, uint32_t len,
+                            uint32_t tok)
 {
     uint32_t key = rev_key(w, len);
-    if (len < m->rev_lo || len > m->rev_hi || !(m->rev_filter[key >> 6] >> (key & 63) & 1)) return;
+    bool maybe = (len - m->rev_lo <= m->rev_hi - m->rev_lo) & rev_bit(m, key >> 17);
+    if (__builtin_expect(!maybe, 1)) return;
     uint64_t h = rev_hash(w, len);
     for (uint32_t k = (uint32_t)(h >> 32) & m->rev_mask; m->rev[k].h; k = (k + 1) & m->rev_mask) {
         if (m->rev[k].h != h || s->nrev == MAX_REV_HITS) continue;
@@ -528,38 +543,32 @@ static void rev_word(const wh_matcher *m, wh_match_scratch *s, const char *w, ui
 
 /* Looks each word of the collapsed view up among the reversed terms; a hit becomes a
  * candidate of its pattern (confirmed in wh_matcher_scan by rev_confirm). Word boundaries
- * come 16 bytes at a time from a mask of the separators, and a word whose first two letters
- * and length no reversed term has is dropped by one bit test: every message pays this, so
- * per byte it must cost next to nothing (docs/architecture.md has the figure). */
+ * come from a mask of the separators 64 bytes at a time (a chat line is one block; the view
+ * has WH_VIEW_PAD readable bytes past its end), walked by word ends, each word's start being
+ * the last start before it; a word whose first two letters and length no reversed term has
+ * is dropped by one bit test. Every message pays this, so per byte it must cost next to
+ * nothing (docs/architecture.md has the figure). */
 static void rev_scan(const wh_matcher *m, wh_match_scratch *s, const wh_view *co)
 {
     const char *p = co->s;
-    uint32_t n = co->len, tok = 0, start = 0;
-    bool open = false; /* inside a word that started at start */
-    for (uint32_t base = 0; base < n; base += 16) {
-        uint32_t sep;
-        if (n - base >= 16) {
-            sep = sep_mask16(p + base);
-        } else {
-            char tail[16];
-            memset(tail, ' ', sizeof(tail));
-            memcpy(tail, p + base, n - base);
-            sep = sep_mask16(tail);
+    uint32_t n = co->len, tok = 0, open_at = 0;
+    uint64_t prev_sep = 1; /* the byte before the block is a separator (or the start) */
+    for (uint32_t base = 0; base < n; base += 64) {
+        uint64_t sep = sep_mask64(p + base);
+        if (n - base < 64) sep |= ~0ull << (n - base); /* past the end: separators */
+        uint64_t before = (sep << 1) | prev_sep;       /* bit i: byte i - 1 separates */
+        uint64_t starts = ~sep & before, ends = sep & ~before;
+        while (ends) {
+            uint32_t e = (uint32_t)__builtin_ctzll(ends);
+            ends &= ends - 1;
+            uint64_t below = starts & ((1ull << e) - 1);
+            uint32_t st = below ? base + 63 - (uint32_t)__builtin_clzll(below) : open_at;
+            rev_word(m, s, p + st, base + e - st, tok++);
         }
-        uint32_t edges = (sep ^ ((sep << 1) | !open)) & 0xFFFFu; /* word starts and ends */
-        while (edges) {
-            uint32_t i = base + (uint32_t)__builtin_ctz(edges);
-            edges &= edges - 1;
-            if (!open) {
-                start = i;
-                open = true;
-                continue;
-            }
-            open = false;
-            rev_word(m, s, p + start, i - start, tok++);
-        }
+        if (!(sep >> 63) && starts) open_at = base + 63 - (uint32_t)__builtin_clzll(starts);
+        prev_sep = sep >> 63;
     }
-    if (open) rev_word(m, s, p + start, n - start, tok);
+    if (!prev_sep) rev_word(m, s, p + open_at, n - open_at, tok); /* ran to the end */
 }
 
 /* The word of a candidate, read backwards, against its term: [*vs, *ve) in the squashed view

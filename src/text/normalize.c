@@ -6,6 +6,7 @@
  * skeleton table. */
 #include "normalize.h"
 
+#include <emmintrin.h>
 #include <string.h>
 #include <utf8proc.h>
 
@@ -222,40 +223,96 @@ typedef struct {
     bool all; /* more than fit, or not noted (the general path): look at every word */
 } lone_syms;
 
+/* Squashes the 64 bytes at p (ASCII) into out: letters and digits as they are, the rest as
+ * spaces. *alnum: the bits of letters and digits; *sym: of the other bytes but spaces. */
+static inline void ascii_squash64(const char *p, char *out, uint64_t *alnum, uint64_t *sym)
+{
+    uint64_t t = 0, y = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + 16 * k));
+        __m128i lo = _mm_or_si128(v, _mm_set1_epi8(0x20)); /* letters lowercased */
+        __m128i al = _mm_and_si128(_mm_cmpgt_epi8(lo, _mm_set1_epi8('a' - 1)),
+                                   _mm_cmplt_epi8(lo, _mm_set1_epi8('z' + 1)));
+        __m128i dg = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                   _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+        __m128i sp = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                                  _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(8)),
+                                                _mm_cmplt_epi8(v, _mm_set1_epi8(14))));
+        __m128i an = _mm_or_si128(al, dg);
+        __m128i o = _mm_or_si128(_mm_and_si128(an, v), _mm_andnot_si128(an, _mm_set1_epi8(' ')));
+        _mm_storeu_si128((__m128i *)(out + 16 * k), o);
+        t |= (uint64_t)(uint32_t)_mm_movemask_epi8(an) << (16 * k);
+        y |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_or_si128(an, sp)) << (16 * k);
+    }
+    *alnum = t;
+    *sym = ~y;
+}
+
 /* ASCII squash without offset maps: separators become spaces, byte for byte. Returns false
- * when three spaced-out single characters need joining (the general squash handles that). */
+ * when three spaced-out single characters need joining (the general squash handles that).
+ * Words come from bit masks 64 bytes at a time and the collapsed view from a loop without
+ * a jump that depends on the text: word lengths vary, and a loop per word mispredicted
+ * its end once a word. s and out have WH_VIEW_PAD bytes of room past n + 1 (their bytes
+ * there are read and written, and mean nothing). */
 static bool squash_ascii(const char *s, uint32_t n, char *out, char *co, uint32_t *co_len,
                          lone_syms *ls)
 {
-    uint32_t singles = 0; /* consecutive one-character tokens */
-    uint32_t i = 0, w = 0;
+    uint32_t singles = 0, open_at = 0;
+    bool fail = false;
+    uint64_t prev_an = 0;  /* byte before the block is a letter or digit */
+    uint64_t pend_sym = 0; /* the last block's byte 63: a symbol after a word character */
+    for (uint32_t base = 0; base < n; base += 64) {
+        uint32_t left = n - base;
+        uint64_t T, Y, valid = left >= 64 ? ~0ull : (1ull << left) - 1;
+        ascii_squash64(s + base, out + base, &T, &Y); /* both have the room: see the caller */
+        T &= valid;                                   /* past the end: spaces */
+        Y &= valid;
+        /* a symbol between two word characters ("fU.cK"), the text's first byte excepted */
+        if (pend_sym && (T & 1)) {
+            if (ls->n < WH_ARRAY_LEN(ls->pos))
+                ls->pos[ls->n++] = base - 1;
+            else
+                ls->all = true;
+        }
+        uint64_t lone = Y & ((T << 1) | prev_an) & (T >> 1);
+        if (base == 0) lone &= ~1ull;
+        while (__builtin_expect(lone != 0, 0)) {
+            uint32_t i = (uint32_t)__builtin_ctzll(lone);
+            lone &= lone - 1;
+            if (ls->n < WH_ARRAY_LEN(ls->pos))
+                ls->pos[ls->n++] = base + i;
+            else
+                ls->all = true;
+        }
+        pend_sym = (Y >> 63) & (T >> 62) & 1;
+        /* words: each ends where a word character is followed by another byte */
+        uint64_t before = (T << 1) | prev_an;
+        uint64_t starts = T & ~before, ends = ~T & before;
+        while (ends) {
+            uint32_t e = (uint32_t)__builtin_ctzll(ends);
+            ends &= ends - 1;
+            uint64_t below = starts & ((1ull << e) - 1);
+            uint32_t st = below ? base + 63 - (uint32_t)__builtin_clzll(below) : open_at;
+            singles = base + e - st == 1 ? singles + 1 : 0;
+            fail |= singles >= 3;
+        }
+        if ((T >> 63) && starts) open_at = base + 63 - (uint32_t)__builtin_clzll(starts);
+        prev_an = T >> 63;
+    }
+    if (prev_an) { /* a word ran to the end */
+        singles = n - open_at == 1 ? singles + 1 : 0;
+        fail |= singles >= 3;
+    }
+    if (fail) return false;
+    /* the collapsed view: runs of a byte once, 'l' read as 'i' */
+    uint32_t w = 0;
     unsigned char last = 0;
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        if (!(ascii_class[c] & (C_ALPHA | C_DIGIT))) {
-            if (i > 0 && i + 1 < n && !(ascii_class[c] & C_SPACE) &&
-                (ascii_class[(unsigned char)s[i - 1]] & ascii_class[(unsigned char)s[i + 1]] &
-                 (C_ALPHA | C_DIGIT))) {
-                if (ls->n < WH_ARRAY_LEN(ls->pos))
-                    ls->pos[ls->n++] = i;
-                else
-                    ls->all = true;
-            }
-            out[i++] = ' ';
-            if (last != ' ') co[w++] = (char)(last = ' ');
-            continue;
-        }
-        uint32_t st = i;
-        while (i < n && (ascii_class[c = (unsigned char)s[i]] & (C_ALPHA | C_DIGIT))) {
-            out[i++] = (char)c;
-            unsigned char d = c == 'l' ? 'i' : c; /* the collapsed view, in the same pass */
-            if (d != last) co[w++] = (char)(last = d);
-        }
-        if (i - st == 1) {
-            if (++singles >= 3) return false;
-        } else {
-            singles = 0;
-        }
+    for (uint32_t i = 0; i < n; i++) {
+        unsigned char o = (unsigned char)out[i];
+        unsigned char d = o == 'l' ? 'i' : o;
+        co[w] = (char)d;
+        w += d != last;
+        last = d;
     }
     out[n] = 0;
     co[w] = 0;
@@ -932,6 +989,103 @@ uint32_t wh_collapse(const char *s, uint32_t n, char *out)
     return w;
 }
 
+typedef struct {
+    uint32_t up, al, dg, sp, lt, pr; /* counts; leet and pair bits */
+    uint32_t prevq, carry, longest;  /* Q of the last chunk; E run at its end; longest run */
+    unsigned char prev;              /* the last chunk's last byte */
+} ascii_acc;
+
+/* One chunk of wh_ascii_pass: v its bytes, valid the bits of real ones, first whether it is
+ * the text's first. Returns v lowercased. Without a jump that depends on the text. */
+static inline __attribute__((always_inline)) __m128i ascii_chunk(__m128i v, uint32_t valid,
+                                                                 bool first, ascii_acc *c)
+{
+    const __m128i x20 = _mm_set1_epi8(0x20);
+#define IN(lo, hi)                                                                                 \
+    _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8((lo)-1)),                                        \
+                  _mm_cmplt_epi8(v, _mm_set1_epi8((hi) + 1)))
+#define EQ(ch) _mm_cmpeq_epi8(v, _mm_set1_epi8(ch))
+    __m128i u = IN('A', 'Z'), l = IN('a', 'z'), d = IN('0', '9');
+    __m128i w = _mm_or_si128(EQ(' '), IN(9, 13));
+    /* leet_map's keys: the digits but 2 and 6, and @ $ ! | + */
+    __m128i lk = _mm_or_si128(_mm_andnot_si128(_mm_or_si128(EQ('2'), EQ('6')), d),
+                              _mm_or_si128(_mm_or_si128(EQ('@'), EQ('$')),
+                                           _mm_or_si128(_mm_or_si128(EQ('!'), EQ('|')), EQ('+'))));
+#undef IN
+#undef EQ
+    __m128i pv = _mm_or_si128(_mm_slli_si128(v, 1), _mm_cvtsi32_si128(c->prev));
+    uint32_t U = (uint32_t)_mm_movemask_epi8(u) & valid;
+    uint32_t A = (uint32_t)_mm_movemask_epi8(_mm_or_si128(u, l)) & valid;
+    uint32_t D = (uint32_t)_mm_movemask_epi8(d) & valid;
+    uint32_t S = (uint32_t)_mm_movemask_epi8(w) & valid;
+    /* the text's first byte repeats nothing (not even a NUL) */
+    uint32_t Q = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, pv)) & valid & (first ? ~1u : ~0u);
+    uint32_t E = Q & ~S;
+    c->up += (uint32_t)__builtin_popcount(U);
+    c->al += (uint32_t)__builtin_popcount(A);
+    c->dg += (uint32_t)__builtin_popcount(D);
+    c->sp += (uint32_t)__builtin_popcount(S);
+    c->lt |= (uint32_t)_mm_movemask_epi8(lk) & valid;
+    /* pairs: W's bit i + 2 is Q_i, its bits 0 and 1 the last chunk's Q_14 and Q_15 */
+    uint32_t W = (Q << 2) | (c->prevq >> 14);
+    c->pr |= E & ~(W >> 1) & W;
+    c->prevq = Q;
+    /* the longest run of E bits: the one continued from the last chunk, then those inside
+     * (each x &= x >> 1 shortens every run by one; runs of 4+ are rare enough to loop) */
+    uint32_t lead = c->carry + (uint32_t)__builtin_ctz(~E);
+    uint32_t x = E, k = x != 0;
+    x &= x >> 1, k += x != 0;
+    x &= x >> 1, k += x != 0;
+    x &= x >> 1;
+    while (__builtin_expect(x != 0, 0))
+        k++, x &= x >> 1;
+    uint32_t m = lead > k ? lead : k;
+    c->longest = m > c->longest ? m : c->longest;
+    c->carry = (uint32_t)__builtin_clz(~(E << 16)) + (E == 0xFFFFu ? c->carry : 0);
+    c->prev = (unsigned char)(_mm_extract_epi16(v, 7) >> 8);
+    return _mm_or_si128(v, _mm_and_si128(u, x20));
+}
+
+/* The ASCII pass, 16 bytes at a time (SSE2): lowercases raw[0..n) into fo and sk, counts
+ * the features' classes, finds the longest run of one character (a space does not repeat:
+ * "a    b" is not spam), whether a leetspeak character occurs (*leet) and whether two
+ * doubled letters follow each other ("ffuu", the trigger of the doubled reading: *pairs).
+ * Byte i's bits: E (it repeats byte i - 1 and is not a space) and Q (it equals byte i - 1;
+ * never for the first byte). A run of k equal bytes is k - 1 E bits in a row;
+ * a pair starts at i when E_i, not Q_(i-1), and Q_(i-2), i >= 3. This is the scalar loop it
+ * replaced, bit for bit (test_normalize checks it against that loop on random texts): every
+ * chat line pays it, and byte at a time it was a third of the view building. */
+void wh_ascii_pass(const char *raw, uint32_t n, char *fo, char *sk, wh_features *f, bool *leet,
+                   bool *pairs)
+{
+    ascii_acc c = {0};
+    uint32_t base = 0;
+    for (; base + 16 <= n; base += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(raw + base));
+        __m128i lower = ascii_chunk(v, 0xFFFFu, base == 0, &c);
+        _mm_storeu_si128((__m128i *)(fo + base), lower);
+        _mm_storeu_si128((__m128i *)(sk + base), lower);
+    }
+    if (base < n) {
+        uint32_t left = n - base;
+        char t[16] = {0};
+        memcpy(t, raw + base, left);
+        __m128i lower =
+            ascii_chunk(_mm_loadu_si128((const __m128i *)t), (1u << left) - 1, base == 0, &c);
+        _mm_storeu_si128((__m128i *)(fo + base), lower); /* they have the room */
+        _mm_storeu_si128((__m128i *)(sk + base), lower);
+    }
+    f->length = n;
+    f->letters = c.al;
+    f->upper = c.up;
+    f->digits = c.dg;
+    f->spaces = c.sp;
+    f->symbols = n - c.al - c.dg - c.sp;
+    f->max_run = n ? c.longest + 1 : 0;
+    *leet = c.lt != 0;
+    *pairs = c.pr != 0;
+}
+
 wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
 {
     memset(out, 0, sizeof(*out));
@@ -941,37 +1095,14 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
     out->v[WH_VIEW_RAW] = (wh_view){raw, n, NULL, NULL};
     out->ascii = wh_is_ascii(raw, n);
     if (out->ascii) {
-        char *fo = wh_arena_alloc(a, (size_t)n * 2 + 2);
-        if (!fo) return WH_ENOMEM;
-        char *sk = fo + n + 1;
-        unsigned char prev = 0;
-        uint32_t run = 0, cnt[6] = {0}, any = 0;
-        bool pairs = false;
-        for (uint32_t i = 0; i < n; i++) {
-            unsigned char c = (unsigned char)raw[i];
-            unsigned char k = ascii_class[c];
-            cnt[0] += k & C_ALPHA;
-            cnt[1] += (k & C_UPPER) >> 1;
-            cnt[2] += (k & C_DIGIT) >> 2;
-            cnt[3] += (k & C_SPACE) >> 3;
-            cnt[4] += (k & C_SYMBOL) >> 4;
-            any |= k;
-            run = c == prev && !(k & C_SPACE) ? run + 1 : 1; /* spaces are not "repeated" spam */
-            /* the trigger of the doubled reading: two doubled letters in a row ("ffuu") */
-            if (run == 2 && i >= 3 && raw[i - 2] == raw[i - 3] && raw[i - 2] != (char)c)
-                pairs = true;
-            prev = c;
-            if (run > f->max_run) f->max_run = run;
-            fo[i] = sk[i] = ascii_lower[c];
-        }
+        /* room past the end: 16-byte stores here, 64-byte reads in squash_ascii */
+        char *fo = wh_arena_alloc(a, (size_t)n + 1 + 16);
+        char *sk = wh_arena_alloc(a, (size_t)n + 1 + WH_VIEW_PAD);
+        if (!fo || !sk) return WH_ENOMEM;
+        bool any_leet, pairs;
+        wh_ascii_pass(raw, n, fo, sk, f, &any_leet, &pairs);
         fo[n] = sk[n] = 0;
-        f->length = n;
-        f->letters = cnt[0];
-        f->upper = cnt[1];
-        f->digits = cnt[2];
-        f->spaces = cnt[3];
-        f->symbols = cnt[4];
-        unsigned leet = (any & C_LEET) ? leet_in_place(sk, n, true) : 0;
+        unsigned leet = any_leet ? leet_in_place(sk, n, true) : 0;
         if (leet & LEET_SYMBOL) {
             preleet = wh_arena_alloc(a, (size_t)n + 1);
             if (!preleet) return WH_ENOMEM;
@@ -1005,7 +1136,7 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
         vb_finish(&sb, &out->v[WH_VIEW_SKELETON]);
     }
     const wh_view *sv = &out->v[WH_VIEW_SKELETON];
-    char *sq = out->ascii ? wh_arena_alloc(a, (size_t)sv->len * 2 + 2) : NULL;
+    char *sq = out->ascii ? wh_arena_alloc(a, (size_t)sv->len * 2 + 2 + WH_VIEW_PAD) : NULL;
     uint32_t co_len = 0;
     lone_syms ls = {.n = 0, .all = !out->ascii};
     if (sq && squash_ascii(sv->s, sv->len, sq, sq + sv->len + 1, &co_len, &ls)) {
@@ -1034,7 +1165,7 @@ wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out)
     }
     if (!out->v[WH_VIEW_COLLAPSED].s) {
         const wh_view *qv = &out->v[WH_VIEW_SQUASHED];
-        char *co = wh_arena_alloc(a, qv->len + 1);
+        char *co = wh_arena_alloc(a, (size_t)qv->len + 1 + WH_VIEW_PAD);
         if (!co) return WH_ENOMEM;
         out->v[WH_VIEW_COLLAPSED] = (wh_view){co, wh_collapse(qv->s, qv->len, co), NULL, NULL};
     }

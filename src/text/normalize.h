@@ -26,6 +26,9 @@ typedef enum {
     WH_VIEW__COUNT
 } wh_view_id;
 #define WH_VIEW__PUBLIC WH_VIEW_COLLAPSED /* views a rule may name */
+/* Bytes past the collapsed view's terminator that may be read (never used): the matcher
+ * reads its separators 64 bytes at a time. */
+#define WH_VIEW_PAD 64
 
 extern const char *const wh_view_names[WH_VIEW__COUNT];
 bool wh_view_from_name(const char *name, size_t n, wh_view_id *out);
@@ -69,6 +72,13 @@ typedef struct {
 
 /* Builds all views and features of raw[0..n) (valid UTF-8). */
 wh_status wh_text_build(const char *raw, uint32_t n, wh_arena *a, wh_text *out);
+
+/* The ASCII text's pass of wh_text_build (exposed for its test): raw[0..n) lowercased into
+ * fo and sk (n bytes each, not terminated; each needs 16 bytes of room past n, which it
+ * may overwrite), the class counts and max_run into f, whether a leetspeak character
+ * occurs, whether two doubled letters follow each other ("ffuu"). */
+void wh_ascii_pass(const char *raw, uint32_t n, char *fo, char *sk, wh_features *f, bool *leet,
+                   bool *pairs);
 
 /* Maps a [from, to) span of a view to a raw span. */
 void wh_view_to_raw(const wh_view *v, uint32_t from, uint32_t to, uint32_t *rs, uint32_t *re);

@@ -966,3 +966,116 @@ TEST(terms_have_no_alternate_readings)
     t = wh_normalize_term("Blow|Job", 8, WH_VIEW_SQUASHED, &arena, &n);
     ASSERT_STR(t, "blowijob");
 }
+
+/* ---- the ASCII fast paths against byte-at-a-time references ---------------------- */
+
+static uint64_t prop_state = 0x9E3779B97F4A7C15ull;
+static uint32_t prop_next(void)
+{
+    prop_state ^= prop_state << 13, prop_state ^= prop_state >> 7, prop_state ^= prop_state << 17;
+    return (uint32_t)(prop_state >> 32);
+}
+
+/* A random ASCII text over an alphabet rich in what the pass looks for: runs, doubled
+ * pairs, spaces and tabs, leet digits and symbols, upper case, NUL. */
+static uint32_t prop_text(char *buf, uint32_t max, const char *alphabet)
+{
+    uint32_t n = prop_next() % (max + 1), na = (uint32_t)strlen(alphabet);
+    for (uint32_t i = 0; i < n;) {
+        char c = alphabet[prop_next() % na];
+        uint32_t run = prop_next() % 4 == 0 ? 1 + prop_next() % 5 : 1;
+        for (uint32_t k = 0; k < run && i < n; k++)
+            buf[i++] = c;
+    }
+    return n;
+}
+
+TEST(ascii_pass_equals_the_byte_loop)
+{
+    static const char alphabet[] = "aabfFuUkK  \t\n0123456789@$!|+.,-'~_";
+    char raw[200], fo[200 + 17], sk[200 + 17];
+    for (int iter = 0; iter < 20000; iter++) {
+        uint32_t n = prop_text(raw, iter % 10 == 0 ? 200 : 70, alphabet);
+        if (iter % 97 == 0 && n) raw[prop_next() % n] = 0; /* a NUL in the text */
+        wh_features f;
+        memset(&f, 0, sizeof(f));
+        bool leet, pairs;
+        wh_ascii_pass(raw, n, fo, sk, &f, &leet, &pairs);
+        /* the reference: the loop this pass replaced */
+        uint32_t letters = 0, upper = 0, digits = 0, spaces = 0, run = 0, max_run = 0;
+        bool rleet = false, rpairs = false;
+        unsigned char prev = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)raw[i];
+            bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+            bool space = c == ' ' || (c >= 9 && c <= 13);
+            letters += alpha;
+            upper += c >= 'A' && c <= 'Z';
+            digits += c >= '0' && c <= '9';
+            spaces += space;
+            rleet |= (c >= '0' && c <= '9' && c != '2' && c != '6') || (c && strchr("@$!|+", c));
+            run = c == prev && !space ? run + 1 : 1;
+            if (run == 2 && i >= 3 && raw[i - 2] == raw[i - 3] && raw[i - 2] != (char)c)
+                rpairs = true;
+            prev = c;
+            if (run > max_run) max_run = run;
+            char lower = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            if (fo[i] != lower || sk[i] != lower)
+                T_FAIL("iteration %d: byte %u not lowered", iter, i);
+        }
+        ASSERT_EQ(f.length, n);
+        ASSERT_EQ(f.letters, letters);
+        ASSERT_EQ(f.upper, upper);
+        ASSERT_EQ(f.digits, digits);
+        ASSERT_EQ(f.spaces, spaces);
+        ASSERT_EQ(f.symbols, n - letters - digits - spaces);
+        if (f.max_run != max_run || leet != rleet || pairs != rpairs)
+            T_FAIL("iteration %d (%u bytes): max_run %u/%u leet %d/%d pairs %d/%d", iter, n,
+                   f.max_run, max_run, leet, rleet, pairs, rpairs);
+    }
+}
+
+/* Lowercase text without leet, so no alternate reading is added: the squashed view is the
+ * letters and digits with every other byte a space, and the collapsed view (what the word
+ * lists scan) that with runs once and 'l' as 'i' -- unless three one-character words in a
+ * row are joined ("f u c k"), which the general path does. */
+TEST(ascii_squash_equals_the_byte_loop)
+{
+    static const char alphabet[] = "abcilllssxyz  26.,;-'\t";
+    char raw[300], sq[300], co[300];
+    int fast = 0;
+    for (int iter = 0; iter < 20000; iter++) {
+        uint32_t n = prop_text(raw, iter % 10 == 0 ? 299 : 90, alphabet);
+        raw[n] = 0;
+        uint32_t singles = 0, len = 0, w = 0;
+        bool joined = false;
+        char last = 0;
+        for (uint32_t i = 0; i <= n; i++) {
+            bool an = i < n && ((raw[i] >= 'a' && raw[i] <= 'z') || raw[i] == '2' || raw[i] == '6');
+            if (an) {
+                len++;
+            } else if (len) {
+                singles = len == 1 ? singles + 1 : 0;
+                joined |= singles >= 3;
+                len = 0;
+            }
+            if (i == n) break;
+            sq[i] = an ? raw[i] : ' ';
+            char d = sq[i] == 'l' ? 'i' : sq[i];
+            if (d != last) co[w++] = last = d;
+        }
+        sq[n] = co[w] = 0;
+        const wh_text *t = build(raw);
+        if (joined) continue; /* the general path's own tests cover joining */
+        /* two doubled letters in a row ("ll22") add the doubled reading after a newline */
+        const char *q = t->v[WH_VIEW_SQUASHED].s;
+        if (strncmp(q, sq, n) != 0 || (q[n] && q[n] != ' ' && q[n] != '\n'))
+            T_FAIL("iteration %d: squashed \"%s\", expected \"%s\"", iter, q, sq);
+        if (q[n]) continue;
+        fast++;
+        if (strcmp(t->v[WH_VIEW_COLLAPSED].s, co) != 0)
+            T_FAIL("iteration %d: collapsed \"%s\", expected \"%s\"", iter,
+                   t->v[WH_VIEW_COLLAPSED].s, co);
+    }
+    ASSERT(fast > 2000); /* the fast path was the one tested */
+}
