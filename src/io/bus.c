@@ -29,6 +29,8 @@ struct part {
     atomic_bool run;          /* owned: consume (cleared to fence or release) */
     atomic_int_fast64_t good; /* monotonic ms until which the claim is surely ours */
     uint64_t rev;             /* the KV revision of our claim */
+    uint64_t done_seq;        /* stream sequence of the last event acked (0: none yet) */
+    uint64_t snap_seq;        /* the one the last snapshot covers */
 };
 
 struct wh_bus {
@@ -38,14 +40,14 @@ struct wh_bus {
     kvStore *kv;
     char instance[96];
     uint32_t nparts;
-    int64_t lease_ms;
+    int64_t lease_ms, snapshot_ms;
     int batch;
     part *parts;
     pthread_t coord;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stop;
-    atomic_uint_fast64_t events, published, acked, fenced, claims, kv_ops;
+    atomic_uint_fast64_t events, published, acked, fenced, claims, kv_ops, snapshots, replayed;
 };
 
 static int64_t mono_ms(void)
@@ -147,17 +149,15 @@ static bool blank(const char *p, int n)
 
 /* Decides one fetched batch and publishes its decisions; true when every message may be
  * acked (false: leave them to be redelivered). */
-static bool handle_batch(part *pt, jsCtx *js, natsMsgList *l, wh_buf *body, wh_buf *out,
-                         wh_buf *subj, wh_buf *mid, wh_jtok *tok)
+/* The NDJSON body of a batch. One line per message: a message with a line break in it
+ * (pretty-printed JSON) is flattened, since a line break between JSON tokens is only white
+ * space; a blank message becomes a line that is not an event, so that it gets its error. */
+static void batch_body(natsMsg **msgs, int count, wh_buf *body)
 {
-    wh_bus *b = pt->bus;
-    /* One line per message: a message with a line break in it (pretty-printed JSON) is
-     * flattened, since a line break between JSON tokens is only white space; a blank
-     * message becomes a line that is not an event, so that it gets its error line. */
     body->len = 0;
-    for (int i = 0; i < l->Count; i++) {
-        const char *d = natsMsg_GetData(l->Msgs[i]);
-        int n = natsMsg_GetDataLength(l->Msgs[i]);
+    for (int i = 0; i < count; i++) {
+        const char *d = natsMsg_GetData(msgs[i]);
+        int n = natsMsg_GetDataLength(msgs[i]);
         if (blank(d, n)) {
             wh_buf_puts(body, "\"\"\n");
             continue;
@@ -168,6 +168,22 @@ static bool handle_batch(part *pt, jsCtx *js, natsMsgList *l, wh_buf *body, wh_b
             if (body->p[k] == '\n' || body->p[k] == '\r') body->p[k] = ' ';
         wh_buf_putc(body, '\n');
     }
+}
+
+static uint64_t stream_seq(natsMsg *m)
+{
+    jsMsgMetaData *meta = NULL;
+    if (natsMsg_GetMetaData(&meta, m) != NATS_OK) return 0;
+    uint64_t seq = meta->Sequence.Stream;
+    jsMsgMetaData_Destroy(meta);
+    return seq;
+}
+
+static bool handle_batch(part *pt, jsCtx *js, natsMsgList *l, wh_buf *body, wh_buf *out,
+                         wh_buf *subj, wh_buf *mid, wh_jtok *tok)
+{
+    wh_bus *b = pt->bus;
+    batch_body(l->Msgs, l->Count, body);
     if (body->oom) return false;
     wh_ingest_req r;
     for (int tries = 0;; tries++) {
@@ -197,6 +213,124 @@ static bool handle_batch(part *pt, jsCtx *js, natsMsgList *l, wh_buf *body, wh_b
     return owned(pt);
 }
 
+/* ---- the partition's state ---- */
+
+/* Writes the partition's state as the snapshot covering pt->done_seq (from the partition's
+ * thread, between batches, so the state is exactly that of the events up to it). */
+static void save_state(part *pt, jsCtx *js)
+{
+    wh_bus *b = pt->bus;
+    if (pt->done_seq == pt->snap_seq) return;
+    char *buf = NULL;
+    size_t len = 0;
+    wh_error e;
+    if (wh_service_part_save(b->svc, pt->p, b->nparts, &buf, &len, &e) != WH_OK) {
+        fprintf(stderr, "whiply: bus: %s\n", e.message);
+        return;
+    }
+    if (!buf) { /* the ruleset keeps no state */
+        pt->snap_seq = pt->done_seq;
+        return;
+    }
+    wh_status st = wh_bus_snap_write(js, pt->p, pt->done_seq, buf, len,
+                                     natsConnection_GetMaxPayload(b->n.nc), &e);
+    free(buf);
+    if (st != WH_OK) {
+        fprintf(stderr, "whiply: bus: %s\n", e.message);
+        return;
+    }
+    pt->snap_seq = pt->done_seq;
+    atomic_fetch_add(&b->snapshots, 1);
+}
+
+/* Takes the partition's state over: the last snapshot, then, decided again for the state
+ * alone, the events after it that an earlier owner acknowledged (up to the consumer's ack
+ * floor). False when NATS did not answer (the caller tries again; the load drops what a
+ * failed attempt left). A snapshot that cannot be read or loaded is reported and the
+ * partition replayed from its first event instead. */
+static bool restore_state(part *pt, jsCtx *js, const char *filter, const char *durable,
+                          wh_buf *body, wh_buf *out)
+{
+    wh_bus *b = pt->bus;
+    wh_error e;
+    char *buf = NULL;
+    size_t len = 0;
+    uint64_t seq = 0;
+    if (wh_bus_snap_read(js, pt->p, &seq, &buf, &len, &e) != WH_OK) {
+        if (e.code == WH_EUNAVAILABLE) return false;
+        fprintf(stderr, "whiply: bus: %s; replaying the partition from its first event\n",
+                e.message);
+        seq = 0;
+    }
+    if (wh_service_part_load(b->svc, pt->p, b->nparts, (const unsigned char *)buf, len, &e) !=
+        WH_OK) {
+        fprintf(stderr, "whiply: bus: %s; replaying the partition from its first event\n",
+                e.message);
+        seq = 0;
+        wh_service_part_load(b->svc, pt->p, b->nparts, NULL, 0, NULL);
+    }
+    free(buf);
+    pt->snap_seq = pt->done_seq = seq;
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    uint64_t floor = 0;
+    natsStatus s = js_GetConsumerInfo(&ci, js, WH_BUS_EVENTS_STREAM, durable, NULL, &jerr);
+    if (s == NATS_OK) {
+        floor = ci->AckFloor.Stream;
+        jsConsumerInfo_Destroy(ci);
+    } else if (s != NATS_NOT_FOUND) {
+        return false;
+    }
+    if (floor <= seq) return true;
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = WH_BUS_EVENTS_STREAM;
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = seq + 1;
+    so.Config.AckPolicy = js_AckNone;
+    natsSubscription *sub = NULL;
+    if (js_PullSubscribe(&sub, js, filter, NULL, NULL, &so, &jerr) != NATS_OK) return false;
+    bool ok = true;
+    uint64_t last = seq;
+    while (last < floor && atomic_load(&pt->run)) {
+        natsMsgList l = {0};
+        s = natsSubscription_Fetch(&l, sub, b->batch, 2000, &jerr);
+        if (s == NATS_TIMEOUT || (s == NATS_OK && l.Count == 0)) {
+            /* the stream no longer holds them (its limits): the state is what is left */
+            fprintf(stderr,
+                    "whiply: bus: partition %u: events up to sequence %llu are gone from the "
+                    "stream; replayed up to %llu\n",
+                    pt->p, (unsigned long long)floor, (unsigned long long)last);
+            natsMsgList_Destroy(&l);
+            break;
+        }
+        if (s != NATS_OK) {
+            natsMsgList_Destroy(&l);
+            ok = false;
+            break;
+        }
+        int k = 0;
+        uint64_t ks = last;
+        for (; k < l.Count; k++) {
+            uint64_t q = stream_seq(l.Msgs[k]);
+            if (q > floor) break;
+            ks = q;
+        }
+        batch_body(l.Msgs, k, body);
+        out->len = 0;
+        wh_ingest_req r = {.body = body->p, .len = body->len, .out = out, .replay = true};
+        if (body->oom || (k && wh_ingest_submit(b->svc, &r) != WH_OK)) ok = false;
+        atomic_fetch_add(&b->replayed, (uint64_t)k);
+        last = k < l.Count ? floor : ks;
+        natsMsgList_Destroy(&l);
+        if (!ok) break;
+    }
+    natsSubscription_Unsubscribe(sub); /* the ephemeral consumer goes with it */
+    natsSubscription_Destroy(sub);
+    if (ok) pt->done_seq = last;
+    return ok;
+}
+
 static void *part_main(void *arg)
 {
     part *pt = arg;
@@ -217,6 +351,9 @@ static void *part_main(void *arg)
     wh_buf_init(&subj);
     wh_buf_init(&mid);
     if (!tok || natsConnection_JetStream(&js, b->n.nc, &jo) != NATS_OK) goto done;
+    while (atomic_load(&pt->run) && !restore_state(pt, js, filter, durable, &body, &out))
+        usleep(500000);
+    int64_t last_snap = mono_ms();
     while (atomic_load(&pt->run) && !sub) {
         jsSubOptions so;
         jsSubOptions_Init(&so);
@@ -263,6 +400,7 @@ static void *part_main(void *arg)
                  * cannot leave the batch to be delivered again */
                 if (natsMsg_AckSync(l.Msgs[l.Count - 1], NULL, &jerr) == NATS_OK) {
                     atomic_fetch_add(&b->acked, (uint64_t)l.Count);
+                    pt->done_seq = stream_seq(l.Msgs[l.Count - 1]);
                     break;
                 }
             }
@@ -277,7 +415,13 @@ static void *part_main(void *arg)
             usleep(tries < 10 ? 50000 : 500000);
         }
         natsMsgList_Destroy(&l);
+        if (mono_ms() - last_snap >= b->snapshot_ms) {
+            save_state(pt, js);
+            last_snap = mono_ms();
+        }
     }
+    /* let go while still ours (a release, a stop): the next owner replays nothing */
+    if (js && mono_ms() < atomic_load(&pt->good)) save_state(pt, js);
 done:
     atomic_store(&pt->run, false); /* ended on its own (out of memory): the next round sees it */
     if (sub) natsSubscription_Destroy(sub); /* the durable consumer stays for the next owner */
@@ -417,6 +561,7 @@ wh_bus *wh_bus_start(wh_service *svc, const wh_config *cfg, wh_error *e)
     b->nparts = (uint32_t)cfg->bus.partitions;
     b->lease_ms = cfg->bus.lease_ms;
     b->batch = (int)cfg->bus.batch;
+    b->snapshot_ms = cfg->bus.snapshot_ms;
     if (!cfg->bus.instance || !strcmp(cfg->bus.instance, "auto")) {
         char host[64] = "whiply";
         gethostname(host, sizeof(host) - 1);
@@ -524,6 +669,8 @@ void wh_bus_stats_get(wh_bus *b, wh_bus_stats *out)
     out->fenced = atomic_load(&b->fenced);
     out->claims = atomic_load(&b->claims);
     out->kv_ops = atomic_load(&b->kv_ops);
+    out->snapshots = atomic_load(&b->snapshots);
+    out->replayed = atomic_load(&b->replayed);
 }
 
 void wh_bus_metrics(void *ud, wh_buf *out)
@@ -550,6 +697,11 @@ void wh_bus_metrics(void *ud, wh_buf *out)
         {"whiply_bus_claims_total", "Partitions claimed.", offsetof(wh_bus_stats, claims)},
         {"whiply_bus_kv_ops_total", "Operations on the ownership bucket.",
          offsetof(wh_bus_stats, kv_ops)},
+        {"whiply_bus_snapshots_total", "Partition state snapshots written.",
+         offsetof(wh_bus_stats, snapshots)},
+        {"whiply_bus_replayed_total",
+         "Events an earlier owner decided, decided again for the state when taking a partition.",
+         offsetof(wh_bus_stats, replayed)},
     };
     for (size_t i = 0; i < sizeof(ctr) / sizeof(ctr[0]); i++)
         wh_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s{instance=\"%s\"} %llu\n",

@@ -3,6 +3,7 @@
  * Streams (created when missing, with the configured replicas and duplicate window):
  *   WHIPLY_EVENTS     whiply.events.>                      the input, P partitions
  *   WHIPLY_DECISIONS  whiply.decisions.>, whiply.actions.>  what was decided, what to do
+ *   WHIPLY_STATE      whiply.state.>                       each partition's state snapshot
  *   KV whiply_owners  who owns which partition, who is alive
  *
  * An instance (`whiply serve` with bus.url) claims partitions in the KV bucket and consumes
@@ -19,9 +20,18 @@
  * to the live member with the highest rendezvous score hash(member, p); its owner holds
  * p.<p> (created with kvStore_Create, renewed with kvStore_Update on the revision it last
  * wrote). A renewal that fails means another instance may own it: consuming stops at once
- * (fencing) and nothing more of that partition is published or acked. */
+ * (fencing) and nothing more of that partition is published or acked.
+ *
+ * State moves with a partition (bus_state.c): its owner snapshots the partition's behaviour
+ * state (state/shard.h, wh_state_save_part) with the stream sequence it covers, every
+ * bus.snapshot and when it lets the partition go; a new owner loads the last snapshot and
+ * replays, for the state alone (no audit rows, nothing published), the partition's events
+ * after that sequence up to the consumer's ack floor -- those an earlier owner decided --
+ * so it decides what follows as that owner would have. */
 #ifndef WH_IO_BUS_H
 #define WH_IO_BUS_H
+
+#include <nats/nats.h>
 
 #include "base/base.h"
 #include "io/subject.h"
@@ -33,6 +43,7 @@ typedef struct wh_service wh_service;
 #define WH_BUS_EVENTS_STREAM "WHIPLY_EVENTS"
 #define WH_BUS_OUT_STREAM "WHIPLY_DECISIONS"
 #define WH_BUS_KV_BUCKET "whiply_owners"
+#define WH_BUS_STATE_STREAM "WHIPLY_STATE"
 
 /* Connects to cfg->bus.url, makes sure the streams and the bucket exist, and starts
  * claiming and consuming partitions for svc. NULL with e filled (WH_EUNAVAILABLE: no
@@ -48,10 +59,19 @@ typedef struct {
     uint32_t partitions;
     uint8_t owned[WH_BUS_MAX_PARTITIONS_BYTES];
     uint64_t events, published, acked, fenced, claims, kv_ops;
+    uint64_t snapshots, replayed; /* state snapshots written; events replayed for state */
 } wh_bus_stats;
 void wh_bus_stats_get(wh_bus *b, wh_bus_stats *out);
 /* The bus's lines of /metrics (a wh_metrics_fn; ud is the bus): which partitions this
  * instance owns, and its counters. */
 void wh_bus_metrics(void *ud, wh_buf *out);
+
+/* A partition's state snapshot in WHIPLY_STATE (bus_state.c): write buf as the snapshot
+ * covering stream sequence seq, in chunks of half max_payload; read the last one (*buf NULL
+ * and *seq 0 when there is none; malloc'd). A snapshot that is not whole is an error. */
+wh_status wh_bus_snap_write(jsCtx *js, uint32_t p, uint64_t seq, const char *buf, size_t len,
+                            int64_t max_payload, wh_error *e);
+wh_status wh_bus_snap_read(jsCtx *js, uint32_t p, uint64_t *seq, char **buf, size_t *len,
+                           wh_error *e);
 
 #endif

@@ -70,7 +70,7 @@ void wh_nats_close(wh_nats *n)
 }
 
 static wh_status ensure(wh_nats *n, const char *name, const char **subjects, int nsub, int replicas,
-                        int64_t duplicates_ms, wh_error *e)
+                        int64_t duplicates_ms, int64_t per_subject, wh_error *e)
 {
     char why[256];
     jsErrCode jerr = 0;
@@ -91,6 +91,7 @@ static wh_status ensure(wh_nats *n, const char *name, const char **subjects, int
     c.Storage = js_FileStorage;
     c.Replicas = replicas;
     c.Duplicates = duplicates_ms * 1000000; /* ns */
+    if (per_subject) c.MaxMsgsPerSubject = per_subject;
     jerr = 0;
     s = js_AddStream(&si, n->js, &c, NULL, &jerr);
     if (s != NATS_OK)
@@ -104,7 +105,10 @@ wh_status wh_nats_streams(wh_nats *n, int replicas, int64_t duplicates_ms, wh_er
 {
     const char *ev[] = {"whiply.events.>"};
     const char *out[] = {"whiply.decisions.>", "whiply.actions.>"};
-    wh_status st = ensure(n, WH_BUS_EVENTS_STREAM, ev, 1, replicas, duplicates_ms, e);
-    if (st == WH_OK) st = ensure(n, WH_BUS_OUT_STREAM, out, 2, replicas, duplicates_ms, e);
+    const char *state[] = {"whiply.state.>"};
+    wh_status st = ensure(n, WH_BUS_EVENTS_STREAM, ev, 1, replicas, duplicates_ms, 0, e);
+    if (st == WH_OK) st = ensure(n, WH_BUS_OUT_STREAM, out, 2, replicas, duplicates_ms, 0, e);
+    /* one message a subject: a snapshot's manifest and chunks replace the last ones */
+    if (st == WH_OK) st = ensure(n, WH_BUS_STATE_STREAM, state, 1, replicas, duplicates_ms, 1, e);
     return st;
 }

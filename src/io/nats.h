@@ -19,7 +19,7 @@ wh_status wh_nats_open(wh_nats *n, const char *url, const char *name, const jsOp
                        wh_error *e);
 void wh_nats_close(wh_nats *n);
 
-/* Makes sure the events and decisions streams exist with these replicas and duplicate
+/* Makes sure the events, decisions and state streams exist with these replicas and duplicate
  * window (an existing stream is left as it is). */
 wh_status wh_nats_streams(wh_nats *n, int replicas, int64_t duplicates_ms, wh_error *e);
 

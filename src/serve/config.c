@@ -55,6 +55,7 @@ const char wh_config_default_yaml[] =
     "  replicas: 1               # copies of each stream (3 on a 3-node cluster)\n"
     "  duplicates: 2m            # JetStream drops a republish of one id within this\n"
     "  batch: 128                # events fetched and decided at once per partition\n"
+    "  snapshot: 30s             # each owned partition's state is saved this often\n"
     "tokens: []                  # none: an admin token is made in DATA/admin.token\n";
 
 typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_DURATION, OPT_SYNC } opt_type;
@@ -103,6 +104,7 @@ static const opt_def opts[] = {
     {"bus.replicas", OPT_INT, O(bus.replicas), 1, 5, false},
     {"bus.duplicates", OPT_DURATION, O(bus.duplicates_ms), 1000, 7 * 86400 * 1000LL, false},
     {"bus.batch", OPT_INT, O(bus.batch), 1, 10000, false},
+    {"bus.snapshot", OPT_DURATION, O(bus.snapshot_ms), 1000, 86400 * 1000LL, false},
 };
 #undef O
 

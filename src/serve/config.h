@@ -75,6 +75,7 @@ typedef struct {
         int64_t replicas;      /* stream replicas */
         int64_t duplicates_ms; /* JetStream's duplicate window */
         int64_t batch;         /* events fetched at once per partition */
+        int64_t snapshot_ms;   /* an owned partition's state is snapshotted this often */
     } bus;
     wh_token *tokens;
     uint32_t ntokens;

@@ -44,8 +44,8 @@ static void add_decision_rec(wh_rec_batch *b, const wh_analysis *an, wh_action a
 
 /* Decides the events of body, appending one line per non-blank input line to out; the
  * audit commit to wait for goes to *ticket_out (0: none). */
-static wh_status decide_body(wh_service *s, const char *body, size_t len, bool single, wh_buf *out,
-                             uint32_t *nlines, uint32_t *nerrors, uint64_t *ticket_out)
+static wh_status decide_body(wh_service *s, const char *body, size_t len, bool single, bool replay,
+                             wh_buf *out, uint32_t *nlines, uint32_t *nerrors, uint64_t *ticket_out)
 {
     *ticket_out = 0;
     *nlines = *nerrors = 0;
@@ -81,7 +81,7 @@ static wh_status decide_body(wh_service *s, const char *body, size_t len, bool s
         free(lines);
         return WH_OK;
     }
-    if (!wh_store_reserve(s->store, n)) {
+    if (!replay && !wh_store_reserve(s->store, n)) {
         free(lines);
         atomic_fetch_add(&s->rejected[WH_REJ_QUEUE], 1);
         return WH_EBUSY;
@@ -108,7 +108,7 @@ static wh_status decide_body(wh_service *s, const char *body, size_t len, bool s
     wh_worker *w = wh_gen_worker_get(g, &s->eo);
     if (!w) {
         pthread_rwlock_unlock(&s->gen_rw);
-        wh_store_unreserve(s->store, n);
+        if (!replay) wh_store_unreserve(s->store, n);
         ret = WH_ENOMEM;
         goto done;
     }
@@ -144,6 +144,10 @@ static wh_status decide_body(wh_service *s, const char *body, size_t len, bool s
                 bool created = false;
                 k = XXH3_64bits_withSeed(an[i].ev.id.p, an[i].ev.id.n, s->dedupe_seed);
                 de = wh_table_get(dd, k, now, true, &created);
+                if (replay && de && de->line) { /* replays rebuild state: decide every one */
+                    free(de->line);
+                    de->line = NULL;
+                }
                 if (de && !created && de->line) { /* seen: the same answer, nothing else */
                     wh_buf_append(&tmp, de->line, de->len);
                     lines[i].off = (uint32_t)off;
@@ -167,8 +171,9 @@ static wh_status decide_body(wh_service *s, const char *body, size_t len, bool s
                 de->len = lines[i].len;
                 lines[i].dkey = k;
             }
-            atomic_fetch_add_explicit(&s->actions[act], 1, memory_order_relaxed);
             decided++;
+            if (replay) continue; /* its audit row is in the trail of whoever decided it */
+            atomic_fetch_add_explicit(&s->actions[act], 1, memory_order_relaxed);
             add_decision_rec(&rb, &an[i], act, tmp.p + off, lines[i].len - 1, lines[i].p,
                              lines[i].n);
         }
@@ -192,8 +197,10 @@ static wh_status decide_body(wh_service *s, const char *body, size_t len, bool s
     pthread_rwlock_unlock(&s->gen_rw);
     /* Decided (the state changed), as whiply_decisions_total counts them; a retry answered
      * from the window is counted in whiply_events_replayed_total only. */
-    atomic_fetch_add_explicit(&s->events, decided, memory_order_relaxed);
-    wh_store_unreserve(s->store, n - decided);
+    if (!replay) {
+        atomic_fetch_add_explicit(&s->events, decided, memory_order_relaxed);
+        wh_store_unreserve(s->store, n - decided);
+    }
     if (tmp.oom) ret = WH_ENOMEM;
     uint64_t engine_ns = wh_mono_ns() - t0;
     wh_histo_add(&s->engine_lat, engine_ns / n, n);
@@ -232,8 +239,8 @@ wh_status wh_ingest_submit(wh_service *s, wh_ingest_req *r)
     r->nlines = r->nerrors = 0;
     r->ticket = 0;
     uint64_t ticket = 0;
-    wh_status st = decide_body(s, r->body ? r->body : "", r->len, r->single, r->out, &r->nlines,
-                               &r->nerrors, &ticket);
+    wh_status st = decide_body(s, r->body ? r->body : "", r->len, r->single, r->replay, r->out,
+                               &r->nlines, &r->nerrors, &ticket);
     if (st != WH_OK) return st;
     if (!r->done) {
         r->ticket = ticket;

@@ -33,6 +33,12 @@ struct wh_ingest_req {
     const char *body; /* NDJSON lines; with single, the whole body is one event */
     size_t len;
     bool single;
+    /* Decide for the state only: events an earlier owner of a bus partition decided, audited
+     * and acknowledged, replayed so that this instance's state is what that owner's was
+     * (io/bus.c). No audit rows, nothing to wait for, not counted as decisions; each event
+     * is decided even when the idempotency window knows its id (the window stays this
+     * instance's own). */
+    bool replay;
     wh_buf *out;            /* the output lines are appended here */
     wh_ingest_done_fn done; /* NULL: the caller waits for ticket itself */
     void *ud;               /* the caller's */

@@ -384,6 +384,67 @@ wh_status wh_service_snapshot(wh_service *s, wh_error *e)
     return e->code;
 }
 
+/* Runs fn on the serving generation's shards with every decider's lock held. */
+static wh_status with_shards(wh_service *s,
+                             wh_status (*fn)(gen_t *g, wh_shard **sh, void *ud, wh_error *e),
+                             void *ud, wh_error *e)
+{
+    pthread_rwlock_rdlock(&s->gen_rw);
+    gen_t *g = s->g;
+    for (uint32_t i = 0; i < g->nshards; i++)
+        pthread_mutex_lock(&g->dec_lock[i]);
+    wh_shard *sh[64];
+    gen_shards(g, sh);
+    wh_status st = fn(g, sh, ud, e);
+    for (uint32_t i = 0; i < g->nshards; i++)
+        pthread_mutex_unlock(&g->dec_lock[i]);
+    pthread_rwlock_unlock(&s->gen_rw);
+    return st;
+}
+
+typedef struct {
+    uint32_t part, nparts;
+    char **out;
+    size_t *len;
+    const unsigned char *in;
+    size_t inlen;
+} part_io;
+
+static wh_status part_save_fn(gen_t *g, wh_shard **sh, void *ud, wh_error *e)
+{
+    part_io *io = ud;
+    *io->out = NULL;
+    *io->len = 0;
+    if (!g->rs->state.enabled) return WH_OK;
+    return wh_state_save_part(sh, g->nshards, &g->rs->state, io->part, io->nparts, io->out, io->len,
+                              e);
+}
+
+static wh_status part_load_fn(gen_t *g, wh_shard **sh, void *ud, wh_error *e)
+{
+    part_io *io = ud;
+    if (!g->rs->state.enabled) return WH_OK;
+    wh_state_drop_part(sh, g->nshards, io->part, io->nparts);
+    if (!io->in || !io->inlen) return WH_OK;
+    char label[64];
+    snprintf(label, sizeof(label), "partition %u's snapshot", io->part);
+    return wh_state_load_mem(sh, g->nshards, &g->rs->state, label, io->in, io->inlen, e);
+}
+
+wh_status wh_service_part_save(wh_service *s, uint32_t part, uint32_t nparts, char **out,
+                               size_t *len, wh_error *e)
+{
+    part_io io = {part, nparts, out, len, NULL, 0};
+    return with_shards(s, part_save_fn, &io, e);
+}
+
+wh_status wh_service_part_load(wh_service *s, uint32_t part, uint32_t nparts,
+                               const unsigned char *buf, size_t len, wh_error *e)
+{
+    part_io io = {part, nparts, NULL, NULL, buf, len};
+    return with_shards(s, part_load_fn, &io, e);
+}
+
 void wh_service_close(wh_service *s)
 {
     if (!s) return;

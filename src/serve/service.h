@@ -47,6 +47,15 @@ void wh_service_rules(wh_service *s, wh_buf *out);
 /* Saves the behaviour state to DATA/state.snap (atomically: a temporary file renamed). */
 wh_status wh_service_snapshot(wh_service *s, wh_error *e);
 
+/* One bus partition's behaviour state (io/bus.c): save writes the entries of partition part
+ * of nparts in the state file's format to *out (malloc'd; NULL and 0 when the ruleset keeps
+ * no state); load drops that partition's entries and loads buf (NULL: none) in their place.
+ * Both hold every decider's lock while they run. */
+wh_status wh_service_part_save(wh_service *s, uint32_t part, uint32_t nparts, char **out,
+                               size_t *len, wh_error *e);
+wh_status wh_service_part_load(wh_service *s, uint32_t part, uint32_t nparts,
+                               const unsigned char *buf, size_t len, wh_error *e);
+
 /* The rate-limit service's key store and the audit store (owned by the service). */
 wh_ratelimiter *wh_service_ratelimiter(wh_service *s);
 wh_store *wh_service_store(wh_service *s);

@@ -221,4 +221,12 @@ wh_status wh_state_load(wh_shard *const *shards, uint32_t n, const wh_state_cfg 
 wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
                             const char *label, const unsigned char *buf, size_t len, wh_error *e);
 
+/* One partition's part of the state (a bus partition, see io/subject.h): the entries whose
+ * key's channel bits place them on partition part of nparts, as wh_shard_of places them.
+ * Save writes the same format as a file into *out (malloc'd, *len bytes); drop removes
+ * those entries (before a new owner loads the partition's snapshot over stale ones). */
+wh_status wh_state_save_part(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
+                             uint32_t part, uint32_t nparts, char **out, size_t *len, wh_error *e);
+void wh_state_drop_part(wh_shard *const *shards, uint32_t n, uint32_t part, uint32_t nparts);
+
 #endif

@@ -80,11 +80,27 @@ static void put_slots(wr *w, const wh_rate_slot *v, uint32_t n)
 typedef struct {
     wr *w;
     const wh_state_cfg *c;
+    uint32_t part, nparts; /* nparts 0: every entry */
+    uint64_t counted;
 } save_ctx;
+
+static bool in_part(const save_ctx *s, uint64_t key)
+{
+    return !s->nparts || wh_shard_of(key, s->nparts) == s->part;
+}
+
+static void count_entry(void *ud, uint64_t key, int64_t last_ms, const void *payload)
+{
+    (void)last_ms;
+    (void)payload;
+    save_ctx *s = ud;
+    s->counted += in_part(s, key);
+}
 
 static void save_user(void *ud, uint64_t key, int64_t last_ms, const void *payload)
 {
     save_ctx *s = ud;
+    if (!in_part(s, key)) return;
     const wh_user *u = payload;
     put_u64(s->w, key);
     put_i64(s->w, last_ms);
@@ -112,6 +128,7 @@ static void save_user(void *ud, uint64_t key, int64_t last_ms, const void *paylo
 static void save_channel(void *ud, uint64_t key, int64_t last_ms, const void *payload)
 {
     save_ctx *s = ud;
+    if (!in_part(s, key)) return;
     const wh_channel *ch = payload;
     put_u64(s->w, key);
     put_i64(s->w, last_ms);
@@ -182,6 +199,35 @@ static void save_channel(void *ud, uint64_t key, int64_t last_ms, const void *pa
         }
 }
 
+/* Writes the state (of one partition when nparts) to w.f; false when a write failed. */
+static bool write_state(wr *w, wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
+                        uint32_t part, uint32_t nparts)
+{
+    XXH3_64bits_reset(w->h);
+    put(w, MAGIC, 8);
+    put_u32(w, SNAP_VERSION);
+    put_slots(w, c->user_slots, c->nuser_slots);
+    put_slots(w, c->chan_slots, c->nchan_slots);
+    put_u32(w, c->njoin_rules);
+    for (uint32_t i = 0; i < c->njoin_rules; i++)
+        put_u64(w, c->join_ids[i]);
+    save_ctx sc = {w, c, part, nparts, 0};
+    for (uint32_t i = 0; i < n; i++)
+        wh_table_foreach(shards[i]->users, count_entry, &sc);
+    put_u64(w, sc.counted);
+    for (uint32_t i = 0; i < n; i++)
+        wh_table_foreach(shards[i]->users, save_user, &sc);
+    sc.counted = 0;
+    for (uint32_t i = 0; i < n; i++)
+        wh_table_foreach(shards[i]->chans, count_entry, &sc);
+    put_u64(w, sc.counted);
+    for (uint32_t i = 0; i < n; i++)
+        wh_table_foreach(shards[i]->chans, save_channel, &sc);
+    uint64_t sum = XXH3_64bits_digest(w->h);
+    if (!w->bad && fwrite(&sum, 1, 8, w->f) != 8) w->bad = true;
+    return !w->bad;
+}
+
 WH_NOIPA static wh_status state_save_buf(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
                                          const char *path, char *err, size_t errlen)
 {
@@ -194,28 +240,7 @@ WH_NOIPA static wh_status state_save_buf(wh_shard *const *shards, uint32_t n, co
         XXH3_freeState(w.h);
         return WH_EIO;
     }
-    XXH3_64bits_reset(w.h);
-    put(&w, MAGIC, 8);
-    put_u32(&w, SNAP_VERSION);
-    put_slots(&w, c->user_slots, c->nuser_slots);
-    put_slots(&w, c->chan_slots, c->nchan_slots);
-    put_u32(&w, c->njoin_rules);
-    for (uint32_t i = 0; i < c->njoin_rules; i++)
-        put_u64(&w, c->join_ids[i]);
-    save_ctx sc = {&w, c};
-    uint64_t nu = 0, nc = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        nu += wh_table_count(shards[i]->users);
-        nc += wh_table_count(shards[i]->chans);
-    }
-    put_u64(&w, nu);
-    for (uint32_t i = 0; i < n; i++)
-        wh_table_foreach(shards[i]->users, save_user, &sc);
-    put_u64(&w, nc);
-    for (uint32_t i = 0; i < n; i++)
-        wh_table_foreach(shards[i]->chans, save_channel, &sc);
-    uint64_t sum = XXH3_64bits_digest(w.h);
-    if (!w.bad && fwrite(&sum, 1, 8, w.f) != 8) w.bad = true;
+    write_state(&w, shards, n, c, 0, 0);
     if (fflush(w.f) != 0 || fsync(fileno(w.f)) != 0) w.bad = true;
     if (fclose(w.f) != 0) w.bad = true;
     XXH3_freeState(w.h);
@@ -225,6 +250,53 @@ WH_NOIPA static wh_status state_save_buf(wh_shard *const *shards, uint32_t n, co
         return WH_EIO;
     }
     return WH_OK;
+}
+
+WH_NOIPA static wh_status state_save_part_buf(wh_shard *const *shards, uint32_t n,
+                                              const wh_state_cfg *c, uint32_t part, uint32_t nparts,
+                                              char **out, size_t *len, char *err, size_t errlen)
+{
+    *out = NULL;
+    *len = 0;
+    wr w = {open_memstream(out, len), XXH3_createState(), false};
+    if (!w.f || !w.h) {
+        snprintf(err, errlen, "partition %u's state: out of memory", part);
+        if (w.f) fclose(w.f);
+        free(*out);
+        *out = NULL;
+        XXH3_freeState(w.h);
+        return WH_ENOMEM;
+    }
+    write_state(&w, shards, n, c, part, nparts);
+    if (fclose(w.f) != 0) w.bad = true;
+    XXH3_freeState(w.h);
+    if (w.bad) {
+        snprintf(err, errlen, "partition %u's state: out of memory", part);
+        free(*out);
+        *out = NULL;
+        *len = 0;
+        return WH_ENOMEM;
+    }
+    return WH_OK;
+}
+
+typedef struct {
+    uint32_t part, nparts;
+} part_pred;
+
+static bool key_in_part(void *ud, uint64_t key)
+{
+    const part_pred *p = ud;
+    return wh_shard_of(key, p->nparts) == p->part;
+}
+
+void wh_state_drop_part(wh_shard *const *shards, uint32_t n, uint32_t part, uint32_t nparts)
+{
+    part_pred p = {part, nparts};
+    for (uint32_t i = 0; i < n; i++) {
+        wh_table_remove_if(shards[i]->users, key_in_part, &p);
+        wh_table_remove_if(shards[i]->chans, key_in_part, &p);
+    }
 }
 
 typedef struct {
@@ -623,6 +695,16 @@ wh_status wh_state_load(wh_shard *const *shards, uint32_t n, const wh_state_cfg 
     if (!e) e = &scratch;
     e->message[0] = 0;
     return e->code = state_load_buf(shards, n, c, path, e->message, sizeof(e->message));
+}
+
+wh_status wh_state_save_part(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,
+                             uint32_t part, uint32_t nparts, char **out, size_t *len, wh_error *e)
+{
+    wh_error scratch;
+    if (!e) e = &scratch;
+    e->message[0] = 0;
+    return e->code = state_save_part_buf(shards, n, c, part, nparts, out, len, e->message,
+                                         sizeof(e->message));
 }
 
 wh_status wh_state_load_mem(wh_shard *const *shards, uint32_t n, const wh_state_cfg *c,

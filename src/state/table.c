@@ -248,3 +248,17 @@ void wh_table_foreach(const wh_table *t,
         fn(ud, e->key, e->last_ms, (const unsigned char *)e + sizeof(entry));
     }
 }
+
+uint32_t wh_table_remove_if(wh_table *t, bool (*pred)(void *ud, uint64_t key), void *ud)
+{
+    uint32_t n = 0;
+    for (uint32_t i = t->oldest; i != NIL;) {
+        uint32_t next = ent(t, i)->next; /* remove_entry reuses next for the free list */
+        if (pred(ud, ent(t, i)->key)) {
+            remove_entry(t, i);
+            n++;
+        }
+        i = next;
+    }
+    return n;
+}

@@ -53,4 +53,7 @@ void wh_table_foreach(const wh_table *t,
                       void (*fn)(void *ud, uint64_t key, int64_t last_ms, const void *payload),
                       void *ud);
 
+/* Drops the entries whose key pred holds for (their drop is called); returns how many. */
+uint32_t wh_table_remove_if(wh_table *t, bool (*pred)(void *ud, uint64_t key), void *ud);
+
 #endif

@@ -142,10 +142,10 @@ def metrics(d):
     return owned, counters
 
 
-def bus_daemon(name, nats, instance, partitions=8):
+def bus_daemon(name, nats, instance, partitions=8, rules=None, snapshot="30s"):
     extra = ("store:\n  preallocate: 0\nbus:\n  url: %s\n  partitions: %d\n  instance: %s\n"
-             "  lease: %s\n" % (nats.url, partitions, instance, LEASE))
-    d = ts.Daemon(name, extra=extra)
+             "  lease: %s\n  snapshot: %s\n" % (nats.url, partitions, instance, LEASE, snapshot))
+    d = ts.Daemon(name, rules=rules, extra=extra)
     d.start()
     check(d.wait_line(r"consuming the bus at"), "the daemon says it consumes the bus")
     return d
@@ -390,6 +390,71 @@ def a_paused_owner_is_fenced_and_every_event_is_decided_by_one_instance_once():
                 d.proc.send_signal(signal.SIGCONT)
                 d.stop()
         nats.stop()
+
+
+BEHAVIOUR = os.path.join(ts.EXAMPLES, "behaviour.yaml")
+BEHAVIOUR_EVENTS = os.path.join(ts.EXAMPLES, "behaviour.ndjson")
+
+
+def state_moves(tag, how):
+    """Half the behaviour examples (floods, copies, waves, raids: state decides them) to
+    instance one, which then lets go of its partitions (how: "stop", a clean stop, or "kill",
+    kill -9 with no snapshot written); the other half to instance two, started afterwards
+    with an empty data folder. Every decision must be what `whiply check` gives over the whole
+    stream, and two must have taken the state over by a snapshot or by a replay."""
+    nats = Nats(tag)
+    a = b = None
+    try:
+        lines = [l for l in read(BEHAVIOUR_EVENTS).splitlines() if l.strip()]
+        first, second = lines[:len(lines) // 2], lines[len(lines) // 2:]
+        want = whiply("check", "--rules", BEHAVIOUR, stdin="".join(l + "\n" for l in lines))
+        eq(want.returncode, 0, want.stderr)
+        want = want.stdout.splitlines()
+        eq(len(want), len(lines), "one decision per example")
+        a = bus_daemon(tag + "-a", nats, "one", rules=BEHAVIOUR, snapshot="1h")
+        p = whiply("publish", "--bus", nats.url, "--partitions", "8",
+                   stdin="".join(l + "\n" for l in first))
+        eq(p.returncode, 0, p.stderr)
+        wait_for("the first half acked",
+                 lambda: metrics(a)[1].get("whiply_bus_acked_total", 0) >= len(first))
+        if how == "stop":
+            a.stop()
+        else:
+            a.kill9()
+        b = bus_daemon(tag + "-b", nats, "two", rules=BEHAVIOUR, snapshot="1h")
+        wait_for("two owns every partition", lambda: len(metrics(b)[0]) == 8, timeout=30)
+        p = whiply("publish", "--bus", nats.url, "--partitions", "8",
+                   stdin="".join(l + "\n" for l in second))
+        eq(p.returncode, 0, p.stderr)
+        wait_for("the second half acked",
+                 lambda: metrics(b)[1].get("whiply_bus_acked_total", 0) >= len(second))
+        dec, _ = decisions_by_id(dump(nats))
+        eq(len(dec), len(lines), "one decision per event")
+        for l, w in zip(lines, want):
+            i = json.loads(l)["id"]
+            eq(dec[i][1], w, "decision of " + i)
+        c = metrics(b)[1]
+        if how == "stop":
+            eq(c.get("whiply_bus_replayed_total", 0), 0, "the released state was snapshotted")
+        else:
+            eq(c.get("whiply_bus_replayed_total", 0), len(first),
+               "the first half replayed for its state")
+        return c
+    finally:
+        for d in (a, b):
+            if d and d.proc and d.proc.poll() is None:
+                d.stop()
+        nats.stop()
+
+
+@test
+def state_moves_with_a_partition_its_owner_lets_go():
+    state_moves("snap", "stop")
+
+
+@test
+def state_is_replayed_when_the_owner_died_without_a_snapshot():
+    state_moves("replay", "kill")
 
 
 def main():

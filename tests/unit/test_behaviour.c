@@ -821,6 +821,74 @@ TEST(snapshot_keeps_logs_windows_and_joins_and_refuses_version_1)
     wh_ruleset_release(rs);
 }
 
+/* A bus partition's part of the state: the entries of its channels and their users, no
+ * other; loaded elsewhere it is the same; dropped, only that partition's entries go. */
+TEST(snapshot_of_one_partition_has_its_channels_and_users_only)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - {id: dup, when: {duplicate: {count: 3, within: 1m}}, "
+                              "action: delete}\n");
+    const wh_state_cfg *c = &rs->state;
+    enum { NCH = 40, NP = 4 };
+    wh_shard *a[2] = {wh_shard_new(1000, 100, 0), wh_shard_new(1000, 100, 0)};
+    uint64_t ck[NCH], uk[NCH];
+    uint32_t in_p[NP] = {0};
+    for (int i = 0; i < NCH; i++) {
+        char name[16];
+        int n = snprintf(name, sizeof(name), "#c%d", i);
+        ck[i] = wh_chan_key((wh_str){"twitch", 6}, (wh_str){name, (size_t)n});
+        uk[i] = wh_user_key(ck[i], (wh_str){"u", 1});
+        ASSERT_EQ(wh_shard_of(uk[i], NP), wh_shard_of(ck[i], NP)); /* users go with channels */
+        in_p[wh_shard_of(ck[i], NP)]++;
+        wh_user *u = wh_shard_user(a[wh_shard_of(uk[i], 2)], uk[i], 0, true);
+        for (int k = 0; k <= i % 5; k++)
+            wh_user_remember(u, c, (uint64_t)k, 0, k * 100);
+        ASSERT(wh_shard_channel(a[wh_shard_of(ck[i], 2)], ck[i], 0, true));
+    }
+    ASSERT(in_p[1] > 0 && in_p[1] < NCH);
+    wh_error err;
+    char *buf = NULL;
+    size_t len = 0;
+    ASSERT_EQ(wh_state_save_part(a, 2, c, 1, NP, &buf, &len, &err), WH_OK);
+    ASSERT(buf && len > 0);
+    wh_shard *b[3] = {wh_shard_new(1000, 100, 0), wh_shard_new(1000, 100, 0),
+                      wh_shard_new(1000, 100, 0)};
+    ASSERT_EQ(wh_state_load_mem(b, 3, c, "p1", (const unsigned char *)buf, len, &err), WH_OK);
+    for (int i = 0; i < NCH; i++) {
+        bool mine = wh_shard_of(ck[i], NP) == 1;
+        wh_user *v = wh_shard_user(b[wh_shard_of(uk[i], 3)], uk[i], 500, false);
+        wh_channel *ch = wh_shard_channel(b[wh_shard_of(ck[i], 3)], ck[i], 500, false);
+        ASSERT_EQ(v != NULL, mine);
+        ASSERT_EQ(ch != NULL, mine);
+        if (v) ASSERT_EQ(v->n, (uint32_t)(i % 5 + 1));
+    }
+    /* dropping partition 1 in a leaves every other entry */
+    wh_state_drop_part(a, 2, 1, NP);
+    for (int i = 0; i < NCH; i++) {
+        bool mine = wh_shard_of(ck[i], NP) == 1;
+        ASSERT_EQ(wh_shard_user(a[wh_shard_of(uk[i], 2)], uk[i], 500, false) != NULL, !mine);
+        ASSERT_EQ(wh_shard_channel(a[wh_shard_of(ck[i], 2)], ck[i], 500, false) != NULL, !mine);
+    }
+    /* the whole-state file of what is left has no entry of partition 1 */
+    char *rest = NULL;
+    size_t rlen = 0;
+    ASSERT_EQ(wh_state_save_part(a, 2, c, 1, NP, &rest, &rlen, &err), WH_OK);
+    wh_shard *e1 = wh_shard_new(1000, 100, 0);
+    ASSERT_EQ(wh_state_load_mem(&e1, 1, c, "empty", (const unsigned char *)rest, rlen, &err),
+              WH_OK);
+    wh_shard_stats st = {0};
+    wh_shard_stats_add(e1, &st);
+    ASSERT_EQ(st.users + st.channels, 0);
+    free(buf);
+    free(rest);
+    wh_shard_free(e1);
+    for (int i = 0; i < 2; i++)
+        wh_shard_free(a[i]);
+    for (int i = 0; i < 3; i++)
+        wh_shard_free(b[i]);
+    wh_ruleset_release(rs);
+}
+
 TEST(snapshot_moves_join_filter_bits_to_their_rules_across_a_reload)
 {
     /* recorded under rules a, b; loaded under b, c, a: b's bit was 1 and is 0, a's was 0 and
