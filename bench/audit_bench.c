@@ -6,6 +6,10 @@
  *       (the audit table and its index as store.c makes them, WAL, synchronous=NORMAL, one
  *       prepared statement, one transaction per BATCH rows), with no chain, no queue and no
  *       other thread: what SQLite alone costs for these bytes
+ *   audit_bench lookup DIR K
+ *       GET /v1/decisions/{id}'s lookup (wh_store_decision) on DIR's database (a floor's):
+ *       K ids it holds, spread over it, then K it does not (every bucket probed); prints the
+ *       mean time of each
  *   audit_bench store EVENTS DECISIONS N PER_SUBMIT PRODUCERS DIR
  *       the store as the daemon uses it (store.h): PRODUCERS threads each reserve, build and
  *       submit PER_SUBMIT decision records and wait for their commit, again and again, until
@@ -277,8 +281,79 @@ static void store_run(long long n, int per, int np, const char *dir)
            (double)(st.commit_ns - st0.commit_ns) / 1e9 / secs);
 }
 
+/* ---- lookup: a decision by event id ---- */
+
+static int64_t max_seq(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, "SELECT max(seq) FROM audit", -1, &st, NULL) != SQLITE_OK) return -1;
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void lookup_run(const char *dir, int k)
+{
+    /* the floor's rows carry no real chain: start anyway (the background check says so) */
+    wh_store_opts o = {.queue = 1000, .signing_key = "none", .start_afresh = true};
+    wh_error e;
+    wh_store *s = wh_store_open(dir, &o, &e);
+    if (!s) {
+        fprintf(stderr, "audit_bench: %s\n", e.message);
+        exit(2);
+    }
+    char p[4200];
+    snprintf(p, sizeof(p), "%s/whiply.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    if (sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db,
+                           "SELECT event_id FROM audit WHERE seq % ((SELECT max(seq) FROM audit) "
+                           "/ ?1 + 1) = 0 AND kind = 'decision' LIMIT ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        exit(2);
+    sqlite3_bind_int(st, 1, k);
+    char **ids = calloc((size_t)k, sizeof(*ids));
+    int n = 0;
+    while (n < k && sqlite3_step(st) == SQLITE_ROW)
+        ids[n++] = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    int64_t last = max_seq(db);
+    sqlite3_close(db);
+    wh_buf out;
+    wh_buf_init(&out);
+    int found = 0;
+    double t0 = now_s();
+    for (int i = 0; i < n; i++) {
+        out.len = 0;
+        found += wh_store_decision(s, ids[i], &out) == WH_OK;
+    }
+    double t1 = now_s();
+    int missing = 0;
+    char id[64];
+    for (int i = 0; i < k; i++) {
+        snprintf(id, sizeof(id), "not-there.%d", i);
+        out.len = 0;
+        missing += wh_store_decision(s, id, &out) == WH_EINVAL;
+    }
+    double t2 = now_s();
+    printf("audit-bench lookup rows=%lld present=%d/%d us_present=%.1f missing=%d/%d "
+           "us_missing=%.1f\n",
+           (long long)last, found, n, n ? (t1 - t0) * 1e6 / n : 0, missing, k, (t2 - t1) * 1e6 / k);
+    wh_buf_free(&out);
+    for (int i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    wh_store_close(s);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "lookup")) {
+        lookup_run(argv[2], atoi(argv[3]));
+        return 0;
+    }
     if (argc == 7 && !strcmp(argv[1], "floor")) {
         long long n = atoll(argv[4]);
         load(argv[2], argv[3], (size_t)n);
@@ -292,6 +367,7 @@ int main(int argc, char **argv)
         return 0;
     }
     fprintf(stderr, "usage: audit_bench floor EVENTS DECISIONS N BATCH DIR\n"
+                    "       audit_bench lookup DIR K\n"
                     "       audit_bench store EVENTS DECISIONS N PER_SUBMIT PRODUCERS DIR\n");
     return 2;
 }

@@ -133,7 +133,7 @@ int wh_chain_walk_end(wh_chain_walker *w);
 
 /* ---- SQLite helpers the store's files share ---- */
 
-/* Event ids are indexed by (seq >> 13, XXH3 of the id) in new databases, by seq >> 16 in
+/* Event ids are indexed by (seq >> 14, XXH3 of the id) in new databases, by seq >> 16 in
  * those made before (store.c says why): the width as the index's own definition has it,
  * so that a lookup's expression is always the index's (16 when it cannot be read). */
 int wh_chain_id_bits(sqlite3 *db);

@@ -22,17 +22,18 @@ static const char schema[] =
     "  prev BLOB NOT NULL," /* the previous row's hash (zeros for the first) */
     "  hash BLOB NOT NULL," /* SHA-256(prev, seq, at_ms, fields) */
     "  eid_h INTEGER);"     /* XXH3 of event_id (an index key, outside the hash) */
-    /* Event ids are looked up through (seq >> 13, XXH3 of the id): new entries all land in
+    /* Event ids are looked up through (seq >> 14, XXH3 of the id): new entries all land in
      * the newest bucket's few pages, which stay cached and are checkpointed once for many
      * rows. An index on event_id itself puts each row on a random leaf page of a B-tree
      * that grows with the audit: measured at 6M rows, 171k events/s and a 3 ms p99 for
      * single events with it, 408k and 1.6 ms without any (docs/architecture.md). Within a
-     * bucket the hashes are random, so a commit rewrites every page of the newest bucket it
-     * touches: with buckets of 65,536 rows a row cost 1,157 WAL bytes and 4.1 us of SQLite's
-     * CPU, with 8,192 rows 505 bytes and 3.4 us (bench/RESULTS.md). A lookup probes each
-     * bucket, newest first: one index probe per 8,192 rows. Databases made before keep
-     * their (seq >> 16): readers take the width from the index (wh_chain_id_bits). */
-    "CREATE INDEX IF NOT EXISTS audit_event_h ON audit((seq >> 13), eid_h);"
+     * bucket the hashes are random, so a commit rewrites most pages of the newest bucket:
+     * with 16 KiB pages and 1.5M rows, plain inserts cost 3.5-3.9 us of CPU a row with
+     * buckets of 65,536 rows, 2.8 with 16,384, 2.7 with 8,192; a lookup of an unknown id
+     * probes every bucket, newest first: 0.23, 0.84 and 1.9 ms (bench/RESULTS.md).
+     * Databases made before keep their (seq >> 16): readers take the width from the index
+     * (wh_chain_id_bits). */
+    "CREATE INDEX IF NOT EXISTS audit_event_h ON audit((seq >> 14), eid_h);"
     /* No index on channel or user: at ~500 rows a commit, each index dirties a random leaf
      * page per row, and two of them cut the writer from 238k to 55k rows/s (docs/
      * architecture.md). Queries by channel or user scan newest first, bounded by `since`. */

@@ -367,14 +367,14 @@ def index_sql(db):
 
 @test()
 def a_database_made_with_the_older_layout_is_read_as_it_is(d):
-    """New databases have pages of 16 KiB and event ids indexed by (seq >> 13); those made
+    """New databases have pages of 16 KiB and event ids indexed by (seq >> 14); those made
     before keep 4 KiB pages and (seq >> 16): lookups by id, the binding of a review item
     without bound_seq, and verify go through the index the database has."""
     held(d)
     eq(d.stop(), 0, "stop")
     db = d.db()
     eq(db.execute("PRAGMA page_size").fetchone()[0], 16384, "a new database's pages")
-    check("(seq >> 13)" in index_sql(db), index_sql(db))
+    check("(seq >> 14)" in index_sql(db), index_sql(db))
     db.execute("PRAGMA journal_mode=DELETE")
     db.execute("PRAGMA page_size=4096")
     db.execute("VACUUM")

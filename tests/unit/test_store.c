@@ -113,7 +113,7 @@ TEST(a_group_commit_spanning_many_submissions_commits_each_before_its_answer)
 
 /* ---- the layout a database keeps ---- */
 
-TEST(a_new_database_has_16k_pages_and_buckets_of_8192_rows)
+TEST(a_new_database_has_16k_pages_and_buckets_of_16384_rows)
 {
     char *dir = tmp_dir();
     wh_store_close(open_store(dir));
@@ -122,7 +122,7 @@ TEST(a_new_database_has_16k_pages_and_buckets_of_8192_rows)
     sqlite3 *db;
     ASSERT_EQ(sqlite3_open(p, &db), SQLITE_OK);
     ASSERT_EQ(wh_chain_sql_i64(db, "PRAGMA page_size", -1), 16384);
-    ASSERT_EQ(wh_chain_id_bits(db), 13);
+    ASSERT_EQ(wh_chain_id_bits(db), 14);
     sqlite3_close(db);
     rm_dir(dir);
 }
