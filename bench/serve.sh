@@ -4,6 +4,9 @@
 #      events/s, latency p50/p99, the daemon's peak RSS; the audit trail is on (every
 #      decision is committed to SQLite before its answer), and `whiply audit verify` must pass
 #      after SIGTERM                                           (target: >= 150,000 events/s)
+#      Then the floors of its audit, in the same run (bench/audit_bench.c): the same rows as
+#      plain SQLite inserts alone, in transactions of the daemon's rows/commit, and the audit
+#      store alone (the writer's chain and group commit, 16 producers of 100 rows, no HTTP)
 #   2. single: one event per request (application/json) on keep-alive connections, paced to
 #      about SINGLE_RATE requests/s: p50/p90/p99              (target: p99 < 2 ms at 20k/s)
 #   3. ratelimit: POST /v1/ratelimit, NDJSON bodies of 100 requests from one seeded key stream,
@@ -37,6 +40,8 @@
 #                              check only, one that refills within a pass
 #   RL_CONNS=8                 part 3: wrk connections
 #   REDIS_PASSES=5             part 3: times the stream is piped to Redis in the timed run
+#   AUDIT_BENCH=<WHIPLY's dir>/audit_bench   part 1's audit floors (skipped when missing)
+#   FLOOR_ROWS=300000          rows each floor writes
 #   PERF=0                     1: `perf record -g` the daemon during the last wrk run of each
 #                              part (and Redis during its timed run); the reports go to
 #                              bench/out/serve/perf-*.txt
@@ -84,6 +89,8 @@ REDIS_PASSES=${REDIS_PASSES:-5}
 RL_FAST=${RL_FAST:-"9 20 1"}
 PERF=${PERF:-0}
 GEN_EVENTS=${GEN_EVENTS:-200000}
+AUDIT_BENCH=${AUDIT_BENCH:-$(dirname "$WHIPLY")/audit_bench}
+FLOOR_ROWS=${FLOOR_ROWS:-300000}
 
 say() { printf '%s\n' "$*" >&2; }
 need() { command -v "$1" >/dev/null 2>&1 || { say "serve: '$1' is required"; exit 2; }; }
@@ -307,10 +314,38 @@ part_events() {
         [ -s "$TMP/events.c$c.task1" ] && echo "       daemon threads (cores): $(threads_line "events.c$c")"
     done
     R[ev.best]="$best $bestc"
+    audit_floors "$last"
     R[ev.hwm]=$(hwm_kb)
     echo "daemon peak RSS after part 1 (VmHWM): $(awk -v k="${R[ev.hwm]}" 'BEGIN { printf "%.1f MB", k / 1024 }')"
     [ "$PERF" = 1 ] && echo "profile: $SOUT/perf-events.c$last.txt" && head -n 40 "$SOUT/perf-events.c$last.txt"
     return 0
+}
+
+# The audit's floors, beside part 1's figures (issue 17): the rows the daemon writes for the
+# events file's decisions, as plain SQLite inserts alone in transactions of the rows/commit
+# the daemon reached at c=$1, and through the audit store alone (hash chain, queue, group
+# commit; no HTTP, no engine). One CPU core's worth of each is its ceiling in events/s.
+audit_floors() {
+    [ -x "$AUDIT_BENCH" ] || { echo "audit floors: $AUDIT_BENCH not built, skipped"; return 0; }
+    local c=$1 label=events.c$1 rows commits batch m
+    rows=$(mdiff "$label.0" "$label.1" whiply_audit_rows_total)
+    commits=$(mdiff "$label.0" "$label.1" whiply_audit_commits_total)
+    batch=$(awk -v r="$rows" -v c="$commits" 'BEGIN { b = c ? int(r / c + 0.5) : 1000; print b < 1 ? 1 : b }')
+    "$WHIPLY" check --rules "$RULES" <"$EVENTS" >"$TMP/decisions.ndjson" 2>/dev/null || true
+    echo "audit floors (same machine, just after the runs above; $(commas "$FLOOR_ROWS") rows of the events file's decisions):"
+    printf '  %-44s %12s %12s %10s %12s\n' "" "rows/s" "CPU us/row" "bytes/row" "WAL B/row"
+    for m in "floor $batch" "store 100 16"; do
+        rm -rf "$TMP/floor"
+        # shellcheck disable=SC2086
+        "$AUDIT_BENCH" ${m%% *} "$EVENTS" "$TMP/decisions.ndjson" "$FLOOR_ROWS" ${m#* } "$TMP/floor" \
+            >"$TMP/floor.out" 2>/dev/null || { echo "  audit_bench ${m%% *} failed"; continue; }
+        f() { sed -n 's/.*\<'"$1"'=\([-0-9.]*\).*/\1/p' "$TMP/floor.out" | head -n 1; }
+        printf '  %-44s %12s %12s %10s %12s\n' \
+            "$([ "${m%% *}" = floor ] && echo "SQLite inserts alone ($batch rows a transaction)" || echo "audit store alone (16 x 100-row submits)")" \
+            "$(commas "$(f rows_per_s)")" "$(f cpu_us_per_row)" "$(f bytes_per_row)" "$(f wal_bytes_per_row)"
+        R[floor.${m%% *}]="$(f rows_per_s) $(f cpu_us_per_row)"
+    done
+    rm -rf "$TMP/floor"
 }
 
 # ================================================================ 2. single events, paced
@@ -584,6 +619,12 @@ if [ -n "${R[ev.best]:-}" ]; then
     echo "  target >= 150,000 events/s: $([ -z "$missed" ] && echo "met at every connection count" ||
         { [ -n "$met" ] && echo "met at${met}; MISSED at${missed}" || echo "MISSED at${missed}"; })" \
         "(runs in the order of CONNS; the audit grows through them)"
+    if [ -n "${R[floor.floor]:-}" ]; then
+        read -r fr fc <<<"${R[floor.floor]}"
+        read -r sr sc <<<"${R[floor.store]:-0 0}"
+        echo "  audit floors: SQLite inserts alone $(commas "$fr") rows/s ($fc us CPU a row)," \
+             "the audit store alone $(commas "$sr") rows/s ($sc us)"
+    fi
 fi
 if [ -n "${R[single]:-}" ]; then
     read -r rps c p50 p90 p99 cop99 <<<"${R[single]}"

@@ -211,14 +211,16 @@ wh_status wh_chain_check_bound(sqlite3 *db, EVP_MD_CTX *md, const wh_review_row 
     } else {
         int64_t lo = wh_chain_sql_i64(db, "SELECT min(seq) FROM audit", -1);
         int64_t hi = wh_chain_sql_i64(db, "SELECT max(seq) FROM audit", -1);
-        if (sqlite3_prepare_v2(db,
-                               "SELECT " WH_ROW_COLS " FROM audit WHERE (seq >> 16) = ?1 AND "
-                               "eid_h = ?2 AND event_id = ?3 AND kind = 'decision' AND action = "
-                               "'hold' ORDER BY seq DESC LIMIT 1",
-                               -1, &st, NULL) != SQLITE_OK)
-            return WH_EIO;
+        int bits = wh_chain_id_bits(db);
+        char sql[256];
+        snprintf(sql, sizeof(sql),
+                 "SELECT " WH_ROW_COLS " FROM audit WHERE (seq >> %d) = ?1 AND eid_h = ?2 AND "
+                 "event_id = ?3 AND kind = 'decision' AND action = 'hold' ORDER BY seq DESC "
+                 "LIMIT 1",
+                 bits);
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return WH_EIO;
         int64_t h = (int64_t)XXH3_64bits(r->c[WH_RC_EID], r->l[WH_RC_EID]);
-        for (int64_t b = hi >> 16; lo >= 0 && b >= lo >> 16; b--) {
+        for (int64_t b = hi >> bits; lo >= 0 && b >= lo >> bits; b--) {
             sqlite3_reset(st);
             sqlite3_bind_int64(st, 1, b);
             sqlite3_bind_int64(st, 2, h);
@@ -341,6 +343,26 @@ int wh_chain_walk_end(wh_chain_walker *w)
 }
 
 /* ---- SQLite helpers ---- */
+
+int wh_chain_id_bits(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int bits = 16;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = "
+                           "'audit_event_h'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return bits;
+    const char *sql =
+        sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    const char *p = sql ? strstr(sql, "seq >> ") : NULL;
+    if (p) {
+        long v = strtol(p + 7, NULL, 10);
+        if (v > 0 && v < 40) bits = (int)v;
+    }
+    sqlite3_finalize(st);
+    return bits;
+}
 
 bool wh_chain_sql_exec(sqlite3 *db, const char *sql)
 {

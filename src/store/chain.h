@@ -133,6 +133,11 @@ int wh_chain_walk_end(wh_chain_walker *w);
 
 /* ---- SQLite helpers the store's files share ---- */
 
+/* Event ids are indexed by (seq >> 14, XXH3 of the id) in new databases, by seq >> 16 in
+ * those made before (store.c says why): the width as the index's own definition has it,
+ * so that a lookup's expression is always the index's (16 when it cannot be read). */
+int wh_chain_id_bits(sqlite3 *db);
+
 /* sqlite3_exec without a callback: true when it succeeded. */
 bool wh_chain_sql_exec(sqlite3 *db, const char *sql);
 /* Column 0 of the first row of sql (arg bound to its parameter when >= 0), or -1 when

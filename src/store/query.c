@@ -115,13 +115,16 @@ wh_status wh_store_decision(wh_store *s, const char *event_id, wh_buf *out)
         pool_give(s, pi);
         return WH_EINVAL;
     }
-    if (sqlite3_prepare_v2(db,
-                           "SELECT body FROM audit WHERE (seq >> 16) = ?1 AND eid_h = ?2 AND "
-                           "event_id = ?3 AND kind = 'decision' ORDER BY seq DESC LIMIT 1",
-                           -1, &st, NULL) == SQLITE_OK) {
+    /* the index's own expression (seq >> s->id_bits), or the planner would not use it */
+    char sql[200];
+    snprintf(sql, sizeof(sql),
+             "SELECT body FROM audit WHERE (seq >> %d) = ?1 AND eid_h = ?2 AND event_id = ?3 AND "
+             "kind = 'decision' ORDER BY seq DESC LIMIT 1",
+             s->id_bits);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
         ret = WH_EINVAL;
         int64_t h = wh_store_eid_hash(event_id, strlen(event_id));
-        for (int64_t b = hi >> 16; b >= lo >> 16 && ret == WH_EINVAL; b--) {
+        for (int64_t b = hi >> s->id_bits; b >= lo >> s->id_bits && ret == WH_EINVAL; b--) {
             sqlite3_bind_int64(st, 1, b);
             sqlite3_bind_int64(st, 2, h);
             sqlite3_bind_text(st, 3, event_id, -1, SQLITE_STATIC);

@@ -22,13 +22,18 @@ static const char schema[] =
     "  prev BLOB NOT NULL," /* the previous row's hash (zeros for the first) */
     "  hash BLOB NOT NULL," /* SHA-256(prev, seq, at_ms, fields) */
     "  eid_h INTEGER);"     /* XXH3 of event_id (an index key, outside the hash) */
-    /* Event ids are looked up through (seq >> 16, XXH3 of the id): new entries all land in
-     * the newest bucket's few hundred pages, which stay cached and are checkpointed once
-     * for many rows. An index on event_id itself puts each row on a random leaf page of a
-     * B-tree that grows with the audit: measured at 6M rows, 171k events/s and a 3 ms p99
-     * for single events with it, 408k and 1.6 ms without any (docs/architecture.md). A
-     * lookup probes each bucket, newest first: one index probe per 65,536 rows. */
-    "CREATE INDEX IF NOT EXISTS audit_event_h ON audit((seq >> 16), eid_h);"
+    /* Event ids are looked up through (seq >> 14, XXH3 of the id): new entries all land in
+     * the newest bucket's few pages, which stay cached and are checkpointed once for many
+     * rows. An index on event_id itself puts each row on a random leaf page of a B-tree
+     * that grows with the audit: measured at 6M rows, 171k events/s and a 3 ms p99 for
+     * single events with it, 408k and 1.6 ms without any (docs/architecture.md). Within a
+     * bucket the hashes are random, so a commit rewrites most pages of the newest bucket:
+     * with 16 KiB pages and 1.5M rows, plain inserts cost 3.5-3.9 us of CPU a row with
+     * buckets of 65,536 rows, 2.8 with 16,384, 2.7 with 8,192; a lookup of an unknown id
+     * probes every bucket, newest first: 0.23, 0.84 and 1.9 ms (bench/RESULTS.md).
+     * Databases made before keep their (seq >> 16): readers take the width from the index
+     * (wh_chain_id_bits). */
+    "CREATE INDEX IF NOT EXISTS audit_event_h ON audit((seq >> 14), eid_h);"
     /* No index on channel or user: at ~500 rows a commit, each index dirties a random leaf
      * page per row, and two of them cut the writer from 238k to 55k rows/s (docs/
      * architecture.md). Queries by channel or user scan newest first, bounded by `since`. */
@@ -234,8 +239,13 @@ WH_NOIPA static wh_store *store_open_buf(const char *dir, const wh_store_opts *o
     }
     /* about 1 s per attempt: see begin() (writer.c) */
     sqlite3_busy_handler(s->db, wh_store_busy_short, NULL);
-    char pragmas[256];
+    /* A new database gets pages of 16 KiB (an existing one keeps its own: the pragma only
+     * applies before the first table): a commit writes a WAL frame and its header per page
+     * it changed, and the floor of plain inserts fell from 5.0 to 3.8 us of CPU a row with
+     * 4 times fewer frames (bench/RESULTS.md). */
+    char pragmas[320];
     snprintf(pragmas, sizeof(pragmas),
+             "PRAGMA page_size=16384; "
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA cache_size=-131072; "
              "PRAGMA mmap_size=1073741824; PRAGMA wal_autocheckpoint=0; "
              "PRAGMA journal_size_limit=%lld;",
@@ -252,6 +262,9 @@ WH_NOIPA static wh_store *store_open_buf(const char *dir, const wh_store_opts *o
         snprintf(err, errlen, "cannot set up %s: %s", s->path, sqlite3_errmsg(s->db));
         goto fail;
     }
+    s->id_bits = wh_chain_id_bits(s->db);
+    s->page_size = (int)wh_chain_sql_i64(s->db, "PRAGMA page_size", -1);
+    if (s->page_size <= 0) s->page_size = 4096;
     /* A crash in the middle of a retention pass rolls it back, flag included; a flag left
      * set some other way is cleared. */
     wh_chain_sql_exec(s->db, "UPDATE meta SET v = 0 WHERE k = 'retention'");

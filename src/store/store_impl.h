@@ -56,6 +56,8 @@ struct wh_store {
     pthread_cond_t ckpt_wake;
     bool ckpt_started;
     int wal_pages;    /* the WAL's size after the last commit (the writer's wal hook) */
+    int page_size;    /* the database's: the WAL's thresholds are in bytes (wal.c) */
+    int id_bits;      /* the event-id index's bucket width: seq >> id_bits (store.c) */
     bool restart_due; /* the WAL passed CKPT_HARD: the writer restarts it after its commit */
 
     /* writer's own */

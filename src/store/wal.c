@@ -75,7 +75,9 @@ void wh_store_wal_restart(wh_store *s)
     sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
 }
 
-#define CKPT_PAGES 4096 /* checkpoint once the WAL holds this many pages (16 MiB) */
+/* checkpoint once the WAL holds 16 MiB (the hook counts frames, one a page) */
+#define CKPT_BYTES (16 << 20)
+#define CKPT_PAGES(s) (CKPT_BYTES / (s)->page_size)
 /* PASSIVE checkpoints never block the writer, but while it commits back to back they never
  * catch up with the WAL's end either, and the WAL only restarts from its beginning once a
  * checkpoint has caught up. So: PASSIVE again while each pass gets further (the tail left
@@ -85,15 +87,15 @@ void wh_store_wal_restart(wh_store *s)
  * (the checkpoint thread's nice 10 would let the WAL grow by GBs) and the writer waits for
  * it, as it would wait for a RESTART from any connection. journal_size_limit then truncates
  * the file. */
-#define CKPT_HARD (8 * CKPT_PAGES)
+#define CKPT_HARD(s) (8 * CKPT_PAGES(s))
 
 int wh_store_wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
 {
     wh_store *s = ud;
     pthread_mutex_lock(&s->lock);
     s->wal_pages = pages;
-    if (pages >= CKPT_PAGES) pthread_cond_signal(&s->ckpt_wake);
-    if (pages >= CKPT_HARD) s->restart_due = true;
+    if (pages >= CKPT_PAGES(s)) pthread_cond_signal(&s->ckpt_wake);
+    if (pages >= CKPT_HARD(s)) s->restart_due = true;
     pthread_mutex_unlock(&s->lock);
     return SQLITE_OK;
 }
@@ -125,10 +127,10 @@ void *wh_store_ckpt_main(void *arg)
     wh_store_chunk_size(db, s->o.preallocate);
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
-        if (s->wal_pages < CKPT_PAGES) {
+        if (s->wal_pages < CKPT_PAGES(s)) {
             struct timespec ts = wh_deadline_ms(1000);
             pthread_cond_timedwait(&s->ckpt_wake, &s->lock, &ts);
-            if (s->wal_pages < CKPT_PAGES) continue;
+            if (s->wal_pages < CKPT_PAGES(s)) continue;
         }
         s->wal_pages = 0;
         pthread_mutex_unlock(&s->lock);

@@ -361,6 +361,48 @@ def the_background_check_reports_damage_in_healthz_and_metrics(d):
     check(re.search(r"^whiply_audit_damaged 1$", text, re.M), text[-2000:])
 
 
+def index_sql(db):
+    return db.execute("SELECT sql FROM sqlite_master WHERE name = 'audit_event_h'").fetchone()[0]
+
+
+@test()
+def a_database_made_with_the_older_layout_is_read_as_it_is(d):
+    """New databases have pages of 16 KiB and event ids indexed by (seq >> 14); those made
+    before keep 4 KiB pages and (seq >> 16): lookups by id, the binding of a review item
+    without bound_seq, and verify go through the index the database has."""
+    held(d)
+    eq(d.stop(), 0, "stop")
+    db = d.db()
+    eq(db.execute("PRAGMA page_size").fetchone()[0], 16384, "a new database's pages")
+    check("(seq >> 14)" in index_sql(db), index_sql(db))
+    db.execute("PRAGMA journal_mode=DELETE")
+    db.execute("PRAGMA page_size=4096")
+    db.execute("VACUUM")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("DROP INDEX audit_event_h")
+    db.execute("CREATE INDEX audit_event_h ON audit((seq >> 16), eid_h)")
+    db.execute("UPDATE review SET bound_seq = NULL WHERE event_id = 'e-41'")
+    db.commit()
+    db.close()
+    d.start()
+    st, body, _ = d.json("GET", "/v1/decisions/e-41", token="review")
+    eq((st, body.get("action")), (200, "hold"), "an old row by id")
+    eq(d.req("POST", "/v1/events", '{"id":"late-1","text":"hi"}', token="events",
+             ctype="application/json")[0], 200, "a new event")
+    st, body, _ = d.json("GET", "/v1/decisions/late-1", token="review")
+    eq((st, body.get("id")), (200, "late-1"), "a new row by id")
+    st, body, _ = d.json("POST", "/v1/review/e-41/approve", json.dumps({"moderator": "m"}),
+                         token="review")
+    eq((st, body.get("status")), (200, "approved"), "an item bound through the old index")
+    eq(d.stop(), 0, "stop")
+    db = d.db()
+    eq(db.execute("PRAGMA page_size").fetchone()[0], 4096, "the old database's pages")
+    check("(seq >> 16)" in index_sql(db), index_sql(db))
+    db.close()
+    rc, out = verify(d)
+    eq(rc, 0, out)
+
+
 @test("store:\n  preallocate: 0\n  checkpoints: none\n")
 def overwritten_pages_are_found(d):
     lines = "".join(json.dumps({"id": "p%d" % i, "text": "x" * 300}) + "\n" for i in range(2000))
