@@ -351,15 +351,37 @@ int wh_cmd_review(int argc, char **argv)
 int wh_cmd_audit(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "verify")) {
-        const char *data = "./data", *db = NULL, *pubfile = NULL;
+        const char *data = "./data", *db = NULL, *pubfile = NULL, *bus = NULL;
+        const char *trails[64];
+        bool trail_is_db[64];
+        int ntrails = 0;
+        long parts = 8;
         uint8_t head[32], pub[32];
         bool has_head = false;
         wh_verify_opts vo = {0};
         for (int i = 2; i < argc; i++) {
-            if (!strcmp(argv[i], "--data") && i + 1 < argc) {
-                data = argv[++i];
-            } else if (!strcmp(argv[i], "--db") && i + 1 < argc) {
-                db = argv[++i];
+            if ((!strcmp(argv[i], "--data") || !strcmp(argv[i], "--db")) && i + 1 < argc) {
+                if (ntrails == 64) {
+                    fprintf(stderr, "whiply audit verify: at most 64 trails\n");
+                    return WH_EXIT_USAGE;
+                }
+                trail_is_db[ntrails] = !strcmp(argv[i], "--db");
+                trails[ntrails] = argv[++i];
+                if (trail_is_db[ntrails])
+                    db = trails[ntrails];
+                else
+                    data = trails[ntrails];
+                ntrails++;
+            } else if (!strcmp(argv[i], "--bus") && i + 1 < argc) {
+                bus = argv[++i];
+            } else if (!strcmp(argv[i], "--partitions") && i + 1 < argc) {
+                char *end;
+                parts = strtol(argv[++i], &end, 10);
+                if (*end || parts < 1 || parts > WH_BUS_MAX_PARTITIONS) {
+                    fprintf(stderr, "whiply audit verify: --partitions takes 1 to %d\n",
+                            WH_BUS_MAX_PARTITIONS);
+                    return WH_EXIT_USAGE;
+                }
             } else if (!strcmp(argv[i], "--pubkey") && i + 1 < argc) {
                 pubfile = argv[++i];
             } else if (!strcmp(argv[i], "--checkpoints") && i + 1 < argc) {
@@ -390,6 +412,28 @@ int wh_cmd_audit(int argc, char **argv)
             vo.pubkey = pub;
         }
         vo.expect_head = has_head ? head : NULL;
+        if (bus) { /* several trails, each whole, and together every event of the bus */
+            char paths[64][4200];
+            const char *dbs[64];
+            int worst = 0;
+            for (int i = 0; i < (ntrails ? ntrails : 1); i++) {
+                bool is_db = ntrails && trail_is_db[i];
+                const char *t = ntrails ? trails[i] : data;
+                if (!(dbs[i] = tool_db("audit verify", is_db ? NULL : t, is_db ? t : NULL, paths[i],
+                                       sizeof(paths[i]))))
+                    return 2;
+                fprintf(stdout, "%s:\n", dbs[i]);
+                int r = wh_audit_verify(dbs[i], &vo, stdout);
+                if (r > worst) worst = r;
+            }
+            int r = wh_bus_audit_verify(bus, (uint32_t)parts, dbs, ntrails ? ntrails : 1, stdout);
+            nats_CloseAndWait(5000);
+            return r > worst ? r : worst;
+        }
+        if (ntrails > 1) {
+            fprintf(stderr, "whiply audit verify: several trails need --bus\n");
+            return WH_EXIT_USAGE;
+        }
         char path[4200];
         if (!(db = tool_db("audit verify", data, db, path, sizeof(path)))) return 2;
         return wh_audit_verify(db, &vo, stdout);
@@ -397,6 +441,7 @@ int wh_cmd_audit(int argc, char **argv)
     fprintf(stderr,
             "usage: whiply audit verify [--data DIR | --db FILE] [--head HEX]\n"
             "                           [--pubkey FILE [--checkpoints FILE]]\n"
+            "       whiply audit verify --bus URL [--partitions P] --data DIR|--db FILE ...\n"
             "  walks the audit trail's hash chain; exit 0 when whole, 1 naming the first row\n"
             "  altered, inserted or removed, 2 when the database cannot be read. --head: a head\n"
             "  printed by an earlier verify (kept elsewhere) must still be in the chain, which\n"
@@ -404,6 +449,9 @@ int wh_cmd_audit(int argc, char **argv)
             "  public half (DATA-signing.key.pub, or the ed25519:HEX the daemon prints): every\n"
             "  signed checkpoint (the database's, and those in --checkpoints) must verify and\n"
             "  match the chain, none may lie beyond its end, and a prefix deleted by retention\n"
-            "  must be covered by a signature (docs/api.md, the threat model)\n");
+            "  must be covered by a signature (docs/api.md, the threat model). --bus: the trails\n"
+            "  of the instances on one bus (each walked as above), and each acknowledged event of\n"
+            "  the P partitions read back from the stream: each must have one decision row in\n"
+            "  them (or several with the same decision, after a takeover) (docs/bus.md)\n");
     return WH_EXIT_USAGE;
 }

@@ -180,15 +180,18 @@ static uint64_t stream_seq(natsMsg *m)
 }
 
 static bool handle_batch(part *pt, jsCtx *js, natsMsgList *l, wh_buf *body, wh_buf *out,
-                         wh_buf *subj, wh_buf *mid, wh_jtok *tok)
+                         wh_buf *subj, wh_buf *mid, wh_jtok *tok, uint64_t *seqs)
 {
     wh_bus *b = pt->bus;
     batch_body(l->Msgs, l->Count, body);
     if (body->oom) return false;
+    for (int i = 0; i < l->Count; i++) /* the audit rows name them */
+        seqs[i] = stream_seq(l->Msgs[i]);
     wh_ingest_req r;
     for (int tries = 0;; tries++) {
         out->len = 0;
-        r = (wh_ingest_req){.body = body->p, .len = body->len, .out = out};
+        r = (wh_ingest_req){
+            .body = body->p, .len = body->len, .out = out, .bus_seq = seqs, .bus_partition = pt->p};
         wh_status st = wh_ingest_submit(b->svc, &r);
         if (st == WH_OK) break;
         if (st != WH_EBUSY || tries > 200 || !owned(pt)) return false;
@@ -346,11 +349,12 @@ static void *part_main(void *arg)
     snprintf(durable, sizeof(durable), "whiply-p%u", pt->p);
     wh_buf body, out, subj, mid;
     wh_jtok *tok = malloc(sizeof(wh_jtok) * NTOK);
+    uint64_t *seqs = malloc(sizeof(uint64_t) * (size_t)b->batch);
     wh_buf_init(&body);
     wh_buf_init(&out);
     wh_buf_init(&subj);
     wh_buf_init(&mid);
-    if (!tok || natsConnection_JetStream(&js, b->n.nc, &jo) != NATS_OK) goto done;
+    if (!tok || !seqs || natsConnection_JetStream(&js, b->n.nc, &jo) != NATS_OK) goto done;
     while (atomic_load(&pt->run) && !restore_state(pt, js, filter, durable, &body, &out))
         usleep(500000);
     int64_t last_snap = mono_ms();
@@ -395,12 +399,12 @@ static void *part_main(void *arg)
          * JetStream drops the decisions already published), never skipped, so the ack that
          * ends it cannot cover events that were not published. */
         for (int tries = 0;; tries++) {
-            if (handle_batch(pt, js, &l, &body, &out, &subj, &mid, tok)) {
+            if (handle_batch(pt, js, &l, &body, &out, &subj, &mid, tok, seqs)) {
                 /* the double ack: the server confirms it, so a crash after this line
                  * cannot leave the batch to be delivered again */
                 if (natsMsg_AckSync(l.Msgs[l.Count - 1], NULL, &jerr) == NATS_OK) {
                     atomic_fetch_add(&b->acked, (uint64_t)l.Count);
-                    pt->done_seq = stream_seq(l.Msgs[l.Count - 1]);
+                    pt->done_seq = seqs[l.Count - 1];
                     break;
                 }
             }
@@ -427,6 +431,7 @@ done:
     if (sub) natsSubscription_Destroy(sub); /* the durable consumer stays for the next owner */
     if (js) jsCtx_Destroy(js);
     free(tok);
+    free(seqs);
     wh_buf_free(&body);
     wh_buf_free(&out);
     wh_buf_free(&subj);

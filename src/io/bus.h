@@ -32,6 +32,7 @@
 #define WH_IO_BUS_H
 
 #include <nats/nats.h>
+#include <stdio.h>
 
 #include "base/base.h"
 #include "io/subject.h"
@@ -73,5 +74,12 @@ wh_status wh_bus_snap_write(jsCtx *js, uint32_t p, uint64_t seq, const char *buf
                             int64_t max_payload, wh_error *e);
 wh_status wh_bus_snap_read(jsCtx *js, uint32_t p, uint64_t *seq, char **buf, size_t *len,
                            wh_error *e);
+
+/* `whiply audit verify --bus` (bus_verify.c): the decision rows of the trails dbs[0..ndb)
+ * against the events of each of the nparts partitions up to its ack floor, reported to out.
+ * 0: every acknowledged event has one decision (several rows only with the same one); 1:
+ * some have none or conflicting ones; 2: a trail or the bus could not be read. */
+int wh_bus_audit_verify(const char *url, uint32_t nparts, const char *const *dbs, int ndb,
+                        FILE *out);
 
 #endif

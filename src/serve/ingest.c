@@ -18,8 +18,21 @@ typedef struct {
 } line_t;
 
 static void add_decision_rec(wh_rec_batch *b, const wh_analysis *an, wh_action act,
-                             const char *json, size_t n, const char *line, size_t line_len)
+                             const char *json, size_t n, const char *line, size_t line_len,
+                             const wh_ingest_req *req, uint32_t idx)
 {
+    /* From a bus partition: the audit row's body names the partition and the event's stream
+     * sequence after the decision's own fields (whiply audit verify --bus reads them). */
+    char stack[1024], *with_bus = NULL;
+    if (req->bus_seq && n >= 2 && json[n - 1] == '}') {
+        size_t cap = n + 80;
+        with_bus = cap <= sizeof(stack) ? stack : malloc(cap);
+        int k = with_bus ? snprintf(with_bus, cap, "%.*s,\"bus\":{\"partition\":%u,\"seq\":%llu}}",
+                                    (int)(n - 1), json, req->bus_partition,
+                                    (unsigned long long)req->bus_seq[idx])
+                         : -1;
+        if (k > 0 && (size_t)k < cap) json = with_bus, n = (size_t)k;
+    }
     const wh_event *ev = &an->ev;
     wh_rec *r = wh_rec_add(b, WH_REC_DECISION);
     wh_rec_set(b, r, WH_RF_EVENT_ID, ev->id.p, ev->id.n);
@@ -40,12 +53,14 @@ static void add_decision_rec(wh_rec_batch *b, const wh_analysis *an, wh_action a
         wh_rec_set(b, r, WH_RF_TEXT, ev->text.p ? ev->text.p : "", ev->text.n);
         wh_rec_set(b, r, WH_RF_EVENT, line, line_len);
     }
+    if (with_bus != stack) free(with_bus);
 }
 
 /* Decides the events of body, appending one line per non-blank input line to out; the
  * audit commit to wait for goes to *ticket_out (0: none). */
-static wh_status decide_body(wh_service *s, const char *body, size_t len, bool single, bool replay,
-                             wh_buf *out, uint32_t *nlines, uint32_t *nerrors, uint64_t *ticket_out)
+static wh_status decide_body(wh_service *s, const wh_ingest_req *req, const char *body, size_t len,
+                             bool single, bool replay, wh_buf *out, uint32_t *nlines,
+                             uint32_t *nerrors, uint64_t *ticket_out)
 {
     *ticket_out = 0;
     *nlines = *nerrors = 0;
@@ -175,7 +190,7 @@ static wh_status decide_body(wh_service *s, const char *body, size_t len, bool s
             if (replay) continue; /* its audit row is in the trail of whoever decided it */
             atomic_fetch_add_explicit(&s->actions[act], 1, memory_order_relaxed);
             add_decision_rec(&rb, &an[i], act, tmp.p + off, lines[i].len - 1, lines[i].p,
-                             lines[i].n);
+                             lines[i].n, req, i);
         }
         if (rb.n) {
             uint64_t t = wh_store_submit(s->store, &rb);
@@ -239,7 +254,7 @@ wh_status wh_ingest_submit(wh_service *s, wh_ingest_req *r)
     r->nlines = r->nerrors = 0;
     r->ticket = 0;
     uint64_t ticket = 0;
-    wh_status st = decide_body(s, r->body ? r->body : "", r->len, r->single, r->replay, r->out,
+    wh_status st = decide_body(s, r, r->body ? r->body : "", r->len, r->single, r->replay, r->out,
                                &r->nlines, &r->nerrors, &ticket);
     if (st != WH_OK) return st;
     if (!r->done) {

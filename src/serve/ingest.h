@@ -39,6 +39,10 @@ struct wh_ingest_req {
      * is decided even when the idempotency window knows its id (the window stays this
      * instance's own). */
     bool replay;
+    /* From a bus partition: the stream sequence of each non-blank line's message (every
+     * message is one non-blank line), named with bus_partition in each audit row's body. */
+    const uint64_t *bus_seq;
+    uint32_t bus_partition;
     wh_buf *out;            /* the output lines are appended here */
     wh_ingest_done_fn done; /* NULL: the caller waits for ticket itself */
     void *ud;               /* the caller's */

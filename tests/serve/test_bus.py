@@ -283,6 +283,11 @@ def a_message_that_is_not_an_event_gets_an_error_decision_and_the_rest_go_on():
             check(i in got, "decided: %r" % i)
             eq(got[i], "d:" + json.dumps(i, ensure_ascii=False)[1:-1],
                "the message id is the JSON-escaped id")
+        # verify: the 3 messages that are not events have no rows, and are counted so
+        v = whiply("audit", "verify", "--bus", nats.url, "--partitions", "1", "--data", d.data)
+        eq(v.returncode, 0, "verify: " + v.stdout + v.stderr)
+        check("7 events acknowledged, 0 decided again (same decision), 0 missing, "
+              "0 conflicting, 3 not events" in v.stdout, v.stdout)
     finally:
         if d:
             d.stop()
@@ -330,6 +335,18 @@ def two_instances_split_the_partitions_and_one_takes_over_when_the_other_dies():
         for e, g in good_events():
             i = json.loads(e)["id"]
             eq(dec[i][1], g, "decision of " + i)
+        wait_for("every event of round two acked",
+                 lambda: metrics(b)[1].get("whiply_bus_acked_total", 0) >= n)
+        # the two trails together: every acknowledged event has its decision row
+        v = whiply("audit", "verify", "--bus", nats.url, "--data", a.data, "--data", b.data)
+        eq(v.returncode, 0, "verify across trails: " + v.stdout + v.stderr)
+        check("every acknowledged event has its decision" in v.stdout, v.stdout)
+        m = re.search(r"bus: (\d+) events acknowledged", v.stdout)
+        check(m and int(m.group(1)) >= 2 * len(good_events()), v.stdout)
+        # alpha's trail alone lacks round two (alpha was dead), and says so
+        v = whiply("audit", "verify", "--bus", nats.url, "--data", a.data)
+        eq(v.returncode, 1, "verify with one trail of two: " + v.stdout + v.stderr)
+        check("without a decision row" in v.stdout and "NOT every" in v.stdout, v.stdout)
     finally:
         for d in (a, b):
             if d and d.proc:
