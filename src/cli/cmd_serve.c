@@ -196,6 +196,8 @@ int wh_cmd_serve(int argc, char **argv)
             goto out;
         }
         wh_service_set_metrics(svc, wh_bus_metrics, bus);
+        if (cfg.bus.http && !strcmp(cfg.bus.http, "publish"))
+            wh_service_set_event_sink(svc, wh_bus_sink_events, bus);
         fprintf(stderr, "whiply: consuming the bus at %s (%lld partitions)\n", cfg.bus.url,
                 (long long)cfg.bus.partitions);
     }
@@ -227,6 +229,7 @@ int wh_cmd_serve(int argc, char **argv)
         }
     }
     wh_service_set_metrics(svc, NULL, NULL);
+    wh_service_set_event_sink(svc, NULL, NULL); /* HTTP events wait for no bus */
     wh_bus_stop(bus); /* nothing more from the bus, before the HTTP requests drain */
     wh_http_stop(http, 30000);
     rc = wh_store_error(wh_service_store(svc)) ? WH_EXIT_IO : WH_EXIT_OK;

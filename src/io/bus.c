@@ -16,6 +16,8 @@
 #include <xxhash.h>
 
 #include "base/json.h"
+#include "engine/engine.h"
+#include "engine/event.h"
 #include "io/nats.h"
 #include "serve/ingest.h"
 #include "serve/service.h"
@@ -437,6 +439,76 @@ done:
     wh_buf_free(&subj);
     wh_buf_free(&mid);
     return NULL;
+}
+
+/* ---- HTTP events onto the bus (bus.http: publish) ---- */
+
+wh_status wh_bus_sink_events(void *ud, const char *body, size_t len, bool single, wh_buf *out,
+                             uint32_t *nlines, uint32_t *nerrors)
+{
+    wh_bus *b = ud;
+    *nlines = *nerrors = 0;
+    uint64_t nev = 0;
+    for (size_t i = 0; i < len;) { /* the limit first: all of the body or none of it */
+        const char *nl = single ? NULL : memchr(body + i, '\n', len - i);
+        size_t e = nl ? (size_t)(nl - body) : len;
+        nev += !wh_line_is_blank(body + i, e - i);
+        i = e + 1;
+    }
+    if (nev > (uint64_t)b->cfg->limits.events) return WH_ELIMIT;
+    wh_decoder *dec = wh_decoder_new();
+    if (!dec) return WH_ENOMEM;
+    wh_arena arena;
+    wh_arena_init(&arena, 1 << 14);
+    wh_buf subj, mid;
+    wh_buf_init(&subj);
+    wh_buf_init(&mid);
+    uint64_t no = 0;
+    for (size_t i = 0; i < len;) {
+        const char *nl = single ? NULL : memchr(body + i, '\n', len - i);
+        size_t e = nl ? (size_t)(nl - body) : len, l = e - i;
+        const char *line = body + i;
+        i = e + 1;
+        no++;
+        if (l && line[l - 1] == '\r') l--;
+        if (wh_line_is_blank(line, l)) continue;
+        (*nlines)++;
+        wh_arena_reset(&arena);
+        wh_event ev;
+        wh_decode_error de;
+        if (!wh_event_decode(dec, line, l, &arena, 0, &ev, &de)) {
+            wh_write_line_error(out, no, de.code, de.message);
+            (*nerrors)++;
+            continue;
+        }
+        uint32_t p = wh_bus_partition(ev.platform, ev.channel, b->nparts);
+        wh_subject_events(&subj, p, ev.platform, ev.channel);
+        wh_bus_msg_id(&mid, ev.id);
+        natsMsg *m = NULL;
+        jsPubAck *pa = NULL;
+        jsErrCode jerr = 0;
+        natsStatus s = natsMsg_Create(&m, subj.p, NULL, line, (int)l);
+        if (s == NATS_OK && ev.id.n) s = natsMsgHeader_Set(m, "Nats-Msg-Id", mid.p);
+        if (s == NATS_OK) s = js_PublishMsg(&pa, b->n.js, m, NULL, &jerr);
+        natsMsg_Destroy(m);
+        if (s != NATS_OK) {
+            char why[256], msg[320];
+            snprintf(msg, sizeof(msg), "not published: %s", wh_nats_why(s, jerr, why, sizeof(why)));
+            wh_write_line_error(out, no, "bus_unavailable", msg);
+            (*nerrors)++;
+            continue;
+        }
+        wh_buf_puts(out, "{\"id\":");
+        wh_buf_json_str(out, ev.id.p, ev.id.n);
+        wh_buf_printf(out, ",\"published\":true,\"partition\":%u,\"seq\":%llu,\"duplicate\":%s}\n",
+                      p, (unsigned long long)pa->Sequence, pa->Duplicate ? "true" : "false");
+        jsPubAck_Destroy(pa);
+    }
+    wh_buf_free(&subj);
+    wh_buf_free(&mid);
+    wh_arena_free(&arena);
+    wh_decoder_free(dec);
+    return out->oom ? WH_ENOMEM : WH_OK;
 }
 
 /* ---- ownership ---- */

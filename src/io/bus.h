@@ -67,6 +67,15 @@ void wh_bus_stats_get(wh_bus *b, wh_bus_stats *out);
  * instance owns, and its counters. */
 void wh_bus_metrics(void *ud, wh_buf *out);
 
+/* A wh_event_sink_fn (serve/service.h; ud is the bus): POST /v1/events with bus.http:
+ * publish. Each event goes to its partition's subject with its Nats-Msg-Id, synchronously
+ * (JetStream's acknowledgement in hand); its line says where:
+ * {"id":...,"published":true,"partition":P,"seq":S,"duplicate":false} (duplicate: JetStream
+ * had it already), or an error line (not an event; not published). More events than
+ * limits.events: WH_ELIMIT, nothing published. */
+wh_status wh_bus_sink_events(void *ud, const char *body, size_t len, bool single, wh_buf *out,
+                             uint32_t *nlines, uint32_t *nerrors);
+
 /* A partition's state snapshot in WHIPLY_STATE (bus_state.c): write buf as the snapshot
  * covering stream sequence seq, in chunks of half max_payload; read the last one (*buf NULL
  * and *seq 0 when there is none; malloc'd). A snapshot that is not whole is an error. */

@@ -56,6 +56,7 @@ const char wh_config_default_yaml[] =
     "  duplicates: 2m            # JetStream drops a republish of one id within this\n"
     "  batch: 128                # events fetched and decided at once per partition\n"
     "  snapshot: 30s             # each owned partition's state is saved this often\n"
+    "  http: decide              # POST /v1/events: decide here, or publish to the bus\n"
     "tokens: []                  # none: an admin token is made in DATA/admin.token\n";
 
 typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_DURATION, OPT_SYNC } opt_type;
@@ -105,6 +106,7 @@ static const opt_def opts[] = {
     {"bus.duplicates", OPT_DURATION, O(bus.duplicates_ms), 1000, 7 * 86400 * 1000LL, false},
     {"bus.batch", OPT_INT, O(bus.batch), 1, 10000, false},
     {"bus.snapshot", OPT_DURATION, O(bus.snapshot_ms), 1000, 86400 * 1000LL, false},
+    {"bus.http", OPT_STR, O(bus.http), 0, 0, false},
 };
 #undef O
 
@@ -193,6 +195,11 @@ static void set_opt(cfg_ld *L, const opt_def *o, struct fy_node *v)
     bool ok = true;
     switch (o->type) {
     case OPT_STR: {
+        if (!strcmp(o->name, "bus.http") && !(n == 6 && !memcmp(s, "decide", 6)) &&
+            !(n == 7 && !memcmp(s, "publish", 7))) {
+            CERR(L, v, "'bus.http' must be decide or publish, not '%.*s'", (int)n, s);
+            return;
+        }
         if (n == 0) {
             CERR(L, v, "'%s' must not be empty", o->name);
             return;
@@ -432,6 +439,7 @@ void wh_config_free(wh_config *c)
     free(c->store.checkpoint_url);
     free(c->bus.url);
     free(c->bus.instance);
+    free(c->bus.http);
     free(c->tokens);
     free(c->path);
     memset(c, 0, sizeof(*c));

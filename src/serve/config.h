@@ -76,6 +76,7 @@ typedef struct {
         int64_t duplicates_ms; /* JetStream's duplicate window */
         int64_t batch;         /* events fetched at once per partition */
         int64_t snapshot_ms;   /* an owned partition's state is snapshotted this often */
+        char *http;            /* POST /v1/events: "decide" here, or "publish" to the bus */
     } bus;
     wh_token *tokens;
     uint32_t ntokens;

@@ -180,9 +180,44 @@ int wh_http_status(wh_status st)
     return 500;
 }
 
+/* The answer of an events request with nl output lines, ne of them errors: NDJSON as they
+ * are (status ok); one event (application/json) its line alone, 400 when it is an error. */
+static int lines_answer(req_t *r, bool nd, uint32_t nl, uint32_t ne, int ok, wh_buf *out)
+{
+    if (nd) {
+        r->content_type = "application/x-ndjson";
+        return ok;
+    }
+    if (nl == 0) return error(out, 400, "empty", "the body holds no event");
+    if (out->len && out->p[out->len - 1] == '\n') out->len--;
+    return ne ? 400 : ok;
+}
+
+/* bus.http: publish: the events go onto the bus for their partitions' owners to decide. */
+static int h_events_to_bus(wh_http *h, req_t *r, bool nd, wh_buf *out)
+{
+    uint32_t nl = 0, ne = 0;
+    wh_status st = wh_service_sink_events(h->svc, r->body.p, r->body.len, !nd, out, &nl, &ne);
+    switch (st) {
+    case WH_OK:
+        break;
+    case WH_EUNAVAILABLE:
+        return error(out, 503, "bus_unavailable",
+                     "bus.http is publish and the bus is not connected (yet); retry");
+    case WH_ELIMIT:
+        return error(out, wh_http_status(st), "too_many_events",
+                     "a request may carry at most %lld events", (long long)h->cfg->limits.events);
+    default:
+        return error(out, wh_http_status(st), "internal", "%s", wh_status_str(st));
+    }
+    return lines_answer(r, nd, nl, ne, 202, out);
+}
+
 static int h_events(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
 {
     bool nd = is_ndjson(c);
+    if (h->cfg->bus.http && !strcmp(h->cfg->bus.http, "publish"))
+        return h_events_to_bus(h, r, nd, out);
     /* on_request answers once r->wait_ticket is committed (this thread does not wait) */
     wh_ingest_req in = {.body = r->body.p, .len = r->body.len, .single = !nd, .out = out};
     wh_status st = wh_ingest_submit(h->svc, &in);
@@ -204,13 +239,7 @@ static int h_events(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
     default:
         return error(out, wh_http_status(st), "internal", "%s", wh_status_str(st));
     }
-    if (nd) {
-        r->content_type = "application/x-ndjson";
-        return 200;
-    }
-    if (nl == 0) return error(out, 400, "empty", "the body holds no event");
-    if (out->len && out->p[out->len - 1] == '\n') out->len--;
-    return ne ? 400 : 200;
+    return lines_answer(r, nd, nl, ne, 200, out);
 }
 
 static int h_decisions(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)

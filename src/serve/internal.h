@@ -82,6 +82,10 @@ struct wh_service {
     /* more metrics from outside the service (the bus), under hits_lock */
     wh_metrics_fn extra;
     void *extra_ud;
+    /* where HTTP events go instead of being decided (bus.http: publish), under sink_rw */
+    pthread_rwlock_t sink_rw;
+    wh_event_sink_fn sink;
+    void *sink_ud;
     struct {
         char *id;
         uint64_t n;

@@ -243,6 +243,24 @@ void wh_service_metrics(wh_service *s, wh_buf *b)
     pthread_mutex_unlock(&s->hits_lock);
 }
 
+void wh_service_set_event_sink(wh_service *s, wh_event_sink_fn fn, void *ud)
+{
+    pthread_rwlock_wrlock(&s->sink_rw);
+    s->sink = fn;
+    s->sink_ud = ud;
+    pthread_rwlock_unlock(&s->sink_rw);
+}
+
+wh_status wh_service_sink_events(wh_service *s, const char *body, size_t len, bool single,
+                                 wh_buf *out, uint32_t *nlines, uint32_t *nerrors)
+{
+    pthread_rwlock_rdlock(&s->sink_rw);
+    wh_status st =
+        s->sink ? s->sink(s->sink_ud, body, len, single, out, nlines, nerrors) : WH_EUNAVAILABLE;
+    pthread_rwlock_unlock(&s->sink_rw);
+    return st;
+}
+
 void wh_service_set_metrics(wh_service *s, wh_metrics_fn fn, void *ud)
 {
     pthread_mutex_lock(&s->hits_lock);

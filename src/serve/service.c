@@ -270,6 +270,7 @@ wh_service *wh_service_open(const wh_config *c, wh_error *e)
     pthread_mutex_init(&s->reload_lock, NULL);
     pthread_mutex_init(&s->review_lock, NULL);
     pthread_mutex_init(&s->hits_lock, NULL);
+    pthread_rwlock_init(&s->sink_rw, NULL);
     s->rl = wh_rl_new((uint32_t)c->ratelimit_keys);
     if (!s->rl) {
         wh_error_set(e, WH_ENOMEM, "out of memory");
@@ -471,6 +472,7 @@ void wh_service_close(wh_service *s)
     pthread_mutex_destroy(&s->reload_lock);
     pthread_mutex_destroy(&s->review_lock);
     pthread_mutex_destroy(&s->hits_lock);
+    pthread_rwlock_destroy(&s->sink_rw);
     free(s);
 }
 

@@ -68,6 +68,17 @@ const wh_config *wh_service_config(wh_service *s);
 typedef void (*wh_metrics_fn)(void *ud, wh_buf *b);
 void wh_service_set_metrics(wh_service *s, wh_metrics_fn fn, void *ud);
 
+/* ---- where HTTP events go instead (bus.http: publish) ----
+ * With a sink set, POST /v1/events hands its body to fn instead of deciding it: the bus
+ * publishes each event for its partition's owner to decide (io/bus.c). fn appends one line
+ * per non-blank input line to out. Setting NULL waits for calls in progress. */
+typedef wh_status (*wh_event_sink_fn)(void *ud, const char *body, size_t len, bool single,
+                                      wh_buf *out, uint32_t *nlines, uint32_t *nerrors);
+void wh_service_set_event_sink(wh_service *s, wh_event_sink_fn fn, void *ud);
+/* Calls the sink; WH_EUNAVAILABLE when none is set (yet). */
+wh_status wh_service_sink_events(wh_service *s, const char *body, size_t len, bool single,
+                                 wh_buf *out, uint32_t *nlines, uint32_t *nerrors);
+
 typedef enum {
     WH_RT_EVENTS = 0,
     WH_RT_DECISIONS,

@@ -142,9 +142,10 @@ def metrics(d):
     return owned, counters
 
 
-def bus_daemon(name, nats, instance, partitions=8, rules=None, snapshot="30s"):
+def bus_daemon(name, nats, instance, partitions=8, rules=None, snapshot="30s", http="decide"):
     extra = ("store:\n  preallocate: 0\nbus:\n  url: %s\n  partitions: %d\n  instance: %s\n"
-             "  lease: %s\n  snapshot: %s\n" % (nats.url, partitions, instance, LEASE, snapshot))
+             "  lease: %s\n  snapshot: %s\n  http: %s\n"
+             % (nats.url, partitions, instance, LEASE, snapshot, http))
     d = ts.Daemon(name, rules=rules, extra=extra)
     d.start()
     check(d.wait_line(r"consuming the bus at"), "the daemon says it consumes the bus")
@@ -406,6 +407,58 @@ def a_paused_owner_is_fenced_and_every_event_is_decided_by_one_instance_once():
             if d and d.proc:
                 d.proc.send_signal(signal.SIGCONT)
                 d.stop()
+        nats.stop()
+
+
+@test
+def http_events_go_onto_the_bus_with_bus_http_publish():
+    """POST /v1/events publishes (202, where each event went) instead of deciding: the
+    partition's owner decides it from the bus, as `whiply check` does; a second POST of the
+    same events is deduplicated by JetStream; a line that is not an event gets its error
+    line and is not published, the others are."""
+    nats = Nats("http")
+    d = None
+    try:
+        d = bus_daemon("http", nats, "web", http="publish")
+        good = good_events()
+        body = "".join(e + "\n" for e, _ in good)
+        st, data, _ = d.req("POST", "/v1/events", body, ctype="application/x-ndjson")
+        eq(st, 202, "accepted: " + data[:300])
+        lines = [json.loads(l) for l in data.splitlines()]
+        eq(len(lines), len(good), "one line per event")
+        for (e, _), l in zip(good, lines):
+            eq(l.get("id"), json.loads(e)["id"], "in order")
+            check(l.get("published") is True and l.get("duplicate") is False, l)
+            check(0 <= l["partition"] < 8 and l["seq"] > 0, l)
+        wait_for("every event decided from the bus",
+                 lambda: metrics(d)[1].get("whiply_bus_acked_total", 0) >= len(good))
+        dec, _ = decisions_by_id(dump(nats))
+        for e, g in good:
+            eq(dec[json.loads(e)["id"]][1], g, "decided as whiply check does")
+        # the same again: JetStream has them; one bad line among new ones
+        st, data, _ = d.req("POST", "/v1/events", body, ctype="application/x-ndjson")
+        eq(st, 202, data[:200])
+        check(all(json.loads(l)["duplicate"] for l in data.splitlines()), data[:300])
+        first = json.loads(good[0][0])
+        mixed = json.dumps(dict(first, id="new-1")) + "\n{oops\n" + json.dumps(dict(first, id="new-2"))
+        st, data, _ = d.req("POST", "/v1/events", mixed, ctype="application/x-ndjson")
+        eq(st, 202, data)
+        out = [json.loads(l) for l in data.splitlines()]
+        eq([o.get("id") for o in out], ["new-1", None, "new-2"], data)
+        check("error" in out[1] and out[1]["line"] == 2, out[1])
+        # one event as application/json: its line alone
+        st, data, _ = d.req("POST", "/v1/events", json.dumps(dict(first, id="new-3")),
+                            ctype="application/json")
+        eq(st, 202, data)
+        eq(json.loads(data)["id"], "new-3", data)
+        wait_for("the new ones decided",
+                 lambda: metrics(d)[1].get("whiply_bus_acked_total", 0) >= len(good) + 3)
+        # nothing decided over HTTP itself: the audit has one row per event, from the bus
+        n = d.db().execute("SELECT count(*) FROM audit WHERE kind = 'decision'").fetchone()[0]
+        eq(n, len(good) + 3, "decision rows")
+    finally:
+        if d:
+            d.stop()
         nats.stop()
 
 

@@ -1171,6 +1171,7 @@ def config_errors():
     bad_config("cfg-yaml", "listen: [\n", "YAML")
     bad_config("cfg-token", "tokens:\n  - name: x\n    sha256: abc\n    scopes: [god]\n", "unknown scope 'god'")
     bad_config("cfg-queue", "limits:\n  events: 5000\n  queue: 1000\n", "larger than 'limits.queue'")
+    bad_config("cfg-bus-http", "bus:\n  http: forward\n", ".yaml:2:9: error: 'bus.http' must be decide or publish, not 'forward'")
 
 
 # ---------------------------------------------------------------------------------------
