@@ -360,6 +360,7 @@ static void *part_main(void *arg)
     while (atomic_load(&pt->run) && !restore_state(pt, js, filter, durable, &body, &out))
         usleep(500000);
     int64_t last_snap = mono_ms();
+    bool unacked = false;
     while (atomic_load(&pt->run) && !sub) {
         jsSubOptions so;
         jsSubOptions_Init(&so);
@@ -412,6 +413,7 @@ static void *part_main(void *arg)
             }
             if (!owned(pt)) { /* fenced or released: the next owner gets them at once */
                 atomic_fetch_add(&b->fenced, 1);
+                unacked = true; /* perhaps decided: the state is past done_seq */
                 for (int i = 0; i < l.Count; i++)
                     natsMsg_Nak(l.Msgs[i], NULL);
                 break;
@@ -426,8 +428,13 @@ static void *part_main(void *arg)
             last_snap = mono_ms();
         }
     }
-    /* let go while still ours (a release, a stop): the next owner replays nothing */
-    if (js && mono_ms() < atomic_load(&pt->good)) save_state(pt, js);
+    /* Let go (a release, a stop) with every decided batch acknowledged: the state is that of
+     * the events up to done_seq, so the next owner need replay nothing. Even if the lease ran
+     * out meanwhile (a slow stop) such a snapshot is right to load: an owner that took over
+     * replays from it to its ack floor (a write racing that owner's own is caught by the
+     * chunks' sequence check, and costs a replay from the first event). After a batch that
+     * was decided and not acknowledged (fenced) the state is past done_seq: no snapshot. */
+    if (js && !unacked) save_state(pt, js);
 done:
     atomic_store(&pt->run, false); /* ended on its own (out of memory): the next round sees it */
     if (sub) natsSubscription_Destroy(sub); /* the durable consumer stays for the next owner */
