@@ -767,7 +767,10 @@ wh_status wh_matcher_build(const wh_pattern_spec *specs, uint32_t n, const wh_ma
     /* Single views first (they report the patterns Hyperscan rejects), then the unions. */
     for (unsigned mask = 1; mask < nmasks; mask++) {
         bool single = (mask & (mask - 1)) == 0;
-        if (!single && (mask & ~7u)) continue;   /* unions only of raw, folded, skeleton */
+        /* Unions only of views that wh_matcher_scan groups: raw = folded, folded = skeleton,
+         * or all three. Raw and skeleton alone are never scanned together (the equalities
+         * are raw-folded and folded-skeleton), so that union would be compiled for nothing. */
+        if (!single && mask != 3 && mask != 6 && mask != 7) continue;
         if ((mask & m->views) != mask) continue; /* every member must have patterns */
         hs_database_t **dbp = single ? &m->db[__builtin_ctz(mask)] : &m->udb[mask];
         if (opts && opts->cache_dir) {
