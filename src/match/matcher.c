@@ -279,6 +279,109 @@ static char *widen_backrefs(const char *re)
     return out;
 }
 
+/* Where the character class that starts at re[i] ends (one past it), or 0 when it is not a
+ * class this simple reading understands: a bracket expression (escapes, POSIX names, a
+ * leading ']') or a \p / \P escape. */
+static size_t class_end(const char *re, size_t n, size_t i)
+{
+    if (re[i] == '\\') {
+        if (i + 2 >= n || (re[i + 1] != 'p' && re[i + 1] != 'P')) return 0;
+        if (re[i + 2] != '{') return i + 3; /* \pL */
+        const char *close = memchr(re + i + 3, '}', n - i - 3);
+        return close ? (size_t)(close - re) + 1 : 0;
+    }
+    size_t j = i + 1;
+    if (j < n && re[j] == '^') j++;
+    if (j < n && re[j] == ']') j++;
+    for (; j < n; j++) {
+        if (re[j] == ']') return j + 1;
+        if (re[j] == '\\') {
+            if (j + 1 < n && (re[j + 1] == 'Q' || re[j + 1] == 'E')) return 0;
+            j++;
+        } else if (re[j] == '[' && j + 1 < n && re[j + 1] == ':') {
+            const char *close = strstr(re + j + 2, ":]");
+            if (!close) return 0;
+            j = (size_t)(close - re) + 1;
+        } else if (re[j] == '[') {
+            return 0; /* a nested class (Hyperscan has none; PCRE2 reads '[' as a literal) */
+        }
+    }
+    return 0;
+}
+
+/* Hyperscan compiles a Unicode property (\p{L}, a class that holds one) as hundreds of UTF-8
+ * byte ranges, and a counted repeat as that many copies: "[^\\p{L}\\p{N}\\s]{20,}" alone
+ * took 2.2 s, in each database it is part of. Hyperscan only proposes; PCRE2 confirms every
+ * hit on the exact pattern. So a property class under a counted repeat is scanned as a wider
+ * one: exactly its ASCII members (PCRE2 tells which, with the pattern's options), and any
+ * character beyond ASCII. The same repeat of that compiles in milliseconds and only differs
+ * on runs of non-ASCII characters outside the property. Returns NULL when there is nothing
+ * to widen or the pattern is beyond this simple reading (\Q..\E, \c, inline options or
+ * comments, negative assertions). */
+static char *widen_properties(const char *re, uint32_t pcre_opts)
+{
+    size_t n = strlen(re);
+    /* a wider class inside a negative assertion would reject more, not less */
+    if ((!strstr(re, "\\p") && !strstr(re, "\\P")) || strstr(re, "(?!") || strstr(re, "(?<!"))
+        return NULL;
+    for (size_t i = 0; i + 2 < n; i++)
+        if (re[i] == '(' && re[i + 1] == '?' && strchr("imnsxUJ^-#", re[i + 2])) return NULL;
+    wh_buf b;
+    wh_buf_init(&b);
+    bool any = false;
+    for (size_t i = 0; i < n;) {
+        if (re[i] == '\\' && i + 1 < n && strchr("QEc", re[i + 1])) goto keep_all;
+        size_t end = (re[i] == '[' || re[i] == '\\') ? class_end(re, n, i) : 0;
+        if (re[i] == '[' && !end) goto keep_all;
+        bool property =
+            end && (memmem(re + i, end - i, "\\p", 2) || memmem(re + i, end - i, "\\P", 2));
+        if (!property || end >= n || re[end] != '{' || re[end + 1] < '0' || re[end + 1] > '9') {
+            size_t step = end ? end - i : (re[i] == '\\' && i + 1 < n ? 2 : 1);
+            wh_buf_append(&b, re + i, step);
+            i += step;
+            continue;
+        }
+        /* A property class under a counted repeat: its ASCII members, then all beyond. */
+        char cls[300];
+        if (end - i + 1 > sizeof(cls)) goto keep_all;
+        memcpy(cls, re + i, end - i);
+        cls[end - i] = 0;
+        int err;
+        PCRE2_SIZE off;
+        pcre2_code *c = pcre2_compile((PCRE2_SPTR)cls, PCRE2_ZERO_TERMINATED,
+                                      pcre_opts | PCRE2_ANCHORED, &err, &off, NULL);
+        pcre2_match_data *md = c ? pcre2_match_data_create_from_pattern(c, NULL) : NULL;
+        if (!md) {
+            pcre2_code_free(c);
+            goto keep_all;
+        }
+        bool in[129] = {false};
+        for (int ch = 0; ch < 128; ch++) {
+            char one = (char)ch;
+            in[ch] = pcre2_match(c, (PCRE2_SPTR)&one, 1, 0, 0, md, NULL) >= 0;
+        }
+        wh_buf_putc(&b, '[');
+        for (int ch = 0, run; ch < 128; ch += run) {
+            for (run = 1; in[ch] && in[ch + run]; run++)
+                ;
+            if (in[ch])
+                wh_buf_printf(&b, run > 1 ? "\\x%02x-\\x%02x" : "\\x%02x", ch, ch + run - 1);
+        }
+        wh_buf_puts(&b, "\\x{80}-\\x{10ffff}]");
+        pcre2_match_data_free(md);
+        pcre2_code_free(c);
+        any = true;
+        i = end;
+    }
+    if (!any || b.oom) goto keep_all;
+    char *out = strdup(wh_buf_cstr(&b));
+    wh_buf_free(&b);
+    return out;
+keep_all:
+    wh_buf_free(&b);
+    return NULL;
+}
+
 static bool make_exprs(const wh_pattern_spec *sp, pat *p)
 {
     p->permit_set = sp->permit_set;
@@ -287,15 +390,19 @@ static bool make_exprs(const wh_pattern_spec *sp, pat *p)
     p->view = sp->view;
     p->scan_view = sp->view;
     if (sp->kind == WH_PAT_REGEX) {
-        p->hs_expr = widen_backrefs(sp->expr);
-        if (!p->hs_expr) p->hs_expr = strdup(sp->expr);
-        p->pcre_expr = strdup(sp->expr);
         p->hs_flags = HS_FLAG_SINGLEMATCH | HS_FLAG_UTF8;
         p->pcre_opts = PCRE2_UTF;
         if (sp->view != WH_VIEW_RAW) {
             p->hs_flags |= HS_FLAG_CASELESS;
             p->pcre_opts |= PCRE2_CASELESS;
         }
+        char *wide = widen_backrefs(sp->expr);
+        p->hs_expr = widen_properties(wide ? wide : sp->expr, p->pcre_opts);
+        if (p->hs_expr)
+            free(wide);
+        else
+            p->hs_expr = wide ? wide : strdup(sp->expr);
+        p->pcre_expr = strdup(sp->expr);
         return p->hs_expr && p->pcre_expr;
     }
     wh_buf body, hs, pc;

@@ -83,6 +83,46 @@ TEST(prefilter_is_confirmed)
     wh_matcher_free(m);
 }
 
+TEST(long_terms_are_whole_words)
+{
+    /* Hyperscan sees terms of four letters or more without \b (literals compile ~30x
+     * faster); PCRE2 still wants whole words, also when the first occurrence is inside one */
+    wh_pattern_spec sp[] = {WORD("heck", 0), WORD("ass", 1)};
+    wh_matcher *m = build(sp, 2, NULL, NULL);
+    wh_match mt[8];
+    ASSERT_EQ(scan(m, "checking the class", mt, 8), 0);
+    ASSERT_EQ(scan(m, "checkheck, heck", mt, 8), 1);
+    ASSERT_EQ(mt[0].pattern, 0);
+    ASSERT_EQ(mt[0].rs, 11);
+    ASSERT_EQ(scan(m, "heckle the ass", mt, 8), 1);
+    ASSERT_EQ(mt[0].pattern, 1);
+    wh_matcher_free(m);
+}
+
+TEST(property_repeat_is_exact)
+{
+    /* Hyperscan scans a repeated Unicode property as "its ASCII members or any non-ASCII
+     * character"; what PCRE2 confirms is the property itself */
+    wh_pattern_spec sp[] = {REGEX("[^\\p{L}\\p{N}\\s]{5,}", WH_VIEW_FOLDED, 0),
+                            REGEX("x\\p{Lu}{3}", WH_VIEW_RAW, 1)};
+    wh_matcher *m = build(sp, 2, NULL, NULL);
+    wh_match mt[8];
+    ASSERT_EQ(scan(m, "wow !!!!! ok", mt, 8), 1);
+    ASSERT_EQ(mt[0].pattern, 0);
+    ASSERT_EQ(mt[0].rs, 4);
+    ASSERT_EQ(mt[0].re, 9);
+    ASSERT_EQ(scan(m, "\xe2\x98\x85\xe2\x98\x85\xe2\x98\x85\xe2\x98\x85\xe2\x98\x85", mt, 8), 1);
+    ASSERT_EQ(scan(m, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 caf\xc3\xa9", mt, 8),
+              0); /* letters */
+    ASSERT_EQ(scan(m, "!!!!", mt, 8), 0);
+    ASSERT_EQ(scan(m, "xABC", mt, 8), 1);
+    ASSERT_EQ(mt[0].pattern, 1);
+    ASSERT_EQ(scan(m, "x\xc3\x80\xc3\x89\xc3\x8e", mt, 8), 1); /* xÀÉÎ */
+    ASSERT_EQ(scan(m, "x\xc3\xa0\xc3\xa9\xc3\xae", mt, 8), 0); /* xàéî: lowercase */
+    ASSERT_EQ(scan(m, "xAbC", mt, 8), 0);
+    wh_matcher_free(m);
+}
+
 static void count_error(void *ud, uint32_t pattern, const char *message)
 {
     uint32_t *bad = ud;
