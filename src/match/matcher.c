@@ -6,6 +6,7 @@
 #include <emmintrin.h>
 #include <errno.h>
 #include <hs/hs.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -785,14 +786,45 @@ static void cache_store(const char *dir, const char *key, const hs_database_t *d
 
 /* ---- build ---- */
 
-/* Compiles the patterns scanned on the views in mask into *dbp. */
-static wh_status compile_set(wh_matcher *m, unsigned mask, hs_database_t **dbp,
-                             const hs_platform_info_t *plat, wh_pattern_error_fn on_error, void *ud)
+/* One database to compile. Jobs run on several threads, so each keeps its own copy of what
+ * compiling decides about a pattern (a prefilter, or rejected) and its own list of errors;
+ * wh_matcher_build reads both once the threads are joined. */
+enum { JOB_PREFILTER = 1, JOB_FAILED = 2 };
+
+typedef struct {
+    wh_matcher *m;
+    unsigned mask;
+    hs_database_t **dbp;
+    const hs_platform_info_t *plat;
+    bool report;    /* a single view's database: it reports the patterns Hyperscan rejects */
+    uint8_t *state; /* JOB_* per pattern, from the patterns' own at the start */
+    struct job_error {
+        uint32_t pattern; /* UINT32_MAX: the database as a whole */
+        char *message;
+    } * errors;
+    uint32_t nerrors;
+    wh_status st;
+} compile_job;
+
+static bool job_error(compile_job *j, uint32_t pattern, const char *message)
 {
+    struct job_error *e = realloc(j->errors, sizeof(*e) * (j->nerrors + 1));
+    if (!e) return false;
+    j->errors = e;
+    e[j->nerrors].pattern = pattern;
+    e[j->nerrors].message = strdup(message);
+    return e[j->nerrors++].message != NULL;
+}
+
+/* Compiles the patterns scanned on the views in j->mask into *j->dbp. */
+static wh_status compile_set(compile_job *j)
+{
+    wh_matcher *m = j->m;
+    unsigned mask = j->mask;
     for (;;) {
         uint32_t cnt = 0;
         for (uint32_t i = 0; i < m->n; i++)
-            if ((mask & (1u << m->pats[i].scan_view)) && !m->pats[i].failed) cnt++;
+            if ((mask & (1u << m->pats[i].scan_view)) && !(j->state[i] & JOB_FAILED)) cnt++;
         if (!cnt) return WH_OK;
         const char **exprs = malloc(sizeof(char *) * cnt);
         unsigned *flags = malloc(sizeof(unsigned) * cnt);
@@ -806,14 +838,15 @@ static wh_status compile_set(wh_matcher *m, unsigned mask, hs_database_t **dbp,
         uint32_t k = 0;
         for (uint32_t i = 0; i < m->n; i++) {
             pat *p = &m->pats[i];
-            if (!(mask & (1u << p->scan_view)) || p->failed) continue;
+            if (!(mask & (1u << p->scan_view)) || (j->state[i] & JOB_FAILED)) continue;
             exprs[k] = p->hs_expr;
-            flags[k] = p->hs_flags | (p->prefilter ? HS_FLAG_PREFILTER : 0);
+            flags[k] = p->hs_flags | (j->state[i] & JOB_PREFILTER ? HS_FLAG_PREFILTER : 0);
             ids[k] = i;
             k++;
         }
         hs_compile_error_t *e = NULL;
-        hs_error_t rc = hs_compile_multi(exprs, flags, ids, cnt, HS_MODE_BLOCK, plat, dbp, &e);
+        hs_error_t rc =
+            hs_compile_multi(exprs, flags, ids, cnt, HS_MODE_BLOCK, j->plat, j->dbp, &e);
         int bad = (rc != HS_SUCCESS && e) ? e->expression : -1;
         uint32_t bad_id = bad >= 0 && (uint32_t)bad < cnt ? ids[bad] : UINT32_MAX;
         char msg[300];
@@ -824,21 +857,64 @@ static wh_status compile_set(wh_matcher *m, unsigned mask, hs_database_t **dbp,
         free(ids);
         if (rc == HS_SUCCESS) return WH_OK;
         if (bad_id == UINT32_MAX) {
-            if (on_error) on_error(ud, UINT32_MAX, msg);
+            if (j->report && !job_error(j, UINT32_MAX, msg)) return WH_ENOMEM;
             return WH_EINVAL;
         }
         /* Hyperscan cannot run the pattern exactly: retry it as a prefilter (PCRE2 then
          * confirms every hit); if even that fails, report it and leave it out. */
-        pat *p = &m->pats[bad_id];
-        if (!p->prefilter && p->kind == WH_PAT_REGEX) {
-            p->prefilter = true;
+        if (!(j->state[bad_id] & JOB_PREFILTER) && m->pats[bad_id].kind == WH_PAT_REGEX) {
+            j->state[bad_id] |= JOB_PREFILTER;
             continue;
         }
-        p->failed = true;
+        j->state[bad_id] |= JOB_FAILED;
         char full[400];
         snprintf(full, sizeof(full), "Hyperscan rejects this pattern: %s", msg);
-        if (on_error) on_error(ud, bad_id, full);
+        if (j->report && !job_error(j, bad_id, full)) return WH_ENOMEM;
     }
+}
+
+typedef struct {
+    compile_job *jobs;
+    uint32_t n;
+    uint32_t order[8]; /* the jobs, most patterns first */
+    atomic_uint next;
+} job_queue;
+
+static void *compile_worker(void *arg)
+{
+    job_queue *q = arg;
+    for (uint32_t k; (k = atomic_fetch_add(&q->next, 1)) < q->n;)
+        q->jobs[q->order[k]].st = compile_set(&q->jobs[q->order[k]]);
+    return NULL;
+}
+
+/* Runs the jobs (at most 8) on up to as many threads as there are cores (Hyperscan's
+ * compiler is reentrant): the databases of a ruleset compile side by side, the one with the
+ * most patterns first, so that it does not start last and run alone. */
+static void compile_all(compile_job *jobs, uint32_t n)
+{
+    job_queue q = {.jobs = jobs, .n = n};
+    uint32_t size[8];
+    for (uint32_t k = 0; k < n; k++) {
+        size[k] = 0;
+        for (uint32_t i = 0; i < jobs[k].m->n; i++)
+            size[k] += (jobs[k].mask >> jobs[k].m->pats[i].scan_view) & 1;
+        uint32_t at = k;
+        for (; at > 0 && size[q.order[at - 1]] < size[k]; at--)
+            q.order[at] = q.order[at - 1];
+        q.order[at] = k;
+    }
+    atomic_init(&q.next, 0);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    uint32_t nt = cores < 1 ? 1 : cores > 8 ? 8 : (uint32_t)cores;
+    if (nt > n) nt = n;
+    pthread_t th[8];
+    uint32_t started = 0;
+    while (started + 1 < nt && pthread_create(&th[started], NULL, compile_worker, &q) == 0)
+        started++;
+    compile_worker(&q); /* this thread works too, and alone when no thread could start */
+    for (uint32_t t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
 }
 
 wh_status wh_matcher_build(const wh_pattern_spec *specs, uint32_t n, const wh_matcher_opts *opts,
@@ -882,32 +958,69 @@ wh_status wh_matcher_build(const wh_pattern_spec *specs, uint32_t n, const wh_ma
     if (!keys) goto fail;
     for (unsigned mask = 1; mask < nmasks; mask++)
         cache_key(m, mask, &plat, keys[mask]);
-    /* Single views first (they report the patterns Hyperscan rejects), then the unions. */
-    for (unsigned mask = 1; mask < nmasks; mask++) {
-        bool single = (mask & (mask - 1)) == 0;
-        /* Unions only of views that wh_matcher_scan groups: raw = folded, folded = skeleton,
-         * or all three. Raw and skeleton alone are never scanned together (the equalities
-         * are raw-folded and folded-skeleton), so that union would be compiled for nothing. */
-        if (!single && mask != 3 && mask != 6 && mask != 7) continue;
-        if ((mask & m->views) != mask) continue; /* every member must have patterns */
-        hs_database_t **dbp = single ? &m->db[__builtin_ctz(mask)] : &m->udb[mask];
-        if (opts && opts->cache_dir) {
-            *dbp = cache_load(opts->cache_dir, keys[mask]);
-            if (*dbp) continue;
+    /* Single views first (they report the patterns Hyperscan rejects and decide which are
+     * prefilters), then the unions, which take those decisions as they are. */
+    compile_job jobs[8];
+    uint32_t nj = 0;
+    st = WH_OK;
+    for (int phase = 0; phase < 2; phase++) {
+        nj = 0;
+        for (unsigned mask = 1; mask < nmasks; mask++) {
+            bool single = (mask & (mask - 1)) == 0;
+            if (single != (phase == 0)) continue;
+            /* Unions only of views that wh_matcher_scan groups: raw = folded, folded =
+             * skeleton, or all three. Raw and skeleton alone are never scanned together (the
+             * equalities are raw-folded and folded-skeleton), so that union would be compiled
+             * for nothing. */
+            if (!single && mask != 3 && mask != 6 && mask != 7) continue;
+            if ((mask & m->views) != mask) continue; /* every member must have patterns */
+            hs_database_t **dbp = single ? &m->db[__builtin_ctz(mask)] : &m->udb[mask];
+            if (opts && opts->cache_dir) {
+                *dbp = cache_load(opts->cache_dir, keys[mask]);
+                if (*dbp) continue;
+            }
+            all_cached = false;
+            compile_job *j = &jobs[nj++];
+            *j = (compile_job){.m = m, .mask = mask, .dbp = dbp, .plat = &plat, .report = single};
+            j->state = malloc(n ? n : 1);
+            if (!j->state) {
+                nj--;
+                st = WH_ENOMEM;
+                break;
+            }
+            for (uint32_t i = 0; i < n; i++)
+                j->state[i] = (m->pats[i].prefilter ? JOB_PREFILTER : 0) |
+                              (m->pats[i].failed ? JOB_FAILED : 0);
         }
-        all_cached = false;
-        st = compile_set(m, mask, dbp, &plat, single ? on_error : NULL, ud);
-        if (st != WH_OK) {
-            free(keys);
-            goto fail;
+        if (st == WH_OK) compile_all(jobs, nj); /* else the jobs are only freed */
+        for (uint32_t k = 0; k < nj; k++) {
+            compile_job *j = &jobs[k];
+            for (uint32_t e = 0; e < j->nerrors; e++) {
+                if (on_error) on_error(ud, j->errors[e].pattern, j->errors[e].message);
+                free(j->errors[e].message);
+            }
+            free(j->errors);
+            /* A database missing a rejected pattern is never cached: the next load must
+             * compile, and report the pattern, again. */
+            bool complete = true;
+            for (uint32_t i = 0; i < n; i++) {
+                if (!(j->mask & (1u << m->pats[i].scan_view))) continue;
+                if (j->state[i] & JOB_FAILED) complete = false;
+                if (j->report) { /* a single view: its decisions hold for the unions */
+                    m->pats[i].prefilter = j->state[i] & JOB_PREFILTER;
+                    m->pats[i].failed = j->state[i] & JOB_FAILED;
+                }
+            }
+            free(j->state);
+            if (j->st != WH_OK && st == WH_OK) st = j->st;
+            if (j->st == WH_OK && opts && opts->cache_dir && *j->dbp && complete)
+                cache_store(opts->cache_dir, keys[j->mask], *j->dbp);
         }
-        /* A database missing a rejected pattern is never cached: the next load must
-         * compile, and report the pattern, again. */
-        bool complete = true;
-        for (uint32_t i = 0; i < n; i++)
-            if ((mask & (1u << m->pats[i].scan_view)) && m->pats[i].failed) complete = false;
-        if (opts && opts->cache_dir && *dbp && complete)
-            cache_store(opts->cache_dir, keys[mask], *dbp);
+        if (st != WH_OK) break;
+    }
+    if (st != WH_OK) {
+        free(keys);
+        goto fail;
     }
     free(keys);
     if (!rev_build(m, specs, n)) {
