@@ -116,6 +116,9 @@ TEST(property_repeat_is_exact)
     ASSERT_EQ(scan(m, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 caf\xc3\xa9", mt, 8),
               0); /* letters */
     ASSERT_EQ(scan(m, "!!!!", mt, 8), 0);
+    /* Hyperscan's first hit (the letters) is not the match; the symbols after it are */
+    ASSERT_EQ(scan(m, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 !!!!!", mt, 8), 1);
+    ASSERT_EQ(mt[0].rs, 11);
     ASSERT_EQ(scan(m, "xABC", mt, 8), 1);
     ASSERT_EQ(mt[0].pattern, 1);
     ASSERT_EQ(scan(m, "x\xc3\x80\xc3\x89\xc3\x8e", mt, 8), 1); /* xÀÉÎ */
