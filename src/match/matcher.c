@@ -5,6 +5,7 @@
 
 #include <emmintrin.h>
 #include <errno.h>
+#include <limits.h>
 #include <hs/hs.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -310,21 +311,44 @@ static size_t class_end(const char *re, size_t n, size_t i)
     return 0;
 }
 
-/* Hyperscan compiles a Unicode property (\p{L}, a class that holds one) as hundreds of UTF-8
- * byte ranges, and a counted repeat as that many copies: "[^\\p{L}\\p{N}\\s]{20,}" alone
- * took 2.2 s, in each database it is part of. Hyperscan only proposes; PCRE2 confirms every
- * hit on the exact pattern. So a property class under a counted repeat is scanned as a wider
- * one: exactly its ASCII members (PCRE2 tells which, with the pattern's options), and any
- * character beyond ASCII. The same repeat of that compiles in milliseconds and only differs
- * on runs of non-ASCII characters outside the property. Returns NULL when there is nothing
- * to widen or the pattern is beyond this simple reading (\Q..\E, \c, inline options or
- * comments, negative assertions). */
-static char *widen_properties(const char *re, uint32_t pcre_opts)
+/* A counted repeat at re[i] ("{m}", "{m,}", "{m,n}", not possessive): its end (one past
+ * the '}'), with *lo and *hi (UINT32_MAX: no upper bound); 0 when there is none. */
+static size_t counted_repeat(const char *re, size_t n, size_t i, uint32_t *lo, uint32_t *hi)
+{
+    if (i >= n || re[i] != '{' || i + 1 >= n || re[i + 1] < '0' || re[i + 1] > '9') return 0;
+    char *e;
+    unsigned long a = strtoul(re + i + 1, &e, 10), z = a;
+    if (*e == ',') {
+        z = e[1] >= '0' && e[1] <= '9' ? strtoul(e + 1, &e, 10) : ULONG_MAX;
+        if (z == ULONG_MAX) e++;
+    }
+    if (*e != '}' || a > 65535 || (z != ULONG_MAX && (z > 65535 || z < a))) return 0;
+    size_t end = (size_t)(e - re) + 1;
+    if (end < n && re[end] == '+') return 0; /* possessive: a wider repeat would match less */
+    *lo = (uint32_t)a;
+    *hi = z == ULONG_MAX ? UINT32_MAX : (uint32_t)z;
+    return end;
+}
+
+/* Hyperscan compiles a counted repeat as that many copies of what it repeats, and two kinds
+ * of atom are big in UTF-8: a Unicode property (\p{L}, or a class holding one: hundreds of
+ * byte ranges) and '.' (every sequence of one to four bytes). "[^\\p{L}\\p{N}\\s]{20,}"
+ * alone took 2.2 s to compile, in each database holding it, and ".{0,60}" most of a
+ * database's time. Hyperscan only proposes; PCRE2 confirms every hit on the pattern as
+ * written. So Hyperscan is given a superset that compiles in milliseconds:
+ *  - a property class under a counted repeat becomes exactly its ASCII members (PCRE2 tells
+ *    which, with the pattern's options) plus any character beyond ASCII;
+ *  - a '.' or property class repeated up to more than WIDE_REPEAT_MAX times loses the upper
+ *    bound (".{0,60}" is ".*").
+ * Returns NULL when there is nothing to widen or the pattern is beyond this simple reading
+ * (\Q..\E, \c, inline options or comments, negative assertions). */
+#define WIDE_REPEAT_MAX 8
+
+static char *widen_repeats(const char *re, uint32_t pcre_opts)
 {
     size_t n = strlen(re);
-    /* a wider class inside a negative assertion would reject more, not less */
-    if ((!strstr(re, "\\p") && !strstr(re, "\\P")) || strstr(re, "(?!") || strstr(re, "(?<!"))
-        return NULL;
+    /* a wider atom inside a negative assertion would reject more, not less */
+    if (strstr(re, "(?!") || strstr(re, "(?<!")) return NULL;
     for (size_t i = 0; i + 2 < n; i++)
         if (re[i] == '(' && re[i + 1] == '?' && strchr("imnsxUJ^-#", re[i + 2])) return NULL;
     wh_buf b;
@@ -332,47 +356,59 @@ static char *widen_properties(const char *re, uint32_t pcre_opts)
     bool any = false;
     for (size_t i = 0; i < n;) {
         if (re[i] == '\\' && i + 1 < n && strchr("QEc", re[i + 1])) goto keep_all;
-        size_t end = (re[i] == '[' || re[i] == '\\') ? class_end(re, n, i) : 0;
+        size_t end = re[i] == '.'                      ? i + 1
+                     : (re[i] == '[' || re[i] == '\\') ? class_end(re, n, i)
+                                                       : 0;
         if (re[i] == '[' && !end) goto keep_all;
-        bool property =
-            end && (memmem(re + i, end - i, "\\p", 2) || memmem(re + i, end - i, "\\P", 2));
-        if (!property || end >= n || re[end] != '{' || re[end + 1] < '0' || re[end + 1] > '9') {
+        bool property = end && re[i] != '.' &&
+                        (memmem(re + i, end - i, "\\p", 2) || memmem(re + i, end - i, "\\P", 2));
+        uint32_t lo = 0, hi = 0;
+        size_t qend = end && (property || re[i] == '.') ? counted_repeat(re, n, end, &lo, &hi) : 0;
+        bool unbound = qend && hi != UINT32_MAX && hi > lo && hi > WIDE_REPEAT_MAX;
+        if (!qend || (!property && !unbound)) {
             size_t step = end ? end - i : (re[i] == '\\' && i + 1 < n ? 2 : 1);
             wh_buf_append(&b, re + i, step);
             i += step;
             continue;
         }
-        /* A property class under a counted repeat: its ASCII members, then all beyond. */
-        char cls[300];
-        if (end - i + 1 > sizeof(cls)) goto keep_all;
-        memcpy(cls, re + i, end - i);
-        cls[end - i] = 0;
-        int err;
-        PCRE2_SIZE off;
-        pcre2_code *c = pcre2_compile((PCRE2_SPTR)cls, PCRE2_ZERO_TERMINATED,
-                                      pcre_opts | PCRE2_ANCHORED, &err, &off, NULL);
-        pcre2_match_data *md = c ? pcre2_match_data_create_from_pattern(c, NULL) : NULL;
-        if (!md) {
+        if (property) { /* its ASCII members, then all beyond */
+            char cls[300];
+            if (end - i + 1 > sizeof(cls)) goto keep_all;
+            memcpy(cls, re + i, end - i);
+            cls[end - i] = 0;
+            int err;
+            PCRE2_SIZE off;
+            pcre2_code *c = pcre2_compile((PCRE2_SPTR)cls, PCRE2_ZERO_TERMINATED,
+                                          pcre_opts | PCRE2_ANCHORED, &err, &off, NULL);
+            pcre2_match_data *md = c ? pcre2_match_data_create_from_pattern(c, NULL) : NULL;
+            if (!md) {
+                pcre2_code_free(c);
+                goto keep_all;
+            }
+            bool in[129] = {false};
+            for (int ch = 0; ch < 128; ch++) {
+                char one = (char)ch;
+                in[ch] = pcre2_match(c, (PCRE2_SPTR)&one, 1, 0, 0, md, NULL) >= 0;
+            }
+            pcre2_match_data_free(md);
             pcre2_code_free(c);
-            goto keep_all;
+            wh_buf_putc(&b, '[');
+            for (int ch = 0, run; ch < 128; ch += run) {
+                for (run = 1; in[ch] && in[ch + run]; run++)
+                    ;
+                if (in[ch])
+                    wh_buf_printf(&b, run > 1 ? "\\x%02x-\\x%02x" : "\\x%02x", ch, ch + run - 1);
+            }
+            wh_buf_puts(&b, "\\x{80}-\\x{10ffff}]");
+        } else {
+            wh_buf_append(&b, re + i, end - i);
         }
-        bool in[129] = {false};
-        for (int ch = 0; ch < 128; ch++) {
-            char one = (char)ch;
-            in[ch] = pcre2_match(c, (PCRE2_SPTR)&one, 1, 0, 0, md, NULL) >= 0;
-        }
-        wh_buf_putc(&b, '[');
-        for (int ch = 0, run; ch < 128; ch += run) {
-            for (run = 1; in[ch] && in[ch + run]; run++)
-                ;
-            if (in[ch])
-                wh_buf_printf(&b, run > 1 ? "\\x%02x-\\x%02x" : "\\x%02x", ch, ch + run - 1);
-        }
-        wh_buf_puts(&b, "\\x{80}-\\x{10ffff}]");
-        pcre2_match_data_free(md);
-        pcre2_code_free(c);
+        if (unbound)
+            wh_buf_printf(&b, "{%u,}", lo);
+        else
+            wh_buf_append(&b, re + end, qend - end);
         any = true;
-        i = end;
+        i = qend;
     }
     if (!any || b.oom) goto keep_all;
     char *out = strdup(wh_buf_cstr(&b));
@@ -398,7 +434,7 @@ static bool make_exprs(const wh_pattern_spec *sp, pat *p)
             p->pcre_opts |= PCRE2_CASELESS;
         }
         char *wide = widen_backrefs(sp->expr);
-        p->hs_expr = widen_properties(wide ? wide : sp->expr, p->pcre_opts);
+        p->hs_expr = widen_repeats(wide ? wide : sp->expr, p->pcre_opts);
         if (p->hs_expr)
             free(wide);
         else

@@ -127,6 +127,20 @@ TEST(property_repeat_is_exact)
     wh_matcher_free(m);
 }
 
+TEST(bounded_dot_repeat_is_exact)
+{
+    /* Hyperscan scans ".{0,10}" as ".*"; PCRE2 keeps the bound */
+    wh_pattern_spec sp[] = {REGEX("gift.{0,10}free", WH_VIEW_FOLDED, 0)};
+    wh_matcher *m = build(sp, 1, NULL, NULL);
+    wh_match mt[8];
+    ASSERT_EQ(scan(m, "gift 0123456free", mt, 8), 1);
+    ASSERT_EQ(scan(m, "gift \xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 free", mt, 8), 1);
+    ASSERT_EQ(scan(m, "gift 0123456789 free", mt, 8), 0); /* 11 between */
+    ASSERT_EQ(scan(m, "gift 0123456789 free gift for free", mt, 8), 1);
+    ASSERT_EQ(mt[0].rs, 21);
+    wh_matcher_free(m);
+}
+
 static void count_error(void *ud, uint32_t pattern, const char *message)
 {
     uint32_t *bad = ud;
