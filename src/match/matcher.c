@@ -5,7 +5,9 @@
 
 #include <emmintrin.h>
 #include <errno.h>
+#include <limits.h>
 #include <hs/hs.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,7 +155,17 @@ static void word_body(wh_buf *b, const char *t)
 /* The Hyperscan side of a word: a near-literal on the collapsed view (runs of a letter
  * collapsed, l = i, optional spaces) that finds a superset of what the exact PCRE2 form
  * accepts. Literals are what Hyperscan is fastest at; the exact stretch/i-l/spacing rules
- * are only checked, by PCRE2, in the rare messages where the literal occurs. */
+ * are only checked, by PCRE2, in the rare messages where the literal occurs.
+ *
+ * Word boundaries (\b) are left to PCRE2 (its form wants a space or an edge on both sides)
+ * except for terms of EDGE_MAX collapsed characters or fewer. A \b makes a term a pattern
+ * instead of a literal to Hyperscan's compiler: 10,000 terms took 9.8 s and 50,000 took
+ * 67 s and 1.1 GB with it, 0.3 s and 2.4 s without. Inside longer words the short terms
+ * are common ("ass" in "class") and without their \b PCRE2 would reject them on many
+ * messages (+0.45% instructions on the bench stream); with it the stream costs 0.26% less
+ * than with every term bounded (docs/architecture.md). */
+#define EDGE_MAX 3
+
 static void word_prefilter(wh_buf *b, const wh_pattern_spec *sp)
 {
     size_t n = strlen(sp->expr);
@@ -166,6 +178,7 @@ static void word_prefilter(wh_buf *b, const wh_pattern_spec *sp)
     unsigned char first = (unsigned char)c[0], last = cn ? (unsigned char)c[cn - 1] : 0;
     bool edge_first = (first >= 'a' && first <= 'z') || (first >= '0' && first <= '9');
     bool edge_last = (last >= 'a' && last <= 'z') || (last >= '0' && last <= '9');
+    if (cn > EDGE_MAX) edge_first = edge_last = false; /* a literal: see above */
     if (!sp->prefix_star && edge_first) wh_buf_puts(b, "\\b");
     for (uint32_t i = 0; i < cn; i++) {
         unsigned char ch = (unsigned char)c[i];
@@ -268,6 +281,144 @@ static char *widen_backrefs(const char *re)
     return out;
 }
 
+/* Where the character class that starts at re[i] ends (one past it), or 0 when it is not a
+ * class this simple reading understands: a bracket expression (escapes, POSIX names, a
+ * leading ']') or a \p / \P escape. */
+static size_t class_end(const char *re, size_t n, size_t i)
+{
+    if (re[i] == '\\') {
+        if (i + 2 >= n || (re[i + 1] != 'p' && re[i + 1] != 'P')) return 0;
+        if (re[i + 2] != '{') return i + 3; /* \pL */
+        const char *close = memchr(re + i + 3, '}', n - i - 3);
+        return close ? (size_t)(close - re) + 1 : 0;
+    }
+    size_t j = i + 1;
+    if (j < n && re[j] == '^') j++;
+    if (j < n && re[j] == ']') j++;
+    for (; j < n; j++) {
+        if (re[j] == ']') return j + 1;
+        if (re[j] == '\\') {
+            if (j + 1 < n && (re[j + 1] == 'Q' || re[j + 1] == 'E')) return 0;
+            j++;
+        } else if (re[j] == '[' && j + 1 < n && re[j + 1] == ':') {
+            const char *close = strstr(re + j + 2, ":]");
+            if (!close) return 0;
+            j = (size_t)(close - re) + 1;
+        } else if (re[j] == '[') {
+            return 0; /* a nested class (Hyperscan has none; PCRE2 reads '[' as a literal) */
+        }
+    }
+    return 0;
+}
+
+/* A counted repeat at re[i] ("{m}", "{m,}", "{m,n}", not possessive): its end (one past
+ * the '}'), with *lo and *hi (UINT32_MAX: no upper bound); 0 when there is none. */
+static size_t counted_repeat(const char *re, size_t n, size_t i, uint32_t *lo, uint32_t *hi)
+{
+    if (i >= n || re[i] != '{' || i + 1 >= n || re[i + 1] < '0' || re[i + 1] > '9') return 0;
+    char *e;
+    unsigned long a = strtoul(re + i + 1, &e, 10), z = a;
+    if (*e == ',') {
+        z = e[1] >= '0' && e[1] <= '9' ? strtoul(e + 1, &e, 10) : ULONG_MAX;
+        if (z == ULONG_MAX) e++;
+    }
+    if (*e != '}' || a > 65535 || (z != ULONG_MAX && (z > 65535 || z < a))) return 0;
+    size_t end = (size_t)(e - re) + 1;
+    if (end < n && re[end] == '+') return 0; /* possessive: a wider repeat would match less */
+    *lo = (uint32_t)a;
+    *hi = z == ULONG_MAX ? UINT32_MAX : (uint32_t)z;
+    return end;
+}
+
+/* Hyperscan compiles a counted repeat as that many copies of what it repeats, and two kinds
+ * of atom are big in UTF-8: a Unicode property (\p{L}, or a class holding one: hundreds of
+ * byte ranges) and '.' (every sequence of one to four bytes). "[^\\p{L}\\p{N}\\s]{20,}"
+ * alone took 2.2 s to compile, in each database holding it, and ".{0,60}" most of a
+ * database's time. Hyperscan only proposes; PCRE2 confirms every hit on the pattern as
+ * written. So Hyperscan is given a superset that compiles in milliseconds:
+ *  - a property class under a counted repeat becomes exactly its ASCII members (PCRE2 tells
+ *    which, with the pattern's options) plus any character beyond ASCII;
+ *  - a '.' or property class repeated up to more than WIDE_REPEAT_MAX times loses the upper
+ *    bound (".{0,60}" is ".*").
+ * Returns NULL when there is nothing to widen or the pattern is beyond this simple reading
+ * (\Q..\E, \c, inline options or comments, negative assertions). */
+#define WIDE_REPEAT_MAX 8
+
+static char *widen_repeats(const char *re, uint32_t pcre_opts)
+{
+    size_t n = strlen(re);
+    /* a wider atom inside a negative assertion would reject more, not less */
+    if (strstr(re, "(?!") || strstr(re, "(?<!")) return NULL;
+    for (size_t i = 0; i + 2 < n; i++)
+        if (re[i] == '(' && re[i + 1] == '?' && strchr("imnsxUJ^-#", re[i + 2])) return NULL;
+    wh_buf b;
+    wh_buf_init(&b);
+    bool any = false;
+    for (size_t i = 0; i < n;) {
+        if (re[i] == '\\' && i + 1 < n && strchr("QEc", re[i + 1])) goto keep_all;
+        size_t end = re[i] == '.'                      ? i + 1
+                     : (re[i] == '[' || re[i] == '\\') ? class_end(re, n, i)
+                                                       : 0;
+        if (re[i] == '[' && !end) goto keep_all;
+        bool property = end && re[i] != '.' &&
+                        (memmem(re + i, end - i, "\\p", 2) || memmem(re + i, end - i, "\\P", 2));
+        uint32_t lo = 0, hi = 0;
+        size_t qend = end && (property || re[i] == '.') ? counted_repeat(re, n, end, &lo, &hi) : 0;
+        bool unbound = qend && hi != UINT32_MAX && hi > lo && hi > WIDE_REPEAT_MAX;
+        if (!qend || (!property && !unbound)) {
+            size_t step = end ? end - i : (re[i] == '\\' && i + 1 < n ? 2 : 1);
+            wh_buf_append(&b, re + i, step);
+            i += step;
+            continue;
+        }
+        if (property) { /* its ASCII members, then all beyond */
+            char cls[300];
+            if (end - i + 1 > sizeof(cls)) goto keep_all;
+            memcpy(cls, re + i, end - i);
+            cls[end - i] = 0;
+            int err;
+            PCRE2_SIZE off;
+            pcre2_code *c = pcre2_compile((PCRE2_SPTR)cls, PCRE2_ZERO_TERMINATED,
+                                          pcre_opts | PCRE2_ANCHORED, &err, &off, NULL);
+            pcre2_match_data *md = c ? pcre2_match_data_create_from_pattern(c, NULL) : NULL;
+            if (!md) {
+                pcre2_code_free(c);
+                goto keep_all;
+            }
+            bool in[129] = {false};
+            for (int ch = 0; ch < 128; ch++) {
+                char one = (char)ch;
+                in[ch] = pcre2_match(c, (PCRE2_SPTR)&one, 1, 0, 0, md, NULL) >= 0;
+            }
+            pcre2_match_data_free(md);
+            pcre2_code_free(c);
+            wh_buf_putc(&b, '[');
+            for (int ch = 0, run; ch < 128; ch += run) {
+                for (run = 1; in[ch] && in[ch + run]; run++)
+                    ;
+                if (in[ch])
+                    wh_buf_printf(&b, run > 1 ? "\\x%02x-\\x%02x" : "\\x%02x", ch, ch + run - 1);
+            }
+            wh_buf_puts(&b, "\\x{80}-\\x{10ffff}]");
+        } else {
+            wh_buf_append(&b, re + i, end - i);
+        }
+        if (unbound)
+            wh_buf_printf(&b, "{%u,}", lo);
+        else
+            wh_buf_append(&b, re + end, qend - end);
+        any = true;
+        i = qend;
+    }
+    if (!any || b.oom) goto keep_all;
+    char *out = strdup(wh_buf_cstr(&b));
+    wh_buf_free(&b);
+    return out;
+keep_all:
+    wh_buf_free(&b);
+    return NULL;
+}
+
 static bool make_exprs(const wh_pattern_spec *sp, pat *p)
 {
     p->permit_set = sp->permit_set;
@@ -276,15 +427,19 @@ static bool make_exprs(const wh_pattern_spec *sp, pat *p)
     p->view = sp->view;
     p->scan_view = sp->view;
     if (sp->kind == WH_PAT_REGEX) {
-        p->hs_expr = widen_backrefs(sp->expr);
-        if (!p->hs_expr) p->hs_expr = strdup(sp->expr);
-        p->pcre_expr = strdup(sp->expr);
         p->hs_flags = HS_FLAG_SINGLEMATCH | HS_FLAG_UTF8;
         p->pcre_opts = PCRE2_UTF;
         if (sp->view != WH_VIEW_RAW) {
             p->hs_flags |= HS_FLAG_CASELESS;
             p->pcre_opts |= PCRE2_CASELESS;
         }
+        char *wide = widen_backrefs(sp->expr);
+        p->hs_expr = widen_repeats(wide ? wide : sp->expr, p->pcre_opts);
+        if (p->hs_expr)
+            free(wide);
+        else
+            p->hs_expr = wide ? wide : strdup(sp->expr);
+        p->pcre_expr = strdup(sp->expr);
         return p->hs_expr && p->pcre_expr;
     }
     wh_buf body, hs, pc;
@@ -676,14 +831,45 @@ static void cache_store(const char *dir, const char *key, const hs_database_t *d
 
 /* ---- build ---- */
 
-/* Compiles the patterns scanned on the views in mask into *dbp. */
-static wh_status compile_set(wh_matcher *m, unsigned mask, hs_database_t **dbp,
-                             const hs_platform_info_t *plat, wh_pattern_error_fn on_error, void *ud)
+/* One database to compile. Jobs run on several threads, so each keeps its own copy of what
+ * compiling decides about a pattern (a prefilter, or rejected) and its own list of errors;
+ * wh_matcher_build reads both once the threads are joined. */
+enum { JOB_PREFILTER = 1, JOB_FAILED = 2 };
+
+typedef struct {
+    wh_matcher *m;
+    unsigned mask;
+    hs_database_t **dbp;
+    const hs_platform_info_t *plat;
+    bool report;    /* a single view's database: it reports the patterns Hyperscan rejects */
+    uint8_t *state; /* JOB_* per pattern, from the patterns' own at the start */
+    struct job_error {
+        uint32_t pattern; /* UINT32_MAX: the database as a whole */
+        char *message;
+    } * errors;
+    uint32_t nerrors;
+    wh_status st;
+} compile_job;
+
+static bool job_error(compile_job *j, uint32_t pattern, const char *message)
 {
+    struct job_error *e = realloc(j->errors, sizeof(*e) * (j->nerrors + 1));
+    if (!e) return false;
+    j->errors = e;
+    e[j->nerrors].pattern = pattern;
+    e[j->nerrors].message = strdup(message);
+    return e[j->nerrors++].message != NULL;
+}
+
+/* Compiles the patterns scanned on the views in j->mask into *j->dbp. */
+static wh_status compile_set(compile_job *j)
+{
+    wh_matcher *m = j->m;
+    unsigned mask = j->mask;
     for (;;) {
         uint32_t cnt = 0;
         for (uint32_t i = 0; i < m->n; i++)
-            if ((mask & (1u << m->pats[i].scan_view)) && !m->pats[i].failed) cnt++;
+            if ((mask & (1u << m->pats[i].scan_view)) && !(j->state[i] & JOB_FAILED)) cnt++;
         if (!cnt) return WH_OK;
         const char **exprs = malloc(sizeof(char *) * cnt);
         unsigned *flags = malloc(sizeof(unsigned) * cnt);
@@ -697,14 +883,15 @@ static wh_status compile_set(wh_matcher *m, unsigned mask, hs_database_t **dbp,
         uint32_t k = 0;
         for (uint32_t i = 0; i < m->n; i++) {
             pat *p = &m->pats[i];
-            if (!(mask & (1u << p->scan_view)) || p->failed) continue;
+            if (!(mask & (1u << p->scan_view)) || (j->state[i] & JOB_FAILED)) continue;
             exprs[k] = p->hs_expr;
-            flags[k] = p->hs_flags | (p->prefilter ? HS_FLAG_PREFILTER : 0);
+            flags[k] = p->hs_flags | (j->state[i] & JOB_PREFILTER ? HS_FLAG_PREFILTER : 0);
             ids[k] = i;
             k++;
         }
         hs_compile_error_t *e = NULL;
-        hs_error_t rc = hs_compile_multi(exprs, flags, ids, cnt, HS_MODE_BLOCK, plat, dbp, &e);
+        hs_error_t rc =
+            hs_compile_multi(exprs, flags, ids, cnt, HS_MODE_BLOCK, j->plat, j->dbp, &e);
         int bad = (rc != HS_SUCCESS && e) ? e->expression : -1;
         uint32_t bad_id = bad >= 0 && (uint32_t)bad < cnt ? ids[bad] : UINT32_MAX;
         char msg[300];
@@ -715,21 +902,64 @@ static wh_status compile_set(wh_matcher *m, unsigned mask, hs_database_t **dbp,
         free(ids);
         if (rc == HS_SUCCESS) return WH_OK;
         if (bad_id == UINT32_MAX) {
-            if (on_error) on_error(ud, UINT32_MAX, msg);
+            if (j->report && !job_error(j, UINT32_MAX, msg)) return WH_ENOMEM;
             return WH_EINVAL;
         }
         /* Hyperscan cannot run the pattern exactly: retry it as a prefilter (PCRE2 then
          * confirms every hit); if even that fails, report it and leave it out. */
-        pat *p = &m->pats[bad_id];
-        if (!p->prefilter && p->kind == WH_PAT_REGEX) {
-            p->prefilter = true;
+        if (!(j->state[bad_id] & JOB_PREFILTER) && m->pats[bad_id].kind == WH_PAT_REGEX) {
+            j->state[bad_id] |= JOB_PREFILTER;
             continue;
         }
-        p->failed = true;
+        j->state[bad_id] |= JOB_FAILED;
         char full[400];
         snprintf(full, sizeof(full), "Hyperscan rejects this pattern: %s", msg);
-        if (on_error) on_error(ud, bad_id, full);
+        if (j->report && !job_error(j, bad_id, full)) return WH_ENOMEM;
     }
+}
+
+typedef struct {
+    compile_job *jobs;
+    uint32_t n;
+    uint32_t order[8]; /* the jobs, most patterns first */
+    atomic_uint next;
+} job_queue;
+
+static void *compile_worker(void *arg)
+{
+    job_queue *q = arg;
+    for (uint32_t k; (k = atomic_fetch_add(&q->next, 1)) < q->n;)
+        q->jobs[q->order[k]].st = compile_set(&q->jobs[q->order[k]]);
+    return NULL;
+}
+
+/* Runs the jobs (at most 8) on up to as many threads as there are cores (Hyperscan's
+ * compiler is reentrant): the databases of a ruleset compile side by side, the one with the
+ * most patterns first, so that it does not start last and run alone. */
+static void compile_all(compile_job *jobs, uint32_t n)
+{
+    job_queue q = {.jobs = jobs, .n = n};
+    uint32_t size[8];
+    for (uint32_t k = 0; k < n; k++) {
+        size[k] = 0;
+        for (uint32_t i = 0; i < jobs[k].m->n; i++)
+            size[k] += (jobs[k].mask >> jobs[k].m->pats[i].scan_view) & 1;
+        uint32_t at = k;
+        for (; at > 0 && size[q.order[at - 1]] < size[k]; at--)
+            q.order[at] = q.order[at - 1];
+        q.order[at] = k;
+    }
+    atomic_init(&q.next, 0);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    uint32_t nt = cores < 1 ? 1 : cores > 8 ? 8 : (uint32_t)cores;
+    if (nt > n) nt = n;
+    pthread_t th[8];
+    uint32_t started = 0;
+    while (started + 1 < nt && pthread_create(&th[started], NULL, compile_worker, &q) == 0)
+        started++;
+    compile_worker(&q); /* this thread works too, and alone when no thread could start */
+    for (uint32_t t = 0; t < started; t++)
+        pthread_join(th[t], NULL);
 }
 
 wh_status wh_matcher_build(const wh_pattern_spec *specs, uint32_t n, const wh_matcher_opts *opts,
@@ -773,29 +1003,69 @@ wh_status wh_matcher_build(const wh_pattern_spec *specs, uint32_t n, const wh_ma
     if (!keys) goto fail;
     for (unsigned mask = 1; mask < nmasks; mask++)
         cache_key(m, mask, &plat, keys[mask]);
-    /* Single views first (they report the patterns Hyperscan rejects), then the unions. */
-    for (unsigned mask = 1; mask < nmasks; mask++) {
-        bool single = (mask & (mask - 1)) == 0;
-        if (!single && (mask & ~7u)) continue;   /* unions only of raw, folded, skeleton */
-        if ((mask & m->views) != mask) continue; /* every member must have patterns */
-        hs_database_t **dbp = single ? &m->db[__builtin_ctz(mask)] : &m->udb[mask];
-        if (opts && opts->cache_dir) {
-            *dbp = cache_load(opts->cache_dir, keys[mask]);
-            if (*dbp) continue;
+    /* Single views first (they report the patterns Hyperscan rejects and decide which are
+     * prefilters), then the unions, which take those decisions as they are. */
+    compile_job jobs[8];
+    uint32_t nj = 0;
+    st = WH_OK;
+    for (int phase = 0; phase < 2; phase++) {
+        nj = 0;
+        for (unsigned mask = 1; mask < nmasks; mask++) {
+            bool single = (mask & (mask - 1)) == 0;
+            if (single != (phase == 0)) continue;
+            /* Unions only of views that wh_matcher_scan groups: raw = folded, folded =
+             * skeleton, or all three. Raw and skeleton alone are never scanned together (the
+             * equalities are raw-folded and folded-skeleton), so that union would be compiled
+             * for nothing. */
+            if (!single && mask != 3 && mask != 6 && mask != 7) continue;
+            if ((mask & m->views) != mask) continue; /* every member must have patterns */
+            hs_database_t **dbp = single ? &m->db[__builtin_ctz(mask)] : &m->udb[mask];
+            if (opts && opts->cache_dir) {
+                *dbp = cache_load(opts->cache_dir, keys[mask]);
+                if (*dbp) continue;
+            }
+            all_cached = false;
+            compile_job *j = &jobs[nj++];
+            *j = (compile_job){.m = m, .mask = mask, .dbp = dbp, .plat = &plat, .report = single};
+            j->state = malloc(n ? n : 1);
+            if (!j->state) {
+                nj--;
+                st = WH_ENOMEM;
+                break;
+            }
+            for (uint32_t i = 0; i < n; i++)
+                j->state[i] = (m->pats[i].prefilter ? JOB_PREFILTER : 0) |
+                              (m->pats[i].failed ? JOB_FAILED : 0);
         }
-        all_cached = false;
-        st = compile_set(m, mask, dbp, &plat, single ? on_error : NULL, ud);
-        if (st != WH_OK) {
-            free(keys);
-            goto fail;
+        if (st == WH_OK) compile_all(jobs, nj); /* else the jobs are only freed */
+        for (uint32_t k = 0; k < nj; k++) {
+            compile_job *j = &jobs[k];
+            for (uint32_t e = 0; e < j->nerrors; e++) {
+                if (on_error) on_error(ud, j->errors[e].pattern, j->errors[e].message);
+                free(j->errors[e].message);
+            }
+            free(j->errors);
+            /* A database missing a rejected pattern is never cached: the next load must
+             * compile, and report the pattern, again. */
+            bool complete = true;
+            for (uint32_t i = 0; i < n; i++) {
+                if (!(j->mask & (1u << m->pats[i].scan_view))) continue;
+                if (j->state[i] & JOB_FAILED) complete = false;
+                if (j->report) { /* a single view: its decisions hold for the unions */
+                    m->pats[i].prefilter = j->state[i] & JOB_PREFILTER;
+                    m->pats[i].failed = j->state[i] & JOB_FAILED;
+                }
+            }
+            free(j->state);
+            if (j->st != WH_OK && st == WH_OK) st = j->st;
+            if (j->st == WH_OK && opts && opts->cache_dir && *j->dbp && complete)
+                cache_store(opts->cache_dir, keys[j->mask], *j->dbp);
         }
-        /* A database missing a rejected pattern is never cached: the next load must
-         * compile, and report the pattern, again. */
-        bool complete = true;
-        for (uint32_t i = 0; i < n; i++)
-            if ((mask & (1u << m->pats[i].scan_view)) && m->pats[i].failed) complete = false;
-        if (opts && opts->cache_dir && *dbp && complete)
-            cache_store(opts->cache_dir, keys[mask], *dbp);
+        if (st != WH_OK) break;
+    }
+    if (st != WH_OK) {
+        free(keys);
+        goto fail;
     }
     free(keys);
     if (!rev_build(m, specs, n)) {

@@ -287,7 +287,7 @@ static void add_regex(ld_t *L, struct fy_node *where, const char *re, wh_view_id
         ERR(L, where, "empty regex");
         return;
     }
-    char *msg = wh_regex_check(re, view, L->lint);
+    char *msg = wh_regex_check(re, view, false); /* Hyperscan's verdict: see on_pattern_error */
     if (msg) {
         ERR(L, where, "bad regex '%s': %s", re, msg);
         free(msg);

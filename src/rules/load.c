@@ -228,7 +228,17 @@ static void on_pattern_error(void *ud, uint32_t pi, const char *msg)
         return;
     }
     const wh_pattern_info *in = &L->infos[pi];
-    wh_diags_add(L->d, in->file, in->line, in->col, "'%s': %s", in->source, msg);
+    const wh_pattern_spec *sp = &L->specs[pi];
+    /* Lint words a regex Hyperscan rejects as it always has, with what Hyperscan says of the
+     * regex alone; only the rejected ones are compiled alone again (a rare, cheap error path,
+     * where every regex used to be, once more than the databases need). */
+    char *alone =
+        L->lint && sp->kind == WH_PAT_REGEX ? wh_regex_check(sp->expr, sp->view, true) : NULL;
+    if (alone)
+        wh_diags_add(L->d, in->file, in->line, in->col, "bad regex '%s': %s", sp->expr, alone);
+    else
+        wh_diags_add(L->d, in->file, in->line, in->col, "'%s': %s", in->source, msg);
+    free(alone);
 }
 
 /* ---- top level ---- */
@@ -405,7 +415,9 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
     rs->pats = L.infos;
     rs->npats = L.nspecs;
     L.infos = NULL;
-    if (diags->n == nd0 && L.compile) {
+    /* Lint compiles even a ruleset with other problems, to report every regex Hyperscan
+     * rejects (from the databases it builds, not from compiling each regex alone first). */
+    if ((diags->n == nd0 || L.lint) && L.compile) {
         wh_matcher_opts mo = {.cache_dir = opts ? opts->cache_dir : NULL};
         L.infos = rs->pats; /* for error positions */
         st = wh_matcher_build(L.specs, L.nspecs, &mo, on_pattern_error, &L, &rs->matcher);

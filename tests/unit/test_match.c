@@ -1,5 +1,6 @@
 /* test_matcher.c - the matcher alone: spans in raw bytes, word boundaries, prefilter
  * confirmation, the union databases of equal views, and the on-disk cache. */
+#include <pthread.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -83,6 +84,63 @@ TEST(prefilter_is_confirmed)
     wh_matcher_free(m);
 }
 
+TEST(long_terms_are_whole_words)
+{
+    /* Hyperscan sees terms of four letters or more without \b (literals compile ~30x
+     * faster); PCRE2 still wants whole words, also when the first occurrence is inside one */
+    wh_pattern_spec sp[] = {WORD("heck", 0), WORD("ass", 1)};
+    wh_matcher *m = build(sp, 2, NULL, NULL);
+    wh_match mt[8];
+    ASSERT_EQ(scan(m, "checking the class", mt, 8), 0);
+    ASSERT_EQ(scan(m, "checkheck, heck", mt, 8), 1);
+    ASSERT_EQ(mt[0].pattern, 0);
+    ASSERT_EQ(mt[0].rs, 11);
+    ASSERT_EQ(scan(m, "heckle the ass", mt, 8), 1);
+    ASSERT_EQ(mt[0].pattern, 1);
+    wh_matcher_free(m);
+}
+
+TEST(property_repeat_is_exact)
+{
+    /* Hyperscan scans a repeated Unicode property as "its ASCII members or any non-ASCII
+     * character"; what PCRE2 confirms is the property itself */
+    wh_pattern_spec sp[] = {REGEX("[^\\p{L}\\p{N}\\s]{5,}", WH_VIEW_FOLDED, 0),
+                            REGEX("x\\p{Lu}{3}", WH_VIEW_RAW, 1)};
+    wh_matcher *m = build(sp, 2, NULL, NULL);
+    wh_match mt[8];
+    ASSERT_EQ(scan(m, "wow !!!!! ok", mt, 8), 1);
+    ASSERT_EQ(mt[0].pattern, 0);
+    ASSERT_EQ(mt[0].rs, 4);
+    ASSERT_EQ(mt[0].re, 9);
+    ASSERT_EQ(scan(m, "\xe2\x98\x85\xe2\x98\x85\xe2\x98\x85\xe2\x98\x85\xe2\x98\x85", mt, 8), 1);
+    ASSERT_EQ(scan(m, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 caf\xc3\xa9", mt, 8),
+              0); /* letters */
+    ASSERT_EQ(scan(m, "!!!!", mt, 8), 0);
+    /* Hyperscan's first hit (the letters) is not the match; the symbols after it are */
+    ASSERT_EQ(scan(m, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 !!!!!", mt, 8), 1);
+    ASSERT_EQ(mt[0].rs, 11);
+    ASSERT_EQ(scan(m, "xABC", mt, 8), 1);
+    ASSERT_EQ(mt[0].pattern, 1);
+    ASSERT_EQ(scan(m, "x\xc3\x80\xc3\x89\xc3\x8e", mt, 8), 1); /* xÀÉÎ */
+    ASSERT_EQ(scan(m, "x\xc3\xa0\xc3\xa9\xc3\xae", mt, 8), 0); /* xàéî: lowercase */
+    ASSERT_EQ(scan(m, "xAbC", mt, 8), 0);
+    wh_matcher_free(m);
+}
+
+TEST(bounded_dot_repeat_is_exact)
+{
+    /* Hyperscan scans ".{0,10}" as ".*"; PCRE2 keeps the bound */
+    wh_pattern_spec sp[] = {REGEX("gift.{0,10}free", WH_VIEW_FOLDED, 0)};
+    wh_matcher *m = build(sp, 1, NULL, NULL);
+    wh_match mt[8];
+    ASSERT_EQ(scan(m, "gift 0123456free", mt, 8), 1);
+    ASSERT_EQ(scan(m, "gift \xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 free", mt, 8), 1);
+    ASSERT_EQ(scan(m, "gift 0123456789 free", mt, 8), 0); /* 11 between */
+    ASSERT_EQ(scan(m, "gift 0123456789 free gift for free", mt, 8), 1);
+    ASSERT_EQ(mt[0].rs, 21);
+    wh_matcher_free(m);
+}
+
 static void count_error(void *ud, uint32_t pattern, const char *message)
 {
     uint32_t *bad = ud;
@@ -102,6 +160,73 @@ TEST(rejected_pattern_reported_and_left_out)
     ASSERT_EQ(scan(m, "ok", mt, 8), 1);
     ASSERT_EQ(mt[0].pattern, 1);
     wh_matcher_free(m);
+}
+
+struct errors_seen {
+    uint32_t pattern[8];
+    uint32_t n;
+    pthread_t builder;
+    bool other_thread;
+};
+
+static void note_error(void *ud, uint32_t pattern, const char *message)
+{
+    struct errors_seen *e = ud;
+    if (!pthread_equal(pthread_self(), e->builder)) e->other_thread = true;
+    if (e->n < 8 && strstr(message, "Hyperscan rejects")) e->pattern[e->n++] = pattern;
+}
+
+TEST(rejections_of_databases_built_side_by_side)
+{
+    /* The views' databases compile on several threads; their rejections still reach the
+     * caller on its own thread, in view order, and a database missing one is not cached. */
+    char dir[] = "/tmp/whiply-mcache-XXXXXX";
+    ASSERT(mkdtemp(dir));
+    wh_pattern_spec sp[] = {REGEX("ok", WH_VIEW_SKELETON, 0), REGEX("a$b", WH_VIEW_SKELETON, 1),
+                            REGEX("c$d", WH_VIEW_RAW, 2),     REGEX("fine", WH_VIEW_RAW, 3),
+                            REGEX("e$f", WH_VIEW_FOLDED, 4),  WORD("heck", 5)};
+    for (int round = 0; round < 2; round++) {
+        struct errors_seen e = {.builder = pthread_self()};
+        wh_matcher *m = NULL;
+        bool hit = true;
+        wh_matcher_opts o = {.cache_dir = dir, .cache_hit = &hit};
+        ASSERT_EQ(wh_matcher_build(sp, 6, &o, note_error, &e, &m), WH_OK);
+        ASSERT(!e.other_thread);
+        ASSERT_EQ(e.n, 3);
+        ASSERT_EQ(e.pattern[0], 2); /* raw, folded, skeleton */
+        ASSERT_EQ(e.pattern[1], 4);
+        ASSERT_EQ(e.pattern[2], 1);
+        ASSERT(!hit); /* reported again: their databases were not cached */
+        wh_match mt[8];
+        ASSERT_EQ(scan(m, "OK fine heck", mt, 8), 3);
+        wh_matcher_free(m);
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ASSERT_EQ(system(cmd), 0);
+}
+
+TEST(every_view_and_union_cached)
+{
+    char dir[] = "/tmp/whiply-mcache-XXXXXX";
+    ASSERT(mkdtemp(dir));
+    wh_pattern_spec sp[] = {REGEX("Ab", WH_VIEW_RAW, 0), REGEX("cd", WH_VIEW_FOLDED, 1),
+                            REGEX("ef", WH_VIEW_SKELETON, 2), REGEX("gh", WH_VIEW_SQUASHED, 3),
+                            WORD("heck", 4)};
+    bool hit = true;
+    wh_matcher *m = build(sp, 5, dir, &hit);
+    ASSERT(!hit);
+    wh_matcher_free(m);
+    m = build(sp, 5, dir, &hit);
+    ASSERT(hit);
+    wh_match mt[8];
+    ASSERT_EQ(scan(m, "Ab cd ef gh heck", mt, 8), 5); /* one union scan, then squashed */
+    ASSERT_EQ(scan(m, "AB CD EF", mt, 8), 2);         /* raw apart, folded = skeleton */
+    ASSERT_EQ(mt[0].pattern, 1);
+    wh_matcher_free(m);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ASSERT_EQ(system(cmd), 0);
 }
 
 TEST(cache_hit_on_second_build)

@@ -71,6 +71,50 @@ TEST(hyperscan_message_for_rejected_regex)
     free(t);
 }
 
+/* Counts the lines of t that contain needle. */
+static int count_lines(const char *t, const char *needle)
+{
+    int n = 0;
+    for (const char *q = t; q && (q = strstr(q, needle)); q += strlen(needle))
+        n++;
+    return n;
+}
+
+TEST(rejected_regex_reported_once_at_its_rule_by_load_and_lint)
+{
+    /* The rejection comes from the databases the load builds (lint no longer compiles each
+     * regex alone first); the words and lint's wording stay what they were. */
+    static const char yaml[] = "version: 1\nrules:\n  - id: a\n    when: {words: [heck]}\n"
+                               "    action: delete\n  - id: b\n"
+                               "    when: {regex: [\"fine\", \"x\\\\Gy\"], view: raw}\n"
+                               "    action: delete\n";
+    const char *p = th_write_tmp("hs2.yaml", yaml);
+    wh_diags d = {0};
+    wh_ruleset *rs = NULL;
+    wh_load_opts o = {.cache_dir = NULL, .compile = true};
+    ASSERT(wh_ruleset_load(p, &o, &d, &rs) != WH_OK);
+    ASSERT_EQ(d.n, 1);
+    ASSERT_EQ(d.v[0].line, 7);
+    ASSERT_EQ(d.v[0].col, 29);
+    ASSERT_STR(d.v[0].message,
+               "'x\\Gy': Hyperscan rejects this pattern: \\G at index 1 not supported.");
+    wh_diags_free(&d);
+    char *t = th_lint(yaml);
+    ASSERT_CONTAINS(t, "lint.yaml:7:29: error: bad regex 'x\\Gy': Hyperscan rejects this regex: "
+                       "\\G at index 1 not supported.\n");
+    ASSERT_EQ(count_lines(t, "error:"), 1);
+    free(t);
+    /* with another problem in the file, lint still compiles and reports both */
+    char other[sizeof(yaml) + 16];
+    snprintf(other, sizeof(other), "%s", yaml);
+    memcpy(strstr(other, "action: delete"), "action: deleet", 14);
+    t = th_lint(other);
+    ASSERT_CONTAINS(t, "lint.yaml:5:13: error: unknown action 'deleet'");
+    ASSERT_CONTAINS(t, "lint.yaml:7:29: error: bad regex 'x\\Gy': Hyperscan rejects this regex:");
+    ASSERT_EQ(count_lines(t, "error:"), 2);
+    free(t);
+}
+
 TEST(missing_list_file_named)
 {
     char *t = th_lint("version: 1\nlists:\n  a: {file: nope.txt}\nrules:\n  - id: x\n"
