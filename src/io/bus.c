@@ -32,6 +32,7 @@ struct part {
     atomic_int_fast64_t good; /* monotonic ms until which the claim is surely ours */
     uint64_t rev;             /* the KV revision of our claim */
     uint64_t done_seq;        /* stream sequence of the last event acked (0: none yet) */
+    atomic_uint pub_errors;   /* asynchronous publishes JetStream refused (the batch's) */
     uint64_t snap_seq;        /* the one the last snapshot covers */
 };
 
@@ -203,6 +204,7 @@ static bool handle_batch(part *pt, jsCtx *js, natsMsgList *l, wh_buf *body, wh_b
     if (r.nlines != (uint32_t)l->Count) return false; /* cannot happen: one line each */
     atomic_fetch_add(&b->events, (uint64_t)l->Count);
     if (!owned(pt)) return false; /* fenced while deciding: publish nothing */
+    atomic_store(&pt->pub_errors, 0);
     const char *p = out->p, *end = out->p + out->len;
     for (int i = 0; i < l->Count && p < end; i++) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -213,7 +215,16 @@ static bool handle_batch(part *pt, jsCtx *js, natsMsgList *l, wh_buf *body, wh_b
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = 10000;
-    if (js_PublishAsyncComplete(js, &po) != NATS_OK) return false;
+    if (js_PublishAsyncComplete(js, &po) != NATS_OK) {
+        /* acknowledgements lost (a server restarted under the connection): drop what is
+         * still pending, or every later wait would wait for it too; the retry publishes the
+         * batch again, and JetStream drops what it already has by message id */
+        natsMsgList pend = {0};
+        if (js_PublishAsyncGetPendingList(&pend, js) == NATS_OK) natsMsgList_Destroy(&pend);
+        return false;
+    }
+    /* a publish JetStream refused (no stream leader during an election): the batch again */
+    if (atomic_exchange(&pt->pub_errors, 0)) return false;
     atomic_fetch_add(&b->published, (uint64_t)l->Count);
     return owned(pt);
 }
@@ -336,6 +347,14 @@ static bool restore_state(part *pt, jsCtx *js, const char *filter, const char *d
     return ok;
 }
 
+static void on_pub_error(jsCtx *js, jsPubAckErr *pae, void *closure)
+{
+    (void)js;
+    (void)pae; /* the library destroys the message */
+    part *pt = closure;
+    atomic_fetch_add(&pt->pub_errors, 1);
+}
+
 static void *part_main(void *arg)
 {
     part *pt = arg;
@@ -345,6 +364,8 @@ static void *part_main(void *arg)
     jsOptions_Init(&jo);
     jo.Wait = 10000;
     jo.PublishAsync.MaxPending = 100000;
+    jo.PublishAsync.ErrHandler = on_pub_error; /* without it a refused publish goes unseen */
+    jo.PublishAsync.ErrHandlerClosure = pt;
     natsSubscription *sub = NULL;
     char filter[64], durable[32], why[256];
     snprintf(filter, sizeof(filter), "whiply.events.%u.>", pt->p);
@@ -538,10 +559,39 @@ static void key_of(char *k, size_t n, uint32_t p)
 }
 
 /* One round: heartbeat, the live members, then each partition claimed, renewed or released. */
+/* Renews the claim of a partition this instance consumes; false when it is lost. */
+static bool renew(wh_bus *b, part *pt, const char *key)
+{
+    int64_t t0 = mono_ms();
+    uint64_t nr = 0;
+    natsStatus s = kvStore_UpdateString(&nr, b->kv, key, b->instance, pt->rev);
+    atomic_fetch_add(&b->kv_ops, 1);
+    if (s != NATS_OK) { /* fenced: someone else may own it now */
+        fprintf(stderr, "whiply: bus: lost partition %u (%s)\n", pt->p, natsStatus_GetText(s));
+        atomic_fetch_add(&b->fenced, 1);
+        stop_part(pt);
+        return false;
+    }
+    pt->rev = nr;
+    /* The entry lives a lease from when the server wrote it, which is after t0: ours until
+     * t0 + lease. A sixth is left for the two clocks' rates and the server's expiry sweep. */
+    atomic_store(&pt->good, t0 + b->lease_ms * 5 / 6);
+    return true;
+}
+
 static void coordinate(wh_bus *b)
 {
     char key[32], mk[128];
     uint64_t rev = 0;
+    /* Renewals first: listing the members reads the whole bucket, which on a loaded cluster
+     * takes long enough to let a claim's good time run out before it is renewed. */
+    bool renewed[WH_BUS_MAX_PARTITIONS] = {false};
+    for (uint32_t p = 0; p < b->nparts; p++) {
+        part *pt = &b->parts[p];
+        if (!atomic_load(&pt->run)) continue;
+        key_of(key, sizeof(key), p);
+        renewed[p] = renew(b, pt, key);
+    }
     snprintf(mk, sizeof(mk), "m.%s", b->instance);
     kvStore_PutString(&rev, b->kv, mk, b->instance);
     atomic_fetch_add(&b->kv_ops, 1);
@@ -549,11 +599,17 @@ static void coordinate(wh_bus *b)
     kvKeysList keys = {0};
     const char *members[256];
     int nm = 0;
-    if (kvStore_Keys(&keys, b->kv, NULL) == NATS_OK) {
-        for (int i = 0; i < keys.Count && nm < 256; i++)
-            if (!strncmp(keys.Keys[i], "m.", 2)) members[nm++] = keys.Keys[i] + 2;
-    }
+    kvWatchOptions wo;
+    kvWatchOptions_Init(&wo);
+    wo.Timeout = b->lease_ms / 4; /* a slow listing must not hold up the next renewals */
+    natsStatus ls = kvStore_Keys(&keys, b->kv, &wo);
     atomic_fetch_add(&b->kv_ops, 1);
+    if (ls != NATS_OK && ls != NATS_NOT_FOUND) { /* no list this round: renewals only */
+        kvKeysList_Destroy(&keys);
+        return;
+    }
+    for (int i = 0; i < keys.Count && nm < 256; i++)
+        if (!strncmp(keys.Keys[i], "m.", 2)) members[nm++] = keys.Keys[i] + 2;
     bool me_listed = false;
     for (int i = 0; i < nm; i++)
         me_listed |= !strcmp(members[i], b->instance);
@@ -581,17 +637,7 @@ static void coordinate(wh_bus *b)
                 atomic_fetch_add(&b->kv_ops, 2);
                 continue;
             }
-            uint64_t nr = 0;
-            natsStatus s = kvStore_UpdateString(&nr, b->kv, key, b->instance, pt->rev);
-            atomic_fetch_add(&b->kv_ops, 1);
-            if (s == NATS_OK) {
-                pt->rev = nr;
-                atomic_store(&pt->good, t0 + b->lease_ms * 2 / 3);
-            } else { /* fenced: someone else may own it now */
-                fprintf(stderr, "whiply: bus: lost partition %u (%s)\n", p, natsStatus_GetText(s));
-                atomic_fetch_add(&b->fenced, 1);
-                stop_part(pt);
-            }
+            if (!renewed[p]) renew(b, pt, key);
             continue;
         }
         if (!mine) continue;
@@ -600,7 +646,7 @@ static void coordinate(wh_bus *b)
         atomic_fetch_add(&b->kv_ops, 1);
         if (s != NATS_OK) continue; /* still held by its last owner: its lease runs out */
         pt->rev = nr;
-        atomic_store(&pt->good, t0 + b->lease_ms * 2 / 3);
+        atomic_store(&pt->good, t0 + b->lease_ms * 5 / 6);
         atomic_store(&pt->run, true);
         atomic_fetch_add(&b->claims, 1);
         if (pthread_create(&pt->th, NULL, part_main, pt) == 0) {

@@ -26,14 +26,28 @@ wh_status wh_nats_open(wh_nats *n, const char *url, const char *name, const jsOp
     memset(n, 0, sizeof(*n));
     natsOptions *o = NULL;
     char why[256];
-    natsStatus s = natsOptions_Create(&o);
-    if (s == NATS_OK) s = natsOptions_SetURL(o, url);
+    /* natsOptions_SetURL takes one URL: a list (bus.url is comma-separated) goes to
+     * SetServers, one entry each, spaces around the commas dropped */
+    char *copy = strdup(url ? url : "");
+    const char *servers[64];
+    int ns = 0;
+    for (char *save = NULL, *t = copy ? strtok_r(copy, ",", &save) : NULL; t && ns < 64;
+         t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        for (char *end = t + strlen(t); end > t && end[-1] == ' ';)
+            *--end = 0;
+        if (*t) servers[ns++] = t;
+    }
+    natsStatus s = copy && ns ? natsOptions_Create(&o) : NATS_INVALID_ARG;
+    if (s == NATS_OK) s = natsOptions_SetServers(o, servers, ns);
     if (s == NATS_OK) s = natsOptions_SetName(o, name);
     if (s == NATS_OK) s = natsOptions_SetTimeout(o, 5000);
     /* a lost server is reconnected to for ever; published messages are buffered meanwhile */
     if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);
     if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 250);
     if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(o, false, NULL, NULL);
+    free(copy);
     if (s != NATS_OK) {
         natsOptions_Destroy(o);
         return wh_error_set(e, WH_EINVAL, "bus url '%s': %s", url,
