@@ -13,6 +13,9 @@ contract). Kinds, each a way for one client to make a message cost the most:
            stretch), so every one is a confirmation that finds nothing
   runs     long runs of one letter and of one symbol, and stretched list words ("fuuuuuck")
   links    links, hosts of the scam and allow lists and others, with paths
+  spaced   list words spelled out ("f u c k", "f.u.c.k"): the views join them
+  unicode  list words and chat in look-alikes (fullwidth, mathematical bold, Cyrillic) and
+           zalgo marks: the non-ASCII normalization (fewer code points fit in 64 KiB)
   mixed    all of the above, a piece of each in turn
 
 Deterministic for a seed (Python's random with a fixed seed; no time, no hash order).
@@ -64,13 +67,34 @@ def stretch(r, w):
     return w[:i + 1] + w[i] * r.randrange(3, 12) + w[i + 1:]
 
 
+CYRILLIC = {"a": "\u0430", "e": "\u0435", "o": "\u043e", "p": "\u0440", "c": "\u0441",
+            "x": "\u0445", "y": "\u0443", "i": "\u0456"}
+
+
+def lookalike(r, w):
+    style = r.randrange(4)
+    out = []
+    for ch in w:
+        if "a" <= ch <= "z":
+            if style == 0:
+                ch = chr(0xFF41 + ord(ch) - ord("a"))  # fullwidth
+            elif style == 1:
+                ch = chr(0x1D41A + ord(ch) - ord("a"))  # mathematical bold
+            elif style == 2:
+                ch = CYRILLIC.get(ch, ch)
+            else:
+                ch = ch + "".join(chr(0x300 + r.randrange(0x60)) for _ in range(r.randrange(1, 5)))
+        out.append(ch)
+    return "".join(out)
+
+
 def pieces(kind, r, chat, words):
     """An endless supply of space-separated pieces of the given kind."""
     k = 0
     while True:
         kk = kind
         if kind == "mixed":
-            kk = ("chat", "words", "near", "runs", "links")[k % 5]
+            kk = ("chat", "words", "near", "runs", "links", "spaced", "unicode")[k % 7]
         if kk == "chat":
             yield r.choice(chat)
         elif kk == "words":
@@ -84,6 +108,11 @@ def pieces(kind, r, chat, words):
             h = r.choice(HOSTS)
             yield r.choice(["https://", "http://", ""]) + h + "/" + \
                 "".join(r.choice("abcdefghij0123") for _ in range(r.randrange(0, 12)))
+        elif kk == "spaced":
+            w = r.choice(words)
+            yield r.choice([" ", ".", "-", " . "]).join(w.replace(" ", ""))
+        elif kk == "unicode":
+            yield lookalike(r, r.choice([r.choice(words), r.choice(chat)]))
         k += 1
 
 
@@ -96,6 +125,9 @@ def message(kind, n, r, chat, words):
             break
     text = " ".join(parts)[:n]
     text = text + "x" * (n - len(text))
+    # 64 KiB is the contract's limit in bytes: fewer code points when they are long
+    while len(text.encode("utf-8")) > 65536:
+        text = text[:len(text) - (len(text.encode("utf-8")) - 65536 + 3) // 4 - 1]
     return text
 
 
@@ -111,7 +143,7 @@ def main():
     r = random.Random(a.seed * 1000003 + a.cps)
     chat = load_chat(a.chat)
     words = load_list(a.list)
-    if a.kind != "chat" or a.cps > 16384:
+    if a.kind not in ("chat", "unicode") or a.cps > 16384:
         # 64 KiB is the contract's limit in bytes: keep the hostile texts ASCII so that
         # 65,536 code points still fit.
         chat = [t for t in chat if t.isascii()]
