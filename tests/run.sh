@@ -71,6 +71,9 @@ for d in tests/golden/*/; do
     done
 done
 
+# ---- a message's cost is linear in its length (instructions under callgrind; issue 17) ----
+suite "cost" timeout 900 tests/cost/linear.sh "$BUILD"
+
 # ---- lint: every error at once, file:line:col ----
 for f in tests/lint/*.yaml; do
     exp=${f%.yaml}.expected

@@ -24,6 +24,10 @@
 #define MAX_PERMIT_SPANS 1024
 #define MAX_TRIES_PER_PATTERN 65536 /* spans looked at per pattern: bounded by the text anyway */
 #define MAX_REV_HITS 16             /* reversed words kept per message; one is enough to act */
+/* Hyperscan end offsets of one pattern closer than this are kept as one range: PCRE2 then
+ * looks once across the gap instead of once per end. */
+#define END_GAP 64
+#define NONE UINT32_MAX
 
 typedef struct {
     wh_pat_kind kind;
@@ -34,7 +38,9 @@ typedef struct {
     unsigned hs_flags;
     uint32_t pcre_opts;
     bool prefilter;
-    bool failed; /* rejected at compile time: never scanned */
+    bool failed;    /* rejected at compile time: never scanned */
+    uint16_t words; /* WORD: the most squashed words one match spans (1 + spaces in the term) */
+    uint32_t width; /* literal WORD: its length in bytes, every match's; else 0 */
     int32_t permit_set, cancel_set;
     _Atomic(pcre2_code *) code;
 } pat;
@@ -65,11 +71,37 @@ struct wh_match_scratch {
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     pcre2_jit_stack *jit;
-    /* Every pattern reports at most once per scan (HS_FLAG_SINGLEMATCH) and sits in one
-     * scanned database per event, so one slot per pattern is always enough: a message full
-     * of distinct list words cannot push a later one out. */
+    /* The patterns Hyperscan reported, each once (and the reversed words' candidates): a
+     * pattern sits in one scanned database per event, so one slot per pattern is always
+     * enough, and a message full of distinct list words cannot push a later one out. */
     uint32_t *hits;
     uint32_t nhits, cap_hits;
+    /* Where each reported pattern ended, as ranges of end offsets in its scanned view: a
+     * list per pattern (head, tail: indexes into ranges), valid when stamp[pattern] is this
+     * scan's epoch, so nothing is cleared per event. PCRE2 then looks only near them. */
+    struct end_range {
+        uint32_t lo, hi, next;
+    } * ranges;
+    uint32_t nranges, cap_ranges;
+    struct pat_ends {
+        uint32_t stamp, head, tail;
+        bool unsorted; /* a range arrived before the previous one */
+        bool whole;    /* no range could be stored: PCRE2 looks at the whole view */
+    } * ends;
+    uint32_t epoch;
+    /* The windows of one pattern: where its PCRE2 matches may start, [ws, we] (words of the
+     * squashed view, or bytes: see windows). */
+    struct window {
+        uint32_t ws, we;
+    } * win;
+    uint32_t cap_win;
+    /* Where the words (runs of bytes other than ' ') of this event's squashed and collapsed
+     * views start; built on the first word pattern that needs them (tables_state: 0 not
+     * yet, 1 built, 2 the views' words do not pair up: word patterns search the whole view). */
+    uint32_t *sq_ws, *co_ws;
+    uint32_t nsq, cap_sq, cap_co;
+    int tables_state;
+    bool whole; /* wh_match_scratch_set_whole */
     uint32_t *confirmed;
     uint32_t nconfirmed;
     struct permit_span {
@@ -427,6 +459,9 @@ static bool make_exprs(const wh_pattern_spec *sp, pat *p)
     p->view = sp->view;
     p->scan_view = sp->view;
     if (sp->kind == WH_PAT_REGEX) {
+        /* A regex reports once: many match everywhere ("\\b(\\w{2,})(\\s+\\1\\b){5,}" widened is
+         * any six words), and their end offsets would cost more to collect than the search
+         * they could save. PCRE2 searches its whole view (see windows). */
         p->hs_flags = HS_FLAG_SINGLEMATCH | HS_FLAG_UTF8;
         p->pcre_opts = PCRE2_UTF;
         if (sp->view != WH_VIEW_RAW) {
@@ -451,8 +486,9 @@ static bool make_exprs(const wh_pattern_spec *sp, pat *p)
             wh_buf_printf(&body, "\\x%02x", *q);
         p->hs_expr = strdup(wh_buf_cstr(&body));
         p->pcre_expr = strdup(wh_buf_cstr(&body));
-        p->hs_flags = HS_FLAG_SINGLEMATCH;
+        p->hs_flags = 0;
         p->pcre_opts = 0;
+        p->width = (uint32_t)strlen(sp->expr);
         bool ok = !body.oom && p->hs_expr && p->pcre_expr;
         wh_buf_free(&body);
         wh_buf_free(&hs);
@@ -467,8 +503,11 @@ static bool make_exprs(const wh_pattern_spec *sp, pat *p)
                   sp->suffix_star ? "[^ ]*" : "");
     p->hs_expr = strdup(wh_buf_cstr(&hs));
     p->pcre_expr = strdup(wh_buf_cstr(&pc));
-    p->hs_flags = HS_FLAG_SINGLEMATCH;
+    p->hs_flags = 0;
     p->pcre_opts = 0;
+    p->words = 1;
+    for (const char *q = sp->expr; *q && p->words < UINT16_MAX; q++)
+        p->words += *q == ' ';
     bool ok = !body.oom && !hs.oom && !pc.oom && p->hs_expr && p->pcre_expr;
     wh_buf_free(&body);
     wh_buf_free(&hs);
@@ -1119,7 +1158,13 @@ wh_match_scratch *wh_match_scratch_new(const wh_matcher *m)
     s->cap_hits = m->n + 1 + MAX_REV_HITS;
     s->hits = malloc(sizeof(uint32_t) * s->cap_hits);
     s->confirmed = malloc(sizeof(uint32_t) * s->cap_hits);
-    if (!s->md || !s->mctx || !s->jit || !s->hits || !s->confirmed) goto fail;
+    s->ends = calloc(m->n ? m->n : 1, sizeof(*s->ends));
+    s->cap_ranges = s->cap_win = 256;
+    s->ranges = malloc(sizeof(*s->ranges) * s->cap_ranges);
+    s->win = malloc(sizeof(*s->win) * s->cap_win);
+    if (!s->md || !s->mctx || !s->jit || !s->hits || !s->confirmed || !s->ends || !s->ranges ||
+        !s->win)
+        goto fail;
     /* Bound the work a hostile regex can make PCRE2 do on one message. */
     pcre2_set_match_limit(s->mctx, 200000);
     pcre2_set_depth_limit(s->mctx, 5000);
@@ -1139,19 +1184,66 @@ void wh_match_scratch_free(wh_match_scratch *s)
     pcre2_jit_stack_free(s->jit);
     free(s->hits);
     free(s->confirmed);
+    free(s->ends);
+    free(s->ranges);
+    free(s->win);
+    free(s->sq_ws);
+    free(s->co_ws);
     free(s);
 }
 
 /* ---- scan ---- */
 
+/* Records that pattern id matched, ending at byte to of the scanned view. Hyperscan reports
+ * every end offset (no HS_FLAG_SINGLEMATCH), almost always in order: an end within END_GAP
+ * of the pattern's last range joins it, so a pattern that matches everywhere ("\\d{12,}"
+ * over a wall of digits) keeps one range, and the ranges of a scan are at most the
+ * scanned bytes / END_GAP per pattern. When no memory is left, the last range grows
+ * instead: wider, never wrong. */
 static int on_hit(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
                   void *ctx)
 {
     (void)from;
-    (void)to;
     (void)flags;
     wh_match_scratch *s = ctx;
-    if (s->nhits < s->cap_hits) s->hits[s->nhits++] = id; /* always true: see the struct */
+    struct pat_ends *pe = &s->ends[id];
+    uint32_t e = (uint32_t)to;
+    if (pe->stamp != s->epoch) {
+        pe->stamp = s->epoch;
+        pe->head = pe->tail = NONE;
+        pe->unsorted = pe->whole = false;
+        if (s->nhits < s->cap_hits) s->hits[s->nhits++] = id; /* always true: see the struct */
+    }
+    if (pe->tail != NONE) {
+        struct end_range *r = &s->ranges[pe->tail];
+        if (e >= r->lo && e <= r->hi + END_GAP) {
+            if (e > r->hi) r->hi = e;
+            return 0;
+        }
+        if (e < r->lo) pe->unsorted = true;
+    }
+    if (s->nranges == s->cap_ranges) {
+        uint32_t cap = s->cap_ranges * 2;
+        struct end_range *nr = cap > s->cap_ranges ? realloc(s->ranges, sizeof(*nr) * cap) : NULL;
+        if (!nr && pe->tail == NONE) {
+            pe->whole = true;
+            return 0;
+        }
+        if (!nr) {
+            struct end_range *r = &s->ranges[pe->tail];
+            r->lo = e < r->lo ? e : r->lo;
+            r->hi = e > r->hi ? e : r->hi;
+            return 0;
+        }
+        s->ranges = nr;
+        s->cap_ranges = cap;
+    }
+    s->ranges[s->nranges] = (struct end_range){e, e, NONE};
+    if (pe->tail == NONE)
+        pe->head = s->nranges;
+    else
+        s->ranges[pe->tail].next = s->nranges;
+    pe->tail = s->nranges++;
     return 0;
 }
 
@@ -1170,6 +1262,11 @@ static pcre2_code *get_code(const wh_matcher *m, uint32_t i)
         return expected == PCRE2_FAILED ? NULL : expected;
     }
     return c;
+}
+
+void wh_match_scratch_set_whole(wh_match_scratch *s, bool whole)
+{
+    s->whole = whole;
 }
 
 const uint32_t *wh_match_confirmed(const wh_match_scratch *s, uint32_t *n)
@@ -1203,10 +1300,241 @@ static bool keep_span(wh_match_scratch *s, uint32_t pi, const pat *pt, uint32_t 
     return true;
 }
 
+/* Bit i: byte i of the 64 at p is a space. */
+static inline uint64_t space_mask64(const char *p)
+{
+    uint64_t m = 0;
+    for (int k = 0; k < 4; k++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + 16 * k));
+        m |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')))
+             << (16 * k);
+    }
+    return m;
+}
+
+/* The starts of v's words into ws (room for v->len / 2 + 1), from masks of 64 bytes, a
+ * jump per word rather than per byte. Returns how many. */
+static uint32_t word_starts(const wh_view *v, uint32_t *ws)
+{
+    uint32_t n = 0;
+    uint64_t prev = 1; /* the byte before the block is a space (or the start) */
+    char tail[64];
+    for (uint32_t base = 0; base < v->len; base += 64) {
+        const char *p = v->s + base;
+        if (v->len - base < 64) { /* the last block, padded with spaces */
+            memset(tail, ' ', sizeof(tail));
+            memcpy(tail, p, v->len - base);
+            p = tail;
+        }
+        uint64_t sp = space_mask64(p), starts = ~sp & ((sp << 1) | prev);
+        prev = sp >> 63;
+        while (starts) {
+            ws[n++] = base + (uint32_t)__builtin_ctzll(starts);
+            starts &= starts - 1;
+        }
+    }
+    return n;
+}
+
+/* The words of the squashed and collapsed views (see the scratch): a word of the collapsed
+ * view is its squashed word with runs collapsed and 'l' as 'i', so the k-th words of both
+ * are the same word. Returns tables_state. */
+static int word_tables(wh_match_scratch *s, const wh_text *t)
+{
+    if (s->tables_state) return s->tables_state;
+    s->tables_state = 2;
+    const wh_view *qv = &t->v[WH_VIEW_SQUASHED], *co = &t->v[WH_VIEW_COLLAPSED];
+    uint32_t nq = qv->len / 2 + 1, nc = co->len / 2 + 1; /* a word and a space: two bytes */
+    if (nq > s->cap_sq) {
+        uint32_t *p = realloc(s->sq_ws, sizeof(*p) * nq);
+        if (!p) return 2;
+        s->sq_ws = p;
+        s->cap_sq = nq;
+    }
+    if (nc > s->cap_co) {
+        uint32_t *p = realloc(s->co_ws, sizeof(*p) * nc);
+        if (!p) return 2;
+        s->co_ws = p;
+        s->cap_co = nc;
+    }
+    nq = word_starts(qv, s->sq_ws);
+    if (nq == 0 || word_starts(co, s->co_ws) != nq) return 2; /* never seen: whole views */
+    s->nsq = nq;
+    return s->tables_state = 1;
+}
+
+/* The word of the collapsed view that byte i is in, or for a space the word before it
+ * (0 before the first). */
+static uint32_t co_word(const wh_match_scratch *s, uint32_t i)
+{
+    uint32_t lo = 0, hi = s->nsq; /* the first start > i */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (s->co_ws[mid] <= i)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo ? lo - 1 : 0;
+}
+
+static int cmp_window(const void *a, const void *b)
+{
+    const struct window *x = a, *y = b;
+    return x->ws < y->ws ? -1 : x->ws > y->ws;
+}
+
+typedef enum {
+    WIN_WHOLE, /* one search of the whole view, from offset 0 (a regex) */
+    WIN_WORDS, /* windows of squashed words: a match may start at each word's start */
+    WIN_BYTES  /* windows of byte offsets where a match may start (a literal term) */
+} win_kind;
+
+/* Where the PCRE2 matches of pattern pi may start: windows of its own view, sorted and
+ * merged, into s->win (*nw of them). Each PCRE2 match of a pattern is a match of its
+ * Hyperscan expression too (a word's near-literal is a superset of its exact form), so it
+ * ends where Hyperscan reported an end:
+ *  - a word term (Hyperscan on the collapsed view, PCRE2 on the squashed one) matches whole
+ *    words, at most one more than the term has spaces, the last one the word of an end;
+ *  - a literal term is its bytes: it starts its length before an end;
+ *  - a regex reports its first end only (HS_FLAG_SINGLEMATCH, see make_exprs): its whole
+ *    view it is. Regexes are a few per ruleset, not one per distinct word of a text. */
+static win_kind windows(const pat *pt, uint32_t pi, wh_match_scratch *s, const wh_text *t,
+                        uint32_t *nw)
+{
+    const struct pat_ends *pe = &s->ends[pi];
+    *nw = 0;
+    if (s->whole) goto whole;
+    /* Only a reversed word's candidate: Hyperscan saw no match forwards, so PCRE2 has none
+     * (the whole search, which the windows are checked against, finds none either). */
+    if (pe->stamp != s->epoch) return WIN_WORDS;
+    bool word = pt->scan_view == WH_VIEW_COLLAPSED && pt->view == WH_VIEW_SQUASHED;
+    if (!word && !pt->width) goto whole;
+    uint32_t n = 0;
+    for (uint32_t r = pe->head; r != NONE; r = s->ranges[r].next)
+        n++;
+    if (pe->whole || n == 0 || (word && word_tables(s, t) != 1)) goto whole;
+    if (n > s->cap_win) {
+        struct window *p = realloc(s->win, sizeof(*p) * n);
+        if (!p) goto whole;
+        s->win = p;
+        s->cap_win = n;
+    }
+    const wh_view *co = &t->v[WH_VIEW_COLLAPSED];
+    uint32_t k = 0;
+    for (uint32_t r = pe->head; r != NONE; r = s->ranges[r].next) {
+        uint32_t lo = s->ranges[r].lo, hi = s->ranges[r].hi;
+        if (word) {
+            uint32_t a = co_word(s, lo ? lo - 1 : 0), b = co_word(s, hi ? hi - 1 : 0);
+            if (hi && co->s[hi - 1] == ' ') b++; /* ends on a separator: take the next word */
+            a = a >= pt->words - 1u ? a - (pt->words - 1u) : 0;
+            b = b < s->nsq ? b : s->nsq - 1;
+            s->win[k++] = (struct window){a, b};
+        } else {
+            s->win[k++] = (struct window){lo > pt->width ? lo - pt->width : 0,
+                                          hi > pt->width ? hi - pt->width : 0};
+        }
+    }
+    if (pe->unsorted) qsort(s->win, k, sizeof(*s->win), cmp_window);
+    n = 0;
+    for (uint32_t i = 0; i < k; i++) {
+        if (n && s->win[i].ws <= s->win[n - 1].we + 1) {
+            if (s->win[i].we > s->win[n - 1].we) s->win[n - 1].we = s->win[i].we;
+        } else {
+            s->win[n++] = s->win[i];
+        }
+    }
+    *nw = n;
+    return word ? WIN_WORDS : WIN_BYTES;
+whole:
+    s->win[0] = (struct window){0, NONE};
+    *nw = 1;
+    return WIN_WHOLE;
+}
+
+/* The confirmation of one pattern: the spans a search of its view from offset 0 would find,
+ * one after another, found only where they may start. */
+typedef struct {
+    const pat *pt;
+    uint32_t pi;
+    const wh_view *vw;
+    int pass;
+    PCRE2_SIZE off; /* where the last match ended: the next may not start before */
+    uint32_t kept, found;
+    wh_match *out;
+    uint32_t *nout, cap;
+    bool *truncated;
+} confirm;
+
+/* Takes the match in s->md. Returns false when the pattern needs no more. */
+static bool take(wh_match_scratch *s, confirm *k)
+{
+    const wh_view *vw = k->vw;
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
+    uint32_t vs = (uint32_t)ov[0], ve = (uint32_t)ov[1], rs, re;
+    k->off = ov[1] > ov[0] ? ov[1] : ov[1] + 1;
+    /* Do not restart inside a UTF-8 sequence. */
+    while (k->off < vw->len && ((unsigned char)vw->s[k->off] & 0xC0) == 0x80)
+        k->off++;
+    bool more = ++k->found < MAX_TRIES_PER_PATTERN;
+    wh_view_to_raw(vw, vs, ve, &rs, &re);
+    if (k->pass == 1) {
+        if (s->npermits < MAX_PERMIT_SPANS)
+            s->permits[s->npermits++] = (struct permit_span){k->pt->permit_set, rs, re};
+        return more;
+    }
+    /* false once confirmed with all the spans it may keep */
+    return keep_span(s, k->pi, k->pt, vs, ve, rs, re, &k->kept, k->out, k->nout, k->cap,
+                     k->truncated) &&
+           more;
+}
+
+/* Searches [from, to) of the view (to: the subject's end, so a literal without assertions
+ * stops there; the view's length for the whole view) for matches one after another. */
+static bool search(wh_match_scratch *s, pcre2_code *c, confirm *k, PCRE2_SIZE from, PCRE2_SIZE to)
+{
+    while (from <= to) {
+        int rc = pcre2_match(c, (PCRE2_SPTR)k->vw->s, to, from, PCRE2_NO_UTF_CHECK, s->md, s->mctx);
+        if (rc < 0) return rc == PCRE2_ERROR_NOMATCH; /* a match limit: a hostile regex stops */
+        if (!take(s, k)) return false;
+        from = k->off;
+    }
+    return true;
+}
+
+/* Word windows: a word term's match is whole words ("(?<![^ ])" ... "(?![^ ])"), at most
+ * pt->words of them, so one starting at a word of [a, b] ends before word b + words starts:
+ * the subject ends there (a separator or the view's end follows a word, as in the whole
+ * view, so the lookahead reads the same), and a match found starting past word b is left
+ * to the window it belongs to (it may be cut short here). */
+static bool search_words(wh_match_scratch *s, pcre2_code *c, confirm *k, uint32_t a, uint32_t b)
+{
+    PCRE2_SIZE last = s->sq_ws[b], from = s->sq_ws[a];
+    uint32_t e = b + k->pt->words;
+    PCRE2_SIZE to = e < s->nsq ? s->sq_ws[e] : k->vw->len;
+    from = k->off > from ? k->off : from;
+    while (from <= last) {
+        int rc = pcre2_match(c, (PCRE2_SPTR)k->vw->s, to, from, PCRE2_NO_UTF_CHECK, s->md, s->mctx);
+        if (rc == PCRE2_ERROR_NOMATCH) return true;
+        if (rc < 0) return false;
+        if (pcre2_get_ovector_pointer(s->md)[0] > last) return true;
+        if (!take(s, k)) return false;
+        from = k->off;
+    }
+    return true;
+}
+
 uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text *t, wh_match *out,
                          uint32_t cap, bool *truncated)
 {
     s->nhits = 0;
+    s->nranges = 0;
+    s->tables_state = 0;
+    if (++s->epoch == 0) { /* once in 4 billion scans: stamps of old epochs could collide */
+        for (uint32_t i = 0; i < m->n; i++)
+            s->ends[i].stamp = 0;
+        s->epoch = 1;
+    }
     *truncated = false;
     /* Group raw/folded/skeleton by equal bytes; each group is one scan. */
     unsigned groups[3], ng = 0;
@@ -1254,28 +1582,30 @@ uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text
             if ((pass == 1) != (pt->permit_set >= 0)) continue;
             pcre2_code *c = get_code(m, pi);
             if (!c) continue;
-            const wh_view *vw = &t->v[pt->view];
-            PCRE2_SIZE off = 0;
-            uint32_t kept = 0;
-            for (int tries = 0; tries < MAX_TRIES_PER_PATTERN && off <= vw->len; tries++) {
-                int rc = pcre2_match(c, (PCRE2_SPTR)vw->s, vw->len, off, PCRE2_NO_UTF_CHECK, s->md,
-                                     s->mctx);
-                if (rc < 0) break; /* no (more) match, or a match limit: a hostile regex stops */
-                PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
-                uint32_t vs = (uint32_t)ov[0], ve = (uint32_t)ov[1], rs, re;
-                off = ov[1] > ov[0] ? ov[1] : ov[1] + 1;
-                /* Do not restart inside a UTF-8 sequence. */
-                while (off < vw->len && ((unsigned char)vw->s[off] & 0xC0) == 0x80)
-                    off++;
-                wh_view_to_raw(vw, vs, ve, &rs, &re);
-                if (pass == 1) {
-                    if (s->npermits < MAX_PERMIT_SPANS)
-                        s->permits[s->npermits++] = (struct permit_span){pt->permit_set, rs, re};
-                    continue;
+            confirm k = {.pt = pt,
+                         .pi = pi,
+                         .vw = &t->v[pt->view],
+                         .pass = pass,
+                         .out = out,
+                         .nout = &nout,
+                         .cap = cap,
+                         .truncated = truncated};
+            uint32_t nw;
+            win_kind kind = windows(pt, pi, s, t, &nw);
+            bool more = true;
+            for (uint32_t w = 0; w < nw && more; w++) {
+                const struct window *x = &s->win[w];
+                if (kind == WIN_WHOLE) {
+                    more = search(s, c, &k, 0, k.vw->len);
+                } else if (kind == WIN_WORDS) {
+                    more = search_words(s, c, &k, x->ws, x->we);
+                } else {
+                    PCRE2_SIZE to = (PCRE2_SIZE)x->we + pt->width;
+                    more = search(s, c, &k, k.off > x->ws ? k.off : x->ws,
+                                  to < k.vw->len ? to : k.vw->len);
                 }
-                if (!keep_span(s, pi, pt, vs, ve, rs, re, &kept, out, &nout, cap, truncated))
-                    break; /* confirmed; the rest of its spans are not needed */
             }
+            uint32_t kept = k.kept;
             for (uint32_t r = 0; pass == 2 && r < s->nrev; r++) {
                 const wh_view *qv = &t->v[WH_VIEW_SQUASHED];
                 uint32_t vs, ve, rs, re;

@@ -2,8 +2,10 @@
  *
  * Hyperscan finds which patterns occur (one scan per view per event); PCRE2 then runs
  * only the patterns that fired, to confirm prefilter-only patterns and to recover exact
- * spans. Compiled databases are cached on disk under a hash of the patterns, their order,
- * their flags, the Hyperscan version and the CPU platform.
+ * spans; a word term only around the words where Hyperscan saw it end, so a message's cost
+ * grows with its length, not with its length times the distinct terms in it. Compiled databases are
+ * cached on disk under a hash of the patterns, their order, their flags, the Hyperscan version and
+ * the CPU platform.
  *
  * Ownership: wh_matcher owns copies of every pattern string. A wh_matcher is immutable
  * once built and shared by all threads; each thread owns a wh_match_scratch. */
@@ -64,5 +66,10 @@ uint32_t wh_matcher_scan(const wh_matcher *m, wh_match_scratch *s, const wh_text
                          uint32_t cap, bool *truncated);
 /* The patterns confirmed by the last scan (ascending indexes). */
 const uint32_t *wh_match_confirmed(const wh_match_scratch *s, uint32_t *n);
+
+/* Tests only: with whole set, PCRE2 searches every reported pattern's whole view from offset
+ * 0 instead of the windows around Hyperscan's end offsets; the reference the windows must
+ * agree with, span for span. */
+void wh_match_scratch_set_whole(wh_match_scratch *s, bool whole);
 
 #endif

@@ -308,3 +308,191 @@ TEST(reversed_words)
     ASSERT_EQ(scan(m, "level", mt, 8), 1);        /* a palindrome matches once, forwards */
     wh_matcher_free(m);
 }
+
+/* ---- windows: PCRE2 only near Hyperscan's end offsets finds what a whole search finds ---- */
+
+/* A term as the rules loader makes it (src/rules/lists.c add_term): '*' ends, the squashed
+ * normal form, or the folded bytes of a term without letters (an emoji). */
+static wh_pattern_spec term_spec(wh_arena *a, const char *term, int32_t permit_set,
+                                 int32_t cancel_set)
+{
+    size_t n = strlen(term);
+    const char *s = term;
+    bool pre = false, suf = false;
+    if (n && *s == '*') pre = true, s++, n--;
+    if (n && s[n - 1] == '*') suf = true, n--;
+    uint32_t qn = 0;
+    const char *q = wh_normalize_term(s, n, WH_VIEW_SQUASHED, a, &qn);
+    bool has_word = false;
+    for (uint32_t i = 0; q && i < qn; i++)
+        has_word |= q[i] != ' ';
+    bool literal = !has_word;
+    if (literal) q = wh_normalize_term(s, n, WH_VIEW_FOLDED, a, &qn);
+    while (qn && q[qn - 1] == ' ')
+        qn--;
+    while (qn && q[0] == ' ')
+        q++, qn--;
+    return (wh_pattern_spec){.kind = WH_PAT_WORD,
+                             .view = literal ? WH_VIEW_FOLDED : WH_VIEW_SQUASHED,
+                             .literal = literal,
+                             .source = term,
+                             .expr = wh_arena_strndup(a, q, qn),
+                             .permit_set = permit_set,
+                             .cancel_set = cancel_set,
+                             .prefix_star = pre,
+                             .suffix_star = suf};
+}
+
+static const char *const diff_terms[] = {
+    "fuck",
+    "shit",
+    "ass",
+    "asshole",
+    "bitch",
+    "cock",
+    "cunt",
+    "anal",
+    "anus",
+    "tit",
+    "tits",
+    "kkk",
+    "2g1c",
+    "2 girls 1 cup",
+    "god damn",
+    "kill yourself",
+    "s&m",
+    "blow job",
+    "pieceofshit",
+    "jerk off",
+    "ball gag",
+    "alabama hot pocket",
+    "nigg*",
+    "*fucker",
+    "*shit*",
+    "dick*",
+    "milf",
+    "boner",
+    "negro",
+    "arse",
+    "\xf0\x9f\x96\x95",
+    "\xf0\x9f\x8d\x86 \xf0\x9f\x92\xa6",
+    "wank",
+    "twat",
+};
+static const char *const diff_permits[] = {"scunthorpe", "cocktail*", "assassin*", "*shitake"};
+static const char *const diff_fill[] = {
+    "hello",
+    "the",
+    "gg",
+    "lol",
+    "pog",
+    "cocktails",
+    "assassins",
+    "scunthorpe",
+    "bonner",
+    "tilt",
+    "!!",
+    "...",
+    "@bob",
+    "https://x.com/a",
+    "kcuf",
+    "hctib",
+    "I",
+    "a",
+    "u",
+    "\xef\xbd\x86\xef\xbd\x95\xef\xbd\x83\xef\xbd\x8b",
+    "\xc3\x96rgen",
+    "sh1t",
+    "5h!t",
+    "f.u.c.k",
+    "\xd0\xb0ss",
+    "ZALGO\xcc\x81\xcc\x82",
+};
+
+/* A random text of about n bytes: terms as written, stretched, one letter doubled (a
+ * near-miss), spaced out, in capitals, glued to a neighbour, among filler words and runs. */
+static void diff_text(uint64_t *r, wh_buf *b, uint32_t n)
+{
+    b->len = 0;
+    while (b->len < n) {
+        *r = *r * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t x = (uint32_t)(*r >> 33), k = x % 11;
+        const char *w = k < 5 ? diff_terms[(x >> 4) % WH_ARRAY_LEN(diff_terms)]
+                              : diff_fill[(x >> 4) % WH_ARRAY_LEN(diff_fill)];
+        if (k == 5) w = diff_permits[(x >> 4) % WH_ARRAY_LEN(diff_permits)];
+        size_t wl = strlen(w);
+        if (w[0] == '*') w++, wl--;
+        if (wl && w[wl - 1] == '*') wl--;
+        uint32_t form = (x >> 12) % 8, at = wl ? (x >> 16) % (uint32_t)wl : 0;
+        for (size_t i = 0; i < wl; i++) {
+            char c = w[i];
+            if (form == 1 && c >= 'a' && c <= 'z') c = (char)(c - 32);
+            wh_buf_putc(b, c);
+            if (i == at && c != ' ' && (unsigned char)c < 0x80) {
+                if (form == 2) wh_buf_putc(b, c); /* doubled: a near-miss */
+                if (form == 3) wh_buf_putc(b, c), wh_buf_putc(b, c), wh_buf_putc(b, c);
+            }
+            if (form == 4 && i + 1 < wl && (unsigned char)c < 0x80) wh_buf_putc(b, ' ');
+        }
+        if (form == 5) {
+            for (uint32_t i = (x >> 20) % 70; i; i--)
+                wh_buf_putc(b, "ao!$l "[(x >> 26) % 6]);
+        }
+        if (form != 6) wh_buf_putc(b, (x >> 24) % 9 ? ' ' : ((x >> 28) % 2 ? '\n' : '-'));
+    }
+}
+
+TEST(windows_find_what_whole_searches_find)
+{
+    wh_arena a;
+    wh_arena_init(&a, 0);
+    wh_pattern_spec sp[64];
+    uint32_t n = 0;
+    for (size_t i = 0; i < WH_ARRAY_LEN(diff_terms); i++)
+        sp[n++] = term_spec(&a, diff_terms[i], -1, 0);
+    for (size_t i = 0; i < WH_ARRAY_LEN(diff_permits); i++)
+        sp[n++] = term_spec(&a, diff_permits[i], 0, -1);
+    sp[n++] = (wh_pattern_spec)REGEX("\\b(\\w{2,})(\\s+\\1\\b){5,}", WH_VIEW_FOLDED, 1);
+    sp[n++] = (wh_pattern_spec)REGEX("[!?.]{6,}", WH_VIEW_RAW, 1);
+    sp[n++] = (wh_pattern_spec)REGEX("(?<!\\w)k\\s*y\\s*s\\b", WH_VIEW_SKELETON, 1);
+    wh_matcher *m = build(sp, n, NULL, NULL);
+    wh_match_scratch *win = wh_match_scratch_new(m), *ref = wh_match_scratch_new(m);
+    wh_match_scratch_set_whole(ref, true);
+    wh_match mw[64], mr[64];
+    wh_buf b;
+    wh_buf_init(&b);
+    uint64_t r = 42;
+    uint32_t texts = 0, spans = 0;
+    for (int i = 0; i < 3000; i++) {
+        uint32_t len = i % 100 == 99 ? 20000 : 1 + (uint32_t)(r >> 40) % (i % 3 ? 300 : 3000);
+        diff_text(&r, &b, len);
+        wh_arena_reset(&a);
+        wh_text t;
+        if (wh_text_build(b.p, (uint32_t)b.len, &a, &t) != WH_OK) T_FAIL("text");
+        uint32_t cap = i % 4 ? 64 : 5; /* a full out[] truncates the same way */
+        bool tw, tr;
+        uint32_t nw = wh_matcher_scan(m, win, &t, mw, cap, &tw);
+        uint32_t nr = wh_matcher_scan(m, ref, &t, mr, cap, &tr);
+        uint32_t cw, cr;
+        const uint32_t *pw = wh_match_confirmed(win, &cw), *pr = wh_match_confirmed(ref, &cr);
+        if (nw != nr || tw != tr || cw != cr || memcmp(mw, mr, sizeof(*mw) * nw) ||
+            memcmp(pw, pr, sizeof(*pw) * cw)) {
+            fprintf(stderr, "text %d (%zu bytes): %.*s\n", i, b.len,
+                    (int)(b.len < 400 ? b.len : 400), b.p);
+            for (uint32_t k = 0; k < nw || k < nr; k++)
+                fprintf(stderr, "  windows %u [%u,%u)   whole %u [%u,%u)\n",
+                        k < nw ? mw[k].pattern : 0, k < nw ? mw[k].vs : 0, k < nw ? mw[k].ve : 0,
+                        k < nr ? mr[k].pattern : 0, k < nr ? mr[k].vs : 0, k < nr ? mr[k].ve : 0);
+            T_FAIL("windows and whole searches differ");
+        }
+        texts += nw > 0;
+        spans += nw;
+    }
+    ASSERT(texts > 1000); /* the texts do hit */
+    ASSERT(spans > 10000);
+    wh_buf_free(&b);
+    wh_match_scratch_free(win);
+    wh_match_scratch_free(ref);
+    wh_matcher_free(m);
+    wh_arena_free(&a);
+}
