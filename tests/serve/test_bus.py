@@ -152,6 +152,22 @@ def bus_daemon(name, nats, instance, partitions=8, rules=None, snapshot="30s", h
     return d
 
 
+def two_split(tag, nats):
+    """alpha alone (it owns every partition), then beta: returns both once the partitions
+    are split between them, each owning some and none owned by both."""
+    a = bus_daemon(tag + "-a", nats, "alpha")
+    wait_for("alpha owns all", lambda: len(metrics(a)[0]) == 8)
+    b = bus_daemon(tag + "-b", nats, "beta")
+
+    def split():
+        oa, ob = metrics(a)[0], metrics(b)[0]
+        if set(oa) & set(ob):
+            return None  # handing over: the giver stops before the taker claims
+        return (oa, ob) if len(oa) + len(ob) == 8 and oa and ob else None
+    oa, ob = wait_for("the partitions split between alpha and beta", split, timeout=60)
+    return a, b, oa, ob
+
+
 def decisions_by_id(msgs):
     dec, act = {}, {}
     for m in msgs:
@@ -300,16 +316,7 @@ def two_instances_split_the_partitions_and_one_takes_over_when_the_other_dies():
     nats = Nats("two")
     a = b = None
     try:
-        a = bus_daemon("two-a", nats, "alpha")
-        wait_for("alpha owns all", lambda: len(metrics(a)[0]) == 8)
-        b = bus_daemon("two-b", nats, "beta")
-
-        def split():
-            oa, ob = metrics(a)[0], metrics(b)[0]
-            if set(oa) & set(ob):
-                return None  # handing over: the giver stops before the taker claims
-            return (oa, ob) if len(oa) + len(ob) == 8 and oa and ob else None
-        oa, ob = wait_for("the partitions split between alpha and beta", split, timeout=60)
+        a, b, oa, ob = two_split("two", nats)
         # the same split as rendezvous hashing gives, whatever the start order: each owns some
         check(0 < len(oa) < 8, "both own some: %r %r" % (oa, ob))
         p = whiply("publish", "--bus", nats.url, "--partitions", "8", "--in", good_file(nats.dir))
@@ -360,11 +367,7 @@ def a_paused_owner_is_fenced_and_every_event_is_decided_by_one_instance_once():
     nats = Nats("pause")
     a = b = None
     try:
-        a = bus_daemon("pause-a", nats, "alpha")
-        wait_for("alpha owns all", lambda: len(metrics(a)[0]) == 8)
-        b = bus_daemon("pause-b", nats, "beta")
-        wait_for("a split", lambda: (lambda oa, ob: oa and ob and len(oa) + len(ob) == 8
-                                     and not set(oa) & set(ob))(metrics(a)[0], metrics(b)[0]))
+        a, b, _, _ = two_split("pause", nats)
         rounds = []
 
         def publish_round(tag):

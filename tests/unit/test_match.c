@@ -40,6 +40,14 @@ static uint32_t scan(wh_matcher *m, const char *text, wh_match *out, uint32_t ca
         .kind = WH_PAT_REGEX, .view = v, .source = e, .expr = e, .group = g, .permit_set = -1      \
     }
 
+/* Removes a test's cache folder. */
+static void rm_cache(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ASSERT_EQ(system(cmd), 0);
+}
+
 TEST(word_spans_are_raw_bytes)
 {
     wh_pattern_spec sp[] = {WORD("fuck", 0)};
@@ -201,9 +209,7 @@ TEST(rejections_of_databases_built_side_by_side)
         ASSERT_EQ(scan(m, "OK fine heck", mt, 8), 3);
         wh_matcher_free(m);
     }
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ(system(cmd), 0);
+    rm_cache(dir);
 }
 
 TEST(every_view_and_union_cached)
@@ -224,9 +230,7 @@ TEST(every_view_and_union_cached)
     ASSERT_EQ(scan(m, "AB CD EF", mt, 8), 2);         /* raw apart, folded = skeleton */
     ASSERT_EQ(mt[0].pattern, 1);
     wh_matcher_free(m);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ(system(cmd), 0);
+    rm_cache(dir);
 }
 
 TEST(cache_hit_on_second_build)
@@ -248,9 +252,7 @@ TEST(cache_hit_on_second_build)
     m = build(sw, 2, dir, &hit);
     ASSERT(!hit);
     wh_matcher_free(m);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ASSERT_EQ(system(cmd), 0);
+    rm_cache(dir);
 }
 
 TEST(joined_terms_with_short_pieces)
