@@ -107,9 +107,9 @@ static natsStatus publish_to(jsCtx *js, const char *subject, const char *data, s
  * allow. Subjects come from m's: whiply.events.P.PLATFORM.CHANNEL. The message ids are
  * "d:" and "a:" before the event id as the line has it (JSON-escaped, as `whiply publish`
  * writes it too: wh_bus_msg_id), or the input's stream sequence for an error line without
- * an id. */
-static natsStatus publish_line(jsCtx *js, natsMsg *m, const char *line, size_t n, wh_buf *subj,
-                               wh_buf *mid, wh_jtok *tok)
+ * an id (seq). */
+static natsStatus publish_line(jsCtx *js, natsMsg *m, uint64_t seq, const char *line, size_t n,
+                               wh_buf *subj, wh_buf *mid, wh_jtok *tok)
 {
     const char *s = natsMsg_GetSubject(m);
     const char *rest = s + strlen("whiply.events."); /* P.PLATFORM.CHANNEL */
@@ -122,12 +122,6 @@ static natsStatus publish_line(jsCtx *js, natsMsg *m, const char *line, size_t n
     if (id.n) {
         wh_buf_append(mid, id.p, id.n);
     } else {
-        jsMsgMetaData *md = NULL;
-        uint64_t seq = 0;
-        if (natsMsg_GetMetaData(&md, m) == NATS_OK) {
-            seq = md->Sequence.Stream;
-            jsMsgMetaData_Destroy(md);
-        }
         wh_buf_puts(mid, "seq:");
         wh_buf_u64(mid, seq);
     }
@@ -209,7 +203,7 @@ static bool handle_batch(part *pt, jsCtx *js, natsMsgList *l, wh_buf *body, wh_b
     for (int i = 0; i < l->Count && p < end; i++) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        if (publish_line(js, l->Msgs[i], p, n, subj, mid, tok) != NATS_OK) return false;
+        if (publish_line(js, l->Msgs[i], seqs[i], p, n, subj, mid, tok) != NATS_OK) return false;
         p += n + 1;
     }
     jsPubOptions po;
