@@ -75,6 +75,32 @@ static bool admin_token(const char *dir, uint8_t hash[32], char *path, size_t pa
     return true;
 }
 
+/* Starts consuming the bus. A bus that does not answer (a cluster electing its leaders, a
+ * server restarting) is not a reason to stop serving: the failure is logged and *wait_ms says
+ * when to try again (doubling up to 8 s); meanwhile bus.http: publish answers 503. A wrong
+ * configuration (-1 in *wait_ms) is. */
+static wh_bus *start_bus(wh_service *svc, const wh_config *cfg, int64_t *wait_ms)
+{
+    wh_error be;
+    wh_bus *bus = wh_bus_start(svc, cfg, &be);
+    if (!bus) {
+        if (be.code == WH_EINVAL) {
+            fprintf(stderr, "whiply: %s\n", be.message);
+            *wait_ms = -1;
+            return NULL;
+        }
+        fprintf(stderr, "whiply: %s; trying again in %.1f s\n", be.message, *wait_ms / 1000.0);
+        *wait_ms = *wait_ms * 2 < 8000 ? *wait_ms * 2 : 8000;
+        return NULL;
+    }
+    wh_service_set_metrics(svc, wh_bus_metrics, bus);
+    if (cfg->bus.http && !strcmp(cfg->bus.http, "publish"))
+        wh_service_set_event_sink(svc, wh_bus_sink_events, bus);
+    fprintf(stderr, "whiply: consuming the bus at %s (%lld partitions)\n", cfg->bus.url,
+            (long long)cfg->bus.partitions);
+    return bus;
+}
+
 static int serve_usage(FILE *f)
 {
     fprintf(f, "usage: whiply serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--rules "
@@ -188,18 +214,13 @@ int wh_cmd_serve(int argc, char **argv)
     fprintf(stderr, "whiply: listening on http://%.*s:%d\n", (int)(colon - cfg.listen), cfg.listen,
             port);
     wh_bus *bus = NULL;
-    if (cfg.bus.url && strcmp(cfg.bus.url, "none")) {
-        wh_error be;
-        if (!(bus = wh_bus_start(svc, &cfg, &be))) {
-            fprintf(stderr, "whiply: %s\n", be.message);
+    bool want_bus = cfg.bus.url && strcmp(cfg.bus.url, "none");
+    int64_t bus_wait_ms = 1000, bus_waited_ms = 0;
+    if (want_bus && !(bus = start_bus(svc, &cfg, &bus_wait_ms))) {
+        if (bus_wait_ms < 0) { /* the configuration is wrong: no retry will help */
             wh_http_stop(http, 30000);
             goto out;
         }
-        wh_service_set_metrics(svc, wh_bus_metrics, bus);
-        if (cfg.bus.http && !strcmp(cfg.bus.http, "publish"))
-            wh_service_set_event_sink(svc, wh_bus_sink_events, bus);
-        fprintf(stderr, "whiply: consuming the bus at %s (%lld partitions)\n", cfg.bus.url,
-                (long long)cfg.bus.partitions);
     }
 
     int64_t snap_ms = cfg.store.snapshot_ms;
@@ -221,6 +242,10 @@ int wh_cmd_serve(int argc, char **argv)
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         int64_t el = (now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000;
+        if (want_bus && !bus && (bus_waited_ms += 1000) >= bus_wait_ms) {
+            bus_waited_ms = 0;
+            bus = start_bus(svc, &cfg, &bus_wait_ms);
+        }
         if (snap_ms > 0 && el >= snap_ms) {
             last = now;
             wh_error se;
