@@ -621,6 +621,10 @@ static void *worker_main(void *arg)
     int64_t last_post = 0;
     for (;;) {
         if (worker_wait(x, next_due, true)) break;
+        if (wh_store_error(o->store)) { /* nothing can be recorded: carry nothing out */
+            worker_wait(x, -1, false);
+            break;
+        }
         int64_t now = wh_now_ms();
         op_list_clear(&due);
         int n = wh_store_ops_due(o->store, x->platform, now, o->o.batch, keep_state, &due);
