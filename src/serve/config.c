@@ -57,6 +57,13 @@ const char wh_config_default_yaml[] =
     "  batch: 128                # events fetched and decided at once per partition\n"
     "  snapshot: 30s             # each owned partition's state is saved this often\n"
     "  http: decide              # POST /v1/events: decide here, or publish to the bus\n"
+    "outbox:                     # actions carried out, webhooks, alerts (docs/platforms.md)\n"
+    "  backoff: 1s               # first retry within this (full jitter), doubling...\n"
+    "  backoff_cap: 5m           # ...up to this\n"
+    "  attempts: 8               # dead-lettered after this many attempts\n"
+    "  batch: 64                 # due operations a worker takes at once\n"
+    "webhooks: []                # signed webhooks: [{name, url, secret, events, ...}]\n"
+    "alerts: []                  # Discord/Slack alerts: [{name, url, format, events, ...}]\n"
     "tokens: []                  # none: an admin token is made in DATA/admin.token\n";
 
 typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_DURATION, OPT_SYNC } opt_type;
@@ -107,6 +114,10 @@ static const opt_def opts[] = {
     {"bus.batch", OPT_INT, O(bus.batch), 1, 10000, false},
     {"bus.snapshot", OPT_DURATION, O(bus.snapshot_ms), 1000, 86400 * 1000LL, false},
     {"bus.http", OPT_STR, O(bus.http), 0, 0, false},
+    {"outbox.backoff", OPT_DURATION, O(outbox.base_ms), 1, 3600 * 1000, false},
+    {"outbox.backoff_cap", OPT_DURATION, O(outbox.cap_ms), 1, 86400 * 1000, false},
+    {"outbox.attempts", OPT_INT, O(outbox.attempts), 1, 1000, false},
+    {"outbox.batch", OPT_INT, O(outbox.batch), 1, 10000, false},
 };
 #undef O
 
@@ -342,6 +353,10 @@ static void walk(cfg_ld *L, struct fy_node *map, const char *prefix)
             parse_tokens(L, v);
             continue;
         }
+        if (!*prefix && (!strcmp(full, "webhooks") || !strcmp(full, "alerts"))) {
+            wh_config_hooks_parse(L->c, L->d, L->file, v, full[0] == 'a');
+            continue;
+        }
         const opt_def *o = NULL;
         bool parent = false;
         size_t fl = strlen(full);
@@ -381,6 +396,10 @@ static void check_all(cfg_ld *L)
                      "'limits.events' (%lld) is larger than 'limits.queue' (%lld): a full "
                      "request could never be queued",
                      (long long)L->c->limits.events, (long long)L->c->limits.queue);
+    if (L->c->outbox.base_ms > L->c->outbox.cap_ms)
+        wh_diags_add(L->d, L->file, 0, 0,
+                     "'outbox.backoff' (%lld ms) is larger than 'outbox.backoff_cap' (%lld ms)",
+                     (long long)L->c->outbox.base_ms, (long long)L->c->outbox.cap_ms);
 }
 
 wh_status wh_config_load(const char *path, wh_config *c, wh_diags *diags)
@@ -441,6 +460,7 @@ void wh_config_free(wh_config *c)
     free(c->bus.instance);
     free(c->bus.http);
     free(c->tokens);
+    wh_config_hooks_free(c);
     free(c->path);
     memset(c, 0, sizeof(*c));
 }
