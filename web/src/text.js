@@ -2,7 +2,8 @@
 // into the UTF-8 text (docs/api.md); the pieces are plain strings, rendered as text nodes,
 // never as HTML.
 const enc = new TextEncoder();
-const dec = new TextDecoder('utf-8', { fatal: false });
+// ignoreBOM: a message that starts with U+FEFF shows it (by default the decoder drops it)
+const dec = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
 export function segments(text, matches) {
   const bytes = enc.encode(text || '');
