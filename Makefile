@@ -125,6 +125,7 @@ bench: deps-bench build npm
 	bench/serve.sh
 	python3 bench/serve_abuse.py --whiply $(BUILD)/whiply
 	bench/ml.sh $(BUILD)
+	bench/dashboard.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -212,15 +212,10 @@ static int err(wh_buf *out, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int err(wh_buf *out, int status, const char *code, const char *fmt, ...)
 {
-    char msg[600];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    wh_http_verror(out, status, code, fmt, ap);
     va_end(ap);
-    out->len = 0;
-    wh_buf_printf(out, "{\"error\":{\"code\":\"%s\",\"message\":", code);
-    wh_buf_json_str(out, msg, strlen(msg));
-    wh_buf_puts(out, "}}");
     return status;
 }
 

@@ -126,15 +126,10 @@ struct req {
 
 #define NO_AUTH UINT32_MAX
 
-static int error(wh_buf *out, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int error(wh_buf *out, int status, const char *code, const char *fmt, ...)
+int wh_http_verror(wh_buf *out, int status, const char *code, const char *fmt, va_list ap)
 {
     char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     /* A message may quote what the client sent (a method, a path): never as bytes that are
      * not UTF-8, which would make the JSON answer invalid. */
     for (size_t at, n = strlen(msg); (at = wh_utf8_invalid_at(msg, n)) != (size_t)-1;)
@@ -145,6 +140,17 @@ static int error(wh_buf *out, int status, const char *code, const char *fmt, ...
     wh_buf_puts(out, "\",\"message\":");
     wh_buf_json_str(out, msg, strlen(msg));
     wh_buf_puts(out, "}}");
+    return status;
+}
+
+static int error(wh_buf *out, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int error(wh_buf *out, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    wh_http_verror(out, status, code, fmt, ap);
+    va_end(ap);
     return status;
 }
 
