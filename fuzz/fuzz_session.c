@@ -6,7 +6,10 @@
  * a non-empty token without control characters; a parsed action is one of warn, timeout, ban,
  * unban, with a duration exactly when it is a timeout (1 to 14 days), and non-empty channel and
  * user; a refusal names a code and a message; the Origin check accepts only an Origin naming
- * the Host with the session's CSRF token. */
+ * the Host with the session's CSRF token; the input cut in three as GET /v1/stream's channel,
+ * action and allow parameters (wh_stream_filter_parse): a filter read names 1 to 16 non-empty
+ * channels without a comma, only known actions and an allow of -1 (all) to the maximum, and
+ * a refusal says why. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +70,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!wh_session_check_origin(&ses, buf[0], buf[1], buf[2])) {
         const char *sep = strstr(buf[0], "://");
         CHECK(sep && !strcmp(sep + 3, buf[1]) && !strcmp(buf[2], ses.csrf));
+    }
+    static const char *const kinds[] = {"allow", "warn", "hold", "delete", "timeout", "ban"};
+    wh_stream_filter f;
+    msg[0] = 0;
+    if (wh_stream_filter_parse(buf[0], buf[1], buf[2], kinds, 6, &f, msg, sizeof(msg))) {
+        CHECK(f.nchannels <= WH_STREAM_CHANNELS);
+        for (uint32_t i = 0; i < f.nchannels; i++)
+            CHECK(f.channels[i][0] && !strchr(f.channels[i], ','));
+        CHECK(f.kinds < (1u << 6));
+        CHECK(f.allow_per_s >= -1 && f.allow_per_s <= WH_STREAM_ALLOW_MAX);
+        wh_stream_filter_free(&f);
+    } else {
+        CHECK(msg[0]);
     }
     return 0;
 }

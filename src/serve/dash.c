@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "dash.h"
 
+#include <errno.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -17,12 +18,46 @@
 #include "outbox_impl.h"
 #include "request.h"
 
-/* One event kept for dry runs: its line, its decision, its text (for examples). */
+/* One decided event, copied off the deciding path: kept for dry runs (its line), and what
+ * the stream sends of it (the event's fields and its decision). */
+enum {
+    F_LINE,
+    F_DECISION,
+    F_TEXT,
+    F_ID,
+    F_PLATFORM,
+    F_CHANNEL,
+    F_USER_ID,
+    F_USER_NAME,
+    F_MODERATOR,
+    F_TARGET,
+    F_MOD_ACTION,
+    F__COUNT
+};
 typedef struct {
     int64_t at_ms;
-    uint32_t line_len, dec_len, text_len;
-    char data[]; /* line, decision, text */
+    uint8_t type, action;
+    bool plain_allow;
+    uint32_t off[F__COUNT + 1]; /* field i is data[off[i]..off[i+1]) */
+    char data[];
 } recent_t;
+
+static wh_str field(const recent_t *r, int f)
+{
+    return (wh_str){r->data + r->off[f], r->off[f + 1] - r->off[f]};
+}
+
+static size_t recent_size(const recent_t *r)
+{
+    return sizeof(*r) + r->off[F__COUNT];
+}
+
+/* Decided events handed to the feed thread, in the order they were handed. */
+typedef struct batch {
+    struct batch *next;
+    uint32_t n;
+    recent_t *r[];
+} batch_t;
 
 typedef struct {
     char hash[17], previous[17], by[32];
@@ -33,6 +68,15 @@ typedef struct {
 
 struct wh_dash {
     wh_stream *stream;
+    /* the handoff: deciding threads append batches, the feed thread takes them all */
+    pthread_mutex_t q_lock;
+    pthread_cond_t q_cond, q_done;
+    batch_t *q_head, *q_tail;
+    uint32_t q_n;                  /* events waiting */
+    uint64_t q_handed, q_finished; /* batches handed, and handled by the feed thread */
+    bool q_quit;
+    pthread_t feeder;
+    _Atomic uint64_t lost;
     wh_sessions *sessions;
     wh_token_check_fn token_check;
     void *token_ud;
@@ -45,26 +89,47 @@ struct wh_dash {
     uint32_t hhead, hcount;
 };
 
+static void *feed_main(void *arg);
+
 wh_dash *wh_dash_new(void)
 {
     wh_dash *d = calloc(1, sizeof(*d));
     if (!d) return NULL;
-    d->stream = wh_stream_new();
+    d->stream = wh_stream_new(wh_action_names, WH_ACT__COUNT);
     d->sessions = wh_sessions_new();
-    if (!d->stream || !d->sessions) {
-        wh_stream_free(d->stream);
-        wh_sessions_free(d->sessions);
-        free(d);
-        return NULL;
-    }
+    if (!d->stream || !d->sessions) goto fail;
     pthread_mutex_init(&d->recent_lock, NULL);
     pthread_mutex_init(&d->hist_lock, NULL);
+    pthread_mutex_init(&d->q_lock, NULL);
+    pthread_cond_init(&d->q_cond, NULL);
+    pthread_cond_init(&d->q_done, NULL);
+    if (pthread_create(&d->feeder, NULL, feed_main, d) != 0) {
+        pthread_mutex_destroy(&d->recent_lock);
+        pthread_mutex_destroy(&d->hist_lock);
+        pthread_mutex_destroy(&d->q_lock);
+        pthread_cond_destroy(&d->q_cond);
+        pthread_cond_destroy(&d->q_done);
+        goto fail;
+    }
     return d;
+fail:
+    wh_stream_free(d->stream);
+    wh_sessions_free(d->sessions);
+    free(d);
+    return NULL;
 }
 
 void wh_dash_free(wh_dash *d)
 {
     if (!d) return;
+    pthread_mutex_lock(&d->q_lock);
+    d->q_quit = true;
+    pthread_cond_signal(&d->q_cond);
+    pthread_mutex_unlock(&d->q_lock);
+    pthread_join(d->feeder, NULL); /* it handles what was handed first */
+    pthread_mutex_destroy(&d->q_lock);
+    pthread_cond_destroy(&d->q_cond);
+    pthread_cond_destroy(&d->q_done);
     wh_stream_free(d->stream);
     wh_sessions_free(d->sessions);
     for (uint32_t i = 0; i < d->rcount; i++)
@@ -106,58 +171,213 @@ static void put_cstr(wh_buf *b, const char *key, const char *s, bool comma)
     put_str(b, key, s, s ? strlen(s) : 0, comma);
 }
 
-void wh_dash_decided(wh_dash *d, const wh_event *ev, const char *line, size_t line_len,
-                     const char *decision, size_t dn, int64_t now_ms)
+static void put_wstr(wh_buf *b, const char *key, wh_str s, bool comma)
 {
-    if (!d) return;
-    recent_t *r = malloc(sizeof(*r) + line_len + dn + ev->text.n);
-    if (r) {
-        r->at_ms = now_ms;
-        r->line_len = (uint32_t)line_len;
-        r->dec_len = (uint32_t)dn;
-        r->text_len = ev->text.n;
-        memcpy(r->data, line, line_len);
-        memcpy(r->data + line_len, decision, dn);
-        if (ev->text.n) memcpy(r->data + line_len + dn, ev->text.p, ev->text.n);
-        size_t sz = line_len + dn + ev->text.n;
-        pthread_mutex_lock(&d->recent_lock);
-        while (d->rcount &&
-               (d->rcount == WH_DASH_RECENT || d->rbytes + sz > WH_DASH_RECENT_BYTES)) {
-            recent_t *o = d->recent[d->rhead];
-            d->rbytes -= o->line_len + o->dec_len + o->text_len;
-            free(o);
-            d->rhead = (d->rhead + 1) % WH_DASH_RECENT;
-            d->rcount--;
+    put_str(b, key, s.p, s.n, comma);
+}
+
+void wh_dash_batch_add(wh_dash_batch *b, const wh_event *ev, wh_action action, bool notable,
+                       const char *line, size_t line_len, const char *decision, size_t dn,
+                       int64_t now_ms)
+{
+    if (b->oom) return;
+    if (b->n == b->cap) {
+        uint32_t cap = b->cap ? b->cap * 2 : 16;
+        void **v = realloc(b->r, sizeof(*v) * cap);
+        if (!v) {
+            b->oom = true;
+            return;
         }
-        d->recent[(d->rhead + d->rcount++) % WH_DASH_RECENT] = r;
-        d->rbytes += sz;
-        pthread_mutex_unlock(&d->recent_lock);
+        b->r = v;
+        b->cap = cap;
     }
-    if (!wh_stream_active(d->stream)) return;
-    wh_buf b;
-    wh_buf_init(&b);
-    wh_buf_puts(&b, "{\"at_ms\":");
-    wh_buf_i64(&b, now_ms);
-    wh_buf_puts(&b, ",\"event\":{");
-    put_str(&b, "id", ev->id.p, ev->id.n, false);
-    put_cstr(&b, "type", wh_event_type_names[ev->type], true);
-    put_str(&b, "platform", ev->platform.p, ev->platform.n, true);
-    put_str(&b, "channel", ev->channel.p, ev->channel.n, true);
-    wh_buf_puts(&b, ",\"user\":{");
-    put_str(&b, "id", ev->user_id.p, ev->user_id.n, false);
-    put_str(&b, "name", ev->user_name.p, ev->user_name.n, true);
-    wh_buf_putc(&b, '}');
-    if (ev->type == WH_EV_MOD_ACTION) {
-        put_str(&b, "moderator", ev->moderator.p, ev->moderator.n, true);
-        put_str(&b, "target", ev->target.p, ev->target.n, true);
-        put_str(&b, "action", ev->mod_action.p, ev->mod_action.n, true);
+    const wh_str f[F__COUNT] = {
+        [F_LINE] = {line, (uint32_t)line_len},
+        [F_DECISION] = {decision, (uint32_t)dn},
+        [F_TEXT] = ev->text,
+        [F_ID] = ev->id,
+        [F_PLATFORM] = ev->platform,
+        [F_CHANNEL] = ev->channel,
+        [F_USER_ID] = ev->user_id,
+        [F_USER_NAME] = ev->user_name,
+        [F_MODERATOR] = ev->moderator,
+        [F_TARGET] = ev->target,
+        [F_MOD_ACTION] = ev->mod_action,
+    };
+    size_t sz = 0;
+    for (int i = 0; i < F__COUNT; i++)
+        sz += f[i].n;
+    recent_t *r = malloc(sizeof(*r) + sz);
+    if (!r) {
+        b->oom = true;
+        return;
     }
-    put_str(&b, "text", ev->text.p, ev->text.n, true);
-    wh_buf_puts(&b, "},\"decision\":");
-    wh_buf_append(&b, decision, dn);
-    wh_buf_putc(&b, '}');
-    if (!b.oom) wh_stream_publish(d->stream, "decision", b.p, b.len);
-    wh_buf_free(&b);
+    r->at_ms = now_ms;
+    r->type = (uint8_t)ev->type;
+    r->action = (uint8_t)action;
+    r->plain_allow = action == WH_ACT_ALLOW && !notable;
+    uint32_t o = 0;
+    for (int i = 0; i < F__COUNT; i++) {
+        r->off[i] = o;
+        if (f[i].n) memcpy(r->data + o, f[i].p, f[i].n);
+        o += f[i].n;
+    }
+    r->off[F__COUNT] = o;
+    b->r[b->n++] = r;
+}
+
+void wh_dash_hand_off(wh_dash *d, wh_dash_batch *b)
+{
+    if (!b->n) goto done;
+    batch_t *bt = d ? malloc(sizeof(*bt) + sizeof(bt->r[0]) * b->n) : NULL;
+    bool queued = false;
+    if (bt) {
+        bt->next = NULL;
+        bt->n = b->n;
+        memcpy(bt->r, b->r, sizeof(bt->r[0]) * b->n);
+        pthread_mutex_lock(&d->q_lock);
+        /* a feed thread that cannot keep up loses events; deciding never waits for it */
+        if (d->q_n + b->n <= WH_DASH_HANDOFF && !d->q_quit) {
+            if (d->q_tail)
+                d->q_tail->next = bt;
+            else
+                d->q_head = bt;
+            d->q_tail = bt;
+            d->q_n += b->n;
+            d->q_handed++;
+            queued = true;
+            pthread_cond_signal(&d->q_cond);
+        }
+        pthread_mutex_unlock(&d->q_lock);
+    }
+    if (!queued) {
+        free(bt);
+        for (uint32_t i = 0; i < b->n; i++)
+            free(b->r[i]);
+        if (d) {
+            atomic_fetch_add_explicit(&d->lost, b->n, memory_order_relaxed);
+            wh_stream_lost(d->stream, b->n);
+        }
+    }
+done:
+    free(b->r);
+    *b = (wh_dash_batch){0};
+}
+
+/* The stream's "decision" event of r. */
+static bool format_decision(void *ud, wh_buf *b)
+{
+    const recent_t *r = ud;
+    wh_buf_puts(b, "{\"at_ms\":");
+    wh_buf_i64(b, r->at_ms);
+    wh_buf_puts(b, ",\"event\":{");
+    put_wstr(b, "id", field(r, F_ID), false);
+    put_cstr(b, "type", wh_event_type_names[r->type], true);
+    put_wstr(b, "platform", field(r, F_PLATFORM), true);
+    put_wstr(b, "channel", field(r, F_CHANNEL), true);
+    wh_buf_puts(b, ",\"user\":{");
+    put_wstr(b, "id", field(r, F_USER_ID), false);
+    put_wstr(b, "name", field(r, F_USER_NAME), true);
+    wh_buf_putc(b, '}');
+    if (r->type == WH_EV_MOD_ACTION) {
+        put_wstr(b, "moderator", field(r, F_MODERATOR), true);
+        put_wstr(b, "target", field(r, F_TARGET), true);
+        put_wstr(b, "action", field(r, F_MOD_ACTION), true);
+    }
+    put_wstr(b, "text", field(r, F_TEXT), true);
+    wh_buf_puts(b, "},\"decision\":");
+    wh_str dec = field(r, F_DECISION);
+    wh_buf_append(b, dec.p, dec.n);
+    wh_buf_putc(b, '}');
+    return true;
+}
+
+/* Under recent_lock: r joins the recent events (the oldest go past a count or a size). */
+static void recent_add(wh_dash *d, recent_t *r)
+{
+    size_t sz = r->off[F__COUNT];
+    while (d->rcount && (d->rcount == WH_DASH_RECENT || d->rbytes + sz > WH_DASH_RECENT_BYTES)) {
+        recent_t *o = d->recent[d->rhead];
+        d->rbytes -= o->off[F__COUNT];
+        free(o);
+        d->rhead = (d->rhead + 1) % WH_DASH_RECENT;
+        d->rcount--;
+    }
+    d->recent[(d->rhead + d->rcount++) % WH_DASH_RECENT] = r;
+    d->rbytes += sz;
+}
+
+/* The feed thread: the stream (filters, sampling, formatting) and the recent events, off the
+ * deciding threads. */
+static void *feed_main(void *arg)
+{
+    wh_dash *d = arg;
+    int64_t flushed = 0;
+    bool unflushed = false;
+    pthread_mutex_lock(&d->q_lock);
+    for (;;) {
+        /* The subscribers' connections are woken at most every WH_DASH_FLUSH_MS: one wake-up
+         * and one large write for many events, not one for each (what it costs the daemon
+         * with three dashboards open is in bench/RESULTS.md). */
+        while (!d->q_head && !d->q_quit) {
+            if (!unflushed) {
+                pthread_cond_wait(&d->q_cond, &d->q_lock);
+                continue;
+            }
+            int64_t wait = flushed + WH_DASH_FLUSH_MS - wh_now_ms();
+            if (wait <= 0) break;
+            struct timespec ts = wh_deadline_ms(wait);
+            if (pthread_cond_timedwait(&d->q_cond, &d->q_lock, &ts) == ETIMEDOUT) break;
+        }
+        batch_t *bt = d->q_head;
+        d->q_head = d->q_tail = NULL;
+        d->q_n = 0;
+        uint64_t handed = d->q_handed;
+        bool quit = d->q_quit;
+        pthread_mutex_unlock(&d->q_lock);
+        int64_t now = wh_now_ms();
+        for (batch_t *x = bt; x; x = x->next)
+            for (uint32_t i = 0; i < x->n && wh_stream_active(d->stream); i++) {
+                recent_t *r = x->r[i];
+                wh_str ch = field(r, F_CHANNEL);
+                wh_stream_item it = {ch.p, ch.n, r->action, r->plain_allow, now};
+                wh_stream_offer(d->stream, &it, format_decision, r);
+                unflushed = true;
+            }
+        if (unflushed && (now - flushed >= WH_DASH_FLUSH_MS || (!bt && !quit) || quit)) {
+            wh_stream_flush(d->stream);
+            flushed = now;
+            unflushed = false;
+        }
+        if (bt) {
+            pthread_mutex_lock(&d->recent_lock);
+            for (batch_t *x = bt; x; x = x->next)
+                for (uint32_t i = 0; i < x->n; i++)
+                    recent_add(d, x->r[i]);
+            pthread_mutex_unlock(&d->recent_lock);
+        }
+        while (bt) {
+            batch_t *nx = bt->next;
+            free(bt);
+            bt = nx;
+        }
+        pthread_mutex_lock(&d->q_lock);
+        d->q_finished = handed;
+        pthread_cond_broadcast(&d->q_done);
+        if (quit && !d->q_head) break;
+    }
+    pthread_mutex_unlock(&d->q_lock);
+    return NULL;
+}
+
+/* Waits until the feed thread has handled every batch handed before the call. */
+static void feed_sync(wh_dash *d)
+{
+    pthread_mutex_lock(&d->q_lock);
+    uint64_t want = d->q_handed;
+    while (d->q_finished < want)
+        pthread_cond_wait(&d->q_done, &d->q_lock);
+    pthread_mutex_unlock(&d->q_lock);
 }
 
 void wh_dash_reviewed(wh_dash *d, const char *event_id, const char *status, const char *moderator,
@@ -288,7 +508,12 @@ int wh_dash_asset(wh_dash_req *q, wh_buf *out)
 
 int wh_dash_stream_get(wh_dash_req *q, wh_buf *out)
 {
-    q->resp = wh_stream_response(dash_of(q)->stream, q->conn);
+    wh_stream_filter f;
+    char msg[256];
+    if (!wh_stream_filter_parse(arg(q, "channel"), arg(q, "action"), arg(q, "allow"),
+                                wh_action_names, WH_ACT__COUNT, &f, msg, sizeof(msg)))
+        return err(out, 400, "bad_request", "%s", msg);
+    q->resp = wh_stream_response(dash_of(q)->stream, q->conn, &f);
     if (!q->resp) return err(out, 500, "internal", "out of memory");
     MHD_add_response_header(q->resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(q->resp, "Cache-Control", "no-store");
@@ -715,14 +940,15 @@ int wh_dash_dryrun(wh_dash_req *q, wh_buf *out)
     wh_ruleset *cur = s->g->rs;
     wh_ruleset_retain(cur);
     pthread_rwlock_unlock(&s->gen_rw);
-    /* A copy of the recent events (the ring moves on meanwhile). */
+    /* A copy of the recent events (the ring moves on meanwhile), with every event decided
+     * before this request. */
+    feed_sync(d);
     pthread_mutex_lock(&d->recent_lock);
     uint32_t n = d->rcount;
     recent_t **snap = malloc(sizeof(*snap) * (n ? n : 1));
     for (uint32_t i = 0; snap && i < n; i++) {
         recent_t *r = d->recent[(d->rhead + i) % WH_DASH_RECENT];
-        size_t sz = sizeof(*r) + r->line_len + r->dec_len + r->text_len;
-        if ((snap[i] = malloc(sz))) memcpy(snap[i], r, sz);
+        if ((snap[i] = malloc(recent_size(r)))) memcpy(snap[i], r, recent_size(r));
     }
     pthread_mutex_unlock(&d->recent_lock);
     int status = 200;
@@ -752,8 +978,9 @@ int wh_dash_dryrun(wh_dash_req *q, wh_buf *out)
         if (!r) continue;
         offa[i] = (uint32_t)da.len;
         offb[i] = (uint32_t)db.len;
-        wh_outcome oa = wh_worker_line(wa, r->data, r->line_len, i + 1, r->at_ms, &da);
-        wh_outcome ob = wh_worker_line(wb, r->data, r->line_len, i + 1, r->at_ms, &db);
+        wh_str line = field(r, F_LINE);
+        wh_outcome oa = wh_worker_line(wa, line.p, line.n, i + 1, r->at_ms, &da);
+        wh_outcome ob = wh_worker_line(wb, line.p, line.n, i + 1, r->at_ms, &db);
         if (oa.error || ob.error) continue;
         decided++;
         counts[0][oa.action]++;
@@ -807,7 +1034,7 @@ int wh_dash_dryrun(wh_dash_req *q, wh_buf *out)
             } else {
                 wh_buf_puts(out, "\"id\":null");
             }
-            put_str(out, "text", r->data + r->line_len + r->dec_len, r->text_len, true);
+            put_wstr(out, "text", field(r, F_TEXT), true);
             put_side(out, "before", action_of(pa, la), rules_of(pa, la));
             put_side(out, "after", action_of(pb, lb), rules_of(pb, lb));
             wh_buf_putc(out, '}');

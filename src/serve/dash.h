@@ -3,8 +3,11 @@
  * dry run re-decides, the history of loaded rulesets, manual actions and the audit search.
  *
  * The service owns one wh_dash (service.c makes it at open and frees it at close). The
- * ingest seam, review.c and reloads tell it what happened (wh_dash_decided, _reviewed,
- * _ruleset_loaded): each is cheap, and publishes to the stream only when someone listens.
+ * ingest seam, review.c and reloads tell it what happened (wh_dash_hand_off, _reviewed,
+ * _ruleset_loaded). Decided events cost the deciding thread a copy and one short lock a
+ * submission: a feed thread of the dash's own keeps them for dry runs and offers them to the
+ * stream (filters, sampling and JSON are its work), so that open dashboards do not slow
+ * deciding (bench/dashboard.sh).
  *
  * HTTP: each handler here is one row of http.c's route table (its `dash` column), called
  * with a wh_dash_req that http.c fills from the request after it checked the route's scope. */
@@ -21,6 +24,11 @@
 /* The recent events a dry run re-decides: at most this many, and this many bytes. */
 #define WH_DASH_RECENT 10000
 #define WH_DASH_RECENT_BYTES ((size_t)16 << 20)
+/* Decided events waiting for the feed thread at most: more are lost to the stream (counted,
+ * and told to subscribers as lagging) and to dry runs. */
+#define WH_DASH_HANDOFF 65536
+/* Stream subscribers are woken this often at most while decisions flow. */
+#define WH_DASH_FLUSH_MS 50
 /* Rulesets remembered for the history view (their sources). */
 #define WH_DASH_RULESETS 16
 
@@ -31,11 +39,23 @@ void wh_dash_free(wh_dash *d);
 wh_stream *wh_dash_stream(wh_dash *d);
 wh_sessions *wh_dash_sessions(wh_dash *d);
 
-/* An event was decided (not a retry answered from the idempotency window, not a replay):
- * its input line, its decision line (without the newline) and when it was received. Kept
- * for dry runs, and published as a "decision" stream event. Any thread. */
-void wh_dash_decided(wh_dash *d, const wh_event *ev, const char *line, size_t line_len,
-                     const char *decision, size_t dn, int64_t now_ms);
+/* The events one submission decided (not retries answered from the idempotency window, not
+ * replays), collected by the deciding thread without a lock, then handed to the feed thread
+ * at once. Zero-initialize it. */
+typedef struct {
+    void **r;
+    uint32_t n, cap;
+    bool oom; /* some were not kept */
+} wh_dash_batch;
+/* ev with its action, whether it is worth showing even when it is an allow (a shadow rule,
+ * a channel action, targets, a moderator's action), its input line, its decision line
+ * (without the newline) and when it was received: copied. */
+void wh_dash_batch_add(wh_dash_batch *b, const wh_event *ev, wh_action action, bool notable,
+                       const char *line, size_t line_len, const char *decision, size_t dn,
+                       int64_t now_ms);
+/* Hands b's events to the feed thread (kept for dry runs, offered as "decision" stream
+ * events) and empties b. Any thread; d may be NULL (b is emptied). */
+void wh_dash_hand_off(wh_dash *d, wh_dash_batch *b);
 /* A held event was approved or denied: a "review" stream event. */
 void wh_dash_reviewed(wh_dash *d, const char *event_id, const char *status, const char *moderator,
                       const char *channel, const char *user);

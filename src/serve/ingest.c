@@ -18,6 +18,8 @@ typedef struct {
     uint32_t off, len; /* the output line in tmp */
     uint64_t dkey;     /* idempotency key of a decided event (0: none) */
     bool fresh;        /* decided now (not a retry answered from the window, not a replay) */
+    bool notable;      /* worth showing even as an allow (the dashboard's stream) */
+    uint8_t action;
 } line_t;
 
 static void add_decision_rec(wh_rec_batch *b, const wh_analysis *an, const wh_verdict *v,
@@ -99,7 +101,7 @@ static wh_status decide_body(wh_service *s, const wh_ingest_req *req, const char
                 }
                 lines = v;
             }
-            lines[n++] = (line_t){body + i, (uint32_t)l, no, 0, 0, 0, false};
+            lines[n++] = (line_t){body + i, (uint32_t)l, no, 0, 0, 0, false, false, 0};
         }
         i = e + 1;
     }
@@ -204,6 +206,9 @@ static wh_status decide_body(wh_service *s, const wh_ingest_req *req, const char
             decided++;
             if (replay) continue; /* its audit row is in the trail of whoever decided it */
             lines[i].fresh = true;
+            lines[i].action = (uint8_t)act;
+            lines[i].notable =
+                v->kind == WH_VK_MOD_ACTION || v->nshadow || v->chan_mode >= 0 || v->has_targets;
             atomic_fetch_add_explicit(&s->actions[act], 1, memory_order_relaxed);
             add_decision_rec(&rb, &an[i], v, s->outbox, &ops, tmp.p + off, lines[i].len - 1,
                              lines[i].p, lines[i].n, req, i);
@@ -226,11 +231,14 @@ static wh_status decide_body(wh_service *s, const wh_ingest_req *req, const char
         pthread_mutex_unlock(&g->dec_lock[sh]);
     }
     pthread_rwlock_unlock(&s->gen_rw);
-    /* The dashboard's recent events and live stream, outside every lock of the deciding. */
+    /* The dashboard's recent events and live stream, outside every lock of the deciding: a
+     * copy, handed to its feed thread at once. */
+    wh_dash_batch db = {0};
     for (uint32_t i = 0; i < n; i++)
         if (lines[i].fresh)
-            wh_dash_decided(s->dash, &an[i].ev, lines[i].p, lines[i].n, tmp.p + lines[i].off,
-                            lines[i].len - 1, now);
+            wh_dash_batch_add(&db, &an[i].ev, lines[i].action, lines[i].notable, lines[i].p,
+                              lines[i].n, tmp.p + lines[i].off, lines[i].len - 1, now);
+    wh_dash_hand_off(s->dash, &db);
     /* Decided (the state changed), as whiply_decisions_total counts them; a retry answered
      * from the window is counted in whiply_events_replayed_total only. */
     if (!replay) {

@@ -1,4 +1,5 @@
 /* request.c - see request.h. */
+#define _GNU_SOURCE
 #include "request.h"
 
 #include <stdarg.h>
@@ -303,4 +304,76 @@ bool wh_path_decode(const char *p, size_t n, char *out, size_t *outlen, char *wh
     if (!why[0] && wh_bad_bytes(out, o, false, what, sizeof(what)))
         snprintf(why, wn, "the path (percent-decoded) holds %s", what);
     return !why[0];
+}
+
+void wh_stream_filter_free(wh_stream_filter *f)
+{
+    for (uint32_t i = 0; i < f->nchannels; i++)
+        free(f->channels[i]);
+    f->nchannels = 0;
+}
+
+bool wh_stream_filter_parse(const char *channel, const char *action, const char *allow,
+                            const char *const *kind_names, unsigned nkinds, wh_stream_filter *f,
+                            char *msg, size_t msglen)
+{
+    const char *code;
+    *f = (wh_stream_filter){.allow_per_s = WH_STREAM_ALLOW_DEFAULT};
+    for (const char *p = channel; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char why[128];
+        if (!n) {
+            fail(&code, msg, msglen, "bad_request", "channel: an empty name in the list");
+            goto fail;
+        }
+        if (n > 255 || wh_bad_bytes(p, n, false, why, sizeof(why))) {
+            fail(&code, msg, msglen, "bad_request", "channel: name %u %s", f->nchannels + 1,
+                 n > 255 ? "is longer than 255 bytes" : why);
+            goto fail;
+        }
+        if (f->nchannels == WH_STREAM_CHANNELS) {
+            fail(&code, msg, msglen, "bad_request", "channel: more than %d names",
+                 WH_STREAM_CHANNELS);
+            goto fail;
+        }
+        if (!(f->channels[f->nchannels] = strndup(p, n))) {
+            fail(&code, msg, msglen, "internal", "out of memory");
+            goto fail;
+        }
+        f->nchannels++;
+        p += n + (e != NULL);
+    }
+    for (const char *p = action; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        unsigned k = 0;
+        while (k < nkinds && k < WH_STREAM_KINDS &&
+               !(strlen(kind_names[k]) == n && !memcmp(kind_names[k], p, n)))
+            k++;
+        if (k == nkinds || k == WH_STREAM_KINDS) {
+            fail(&code, msg, msglen, "bad_request", "action: '%.*s' is not an action",
+                 (int)(n > 64 ? 64 : n), p);
+            goto fail;
+        }
+        f->kinds |= 1u << k;
+        p += n + (e != NULL);
+    }
+    if (allow && !strcmp(allow, "all")) {
+        f->allow_per_s = -1;
+    } else if (allow) {
+        char *end;
+        long v = strtol(allow, &end, 10);
+        if (!*allow || *end || *allow == '-' || *allow == '+' || v > WH_STREAM_ALLOW_MAX) {
+            fail(&code, msg, msglen, "bad_request",
+                 "allow: '%.32s' is neither 'all' nor a number from 0 to %d", allow,
+                 WH_STREAM_ALLOW_MAX);
+            goto fail;
+        }
+        f->allow_per_s = (int32_t)v;
+    }
+    return true;
+fail:
+    wh_stream_filter_free(f);
+    return false;
 }

@@ -45,6 +45,26 @@ typedef struct {
     bool has_note;
 } wh_action_request;
 
+/* What one GET /v1/stream subscriber wants (its query: channel, action, allow). */
+#define WH_STREAM_KINDS 8     /* kinds of decision a filter can name (the actions) */
+#define WH_STREAM_CHANNELS 16 /* channels a filter may name */
+#define WH_STREAM_ALLOW_DEFAULT 50
+#define WH_STREAM_ALLOW_MAX 100000
+typedef struct {
+    char *channels[WH_STREAM_CHANNELS]; /* exact names; none: every channel (owned) */
+    uint32_t nchannels;
+    uint32_t kinds;      /* a bit per kind; 0: every kind */
+    int32_t allow_per_s; /* plain allows sent a second at most; -1: every one */
+} wh_stream_filter;
+/* channel: names separated by commas; action: kind names (of kind_names[0..nkinds))
+ * separated by commas; allow: "all" or 0 to WH_STREAM_ALLOW_MAX (NULL: the default). Each may
+ * be NULL (no filter). False, with msg saying which parameter is wrong and why, on a bad one
+ * (nothing is then owned by f). */
+bool wh_stream_filter_parse(const char *channel, const char *action, const char *allow,
+                            const char *const *kind_names, unsigned nkinds, wh_stream_filter *f,
+                            char *msg, size_t msglen);
+void wh_stream_filter_free(wh_stream_filter *f);
+
 /* Each returns true when the body is valid; else false with *code (bad_json, bad_field,
  * bad_utf8) and msg (what is wrong and where) set. */
 bool wh_rl_request_parse(const char *s, size_t n, wh_rl_request *r, const char **code, char *msg,

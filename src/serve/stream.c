@@ -27,6 +27,12 @@ typedef struct sub {
     bool closed;      /* end the stream once the ring is sent */
     bool greeted;     /* the first bytes (retry, hello) were sent */
     struct sub *prev, *next;
+    /* under st->lock (the offerer's and the ticker's): what it wants and what it was sent */
+    wh_stream_filter f;
+    int64_t tokens_milli; /* allow sampling: a bucket of allow_per_s, in thousandths */
+    int64_t tokens_at;    /* when it was last filled */
+    bool take;            /* the current offer goes to it */
+    uint64_t seen[WH_STREAM_KINDS], sampled_out;
 } sub_t;
 
 struct wh_stream {
@@ -35,7 +41,10 @@ struct wh_stream {
     _Atomic uint32_t nsubs;
     bool closed;
     uint64_t next_id;
-    _Atomic uint64_t published, dropped;
+    _Atomic uint64_t published, dropped, sampled_out;
+    const char *const *kind_names;
+    unsigned nkinds;
+    int64_t stats_at; /* the start of the stats interval */
     pthread_t pinger;
     pthread_mutex_t ping_lock;
     pthread_cond_t ping_cond;
@@ -56,21 +65,74 @@ static void sub_wake(sub_t *u)
     }
 }
 
-/* Under st->lock: m goes to every subscriber (or is counted as dropped for it). */
-static void fan_out(wh_stream *st, msg_t *m)
+/* m goes into u's ring (or is counted as dropped for it); wake: resume its connection now
+ * (else at wh_stream_flush). */
+static void push(wh_stream *st, sub_t *u, msg_t *m, bool wake)
 {
-    for (sub_t *u = st->subs; u; u = u->next) {
-        pthread_mutex_lock(&u->lock);
-        if (u->count == WH_STREAM_RING) {
-            u->dropped++;
-            atomic_fetch_add_explicit(&st->dropped, 1, memory_order_relaxed);
-        } else {
-            atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
-            u->ring[(u->head + u->count++) % WH_STREAM_RING] = m;
-        }
-        sub_wake(u);
-        pthread_mutex_unlock(&u->lock);
+    pthread_mutex_lock(&u->lock);
+    if (u->count == WH_STREAM_RING) {
+        u->dropped++;
+        atomic_fetch_add_explicit(&st->dropped, 1, memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+        u->ring[(u->head + u->count++) % WH_STREAM_RING] = m;
     }
+    if (wake) sub_wake(u);
+    pthread_mutex_unlock(&u->lock);
+}
+
+/* Under st->lock: m goes to every subscriber (or to those with take set, without waking
+ * them: offers are flushed). */
+static void fan_out(wh_stream *st, msg_t *m, bool taken_only)
+{
+    for (sub_t *u = st->subs; u; u = u->next)
+        if (!taken_only || u->take) push(st, u, m, !taken_only);
+}
+
+/* A message of SSE bytes: "id: N\nevent: TYPE\ndata: " and json, under st->lock (the id). */
+static msg_t *msg_new(wh_stream *st, const char *type, const char *json, size_t n)
+{
+    size_t cap = n + strlen(type) + 64;
+    msg_t *m = malloc(sizeof(*m) + cap);
+    if (!m) return NULL;
+    atomic_init(&m->refs, 1);
+    int k = snprintf(m->data, cap, "id: %llu\nevent: %s\ndata: ", (unsigned long long)++st->next_id,
+                     type);
+    memcpy(m->data + k, json, n);
+    memcpy(m->data + k + n, "\n\n", 2);
+    m->len = (uint32_t)(k + n + 2);
+    return m;
+}
+
+static bool channel_ok(const wh_stream_filter *f, const char *ch, size_t n)
+{
+    if (!f->nchannels) return true;
+    for (uint32_t i = 0; i < f->nchannels; i++)
+        if (strlen(f->channels[i]) == n && !memcmp(f->channels[i], ch, n)) return true;
+    return false;
+}
+
+/* Under st->lock: whether u takes the item (its filters, then allow sampling), counted. */
+static bool takes(wh_stream *st, sub_t *u, const wh_stream_item *it)
+{
+    if (!channel_ok(&u->f, it->channel, it->channel_n)) return false;
+    if (it->kind < WH_STREAM_KINDS) u->seen[it->kind]++;
+    if (u->f.kinds && !(u->f.kinds & (1u << it->kind))) return false;
+    if (!it->plain_allow || u->f.allow_per_s < 0) return true;
+    /* a bucket of allow_per_s tokens, filled at allow_per_s a second */
+    int64_t cap = (int64_t)u->f.allow_per_s * 1000, dt = it->now_ms - u->tokens_at;
+    if (dt > 0) {
+        u->tokens_milli = u->tokens_milli + dt * u->f.allow_per_s;
+        if (u->tokens_milli > cap) u->tokens_milli = cap;
+        u->tokens_at = it->now_ms;
+    }
+    if (u->tokens_milli >= 1000) {
+        u->tokens_milli -= 1000;
+        return true;
+    }
+    u->sampled_out++;
+    atomic_fetch_add_explicit(&st->sampled_out, 1, memory_order_relaxed);
+    return false;
 }
 
 bool wh_stream_active(const wh_stream *st)
@@ -81,41 +143,110 @@ bool wh_stream_active(const wh_stream *st)
 void wh_stream_publish(wh_stream *st, const char *type, const char *json, size_t n)
 {
     if (!wh_stream_active(st)) return;
-    size_t cap = n + strlen(type) + 64;
-    msg_t *m = malloc(sizeof(*m) + cap);
-    if (!m) return;
-    atomic_init(&m->refs, 1);
     pthread_mutex_lock(&st->lock);
-    int k = snprintf(m->data, cap, "id: %llu\nevent: %s\ndata: ", (unsigned long long)++st->next_id,
-                     type);
-    memcpy(m->data + k, json, n);
-    memcpy(m->data + k + n, "\n\n", 2);
-    m->len = (uint32_t)(k + n + 2);
-    fan_out(st, m);
+    msg_t *m = msg_new(st, type, json, n);
+    if (m) fan_out(st, m, false);
     pthread_mutex_unlock(&st->lock);
+    if (!m) return;
     atomic_fetch_add_explicit(&st->published, 1, memory_order_relaxed);
     msg_unref(m);
 }
 
-/* A comment line to every subscriber: keeps the stream alive through proxies, and a client
- * that went away is found when its connection is resumed and the write fails. */
+void wh_stream_offer(wh_stream *st, const wh_stream_item *it, wh_stream_format_fn fmt, void *ud)
+{
+    if (!wh_stream_active(st)) return;
+    bool any = false;
+    pthread_mutex_lock(&st->lock);
+    for (sub_t *u = st->subs; u; u = u->next)
+        any |= u->take = takes(st, u, it);
+    msg_t *m = NULL;
+    if (any) {
+        wh_buf b;
+        wh_buf_init(&b);
+        if (fmt(ud, &b) && !b.oom) m = msg_new(st, "decision", b.p, b.len);
+        wh_buf_free(&b);
+    }
+    if (m) fan_out(st, m, true);
+    pthread_mutex_unlock(&st->lock);
+    if (!m) return;
+    atomic_fetch_add_explicit(&st->published, 1, memory_order_relaxed);
+    msg_unref(m);
+}
+
+void wh_stream_flush(wh_stream *st)
+{
+    if (!wh_stream_active(st)) return;
+    pthread_mutex_lock(&st->lock);
+    for (sub_t *u = st->subs; u; u = u->next) {
+        pthread_mutex_lock(&u->lock);
+        if (u->count || u->dropped) sub_wake(u);
+        pthread_mutex_unlock(&u->lock);
+    }
+    pthread_mutex_unlock(&st->lock);
+}
+
+void wh_stream_lost(wh_stream *st, uint64_t n)
+{
+    pthread_mutex_lock(&st->lock);
+    for (sub_t *u = st->subs; u; u = u->next) {
+        pthread_mutex_lock(&u->lock);
+        u->dropped += n;
+        sub_wake(u);
+        pthread_mutex_unlock(&u->lock);
+    }
+    pthread_mutex_unlock(&st->lock);
+    atomic_fetch_add_explicit(&st->dropped, n, memory_order_relaxed);
+}
+
+/* Under st->lock: each subscriber's "stats" event for the interval that ends now. */
+static void send_stats(wh_stream *st, int64_t now)
+{
+    wh_buf b;
+    wh_buf_init(&b);
+    for (sub_t *u = st->subs; u; u = u->next) {
+        b.len = 0;
+        wh_buf_printf(&b, "{\"at_ms\":%lld,\"interval_ms\":%lld,\"decided\":{", (long long)now,
+                      (long long)(now - st->stats_at));
+        for (unsigned k = 0; k < st->nkinds; k++)
+            wh_buf_printf(&b, "%s\"%s\":%llu", k ? "," : "", st->kind_names[k],
+                          (unsigned long long)u->seen[k]);
+        wh_buf_printf(&b, "},\"sampled_out\":%llu}", (unsigned long long)u->sampled_out);
+        memset(u->seen, 0, sizeof(u->seen));
+        u->sampled_out = 0;
+        msg_t *m = b.oom ? NULL : msg_new(st, "stats", b.p, b.len);
+        if (!m) continue;
+        push(st, u, m, true);
+        msg_unref(m);
+    }
+    wh_buf_free(&b);
+    st->stats_at = now;
+}
+/* Every WH_STREAM_STATS_MS, the stats events; every WH_STREAM_PING_MS, a comment line to every
+ * subscriber: keeps the stream alive through proxies, and a client that went away is found
+ * when its connection is resumed and the write fails. */
 static void *ping_main(void *arg)
 {
     wh_stream *st = arg;
     static const char ping[] = ": ping\n\n";
+    int64_t ping_at = wh_now_ms();
     pthread_mutex_lock(&st->ping_lock);
     while (!st->ping_quit) {
-        struct timespec ts = wh_deadline_ms(WH_STREAM_PING_MS);
+        struct timespec ts = wh_deadline_ms(WH_STREAM_STATS_MS);
         pthread_cond_timedwait(&st->ping_cond, &st->ping_lock, &ts);
         if (st->ping_quit) break;
-        if (!wh_stream_active(st)) continue;
-        msg_t *m = malloc(sizeof(*m) + sizeof(ping));
-        if (!m) continue;
-        atomic_init(&m->refs, 1);
-        memcpy(m->data, ping, sizeof(ping) - 1);
-        m->len = sizeof(ping) - 1;
+        int64_t now = wh_now_ms();
         pthread_mutex_lock(&st->lock);
-        fan_out(st, m);
+        if (st->subs) send_stats(st, now);
+        st->stats_at = now;
+        msg_t *m = NULL;
+        if (now - ping_at >= WH_STREAM_PING_MS && st->subs &&
+            (m = malloc(sizeof(*m) + sizeof(ping)))) {
+            atomic_init(&m->refs, 1);
+            memcpy(m->data, ping, sizeof(ping) - 1);
+            m->len = sizeof(ping) - 1;
+            fan_out(st, m, false);
+            ping_at = now;
+        }
         pthread_mutex_unlock(&st->lock);
         msg_unref(m);
     }
@@ -123,10 +254,13 @@ static void *ping_main(void *arg)
     return NULL;
 }
 
-wh_stream *wh_stream_new(void)
+wh_stream *wh_stream_new(const char *const *kind_names, unsigned nkinds)
 {
     wh_stream *st = calloc(1, sizeof(*st));
     if (!st) return NULL;
+    st->kind_names = kind_names;
+    st->nkinds = nkinds < WH_STREAM_KINDS ? nkinds : WH_STREAM_KINDS;
+    st->stats_at = wh_now_ms();
     pthread_mutex_init(&st->lock, NULL);
     pthread_mutex_init(&st->ping_lock, NULL);
     pthread_cond_init(&st->ping_cond, NULL);
@@ -238,20 +372,30 @@ static void sub_free(void *cls)
     pthread_mutex_unlock(&st->lock);
     for (uint32_t i = 0; i < u->count; i++)
         msg_unref(u->ring[(u->head + i) % WH_STREAM_RING]);
+    wh_stream_filter_free(&u->f);
     pthread_mutex_destroy(&u->lock);
     free(u);
 }
 
-struct MHD_Response *wh_stream_response(wh_stream *st, struct MHD_Connection *c)
+struct MHD_Response *wh_stream_response(wh_stream *st, struct MHD_Connection *c,
+                                        wh_stream_filter *f)
 {
     sub_t *u = calloc(1, sizeof(*u));
-    if (!u) return NULL;
+    if (!u) {
+        wh_stream_filter_free(f);
+        return NULL;
+    }
     u->st = st;
     u->conn = c;
+    u->f = *f;
+    /* a full bucket: the first allows of a quiet channel are shown at once */
+    u->tokens_milli = f->allow_per_s > 0 ? (int64_t)f->allow_per_s * 1000 : 0;
+    u->tokens_at = wh_now_ms();
     pthread_mutex_init(&u->lock, NULL);
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, reader, u, sub_free);
     if (!resp) {
+        wh_stream_filter_free(&u->f);
         pthread_mutex_destroy(&u->lock);
         free(u);
         return NULL;
@@ -274,4 +418,5 @@ void wh_stream_stats_get(wh_stream *st, wh_stream_stats *out)
     out->subscribers = atomic_load(&st->nsubs);
     out->published = atomic_load(&st->published);
     out->dropped = atomic_load(&st->dropped);
+    out->sampled_out = atomic_load(&st->sampled_out);
 }

@@ -25,7 +25,7 @@ def test(fn):
 class Stream:
     """A GET /v1/stream connection read as Server-Sent Events; each wait has a deadline."""
 
-    def __init__(self, d, token="admin", rcvbuf=None, headers=None):
+    def __init__(self, d, token="admin", rcvbuf=None, headers=None, query=""):
         self.s = socket.socket()
         if rcvbuf:
             self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -34,7 +34,7 @@ class Stream:
         if token:
             h["Authorization"] = "Bearer " + ts.TOKENS[token][0]
         h.update(headers or {})
-        req = "GET /v1/stream HTTP/1.1\r\n" + "".join("%s: %s\r\n" % kv for kv in h.items()) + "\r\n"
+        req = "GET /v1/stream" + query + " HTTP/1.1\r\n" + "".join("%s: %s\r\n" % kv for kv in h.items()) + "\r\n"
         self.s.sendall(req.encode())
         self.buf = b""
         self.head = None
@@ -166,8 +166,9 @@ def the_stream_carries_decisions_reviews_and_reloads(d):
 @test
 def a_slow_subscriber_is_told_it_lagged_and_deciding_goes_on(d):
     # a client that reads nothing: the socket buffers fill, then its ring (8,192 events), and
-    # the rest is dropped for it (events of 2 KB: more than the buffers of a loopback socket)
-    s = Stream(d, rcvbuf=4096)
+    # the rest is dropped for it (events of 2 KB: more than the buffers of a loopback socket);
+    # it asks for every allow, so that none is left out by sampling
+    s = Stream(d, rcvbuf=4096, query="?allow=all")
     eq(s.status(), 200)
     n = 0
     pad = "x" * 2000
@@ -196,6 +197,52 @@ def a_slow_subscriber_is_told_it_lagged_and_deciding_goes_on(d):
     ids = [e["id"] for e in seen]
     eq(ids, sorted(ids), "in order")
     s.close()
+
+
+def decisions(s):
+    return [e["data"] for e in s.events if e["event"] == "decision"]
+
+
+@test
+def each_subscriber_gets_its_channels_and_actions_with_allows_sampled_and_counted(d):
+    d.restart_with_rules("version: 1\nrules:\n  - id: hold-it\n    when: {words: [suspicious]}\n    action: hold\n")
+    only = Stream(d, query="?channel=%23a,%23c&action=hold,delete")
+    no_allow = Stream(d, query="?allow=0")
+    sampled = Stream(d, query="?allow=5")
+    for s in (only, no_allow, sampled):
+        eq(s.status(), 200, s.head)
+    t0 = time.monotonic()
+    lines = [ev(i, "hello %d" % i, channel="#a" if i % 2 else "#b", prefix="f") for i in range(300)]
+    lines += [ev(900, "so suspicious", channel="#b", prefix="f"), ev(901, "so suspicious", channel="#a", prefix="f")]
+    post(d, lines)
+    last = lambda e: e["event"] == "decision" and e["data"]["event"]["id"] == "f-901"
+    only.wait(last, what="the hold in #a")
+    no_allow.wait(last, what="the hold in #a")
+    sampled.wait(last, what="the hold in #a")
+    # events reach a subscriber in the order they were decided: what came before f-901 is all
+    eq([(x["event"]["id"], x["event"]["channel"]) for x in decisions(only)], [("f-901", "#a")],
+       "a channel and action filter: the hold in #a alone")
+    eq(sorted(x["event"]["id"] for x in decisions(no_allow)), ["f-900", "f-901"], "allow=0: every hold, no allow")
+    got = [x for x in decisions(sampled) if x["decision"]["action"] == "allow"]
+    elapsed = time.monotonic() - t0
+    check(1 <= len(got) <= 5 + 5 * elapsed + 1, "allow=5: %d allows in %.1f s" % (len(got), elapsed))
+    check(any(x["event"]["id"] == "f-900" for x in decisions(sampled)), "every hold is sent in full")
+    # the stats events count every decision of its channels, and the allows left out
+    def totals(s):
+        st = [e["data"] for e in s.events if e["event"] == "stats"]
+        return sum(x["decided"]["allow"] for x in st), sum(x["decided"]["hold"] for x in st), sum(x["sampled_out"] for x in st)
+    sampled.wait(lambda e: e["event"] == "stats" and totals(sampled)[0] >= 300, what="stats counting 300 allows")
+    allow, hold, out = totals(sampled)
+    eq((allow, hold), (300, 2), "decisions counted by action")
+    eq(out + len(got), 300, "each allow was sent or counted as sampled out")
+    only.wait(lambda e: e["event"] == "stats" and totals(only)[0] >= 150, what="stats of #a and #c")
+    eq(totals(only)[:2], (150, 1), "the stats of a channel filter count its channels' decisions of every action")
+    for s in (only, no_allow, sampled):
+        s.close()
+    for q, what in (("?action=nuke", "action: 'nuke'"), ("?allow=-1", "allow:"), ("?channel=a,,b", "channel:")):
+        st, body, _ = d.req("GET", "/v1/stream" + q, token="admin")
+        eq(st, 400, body)
+        check(what in json.loads(body)["error"]["message"], body)
 
 
 @test

@@ -244,6 +244,40 @@ test('the feed shows a decision with its highlighted span', async ({ mod }) => {
   await shot(mod, 'feed');
 });
 
+test('the feed stays responsive with 10,000 decisions/s flowing for 10 s (long tasks printed)', async ({ mod }) => {
+  // The issue's frame budget (no long task over 200 ms over 10 s) is measured here and
+  // printed; bench/RESULTS.md keeps the figure. A time is no test on a shared machine: this
+  // fails only on a gross regression (a task over a second).
+  await mod.goto(BASE + '/#/feed');
+  await mod.waitForSelector('section.feed[data-live="?allow=50"]', { timeout: 10000 });
+  await mod.evaluate(() => {
+    window.__long = [];
+    new PerformanceObserver((l) => l.getEntries().forEach((e) => window.__long.push(e.duration))).observe({ type: 'longtask', buffered: false });
+  });
+  const texts = ['hello chat', 'what the heck was that', 'gg well played', 'so suspicious', 'lol', 'you are all amazing'];
+  const t0 = Date.now();
+  const posts = [];
+  let n = 0;
+  for (let tick = 0; tick < 100; tick++) {
+    const wait = t0 + tick * 100 - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const lines = [];
+    for (let i = 0; i < 1000; i++, n++)
+      lines.push(JSON.stringify({ id: `load-${n}`, channel: `#load${n % 20}`, platform: 'twitch', user: { id: `lu${n % 5000}` }, text: texts[n % texts.length] }));
+    posts.push(http('POST', '/v1/events', lines.join('\n') + '\n', 'bot')); // paced by the clock, not awaited
+  }
+  await Promise.all(posts);
+  // the last one is a hold ('so suspicious': 99,999 is 3 mod 6), sent in full
+  const last = `load-${n - 1}`;
+  await mod.waitForSelector(`tr[data-event="${last}"]`, { timeout: 30000 });
+  const long = await mod.evaluate(() => window.__long);
+  const max = long.length ? Math.max(...long) : 0;
+  const rate = await mod.textContent('.rate');
+  const took = ((Date.now() - t0) / 1000).toFixed(1);
+  console.log(`  (${n} decisions in ${took} s: ${long.length} long tasks, longest ${Math.round(max)} ms, total ${Math.round(long.reduce((a, b) => a + b, 0))} ms; the page: ${rate})`);
+  if (max > 1000) throw new Error(`a long task of ${Math.round(max)} ms`);
+});
+
 test('a user card shows strikes after a timeout', async ({ mod }) => {
   await post([ev('#card', 'carded', 'hello there')]);
   await mod.goto(BASE + '/#/user/%23card/carded');
@@ -320,6 +354,11 @@ test('every string of the Big List of Naughty Strings renders as text, no script
   await signIn(page, 'mod');
   await page.goto(BASE + '/#/feed');
   await page.waitForSelector('section.feed');
+  // every one of them, not a sample of the allowed: the channel, and every allow, asked of the
+  // daemon (the stream is opened again with them)
+  await page.fill('section.feed input >> nth=0', '#blns');
+  await page.selectOption('section.feed select >> nth=1', 'all');
+  await page.waitForSelector('section.feed[data-live="?channel=%23blns&allow=all"]', { timeout: 10000 });
   await page.evaluate(() => {
     window.__pwned = 0;
   });

@@ -21,10 +21,13 @@ export function Action({ action }) {
   return <span class={`act act-${action}`}>{action}</span>;
 }
 
+// one formatter for every row (toLocaleTimeString makes one a call: the feed's costliest part)
+const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+
 export function time(ms) {
   if (!ms) return '';
   const d = new Date(ms);
-  return d.toLocaleTimeString([], { hour12: false }) + '.' + String(d.getMilliseconds()).padStart(3, '0');
+  return clock.format(d) + '.' + String(d.getMilliseconds()).padStart(3, '0');
 }
 
 export function dateTime(ms) {
