@@ -42,6 +42,10 @@ rules:
   - id: flood
     when: {rate: {count: 100, per: 10s}}
     escalate: true
+  - id: spam-wave
+    when: {wave: {users: 5, within: 60s, min_length: 10}}
+    action: delete
+    channel_action: {mode: slow, for: 2m}
 `;
 
 let pass = 0;
@@ -59,9 +63,32 @@ const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'whiply-web-'));
 fs.mkdirSync(SHOTS, { recursive: true });
 const sha = (t) => crypto.createHash('sha256').update(t).digest('hex');
 
+// A real webhook receiver (tests/serve/webhook_receiver.py, its own process on loopback): its
+// /dead endpoint answers 503 until told otherwise, so that a delivery is dead-lettered.
+const HOOK_SECRET = 'whsec_' + Buffer.from('dashboard-test-secret-0123456789').toString('base64');
+function startReceiver() {
+  const proc = spawn('python3', [path.join(ROOT, 'tests/serve/webhook_receiver.py'), HOOK_SECRET], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', (b) => {
+      out += b;
+      const m = /port (\d+)/.exec(out);
+      if (m && !proc.port) {
+        proc.port = +m[1];
+        resolve(proc);
+      }
+    });
+    proc.on('exit', (code) => reject(new Error(`the webhook receiver exited ${code}`)));
+  });
+}
+let RECEIVER;
+
 function startDaemon() {
   const cfg = path.join(TMP, 'whiply.yaml');
-  let y = 'listen: "127.0.0.1:0"\ntokens:\n';
+  let y = 'listen: "127.0.0.1:0"\n';
+  y += 'outbox: {attempts: 2, backoff: 10ms, backoff_cap: 50ms}\n';
+  y += `webhooks:\n  - name: sink\n    url: http://127.0.0.1:${RECEIVER.port}/dead\n    secret: ${HOOK_SECRET}\n    events: [decision]\n    channels: ["#outbox"]\n`;
+  y += 'tokens:\n';
   for (const [name, [tok, scopes]] of Object.entries(TOKENS)) y += `  - name: ${name}\n    sha256: ${sha(tok)}\n    scopes: [${scopes.join(', ')}]\n`;
   fs.writeFileSync(cfg, y);
   fs.writeFileSync(path.join(TMP, 'rules.yaml'), RULES);
@@ -392,6 +419,49 @@ test('every string of the Big List of Naughty Strings renders as text, no script
   await page.context().close();
 });
 
+test('channels and health: a dead-lettered action is retried from the view', async ({ admin }) => {
+  const [d] = await post([ev('#outbox', 'hooked', 'hello webhook')]);
+  await admin.goto(BASE + '/#/health');
+  await admin.waitForSelector('section.health');
+  const op = await until('the delivery dead-lettered', async () => {
+    const r = JSON.parse((await http('GET', '/v1/actions?status=dead&channel=%23outbox', undefined, 'admin')).text);
+    return r.actions.find((a) => a.event_id === d.id);
+  }, 20000);
+  const row = `table.dead tr[data-action="${op.id}"]`;
+  await admin.waitForSelector(row, { timeout: 15000 }); // the view asks again every 5 s
+  await shot(admin, 'health-dead-letter');
+  // the receiver recovers; the moderator retries from the view
+  const c = await fetch(`http://127.0.0.1:${RECEIVER.port}/control`, { method: 'POST', body: JSON.stringify({ dead: false }) });
+  if (c.status !== 200) throw new Error(`receiver control: ${c.status}`);
+  await admin.click(`${row} button:has-text("Retry")`);
+  await admin.waitForSelector(row, { state: 'detached', timeout: 10000 });
+  const done = await until('the retried delivery done', async () => {
+    const a = JSON.parse((await http('GET', `/v1/actions/${op.id}`, undefined, 'admin')).text);
+    return a.status === 'done' ? a : null;
+  });
+  const audit = JSON.parse((await http('GET', `/v1/audit?event_id=${encodeURIComponent(d.id)}&limit=100`, undefined, 'admin')).text).rows;
+  if (!audit.some((r) => JSON.stringify(r).includes('retried') && JSON.stringify(r).includes('admin')))
+    throw new Error(`no audit row of the retry by admin: ${JSON.stringify(audit).slice(0, 500)}`);
+  console.log(`  (${op.id}: dead after ${op.attempts} attempts, then ${done.status})`);
+});
+
+test('channels and health: a wave shows with its members, a channel mode whiply switched on, no bus', async ({ admin }) => {
+  await admin.goto(BASE + '/#/health');
+  await admin.waitForSelector('section.health h2:has-text("Bus partitions")', { timeout: 10000 });
+  const lines = [];
+  for (let i = 0; i < 6; i++) lines.push(ev('#raidy', `raider${i}`, 'join my server at spam dot example now', { user: { id: `raider${i}`, name: `raider${i}`, created_at: new Date(Date.now() - 3600e3).toISOString() } }));
+  const out = await post(lines);
+  const w = out.find((x) => x.targets);
+  if (!w) throw new Error(`no decision named targets: ${JSON.stringify(out)}`);
+  const row = await admin.waitForSelector(`table.waves tr[data-event="${w.id}"]`, { timeout: 5000 });
+  const n = await row.$eval('summary', (x) => x.textContent);
+  if (n !== `${w.targets.length} users`) throw new Error(`members: ${n}`);
+  await admin.waitForSelector('table.modes td:has-text("slow")', { timeout: 5000 });
+  const bus = await admin.textContent('section.health');
+  if (!bus.includes('No bus is configured')) throw new Error('partition ownership without a bus');
+  await shot(admin, 'health-waves');
+});
+
 test('every view: screenshots, and axe-core finds no serious violation', async ({ browser }) => {
   const page = await watchedPage(await browser.newContext());
   await page.goto(BASE + '/');
@@ -431,6 +501,7 @@ async function main() {
   let daemon;
   let browser;
   try {
+    RECEIVER = await startReceiver();
     daemon = await startDaemon();
     BASE = `http://127.0.0.1:${daemon.port}`;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu'] });
@@ -462,6 +533,7 @@ async function main() {
       daemon.kill('SIGTERM');
       await exited;
     }
+    if (RECEIVER) RECEIVER.kill();
     fs.rmSync(TMP, { recursive: true, force: true });
   }
   console.log(`screenshots: ${SHOTS}`);

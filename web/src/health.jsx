@@ -1,8 +1,14 @@
-// health.jsx - channels and health: throughput, latency percentiles and actions per rule
-// over time (from GET /metrics, every 2 s), as charts (uPlot).
+// health.jsx - channels and health: live waves and raids and the channel modes whiply switched
+// on (from the stream's decisions), the action outbox (counts, dead letters with a retry),
+// bus partition ownership, throughput, latency percentiles and actions per rule over time
+// (from GET /metrics, every 2 s), as charts (uPlot).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { api, can, subscribe } from './api.js';
+import { Action, ErrorNote, dateTime, time, userHref } from './ui.jsx';
+
+const KEEP_WAVES = 50;
 
 // Prometheus text exposition: name{labels} value lines into [{name, labels, value}].
 export function parseMetrics(text) {
@@ -16,6 +22,17 @@ export function parseMetrics(text) {
     out.push({ name: m[1], labels, value: parseFloat(m[4]) });
   }
   return out;
+}
+
+function outboxCounts(ms) {
+  const by = {};
+  for (const m of ms) {
+    if (m.name !== 'whiply_outbox_operations') continue;
+    const c = (by[m.labels.platform] = by[m.labels.platform] || { platform: m.labels.platform, due: 0, dead: 0 });
+    if (m.labels.status === 'dead') c.dead += m.value;
+    else c.due += m.value;
+  }
+  return Object.values(by).filter((c) => c.due || c.dead);
 }
 
 function sum(ms, name, pred = () => true) {
@@ -50,7 +67,225 @@ function Chart({ title, series, data }) {
   return <figure class="chart" ref={el} aria-label={title} />;
 }
 
-export function Health() {
+// Waves and raids (a decision naming its targets) and channel modes switched on (a decision
+// with a channel_action), as the stream brings them while the page is open.
+function useChannelEvents() {
+  const [waves, setWaves] = useState([]);
+  const [modes, setModes] = useState([]);
+  useEffect(
+    () =>
+      subscribe('decision', (d) => {
+        const x = d.decision;
+        if (x.targets) setWaves((w) => [d].concat(w).slice(0, KEEP_WAVES));
+        if (x.channel_action) {
+          const m = { channel: d.event.channel, mode: x.channel_action.mode, from: d.at_ms, until: d.at_ms + x.channel_action.duration_s * 1000, rule: (x.rules || [])[0] };
+          setModes((v) => [m].concat(v.filter((o) => !(o.channel === m.channel && o.mode === m.mode))).slice(0, KEEP_WAVES));
+        }
+      }),
+    []
+  );
+  return { waves, modes };
+}
+
+function Waves({ waves }) {
+  return (
+    <>
+      <h2>Waves and raids</h2>
+      {!waves.length ? (
+        <p class="empty">None since this page opened.</p>
+      ) : (
+        <table class="rows waves">
+          <thead>
+            <tr>
+              <th scope="col">time</th>
+              <th scope="col">channel</th>
+              <th scope="col">rule</th>
+              <th scope="col">action</th>
+              <th scope="col">members</th>
+            </tr>
+          </thead>
+          <tbody>
+            {waves.map((d) => (
+              <tr key={d.event.id} data-event={d.event.id}>
+                <td>{time(d.at_ms)}</td>
+                <td>{d.event.channel}</td>
+                <td>{(d.decision.rules || []).join(', ')}</td>
+                <td>
+                  <Action action={d.decision.action} />
+                </td>
+                <td>
+                  <details>
+                    <summary>{d.decision.targets.length} users</summary>
+                    {d.decision.targets.map((t, i) => (
+                      <span key={t}>
+                        {i ? ', ' : ''}
+                        <a href={userHref(d.event.channel, t)}>{t}</a>
+                      </span>
+                    ))}
+                  </details>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+}
+
+function Modes({ modes }) {
+  const now = Date.now();
+  const on = modes.filter((m) => m.until > now);
+  return (
+    <>
+      <h2>Channel modes whiply switched on</h2>
+      {!on.length ? (
+        <p class="empty">None on since this page opened.</p>
+      ) : (
+        <table class="rows modes">
+          <thead>
+            <tr>
+              <th scope="col">channel</th>
+              <th scope="col">mode</th>
+              <th scope="col">by rule</th>
+              <th scope="col">until</th>
+            </tr>
+          </thead>
+          <tbody>
+            {on.map((m) => (
+              <tr key={m.channel + m.mode}>
+                <td>{m.channel}</td>
+                <td>{m.mode}</td>
+                <td>{m.rule}</td>
+                <td>{time(m.until)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+}
+
+// The action outbox: what is due and dead by platform (metrics), and the dead letters, each
+// with a retry (POST /v1/actions/ID/retry).
+function Outbox({ me, counts }) {
+  const [dead, setDead] = useState(null);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(null);
+  const load = () =>
+    api('GET', '/v1/actions?status=dead&limit=100')
+      .then((r) => setDead(r.actions))
+      .catch(setError);
+  useEffect(() => {
+    load();
+    const t = setInterval(load, 5000);
+    return () => clearInterval(t);
+  }, []);
+  const retry = async (id) => {
+    setBusy(id);
+    setError(null);
+    try {
+      await api('POST', `/v1/actions/${encodeURIComponent(id)}/retry`, { moderator: me.name || 'dashboard' });
+      await load();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(null);
+    }
+  };
+  return (
+    <>
+      <h2>Action outbox</h2>
+      {counts.length ? (
+        <table class="rows outbox-counts">
+          <thead>
+            <tr>
+              <th scope="col">platform</th>
+              <th scope="col">due</th>
+              <th scope="col">dead</th>
+            </tr>
+          </thead>
+          <tbody>
+            {counts.map((c) => (
+              <tr key={c.platform}>
+                <td>{c.platform}</td>
+                <td>{c.due}</td>
+                <td>{c.dead}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : (
+        <p class="empty">Nothing due or dead.</p>
+      )}
+      <ErrorNote error={error} />
+      {dead && dead.length > 0 && (
+        <table class="rows dead">
+          <caption>Dead letters</caption>
+          <thead>
+            <tr>
+              <th scope="col">operation</th>
+              <th scope="col">platform</th>
+              <th scope="col">channel</th>
+              <th scope="col">event</th>
+              <th scope="col">attempts</th>
+              <th scope="col">last attempt</th>
+              <th scope="col">since</th>
+              {can(me, 'review') && <th scope="col">retry</th>}
+            </tr>
+          </thead>
+          <tbody>
+            {dead.map((a) => (
+              <tr key={a.id} data-action={a.id}>
+                <td>{a.kind}</td>
+                <td>{a.platform}</td>
+                <td>{a.channel}</td>
+                <td>{a.event_id}</td>
+                <td>{a.attempts}</td>
+                <td>{a.detail}</td>
+                <td>{dateTime(a.updated_ms)}</td>
+                {can(me, 'review') && (
+                  <td>
+                    <button type="button" disabled={busy === a.id} onClick={() => retry(a.id)}>
+                      Retry
+                    </button>
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+}
+
+function Partitions({ owned }) {
+  return (
+    <>
+      <h2>Bus partitions</h2>
+      {!owned.length ? (
+        <p class="empty">No bus is configured: this instance decides every channel.</p>
+      ) : (
+        <p class="partitions">
+          {owned.map((p) => (
+            <span key={p.partition} class={p.owned ? 'part owned' : 'part'} title={p.owned ? 'owned by this instance' : 'another instance'}>
+              {p.partition}
+            </span>
+          ))}
+          <span class="sub">
+            {' '}
+            {owned.filter((p) => p.owned).length} of {owned.length} owned by {owned[0].instance}
+          </span>
+        </p>
+      )}
+    </>
+  );
+}
+
+export function Health({ me }) {
+  const { waves, modes } = useChannelEvents();
   const [now, setNow] = useState(null);
   const [tp, setTp] = useState([[], [], []]);
   const [lat, setLat] = useState([[], [], []]);
@@ -87,6 +322,11 @@ export function Health() {
           queue: sum(ms, 'whiply_audit_queue_depth'),
           damaged: sum(ms, 'whiply_audit_damaged'),
           rules: rules.slice(0, 15),
+          outbox: outboxCounts(ms),
+          partitions: ms
+            .filter((m) => m.name === 'whiply_bus_partition_owned')
+            .map((m) => ({ partition: +m.labels.partition, instance: m.labels.instance, owned: m.value > 0 }))
+            .sort((a, b) => a.partition - b.partition),
         });
         setError(null);
       } catch (e) {
@@ -121,6 +361,10 @@ export function Health() {
           <dd>{now.conns}</dd>
         </dl>
       )}
+      <Waves waves={waves} />
+      <Modes modes={modes} />
+      <Outbox me={me} counts={now ? now.outbox : []} />
+      {now && <Partitions owned={now.partitions} />}
       <Chart title="Throughput (events/s)" series={['decided', 'acted on']} data={tp} />
       <Chart title="Engine latency per event (µs, bucket bound)" series={['p50', 'p99']} data={lat} />
       {now && (
