@@ -11,6 +11,7 @@
 
 #include "helpers.h"
 #include "serve/ingest.h"
+#include "service_helper.h"
 #include "t.h"
 
 typedef struct {
@@ -48,25 +49,12 @@ static wh_service *open_service(wh_config *cfg, char *dir)
 {
     strcpy(dir, "/tmp/whiply-ingest.XXXXXX");
     if (!mkdtemp(dir)) return NULL;
-    char rules[600], yaml[2000];
-    snprintf(rules, sizeof(rules), "%s/rules.yaml", dir);
-    FILE *f = fopen(rules, "w");
-    if (!f) return NULL;
-    fputs("version: 1\nrules:\n"
-          "  - {id: slur, when: {words: [bitch]}, action: delete}\n"
-          "  - {id: flood, when: {rate: {count: 2, per: 1m}}, action: {timeout: 1m}}\n",
-          f);
-    fclose(f);
-    snprintf(yaml, sizeof(yaml),
-             "data: %s/data\nrules: %s\nthreads: 2\n"
-             "store: {signing_key: none, checkpoints: none, preallocate: 0}\n",
-             dir, rules);
-    wh_diags d = {0};
-    if (wh_config_load_mem("test.yaml", yaml, strlen(yaml), cfg, &d) != WH_OK) return NULL;
-    wh_error err;
-    wh_service *s = wh_service_open(cfg, &err);
-    if (!s) fprintf(stderr, "wh_service_open: %s\n", err.message);
-    return s;
+    return th_service_open(cfg, dir,
+                           "version: 1\nrules:\n"
+                           "  - {id: slur, when: {words: [bitch]}, action: delete}\n"
+                           "  - {id: flood, when: {rate: {count: 2, per: 1m}}, action: {timeout: "
+                           "1m}}\n",
+                           "");
 }
 
 TEST(an_adapter_submits_and_is_called_back_once_the_decisions_are_durable)

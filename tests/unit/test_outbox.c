@@ -17,6 +17,7 @@
 #include "io/webhook.h"
 #include "serve/ingest.h"
 #include "serve/outbox_impl.h"
+#include "service_helper.h"
 #include "t.h"
 
 TEST(backoff_is_full_jitter_under_a_doubling_capped_ceiling)
@@ -207,26 +208,12 @@ static bool logged(calls *c, const char *line)
 
 static wh_service *open_at(wh_config *cfg, const char *dir)
 {
-    char rules[600], yaml[2000];
-    snprintf(rules, sizeof(rules), "%s/rules.yaml", dir);
-    FILE *f = fopen(rules, "w");
-    if (!f) return NULL;
-    fputs("version: 1\nrules:\n"
-          "  - {id: slur, when: {words: [bitch]}, action: {timeout: 10m}, reason: slur}\n"
-          "  - {id: caps, when: {words: [shout]}, action: {warn: \"no shouting\"}}\n",
-          f);
-    fclose(f);
-    snprintf(yaml, sizeof(yaml),
-             "data: %s/data\nrules: %s\nthreads: 2\nlimits: {dedupe: 0}\n"
-             "outbox: {backoff: 10ms, backoff_cap: 50ms, attempts: 4}\n"
-             "store: {signing_key: none, checkpoints: none, preallocate: 0}\n",
-             dir, rules);
-    wh_diags d = {0};
-    if (wh_config_load_mem("test.yaml", yaml, strlen(yaml), cfg, &d) != WH_OK) return NULL;
-    wh_error err;
-    wh_service *s = wh_service_open(cfg, &err);
-    if (!s) fprintf(stderr, "wh_service_open: %s\n", err.message);
-    return s;
+    return th_service_open(
+        cfg, dir,
+        "version: 1\nrules:\n"
+        "  - {id: slur, when: {words: [bitch]}, action: {timeout: 10m}, reason: slur}\n"
+        "  - {id: caps, when: {words: [shout]}, action: {warn: \"no shouting\"}}\n",
+        "limits: {dedupe: 0}\noutbox: {backoff: 10ms, backoff_cap: 50ms, attempts: 4}\n");
 }
 
 static void submit(wh_service *s, const char *body)
