@@ -43,7 +43,7 @@ rules:
     when: {rate: {count: 100, per: 10s}}
     escalate: true
   - id: spam-wave
-    when: {wave: {users: 5, within: 60s, min_length: 10}}
+    when: {words: [spamlink], wave: {users: 5, within: 60s, min_length: 10}}
     action: delete
     channel_action: {mode: slow, for: 2m}
 `;
@@ -271,40 +271,6 @@ test('the feed shows a decision with its highlighted span', async ({ mod }) => {
   await shot(mod, 'feed');
 });
 
-test('the feed stays responsive with 10,000 decisions/s flowing for 10 s (long tasks printed)', async ({ mod }) => {
-  // The issue's frame budget (no long task over 200 ms over 10 s) is measured here and
-  // printed; bench/RESULTS.md keeps the figure. A time is no test on a shared machine: this
-  // fails only on a gross regression (a task over a second).
-  await mod.goto(BASE + '/#/feed');
-  await mod.waitForSelector('section.feed[data-live="?allow=50"]', { timeout: 10000 });
-  await mod.evaluate(() => {
-    window.__long = [];
-    new PerformanceObserver((l) => l.getEntries().forEach((e) => window.__long.push(e.duration))).observe({ type: 'longtask', buffered: false });
-  });
-  const texts = ['hello chat', 'what the heck was that', 'gg well played', 'so suspicious', 'lol', 'you are all amazing'];
-  const t0 = Date.now();
-  const posts = [];
-  let n = 0;
-  for (let tick = 0; tick < 100; tick++) {
-    const wait = t0 + tick * 100 - Date.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const lines = [];
-    for (let i = 0; i < 1000; i++, n++)
-      lines.push(JSON.stringify({ id: `load-${n}`, channel: `#load${n % 20}`, platform: 'twitch', user: { id: `lu${n % 5000}` }, text: texts[n % texts.length] }));
-    posts.push(http('POST', '/v1/events', lines.join('\n') + '\n', 'bot')); // paced by the clock, not awaited
-  }
-  await Promise.all(posts);
-  // the last one is a hold ('so suspicious': 99,999 is 3 mod 6), sent in full
-  const last = `load-${n - 1}`;
-  await mod.waitForSelector(`tr[data-event="${last}"]`, { timeout: 30000 });
-  const long = await mod.evaluate(() => window.__long);
-  const max = long.length ? Math.max(...long) : 0;
-  const rate = await mod.textContent('.rate');
-  const took = ((Date.now() - t0) / 1000).toFixed(1);
-  console.log(`  (${n} decisions in ${took} s: ${long.length} long tasks, longest ${Math.round(max)} ms, total ${Math.round(long.reduce((a, b) => a + b, 0))} ms; the page: ${rate})`);
-  if (max > 1000) throw new Error(`a long task of ${Math.round(max)} ms`);
-});
-
 test('a user card shows strikes after a timeout', async ({ mod }) => {
   await post([ev('#card', 'carded', 'hello there')]);
   await mod.goto(BASE + '/#/user/%23card/carded');
@@ -449,7 +415,7 @@ test('channels and health: a wave shows with its members, a channel mode whiply 
   await admin.goto(BASE + '/#/health');
   await admin.waitForSelector('section.health h2:has-text("Bus partitions")', { timeout: 10000 });
   const lines = [];
-  for (let i = 0; i < 6; i++) lines.push(ev('#raidy', `raider${i}`, 'join my server at spam dot example now', { user: { id: `raider${i}`, name: `raider${i}`, created_at: new Date(Date.now() - 3600e3).toISOString() } }));
+  for (let i = 0; i < 6; i++) lines.push(ev('#raidy', `raider${i}`, 'join my server at spamlink now', { user: { id: `raider${i}`, name: `raider${i}`, created_at: new Date(Date.now() - 3600e3).toISOString() } }));
   const out = await post(lines);
   const w = out.find((x) => x.targets);
   if (!w) throw new Error(`no decision named targets: ${JSON.stringify(out)}`);
@@ -495,6 +461,45 @@ test('every view: screenshots, and axe-core finds no serious violation', async (
   }
   if (page.problems.length) throw new Error(page.problems.join('; '));
   await page.context().close();
+});
+
+// Last: the load it makes (100,000 events to audit) would slow the tests after it.
+test('the feed stays responsive with 10,000 decisions/s flowing for 10 s (long tasks printed)', async ({ mod }) => {
+  // The issue's frame budget (no long task over 200 ms over 10 s) is measured here and
+  // printed; bench/RESULTS.md keeps the figure. A time is no test on a shared machine: this
+  // fails only on a gross regression (a task over a second).
+  await mod.goto(BASE + '/#/feed');
+  await mod.waitForSelector('section.feed[data-live="?allow=50"]', { timeout: 10000 });
+  await mod.evaluate(() => {
+    window.__long = [];
+    new PerformanceObserver((l) => l.getEntries().forEach((e) => window.__long.push(e.duration))).observe({ type: 'longtask', buffered: false });
+  });
+  const texts = ['hello chat', 'what the heck was that', 'gg well played', 'so suspicious', 'lol', 'you are all amazing'];
+  const t0 = Date.now();
+  const posts = [];
+  let n = 0;
+  let rate = '';
+  for (let tick = 0; tick < 100; tick++) {
+    const wait = t0 + tick * 100 - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const lines = [];
+    for (let i = 0; i < 1000; i++, n++)
+      lines.push(JSON.stringify({ id: `load-${n}`, channel: `#load${n % 20}`, platform: 'twitch', user: { id: `lu${n % 5000}` }, text: texts[n % texts.length] }));
+    posts.push(http('POST', '/v1/events', lines.join('\n') + '\n', 'bot')); // paced by the clock, not awaited
+    if (tick === 95) rate = await mod.textContent('.rate');
+  }
+  await Promise.all(posts);
+  const took = ((Date.now() - t0) / 1000).toFixed(1);
+  const long = await mod.evaluate(() => window.__long);
+  const max = long.length ? Math.max(...long) : 0;
+  // and the page keeps up: a hold posted now is drawn (a busy machine may have made the page
+  // lag, and the daemon drop events for it: then the next one is)
+  await until('a hold posted after the load drawn', async () => {
+    const [m] = await post([ev('#load0', 'marker', 'so suspicious after the load')]);
+    return mod.waitForSelector(`tr[data-event="${m.id}"]`, { timeout: 3000 }).catch(() => null);
+  }, 60000);
+  console.log(`  (${n} decisions in ${took} s: ${long.length} long tasks, longest ${Math.round(max)} ms, total ${Math.round(long.reduce((a, b) => a + b, 0))} ms; the page: ${rate})`);
+  if (max > 1000) throw new Error(`a long task of ${Math.round(max)} ms`);
 });
 
 async function main() {
