@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "io/bus.h"
+#include "io/irc.h"
 #include "serve/config.h"
 #include "serve/http.h"
 #include "serve/service.h"
@@ -89,6 +90,20 @@ static int serve_usage(FILE *f)
                "different from the last signed checkpoint (store.checkpoints); --start-afresh\n"
                "starts anyway and begins a new checkpoint file (the old one is kept).\n");
     return f == stdout ? 0 : WH_EXIT_USAGE;
+}
+
+/* What besides the service has metrics of its own: the bus and the chat adapters. */
+typedef struct {
+    wh_bus *bus;
+    wh_irc **irc;
+    uint32_t nirc;
+} serve_parts;
+
+static void parts_metrics(void *ud, wh_buf *out)
+{
+    serve_parts *p = ud;
+    if (p->bus) wh_bus_metrics(p->bus, out);
+    wh_irc_metrics(p->irc, p->nirc, out);
 }
 
 int wh_cmd_serve(int argc, char **argv)
@@ -188,6 +203,7 @@ int wh_cmd_serve(int argc, char **argv)
     fprintf(stderr, "whiply: listening on http://%.*s:%d\n", (int)(colon - cfg.listen), cfg.listen,
             port);
     wh_bus *bus = NULL;
+    serve_parts parts = {0};
     if (cfg.bus.url && strcmp(cfg.bus.url, "none")) {
         wh_error be;
         if (!(bus = wh_bus_start(svc, &cfg, &be))) {
@@ -195,12 +211,30 @@ int wh_cmd_serve(int argc, char **argv)
             wh_http_stop(http, 30000);
             goto out;
         }
-        wh_service_set_metrics(svc, wh_bus_metrics, bus);
         if (cfg.bus.http && !strcmp(cfg.bus.http, "publish"))
             wh_service_set_event_sink(svc, wh_bus_sink_events, bus);
         fprintf(stderr, "whiply: consuming the bus at %s (%lld partitions)\n", cfg.bus.url,
                 (long long)cfg.bus.partitions);
     }
+
+    /* The chat platforms: each network's client connects (and reconnects) on its own thread. */
+    parts.bus = bus;
+    parts.irc = cfg.platforms.nirc ? calloc(cfg.platforms.nirc, sizeof(wh_irc *)) : NULL;
+    for (uint32_t i = 0; parts.irc && i < cfg.platforms.nirc; i++) {
+        wh_error ie;
+        wh_irc *c = wh_irc_start(svc, &cfg.platforms.irc[i], &ie);
+        if (!c) {
+            fprintf(stderr, "whiply: %s\n", ie.message);
+            continue;
+        }
+        parts.irc[parts.nirc++] = c;
+        fprintf(stderr, "whiply: irc %s: connecting to %s:%lld (channels:", wh_irc_name(c),
+                cfg.platforms.irc[i].host, (long long)cfg.platforms.irc[i].port);
+        for (uint32_t k = 0; k < cfg.platforms.irc[i].nchannels; k++)
+            fprintf(stderr, " %s", cfg.platforms.irc[i].channels[k]);
+        fprintf(stderr, ")\n");
+    }
+    if (parts.bus || parts.nirc) wh_service_set_metrics(svc, parts_metrics, &parts);
 
     int64_t snap_ms = cfg.store.snapshot_ms;
     struct timespec last;
@@ -229,6 +263,9 @@ int wh_cmd_serve(int argc, char **argv)
         }
     }
     wh_service_set_metrics(svc, NULL, NULL);
+    for (uint32_t i = 0; i < parts.nirc; i++) /* nothing more from chat */
+        wh_irc_stop(parts.irc[i]);
+    free(parts.irc);
     wh_service_set_event_sink(svc, NULL, NULL); /* HTTP events wait for no bus */
     wh_bus_stop(bus); /* nothing more from the bus, before the HTTP requests drain */
     wh_http_stop(http, 30000);

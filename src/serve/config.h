@@ -30,6 +30,27 @@ typedef struct {
     unsigned scopes;
 } wh_token;
 
+/* One IRC network of `platforms.irc` (docs/config.md, "Platforms"): whiply connects, joins
+ * the channels, reads chat and carries out the actions decided on it (src/io/irc.h). */
+typedef struct {
+    char *name;      /* the events' "platform" and the outbox executor's name */
+    char *host;      /* the server */
+    int64_t port;    /* default 6667, 6697 with tls */
+    bool tls;        /* TLS (OpenSSL) */
+    bool tls_verify; /* check the server's certificate and name (default true) */
+    char *ca_file;   /* trust this PEM file instead of the system's CAs (NULL: the system's) */
+    char *nick, *user, *realname;
+    char *password;              /* server PASS (NULL: none) */
+    char *sasl_user, *sasl_pass; /* SASL PLAIN (NULL: none) */
+    char *oper_name, *oper_pass; /* OPER after 001, then MODE +o itself where it is not op */
+    char **channels;
+    uint32_t nchannels;
+    int64_t flood_burst;                        /* lines that may go at once */
+    int64_t flood_every_ms;                     /* then one line per this */
+    int64_t reconnect_min_ms, reconnect_max_ms; /* backoff between connection attempts */
+    int64_t ping_ms; /* a PING to the server after this much silence; dead after 2x */
+} wh_irc_config;
+
 typedef struct {
     char *listen;         /* HOST:PORT (port 0: any free port) */
     char *data;           /* folder of the SQLite database, state snapshot and admin token */
@@ -80,6 +101,10 @@ typedef struct {
     } bus;
     wh_token *tokens;
     uint32_t ntokens;
+    struct {
+        wh_irc_config *irc; /* platforms.irc: the IRC networks */
+        uint32_t nirc;
+    } platforms;
     char *path;            /* the file it came from, or NULL for the embedded default */
     const char *cache_dir; /* Hyperscan database cache (set by the command line, not a file) */
     bool start_afresh;     /* serve --start-afresh (the command line only): see wh_store_open */
