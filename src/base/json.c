@@ -1,6 +1,8 @@
 /* json.c - see json.h. */
 #include "json.h"
 
+#include "base.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -249,4 +251,24 @@ void wh_json_describe(int code, const char *what, size_t pos, int max_depth, cha
         return;
     }
     snprintf(out, n, "invalid JSON at byte %zu", pos + 1);
+}
+
+bool wh_json_get_string(const char *js, size_t n, const char *key, char *out, size_t cap)
+{
+    wh_jtok tok[256];
+    size_t pos;
+    const char *what;
+    int nt = n ? wh_json_tokenize(js, n, tok, 256, WH_J_GET_DEPTH, &pos, &what) : 0;
+    if (nt <= 0 || tok[0].type != WH_J_OBJECT || !cap) return false;
+    size_t kl = strlen(key);
+    for (int i = 1; i + 1 < nt; i = tok[i + 1].next) {
+        const wh_jtok *k = &tok[i], *v = &tok[i + 1];
+        if ((size_t)(k->end - k->start) != kl || memcmp(js + k->start, key, kl) != 0) continue;
+        size_t vl = (size_t)(v->end - v->start), ol = 0, bad;
+        if (v->type != WH_J_STRING || vl >= cap) return false;
+        if (!wh_json_unescape(js + v->start, vl, out, &ol, &bad)) return false;
+        out[ol] = 0;
+        return true;
+    }
+    return false;
 }

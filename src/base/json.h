@@ -8,6 +8,7 @@
 #define WH_JSON_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef enum { WH_J_OBJECT = 1, WH_J_ARRAY, WH_J_STRING, WH_J_PRIMITIVE } wh_jtype;
@@ -31,5 +32,12 @@ int wh_json_tokenize(const char *s, size_t n, wh_jtok *tok, int cap, int max_dep
 /* A sentence for a tokenizer error (code, err_what, err_pos as returned), e.g. "missing or
  * unexpected ',', ':' or bracket at byte 17" (1-based byte). */
 void wh_json_describe(int code, const char *what, size_t pos, int max_depth, char *out, size_t n);
+
+/* The value of the top-level key of a small JSON object (at most 256 tokens, nesting
+ * WH_J_GET_DEPTH), unescaped into out (NUL-terminated): false when there is no such key, it is
+ * not a string, or it does not fit in cap. For objects we wrote or bounded ones (an event's
+ * meta, an API request), not for the hot path. */
+#define WH_J_GET_DEPTH 8
+bool wh_json_get_string(const char *js, size_t n, const char *key, char *out, size_t cap);
 
 #endif

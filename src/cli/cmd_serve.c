@@ -263,8 +263,9 @@ int wh_cmd_serve(int argc, char **argv)
         }
     }
     wh_service_set_metrics(svc, NULL, NULL);
-    for (uint32_t i = 0; i < parts.nirc; i++) /* nothing more from chat */
+    for (uint32_t i = 0; i < parts.nirc; i++) { /* nothing more to or from chat */
         wh_irc_stop(parts.irc[i]);
+    }
     free(parts.irc);
     wh_service_set_event_sink(svc, NULL, NULL); /* HTTP events wait for no bus */
     wh_bus_stop(bus); /* nothing more from the bus, before the HTTP requests drain */

@@ -1665,8 +1665,17 @@ wh_irc *wh_irc_start(wh_service *svc, const wh_irc_config *cfg, wh_error *e)
             }
         }
     }
+    /* the executor first (outbox.h: before events from the platform are decided), under the
+     * network's name, which is the events' platform */
+    if (wh_outbox_register(wh_service_outbox(svc), c->cfg.name, wh_irc_execute, c) != WH_OK) {
+        wh_error_set(e, WH_EINVAL, "irc %s: cannot register its executor (is the name taken?)",
+                     cfg->name);
+        irc_free(c);
+        return NULL;
+    }
     if (pthread_create(&c->th, NULL, loop, c) != 0) {
         wh_error_set(e, WH_EIO, "irc %s: cannot start its thread", cfg->name);
+        wh_outbox_unregister(wh_service_outbox(svc), c->cfg.name);
         irc_free(c);
         return NULL;
     }
@@ -1676,6 +1685,7 @@ wh_irc *wh_irc_start(wh_service *svc, const wh_irc_config *cfg, wh_error *e)
 void wh_irc_stop(wh_irc *c)
 {
     if (!c) return;
+    wh_outbox_unregister(wh_service_outbox(c->svc), c->cfg.name); /* waits for a call */
     atomic_store(&c->stop, true);
     wake(c);
     pthread_join(c->th, NULL);

@@ -30,10 +30,12 @@
 typedef struct wh_irc wh_irc;
 typedef struct wh_service wh_service;
 
-/* Starts the client of network cfg (copied) for svc: its thread connects at once and
- * reconnects for ever. NULL with e on a bad TLS setup (ca_file) or no memory. */
+/* Starts the client of network cfg (copied) for svc: registers its executor with the service's
+ * outbox under cfg->name, then its thread connects and reconnects for ever. NULL with e on a
+ * bad TLS setup (ca_file), a name the outbox has already, or no memory. */
 wh_irc *wh_irc_start(wh_service *svc, const wh_irc_config *cfg, wh_error *e);
-/* Sends QUIT, stops the thread and frees. NULL is fine. */
+/* Unregisters the executor (its pending operations stay in the outbox), sends QUIT, stops the
+ * thread and frees. NULL is fine. */
 void wh_irc_stop(wh_irc *c);
 
 /* The outbox executor (ud is the client). */

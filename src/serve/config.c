@@ -57,6 +57,13 @@ const char wh_config_default_yaml[] =
     "  batch: 128                # events fetched and decided at once per partition\n"
     "  snapshot: 30s             # each owned partition's state is saved this often\n"
     "  http: decide              # POST /v1/events: decide here, or publish to the bus\n"
+    "outbox:                     # actions carried out, webhooks, alerts (docs/platforms.md)\n"
+    "  backoff: 1s               # first retry within this (full jitter), doubling...\n"
+    "  backoff_cap: 5m           # ...up to this\n"
+    "  attempts: 8               # dead-lettered after this many attempts\n"
+    "  batch: 64                 # due operations a worker takes at once\n"
+    "webhooks: []                # signed webhooks: [{name, url, secret, events, ...}]\n"
+    "alerts: []                  # Discord/Slack alerts: [{name, url, format, events, ...}]\n"
     "tokens: []                  # none: an admin token is made in DATA/admin.token\n"
     "platforms: {}               # chat to read and act on: irc (docs/config.md, Platforms)\n";
 
@@ -108,6 +115,10 @@ static const opt_def opts[] = {
     {"bus.batch", OPT_INT, O(bus.batch), 1, 10000, false},
     {"bus.snapshot", OPT_DURATION, O(bus.snapshot_ms), 1000, 86400 * 1000LL, false},
     {"bus.http", OPT_STR, O(bus.http), 0, 0, false},
+    {"outbox.backoff", OPT_DURATION, O(outbox.base_ms), 1, 3600 * 1000, false},
+    {"outbox.backoff_cap", OPT_DURATION, O(outbox.cap_ms), 1, 86400 * 1000, false},
+    {"outbox.attempts", OPT_INT, O(outbox.attempts), 1, 1000, false},
+    {"outbox.batch", OPT_INT, O(outbox.batch), 1, 10000, false},
 };
 #undef O
 
@@ -582,7 +593,8 @@ static void parse_irc(cfg_ld *L, struct fy_node *v)
         for (size_t i = 0; i < WH_ARRAY_LEN(required); i++)
             if (!*(char **)((char *)n + required[i].off))
                 CERR(L, item, "'%s' needs '%s'", where, required[i].key);
-        if (!n->nchannels) CERR(L, item, "'%s' needs 'channels' (at least one)", where);
+        if (!n->nchannels && L->d->n == nd0) /* not when its channels were refused */
+            CERR(L, item, "'%s' needs 'channels' (at least one)", where);
         if (!!n->sasl_user != !!n->sasl_pass)
             CERR(L, item, "'%s': SASL needs both 'sasl_user' and 'sasl_pass' (or sasl_pass_env)",
                  where);
@@ -649,6 +661,10 @@ static void walk(cfg_ld *L, struct fy_node *map, const char *prefix)
             parse_platforms(L, v);
             continue;
         }
+        if (!*prefix && (!strcmp(full, "webhooks") || !strcmp(full, "alerts"))) {
+            wh_config_hooks_parse(L->c, L->d, L->file, v, full[0] == 'a');
+            continue;
+        }
         const opt_def *o = NULL;
         bool parent = false;
         size_t fl = strlen(full);
@@ -688,6 +704,10 @@ static void check_all(cfg_ld *L)
                      "'limits.events' (%lld) is larger than 'limits.queue' (%lld): a full "
                      "request could never be queued",
                      (long long)L->c->limits.events, (long long)L->c->limits.queue);
+    if (L->c->outbox.base_ms > L->c->outbox.cap_ms)
+        wh_diags_add(L->d, L->file, 0, 0,
+                     "'outbox.backoff' (%lld ms) is larger than 'outbox.backoff_cap' (%lld ms)",
+                     (long long)L->c->outbox.base_ms, (long long)L->c->outbox.cap_ms);
 }
 
 wh_status wh_config_load(const char *path, wh_config *c, wh_diags *diags)
@@ -751,6 +771,7 @@ void wh_config_free(wh_config *c)
     for (uint32_t i = 0; i < c->platforms.nirc; i++)
         irc_free(&c->platforms.irc[i]);
     free(c->platforms.irc);
+    wh_config_hooks_free(c);
     free(c->path);
     memset(c, 0, sizeof(*c));
 }

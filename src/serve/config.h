@@ -51,6 +51,36 @@ typedef struct {
     int64_t ping_ms; /* a PING to the server after this much silence; dead after 2x */
 } wh_irc_config;
 
+/* Outgoing webhooks and alerts (config_hooks.c; docs/config.md, docs/platforms.md). */
+enum { WH_HOOK_DECISION = 1, WH_HOOK_ACTION = 2, WH_HOOK_REVIEW = 4, WH_HOOK_CHECKPOINT = 8 };
+enum { WH_ALERT_HOLD = 1, WH_ALERT_WAVE = 2, WH_ALERT_RAID = 4, WH_ALERT_DEAD_LETTER = 8 };
+
+typedef struct {
+    char **v;
+    uint32_t n;
+} wh_cfg_list; /* empty: any */
+
+typedef struct {
+    char *name, *url;
+    uint8_t secret[256]; /* the key: base64-decoded (a "whsec_" prefix is dropped first) */
+    uint32_t secret_n;
+    unsigned events; /* WH_HOOK_* */
+    wh_cfg_list channels, actions, rules;
+    int64_t timeout_ms;
+} wh_webhook_cfg;
+
+typedef struct {
+    char *name, *url;
+    bool slack;      /* format: slack, else discord */
+    unsigned events; /* WH_ALERT_* */
+    char *template;  /* one line per item, with {placeholders}; NULL: the default */
+    char *dashboard_url;
+    wh_cfg_list channels;
+    int64_t min_interval_ms; /* at most one post this often */
+    int64_t window_ms;       /* items within this of the first are grouped into one post */
+    int64_t timeout_ms;
+} wh_alert_cfg;
+
 typedef struct {
     char *listen;         /* HOST:PORT (port 0: any free port) */
     char *data;           /* folder of the SQLite database, state snapshot and admin token */
@@ -99,6 +129,15 @@ typedef struct {
         int64_t snapshot_ms;   /* an owned partition's state is snapshotted this often */
         char *http;            /* POST /v1/events: "decide" here, or "publish" to the bus */
     } bus;
+    struct {
+        int64_t base_ms, cap_ms; /* retry backoff: full jitter under min(cap, base * 2^n) */
+        int64_t attempts;        /* an operation is dead-lettered after this many */
+        int64_t batch;           /* due operations a worker takes at once */
+    } outbox;
+    wh_webhook_cfg *webhooks;
+    uint32_t nwebhooks;
+    wh_alert_cfg *alerts;
+    uint32_t nalerts;
     wh_token *tokens;
     uint32_t ntokens;
     struct {
@@ -120,6 +159,16 @@ void wh_config_free(wh_config *c);
 
 /* Replaces a string option (the --listen/--data/--rules flags). */
 void wh_config_set(char **field, const char *value);
+
+/* Parses the `webhooks:` (alerts false) or `alerts:` list node v of file into c, replacing
+ * what was there (config_hooks.c); every problem goes to d as file:line:col. */
+struct fy_node;
+void wh_config_hooks_parse(wh_config *c, wh_diags *d, const char *file, struct fy_node *v,
+                           bool alerts);
+void wh_config_hooks_free(wh_config *c);
+/* The key of a Standard Webhooks secret: base64 after an optional "whsec_" prefix. False
+ * when it is not base64 or does not fit in cap. */
+bool wh_config_webhook_secret(const char *s, size_t n, uint8_t *key, size_t cap, uint32_t *kn);
 
 /* The embedded default, as YAML with comments. */
 extern const char wh_config_default_yaml[];

@@ -19,7 +19,9 @@
 #include <unistd.h>
 
 #include "ingest.h"
+#include "outbox_impl.h"
 #include "request.h"
+#include "base/json.h"
 #include "engine/event.h"
 #include "text/utf8.h"
 
@@ -505,6 +507,82 @@ static int h_audit_checkpoint(wh_http *h, struct MHD_Connection *c, req_t *r, wh
     return 200;
 }
 
+/* ---- the action outbox (docs/api.md, "Actions") ---- */
+
+static int h_actions(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
+{
+    static const char *const statuses[] = {"pending", "retry", "due",
+                                           "done",    "dead",  "unsupported"};
+    wh_op_filter f = {.status = arg(c, "status"),
+                      .platform = arg(c, "platform"),
+                      .channel = arg(c, "channel"),
+                      .after = arg(c, "after"),
+                      .limit = 100};
+    const char *limit = arg(c, "limit");
+    if (limit) {
+        char *end;
+        long v = strtol(limit, &end, 10);
+        if (*end || v < 1 || v > 1000)
+            return error(out, 400, "bad_argument", "'limit' must be 1 to 1000, not '%s'", limit);
+        f.limit = (int)v;
+    }
+    bool known = !f.status;
+    for (size_t i = 0; f.status && i < WH_ARRAY_LEN(statuses); i++)
+        known |= !strcmp(f.status, statuses[i]);
+    if (!known)
+        return error(out, 400, "bad_argument",
+                     "'status' must be pending, retry, due (both), done, dead or unsupported, "
+                     "not '%s'",
+                     f.status);
+    if (wh_outbox_list(wh_service_outbox(h->svc), &f, out) != WH_OK)
+        return error(out, 503, "store_error", "the outbox cannot be read");
+    return 200;
+}
+
+/* An action id from the path: 32 hex digits, or a 404 in out. */
+static bool action_id(const char *s, size_t n, char id[33])
+{
+    if (n != 32) return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+    memcpy(id, s, 32);
+    id[32] = 0;
+    return true;
+}
+
+static int h_action(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
+{
+    const char *rest = r->url + strlen(r->rt->path);
+    char id[33];
+    if (!action_id(rest, strlen(rest), id))
+        return error(out, 404, "not_found", "an action id is 32 hex digits: /v1/actions/{id}");
+    wh_status st = wh_outbox_get(wh_service_outbox(h->svc), id, out);
+    if (st == WH_EINVAL) return error(out, 404, "not_found", "no action '%s'", id);
+    if (st != WH_OK) return error(out, 503, "store_error", "the outbox cannot be read");
+    return 200;
+}
+
+static int h_action_retry(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
+{
+    const char *rest = r->url + strlen(r->rt->path);
+    const char *slash = strchr(rest, '/');
+    char id[33];
+    if (!slash || strcmp(slash, "/retry") || !action_id(rest, (size_t)(slash - rest), id))
+        return error(out, 404, "not_found", "use POST /v1/actions/{id}/retry");
+    char who[128] = "api";
+    if (r->body.len && !wh_json_get_string(r->body.p, r->body.len, "moderator", who, sizeof(who)))
+        return error(out, 400, "bad_request",
+                     "the body is optional; when given, {\"moderator\": NAME} (a string of at "
+                     "most 127 bytes)");
+    return wh_outbox_retry(wh_service_outbox(h->svc), id, who, out, &r->wait_ticket);
+}
+
+static int h_action_request(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
+{
+    return wh_outbox_request(wh_service_outbox(h->svc), r->body.p ? r->body.p : "", r->body.len,
+                             out, &r->wait_ticket);
+}
+
 static const route_t routes[] = {
     {"POST", "/v1/events", false, WH_RT_EVENTS, WH_SCOPE_EVENTS, h_events, false},
     {"GET", "/v1/decisions", false, WH_RT_DECISIONS, WH_SCOPE_REVIEW, h_decisions, true},
@@ -519,6 +597,10 @@ static const route_t routes[] = {
     {"GET", "/healthz", false, WH_RT_HEALTH, NO_AUTH, h_health, false},
     {"GET", "/readyz", false, WH_RT_HEALTH, NO_AUTH, h_ready, false},
     {"GET", "/v1/audit/checkpoint", false, WH_RT_AUDIT, 0, h_audit_checkpoint, false},
+    {"GET", "/v1/actions", false, WH_RT_ACTIONS, WH_SCOPE_REVIEW, h_actions, true},
+    {"POST", "/v1/actions", false, WH_RT_ACTIONS, WH_SCOPE_REVIEW, h_action_request, false},
+    {"GET", "/v1/actions/", true, WH_RT_ACTIONS, WH_SCOPE_REVIEW, h_action, false},
+    {"POST", "/v1/actions/", true, WH_RT_ACTIONS, WH_SCOPE_REVIEW, h_action_retry, false},
 };
 
 static bool path_matches(const route_t *rt, const char *url)

@@ -8,6 +8,7 @@
 #include <xxhash.h>
 
 #include "internal.h"
+#include "outbox_impl.h"
 
 typedef struct {
     const char *p;
@@ -17,10 +18,16 @@ typedef struct {
     uint64_t dkey;     /* idempotency key of a decided event (0: none) */
 } line_t;
 
-static void add_decision_rec(wh_rec_batch *b, const wh_analysis *an, wh_action act,
-                             const char *json, size_t n, const char *line, size_t line_len,
-                             const wh_ingest_req *req, uint32_t idx)
+static void add_decision_rec(wh_rec_batch *b, const wh_analysis *an, const wh_verdict *v,
+                             wh_outbox *ob, wh_buf *ops, const char *json, size_t n,
+                             const char *line, size_t line_len, const wh_ingest_req *req,
+                             uint32_t idx)
 {
+    wh_action act = v->action;
+    /* what the decision makes leave the process, inserted in its audit row's transaction */
+    ops->len = 0;
+    ops->oom = false;
+    wh_outbox_decision_ops(ob, v, &an->ev, json, n, ops);
     /* From a bus partition: the audit row's body names the partition and the event's stream
      * sequence after the decision's own fields (whiply audit verify --bus reads them). */
     char stack[1024], *with_bus = NULL;
@@ -46,6 +53,8 @@ static void add_decision_rec(wh_rec_batch *b, const wh_analysis *an, wh_action a
     const char *a = wh_action_names[act];
     wh_rec_set(b, r, WH_RF_ACTION, a, strlen(a));
     wh_rec_set(b, r, WH_RF_BODY, json, n);
+    if (ops->len) wh_rec_set(b, r, WH_RF_OPS, ops->p, ops->len);
+    if (ops->oom) b->oom = true;
     if (act == WH_ACT_HOLD) {
         r->hold = true;
         if (ev->platform.n) wh_rec_set(b, r, WH_RF_PLATFORM, ev->platform.p, ev->platform.n);
@@ -113,6 +122,8 @@ static wh_status decide_body(wh_service *s, const wh_ingest_req *req, const char
     wh_rec_batch rb;
     wh_rec_batch_init(&rb);
     rb.reserved = true;
+    wh_buf ops;
+    wh_buf_init(&ops);
     wh_status ret = WH_OK;
     uint64_t ticket = 0;
     int64_t now = wh_now_ms();
@@ -178,7 +189,9 @@ static wh_status decide_body(wh_service *s, const wh_ingest_req *req, const char
                     continue;
                 }
             }
-            wh_action act = wh_decide(g->dec[sh], &an[i], &tmp);
+            const wh_verdict *v = wh_decide_verdict(g->dec[sh], &an[i]);
+            wh_verdict_json(v, &tmp);
+            wh_action act = v->action;
             lines[i].off = (uint32_t)off;
             lines[i].len = (uint32_t)(tmp.len - off);
             if (de && (de->line = malloc(lines[i].len))) {
@@ -189,8 +202,8 @@ static wh_status decide_body(wh_service *s, const wh_ingest_req *req, const char
             decided++;
             if (replay) continue; /* its audit row is in the trail of whoever decided it */
             atomic_fetch_add_explicit(&s->actions[act], 1, memory_order_relaxed);
-            add_decision_rec(&rb, &an[i], act, tmp.p + off, lines[i].len - 1, lines[i].p,
-                             lines[i].n, req, i);
+            add_decision_rec(&rb, &an[i], v, s->outbox, &ops, tmp.p + off, lines[i].len - 1,
+                             lines[i].p, lines[i].n, req, i);
         }
         if (rb.n) {
             uint64_t t = wh_store_submit(s->store, &rb);
@@ -235,6 +248,7 @@ static wh_status decide_body(wh_service *s, const wh_ingest_req *req, const char
         if (out->oom) ret = WH_ENOMEM;
     }
 done:
+    wh_buf_free(&ops);
     wh_rec_batch_free(&rb);
     wh_buf_free(&tmp);
     wh_arena_free(&keep);

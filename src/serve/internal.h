@@ -55,6 +55,7 @@ struct wh_service {
     pthread_mutex_t review_lock;
     struct review_claim *claims;
     wh_store *store;
+    struct wh_outbox *outbox; /* what leaves the process (outbox_impl.h) */
     wh_ratelimiter *rl;
     char *state_path;
     char *dedupe_path; /* DATA/dedupe.snap: the idempotency window; NULL when it is off */

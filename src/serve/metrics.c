@@ -8,6 +8,7 @@
 
 #include "ingest.h"
 #include "internal.h"
+#include "outbox_impl.h"
 
 void wh_histo_add(wh_histo *h, uint64_t ns, uint64_t n)
 {
@@ -238,6 +239,7 @@ void wh_service_metrics(wh_service *s, wh_buf *b)
     help(b, "whiply_engine_seconds_per_event", "histogram",
          "Analysis and decision time per event (a request's time over its events).");
     histo_out(b, "whiply_engine_seconds_per_event", "", &s->engine_lat);
+    wh_outbox_metrics(s->outbox, b);
     pthread_mutex_lock(&s->hits_lock);
     if (s->extra) s->extra(s->extra_ud, b);
     pthread_mutex_unlock(&s->hits_lock);

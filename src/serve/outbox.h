@@ -82,4 +82,9 @@ wh_status wh_outbox_register(wh_outbox *o, const char *platform, wh_executor_fn 
 /* Removes it, waiting for a call in progress; its pending operations stay in the outbox. */
 void wh_outbox_unregister(wh_outbox *o, const char *platform);
 
+/* Added with the outbox (not part of the first contract): how an adapter reaches the outbox of
+ * the daemon it runs in (owned by the service; valid until wh_service_close). */
+typedef struct wh_service wh_service;
+wh_outbox *wh_service_outbox(wh_service *s);
+
 #endif

@@ -7,6 +7,7 @@
 
 #include "ingest.h"
 #include "internal.h"
+#include "outbox_impl.h"
 
 /* ---- reviews ---- */
 
@@ -122,7 +123,8 @@ int wh_service_review(wh_service *s, const char *event_id, bool approve, const c
     int status = 200;
     bool nomem = false, reserved = false;
     wh_review_item it = {0};
-    wh_buf ev, dec, rec;
+    wh_buf ev, dec, rec, ops;
+    wh_buf_init(&ops);
     wh_buf_init(&ev);
     wh_buf_init(&dec);
     wh_buf_init(&rec);
@@ -204,6 +206,12 @@ int wh_service_review(wh_service *s, const char *event_id, bool approve, const c
     wh_rec_set(&b, r, WH_RF_BODY, rec.p, rec.len);
     wh_rec_set(&b, r, WH_RF_MODERATOR, moderator, strlen(moderator));
     if (note) wh_rec_set(&b, r, WH_RF_NOTE, note, strlen(note));
+    /* the verdict on the platform (release or deny the held message) and the review
+     * webhooks: inserted with the review row */
+    wh_outbox_review_ops(s->outbox, event_id, approve, it.platform, it.channel, it.user, it.event,
+                         wh_buf_cstr(&rec), &ops);
+    if (ops.len) wh_rec_set(&b, r, WH_RF_OPS, ops.p, ops.len);
+    if (ops.oom) b.oom = true;
     /* after the mod_action's rows: its ticket covers them too */
     uint64_t t = rec.oom ? 0 : wh_store_submit(s->store, &b);
     if (!t) {
@@ -235,6 +243,7 @@ done:
     if (reserved) wh_store_unreserve(s->store, 1);
     if (claim) wh_claim_release(claim);
     wh_rec_batch_free(&b);
+    wh_buf_free(&ops);
     wh_buf_free(&rec);
     wh_buf_free(&dec);
     wh_buf_free(&ev);

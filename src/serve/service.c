@@ -16,11 +16,13 @@
 
 #include "engine/engine.h"
 #include "dedupe.h"
+#include "outbox_impl.h"
 #include "state/table.h"
 #include "rules/rules.h"
 
-const char *const wh_route_names[WH_RT__COUNT] = {
-    "events", "decisions", "review", "rules", "ratelimit", "metrics", "health", "audit", "other"};
+const char *const wh_route_names[WH_RT__COUNT] = {"events",    "decisions", "review", "rules",
+                                                  "ratelimit", "metrics",   "health", "audit",
+                                                  "actions",   "other"};
 
 void wh_dedupe_drop(void *payload)
 {
@@ -291,6 +293,8 @@ wh_service *wh_service_open(const wh_config *c, wh_error *e)
                         .start_afresh = c->start_afresh};
     s->store = wh_store_open(c->data, &so, e); /* e->code: WH_EIO */
     if (!s->store) goto fail;
+    /* before the first decision: operations left from a previous run are carried out now */
+    if (!(s->outbox = wh_outbox_new(s->store, c, e))) goto fail;
     wh_store_load_quotas(s->store, s->rl);
     char *dtext = NULL;
     wh_ruleset *rs = load_rules(c, NULL, NULL, 0, NULL, &dtext);
@@ -449,6 +453,9 @@ wh_status wh_service_part_load(wh_service *s, uint32_t part, uint32_t nparts,
 void wh_service_close(wh_service *s)
 {
     if (!s) return;
+    /* the workers stop first (a call in progress ends; what is due stays in the table) */
+    wh_outbox_free(s->outbox);
+    s->outbox = NULL;
     if (s->g && s->store) {
         wh_error err;
         if (wh_service_snapshot(s, &err) != WH_OK)
@@ -483,6 +490,10 @@ wh_ratelimiter *wh_service_ratelimiter(wh_service *s)
 wh_store *wh_service_store(wh_service *s)
 {
     return s->store;
+}
+wh_outbox *wh_service_outbox(wh_service *s)
+{
+    return s->outbox;
 }
 const wh_config *wh_service_config(wh_service *s)
 {

@@ -88,6 +88,7 @@ typedef enum {
     WH_RT_METRICS,
     WH_RT_HEALTH,
     WH_RT_AUDIT,
+    WH_RT_ACTIONS,
     WH_RT_OTHER,
     WH_RT__COUNT
 } wh_route;

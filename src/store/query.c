@@ -77,7 +77,7 @@ wh_status wh_store_decisions(wh_store *s, const wh_decision_filter *f, wh_buf *o
 }
 
 /* A connection of the point-lookup pool: a free one if any, else one in turn. */
-static unsigned pool_take(wh_store *s)
+unsigned wh_store_pool_take(wh_store *s)
 {
     for (unsigned i = 0; i < RD_POOL; i++)
         if (pthread_mutex_trylock(&s->pool[i].lock) == 0) return i;
@@ -86,7 +86,7 @@ static unsigned pool_take(wh_store *s)
     return i;
 }
 
-static void pool_give(wh_store *s, unsigned i)
+void wh_store_pool_give(wh_store *s, unsigned i)
 {
     pthread_mutex_unlock(&s->pool[i].lock);
 }
@@ -105,14 +105,14 @@ static wh_status first_body(sqlite3_stmt *st, wh_buf *out)
 
 wh_status wh_store_decision(wh_store *s, const char *event_id, wh_buf *out)
 {
-    unsigned pi = pool_take(s);
+    unsigned pi = wh_store_pool_take(s);
     sqlite3 *db = s->pool[pi].db;
     sqlite3_stmt *st;
     wh_status ret = WH_EIO;
     int64_t lo = wh_chain_sql_i64(db, "SELECT min(seq) FROM audit", -1);
     int64_t hi = wh_chain_sql_i64(db, "SELECT max(seq) FROM audit", -1);
     if (lo < 0) {
-        pool_give(s, pi);
+        wh_store_pool_give(s, pi);
         return WH_EINVAL;
     }
     /* the index's own expression (seq >> s->id_bits), or the planner would not use it */
@@ -144,7 +144,7 @@ wh_status wh_store_decision(wh_store *s, const char *event_id, wh_buf *out)
         ret = first_body(st, out);
         sqlite3_finalize(st);
     }
-    pool_give(s, pi);
+    wh_store_pool_give(s, pi);
     return ret;
 }
 
@@ -213,7 +213,7 @@ static char *col_dup(sqlite3_stmt *st, int i)
 wh_status wh_store_review_get(wh_store *s, const char *event_id, wh_review_item *it)
 {
     memset(it, 0, sizeof(*it));
-    unsigned pi = pool_take(s);
+    unsigned pi = wh_store_pool_take(s);
     sqlite3 *db = s->pool[pi].db;
     sqlite3_stmt *st;
     wh_status ret = WH_EIO;
@@ -243,7 +243,7 @@ wh_status wh_store_review_get(wh_store *s, const char *event_id, wh_review_item 
         sqlite3_finalize(st);
     }
     wh_chain_sql_exec(db, "COMMIT");
-    pool_give(s, pi);
+    wh_store_pool_give(s, pi);
     if (ret == WH_ECORRUPT)
         wh_store_set_damaged(s, "review item %s is not bound to the audit trail: %s", event_id,
                              why);

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const wh_rec_kind_names[WH_REC__COUNT] = {"decision", "review", "reload", "system",
-                                                      "checkpoint"};
+const char *const wh_rec_kind_names[WH_REC__COUNT] = {"decision", "review",     "reload",
+                                                      "system",   "checkpoint", "action"};
 
 /* ---- record batches ---- */
 

@@ -55,7 +55,20 @@ static const char schema[] =
     "  id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, line TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS quota("
     "  key TEXT NOT NULL, period INTEGER NOT NULL, window_ms INTEGER NOT NULL,"
-    "  used INTEGER NOT NULL, PRIMARY KEY(key, period));";
+    "  used INTEGER NOT NULL, PRIMARY KEY(key, period));"
+    /* The action outbox (store.h): one row per operation, inserted by the transaction of the
+     * audit row that causes it. due_at is set while it is to be carried out (pending, retry)
+     * and NULL once final, so the workers' scan and the counts use small partial indexes
+     * however many operations are done. */
+    "CREATE TABLE IF NOT EXISTS outbox("
+    "  id TEXT PRIMARY KEY, kind TEXT NOT NULL, platform TEXT NOT NULL, channel TEXT,"
+    "  user_id TEXT, user_name TEXT, event_id TEXT, msg_id TEXT, message TEXT, reason TEXT,"
+    "  rule TEXT, mode TEXT, payload TEXT, duration_s INTEGER,"
+    "  status TEXT NOT NULL DEFAULT 'pending', detail TEXT, attempts INTEGER NOT NULL DEFAULT 0,"
+    "  due_at INTEGER, created_ms INTEGER, updated_ms INTEGER,"
+    "  seq INTEGER);" /* the audit row that caused it */
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox(platform, due_at) WHERE due_at IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS outbox_dead ON outbox(platform) WHERE status = 'dead';";
 
 static bool prepare(wh_store *s)
 {
@@ -78,7 +91,19 @@ static bool prepare(wh_store *s)
                               "excluded.window_ms, used = excluded.used",
                               -1, SQLITE_PREPARE_PERSISTENT, &s->put_quota, NULL) == SQLITE_OK &&
            sqlite3_prepare_v3(s->db, "INSERT INTO signed_checkpoint(seq, line) VALUES(?,?)", -1,
-                              SQLITE_PREPARE_PERSISTENT, &s->ins_signed, NULL) == SQLITE_OK;
+                              SQLITE_PREPARE_PERSISTENT, &s->ins_signed, NULL) == SQLITE_OK &&
+           sqlite3_prepare_v3(
+               s->db,
+               "INSERT OR IGNORE INTO outbox(id, kind, platform, channel, user_id, "
+               "user_name, event_id, msg_id, message, reason, rule, mode, payload, "
+               "duration_s, created_ms, updated_ms, due_at, seq) VALUES(?1, ?2, ?3, "
+               "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?15, ?16)",
+               -1, SQLITE_PREPARE_PERSISTENT, &s->ins_op, NULL) == SQLITE_OK &&
+           sqlite3_prepare_v3(s->db,
+                              "UPDATE outbox SET status = ?1, attempts = ?2, due_at = ?3, detail "
+                              "= ?4, updated_ms = ?5 WHERE id = ?6 AND (?7 = 0 OR status IN "
+                              "('dead', 'unsupported'))",
+                              -1, SQLITE_PREPARE_PERSISTENT, &s->upd_op, NULL) == SQLITE_OK;
 }
 
 /* A file beside the data folder for "auto" (DIR-suffix), none for "none" or NULL. */
@@ -334,6 +359,8 @@ static void store_free_common(wh_store *s)
     sqlite3_finalize(s->ins_review);
     sqlite3_finalize(s->upd_review);
     sqlite3_finalize(s->put_quota);
+    sqlite3_finalize(s->ins_op);
+    sqlite3_finalize(s->upd_op);
     if (s->db) sqlite3_close(s->db);
     EVP_MD_CTX_free(s->md);
     wh_buf_free(&s->held_body);
@@ -368,6 +395,8 @@ void wh_store_close(wh_store *s)
     sqlite3_finalize(s->upd_review), s->upd_review = NULL;
     sqlite3_finalize(s->put_quota), s->put_quota = NULL;
     sqlite3_finalize(s->ins_signed), s->ins_signed = NULL;
+    sqlite3_finalize(s->ins_op), s->ins_op = NULL;
+    sqlite3_finalize(s->upd_op), s->upd_op = NULL;
     wh_chain_sql_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)");
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->rd_lock);

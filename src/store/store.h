@@ -30,6 +30,7 @@ typedef enum {
     WH_REC_RELOAD,       /* the rules changed */
     WH_REC_SYSTEM,       /* start, stop */
     WH_REC_CHECKPOINT,   /* retention deleted the rows before this one's "deleted_before" */
+    WH_REC_ACTION,       /* an outbox operation's outcome (done, retry, dead, ...) or request */
     WH_REC__COUNT
 } wh_rec_kind;
 extern const char *const wh_rec_kind_names[WH_REC__COUNT];
@@ -47,6 +48,8 @@ typedef enum {
     WH_RF_EVENT,     /* holds: the event as received */
     WH_RF_MODERATOR, /* reviews */
     WH_RF_NOTE,      /* reviews */
+    WH_RF_OPS,       /* any record: outbox operations it causes (wh_op_encode), inserted with it */
+    WH_RF_OUTCOME,   /* actions: the operation's new state (wh_outcome_encode), set with it */
     WH_RF__COUNT
 } wh_rec_field;
 
@@ -178,6 +181,95 @@ typedef struct {
  * or altered outside the daemon, which must not be approved or denied. */
 wh_status wh_store_review_get(wh_store *s, const char *event_id, wh_review_item *it);
 void wh_review_item_free(wh_review_item *it);
+
+/* ---- the action outbox's table (outbox.c here; the outbox itself is src/serve/outbox.c) ----
+ * An operation travels with the record that causes it (a decision, a review verdict, an
+ * action's outcome) in its WH_RF_OPS field and is inserted (INSERT OR IGNORE on its id) by the
+ * transaction that writes that record's audit row: it exists exactly when its cause is
+ * durable. An ACTION record's WH_RF_OUTCOME updates its operation's row in its own row's
+ * transaction. Status: pending (due, never tried), retry (due at due_at), done, dead,
+ * unsupported. "in_flight" is never written: an operation being carried out is still due in
+ * the database, so after a crash it is carried out again (at least once). */
+typedef enum {
+    WH_OC_ID = 0, /* 32 hex digits */
+    WH_OC_KIND,   /* wh_op_kind_names */
+    WH_OC_PLATFORM,
+    WH_OC_CHANNEL,
+    WH_OC_USER_ID,
+    WH_OC_USER_NAME,
+    WH_OC_EVENT_ID,
+    WH_OC_MSG_ID,
+    WH_OC_MESSAGE,
+    WH_OC_REASON,
+    WH_OC_RULE,
+    WH_OC_MODE,
+    WH_OC_PAYLOAD,
+    WH_OC__STR
+} wh_op_col;
+extern const char *const wh_op_col_names[WH_OC__STR];
+
+/* One operation's columns (absent strings: NULL or length 0; stored as ""). */
+typedef struct {
+    const char *s[WH_OC__STR];
+    uint32_t n[WH_OC__STR];
+    uint32_t duration_s;
+} wh_op_row;
+
+/* Appends op to an encoded list (each string as its length, 4 bytes, then its bytes). */
+void wh_op_encode(wh_buf *b, const wh_op_row *op);
+/* The next op of an encoded list at *pos into op (pointing into p); false at the end or on a
+ * truncated list. */
+bool wh_op_decode(const char *p, size_t n, size_t *pos, wh_op_row *op);
+
+/* An operation's new state: status (see above), attempts so far, due_at (when it is due
+ * next; -1 for none), detail (what happened). only_if_final: only when the row is dead or
+ * unsupported (a retry requested through the API). */
+typedef struct {
+    const char *id, *status, *detail; /* NUL-terminated to encode; with their lengths decoded */
+    uint32_t id_n, status_n, detail_n;
+    uint32_t attempts;
+    int64_t due_at;
+    bool only_if_final;
+} wh_outcome_row;
+void wh_outcome_encode(wh_buf *b, const wh_outcome_row *o);
+bool wh_outcome_decode(const char *p, size_t n, wh_outcome_row *o);
+
+/* Called by the writer after each commit that inserted operations (no lock held). */
+typedef void (*wh_store_ops_fn)(void *ud);
+void wh_store_set_ops_hook(wh_store *s, wh_store_ops_fn fn, void *ud);
+/* Called by the writer inside the transaction that signs a checkpoint: fn appends the
+ * operations the checkpoint causes (webhooks) to ops, encoded; they are inserted with it. */
+typedef void (*wh_store_cp_fn)(void *ud, const char *json, size_t n, wh_buf *ops);
+void wh_store_set_checkpoint_hook(wh_store *s, wh_store_cp_fn fn, void *ud);
+
+/* An operation as read back: the row, its status and attempts. Strings are valid for the
+ * call only. */
+typedef struct {
+    wh_op_row op;
+    const char *status, *detail;
+    uint32_t attempts;
+    int64_t due_at, created_ms, updated_ms;
+} wh_op_state;
+typedef void (*wh_op_state_fn)(void *ud, const wh_op_state *st);
+/* The operations of platform due at now (oldest due first), at most limit; returns how many
+ * were passed to fn, or -1 when the read failed. */
+int wh_store_ops_due(wh_store *s, const char *platform, int64_t now, int limit, wh_op_state_fn fn,
+                     void *ud);
+/* When platform's next operation is due (-1: none). */
+int64_t wh_store_ops_next_due(wh_store *s, const char *platform);
+/* One operation by id: WH_EINVAL when there is none. */
+wh_status wh_store_op_get(wh_store *s, const char *id, wh_op_state_fn fn, void *ud);
+typedef struct {
+    const char *status, *platform, *channel; /* NULL: any */
+    const char *after;                       /* an id: the page after it (NULL: the first) */
+    int limit;
+} wh_op_filter;
+/* The operations that pass f, oldest first, to fn; *count: how many. */
+wh_status wh_store_ops_list(wh_store *s, const wh_op_filter *f, wh_op_state_fn fn, void *ud,
+                            int *count);
+/* Counts of the operations due (status "due": pending or retry) and dead, by platform. */
+typedef void (*wh_op_count_fn)(void *ud, const char *platform, const char *status, int64_t n);
+wh_status wh_store_ops_counts(wh_store *s, wh_op_count_fn fn, void *ud);
 
 /* Restores the persisted quota counters into rl. */
 void wh_store_load_quotas(wh_store *s, wh_ratelimiter *rl);

@@ -8,6 +8,7 @@
  *   wal.c        the WAL: busy waits, disk written ahead, the checkpoint thread, RESTART
  *   check.c      the trail's checks at start and in the background, health
  *   query.c      reads: decisions, the review queue, quota counters
+ *   outbox.c     the action outbox's table: operations in records, their rows, reads
  *
  * chain.c (chain.h) is the chain's definition, shared with `whiply audit verify` (verify.c);
  * sign.c (sign.h) signs checkpoints and publishes them. */
@@ -61,7 +62,12 @@ struct wh_store {
     bool restart_due; /* the WAL passed CKPT_HARD: the writer restarts it after its commit */
 
     /* writer's own */
-    sqlite3_stmt *ins_audit, *ins_review, *upd_review, *put_quota;
+    sqlite3_stmt *ins_audit, *ins_review, *upd_review, *put_quota, *ins_op, *upd_op;
+    uint32_t ops_added;     /* operations inserted or made due by the current transaction */
+    wh_store_ops_fn ops_fn; /* under lock: told after a commit that made operations due */
+    void *ops_ud;
+    wh_store_cp_fn cp_fn; /* under lock: the operations a signed checkpoint causes */
+    void *cp_ud;
     uint8_t head[32]; /* hash of the newest row */
     uint64_t seq;     /* newest row */
     EVP_MD_CTX *md;
@@ -108,6 +114,19 @@ int64_t wh_store_eid_hash(const char *id, size_t n);
  * user_id, action, body. */
 bool wh_store_append_row(wh_store *s, int64_t at_ms, wh_rec_kind kind, const char *const *f6,
                          const uint32_t *l6);
+
+/* ---- query.c ---- */
+
+/* A connection of the point-lookup pool (a free one if any, else one in turn), and back. */
+unsigned wh_store_pool_take(wh_store *s);
+void wh_store_pool_give(wh_store *s, unsigned i);
+
+/* ---- outbox.c (writer thread, inside its transaction) ---- */
+
+/* Inserts the encoded operations of a record (INSERT OR IGNORE), bound to row s->seq. */
+bool wh_store_ops_insert(wh_store *s, const char *p, size_t n, int64_t now);
+/* Applies an encoded outcome to its operation's row. */
+bool wh_store_outcome_apply(wh_store *s, const char *p, size_t n, int64_t now);
 
 /* ---- retention.c ---- */
 

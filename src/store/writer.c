@@ -147,7 +147,30 @@ static bool write_rec(wh_store *s, const wh_rec_batch *b, const wh_rec *r, int64
         if (rc != SQLITE_DONE) return false;
         if (sqlite3_changes(s->db) > 0 && s->st_pending_reviews) s->st_pending_reviews--;
     }
+    /* what the row causes or settles in the outbox, in the same transaction */
+    if (f[WH_RF_OUTCOME] && !wh_store_outcome_apply(s, f[WH_RF_OUTCOME], l[WH_RF_OUTCOME], at_ms))
+        return false;
+    if (f[WH_RF_OPS] && !wh_store_ops_insert(s, f[WH_RF_OPS], l[WH_RF_OPS], at_ms)) return false;
     return true;
+}
+
+/* The operations a signed checkpoint causes (webhooks), inserted in its transaction. */
+static bool checkpoint_ops(wh_store *s, const wh_checkpoint *cp, int64_t now)
+{
+    pthread_mutex_lock(&s->lock);
+    wh_store_cp_fn fn = s->cp_fn;
+    void *ud = s->cp_ud;
+    pthread_mutex_unlock(&s->lock);
+    if (!fn) return true;
+    wh_buf json, ops;
+    wh_buf_init(&json);
+    wh_buf_init(&ops);
+    wh_checkpoint_json(cp, &json);
+    if (!json.oom) fn(ud, json.p, json.len, &ops);
+    bool ok = json.oom || ops.oom || !ops.len || wh_store_ops_insert(s, ops.p, ops.len, now);
+    wh_buf_free(&json);
+    wh_buf_free(&ops);
+    return ok;
 }
 
 /* Quota counters are copied out of the rate limiter first (into records: key in the
@@ -281,6 +304,7 @@ void *wh_store_writer_main(void *arg)
         if (!failed && (cur.n || run_ret || quota_rows.n || sign_due(s, now))) {
             uint64_t t0 = wh_mono_ns();
             uint64_t old_signed = s->signed_seq;
+            s->ops_added = 0;
             bool ok = begin(s);
             for (uint32_t i = 0; ok && i < cur.n; i++)
                 ok = write_rec(s, &cur, &cur.v[i], now);
@@ -298,6 +322,7 @@ void *wh_store_writer_main(void *arg)
                 s->signed_ms = now;
                 s->sign_force = false;
                 if (signed_now) s->signed_seq = s->seq;
+                if (signed_now) ok = checkpoint_ops(s, &cp, now);
             }
             if (ok) ok = wh_chain_sql_exec(s->db, "COMMIT");
             if (!ok) {
@@ -305,6 +330,7 @@ void *wh_store_writer_main(void *arg)
                 wh_chain_sql_exec(s->db, "ROLLBACK");
                 s->signed_seq = old_signed;
                 signed_now = false;
+                s->ops_added = 0;
             } else {
                 s->st_commits++;
                 s->st_commit_ns += wh_mono_ns() - t0;
@@ -325,8 +351,12 @@ void *wh_store_writer_main(void *arg)
         s->st_queued = s->submitted - s->committed;
         wh_store_notice *due = wh_store_take_notices(s);
         bool healthy = !s->error;
+        wh_store_ops_fn ops_fn = s->ops_added ? s->ops_fn : NULL;
+        void *ops_ud = s->ops_ud;
+        s->ops_added = 0;
         pthread_mutex_unlock(&s->lock);
         wh_store_call_notices(due, healthy);
+        if (ops_fn) ops_fn(ops_ud); /* new operations are due: wake the outbox's workers */
         wh_rec_batch_reset(&cur);
         if (stop) break;
         pthread_mutex_lock(&s->lock);

@@ -445,7 +445,7 @@ def bad_platform_configs():
     ts.bad_config("irc-no-channels", "platforms:\n  irc:\n    - {name: n, host: h, nick: w}\n",
                   "'platforms.irc[0]' needs 'channels' (at least one)")
     ts.bad_config("irc-bad-chan", "platforms:\n  irc:\n    - name: n\n      host: h\n      nick: w\n"
-                  "      channels: [test]\n", ".yaml:6:17: error: 'platforms.irc[0].channels': 'test' "
+                  "      channels: [test]\n", ".yaml:6:18: error: 'platforms.irc[0].channels': 'test' "
                   "is not a channel name")
     ts.bad_config("irc-port", "platforms:\n  irc:\n    - {name: n, host: h, nick: w, channels: ['#a'], "
                   "port: 70000}\n", "'platforms.irc[0].port' is 70000; it must be between 1 and 65535")
