@@ -46,6 +46,12 @@ rules:
     when: {rate: {count: 3, per: 10s}}
     action: {timeout: 60s}
     reason: "flood"
+  - id: polite
+    when: {words: [heck]}
+    action: {warn: "Please keep it friendly"}
+  - id: join-burst
+    when: {joins: {count: 5, per: 10s}}
+    channel_action: {mode: followers_only, for: 2s}
 """
 
 
@@ -94,6 +100,7 @@ MotdPhrase = test
 PidFile = {self.dir}/ngircd.pid
 [Limits]
 MaxNickLength = 30
+MaxConnectionsIP = 0
 PingTimeout = 120
 [Options]
 PAM = no
@@ -308,6 +315,23 @@ def wait_decision(d, pred, what, timeout=30, **q):
         time.sleep(0.05)  # polling the API with a deadline: decisions have no push channel
 
 
+def actions(d, **q):
+    st, body, _ = d.json("GET", "/v1/actions?" + urllib.parse.urlencode(q))
+    eq(st, 200, "GET /v1/actions")
+    return body["actions"]
+
+
+def wait_action(d, pred, status, timeout=30):
+    end = time.monotonic() + timeout
+    while True:
+        got = [a for a in actions(d, platform="testnet") if pred(a)]
+        if got and got[0]["status"] == status:
+            return got[0]
+        if time.monotonic() > end:
+            raise AssertionError(f"no {status} action within {timeout} s: {got}")
+        time.sleep(0.05)  # polling the API with a deadline: outcomes have no push channel
+
+
 def metric(d, name):
     st, body, _ = d.req("GET", "/metrics")
     m = re.search(r"^" + re.escape(name) + r"\{network=\"testnet\"\} (\d+)$", body, re.M)
@@ -397,6 +421,14 @@ def acts_on_chat(srv, d, clients):
     alice.send(f"PRIVMSG {CHAN} :you are a badword")
     mod.wait(rf":whiply!\S+ MODE {CHAN} \+b :?\*!\*@127\.0\.0\.1", start=m)
     mod.wait(rf":whiply!\S+ KICK {CHAN} alice :listed word", start=m)
+    # the outbox records each outcome: the ban carried out, and where the message had a
+    # msgid (InspIRCd), the delete that IRC cannot do
+    ban = wait_action(d, lambda a: a["kind"] == "ban" and a["user_name"] == "alice", "done")
+    check(f"MODE {CHAN} +b *!*@127.0.0.1" in ban["detail"], "the ban's detail: " + ban["detail"])
+    if srv.kind == "inspircd":
+        dl = wait_action(d, lambda a: a["kind"] == "delete" and a["user_name"] == "alice",
+                         "unsupported")
+        check("no message deletion" in dl["detail"], "the delete's detail: " + dl["detail"])
     # whiply's own ban is not a moderator's action: no mod_action comes back from it
     eq([x for x in decisions(d, user="alice") if "target" in x], [], "mod_actions about alice")
     mod.send(f"MODE {CHAN} -b *!*@127.0.0.1")  # everyone here is 127.0.0.1
@@ -436,9 +468,35 @@ def acts_on_chat(srv, d, clients):
     mod.wait(rf":whiply!\S+ KICK {CHAN} erin :listed word", start=m)
 
 
+def warns_and_switches_modes(srv, d, clients):
+    """A warn is a NOTICE to the user; a join burst's followers_only is +M (only registered
+    users may speak, on both servers), lifted when its time is up."""
+    mod = Client(srv.port, "mod")
+    clients.append(mod)
+    mod.join()
+    mod.op_self()
+    wait_whiply_op(mod)
+    frank = Client(srv.port, "frank")
+    clients.append(frank)
+    frank.join()
+    m = frank.mark()
+    frank.send(f"PRIVMSG {CHAN} :what the heck")
+    frank.wait(rf":whiply!\S+ NOTICE frank :\[{CHAN}\] Please keep it friendly", start=m)
+    m = mod.mark()
+    for i in range(5):  # with mod and frank, the 6th join in 10 s is over the limit
+        c = Client(srv.port, f"joiner{i}")
+        clients.append(c)
+        c.join()
+    mod.wait(rf":whiply!\S+ MODE {CHAN} :?\+M", start=m)
+    mod.wait(rf":whiply!\S+ MODE {CHAN} :?-M", start=m, timeout=30)
+    a = wait_action(d, lambda a: a["kind"] == "channel_mode", "done")
+    eq(a["mode"], "followers_only", "the channel action's mode")
+
+
 for kind in ("ngircd", "inspircd"):
     server_test(kind)(reads_chat)
     server_test(kind)(acts_on_chat)
+    server_test(kind)(warns_and_switches_modes)
 
 
 def bad_platform_configs():
