@@ -522,54 +522,68 @@ static void hello(wh_irc *c)
 
 /* ---------------------------------------------------------------- events in */
 
+/* One submission: the request with its body and answer lines. The ingest's notice (from the
+ * audit writer) and flush_batch each hold a reference: the notice may come before
+ * wh_ingest_submit returns, or after flush_batch is done with the answers. */
+typedef struct {
+    wh_ingest_req r; /* first: the notice gets &r */
+    wh_buf body, out;
+    atomic_int refs;
+} submission;
+
+static void sub_release(submission *sb)
+{
+    if (atomic_fetch_sub(&sb->refs, 1) != 1) return;
+    wh_buf_free(&sb->body);
+    wh_buf_free(&sb->out);
+    free(sb);
+}
+
 static void submit_done(wh_ingest_req *r, bool durable)
 {
-    (void)durable; /* not durable: the outbox has nothing of it; the events are lost to it */
-    wh_buf *bufs = (wh_buf *)(r + 1);
-    wh_buf_free(&bufs[0]);
-    wh_buf_free(&bufs[1]);
-    free(r);
+    (void)durable; /* not durable: the decisions are not acted on (the outbox has none) */
+    sub_release((submission *)r);
 }
 
 /* Submits the events read so far; false when the ingest pushed back (they stay). */
 static bool flush_batch(wh_irc *c)
 {
     if (!c->nbatch) return true;
-    wh_ingest_req *r = calloc(1, sizeof(*r) + 2 * sizeof(wh_buf));
-    if (!r) return false;
-    wh_buf *bufs = (wh_buf *)(r + 1);
-    bufs[0] = c->batch; /* ownership moves to the request */
-    wh_buf_init(&bufs[1]);
-    r->body = bufs[0].p;
-    r->len = bufs[0].len;
-    r->out = &bufs[1];
-    r->done = submit_done;
-    wh_status st = wh_ingest_submit(c->svc, r);
+    submission *sb = calloc(1, sizeof(*sb));
+    if (!sb) return false;
+    sb->body = c->batch; /* ownership moves to the submission */
+    wh_buf_init(&sb->out);
+    atomic_init(&sb->refs, 2);
+    sb->r.body = sb->body.p;
+    sb->r.len = sb->body.len;
+    sb->r.out = &sb->out;
+    sb->r.done = submit_done;
+    wh_status st = wh_ingest_submit(c->svc, &sb->r);
     if (st == WH_EBUSY) {
-        c->batch = bufs[0];
-        free(r);
+        c->batch = sb->body;
+        wh_buf_free(&sb->out);
+        free(sb);
         atomic_fetch_add(&c->n_busy, 1);
         c->busy_until_ns = wh_mono_ns() + BUSY_RETRY_MS * 1000000ULL;
         return false;
     }
-    if (st != WH_OK) {
+    if (st != WH_OK) { /* no notice comes */
         fprintf(stderr, "whiply: irc %s: %u events not decided: %s\n", c->cfg.name, c->nbatch,
                 wh_status_str(st));
-        wh_buf_free(&bufs[0]);
-        wh_buf_free(&bufs[1]);
-        free(r);
+        atomic_store(&sb->refs, 1);
     } else {
-        atomic_fetch_add(&c->n_events, r->nlines - r->nerrors);
-        if (r->nerrors) { /* an event this adapter made that is not one: say which */
-            atomic_fetch_add(&c->n_bad, r->nerrors);
-            const char *e = strstr(wh_buf_cstr(&bufs[1]), "\"error\"");
+        atomic_fetch_add(&c->n_events, sb->r.nlines - sb->r.nerrors);
+        if (sb->r.nerrors) { /* an event this adapter made that is not one: say which */
+            atomic_fetch_add(&c->n_bad, sb->r.nerrors);
+            const char *e = strstr(wh_buf_cstr(&sb->out), "\"error\"");
             const char *bol = e ? e : "";
-            while (e && bol > bufs[1].p && bol[-1] != '\n')
+            while (e && bol > sb->out.p && bol[-1] != '\n')
                 bol--;
             fprintf(stderr, "whiply: irc %s: %u events refused, the first: %.*s\n", c->cfg.name,
-                    r->nerrors, (int)strcspn(bol, "\n"), bol);
+                    sb->r.nerrors, (int)strcspn(bol, "\n"), bol);
         }
     }
+    sub_release(sb);
     wh_buf_init(&c->batch);
     c->nbatch = 0;
     return st == WH_OK;
