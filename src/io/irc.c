@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -33,6 +34,11 @@ enum { PRIO_NOW = 0, PRIO_ACTION, PRIO_NORMAL, NPRIO }; /* PONG/registration, ac
 #define CONNECT_TIMEOUT_MS 10000 /* TCP connect and TLS handshake, each */
 #define REGISTER_TIMEOUT_MS 60000
 #define BUSY_RETRY_MS 50 /* the ingest pushed back: read again after this */
+#define SEEN_SLOTS 4096  /* read times of recent events, for the seen -> sent histogram */
+
+/* The seen -> sent histogram's bucket bounds (ms): fine where the goal (50 ms) is. */
+static const double lat_bounds_ms[] = {0.25, 0.5, 1,  2,   3,   5,   7.5, 10,  15,   20,  30,
+                                       40,   50,  75, 100, 150, 200, 300, 500, 1000, 5000};
 
 typedef struct send_wait {
     uint32_t pending; /* lines queued or in the write buffer */
@@ -107,13 +113,23 @@ struct wh_irc {
     uint64_t counter;
     uint64_t last_rx_ns, ping_sent_ns, connected_ns, join_ns;
     bool caps_done, sasl_ok, is_oper;
+    bool ngircd_f;  /* 004: ngIRCd with user mode F (relaxed flood protection, for operators) */
     wh_buf caps_ls; /* CAP LS may come in several lines */
     wh_buf batch;   /* event lines read and not yet submitted */
     uint32_t nbatch;
     uint64_t busy_until_ns;
+    uint64_t read_ns; /* when the bytes being parsed were read */
     uint64_t rng;
 
     _Atomic uint64_t n_connects, n_in, n_out, n_events, n_bad, n_busy, n_actions, n_dropped;
+
+    /* seen -> sent: when each recent event's line was read (by a hash of its id, under mu),
+     * and a histogram of the time to the action's last line written */
+    struct {
+        uint64_t key, ns;
+    } seen[SEEN_SLOTS];
+    _Atomic uint64_t lat_le[WH_ARRAY_LEN(lat_bounds_ms) + 1];
+    _Atomic uint64_t lat_sum_us;
 };
 
 /* ---------------------------------------------------------------- small helpers */
@@ -181,7 +197,7 @@ static void wake(wh_irc *c)
 
 /* ---------------------------------------------------------------- users */
 
-static uint64_t nick_hash(const char *nick, size_t n)
+static uint64_t fold_hash(const char *nick, size_t n)
 {
     uint64_t h = 1469598103934665603ULL;
     for (size_t i = 0; i < n; i++)
@@ -193,7 +209,7 @@ static uint64_t nick_hash(const char *nick, size_t n)
 static user_t *user_get(wh_irc *c, wh_str nick, bool create)
 {
     if (!nick.n || nick.n >= sizeof(c->users[0].nick)) return NULL;
-    uint64_t h = nick_hash(nick.p, nick.n);
+    uint64_t h = fold_hash(nick.p, nick.n);
     user_t *stalest = NULL;
     for (uint32_t k = 0; k < USER_PROBES; k++) {
         user_t *u = &c->users[(h + k) % USERS];
@@ -498,7 +514,7 @@ static void disconnect(wh_irc *c, const char *why)
 /* Registration: CAP LS 302 first so that the capabilities are settled before 001. */
 static void hello(wh_irc *c)
 {
-    c->caps_done = c->sasl_ok = c->is_oper = false;
+    c->caps_done = c->sasl_ok = c->is_oper = c->ngircd_f = false;
     c->caps_ls.len = 0;
     c->tokens = (double)c->cfg.flood_burst;
     c->refill_ns = wh_mono_ns();
@@ -610,6 +626,9 @@ static void event_head(wh_irc *c, const wh_irc_msg *m, const char *type, wh_str 
         n = snprintf(tmp, sizeof(tmp), "irc-%s-%lld-%llu", c->cfg.name, (long long)*ts,
                      (unsigned long long)++c->counter);
     wh_buf_json_str(b, tmp, (size_t)n);
+    uint64_t key = fold_hash(tmp, (size_t)n) | 1; /* (under mu, as the executor reads it) */
+    c->seen[key % SEEN_SLOTS].key = key;
+    c->seen[key % SEEN_SLOTS].ns = c->read_ns;
     wh_buf_printf(b, ",\"type\":\"%s\",\"platform\":", type);
     wh_buf_json_str(b, c->cfg.name, strlen(c->cfg.name));
     wh_buf_puts(b, ",\"channel\":");
@@ -1113,9 +1132,15 @@ static void on_line(wh_irc *c, const char *line, size_t n)
     } else if (wh_irc_is(&m, "381")) { /* RPL_YOUREOPER */
         c->is_oper = true;
         fprintf(stderr, "whiply: irc %s: IRC operator as %s\n", c->cfg.name, c->cfg.oper_name);
+        /* ngIRCd reads 3 commands a second from a user without +F: whiply's actions would
+         * queue behind that */
+        if (c->ngircd_f) sendf(c, PRIO_NOW, "MODE %s +F", c->nick);
         op_self(c);
     } else if (wh_irc_is(&m, "366")) { /* end of NAMES: whiply's status there is known */
         op_self(c);
+    } else if (wh_irc_is(&m, "004") && m.nparams >= 4) {
+        c->ngircd_f = m.params[2].n >= 6 && !strncasecmp(m.params[2].p, "ngircd", 6) &&
+                      memchr(m.params[3].p, 'F', m.params[3].n);
     } else if (wh_irc_is(&m, "005")) {
         on_isupport(c, &m);
     } else if (wh_irc_is(&m, "353")) {
@@ -1306,7 +1331,7 @@ static void session(wh_irc *c)
                 }
                 if (r == 0) break;
                 c->rlen += (size_t)r;
-                c->last_rx_ns = now;
+                c->last_rx_ns = c->read_ns = wh_mono_ns();
                 read_lines(c);
                 if (c->fd < 0) {
                     flush_batch(c);
@@ -1317,6 +1342,7 @@ static void session(wh_irc *c)
             flush_batch(c);
         }
         /* keepalive: a PING after ping of silence, and the connection is dead after twice */
+        now = wh_mono_ns(); /* after the reads, which move last_rx_ns */
         uint64_t idle = now - c->last_rx_ns, ping_ns = (uint64_t)c->cfg.ping_ms * 1000000;
         if (idle > 2 * ping_ns) {
             disconnect(c, "no answer to PING");
@@ -1572,7 +1598,20 @@ void wh_irc_execute(void *ud, const wh_op *op, wh_op_result *res)
             if (c->wb_waits[i] == &w) c->wb_waits[i--] = c->wb_waits[--c->nwb];
     }
     bool ok = !w.pending && !w.lost;
+    uint64_t key = fold_hash(op->event_id, strlen(op->event_id)) | 1, seen = 0;
+    if (ok && c->seen[key % SEEN_SLOTS].key == key) seen = c->seen[key % SEEN_SLOTS].ns;
     pthread_mutex_unlock(&c->mu);
+    if (seen) { /* the first action of the event, written: the time it took since its line */
+        double ms = (double)(wh_mono_ns() - seen) / 1e6;
+        size_t k = 0;
+        while (k < WH_ARRAY_LEN(lat_bounds_ms) && ms > lat_bounds_ms[k])
+            k++;
+        atomic_fetch_add(&c->lat_le[k], 1);
+        atomic_fetch_add(&c->lat_sum_us, (uint64_t)(ms * 1000));
+        pthread_mutex_lock(&c->mu);
+        if (c->seen[key % SEEN_SLOTS].key == key) c->seen[key % SEEN_SLOTS].key = 0;
+        pthread_mutex_unlock(&c->mu);
+    }
     if (!ok)
         return result(res, WH_OPR_RETRY, "not sent: %s",
                       w.lost ? "the connection dropped" : "the flood budget held it");
@@ -1768,6 +1807,27 @@ void wh_irc_metrics(wh_irc *const *cs, uint32_t n, wh_buf *b)
             wh_buf_printf(b, "whiply_irc_%s_total{network=\"%s\"} %llu\n", rows[r].name,
                           cs[i]->cfg.name,
                           (unsigned long long)*(uint64_t *)((char *)&st[i] + rows[r].off));
+    }
+    wh_buf_puts(b, "# HELP whiply_irc_action_seconds From reading an event's line to writing "
+                   "the last line of its first action.\n"
+                   "# TYPE whiply_irc_action_seconds histogram\n");
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t cum = 0;
+        for (size_t k = 0; k <= WH_ARRAY_LEN(lat_bounds_ms); k++) {
+            cum += atomic_load(&cs[i]->lat_le[k]);
+            if (k < WH_ARRAY_LEN(lat_bounds_ms))
+                wh_buf_printf(b,
+                              "whiply_irc_action_seconds_bucket{network=\"%s\",le=\"%g\"} %llu\n",
+                              cs[i]->cfg.name, lat_bounds_ms[k] / 1000, (unsigned long long)cum);
+            else
+                wh_buf_printf(b,
+                              "whiply_irc_action_seconds_bucket{network=\"%s\",le=\"+Inf\"} %llu\n",
+                              cs[i]->cfg.name, (unsigned long long)cum);
+        }
+        wh_buf_printf(b, "whiply_irc_action_seconds_sum{network=\"%s\"} %.6f\n", cs[i]->cfg.name,
+                      (double)atomic_load(&cs[i]->lat_sum_us) / 1e6);
+        wh_buf_printf(b, "whiply_irc_action_seconds_count{network=\"%s\"} %llu\n", cs[i]->cfg.name,
+                      (unsigned long long)cum);
     }
     free(st);
 }
