@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -470,8 +471,16 @@ static bool tls_handshake(wh_irc *c, char *why, size_t whyn)
     c->ssl = SSL_new(c->ctx);
     if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) goto fail;
     SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    SSL_set_tlsext_host_name(c->ssl, c->cfg.host);
-    if (c->cfg.tls_verify && !SSL_set1_host(c->ssl, c->cfg.host)) goto fail;
+    /* the name to check: an address literal is matched against the certificate's IP
+     * addresses (and is not sent as SNI), a host name against its DNS names */
+    unsigned char ip[16];
+    bool literal =
+        inet_pton(AF_INET, c->cfg.host, ip) == 1 || inet_pton(AF_INET6, c->cfg.host, ip) == 1;
+    if (!literal) SSL_set_tlsext_host_name(c->ssl, c->cfg.host);
+    if (c->cfg.tls_verify &&
+        !(literal ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->cfg.host)
+                  : SSL_set1_host(c->ssl, c->cfg.host)))
+        goto fail;
     for (;;) {
         int r = SSL_connect(c->ssl);
         if (r == 1) return true;

@@ -80,12 +80,19 @@ def wait_port(port, proc, timeout=30):
 class IrcServer:
     """ngIRCd or InspIRCd in the foreground on a free loopback port; restartable on it."""
 
-    def __init__(self, kind, name):
+    def __init__(self, kind, name, tls=False):
         self.kind = kind
         self.dir = os.path.join(ts.TMP, name + "-" + kind)
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
+        self.tls_port = free_port() if tls else None
         self.proc = None
+        if tls:  # a self-signed certificate for 127.0.0.1, made with the openssl command
+            self.cert = os.path.join(self.dir, "cert.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                            "-subj", "/CN=whiply test", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", os.path.join(self.dir, "key.pem"), "-out", self.cert],
+                           check=True, capture_output=True)
         self.conf = os.path.join(self.dir, kind + ".conf")
         with open(self.conf, "w") as f:
             f.write(self.ngircd_conf() if kind == "ngircd" else self.inspircd_conf())
@@ -141,7 +148,11 @@ Password = {OPER_PASS}
 <module name="services_account">
 <module name="muteban">
 <module name="override">
-"""
+""" + (f"""<module name="ssl_gnutls">
+<sslprofile name="tls" provider="gnutls" certfile="{self.dir}/cert.pem" keyfile="{self.dir}/key.pem"
+  dhfile="" hash="sha256" requestclientcert="no">
+<bind address="127.0.0.1" port="{self.tls_port}" type="clients" sslprofile="tls">
+""" if self.tls_port else "")
 
     def start(self):
         if self.kind == "ngircd":
@@ -502,6 +513,57 @@ for kind in ("ngircd", "inspircd"):
     server_test(kind)(reads_chat)
     server_test(kind)(acts_on_chat)
     server_test(kind)(warns_and_switches_modes)
+
+
+def tls_with_a_checked_certificate():
+    """TLS to InspIRCd (GnuTLS): with the server's certificate as ca_file whiply connects,
+    joins and reads chat; a network that trusts only the system's CAs refuses the
+    self-signed certificate and says why."""
+    srv = IrcServer("inspircd", "tls", tls=True).start()
+    wait_port(srv.tls_port, srv.proc)
+    d = None
+    clients = []
+    try:
+        d = ts.Daemon("tls-inspircd", extra=f"""platforms:
+  irc:
+    - name: testnet
+      host: 127.0.0.1
+      port: {srv.tls_port}
+      tls: true
+      ca_file: {srv.cert}
+      nick: whiply
+      channels: ["{CHAN}"]
+    - name: untrusted
+      host: 127.0.0.1
+      port: {srv.tls_port}
+      tls: true
+      nick: whiply2
+      channels: ["{CHAN}"]
+      reconnect: {{min: 5s, max: 5s}}
+""")
+        d.start()
+        check(d.wait_line(r"irc testnet: connected to 127\.0\.0\.1:\d+ \(TLS\)", 30), d.log())
+        check(d.wait_line(r"irc testnet: joined #test", 30), d.log())
+        check(d.wait_line(r"irc untrusted: TLS with 127\.0\.0\.1 failed: self-signed certificate", 30),
+              "the untrusted network's refusal: " + d.log())
+        check(not d.wait_line(r"irc untrusted: joined", 0.1), "a refused certificate was used")
+        u = Client(srv.port, "ursula")
+        clients.append(u)
+        u.join()
+        u.send(f"PRIVMSG {CHAN} :over TLS")
+        end = time.monotonic() + 30
+        while not decisions(d, user="ursula"):
+            check(time.monotonic() < end, "no decision for a message read over TLS")
+            time.sleep(0.05)  # polling the API with a deadline
+    finally:
+        for c in clients:
+            c.close()
+        if d and d.proc:
+            d.stop(signal.SIGKILL, 10)
+        srv.stop()
+
+
+TESTS.append(tls_with_a_checked_certificate)
 
 
 def bad_platform_configs():
