@@ -1,8 +1,10 @@
-/* fuzz_config.c - YAML text -> wh_config_load_mem (the daemon's whiply.yaml).
+/* fuzz_config.c - YAML text -> wh_config_load_mem (the daemon's whiply.yaml), its `webhooks:`
+ * and `alerts:` lists (config_hooks.c) included.
  *
  * Checks: the config loads exactly when there are no diagnostics; a loaded config has every
- * option inside its documented bounds and every token a scope; everything is freed on every
- * path (LeakSanitizer). */
+ * option inside its documented bounds, every token a scope, every webhook a name, an http(s)
+ * URL, events and a key of at least 16 bytes, every alert a name, a URL and events;
+ * everything is freed on every path (LeakSanitizer). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(c.limits.json_depth >= 2 && c.limits.json_depth <= 32);
         for (uint32_t i = 0; i < c.ntokens; i++)
             CHECK(c.tokens[i].scopes != 0 && c.tokens[i].name[0]);
+        CHECK(c.outbox.base_ms <= c.outbox.cap_ms && c.outbox.attempts >= 1);
+        for (uint32_t i = 0; i < c.nwebhooks; i++) {
+            const wh_webhook_cfg *w = &c.webhooks[i];
+            CHECK(w->name && w->url && !strncmp(w->url, "http", 4) && w->events);
+            CHECK(w->secret_n >= 16 && w->secret_n <= sizeof(w->secret));
+        }
+        for (uint32_t i = 0; i < c.nalerts; i++)
+            CHECK(c.alerts[i].name && c.alerts[i].url && c.alerts[i].events);
     } else {
         CHECK(d.n > 0 || st == WH_ENOMEM);
         for (uint32_t i = 0; i < d.n; i++)

@@ -56,6 +56,7 @@ out=$(TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/t
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_http_hardening.py "$WHIPLY" busy 2>&1;
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_service_hardening.py "$WHIPLY" a_verdict_waits 2>&1;
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_audit_trail.py "$WHIPLY" witness 2>&1;
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_outbox.py "$WHIPLY" 2>&1;
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_audit_trail.py "$WHIPLY" background 2>&1;
       # the bus: partition threads, the coordinator, fencing, state snapshots and replays,
       # HTTP events published from the event loops

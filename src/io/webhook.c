@@ -70,30 +70,45 @@ static void post(CURL *h, const char *url, struct curl_slist *headers, const cha
              res->retry_after_ms ? " (Retry-After)" : "");
 }
 
+/* An executor of either kind: its configuration and its connection. */
+typedef struct {
+    const void *c;
+    CURL *h;
+} poster;
+
+static poster *poster_new(const void *c)
+{
+    poster *p = calloc(1, sizeof(*p));
+    if (!p) return NULL;
+    p->c = c;
+    if (!(p->h = handle_new())) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void poster_free(poster *p)
+{
+    if (!p) return;
+    curl_easy_cleanup(p->h);
+    free(p);
+}
+
 /* ---- webhooks ---- */
 
 struct wh_webhook {
-    const wh_webhook_cfg *c;
-    CURL *h;
+    poster p;
 };
 
 wh_webhook *wh_webhook_new(const wh_webhook_cfg *c)
 {
-    wh_webhook *w = calloc(1, sizeof(*w));
-    if (!w) return NULL;
-    w->c = c;
-    if (!(w->h = handle_new())) {
-        free(w);
-        return NULL;
-    }
-    return w;
+    return (wh_webhook *)poster_new(c);
 }
 
 void wh_webhook_free(wh_webhook *w)
 {
-    if (!w) return;
-    curl_easy_cleanup(w->h);
-    free(w);
+    poster_free((poster *)w);
 }
 
 static void b64(const uint8_t *p, size_t n, char *out, size_t outn)
@@ -133,11 +148,12 @@ void wh_webhook_sign(const uint8_t *key, size_t kn, const char *id, int64_t ts, 
 
 void wh_webhook_exec(void *ud, const wh_op *op, wh_op_result *res)
 {
-    wh_webhook *w = ud;
+    const poster *w = ud;
+    const wh_webhook_cfg *c = w->c;
     int64_t ts = wh_now_ms() / 1000;
     size_t n = strlen(op->payload);
     char sig[100], h_id[80], h_ts[64], h_sig[128];
-    wh_webhook_sign(w->c->secret, w->c->secret_n, op->id, ts, op->payload, n, sig, sizeof(sig));
+    wh_webhook_sign(c->secret, c->secret_n, op->id, ts, op->payload, n, sig, sizeof(sig));
     snprintf(h_id, sizeof(h_id), "webhook-id: %s", op->id);
     snprintf(h_ts, sizeof(h_ts), "webhook-timestamp: %lld", (long long)ts);
     snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s", sig);
@@ -150,34 +166,24 @@ void wh_webhook_exec(void *ud, const wh_op *op, wh_op_result *res)
         snprintf(res->detail, sizeof(res->detail), "out of memory");
         return;
     }
-    post(w->h, w->c->url, h, op->payload, n, w->c->timeout_ms, res);
+    post(w->h, c->url, h, op->payload, n, c->timeout_ms, res);
     curl_slist_free_all(h);
 }
 
 /* ---- alerts ---- */
 
 struct wh_alerter {
-    const wh_alert_cfg *c;
-    CURL *h;
+    poster p;
 };
 
 wh_alerter *wh_alert_new(const wh_alert_cfg *c)
 {
-    wh_alerter *a = calloc(1, sizeof(*a));
-    if (!a) return NULL;
-    a->c = c;
-    if (!(a->h = handle_new())) {
-        free(a);
-        return NULL;
-    }
-    return a;
+    return (wh_alerter *)poster_new(c);
 }
 
 void wh_alert_free(wh_alerter *a)
 {
-    if (!a) return;
-    curl_easy_cleanup(a->h);
-    free(a);
+    poster_free((poster *)a);
 }
 
 /* The default line of an item, per format. */
@@ -370,16 +376,17 @@ void wh_alert_render(const wh_alert_cfg *c, const wh_op *const *ops, uint32_t n,
 
 void wh_alert_exec(void *ud, const wh_op *const *ops, uint32_t n, wh_op_result *res)
 {
-    wh_alerter *a = ud;
+    const poster *a = ud;
+    const wh_alert_cfg *c = a->c;
     wh_buf body;
     wh_buf_init(&body);
-    wh_alert_render(a->c, ops, n, &body);
+    wh_alert_render(c, ops, n, &body);
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     if (!h || body.oom) {
         res->code = WH_OPR_RETRY;
         snprintf(res->detail, sizeof(res->detail), "out of memory");
     } else {
-        post(a->h, a->c->url, h, body.p, body.len, a->c->timeout_ms, res);
+        post(a->h, c->url, h, body.p, body.len, c->timeout_ms, res);
     }
     curl_slist_free_all(h);
     wh_buf_free(&body);

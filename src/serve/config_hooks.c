@@ -127,21 +127,28 @@ static void parse_list(hctx *L, struct fy_node *v, const char *key, wh_cfg_list 
 
 static void parse_events(hctx *L, struct fy_node *v, unsigned *bits)
 {
-    wh_cfg_list l = {0};
-    parse_list(L, v, "events", &l);
     const char *const *names = L->alerts ? alert_events : hook_events;
     *bits = 0;
-    for (uint32_t i = 0; i < l.n; i++) {
+    if (!v || fy_node_get_type(v) != FYNT_SEQUENCE) {
+        HERR(L->d, L->file, v, "'events' must be a list (%s, %s, %s, %s)", names[0], names[1],
+             names[2], names[3]);
+        return;
+    }
+    void *it = NULL;
+    struct fy_node *item;
+    while ((item = fy_node_sequence_iterate(v, &it))) {
+        const char *s;
+        size_t n;
+        if (!scalar(L, item, "events", &s, &n)) continue;
         int k = 0;
-        while (k < 4 && strcmp(names[k], l.v[i]))
+        while (k < 4 && !(strlen(names[k]) == n && !memcmp(names[k], s, n)))
             k++;
         if (k == 4)
-            HERR(L->d, L->file, v, "unknown event '%s' (%s, %s, %s, %s)", l.v[i], names[0],
+            HERR(L->d, L->file, item, "unknown event '%.*s' (%s, %s, %s, %s)", (int)n, s, names[0],
                  names[1], names[2], names[3]);
         else
             *bits |= 1u << k;
     }
-    list_free(&l);
 }
 
 static bool is_url(const char *s, size_t n)
@@ -302,6 +309,7 @@ void wh_config_hooks_parse(wh_config *c, wh_diags *d, const char *file, struct f
         wh_alert_cfg a = {.timeout_ms = 10000, .min_interval_ms = 2000, .window_ms = 3000};
         char *base = alerts ? (char *)&a : (char *)&w;
         uint32_t nd0 = d->n;
+        bool has_url = false, has_events = false, has_secret = false;
         void *it2 = NULL;
         struct fy_node_pair *pr;
         while ((pr = fy_node_mapping_iterate(item, &it2))) {
@@ -319,6 +327,9 @@ void wh_config_hooks_parse(wh_config *c, wh_diags *d, const char *file, struct f
                      ks, what);
                 continue;
             }
+            has_url |= kd->type == K_URL && !strcmp(kd->key, "url");
+            has_events |= kd->type == K_EVENTS;
+            has_secret |= kd->type == K_SECRET;
             set_key(&L, kd, val, base, w.secret, &w.secret_n);
         }
         const char *name = alerts ? a.name : w.name;
@@ -330,11 +341,11 @@ void wh_config_hooks_parse(wh_config *c, wh_diags *d, const char *file, struct f
         for (uint32_t i = 0; name && i < (alerts ? c->nalerts : c->nwebhooks); i++)
             if (!strcmp(alerts ? c->alerts[i].name : c->webhooks[i].name, name))
                 HERR(d, file, item, "two items of '%s' are named '%s'", what, name);
-        if (!(alerts ? a.url : w.url)) HERR(d, file, item, "an item of '%s' needs a 'url'", what);
-        if (!(alerts ? a.events : w.events))
+        if (!has_url) HERR(d, file, item, "an item of '%s' needs a 'url'", what);
+        if (!has_events)
             HERR(d, file, item, "an item of '%s' needs 'events' (%s)", what,
                  alerts ? "hold, wave, raid, dead_letter" : "decision, action, review, checkpoint");
-        if (!alerts && !w.secret_n && d->n == nd0)
+        if (!alerts && !has_secret)
             HERR(d, file, item, "a webhook needs a 'secret' (base64, whsec_ accepted)");
         if (d->n != nd0) {
             if (alerts)

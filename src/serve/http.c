@@ -157,6 +157,17 @@ static bool is_ndjson(struct MHD_Connection *c)
 
 /* ---- handlers ---- */
 
+/* A list's `limit` argument (NULL: *lim stays); false when it is not 1 to 1000. */
+static bool limit_arg(const char *limit, int *lim)
+{
+    if (!limit) return true;
+    char *end;
+    long v = strtol(limit, &end, 10);
+    if (*end || v < 1 || v > 1000) return false;
+    *lim = (int)v;
+    return true;
+}
+
 int wh_http_status(wh_status st)
 {
     switch (st) {
@@ -267,13 +278,8 @@ static int h_decisions(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *o
                          "not '%s'",
                          since);
     }
-    if (limit) {
-        char *end;
-        long v = strtol(limit, &end, 10);
-        if (*end || v < 1 || v > 1000)
-            return error(out, 400, "bad_argument", "'limit' must be 1 to 1000, not '%s'", limit);
-        f.limit = (int)v;
-    }
+    if (!limit_arg(limit, &f.limit))
+        return error(out, 400, "bad_argument", "'limit' must be 1 to 1000, not '%s'", limit);
     if (before) {
         char *end;
         long long v = strtoll(before, &end, 10);
@@ -318,13 +324,8 @@ static int h_review_list(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf 
         return error(out, 400, "bad_argument",
                      "'status' must be pending, approved, denied or all, not '%s'", status);
     int lim = 100;
-    if (limit) {
-        char *end;
-        long v = strtol(limit, &end, 10);
-        if (*end || v < 1 || v > 1000)
-            return error(out, 400, "bad_argument", "'limit' must be 1 to 1000, not '%s'", limit);
-        lim = (int)v;
-    }
+    if (!limit_arg(limit, &lim))
+        return error(out, 400, "bad_argument", "'limit' must be 1 to 1000, not '%s'", limit);
     if (wh_store_reviews(wh_service_store(h->svc), strcmp(status, "all") ? status : NULL,
                          arg(c, "after"), lim, out) != WH_OK)
         return error(out, 503, "store_error", "the review queue cannot be read");
@@ -519,13 +520,8 @@ static int h_actions(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out
                       .after = arg(c, "after"),
                       .limit = 100};
     const char *limit = arg(c, "limit");
-    if (limit) {
-        char *end;
-        long v = strtol(limit, &end, 10);
-        if (*end || v < 1 || v > 1000)
-            return error(out, 400, "bad_argument", "'limit' must be 1 to 1000, not '%s'", limit);
-        f.limit = (int)v;
-    }
+    if (!limit_arg(limit, &f.limit))
+        return error(out, 400, "bad_argument", "'limit' must be 1 to 1000, not '%s'", limit);
     bool known = !f.status;
     for (size_t i = 0; f.status && i < WH_ARRAY_LEN(statuses); i++)
         known |= !strcmp(f.status, statuses[i]);

@@ -209,6 +209,31 @@ static bool in_list(const wh_cfg_list *l, const char *s, size_t n)
     return false;
 }
 
+/* A delivery of the outbox's own (kind "webhook" or "alert") to platform "KIND:NAME": its id
+ * from (source, kind, "KIND:NAME/TYPE"), so each webhook or alert gets each source once per
+ * type. */
+static void delivery_op(wh_buf *ops, const char *kind, const char *name, const char *type,
+                        const char *source, size_t sn, const char *channel, const char *rule,
+                        const char *payload, size_t pn)
+{
+    char platform[200], id[33], target[220];
+    snprintf(platform, sizeof(platform), "%s:%s", kind, name);
+    int tn = snprintf(target, sizeof(target), "%s/%s", platform, type);
+    wh_outbox_op_id(source, sn, kind, target, (size_t)tn, id);
+    wh_op_row r = {0};
+    r.s[WH_OC_ID] = id;
+    r.s[WH_OC_KIND] = kind;
+    r.s[WH_OC_PLATFORM] = platform;
+    r.s[WH_OC_CHANNEL] = channel;
+    r.s[WH_OC_EVENT_ID] = source;
+    r.n[WH_OC_EVENT_ID] = (uint32_t)sn;
+    r.s[WH_OC_RULE] = rule;
+    r.s[WH_OC_MODE] = type;
+    r.s[WH_OC_PAYLOAD] = payload;
+    r.n[WH_OC_PAYLOAD] = (uint32_t)pn;
+    wh_op_encode(ops, &r);
+}
+
 /* One webhook delivery per configured webhook that wants `what` (WH_HOOK_*) and whose
  * filters pass: its payload {"type","timestamp","data"} (Standard Webhooks' shape). */
 static void webhook_ops(wh_outbox *o, unsigned what, const char *type, const char *source,
@@ -232,22 +257,8 @@ static void webhook_ops(wh_outbox *o, unsigned what, const char *type, const cha
             wh_buf_append(&pay, data, dn);
             wh_buf_putc(&pay, '}');
         }
-        char platform[200], id[33], target[220];
-        snprintf(platform, sizeof(platform), "webhook:%s", w->name);
-        int tn = snprintf(target, sizeof(target), "%s/%s", platform, type);
-        wh_outbox_op_id(source, sn, "webhook", target, (size_t)tn, id);
-        wh_op_row r = {0};
-        r.s[WH_OC_ID] = id;
-        r.s[WH_OC_KIND] = "webhook";
-        r.s[WH_OC_PLATFORM] = platform;
-        r.s[WH_OC_CHANNEL] = channel;
-        r.s[WH_OC_EVENT_ID] = source;
-        r.n[WH_OC_EVENT_ID] = (uint32_t)sn;
-        r.s[WH_OC_RULE] = rule;
-        r.s[WH_OC_MODE] = type;
-        r.s[WH_OC_PAYLOAD] = pay.p;
-        r.n[WH_OC_PAYLOAD] = (uint32_t)pay.len;
-        if (!pay.oom) wh_op_encode(ops, &r);
+        if (!pay.oom)
+            delivery_op(ops, "webhook", w->name, type, source, sn, channel, rule, pay.p, pay.len);
     }
     wh_buf_free(&pay);
 }
@@ -261,21 +272,7 @@ static void alert_ops(wh_outbox *o, unsigned what, const char *kind, const char 
     for (uint32_t i = 0; i < c->nalerts; i++) {
         const wh_alert_cfg *a = &c->alerts[i];
         if (!(a->events & what) || !in_list(&a->channels, channel, strlen(channel))) continue;
-        char platform[200], id[33], target[220];
-        snprintf(platform, sizeof(platform), "alert:%s", a->name);
-        int tn = snprintf(target, sizeof(target), "%s/%s", platform, kind);
-        wh_outbox_op_id(source, sn, "alert", target, (size_t)tn, id);
-        wh_op_row r = {0};
-        r.s[WH_OC_ID] = id;
-        r.s[WH_OC_KIND] = "alert";
-        r.s[WH_OC_PLATFORM] = platform;
-        r.s[WH_OC_CHANNEL] = channel;
-        r.s[WH_OC_EVENT_ID] = source;
-        r.n[WH_OC_EVENT_ID] = (uint32_t)sn;
-        r.s[WH_OC_MODE] = kind;
-        r.s[WH_OC_PAYLOAD] = item;
-        r.n[WH_OC_PAYLOAD] = (uint32_t)in;
-        wh_op_encode(ops, &r);
+        delivery_op(ops, "alert", a->name, kind, source, sn, channel, "", item, in);
     }
 }
 
@@ -624,6 +621,10 @@ static void *worker_main(void *arg)
     int64_t last_post = 0;
     for (;;) {
         if (worker_wait(x, next_due, true)) break;
+        if (wh_store_error(o->store)) { /* nothing can be recorded: carry nothing out */
+            worker_wait(x, -1, false);
+            break;
+        }
         int64_t now = wh_now_ms();
         op_list_clear(&due);
         int n = wh_store_ops_due(o->store, x->platform, now, o->o.batch, keep_state, &due);

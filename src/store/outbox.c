@@ -125,18 +125,18 @@ bool wh_store_outcome_apply(wh_store *s, const char *p, size_t n, int64_t now)
 
 void wh_store_set_ops_hook(wh_store *s, wh_store_ops_fn fn, void *ud)
 {
-    pthread_mutex_lock(&s->lock);
+    pthread_mutex_lock(&s->hook_lock);
     s->ops_fn = fn;
     s->ops_ud = ud;
-    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&s->hook_lock);
 }
 
 void wh_store_set_checkpoint_hook(wh_store *s, wh_store_cp_fn fn, void *ud)
 {
-    pthread_mutex_lock(&s->lock);
+    pthread_mutex_lock(&s->hook_lock);
     s->cp_fn = fn;
     s->cp_ud = ud;
-    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&s->hook_lock);
 }
 
 /* ---- reads (a connection of the point-lookup pool: short statements) ---- */

@@ -241,6 +241,7 @@ WH_NOIPA static wh_store *store_open_buf(const char *dir, const wh_store_opts *o
     s->o = *o;
     s->health_state = "checking";
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->hook_lock, NULL);
     for (int i = 0; i < RD_POOL; i++)
         pthread_mutex_init(&s->pool[i].lock, NULL);
     pthread_mutex_init(&s->rd_lock, NULL);
@@ -399,6 +400,7 @@ void wh_store_close(wh_store *s)
     sqlite3_finalize(s->upd_op), s->upd_op = NULL;
     wh_chain_sql_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)");
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->hook_lock);
     pthread_mutex_destroy(&s->rd_lock);
     pthread_cond_destroy(&s->wake);
     store_free_common(s);

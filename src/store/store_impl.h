@@ -63,10 +63,13 @@ struct wh_store {
 
     /* writer's own */
     sqlite3_stmt *ins_audit, *ins_review, *upd_review, *put_quota, *ins_op, *upd_op;
-    uint32_t ops_added;     /* operations inserted or made due by the current transaction */
-    wh_store_ops_fn ops_fn; /* under lock: told after a commit that made operations due */
+    uint32_t ops_added; /* operations inserted or made due by the current transaction */
+    /* The outbox's hooks, set and called under hook_lock (so that setting NULL waits for a
+     * call in progress, and the outbox is never called once it has unset them). */
+    pthread_mutex_t hook_lock;
+    wh_store_ops_fn ops_fn; /* told after a commit that made operations due */
     void *ops_ud;
-    wh_store_cp_fn cp_fn; /* under lock: the operations a signed checkpoint causes */
+    wh_store_cp_fn cp_fn; /* the operations a signed checkpoint causes */
     void *cp_ud;
     uint8_t head[32]; /* hash of the newest row */
     uint64_t seq;     /* newest row */

@@ -157,16 +157,13 @@ static bool write_rec(wh_store *s, const wh_rec_batch *b, const wh_rec *r, int64
 /* The operations a signed checkpoint causes (webhooks), inserted in its transaction. */
 static bool checkpoint_ops(wh_store *s, const wh_checkpoint *cp, int64_t now)
 {
-    pthread_mutex_lock(&s->lock);
-    wh_store_cp_fn fn = s->cp_fn;
-    void *ud = s->cp_ud;
-    pthread_mutex_unlock(&s->lock);
-    if (!fn) return true;
     wh_buf json, ops;
     wh_buf_init(&json);
     wh_buf_init(&ops);
     wh_checkpoint_json(cp, &json);
-    if (!json.oom) fn(ud, json.p, json.len, &ops);
+    pthread_mutex_lock(&s->hook_lock);
+    if (s->cp_fn && !json.oom) s->cp_fn(s->cp_ud, json.p, json.len, &ops);
+    pthread_mutex_unlock(&s->hook_lock);
     bool ok = json.oom || ops.oom || !ops.len || wh_store_ops_insert(s, ops.p, ops.len, now);
     wh_buf_free(&json);
     wh_buf_free(&ops);
@@ -351,12 +348,15 @@ void *wh_store_writer_main(void *arg)
         s->st_queued = s->submitted - s->committed;
         wh_store_notice *due = wh_store_take_notices(s);
         bool healthy = !s->error;
-        wh_store_ops_fn ops_fn = s->ops_added ? s->ops_fn : NULL;
-        void *ops_ud = s->ops_ud;
+        bool ops_due = s->ops_added > 0;
         s->ops_added = 0;
         pthread_mutex_unlock(&s->lock);
         wh_store_call_notices(due, healthy);
-        if (ops_fn) ops_fn(ops_ud); /* new operations are due: wake the outbox's workers */
+        if (ops_due) { /* new operations are due: wake the outbox's workers */
+            pthread_mutex_lock(&s->hook_lock);
+            if (s->ops_fn) s->ops_fn(s->ops_ud);
+            pthread_mutex_unlock(&s->hook_lock);
+        }
         wh_rec_batch_reset(&cur);
         if (stop) break;
         pthread_mutex_lock(&s->lock);

@@ -21,6 +21,7 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 import sys
 import threading
 import time
@@ -61,6 +62,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *a):
         pass
+
+    def setup(self):
+        super().setup()
+        # headers and body go out in two writes: without this, Nagle holds the second until
+        # the client's delayed ACK of the first (tens of ms a request on keep-alive)
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def answer(self, code, body=b"", headers=()):
         self.send_response(code)
