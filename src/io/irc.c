@@ -135,11 +135,6 @@ struct wh_irc {
 
 /* ---------------------------------------------------------------- small helpers */
 
-static char *sdup(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 static char ifold(char c)
 {
     if (c >= 'A' && c <= 'Z') return (char)(c + 32);
@@ -1629,18 +1624,6 @@ void wh_irc_execute(void *ud, const wh_op *op, wh_op_result *res)
 
 /* ---------------------------------------------------------------- start, stop */
 
-static void cfg_free(wh_irc_config *n)
-{
-    char **strs[] = {&n->name,      &n->host,      &n->ca_file,  &n->nick,
-                     &n->user,      &n->realname,  &n->password, &n->sasl_user,
-                     &n->sasl_pass, &n->oper_name, &n->oper_pass};
-    for (size_t i = 0; i < WH_ARRAY_LEN(strs); i++)
-        free(*strs[i]);
-    for (uint32_t i = 0; i < n->nchannels; i++)
-        free(n->channels[i]);
-    free(n->channels);
-}
-
 static void irc_free(wh_irc *c)
 {
     if (c->ctx) SSL_CTX_free(c->ctx);
@@ -1662,7 +1645,7 @@ static void irc_free(wh_irc *c)
     wh_buf_free(&c->batch);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->sent);
-    cfg_free(&c->cfg);
+    wh_irc_config_free(&c->cfg);
     free(c);
 }
 
@@ -1681,25 +1664,15 @@ wh_irc *wh_irc_start(wh_service *svc, const wh_irc_config *cfg, wh_error *e)
     wh_buf_init(&c->caps_ls);
     wh_buf_init(&c->batch);
     c->rng = wh_random_seed();
-    c->cfg = *cfg;
-    char **strs[] = {&c->cfg.name,      &c->cfg.host,      &c->cfg.ca_file,  &c->cfg.nick,
-                     &c->cfg.user,      &c->cfg.realname,  &c->cfg.password, &c->cfg.sasl_user,
-                     &c->cfg.sasl_pass, &c->cfg.oper_name, &c->cfg.oper_pass};
-    for (size_t i = 0; i < WH_ARRAY_LEN(strs); i++)
-        *strs[i] = sdup(*strs[i]);
-    c->cfg.channels = calloc(cfg->nchannels ? cfg->nchannels : 1, sizeof(char *));
     c->chans = calloc(cfg->nchannels ? cfg->nchannels : 1, sizeof(chan_t));
     c->users = calloc(USERS, sizeof(user_t));
-    if (!c->cfg.channels || !c->chans || !c->users || cfg->nchannels > 64) {
+    if (!wh_irc_config_copy(&c->cfg, cfg) || !c->chans || !c->users || cfg->nchannels > 64) {
         wh_error_set(e, WH_ENOMEM, "irc %s: out of memory (or more than 64 channels)", cfg->name);
-        c->cfg.nchannels = 0;
         irc_free(c);
         return NULL;
     }
-    for (uint32_t i = 0; i < cfg->nchannels; i++) {
-        c->cfg.channels[i] = sdup(cfg->channels[i]);
+    for (uint32_t i = 0; i < cfg->nchannels; i++)
         c->chans[i].name = c->cfg.channels[i];
-    }
     if ((c->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         wh_error_set(e, WH_EIO, "irc %s: eventfd: %s", cfg->name, strerror(errno));
         irc_free(c);

@@ -543,16 +543,40 @@ static void walk_net(cfg_ld *L, struct fy_node *map, const char *where, const ch
     }
 }
 
-static void irc_free(wh_irc_config *n)
+/* The string fields of a network, for copy and free. */
+#define IRC_STRS(n)                                                                                \
+    {                                                                                              \
+        &(n)->name, &(n)->host, &(n)->ca_file, &(n)->nick, &(n)->user, &(n)->realname,             \
+            &(n)->password, &(n)->sasl_user, &(n)->sasl_pass, &(n)->oper_name, &(n)->oper_pass     \
+    }
+
+void wh_irc_config_free(wh_irc_config *n)
 {
-    char **strs[] = {&n->name,      &n->host,      &n->ca_file,  &n->nick,
-                     &n->user,      &n->realname,  &n->password, &n->sasl_user,
-                     &n->sasl_pass, &n->oper_name, &n->oper_pass};
+    char **strs[] = IRC_STRS(n);
     for (size_t i = 0; i < WH_ARRAY_LEN(strs); i++)
         free(*strs[i]);
-    for (uint32_t i = 0; i < n->nchannels; i++)
+    for (uint32_t i = 0; n->channels && i < n->nchannels; i++)
         free(n->channels[i]);
     free(n->channels);
+    memset(n, 0, sizeof(*n));
+}
+
+bool wh_irc_config_copy(wh_irc_config *dst, const wh_irc_config *src)
+{
+    *dst = *src;
+    char **strs[] = IRC_STRS(dst);
+    bool ok = true;
+    for (size_t i = 0; i < WH_ARRAY_LEN(strs); i++)
+        if (*strs[i] && !(*strs[i] = strdup(*strs[i]))) ok = false;
+    dst->channels = calloc(src->nchannels ? src->nchannels : 1, sizeof(char *));
+    if (!dst->channels) {
+        dst->nchannels = 0;
+        ok = false;
+    }
+    for (uint32_t i = 0; dst->channels && i < src->nchannels; i++)
+        if (!(dst->channels[i] = strdup(src->channels[i]))) ok = false;
+    if (!ok) wh_irc_config_free(dst);
+    return ok;
 }
 
 static void parse_irc(cfg_ld *L, struct fy_node *v)
@@ -610,7 +634,7 @@ static void parse_irc(cfg_ld *L, struct fy_node *v)
         if (!n->user && n->nick) n->user = strdup(n->nick);
         if (!n->realname) n->realname = strdup("whiply moderation");
         if (L->d->n != nd0) {
-            irc_free(n);
+            wh_irc_config_free(n);
             continue;
         }
         c->platforms.nirc++;
@@ -620,7 +644,7 @@ static void parse_irc(cfg_ld *L, struct fy_node *v)
 static void parse_platforms(cfg_ld *L, struct fy_node *v)
 {
     for (uint32_t i = 0; i < L->c->platforms.nirc; i++)
-        irc_free(&L->c->platforms.irc[i]);
+        wh_irc_config_free(&L->c->platforms.irc[i]);
     free(L->c->platforms.irc);
     L->c->platforms.irc = NULL;
     L->c->platforms.nirc = 0;
@@ -769,7 +793,7 @@ void wh_config_free(wh_config *c)
     free(c->bus.http);
     free(c->tokens);
     for (uint32_t i = 0; i < c->platforms.nirc; i++)
-        irc_free(&c->platforms.irc[i]);
+        wh_irc_config_free(&c->platforms.irc[i]);
     free(c->platforms.irc);
     wh_config_hooks_free(c);
     free(c->path);

@@ -149,6 +149,11 @@ typedef struct {
     bool start_afresh;     /* serve --start-afresh (the command line only): see wh_store_open */
 } wh_config;
 
+/* A deep copy of one IRC network's settings (the client keeps its own); false when out of
+ * memory (dst is then freed). */
+bool wh_irc_config_copy(wh_irc_config *dst, const wh_irc_config *src);
+void wh_irc_config_free(wh_irc_config *n);
+
 /* Loads path (NULL: the embedded default only). Every problem is added to diags as
  * file:line:col; returns WH_OK only when there were none. */
 wh_status wh_config_load(const char *path, wh_config *c, wh_diags *diags);

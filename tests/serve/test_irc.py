@@ -266,6 +266,18 @@ class Client:
             pass
 
 
+def joined(srv, clients, nick, op=False):
+    """A client of the test that has joined the channel; with op, the human channel operator
+    (and whiply an operator too, before anyone talks)."""
+    c = Client(srv.port, nick)
+    clients.append(c)
+    c.join()
+    if op:
+        c.op_self()
+        wait_whiply_op(c)
+    return c
+
+
 def wait_whiply_op(mod, timeout=30):
     wait_op(mod, "whiply", timeout)
 
@@ -379,14 +391,9 @@ def server_test(kind):
 
 def reads_chat(srv, d, clients):
     """Messages, joins, parts and a human operator's ban arrive as events, decided."""
-    mod = Client(srv.port, "mod")
-    clients.append(mod)
-    mod.join()
-    mod.op_self()
+    mod = joined(srv, clients, "mod", op=True)
     check(d.wait_line(r"irc testnet: joined #test", 30), "whiply did not join: " + d.log())
-    dave = Client(srv.port, "dave")
-    clients.append(dave)
-    dave.join()
+    dave = joined(srv, clients, "dave")
     dave.send(f"PRIVMSG {CHAN} :hello everyone")
     # dave's join and his message: the message is the newer
     end = time.monotonic() + 30
@@ -409,9 +416,7 @@ def reads_chat(srv, d, clients):
     wait_decision(d, lambda x: x.get("target") == "dave" and x.get("strikes") == 0,
                   "for the unban of dave", user="dave")
     # a kick by a human is counted as a timeout (1 strike)
-    eve = Client(srv.port, "eve")
-    clients.append(eve)
-    eve.join()
+    eve = joined(srv, clients, "eve")
     eve.send(f"PRIVMSG {CHAN} :hi")
     wait_decision(d, lambda x: x["action"] == "allow", "for eve's message", user="eve")
     mod.send(f"KICK {CHAN} eve :calm down")
@@ -425,14 +430,8 @@ def reads_chat(srv, d, clients):
 def acts_on_chat(srv, d, clients):
     """A listed word is banned and kicked, a flood timed out, and after a restart of the
     server whiply is back in the channel and acts again."""
-    mod = Client(srv.port, "mod")
-    clients.append(mod)
-    mod.join()
-    mod.op_self()
-    wait_whiply_op(mod)
-    alice = Client(srv.port, "alice")
-    clients.append(alice)
-    alice.join()
+    mod = joined(srv, clients, "mod", op=True)
+    alice = joined(srv, clients, "alice")
     m = mod.mark()
     alice.send(f"PRIVMSG {CHAN} :you are a badword")
     mod.wait(rf":whiply!\S+ MODE {CHAN} \+b :?\*!\*@127\.0\.0\.1", start=m)
@@ -451,9 +450,7 @@ def acts_on_chat(srv, d, clients):
     mod.wait(rf":mod!\S+ MODE {CHAN} -b :?\*!\*@127\.0\.0\.1")
 
     # a flood: the 4th message in 10 s is over the rate; timeout = quiet or kick
-    carol = Client(srv.port, "carol")
-    clients.append(carol)
-    carol.join()
+    carol = joined(srv, clients, "carol")
     m = mod.mark()
     for i in range(6):
         carol.send(f"PRIVMSG {CHAN} :spam line {i}")
@@ -470,15 +467,9 @@ def acts_on_chat(srv, d, clients):
     clients.clear()
     srv.stop()
     srv.start()
-    mod = Client(srv.port, "mod")
-    clients.append(mod)
-    mod.join()
-    mod.op_self()
-    wait_whiply_op(mod, timeout=60)
+    mod = joined(srv, clients, "mod", op=True)
     check(metric(d, "whiply_irc_connects_total") > connects, "a new connection was counted")
-    erin = Client(srv.port, "erin")
-    clients.append(erin)
-    erin.join()
+    erin = joined(srv, clients, "erin")
     m = mod.mark()
     erin.send(f"PRIVMSG {CHAN} :badword again")
     mod.wait(rf":whiply!\S+ KICK {CHAN} erin :listed word", start=m)
@@ -487,22 +478,14 @@ def acts_on_chat(srv, d, clients):
 def warns_and_switches_modes(srv, d, clients):
     """A warn is a NOTICE to the user; a join burst's followers_only is +M (only registered
     users may speak, on both servers), lifted when its time is up."""
-    mod = Client(srv.port, "mod")
-    clients.append(mod)
-    mod.join()
-    mod.op_self()
-    wait_whiply_op(mod)
-    frank = Client(srv.port, "frank")
-    clients.append(frank)
-    frank.join()
+    mod = joined(srv, clients, "mod", op=True)
+    frank = joined(srv, clients, "frank")
     m = frank.mark()
     frank.send(f"PRIVMSG {CHAN} :what the heck")
     frank.wait(rf":whiply!\S+ NOTICE frank :\[{CHAN}\] Please keep it friendly", start=m)
     m = mod.mark()
     for i in range(5):  # with mod and frank, the 6th join in 10 s is over the limit
-        c = Client(srv.port, f"joiner{i}")
-        clients.append(c)
-        c.join()
+        joined(srv, clients, f"joiner{i}")
     mod.wait(rf":whiply!\S+ MODE {CHAN} :?\+M", start=m)
     mod.wait(rf":whiply!\S+ MODE {CHAN} :?-M", start=m, timeout=30)
     a = wait_action(d, lambda a: a["kind"] == "channel_mode", "done")
@@ -547,9 +530,7 @@ def tls_with_a_checked_certificate():
         check(d.wait_line(r"irc untrusted: TLS with 127\.0\.0\.1 failed: self-signed certificate", 30),
               "the untrusted network's refusal: " + d.log())
         check(not d.wait_line(r"irc untrusted: joined", 0.1), "a refused certificate was used")
-        u = Client(srv.port, "ursula")
-        clients.append(u)
-        u.join()
+        u = joined(srv, clients, "ursula")
         u.send(f"PRIVMSG {CHAN} :over TLS")
         end = time.monotonic() + 30
         while not decisions(d, user="ursula"):
