@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "io/irc_parse.h"
+#include "io/twitch.h"
 #include "serve/ingest.h"
 #include "text/utf8.h"
 
@@ -73,6 +74,7 @@ typedef struct tmr {
 
 struct wh_irc {
     wh_irc_config cfg; /* a deep copy */
+    wh_helix *helix;   /* Twitch: the executor (Helix), and the token for PASS */
     wh_service *svc;
     pthread_t th;
     int wake; /* eventfd: a line was queued, or stop */
@@ -534,6 +536,15 @@ static void hello(wh_irc *c)
     snprintf(c->chantypes, sizeof(c->chantypes), "#&");
     c->extban_prefix[0] = c->extban_types[0] = 0;
     pthread_mutex_unlock(&c->mu);
+    if (c->cfg.twitch) { /* Twitch's IRC: CAP REQ without LS, the token as the password */
+        char tok[512];
+        wh_helix_token(c->helix, tok, sizeof(tok));
+        sendf(c, PRIO_NOW, "CAP REQ :twitch.tv/tags twitch.tv/commands twitch.tv/membership");
+        sendf(c, PRIO_NOW, "PASS oauth:%s", tok);
+        OPENSSL_cleanse(tok, sizeof(tok));
+        sendf(c, PRIO_NOW, "NICK %s", c->cfg.nick);
+        return;
+    }
     sendf(c, PRIO_NOW, "CAP LS 302");
     if (c->cfg.password) sendf(c, PRIO_NOW, "PASS :%s", c->cfg.password);
     sendf(c, PRIO_NOW, "NICK %s", c->cfg.nick);
@@ -616,9 +627,15 @@ static void event_head(wh_irc *c, const wh_irc_msg *m, const char *type, wh_str 
     wh_buf *b = &c->batch;
     wh_str t;
     *ts = 0;
-    if (!wh_irc_tag_get(m, "time", &t) || !wh_parse_rfc3339(t.p, t.n, ts)) *ts = wh_now_ms();
+    if (c->cfg.twitch && wh_irc_tag_get(m, "tmi-sent-ts", &t) && t.n && t.n < 16) {
+        for (uint32_t i = 0; i < t.n && t.p[i] >= '0' && t.p[i] <= '9'; i++)
+            *ts = *ts * 10 + (t.p[i] - '0');
+    } else if (!wh_irc_tag_get(m, "time", &t) || !wh_parse_rfc3339(t.p, t.n, ts)) {
+        *ts = 0;
+    }
+    if (!*ts) *ts = wh_now_ms();
     wh_str id;
-    bool ok = wh_irc_tag_get(m, "msgid", &id) && id.n && id.n <= 100;
+    bool ok = wh_irc_tag_get(m, c->cfg.twitch ? "id" : "msgid", &id) && id.n && id.n <= 100;
     for (uint32_t i = 0; ok && i < id.n; i++)
         if ((unsigned char)id.p[i] < 0x20 || id.p[i] == 0x7f || id.p[i] == '\\') ok = false;
     wh_buf_puts(b, "{\"id\":");
@@ -711,6 +728,131 @@ static bool from_me(wh_irc *c, const wh_irc_msg *m)
     return name_eq(c->nick, m->nick);
 }
 
+/* A tag's value unescaped into out (NUL-terminated, cut to cap); "" when absent. */
+static const char *tag_str(const wh_irc_msg *m, const char *key, char *out, size_t cap)
+{
+    wh_str v;
+    out[0] = 0;
+    if (!wh_irc_tag_get(m, key, &v) || v.n >= cap) return out;
+    out[wh_irc_tag_unescape(v, out)] = 0;
+    return out;
+}
+
+/* Twitch's PRIVMSG (twitch.tv/tags): user-id, display-name, badges, first-msg, id,
+ * tmi-sent-ts, room-id, returning-chatter, emotes (under mu). */
+static void twitch_message(wh_irc *c, const wh_irc_msg *m, user_t *u, wh_str text)
+{
+    wh_buf *b = &c->batch;
+    char uid[64], name[128], v[512];
+    tag_str(m, "user-id", uid, sizeof(uid));
+    tag_str(m, "display-name", name, sizeof(name));
+    if (u && uid[0]) cstr_copy(u->account, sizeof(u->account), uid, sizeof(uid)); /* the key */
+    int64_t ts;
+    event_head(c, m, "message", m->params[0], &ts, 0);
+    wh_buf_puts(b, ",\"user\":{\"id\":");
+    if (uid[0])
+        wh_buf_json_str(b, uid, strlen(uid));
+    else
+        wh_buf_json_str(b, m->nick.p, m->nick.n);
+    wh_buf_puts(b, ",\"name\":");
+    if (name[0])
+        wh_buf_json_str(b, name, strlen(name));
+    else
+        wh_buf_json_str(b, m->nick.p, m->nick.n);
+    wh_str badges = {0}, mod = {0}, first = {0};
+    wh_irc_tag_get(m, "badges", &badges);
+    wh_irc_tag_get(m, "mod", &mod);
+    wh_twitch_roles(b, badges, WH_STR_EQ_LIT(mod, "1"));
+    if (wh_irc_tag_get(m, "first-msg", &first) && first.n == 1)
+        wh_buf_printf(b, ",\"first_message\":%s", first.p[0] == '1' ? "true" : "false");
+    wh_buf_puts(b, "},\"text\":");
+    json_text(b, text);
+    wh_buf_printf(b, ",\"ts\":%lld,\"meta\":{\"login\":", (long long)ts);
+    wh_buf_json_str(b, m->nick.p, m->nick.n);
+    static const struct {
+        const char *tag, *key;
+    } meta[] = {{"id", "msg_id"}, {"room-id", "room_id"}, {"emotes", "emotes"}};
+    for (size_t i = 0; i < WH_ARRAY_LEN(meta); i++)
+        if (tag_str(m, meta[i].tag, v, sizeof(v))[0]) {
+            wh_buf_printf(b, ",\"%s\":", meta[i].key);
+            wh_buf_json_str(b, v, strlen(v));
+        }
+    if (tag_str(m, "returning-chatter", v, sizeof(v))[0])
+        wh_buf_printf(b, ",\"returning_chatter\":%s", v[0] == '1' ? "true" : "false");
+    wh_buf_puts(b, "}}\n");
+    c->nbatch++;
+}
+
+/* CLEARCHAT #chan :login (a ban, or a timeout with ban-duration) and CLEARMSG (one message
+ * deleted) by the channel's moderators; those whiply's own Helix calls caused are skipped.
+ * Twitch does not say which moderator. */
+static void twitch_clear(wh_irc *c, const wh_irc_msg *m, bool one)
+{
+    if (m->nparams < 2 || chan_index(c, m->params[0]) < 0) return; /* CLEARCHAT alone: chat */
+    char target[64], dur[16], msg[128];
+    tag_str(m, one ? "target-msg-id" : "target-user-id", target, sizeof(target));
+    if (target[0] && c->helix && wh_helix_recent(c->helix, target, strlen(target))) return;
+    pthread_mutex_lock(&c->mu);
+    wh_str login = m->params[1];
+    if (one) { /* the user, by the id whiply keys them by when it saw them speak */
+        tag_str(m, "login", msg, sizeof(msg));
+        login = (wh_str){msg, (uint32_t)strlen(msg)};
+        user_t *u = user_get(c, login, false);
+        wh_str key = user_key(u, login);
+        char ref[128];
+        cstr_copy(ref, sizeof(ref), target, sizeof(target));
+        int64_t ts;
+        event_head(c, m, "mod_action", m->params[0], &ts, 0);
+        wh_buf_puts(&c->batch, ",\"target\":");
+        wh_buf_json_str(&c->batch, key.p, key.n);
+        wh_buf_puts(&c->batch, ",\"action\":\"delete\",\"ref_event\":");
+        wh_buf_json_str(&c->batch, ref, strlen(ref));
+        wh_buf_printf(&c->batch, ",\"ts\":%lld}\n", (long long)ts);
+        c->nbatch++;
+    } else {
+        tag_str(m, "ban-duration", dur, sizeof(dur));
+        int64_t ts;
+        event_head(c, m, "mod_action", m->params[0], &ts, 0);
+        wh_buf_puts(&c->batch, ",\"target\":");
+        if (target[0])
+            wh_buf_json_str(&c->batch, target, strlen(target));
+        else
+            wh_buf_json_str(&c->batch, login.p, login.n);
+        wh_buf_printf(&c->batch, ",\"action\":\"%s\"", dur[0] ? "timeout" : "ban");
+        if (dur[0]) wh_buf_printf(&c->batch, ",\"duration_s\":%lld", atoll(dur));
+        wh_buf_printf(&c->batch, ",\"ts\":%lld}\n", (long long)ts);
+        c->nbatch++;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* USERNOTICE msg-id=raid: another channel's viewers arrive. whiply sees raids as bursts of
+ * joins (docs/rules.md, joins): the raid itself is one join, of the raiding broadcaster,
+ * with meta.raid {from, viewers}; its viewers count as they join. */
+static void twitch_usernotice(wh_irc *c, const wh_irc_msg *m)
+{
+    char kind[32], login[64], uid[64], viewers[16];
+    if (m->nparams < 1 || chan_index(c, m->params[0]) < 0 ||
+        strcmp(tag_str(m, "msg-id", kind, sizeof(kind)), "raid"))
+        return;
+    tag_str(m, "msg-param-login", login, sizeof(login));
+    tag_str(m, "user-id", uid, sizeof(uid));
+    tag_str(m, "msg-param-viewerCount", viewers, sizeof(viewers));
+    pthread_mutex_lock(&c->mu);
+    int64_t ts;
+    event_head(c, m, "join", m->params[0], &ts, 0);
+    wh_buf *b = &c->batch;
+    wh_buf_puts(b, ",\"user\":{\"id\":");
+    wh_buf_json_str(b, uid[0] ? uid : login, strlen(uid[0] ? uid : login));
+    wh_buf_puts(b, ",\"name\":");
+    wh_buf_json_str(b, login, strlen(login));
+    wh_buf_printf(b, "},\"ts\":%lld,\"meta\":{\"raid\":{\"from\":", (long long)ts);
+    wh_buf_json_str(b, login, strlen(login));
+    wh_buf_printf(b, ",\"viewers\":%lld}}}\n", atoll(viewers));
+    c->nbatch++;
+    pthread_mutex_unlock(&c->mu);
+}
+
 static void on_privmsg(wh_irc *c, const wh_irc_msg *m)
 {
     if (m->nparams < 2 || !m->host.n) return; /* a server's or a service's */
@@ -726,6 +868,11 @@ static void on_privmsg(wh_irc *c, const wh_irc_msg *m)
     int64_t ts;
     pthread_mutex_lock(&c->mu);
     user_t *u = user_seen(c, m);
+    if (c->cfg.twitch) {
+        twitch_message(c, m, u, text);
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
     event_head(c, m, "message", m->params[0], &ts, 0);
     json_user(c, u, m->nick, ci);
     wh_buf_puts(&c->batch, ",\"text\":");
@@ -1108,6 +1255,12 @@ static void on_line(wh_irc *c, const char *line, size_t n)
             }
         }
         pthread_mutex_unlock(&c->mu);
+    } else if (c->cfg.twitch && (wh_irc_is(&m, "CLEARCHAT") || wh_irc_is(&m, "CLEARMSG"))) {
+        twitch_clear(c, &m, wh_irc_is(&m, "CLEARMSG"));
+    } else if (c->cfg.twitch && wh_irc_is(&m, "USERNOTICE")) {
+        twitch_usernotice(c, &m);
+    } else if (c->cfg.twitch && wh_irc_is(&m, "RECONNECT")) {
+        disconnect(c, "Twitch asked for a reconnect");
     } else if (wh_irc_is(&m, "CAP")) {
         on_cap(c, &m);
     } else if (wh_irc_is(&m, "AUTHENTICATE")) {
@@ -1626,6 +1779,7 @@ void wh_irc_execute(void *ud, const wh_op *op, wh_op_result *res)
 
 static void irc_free(wh_irc *c)
 {
+    wh_helix_free(c->helix);
     if (c->ctx) SSL_CTX_free(c->ctx);
     if (c->wake >= 0) close(c->wake);
     for (tmr_t *t = c->timers, *nx; t; t = nx) {
@@ -1702,7 +1856,13 @@ wh_irc *wh_irc_start(wh_service *svc, const wh_irc_config *cfg, wh_error *e)
     }
     /* the executor first (outbox.h: before events from the platform are decided), under the
      * network's name, which is the events' platform */
-    if (wh_outbox_register(wh_service_outbox(svc), c->cfg.name, wh_irc_execute, c) != WH_OK) {
+    if (c->cfg.twitch && !(c->helix = wh_helix_new(&c->cfg, e))) {
+        irc_free(c);
+        return NULL;
+    }
+    if (wh_outbox_register(wh_service_outbox(svc), c->cfg.name,
+                           c->helix ? wh_helix_execute : wh_irc_execute,
+                           c->helix ? (void *)c->helix : (void *)c) != WH_OK) {
         wh_error_set(e, WH_EINVAL, "irc %s: cannot register its executor (is the name taken?)",
                      cfg->name);
         irc_free(c);

@@ -340,7 +340,7 @@ static void parse_tokens(cfg_ld *L, struct fy_node *v)
 }
 
 /* ---- platforms.irc: one row per key of a network (the config table's habit) ---- */
-typedef enum { NK_STR, NK_INT, NK_BOOL, NK_DURATION, NK_CHANNELS, NK_ENV } net_kind;
+typedef enum { NK_STR, NK_INT, NK_BOOL, NK_DURATION, NK_CHANNELS, NK_ENV, NK_LOGIN } net_kind;
 typedef struct {
     const char *name; /* a dotted key inside the network's mapping */
     net_kind kind;
@@ -369,6 +369,35 @@ static const net_key irc_keys[] = {
     {"oper.password", NK_STR, N(oper_pass), 0, 0, 0},
     {"oper.password_env", NK_ENV, 0, 0, 0, N(oper_pass)},
     {"channels", NK_CHANNELS, 0, 0, 0, 0},
+    {"flood.burst", NK_INT, N(flood_burst), 1, 1000, 0},
+    {"flood.every", NK_DURATION, N(flood_every_ms), 0, 60000, 0},
+    {"reconnect.min", NK_DURATION, N(reconnect_min_ms), 10, 3600 * 1000, 0},
+    {"reconnect.max", NK_DURATION, N(reconnect_max_ms), 10, 24 * 3600 * 1000, 0},
+    {"ping", NK_DURATION, N(ping_ms), 1000, 3600 * 1000, 0},
+};
+/* platforms.twitch: the same client on Twitch's IRC, with Helix for the actions. */
+static const net_key twitch_keys[] = {
+    {"name", NK_STR, N(name), 0, 0, 0},
+    {"channel", NK_LOGIN, 0, 0, 0, 0},
+    {"bot_login", NK_STR, N(nick), 0, 0, 0},
+    {"broadcaster_id", NK_STR, N(broadcaster_id), 0, 0, 0},
+    {"moderator_id", NK_STR, N(moderator_id), 0, 0, 0},
+    {"client_id", NK_STR, N(client_id), 0, 0, 0},
+    {"client_secret", NK_STR, N(client_secret), 0, 0, 0},
+    {"client_secret_env", NK_ENV, 0, 0, 0, N(client_secret)},
+    {"access_token", NK_STR, N(access_token), 0, 0, 0},
+    {"access_token_env", NK_ENV, 0, 0, 0, N(access_token)},
+    {"refresh_token", NK_STR, N(refresh_token), 0, 0, 0},
+    {"refresh_token_env", NK_ENV, 0, 0, 0, N(refresh_token)},
+    {"eventsub_secret", NK_STR, N(eventsub_secret), 0, 0, 0},
+    {"eventsub_secret_env", NK_ENV, 0, 0, 0, N(eventsub_secret)},
+    {"helix_url", NK_STR, N(helix_url), 0, 0, 0},
+    {"token_url", NK_STR, N(token_url), 0, 0, 0},
+    {"irc.host", NK_STR, N(host), 0, 0, 0},
+    {"irc.port", NK_INT, N(port), 1, 65535, 0},
+    {"irc.tls", NK_BOOL, N(tls), 0, 0, 0},
+    {"tls_verify", NK_BOOL, N(tls_verify), 0, 0, 0},
+    {"ca_file", NK_STR, N(ca_file), 0, 0, 0},
     {"flood.burst", NK_INT, N(flood_burst), 1, 1000, 0},
     {"flood.every", NK_DURATION, N(flood_every_ms), 0, 60000, 0},
     {"reconnect.min", NK_DURATION, N(reconnect_min_ms), 10, 3600 * 1000, 0},
@@ -429,6 +458,24 @@ static void set_net_key(cfg_ld *L, const char *full, const net_key *k, wh_irc_co
     }
     if (!scalar_of(L, v, full, &s, &n)) return;
     char *field = (char *)net + k->off;
+    if (k->kind == NK_LOGIN) { /* a Twitch channel: its login, the IRC channel #login */
+        bool ok = n > 0 && n <= 25;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_';
+        if (!ok) {
+            CERR(L, v, "'%s' is the channel's login (lowercase letters, digits, '_'), not '%.*s'",
+                 full, (int)n, s);
+            return;
+        }
+        for (uint32_t i = 0; i < net->nchannels; i++)
+            free(net->channels[i]);
+        free(net->channels);
+        net->channels = calloc(1, sizeof(char *));
+        net->nchannels = 0;
+        if (net->channels && asprintf(&net->channels[0], "#%.*s", (int)n, s) > 0)
+            net->nchannels = 1;
+        return;
+    }
     switch (k->kind) {
     case NK_ENV: {
         char *name = dup_n(s, n);
@@ -508,12 +555,13 @@ static void set_net_key(cfg_ld *L, const char *full, const net_key *k, wh_irc_co
         return;
     }
     case NK_CHANNELS:
+    case NK_LOGIN:
         return;
     }
 }
 
 static void walk_net(cfg_ld *L, struct fy_node *map, const char *where, const char *prefix,
-                     wh_irc_config *net)
+                     wh_irc_config *net, const net_key *keys, size_t nkeys)
 {
     void *it = NULL;
     struct fy_node_pair *pr;
@@ -528,14 +576,14 @@ static void walk_net(cfg_ld *L, struct fy_node *map, const char *where, const ch
         const net_key *nk = NULL;
         bool parent = false;
         size_t kl = strlen(key);
-        for (size_t i = 0; i < WH_ARRAY_LEN(irc_keys); i++) {
-            if (!strcmp(irc_keys[i].name, key)) nk = &irc_keys[i];
-            if (!strncmp(irc_keys[i].name, key, kl) && irc_keys[i].name[kl] == '.') parent = true;
+        for (size_t i = 0; i < nkeys; i++) {
+            if (!strcmp(keys[i].name, key)) nk = &keys[i];
+            if (!strncmp(keys[i].name, key, kl) && keys[i].name[kl] == '.') parent = true;
         }
         if (nk)
             set_net_key(L, full, nk, net, v);
         else if (parent && v && fy_node_get_type(v) == FYNT_MAPPING)
-            walk_net(L, v, where, key, net);
+            walk_net(L, v, where, key, net, keys, nkeys);
         else if (parent)
             CERR(L, v, "'%s' must be a mapping", full);
         else
@@ -547,7 +595,10 @@ static void walk_net(cfg_ld *L, struct fy_node *map, const char *where, const ch
 #define IRC_STRS(n)                                                                                \
     {                                                                                              \
         &(n)->name, &(n)->host, &(n)->ca_file, &(n)->nick, &(n)->user, &(n)->realname,             \
-            &(n)->password, &(n)->sasl_user, &(n)->sasl_pass, &(n)->oper_name, &(n)->oper_pass     \
+            &(n)->password, &(n)->sasl_user, &(n)->sasl_pass, &(n)->oper_name, &(n)->oper_pass,    \
+            &(n)->broadcaster_id, &(n)->moderator_id, &(n)->client_id, &(n)->client_secret,        \
+            &(n)->access_token, &(n)->refresh_token, &(n)->helix_url, &(n)->token_url,             \
+            &(n)->eventsub_secret                                                                  \
     }
 
 void wh_irc_config_free(wh_irc_config *n)
@@ -579,46 +630,71 @@ bool wh_irc_config_copy(wh_irc_config *dst, const wh_irc_config *src)
     return ok;
 }
 
-static void parse_irc(cfg_ld *L, struct fy_node *v)
+/* A key a network must have: its field, and its name in that list. */
+typedef struct {
+    size_t off;
+    const char *key;
+} net_req;
+
+/* platforms.irc (twitch false) or platforms.twitch: each item is appended to
+ * c->platforms.irc when it has no error. */
+static void parse_nets(cfg_ld *L, struct fy_node *v, bool twitch)
 {
     wh_config *c = L->c;
+    const char *list = twitch ? "platforms.twitch" : "platforms.irc";
     if (!v || fy_node_get_type(v) != FYNT_SEQUENCE) {
-        CERR(L, v, "'platforms.irc' must be a list of networks ({name, host, nick, channels})");
+        CERR(L, v, "'%s' must be a list (docs/config.md, Platforms)", list);
         return;
     }
     int cnt = fy_node_sequence_item_count(v);
     if (cnt <= 0) return;
-    c->platforms.irc = calloc((size_t)cnt, sizeof(wh_irc_config));
-    if (!c->platforms.irc) return;
+    wh_irc_config *grown =
+        realloc(c->platforms.irc, (c->platforms.nirc + (size_t)cnt) * sizeof(wh_irc_config));
+    if (!grown) return;
+    c->platforms.irc = grown;
+    static const net_req irc_req[] = {{offsetof(wh_irc_config, name), "name"},
+                                      {offsetof(wh_irc_config, host), "host"},
+                                      {offsetof(wh_irc_config, nick), "nick"}};
+    static const net_req twitch_req[] = {
+        {offsetof(wh_irc_config, nick), "bot_login"},
+        {offsetof(wh_irc_config, broadcaster_id), "broadcaster_id"},
+        {offsetof(wh_irc_config, moderator_id), "moderator_id"},
+        {offsetof(wh_irc_config, client_id), "client_id"},
+        {offsetof(wh_irc_config, access_token), "access_token (or access_token_env)"}};
     void *it = NULL;
     struct fy_node *item;
+    uint32_t idx = 0;
     while ((item = fy_node_sequence_iterate(v, &it))) {
         char where[48];
-        snprintf(where, sizeof(where), "platforms.irc[%u]", c->platforms.nirc);
+        snprintf(where, sizeof(where), "%s[%u]", list, idx++);
         if (fy_node_get_type(item) != FYNT_MAPPING) {
-            CERR(L, item, "'%s' must be a mapping with name, host, nick and channels", where);
+            CERR(L, item, "'%s' must be a mapping (docs/config.md, Platforms)", where);
             continue;
         }
         wh_irc_config *n = &c->platforms.irc[c->platforms.nirc];
         *n = (wh_irc_config){.tls_verify = true,
-                             .flood_burst = 5,
-                             .flood_every_ms = 500,
+                             .flood_burst = twitch ? 20 : 5, /* Twitch: 20 a 30 s for a user */
+                             .flood_every_ms = twitch ? 1500 : 500,
                              .reconnect_min_ms = 1000,
                              .reconnect_max_ms = 300000,
-                             .ping_ms = 60000};
+                             .ping_ms = 60000,
+                             .twitch = twitch,
+                             .tls = twitch};
         uint32_t nd0 = L->d->n;
-        walk_net(L, item, where, "", n);
-        static const struct {
-            size_t off;
-            const char *key;
-        } required[] = {{offsetof(wh_irc_config, name), "name"},
-                        {offsetof(wh_irc_config, host), "host"},
-                        {offsetof(wh_irc_config, nick), "nick"}};
-        for (size_t i = 0; i < WH_ARRAY_LEN(required); i++)
-            if (!*(char **)((char *)n + required[i].off))
-                CERR(L, item, "'%s' needs '%s'", where, required[i].key);
+        if (twitch)
+            walk_net(L, item, where, "", n, twitch_keys, WH_ARRAY_LEN(twitch_keys));
+        else
+            walk_net(L, item, where, "", n, irc_keys, WH_ARRAY_LEN(irc_keys));
+        const net_req *req = twitch ? twitch_req : irc_req;
+        size_t nreq = twitch ? WH_ARRAY_LEN(twitch_req) : WH_ARRAY_LEN(irc_req);
+        for (size_t i = 0; i < nreq; i++)
+            if (!*(char **)((char *)n + req[i].off))
+                CERR(L, item, "'%s' needs '%s'", where, req[i].key);
         if (!n->nchannels && L->d->n == nd0) /* not when its channels were refused */
-            CERR(L, item, "'%s' needs 'channels' (at least one)", where);
+            CERR(L, item,
+                 twitch ? "'%s' needs 'channel' (the channel's login)"
+                        : "'%s' needs 'channels' (at least one)",
+                 where);
         if (!!n->sasl_user != !!n->sasl_pass)
             CERR(L, item, "'%s': SASL needs both 'sasl_user' and 'sasl_pass' (or sasl_pass_env)",
                  where);
@@ -626,10 +702,26 @@ static void parse_irc(cfg_ld *L, struct fy_node *v)
             CERR(L, item, "'%s': 'oper' needs both 'name' and 'password' (or password_env)", where);
         if (n->reconnect_min_ms > n->reconnect_max_ms)
             CERR(L, item, "'%s': 'reconnect.min' is longer than 'reconnect.max'", where);
+        if (twitch) {
+            static const struct {
+                size_t off;
+                const char *def;
+            } defs[] = {{offsetof(wh_irc_config, name), "twitch"},
+                        {offsetof(wh_irc_config, host), "irc.chat.twitch.tv"},
+                        {offsetof(wh_irc_config, helix_url), "https://api.twitch.tv/helix"},
+                        {offsetof(wh_irc_config, token_url), "https://id.twitch.tv/oauth2/token"}};
+            for (size_t i = 0; i < WH_ARRAY_LEN(defs); i++)
+                if (!*(char **)((char *)n + defs[i].off))
+                    *(char **)((char *)n + defs[i].off) = strdup(defs[i].def);
+            if (n->refresh_token && !n->client_secret)
+                CERR(L, item, "'%s': a refresh_token needs 'client_secret' (or client_secret_env)",
+                     where);
+        }
         for (uint32_t j = 0; n->name && j < c->platforms.nirc; j++)
             if (!strcasecmp(c->platforms.irc[j].name, n->name))
-                CERR(L, item, "'%s': the name '%s' is taken by platforms.irc[%u]", where, n->name,
-                     j);
+                CERR(L, item, "'%s': the name '%s' is taken by %s", where, n->name,
+                     c->platforms.irc[j].twitch ? "a platforms.twitch item"
+                                                : "a platforms.irc item");
         if (!n->port) n->port = n->tls ? 6697 : 6667;
         if (!n->user && n->nick) n->user = strdup(n->nick);
         if (!n->realname) n->realname = strdup("whiply moderation");
@@ -649,7 +741,7 @@ static void parse_platforms(cfg_ld *L, struct fy_node *v)
     L->c->platforms.irc = NULL;
     L->c->platforms.nirc = 0;
     if (!v || fy_node_get_type(v) != FYNT_MAPPING) {
-        CERR(L, v, "'platforms' must be a mapping (irc: [...])");
+        CERR(L, v, "'platforms' must be a mapping (irc: [...], twitch: [...])");
         return;
     }
     void *it = NULL;
@@ -660,9 +752,11 @@ static void parse_platforms(cfg_ld *L, struct fy_node *v)
         size_t kn;
         if (!scalar_of(L, k, "a key", &ks, &kn)) continue;
         if (kn == 3 && !memcmp(ks, "irc", 3))
-            parse_irc(L, val);
+            parse_nets(L, val, false);
+        else if (kn == 6 && !memcmp(ks, "twitch", 6))
+            parse_nets(L, val, true);
         else
-            CERR(L, k, "unknown platform 'platforms.%.*s' (irc)", (int)kn, ks);
+            CERR(L, k, "unknown platform 'platforms.%.*s' (irc, twitch)", (int)kn, ks);
     }
 }
 

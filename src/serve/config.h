@@ -49,6 +49,14 @@ typedef struct {
     int64_t flood_every_ms;                     /* then one line per this */
     int64_t reconnect_min_ms, reconnect_max_ms; /* backoff between connection attempts */
     int64_t ping_ms; /* a PING to the server after this much silence; dead after 2x */
+    /* platforms.twitch only: chat in through Twitch's IRC dialect, actions out through Helix
+     * (src/io/twitch.h) */
+    bool twitch;
+    char *broadcaster_id, *moderator_id; /* the channel's user id, the bot's user id */
+    char *client_id, *client_secret;     /* the application's (the secret: token refresh) */
+    char *access_token, *refresh_token;  /* the bot's user access token and its refresh */
+    char *helix_url, *token_url;         /* Helix's base URL, the OAuth token endpoint */
+    char *eventsub_secret;               /* EventSub webhooks' HMAC secret (NULL: none) */
 } wh_irc_config;
 
 /* Outgoing webhooks and alerts (config_hooks.c; docs/config.md, docs/platforms.md). */
@@ -141,7 +149,7 @@ typedef struct {
     wh_token *tokens;
     uint32_t ntokens;
     struct {
-        wh_irc_config *irc; /* platforms.irc: the IRC networks */
+        wh_irc_config *irc; /* platforms.irc: the IRC networks, then platforms.twitch */
         uint32_t nirc;
     } platforms;
     char *path;            /* the file it came from, or NULL for the embedded default */

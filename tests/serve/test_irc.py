@@ -563,8 +563,8 @@ def bad_platform_configs():
                   "sasl_user: u, sasl_pass_env: WHIPLY_TEST_UNSET_VAR}\n",
                   "'platforms.irc[0].sasl_pass_env': the environment variable WHIPLY_TEST_UNSET_VAR is not set")
     ts.bad_config("irc-dup", "platforms:\n  irc:\n    - {name: n, host: h, nick: w, channels: ['#a']}\n"
-                  "    - {name: N, host: h, nick: w, channels: ['#a']}\n", "the name 'N' is taken by platforms.irc[0]")
-    ts.bad_config("platform-unknown", "platforms:\n  discord: []\n", "unknown platform 'platforms.discord'")
+                  "    - {name: N, host: h, nick: w, channels: ['#a']}\n", "the name 'N' is taken by a platforms.irc item")
+    ts.bad_config("platform-unknown", "platforms:\n  discord: []\n", "unknown platform 'platforms.discord' (irc, twitch)")
 
 
 def run_named(fn):
