@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""tests/serve/test_twitch.py WHIPLY [NAME] - whiply on Twitch, against a CONTRACT DOUBLE.
+
+Twitch cannot run here. tests/serve/twitch_double.py is a loopback server that implements the
+request and response shapes Twitch documents for its chat (IRC with twitch.tv tags) and its
+Helix API, with their errors (401 with a token refresh, 429 with Ratelimit-Reset, 5xx): a
+contract double, not Twitch. The chat lines the double sends are Twitch's documented
+examples. The real `whiply serve` (harness of test_serve.py) connects to it with a
+platforms.twitch channel. Prints PASS/FAIL lines and "serve: N passed, N failed".
+"""
+import json
+import os
+import signal
+import sys
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(__file__))
+import test_serve as ts  # noqa: E402
+from test_serve import check, eq  # noqa: E402
+from twitch_double import TwitchDouble  # noqa: E402
+
+CHAN = "#pixelqueen"
+RULES = """version: 1
+rules:
+  - id: listed-word
+    when: {words: [badword]}
+    action: ban
+    reason: "listed word"
+  - id: spoiler
+    when: {words: [spoiler]}
+    action: {timeout: 10m}
+    reason: "no spoilers"
+  - id: polite
+    when: {words: [heck]}
+    action: {warn: "Please keep it friendly"}
+  - id: join-burst
+    when: {joins: {count: 3, per: 10s}}
+    channel_action: {mode: followers_only, for: 2s}
+"""
+
+# Twitch's documented PRIVMSG (dev.twitch.tv/docs/irc/tags), in our channel
+DOC_PRIVMSG = ("@badge-info=;badges=broadcaster/1;client-nonce=997dcf443c31e258c1d32a8da47b6936;"
+               "color=#0000FF;display-name=abc;emotes=;first-msg=0;flags=0-6:S.7;"
+               "id=eb24e920-8065-492a-8aea-266a00fc5126;mod=0;room-id=713936733;subscriber=0;"
+               "tmi-sent-ts=1642786203573;turbo=0;user-id=713936733;user-type= "
+               ":abc!abc@abc.tmi.twitch.tv PRIVMSG " + CHAN + " :HeyGuys")
+
+
+def privmsg(uid, login, text, msg_id, badges="", extra=""):
+    return (f"@badge-info=;badges={badges};color=;display-name={login};emotes=;first-msg=0;"
+            f"id={msg_id};mod=0;room-id=713936733;subscriber=0;tmi-sent-ts={int(time.time() * 1000)};"
+            f"turbo=0;user-id={uid};user-type={extra} :{login}!{login}@{login}.tmi.twitch.tv "
+            f"PRIVMSG {CHAN} :{text}")
+
+
+def start(name):
+    tw = TwitchDouble(CHAN[1:])
+    d = ts.Daemon(name, extra=f"""outbox: {{backoff: 100ms, backoff_cap: 500ms}}
+platforms:
+  twitch:
+    - name: twitch
+      channel: {CHAN[1:]}
+      bot_login: whiplybot
+      broadcaster_id: "{tw.broadcaster_id}"
+      moderator_id: "{tw.moderator_id}"
+      client_id: {tw.client_id}
+      client_secret: {tw.client_secret}
+      access_token: {tw.token}
+      refresh_token: {tw.refresh}
+      helix_url: http://127.0.0.1:{tw.http_port}/helix
+      token_url: http://127.0.0.1:{tw.http_port}/oauth2/token
+      irc: {{host: 127.0.0.1, port: {tw.irc_port}, tls: false}}
+      reconnect: {{min: 100ms, max: 1s}}
+""")
+    d.rules = os.path.join(d.dir, "rules.yaml")
+    with open(d.rules, "w") as f:
+        f.write(RULES)
+    d.start()
+    tw.wait_irc(lambda t: any(l == "JOIN " + CHAN for l in t.irc_in))
+    return tw, d
+
+
+def decision(d, event_id, timeout=30):
+    end = time.monotonic() + timeout
+    while True:
+        st, body, _ = d.json("GET", "/v1/decisions/" + urllib.parse.quote(event_id, safe=""))
+        if st == 200:
+            return body
+        check(time.monotonic() < end, f"no decision for {event_id}")
+        time.sleep(0.05)  # polling the API with a deadline
+
+
+def actions(d, **q):
+    st, body, _ = d.json("GET", "/v1/actions?" + urllib.parse.urlencode(q))
+    eq(st, 200, "GET /v1/actions")
+    return body["actions"]
+
+
+def wait_action(d, pred, status, timeout=30):
+    end = time.monotonic() + timeout
+    while True:
+        got = [a for a in actions(d, platform="twitch") if pred(a)]
+        if got and got[0]["status"] == status:
+            return got[0]
+        check(time.monotonic() < end, f"no {status} action within {timeout} s: {got}")
+        time.sleep(0.05)  # polling the API with a deadline
+
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+@test
+def the_documented_privmsg_becomes_an_event():
+    tw, d = start("tw-doc")
+    try:
+        eq(tw.irc_in[:3], ["CAP REQ :twitch.tv/tags twitch.tv/commands twitch.tv/membership",
+                           "PASS oauth:tok-1", "NICK whiplybot"], "the login")
+        tw.push(DOC_PRIVMSG)
+        x = decision(d, "eb24e920-8065-492a-8aea-266a00fc5126")
+        eq(x["action"], "allow", "HeyGuys")
+        eq(x["meta"]["msg_id"], "eb24e920-8065-492a-8aea-266a00fc5126", "meta.msg_id from id")
+        eq(x["meta"]["room_id"], "713936733", "meta.room_id")
+        eq(x["meta"]["login"], "abc", "meta.login")
+        # the user is keyed by user-id: the decisions query by user finds it
+        st, body, _ = d.json("GET", "/v1/decisions?user=713936733")
+        eq([y["id"] for y in body["decisions"]], ["eb24e920-8065-492a-8aea-266a00fc5126"], "by user-id")
+        # a raid (USERNOTICE msg-id=raid, Twitch's documented tags) is a join of the raider
+        tw.push("@badge-info=;badges=turbo/1;color=#9ACD32;display-name=TestChannel;emotes=;flags=;"
+                "id=3d830f12-795c-447d-af3c-ea05e40fbddb;login=testchannel;mod=0;msg-id=raid;"
+                "msg-param-displayName=TestChannel;msg-param-login=testchannel;"
+                "msg-param-viewerCount=15;room-id=713936733;subscriber=0;"
+                "system-msg=15\\sraiders\\sfrom\\sTestChannel\\shave\\sjoined\\n!;"
+                "tmi-sent-ts=1507246572675;turbo=1;user-id=123456;user-type= "
+                ":tmi.twitch.tv USERNOTICE " + CHAN)
+        x = decision(d, "3d830f12-795c-447d-af3c-ea05e40fbddb")
+        eq(x["meta"]["raid"], {"from": "testchannel", "viewers": 15}, "the raid's meta")
+    finally:
+        d.stop(signal.SIGKILL, 10)
+        tw.close()
+
+
+@test
+def a_listed_word_is_banned_through_helix():
+    tw, d = start("tw-ban")
+    try:
+        tw.push(privmsg("999001", "spammer", "buy badword now", "m-ban-1"))
+        bans = tw.wait_request(lambda r: r[0] == "POST" and r[1] == "/helix/moderation/bans")
+        m, path, q, body, hd = bans[0]
+        eq(q, {"broadcaster_id": "713936733", "moderator_id": "12826"}, "query")
+        eq(body, {"data": {"user_id": "999001", "reason": "listed word"}}, "Ban User body")
+        eq(hd.get("Authorization"), "Bearer tok-1", "the token")
+        eq(hd.get("Client-Id"), "cid-test", "Client-Id")
+        dels = tw.wait_request(lambda r: r[0] == "DELETE" and r[1] == "/helix/moderation/chat")
+        eq(dels[0][2].get("message_id"), "m-ban-1", "Delete Chat Messages' message_id")
+        wait_action(d, lambda a: a["kind"] == "ban", "done")
+        # Twitch echoes the ban as CLEARCHAT: whiply's own, not a moderator's mod_action
+        tw.push(f"@room-id=713936733;target-user-id=999001;tmi-sent-ts={int(time.time() * 1000)} "
+                f":tmi.twitch.tv CLEARCHAT {CHAN} :spammer")
+        # a moderator's timeout of someone else (CLEARCHAT with ban-duration) is one
+        tw.push(f"@ban-duration=600;room-id=713936733;target-user-id=555;tmi-sent-ts={int(time.time() * 1000)} "
+                f":tmi.twitch.tv CLEARCHAT {CHAN} :someone")
+        end = time.monotonic() + 30
+        while True:
+            st, body, _ = d.json("GET", "/v1/decisions?user=555")
+            if body["decisions"]:
+                break
+            check(time.monotonic() < end, "no mod_action for the moderator's timeout")
+            time.sleep(0.05)  # polling the API with a deadline
+        st, body, _ = d.json("GET", "/v1/decisions?user=999001")
+        eq([x for x in body["decisions"] if "target" in x], [], "whiply's own ban came back")
+        # a timeout: Ban User with a duration
+        tw.push(privmsg("999002", "leaker", "huge spoiler ahead", "m-to-1"))
+        to = tw.wait_request(lambda r: r[1] == "/helix/moderation/bans" and r[3] and
+                             r[3]["data"].get("user_id") == "999002")
+        eq(to[0][3]["data"].get("duration"), 600, "the timeout's duration")
+        # a warn: Warn Chat User with the rule's text
+        tw.push(privmsg("999003", "grumpy", "what the heck", "m-w-1"))
+        w = tw.wait_request(lambda r: r[1] == "/helix/moderation/warnings")
+        eq(w[0][3], {"data": {"user_id": "999003", "reason": "Please keep it friendly"}}, "warn body")
+    finally:
+        d.stop(signal.SIGKILL, 10)
+        tw.close()
+
+
+@test
+def a_refused_token_is_refreshed_and_the_call_made_again():
+    tw, d = start("tw-401")
+    try:
+        tw.expire_token()  # tok-1 is no longer valid: Helix answers 401
+        tw.push(privmsg("999010", "spammer", "badword", "m-401"))
+        tw.wait_request(lambda r: r[1] == "/oauth2/token")
+        ok = tw.wait_request(lambda r: r[1] == "/helix/moderation/bans" and
+                             r[4].get("Authorization") == "Bearer tok-3")
+        check(ok, "the ban with the refreshed token")
+        a = wait_action(d, lambda a: a["kind"] == "ban", "done")
+        eq(a["attempts"], 1, "one attempt: the refresh is inside it")
+        check(d.wait_line(r"twitch twitch: the access token was refreshed", 5), d.log())
+    finally:
+        d.stop(signal.SIGKILL, 10)
+        tw.close()
+
+
+@test
+def rate_limits_and_server_errors_are_retried():
+    tw, d = start("tw-429")
+    try:
+        tw.fail_next(429)  # the bucket is empty; it refills at Ratelimit-Reset (2 s ahead)
+        t0 = time.monotonic()
+        tw.push(privmsg("999020", "spammer", "badword", "m-429"))
+        a = wait_action(d, lambda a: a["user_id"] == "999020" and "429" in a["detail"], "retry")
+        wait_action(d, lambda x: x["id"] == a["id"], "done")
+        check(len([r for r in tw.requests if r[1].startswith("/helix/")]) >= 3, "retried after the 429")
+        check(time.monotonic() - t0 >= 1.0, "the retry waited for the reset")
+        tw.fail_next(503, 2)
+        tw.push(privmsg("999021", "spammer2", "badword", "m-503"))
+        got = [wait_action(d, lambda a: a["user_id"] == "999021" and a["kind"] == k, "done", timeout=60)
+               for k in ("delete", "ban")]
+        check(sum(a["attempts"] for a in got) >= 4, "two 5xx answers retried: " + json.dumps(got))
+    finally:
+        d.stop(signal.SIGKILL, 10)
+        tw.close()
+
+
+@test
+def a_join_burst_switches_followers_only_on_and_off():
+    tw, d = start("tw-mode")
+    try:
+        for i in range(5):
+            tw.push(f":viewer{i}!viewer{i}@viewer{i}.tmi.twitch.tv JOIN {CHAN}")
+        on = tw.wait_request(lambda r: r[1] == "/helix/chat/settings" and r[3].get("follower_mode") is True)
+        eq(on[0][3], {"follower_mode": True, "follower_mode_duration": 0}, "followers-only on")
+        off = tw.wait_request(lambda r: r[1] == "/helix/chat/settings" and r[3].get("follower_mode") is False)
+        eq(off[0][0], "PATCH", "followers-only off after 2 s")
+    finally:
+        d.stop(signal.SIGKILL, 10)
+        tw.close()
+
+
+def bad_twitch_configs():
+    ts.bad_config("tw-missing", "platforms:\n  twitch:\n    - {channel: pq}\n",
+                  "'platforms.twitch[0]' needs 'bot_login'")
+    ts.bad_config("tw-login", "platforms:\n  twitch:\n    - {channel: '#PQ', bot_login: b, broadcaster_id: '1', "
+                  "moderator_id: '2', client_id: c, access_token: t}\n",
+                  "'platforms.twitch[0].channel' is the channel's login")
+    ts.bad_config("tw-refresh", "platforms:\n  twitch:\n    - {channel: pq, bot_login: b, broadcaster_id: '1', "
+                  "moderator_id: '2', client_id: c, access_token: t, refresh_token: r}\n",
+                  "a refresh_token needs 'client_secret'")
+
+
+def main():
+    for fn in TESTS:
+        if ts.ONLY and ts.ONLY not in fn.__name__:
+            continue
+        ts.run_plain(fn.__name__.replace("_", " ") + " (Twitch contract double)", fn)
+    return ts.run_suite([], [("platforms.twitch config errors", bad_twitch_configs)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
