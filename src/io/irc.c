@@ -1779,6 +1779,7 @@ void wh_irc_execute(void *ud, const wh_op *op, wh_op_result *res)
 
 static void irc_free(wh_irc *c)
 {
+    if (c->cfg.twitch && c->cfg.eventsub_secret) wh_eventsub_remove(c->cfg.name);
     wh_helix_free(c->helix);
     if (c->ctx) SSL_CTX_free(c->ctx);
     if (c->wake >= 0) close(c->wake);
@@ -1857,6 +1858,12 @@ wh_irc *wh_irc_start(wh_service *svc, const wh_irc_config *cfg, wh_error *e)
     /* the executor first (outbox.h: before events from the platform are decided), under the
      * network's name, which is the events' platform */
     if (c->cfg.twitch && !(c->helix = wh_helix_new(&c->cfg, e))) {
+        irc_free(c);
+        return NULL;
+    }
+    if (c->cfg.twitch && c->cfg.eventsub_secret &&
+        wh_eventsub_add(c->cfg.name, c->cfg.eventsub_secret) != WH_OK) {
+        wh_error_set(e, WH_ENOMEM, "twitch %s: out of memory", cfg->name);
         irc_free(c);
         return NULL;
     }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/json.h"
+#include "serve/ingest.h"
 
 /* ---------------------------------------------------------------- JSON paths */
 
@@ -265,7 +266,11 @@ wh_status wh_eventsub_events(const char *platform, const char *msg_id, const cha
     }
     bool chat = !strcmp(type, "channel.chat.message"), held = !strcmp(type, "automod.message.hold");
     if (chat || held) {
-        if (!es_head(out, msg_id, "message", platform, body, t, ev)) {
+        /* the chat message's own id: the same message read from IRC is the same event */
+        char mid[128];
+        if (!jstr(body, t, jfind(body, t, ev, "message_id"), mid, sizeof(mid)) || !mid[0])
+            snprintf(mid, sizeof(mid), "%s", msg_id);
+        if (!es_head(out, mid, "message", platform, body, t, ev)) {
             st = es_fail(why, whyn, "%s: no valid event.broadcaster_user_login", type);
             goto done;
         }
@@ -817,4 +822,155 @@ void wh_helix_free(wh_helix *h)
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
     free(h);
+}
+
+/* ---------------------------------------------------------------- EventSub receivers */
+
+#define SEEN_IDS 4096
+
+typedef struct receiver {
+    struct receiver *next;
+    char *platform, *secret;
+    char (*seen)[64]; /* the last SEEN_IDS message ids, a ring */
+    uint32_t seen_next;
+} receiver;
+
+static pthread_mutex_t recv_mu = PTHREAD_MUTEX_INITIALIZER;
+static receiver *receivers;
+
+wh_status wh_eventsub_add(const char *platform, const char *secret)
+{
+    receiver *r = calloc(1, sizeof(*r));
+    if (!r || !(r->platform = strdup(platform)) || !(r->secret = strdup(secret)) ||
+        !(r->seen = calloc(SEEN_IDS, sizeof(*r->seen)))) {
+        if (r) {
+            free(r->platform);
+            free(r->secret);
+            free(r);
+        }
+        return WH_ENOMEM;
+    }
+    pthread_mutex_lock(&recv_mu);
+    r->next = receivers;
+    receivers = r;
+    pthread_mutex_unlock(&recv_mu);
+    return WH_OK;
+}
+
+void wh_eventsub_remove(const char *platform)
+{
+    pthread_mutex_lock(&recv_mu);
+    for (receiver **pp = &receivers; *pp; pp = &(*pp)->next)
+        if (!strcmp((*pp)->platform, platform)) {
+            receiver *r = *pp;
+            *pp = r->next;
+            OPENSSL_cleanse(r->secret, strlen(r->secret));
+            free(r->secret);
+            free(r->platform);
+            free(r->seen);
+            free(r);
+            break;
+        }
+    pthread_mutex_unlock(&recv_mu);
+}
+
+static int es_error(wh_buf *out, int status, const char *code, const char *msg)
+{
+    wh_buf_printf(out, "{\"error\":{\"code\":\"%s\",\"message\":", code);
+    wh_buf_json_str(out, msg, strlen(msg));
+    wh_buf_puts(out, "}}");
+    return status;
+}
+
+int wh_eventsub_receive(wh_service *svc, const char *platform, const char *msg_id,
+                        const char *timestamp, const char *signature, const char *type,
+                        const char *body, size_t n, wh_buf *out, const char **ctype,
+                        uint64_t *ticket)
+{
+    *ticket = 0;
+    *ctype = "application/json";
+    char secret[256];
+    bool dup = false, found = false;
+    pthread_mutex_lock(&recv_mu);
+    for (receiver *r = receivers; r; r = r->next)
+        if (!strcmp(r->platform, platform)) {
+            found = true;
+            snprintf(secret, sizeof(secret), "%s", r->secret);
+            for (uint32_t i = 0; msg_id && i < SEEN_IDS && !dup; i++)
+                dup = !strcmp(r->seen[i], msg_id);
+        }
+    pthread_mutex_unlock(&recv_mu);
+    if (!found)
+        return es_error(out, 404, "not_found",
+                        "no platforms.twitch item with an eventsub_secret has this name");
+    if (!msg_id || !timestamp || !signature || !type || !*msg_id || strlen(msg_id) >= 64)
+        return es_error(out, 400, "bad_request",
+                        "an EventSub request has Twitch-Eventsub-Message-Id, -Timestamp, "
+                        "-Signature and -Type headers");
+    bool ok = wh_eventsub_signature_ok(secret, msg_id, timestamp, body, n, signature);
+    OPENSSL_cleanse(secret, sizeof(secret));
+    if (!ok)
+        return es_error(out, 403, "bad_signature",
+                        "Twitch-Eventsub-Message-Signature does not match the body");
+    int64_t at;
+    if (!wh_parse_rfc3339(timestamp, strlen(timestamp), &at) ||
+        llabs(wh_now_ms() - at) > 10 * 60 * 1000)
+        return es_error(out, 403, "stale",
+                        "Twitch-Eventsub-Message-Timestamp is more than 10 minutes away from now "
+                        "(a replayed message)");
+    if (dup) { /* Twitch sends again what it thinks was lost: handled already */
+        wh_buf_puts(out, "{\"duplicate\":true}");
+        return 200;
+    }
+    int status = 200;
+    if (!strcmp(type, "webhook_callback_verification")) {
+        char challenge[512];
+        if (!wh_json_get_string(body, n, "challenge", challenge, sizeof(challenge)))
+            return es_error(out, 400, "bad_request", "a verification without a challenge");
+        wh_buf_puts(out, challenge);
+        *ctype = "text/plain";
+        fprintf(stderr, "whiply: twitch %s: EventSub subscription verified\n", platform);
+    } else if (!strcmp(type, "revocation")) {
+        char why[200] = "";
+        fprintf(stderr, "whiply: twitch %s: an EventSub subscription was revoked: %.*s\n", platform,
+                (int)(n < 300 ? n : 300), body);
+        (void)why;
+        wh_buf_puts(out, "{}");
+    } else if (!strcmp(type, "notification")) {
+        wh_buf ev;
+        wh_buf_init(&ev);
+        uint32_t ne = 0;
+        char why[200];
+        if (wh_eventsub_events(platform, msg_id, body, n, &ev, &ne, why, sizeof(why)) != WH_OK) {
+            wh_buf_free(&ev);
+            return es_error(out, 400, "bad_event", why);
+        }
+        if (ne) {
+            wh_ingest_req in = {.body = ev.p, .len = ev.len, .out = out};
+            wh_status st = wh_ingest_submit(svc, &in);
+            *ticket = in.ticket;
+            *ctype = "application/x-ndjson";
+            if (st != WH_OK) {
+                wh_buf_free(&ev);
+                out->len = 0;
+                *ctype = "application/json";
+                *ticket = 0;
+                return es_error(out, st == WH_EBUSY ? 503 : 500, "busy",
+                                "the event was not taken now; Twitch sends it again");
+            }
+        } else {
+            wh_buf_puts(out, "{}");
+        }
+        wh_buf_free(&ev);
+    } else {
+        return es_error(out, 400, "bad_request", "an unknown Twitch-Eventsub-Message-Type");
+    }
+    pthread_mutex_lock(&recv_mu); /* handled: a resend is answered without doing it again */
+    for (receiver *r = receivers; r; r = r->next)
+        if (!strcmp(r->platform, platform)) {
+            snprintf(r->seen[r->seen_next], sizeof(r->seen[0]), "%s", msg_id);
+            r->seen_next = (r->seen_next + 1) % SEEN_IDS;
+        }
+    pthread_mutex_unlock(&recv_mu);
+    return status;
 }

@@ -40,6 +40,24 @@ bool wh_eventsub_signature_ok(const char *secret, const char *id, const char *ti
 wh_status wh_eventsub_events(const char *platform, const char *msg_id, const char *body, size_t n,
                              wh_buf *out, uint32_t *n_events, char *why, size_t whyn);
 
+/* ---- EventSub webhooks, received by the daemon's HTTP server ----
+ * POST /v1/eventsub/PLATFORM (no bearer token: Twitch signs each request). Each
+ * platforms.twitch item with an eventsub_secret registers a receiver under its name. */
+typedef struct wh_service wh_service;
+wh_status wh_eventsub_add(const char *platform, const char *secret);
+void wh_eventsub_remove(const char *platform);
+
+/* One request. The checks, in order: a receiver for platform (else 404); the Twitch-Eventsub
+ * headers (400); the signature (403); a timestamp within 10 minutes of now (403: a replay);
+ * a message id not seen among the receiver's last 4,096 (else 200 and nothing again). Then
+ * webhook_callback_verification answers the challenge (text/plain), a notification's events
+ * go through wh_ingest_submit (the answer waits for *ticket), a revocation is logged.
+ * Returns the HTTP status; out gets the body and *ctype its type. */
+int wh_eventsub_receive(wh_service *svc, const char *platform, const char *msg_id,
+                        const char *timestamp, const char *signature, const char *type,
+                        const char *body, size_t n, wh_buf *out, const char **ctype,
+                        uint64_t *ticket);
+
 /* ---- Helix: the executor of a platforms.twitch channel ---- */
 typedef struct wh_helix wh_helix;
 wh_helix *wh_helix_new(const wh_irc_config *cfg, wh_error *e);

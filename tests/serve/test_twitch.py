@@ -8,6 +8,10 @@ contract double, not Twitch. The chat lines the double sends are Twitch's docume
 examples. The real `whiply serve` (harness of test_serve.py) connects to it with a
 platforms.twitch channel. Prints PASS/FAIL lines and "serve: N passed, N failed".
 """
+import datetime
+import hashlib
+import hmac
+import http.client
 import json
 import os
 import signal
@@ -34,6 +38,9 @@ rules:
   - id: polite
     when: {words: [heck]}
     action: {warn: "Please keep it friendly"}
+  - id: borderline
+    when: {words: [borderline]}
+    action: hold
   - id: join-burst
     when: {joins: {count: 3, per: 10s}}
     channel_action: {mode: followers_only, for: 2s}
@@ -54,6 +61,9 @@ def privmsg(uid, login, text, msg_id, badges="", extra=""):
             f"PRIVMSG {CHAN} :{text}")
 
 
+SECRET = "eventsub-secret-for-tests"
+
+
 def start(name):
     tw = TwitchDouble(CHAN[1:])
     d = ts.Daemon(name, extra=f"""outbox: {{backoff: 100ms, backoff_cap: 500ms}}
@@ -72,6 +82,7 @@ platforms:
       token_url: http://127.0.0.1:{tw.http_port}/oauth2/token
       irc: {{host: 127.0.0.1, port: {tw.irc_port}, tls: false}}
       reconnect: {{min: 100ms, max: 1s}}
+      eventsub_secret: {SECRET}
 """)
     d.rules = os.path.join(d.dir, "rules.yaml")
     with open(d.rules, "w") as f:
@@ -237,6 +248,109 @@ def a_join_burst_switches_followers_only_on_and_off():
         eq(on[0][3], {"follower_mode": True, "follower_mode_duration": 0}, "followers-only on")
         off = tw.wait_request(lambda r: r[1] == "/helix/chat/settings" and r[3].get("follower_mode") is False)
         eq(off[0][0], "PATCH", "followers-only off after 2 s")
+    finally:
+        d.stop(signal.SIGKILL, 10)
+        tw.close()
+
+
+def eventsub(d, mtype, body, msg_id, ts=None, secret=SECRET, sig=None):
+    """POSTs body to /v1/eventsub/twitch as Twitch does, signed: HMAC-SHA256 over message id,
+    timestamp and body (dev.twitch.tv/docs/eventsub/handling-webhook-events)."""
+    raw = json.dumps(body).encode()
+    ts = ts or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f123Z")
+    mac = hmac.new(secret.encode(), msg_id.encode() + ts.encode() + raw, hashlib.sha256).hexdigest()
+    c = http.client.HTTPConnection(d.host, d.port, timeout=30)
+    c.request("POST", "/v1/eventsub/twitch", body=raw, headers={
+        "Content-Type": "application/json", "Twitch-Eventsub-Message-Id": msg_id,
+        "Twitch-Eventsub-Message-Timestamp": ts, "Twitch-Eventsub-Message-Type": mtype,
+        "Twitch-Eventsub-Message-Signature": sig or "sha256=" + mac,
+        "Twitch-Eventsub-Subscription-Type": body.get("subscription", {}).get("type", "")})
+    r = c.getresponse()
+    data = r.read().decode()
+    c.close()
+    return r.status, data, r.getheader("Content-Type")
+
+
+def sub(stype):
+    return {"id": "f1c2a387-161a-49f9-a165-0f21d7a4e1c4", "status": "enabled", "type": stype,
+            "version": "1", "condition": {"broadcaster_user_id": "713936733"},
+            "transport": {"method": "webhook", "callback": "https://example.com/v1/eventsub/twitch"},
+            "created_at": "2019-11-16T10:11:12.634234626Z", "cost": 0}
+
+
+# Twitch's documented channel.chat.message event (eventsub-subscription-types), in our channel
+def chat_event(text, message_id, chatter="4145994"):
+    return {"subscription": sub("channel.chat.message"), "event": {
+        "broadcaster_user_id": "713936733", "broadcaster_user_login": "pixelqueen",
+        "broadcaster_user_name": "PixelQueen", "chatter_user_id": chatter,
+        "chatter_user_login": "viewer32", "chatter_user_name": "viewer32", "message_id": message_id,
+        "message": {"text": text, "fragments": [{"type": "text", "text": text, "cheermote": None,
+                                                  "emote": None, "mention": None}]},
+        "color": "#00FF7F", "badges": [{"set_id": "subscriber", "id": "12", "info": "16"},
+                                       {"set_id": "sub-gifter", "id": "1", "info": ""}],
+        "message_type": "text", "cheer": None, "reply": None,
+        "channel_points_custom_reward_id": None}}
+
+
+@test
+def eventsub_webhooks_are_verified_and_decided():
+    tw, d = start("tw-eventsub")
+    try:
+        # the challenge: answered with the raw challenge, as text
+        st, body, ctype = eventsub(d, "webhook_callback_verification",
+                                   {"challenge": "pogchamp-kappa-360noscope-vohiyo",
+                                    "subscription": sub("channel.chat.message")}, "v-1")
+        eq((st, body), (200, "pogchamp-kappa-360noscope-vohiyo"), "the challenge")
+        check(ctype.startswith("text/plain"), "the challenge's type: " + ctype)
+        # a wrong signature, and a message older than 10 minutes, are refused
+        st, body, _ = eventsub(d, "notification", chat_event("hi", "m-x"), "n-bad", sig="sha256=00")
+        eq(st, 403, "a bad signature: " + body)
+        old = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=11)
+               ).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        st, body, _ = eventsub(d, "notification", chat_event("hi", "m-y"), "n-old", ts=old)
+        eq(st, 403, "a stale timestamp: " + body)
+        # a chat message with a listed word: decided, and banned through Helix
+        st, body, _ = eventsub(d, "notification", chat_event("buy badword", "cc106a89-1814-919d"), "n-1")
+        eq(st, 200, "a notification: " + body)
+        eq(json.loads(body.splitlines()[0])["action"], "ban", "its decision")
+        tw.wait_request(lambda r: r[1] == "/helix/moderation/bans" and r[3]["data"]["user_id"] == "4145994")
+        # Twitch sends a message again when it thinks it was lost: taken once
+        st, body, _ = eventsub(d, "notification", chat_event("buy badword", "cc106a89-1814-919d"), "n-1")
+        eq((st, json.loads(body)), (200, {"duplicate": True}), "a resend")
+        st, x, _ = d.json("GET", "/v1/decisions?user=4145994")
+        eq(len(x["decisions"]), 1, "one decision for the resent message")
+        # channel.moderate: a moderator's timeout is a mod_action (1 strike)
+        mod = {"subscription": sub("channel.moderate"), "event": {
+            "broadcaster_user_id": "713936733", "broadcaster_user_login": "pixelqueen",
+            "broadcaster_user_name": "PixelQueen", "moderator_user_id": "12826",
+            "moderator_user_login": "mod_kay", "moderator_user_name": "Mod_Kay", "action": "timeout",
+            "timeout": {"user_id": "777", "user_login": "loud", "user_name": "Loud", "reason": "caps",
+                        "expires_at": (datetime.datetime.now(datetime.timezone.utc) +
+                                       datetime.timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")}}}
+        st, body, _ = eventsub(d, "notification", mod, "n-2")
+        eq(st, 200, "channel.moderate: " + body)
+        x = json.loads(body.splitlines()[0])
+        eq((x["target"], x["strikes"]), ("777", 1), "the moderator's timeout")
+        # automod.message.hold: decided as a message; held here, approved by a moderator ->
+        # Manage Held AutoMod Messages ALLOW
+        held = {"subscription": sub("automod.message.hold"), "event": {
+            "broadcaster_user_id": "713936733", "broadcaster_user_login": "pixelqueen",
+            "broadcaster_user_name": "PixelQueen", "user_id": "888", "user_login": "edgy",
+            "user_name": "Edgy", "message_id": "held-msg-1",
+            "message": {"text": "a borderline joke", "fragments": [{"type": "text", "text": "a borderline joke"}]},
+            "category": "aggressive", "level": 1, "held_at": "2026-12-07T23:00:00.00Z"}}
+        st, body, _ = eventsub(d, "notification", held, "n-3")
+        x = json.loads(body.splitlines()[0])
+        eq((x["id"], x["action"], x["meta"]["automod"]), ("held-msg-1", "hold", True), "the held message")
+        st, body, _ = d.json("POST", "/v1/review/held-msg-1/approve", '{"moderator":"mod_kay"}')
+        eq(st, 200, "approve: " + json.dumps(body))
+        r = tw.wait_request(lambda r: r[1] == "/helix/moderation/automod/message")
+        eq(r[0][3], {"user_id": "12826", "msg_id": "held-msg-1", "action": "ALLOW"}, "the release")
+        st, body, _ = eventsub(d, "notification", chat_event("x", "m-z"), "n-9", secret="wrong")
+        eq(st, 403, "another secret")
+        c = http.client.HTTPConnection(d.host, d.port, timeout=30)
+        c.request("POST", "/v1/eventsub/nosuch", body=b"{}")
+        eq(c.getresponse().status, 404, "no such receiver")
     finally:
         d.stop(signal.SIGKILL, 10)
         tw.close()
