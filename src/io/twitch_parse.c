@@ -187,18 +187,20 @@ static bool es_head(wh_buf *b, const char *id, const char *type, const char *pla
 static void es_message(wh_buf *b, const char *js, const wh_jtok *t, int ev, bool automod)
 {
     wh_buf_puts(b, ",\"user\":{");
+    size_t open = b->len; /* a key after this one needs a comma */
     int uid = jfind(js, t, ev, automod ? "user_id" : "chatter_user_id");
     int uname = jfind(js, t, ev, automod ? "user_name" : "chatter_user_name");
     put_str(b, "id", js, t, uid, false);
-    put_str(b, "name", js, t, uname, uid >= 0 && t[uid].type == WH_J_STRING);
+    put_str(b, "name", js, t, uname, b->len > open);
     int badges = jfind(js, t, ev, "badges");
     if (badges >= 0 && t[badges].type == WH_J_ARRAY && t[badges].size > 0) {
-        wh_buf_puts(b, ",\"roles\":[");
+        wh_buf_puts(b, b->len > open ? ",\"roles\":[" : "\"roles\":[");
+        size_t first = b->len;
         int k = badges + 1;
         for (int i = 0; i < t[badges].size; i++) {
             int set = jfind(js, t, k, "set_id");
             if (set >= 0 && t[set].type == WH_J_STRING) {
-                if (i) wh_buf_putc(b, ',');
+                if (b->len > first) wh_buf_putc(b, ',');
                 wh_buf_putc(b, '"');
                 wh_buf_append(b, js + t[set].start, (size_t)(t[set].end - t[set].start));
                 wh_buf_putc(b, '"');
@@ -215,14 +217,10 @@ static void es_message(wh_buf *b, const char *js, const wh_jtok *t, int ev, bool
         wh_buf_putc(b, '"');
     }
     wh_buf_puts(b, ",\"meta\":{");
-    int mid = jfind(js, t, ev, "message_id");
-    put_str(b, "msg_id", js, t, mid, false);
-    bool comma = mid >= 0 && t[mid].type == WH_J_STRING;
-    if (automod) {
-        wh_buf_printf(b, "%s\"automod\":true", comma ? "," : "");
-        comma = true;
-    }
-    put_str(b, "room_id", js, t, jfind(js, t, ev, "broadcaster_user_id"), comma);
+    size_t mopen = b->len;
+    put_str(b, "msg_id", js, t, jfind(js, t, ev, "message_id"), false);
+    if (automod) wh_buf_puts(b, b->len > mopen ? ",\"automod\":true" : "\"automod\":true");
+    put_str(b, "room_id", js, t, jfind(js, t, ev, "broadcaster_user_id"), b->len > mopen);
     wh_buf_putc(b, '}');
 }
 
