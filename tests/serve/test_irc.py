@@ -547,6 +547,55 @@ def tls_with_a_checked_certificate():
 TESTS.append(tls_with_a_checked_certificate)
 
 
+def actions_go_ahead_of_joins():
+    """With a budget of one line every 2 s and five channels to join, a ban in the first
+    channel is written before the last JOIN: actions jump the queue."""
+    srv = IrcServer("ngircd", "prio").start()
+    d = None
+    clients = []
+    chans = ["#a1", "#a2", "#a3", "#a4", "#a5"]
+    try:
+        mod = Client(srv.port, "mod")
+        clients.append(mod)
+        for ch in chans:  # the mod is in every channel first, and sees whiply's JOINs
+            mod.join(ch)
+        alice = Client(srv.port, "alice")
+        clients.append(alice)
+        alice.join("#a1")
+        d = ts.Daemon("prio-ngircd", extra=f"""platforms:
+  irc:
+    - name: testnet
+      host: 127.0.0.1
+      port: {srv.port}
+      nick: whiply
+      channels: [{", ".join('"%s"' % c for c in chans)}]
+      oper: {{name: whiply, password: {OPER_PASS}}}
+      flood: {{burst: 1, every: 2s}}
+""")
+        d.rules = os.path.join(d.dir, "rules.yaml")
+        with open(d.rules, "w") as f:
+            f.write(RULES)
+        d.start()
+        mod.wait(r":whiply!\S+ MODE #a1 :?\+o :?whiply", timeout=60)  # op in #a1 (an action)
+        m = mod.mark()
+        alice.send("PRIVMSG #a1 :badword")
+        kick = mod.wait(r":whiply!\S+ KICK #a1 alice", start=m, timeout=60)
+        with mod.cond:
+            before = mod.lines[:mod.lines.index(kick)]
+        joined_before = [c for c in chans if any(re.search(rf":whiply!\S+ JOIN :?{c}$", l) for l in before)]
+        check(len(joined_before) < len(chans), "every JOIN went before the ban: " + str(joined_before))
+        mod.wait(r":whiply!\S+ JOIN :?#a5$", timeout=60)  # and the joins go on after it
+    finally:
+        for c in clients:
+            c.close()
+        if d and d.proc:
+            d.stop(signal.SIGKILL, 10)
+        srv.stop()
+
+
+TESTS.append(actions_go_ahead_of_joins)
+
+
 def bad_platform_configs():
     ts.bad_config("irc-no-channels", "platforms:\n  irc:\n    - {name: n, host: h, nick: w}\n",
                   "'platforms.irc[0]' needs 'channels' (at least one)")
