@@ -344,10 +344,10 @@ def actions(d, **q):
     return body["actions"]
 
 
-def wait_action(d, pred, status, timeout=30):
+def wait_action(d, pred, status, timeout=30, platform="testnet"):
     end = time.monotonic() + timeout
     while True:
-        got = [a for a in actions(d, platform="testnet") if pred(a)]
+        got = [a for a in actions(d, platform=platform) if pred(a)]
         if got and got[0]["status"] == status:
             return got[0]
         if time.monotonic() > end:
@@ -359,6 +359,14 @@ def metric(d, name):
     st, body, _ = d.req("GET", "/metrics")
     m = re.search(r"^" + re.escape(name) + r"\{network=\"testnet\"\} (\d+)$", body, re.M)
     return int(m.group(1)) if m else None
+
+
+def cleanup(clients, d, srv):
+    for c in clients:
+        c.close()
+    if d and d.proc:
+        d.stop(signal.SIGKILL, 10)
+    srv.stop()
 
 
 def server_test(kind):
@@ -375,11 +383,7 @@ def server_test(kind):
                     print(d.log()[-3000:], flush=True)
                 raise
             finally:
-                for c in clients:
-                    c.close()
-                if d and d.proc:
-                    d.stop(signal.SIGKILL, 10)
-                srv.stop()
+                cleanup(clients, d, srv)
         run.__name__ = f"{kind}: {fn.__name__}".replace("_", " ")
         TESTS.append(run)
         return fn
@@ -537,11 +541,7 @@ def tls_with_a_checked_certificate():
             check(time.monotonic() < end, "no decision for a message read over TLS")
             time.sleep(0.05)  # polling the API with a deadline
     finally:
-        for c in clients:
-            c.close()
-        if d and d.proc:
-            d.stop(signal.SIGKILL, 10)
-        srv.stop()
+        cleanup(clients, d, srv)
 
 
 TESTS.append(tls_with_a_checked_certificate)
@@ -586,11 +586,7 @@ def actions_go_ahead_of_joins():
         check(len(joined_before) < len(chans), "every JOIN went before the ban: " + str(joined_before))
         mod.wait(r":whiply!\S+ JOIN :?#a5$", timeout=60)  # and the joins go on after it
     finally:
-        for c in clients:
-            c.close()
-        if d and d.proc:
-            d.stop(signal.SIGKILL, 10)
-        srv.stop()
+        cleanup(clients, d, srv)
 
 
 TESTS.append(actions_go_ahead_of_joins)

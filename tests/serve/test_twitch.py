@@ -8,6 +8,7 @@ contract double, not Twitch. The chat lines the double sends are Twitch's docume
 examples. The real `whiply serve` (harness of test_serve.py) connects to it with a
 platforms.twitch channel. Prints PASS/FAIL lines and "serve: N passed, N failed".
 """
+import contextlib
 import datetime
 import hashlib
 import hmac
@@ -23,6 +24,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import test_serve as ts  # noqa: E402
 from test_serve import check, eq  # noqa: E402
 from twitch_double import TwitchDouble  # noqa: E402
+import test_irc  # noqa: E402  (its actions helpers)
 
 CHAN = "#pixelqueen"
 RULES = """version: 1
@@ -92,6 +94,17 @@ platforms:
     return tw, d
 
 
+@contextlib.contextmanager
+def running(name):
+    """The double and whiply on it, both stopped at the end."""
+    tw, d = start(name)
+    try:
+        yield tw, d
+    finally:
+        d.stop(signal.SIGKILL, 10)
+        tw.close()
+
+
 def decision(d, event_id, timeout=30):
     end = time.monotonic() + timeout
     while True:
@@ -102,20 +115,8 @@ def decision(d, event_id, timeout=30):
         time.sleep(0.05)  # polling the API with a deadline
 
 
-def actions(d, **q):
-    st, body, _ = d.json("GET", "/v1/actions?" + urllib.parse.urlencode(q))
-    eq(st, 200, "GET /v1/actions")
-    return body["actions"]
-
-
 def wait_action(d, pred, status, timeout=30):
-    end = time.monotonic() + timeout
-    while True:
-        got = [a for a in actions(d, platform="twitch") if pred(a)]
-        if got and got[0]["status"] == status:
-            return got[0]
-        check(time.monotonic() < end, f"no {status} action within {timeout} s: {got}")
-        time.sleep(0.05)  # polling the API with a deadline
+    return test_irc.wait_action(d, pred, status, timeout, platform="twitch")
 
 
 TESTS = []
@@ -128,8 +129,7 @@ def test(fn):
 
 @test
 def the_documented_privmsg_becomes_an_event():
-    tw, d = start("tw-doc")
-    try:
+    with running("tw-doc") as (tw, d):
         eq(tw.irc_in[:3], ["CAP REQ :twitch.tv/tags twitch.tv/commands twitch.tv/membership",
                            "PASS oauth:tok-1", "NICK whiplybot"], "the login")
         tw.push(DOC_PRIVMSG)
@@ -151,15 +151,11 @@ def the_documented_privmsg_becomes_an_event():
                 ":tmi.twitch.tv USERNOTICE " + CHAN)
         x = decision(d, "3d830f12-795c-447d-af3c-ea05e40fbddb")
         eq(x["meta"]["raid"], {"from": "testchannel", "viewers": 15}, "the raid's meta")
-    finally:
-        d.stop(signal.SIGKILL, 10)
-        tw.close()
 
 
 @test
 def a_listed_word_is_banned_through_helix():
-    tw, d = start("tw-ban")
-    try:
+    with running("tw-ban") as (tw, d):
         tw.push(privmsg("999001", "spammer", "buy badword now", "m-ban-1"))
         bans = tw.wait_request(lambda r: r[0] == "POST" and r[1] == "/helix/moderation/bans")
         m, path, q, body, hd = bans[0]
@@ -194,15 +190,11 @@ def a_listed_word_is_banned_through_helix():
         tw.push(privmsg("999003", "grumpy", "what the heck", "m-w-1"))
         w = tw.wait_request(lambda r: r[1] == "/helix/moderation/warnings")
         eq(w[0][3], {"data": {"user_id": "999003", "reason": "Please keep it friendly"}}, "warn body")
-    finally:
-        d.stop(signal.SIGKILL, 10)
-        tw.close()
 
 
 @test
 def a_refused_token_is_refreshed_and_the_call_made_again():
-    tw, d = start("tw-401")
-    try:
+    with running("tw-401") as (tw, d):
         tw.expire_token()  # tok-1 is no longer valid: Helix answers 401
         tw.push(privmsg("999010", "spammer", "badword", "m-401"))
         tw.wait_request(lambda r: r[1] == "/oauth2/token")
@@ -212,15 +204,11 @@ def a_refused_token_is_refreshed_and_the_call_made_again():
         a = wait_action(d, lambda a: a["kind"] == "ban", "done")
         eq(a["attempts"], 1, "one attempt: the refresh is inside it")
         check(d.wait_line(r"twitch twitch: the access token was refreshed", 5), d.log())
-    finally:
-        d.stop(signal.SIGKILL, 10)
-        tw.close()
 
 
 @test
 def rate_limits_and_server_errors_are_retried():
-    tw, d = start("tw-429")
-    try:
+    with running("tw-429") as (tw, d):
         tw.fail_next(429)  # the bucket is empty; it refills at Ratelimit-Reset (2 s ahead)
         t0 = time.monotonic()
         tw.push(privmsg("999020", "spammer", "badword", "m-429"))
@@ -233,24 +221,17 @@ def rate_limits_and_server_errors_are_retried():
         got = [wait_action(d, lambda a: a["user_id"] == "999021" and a["kind"] == k, "done", timeout=60)
                for k in ("delete", "ban")]
         check(sum(a["attempts"] for a in got) >= 4, "two 5xx answers retried: " + json.dumps(got))
-    finally:
-        d.stop(signal.SIGKILL, 10)
-        tw.close()
 
 
 @test
 def a_join_burst_switches_followers_only_on_and_off():
-    tw, d = start("tw-mode")
-    try:
+    with running("tw-mode") as (tw, d):
         for i in range(5):
             tw.push(f":viewer{i}!viewer{i}@viewer{i}.tmi.twitch.tv JOIN {CHAN}")
         on = tw.wait_request(lambda r: r[1] == "/helix/chat/settings" and r[3].get("follower_mode") is True)
         eq(on[0][3], {"follower_mode": True, "follower_mode_duration": 0}, "followers-only on")
         off = tw.wait_request(lambda r: r[1] == "/helix/chat/settings" and r[3].get("follower_mode") is False)
         eq(off[0][0], "PATCH", "followers-only off after 2 s")
-    finally:
-        d.stop(signal.SIGKILL, 10)
-        tw.close()
 
 
 def eventsub(d, mtype, body, msg_id, ts=None, secret=SECRET, sig=None):
@@ -294,8 +275,7 @@ def chat_event(text, message_id, chatter="4145994"):
 
 @test
 def eventsub_webhooks_are_verified_and_decided():
-    tw, d = start("tw-eventsub")
-    try:
+    with running("tw-eventsub") as (tw, d):
         # the challenge: answered with the raw challenge, as text
         st, body, ctype = eventsub(d, "webhook_callback_verification",
                                    {"challenge": "pogchamp-kappa-360noscope-vohiyo",
@@ -351,9 +331,6 @@ def eventsub_webhooks_are_verified_and_decided():
         c = http.client.HTTPConnection(d.host, d.port, timeout=30)
         c.request("POST", "/v1/eventsub/nosuch", body=b"{}")
         eq(c.getresponse().status, 404, "no such receiver")
-    finally:
-        d.stop(signal.SIGKILL, 10)
-        tw.close()
 
 
 def bad_twitch_configs():
