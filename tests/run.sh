@@ -317,6 +317,14 @@ for t in tests/serve/test_*.py; do
     suite "serve $(basename "$t" .py)" timeout 1800 python3 "$t" "$WHIPLY"
 done
 
+# ---- the dashboard in a real browser: Debian's chromium driven by playwright-core (npm), a real
+# daemon on loopback; screenshots of every view in BUILD/web-screenshots (docs/dashboard.md) ----
+if [ -x /usr/bin/chromium ] && [ -d .deps/web/node_modules/playwright-core ]; then
+    suite "web dashboard" timeout 900 node tests/web/dashboard.mjs "$WHIPLY" "$BUILD/web-screenshots"
+else
+    bad "web dashboard" "needs /usr/bin/chromium and .deps/web (make test installs both)"
+fi
+
 # ---- dictionaries: no innocent word of nine languages is flagged by the profanity lists ----
 # dict_test NAME WORDS FORMAT EXPECTED LIST... : every word of WORDS (FORMAT "plain", or
 # "hunspell": a .dic file, its count line and /flags stripped) is one event for a rule made of

@@ -64,6 +64,12 @@ out=$(TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/t
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_bus.py "$WHIPLY" paused 2>&1;
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_bus.py "$WHIPLY" state 2>&1;
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_bus.py "$WHIPLY" http_events 2>&1;
+      # the dashboard's event stream: publishers on the deciding threads, readers suspended
+      # and resumed on the event loops, the pinger, a slow subscriber, a stop with streams open
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_dashboard_api.py "$WHIPLY" stream 2>&1;
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_dashboard_api.py "$WHIPLY" slow_subscriber 2>&1;
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_dashboard_api.py "$WHIPLY" sigterm 2>&1;
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_dashboard_api.py "$WHIPLY" sessions 2>&1;
       # IRC: the client's loop, the outbox worker waiting for its lines, the ingest from the
       # loop, a server restart (tests/serve/test_irc.py, ngIRCd and InspIRCd)
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_irc.py "$WHIPLY" acts 2>&1;

@@ -30,6 +30,8 @@ struct part {
     bool started;
     atomic_bool run;          /* owned: consume (cleared to fence or release) */
     atomic_int_fast64_t good; /* monotonic ms until which the claim is surely ours */
+    int64_t claimed;          /* monotonic ms when this instance claimed it */
+    atomic_bool deciding;     /* past the takeover (settle, state, subscription): fetching */
     uint64_t rev;             /* the KV revision of our claim */
     uint64_t done_seq;        /* stream sequence of the last event acked (0: none yet) */
     atomic_uint pub_errors;   /* asynchronous publishes JetStream refused (the batch's) */
@@ -40,6 +42,7 @@ struct wh_bus {
     wh_service *svc;
     const wh_config *cfg;
     wh_nats n;
+    jsCtx *kvjs; /* the coordinator's: API calls wait a quarter lease, not 10 s */
     kvStore *kv;
     char instance[96];
     uint32_t nparts;
@@ -68,6 +71,45 @@ static bool owned(part *pt)
 }
 
 /* ---- one partition ---- */
+
+/* How long a delivered batch stays with its consumer before the server delivers it again:
+ * half a lease, so that a takeover waits at most that long for a dead owner's batch. */
+static int64_t ack_wait_ms(const wh_bus *b)
+{
+    return b->lease_ms / 2;
+}
+
+/* Sleeps ms, or less once the partition is no longer to be consumed; false then. */
+static bool nap(part *pt, int64_t ms)
+{
+    for (int64_t end = mono_ms() + ms; atomic_load(&pt->run);) {
+        int64_t left = end - mono_ms();
+        if (left <= 0) return true;
+        usleep((useconds_t)(left < 50 ? left : 50) * 1000);
+    }
+    return false;
+}
+
+/* Before a new owner fetches anything: a batch the last owner was delivered and never
+ * acknowledged (it died, or was paused past its lease) must come back first. Acks
+ * acknowledge all below them (AckAll): were this owner delivered newer events while the old
+ * batch is outstanding, its first ack would cover events nobody decided, and they would be
+ * decided out of order besides. The old owner fetched only while its claim was good, which
+ * ended before this claim: an ack wait after the claim, its deliveries are all due again,
+ * and the server delivers those first, in order. */
+static bool settle(part *pt, jsCtx *js, const char *durable)
+{
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetConsumerInfo(&ci, js, WH_BUS_EVENTS_STREAM, durable, NULL, &jerr);
+    if (s == NATS_NOT_FOUND) return true; /* a partition never consumed */
+    if (s != NATS_OK) return false;
+    bool outstanding = ci->NumAckPending > 0;
+    jsConsumerInfo_Destroy(ci);
+    if (!outstanding) return true;
+    int64_t wait = pt->claimed + ack_wait_ms(pt->bus) + 100 - mono_ms();
+    return wait <= 0 || nap(pt, wait);
+}
 
 /* The "id" and "action" strings of a decision line (as written there, JSON escapes and all),
  * each empty when absent (or when the line has more tokens than tok holds: decisions put
@@ -281,6 +323,7 @@ static bool restore_state(part *pt, jsCtx *js, const char *filter, const char *d
     }
     free(buf);
     pt->snap_seq = pt->done_seq = seq;
+    if (!settle(pt, js, durable)) return false;
     jsConsumerInfo *ci = NULL;
     jsErrCode jerr = 0;
     uint64_t floor = 0;
@@ -387,7 +430,7 @@ static void *part_main(void *arg)
          * owner, first: the channel's events stay in order. The wait is a lease, about when
          * the next owner gets the partition. */
         so.Config.AckPolicy = js_AckAll;
-        so.Config.AckWait = b->lease_ms * (int64_t)1000000;
+        so.Config.AckWait = ack_wait_ms(b) * (int64_t)1000000;
         so.Config.MaxAckPending = b->batch;
         so.Config.DeliverPolicy = js_DeliverAll;
         jsErrCode jerr = 0;
@@ -399,10 +442,21 @@ static void *part_main(void *arg)
             usleep(500000);
         }
     }
+    atomic_store(&pt->deciding, true);
     while (atomic_load(&pt->run)) {
+        /* Fetch only while the claim is surely ours, and ask for nothing that could be
+         * delivered after that: once it may have expired, another instance may own the
+         * partition and fetch (settle above), and one of two fetchers would ack what the
+         * other holds. A late renewal (the coordinator's calls were slow) resumes it. */
+        int64_t left = atomic_load(&pt->good) - mono_ms() - 20;
+        if (left < 30) {
+            usleep(20000);
+            continue;
+        }
         natsMsgList l = {0};
         jsErrCode jerr = 0;
-        natsStatus s = natsSubscription_Fetch(&l, sub, b->batch, 250, &jerr);
+        natsStatus s =
+            natsSubscription_Fetch(&l, sub, b->batch, left < 250 ? (int64_t)left : 250, &jerr);
         if (s == NATS_TIMEOUT || (s == NATS_OK && l.Count == 0)) {
             natsMsgList_Destroy(&l);
             continue;
@@ -423,6 +477,9 @@ static void *part_main(void *arg)
                 if (natsMsg_AckSync(l.Msgs[l.Count - 1], NULL, &jerr) == NATS_OK) {
                     atomic_fetch_add(&b->acked, (uint64_t)l.Count);
                     pt->done_seq = seqs[l.Count - 1];
+                    /* a batch dropped as fenced comes back first (in order) and is answered
+                     * by the idempotency window: acked, the state is done_seq's again */
+                    unacked = false;
                     break;
                 }
             }
@@ -438,7 +495,10 @@ static void *part_main(void *arg)
             usleep(tries < 10 ? 50000 : 500000);
         }
         natsMsgList_Destroy(&l);
-        if (mono_ms() - last_snap >= b->snapshot_ms) {
+        /* A snapshot says "the state of the events up to done_seq": not while a decided batch
+         * is unacknowledged (the state is past it), nor once the claim may have run out (a
+         * new owner writes its own, and must not find this one's over it). */
+        if (mono_ms() - last_snap >= b->snapshot_ms && !unacked && owned(pt)) {
             save_state(pt, js);
             last_snap = mono_ms();
         }
@@ -451,6 +511,7 @@ static void *part_main(void *arg)
      * was decided and not acknowledged (fenced) the state is past done_seq: no snapshot. */
     if (js && !unacked) save_state(pt, js);
 done:
+    atomic_store(&pt->deciding, false);
     atomic_store(&pt->run, false); /* ended on its own (out of memory): the next round sees it */
     if (sub) natsSubscription_Destroy(sub); /* the durable consumer stays for the next owner */
     if (js) jsCtx_Destroy(js);
@@ -553,13 +614,46 @@ static void key_of(char *k, size_t n, uint32_t p)
 }
 
 /* One round: heartbeat, the live members, then each partition claimed, renewed or released. */
-/* Renews the claim of a partition this instance consumes; false when it is lost. */
+/* A KV call that got no answer (a server restarting, a leader being elected): it may or may
+ * not have been applied. */
+static bool no_answer(natsStatus s)
+{
+    return s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_NOT_YET_CONNECTED ||
+           s == NATS_CONNECTION_DISCONNECTED || s == NATS_CONNECTION_CLOSED;
+}
+
+/* Renews the claim of a partition this instance consumes; false when it is lost.
+ *
+ * A renewal that got no answer keeps the partition while its claim is good, and is tried
+ * again next round (its threads stop fetching once the good time passes: owned()); it is not
+ * a fence, since the entry is still ours unless it expired. A compare-and-swap refused may
+ * be the echo of such a renewal that was applied after all: the entry then holds this
+ * instance's name at a newer revision, and nobody else writes that name, so it is still
+ * ours at that revision. Anything else is a fence. */
 static bool renew(wh_bus *b, part *pt, const char *key)
 {
     int64_t t0 = mono_ms();
     uint64_t nr = 0;
     natsStatus s = kvStore_UpdateString(&nr, b->kv, key, b->instance, pt->rev);
     atomic_fetch_add(&b->kv_ops, 1);
+    if (no_answer(s)) return true;
+    if (s != NATS_OK) {
+        kvEntry *e = NULL;
+        natsStatus g = kvStore_Get(&e, b->kv, key);
+        atomic_fetch_add(&b->kv_ops, 1);
+        if (g == NATS_OK && kvEntry_Revision(e) > pt->rev &&
+            !strcmp(kvEntry_ValueString(e), b->instance)) {
+            pt->rev = kvEntry_Revision(e);
+            kvEntry_Destroy(e);
+            t0 = mono_ms();
+            s = kvStore_UpdateString(&nr, b->kv, key, b->instance, pt->rev);
+            atomic_fetch_add(&b->kv_ops, 1);
+            if (no_answer(s)) return true;
+        } else {
+            kvEntry_Destroy(e);
+            if (no_answer(g)) return true;
+        }
+    }
     if (s != NATS_OK) { /* fenced: someone else may own it now */
         fprintf(stderr, "whiply: bus: lost partition %u (%s)\n", pt->p, natsStatus_GetText(s));
         atomic_fetch_add(&b->fenced, 1);
@@ -640,6 +734,7 @@ static void coordinate(wh_bus *b)
         atomic_fetch_add(&b->kv_ops, 1);
         if (s != NATS_OK) continue; /* still held by its last owner: its lease runs out */
         pt->rev = nr;
+        pt->claimed = t0;
         atomic_store(&pt->good, t0 + b->lease_ms * 5 / 6);
         atomic_store(&pt->run, true);
         atomic_fetch_add(&b->claims, 1);
@@ -718,7 +813,11 @@ wh_bus *wh_bus_start(wh_service *svc, const wh_config *cfg, wh_error *e)
     if (wh_nats_streams(&b->n, (int)cfg->bus.replicas, cfg->bus.duplicates_ms, e) != WH_OK)
         goto fail;
     char why[256];
-    natsStatus s = js_KeyValue(&b->kv, b->n.js, WH_BUS_KV_BUCKET);
+    jsOptions ko;
+    jsOptions_Init(&ko);
+    ko.Wait = b->lease_ms / 4 > 250 ? b->lease_ms / 4 : 250;
+    natsStatus s = natsConnection_JetStream(&b->kvjs, b->n.nc, &ko);
+    if (s == NATS_OK) s = js_KeyValue(&b->kv, b->kvjs, WH_BUS_KV_BUCKET);
     if (s == NATS_NOT_FOUND) {
         kvConfig kc;
         kvConfig_Init(&kc);
@@ -727,7 +826,7 @@ wh_bus *wh_bus_start(wh_service *svc, const wh_config *cfg, wh_error *e)
         kc.TTL = b->lease_ms * 1000000; /* an entry not rewritten within a lease is gone */
         kc.Replicas = (int)cfg->bus.replicas;
         kc.StorageType = js_FileStorage;
-        s = js_CreateKeyValue(&b->kv, b->n.js, &kc);
+        s = js_CreateKeyValue(&b->kv, b->kvjs, &kc);
     }
     if (s != NATS_OK) {
         wh_error_set(e, WH_EIO, "bus: the KV bucket %s: %s", WH_BUS_KV_BUCKET,
@@ -741,6 +840,7 @@ wh_bus *wh_bus_start(wh_service *svc, const wh_config *cfg, wh_error *e)
     return b;
 fail:
     if (b->kv) kvStore_Destroy(b->kv);
+    if (b->kvjs) jsCtx_Destroy(b->kvjs);
     wh_nats_close(&b->n);
     free(b->parts);
     pthread_mutex_destroy(&b->mu);
@@ -771,6 +871,7 @@ void wh_bus_stop(wh_bus *b)
     snprintf(mk, sizeof(mk), "m.%s", b->instance);
     kvStore_Delete(b->kv, mk);
     kvStore_Destroy(b->kv);
+    jsCtx_Destroy(b->kvjs);
     wh_nats_close(&b->n);
     free(b->parts);
     pthread_mutex_destroy(&b->mu);
@@ -786,7 +887,11 @@ void wh_bus_stats_get(wh_bus *b, wh_bus_stats *out)
     snprintf(out->instance, sizeof(out->instance), "%s", b->instance);
     out->partitions = b->nparts;
     for (uint32_t p = 0; p < b->nparts; p++)
-        if (owned(&b->parts[p])) out->owned[p / 8] |= (uint8_t)(1u << (p % 8));
+        if (owned(&b->parts[p])) {
+            out->owned[p / 8] |= (uint8_t)(1u << (p % 8));
+            if (atomic_load(&b->parts[p].deciding))
+                out->deciding[p / 8] |= (uint8_t)(1u << (p % 8));
+        }
     out->events = atomic_load(&b->events);
     out->published = atomic_load(&b->published);
     out->acked = atomic_load(&b->acked);
@@ -807,6 +912,12 @@ void wh_bus_metrics(void *ud, wh_buf *out)
     for (uint32_t p = 0; p < st.partitions; p++)
         wh_buf_printf(out, "whiply_bus_partition_owned{instance=\"%s\",partition=\"%u\"} %d\n",
                       st.instance, p, st.owned[p / 8] >> (p % 8) & 1);
+    wh_buf_puts(out, "# HELP whiply_bus_partition_deciding Owned partitions past their takeover "
+                     "(the last owner's batch back, the state loaded): deciding (1) or not (0).\n"
+                     "# TYPE whiply_bus_partition_deciding gauge\n");
+    for (uint32_t p = 0; p < st.partitions; p++)
+        wh_buf_printf(out, "whiply_bus_partition_deciding{instance=\"%s\",partition=\"%u\"} %d\n",
+                      st.instance, p, st.deciding[p / 8] >> (p % 8) & 1);
     static const struct {
         const char *name, *help;
         size_t off;

@@ -59,6 +59,7 @@ typedef struct {
     char instance[96];
     uint32_t partitions;
     uint8_t owned[WH_BUS_MAX_PARTITIONS_BYTES];
+    uint8_t deciding[WH_BUS_MAX_PARTITIONS_BYTES]; /* owned and past the takeover */
     uint64_t events, published, acked, fenced, claims, kv_ops;
     uint64_t snapshots, replayed; /* state snapshots written; events replayed for state */
 } wh_bus_stats;

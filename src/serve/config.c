@@ -128,7 +128,8 @@ static const struct {
 } scope_names[] = {{"events", WH_SCOPE_EVENTS},
                    {"review", WH_SCOPE_REVIEW},
                    {"rules", WH_SCOPE_RULES},
-                   {"admin", WH_SCOPE_ADMIN}};
+                   {"admin", WH_SCOPE_ADMIN},
+                   {"read", WH_SCOPE_READ}};
 
 unsigned wh_scope_parse(const char *name, size_t n)
 {
@@ -315,7 +316,7 @@ static void parse_tokens(cfg_ld *L, struct fy_node *v)
                     has_hash = true;
             } else if (kn == 6 && !memcmp(ks, "scopes", 6)) {
                 if (!val || fy_node_get_type(val) != FYNT_SEQUENCE) {
-                    CERR(L, val, "'scopes' must be a list of events, review, rules, admin");
+                    CERR(L, val, "'scopes' must be a list of events, review, rules, admin, read");
                     continue;
                 }
                 void *it3 = NULL;
@@ -324,8 +325,8 @@ static void parse_tokens(cfg_ld *L, struct fy_node *v)
                     if (!scalar_of(L, sc, "a scope", &s, &n)) continue;
                     unsigned b = wh_scope_parse(s, n);
                     if (!b)
-                        CERR(L, sc, "unknown scope '%.*s' (events, review, rules, admin)", (int)n,
-                             s);
+                        CERR(L, sc, "unknown scope '%.*s' (events, review, rules, admin, read)",
+                             (int)n, s);
                     t.scopes |= b;
                 }
             } else {

@@ -22,6 +22,7 @@ enum {
     WH_SCOPE_REVIEW = 2, /* decisions and the review queue */
     WH_SCOPE_RULES = 4,  /* read, validate and reload rules */
     WH_SCOPE_ADMIN = 8,  /* everything */
+    WH_SCOPE_READ = 16,  /* see: decisions, the review queue, the stream, the audit (a viewer) */
 };
 
 typedef struct {

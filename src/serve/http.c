@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dash.h"
 #include "ingest.h"
 #include "outbox_impl.h"
 #include "request.h"
@@ -115,19 +116,23 @@ struct req {
     bool responded;    /* answered before its body: the rest of the body is discarded */
     bool close;        /* the answer closes the connection */
     req_t *next;       /* in the slow-request queue */
+    /* who asks (authorize): scopes, the token's or session's name, the session if any */
+    unsigned scopes;
+    char who[64];
+    bool by_cookie;
+    wh_session sess;
+    char sid[WH_SESSION_ID_HEX + 1];
+    /* a dashboard handler's own response (an asset, a stream) and cookie */
+    struct MHD_Response *own;
+    char set_cookie[256];
 };
 
 #define NO_AUTH UINT32_MAX
 
-static int error(wh_buf *out, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int error(wh_buf *out, int status, const char *code, const char *fmt, ...)
+int wh_http_verror(wh_buf *out, int status, const char *code, const char *fmt, va_list ap)
 {
     char msg[600];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     /* A message may quote what the client sent (a method, a path): never as bytes that are
      * not UTF-8, which would make the JSON answer invalid. */
     for (size_t at, n = strlen(msg); (at = wh_utf8_invalid_at(msg, n)) != (size_t)-1;)
@@ -138,6 +143,17 @@ static int error(wh_buf *out, int status, const char *code, const char *fmt, ...
     wh_buf_puts(out, "\",\"message\":");
     wh_buf_json_str(out, msg, strlen(msg));
     wh_buf_puts(out, "}}");
+    return status;
+}
+
+static int error(wh_buf *out, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int error(wh_buf *out, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    wh_http_verror(out, status, code, fmt, ap);
+    va_end(ap);
     return status;
 }
 
@@ -509,6 +525,8 @@ static int h_audit_checkpoint(wh_http *h, struct MHD_Connection *c, req_t *r, wh
     return 200;
 }
 
+#define READERS (WH_SCOPE_REVIEW | WH_SCOPE_READ)
+
 /* ---- the action outbox (docs/api.md, "Actions") ---- */
 
 static int h_actions(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
@@ -594,11 +612,11 @@ static int h_eventsub(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *ou
 
 static const route_t routes[] = {
     {"POST", "/v1/events", false, WH_RT_EVENTS, WH_SCOPE_EVENTS, h_events, false},
-    {"GET", "/v1/decisions", false, WH_RT_DECISIONS, WH_SCOPE_REVIEW, h_decisions, true},
-    {"GET", "/v1/decisions/", true, WH_RT_DECISIONS, WH_SCOPE_REVIEW, h_decision, false},
-    {"GET", "/v1/review", false, WH_RT_REVIEW, WH_SCOPE_REVIEW, h_review_list, true},
+    {"GET", "/v1/decisions", false, WH_RT_DECISIONS, READERS, h_decisions, true},
+    {"GET", "/v1/decisions/", true, WH_RT_DECISIONS, READERS, h_decision, false},
+    {"GET", "/v1/review", false, WH_RT_REVIEW, READERS, h_review_list, true},
     {"POST", "/v1/review/", true, WH_RT_REVIEW, WH_SCOPE_REVIEW, h_review_act, false},
-    {"GET", "/v1/rules", false, WH_RT_RULES, WH_SCOPE_RULES, h_rules, false},
+    {"GET", "/v1/rules", false, WH_RT_RULES, WH_SCOPE_RULES | READERS, h_rules, false},
     {"POST", "/v1/rules/validate", false, WH_RT_RULES, WH_SCOPE_RULES, h_validate, true},
     {"POST", "/v1/rules/reload", false, WH_RT_RULES, WH_SCOPE_RULES, h_reload, true},
     {"POST", "/v1/ratelimit", false, WH_RT_RATELIMIT, WH_SCOPE_EVENTS, h_ratelimit, false},
@@ -606,12 +624,56 @@ static const route_t routes[] = {
     {"GET", "/healthz", false, WH_RT_HEALTH, NO_AUTH, h_health, false},
     {"GET", "/readyz", false, WH_RT_HEALTH, NO_AUTH, h_ready, false},
     {"GET", "/v1/audit/checkpoint", false, WH_RT_AUDIT, 0, h_audit_checkpoint, false},
-    {"GET", "/v1/actions", false, WH_RT_ACTIONS, WH_SCOPE_REVIEW, h_actions, true},
+    {"GET", "/v1/actions", false, WH_RT_ACTIONS, READERS, h_actions, true},
     {"POST", "/v1/actions", false, WH_RT_ACTIONS, WH_SCOPE_REVIEW, h_action_request, false},
-    {"GET", "/v1/actions/", true, WH_RT_ACTIONS, WH_SCOPE_REVIEW, h_action, false},
+    {"GET", "/v1/actions/", true, WH_RT_ACTIONS, READERS, h_action, false},
     {"POST", "/v1/actions/", true, WH_RT_ACTIONS, WH_SCOPE_REVIEW, h_action_retry, false},
     {"POST", "/v1/eventsub/", true, WH_RT_EVENTS, NO_AUTH, h_eventsub, false},
 };
+
+/* The dashboard's routes (docs/dashboard.md): each row's handler is dash_fns[] of the same
+ * index, in dash.c, called through h_dash. */
+static int h_dash(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out);
+static const route_t dash_routes[] = {
+    {"GET", "/", false, WH_RT_OTHER, NO_AUTH, h_dash, false},
+    {"GET", "/assets/", true, WH_RT_OTHER, NO_AUTH, h_dash, false},
+    {"POST", "/v1/session", false, WH_RT_OTHER, NO_AUTH, h_dash, false},
+    {"GET", "/v1/session", false, WH_RT_OTHER, 0, h_dash, false},
+    {"DELETE", "/v1/session", false, WH_RT_OTHER, 0, h_dash, false},
+    {"GET", "/v1/stream", false, WH_RT_OTHER, READERS | WH_SCOPE_RULES, h_dash, false},
+    {"POST", "/v1/moderate", false, WH_RT_REVIEW, WH_SCOPE_REVIEW, h_dash, false},
+    {"GET", "/v1/audit", false, WH_RT_AUDIT, READERS, h_dash, true},
+    {"GET", "/v1/audit/verify", false, WH_RT_AUDIT, READERS, h_dash, true},
+    {"GET", "/v1/rules/history", false, WH_RT_RULES, WH_SCOPE_RULES | READERS, h_dash, false},
+    {"POST", "/v1/rules/dryrun", false, WH_RT_RULES, WH_SCOPE_RULES, h_dash, true},
+};
+static const wh_dash_fn dash_fns[] = {
+    wh_dash_asset,    wh_dash_asset,      wh_dash_sign_in, wh_dash_whoami,
+    wh_dash_sign_out, wh_dash_stream_get, wh_dash_action,  wh_dash_audit,
+    wh_dash_verify,   wh_dash_history,    wh_dash_dryrun,
+};
+_Static_assert(WH_ARRAY_LEN(dash_fns) == WH_ARRAY_LEN(dash_routes), "one handler a route");
+
+/* A dashboard route (dash.h): the request as dash.c sees it, and back. */
+static int h_dash(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
+{
+    wh_dash_req q = {.svc = h->svc,
+                     .conn = c,
+                     .method = r->rt->method,
+                     .url = r->url,
+                     .body = r->body.p,
+                     .len = r->body.len,
+                     .scopes = r->scopes,
+                     .who = r->who,
+                     .session = r->by_cookie ? &r->sess : NULL,
+                     .session_id = r->by_cookie ? r->sid : NULL};
+    int status = dash_fns[r->rt - dash_routes](&q, out);
+    if (q.content_type) r->content_type = q.content_type;
+    r->own = q.resp;
+    r->wait_ticket = q.ticket;
+    memcpy(r->set_cookie, q.set_cookie, sizeof(r->set_cookie));
+    return status;
+}
 
 static bool path_matches(const route_t *rt, const char *url)
 {
@@ -624,33 +686,32 @@ static bool path_matches(const route_t *rt, const char *url)
 static const route_t *find_route(const char *method, const char *url, char *allowed, size_t n)
 {
     allowed[0] = 0;
-    for (size_t i = 0; i < WH_ARRAY_LEN(routes); i++) {
-        if (!path_matches(&routes[i], url)) continue;
-        if (!strcmp(routes[i].method, method)) return &routes[i];
-        size_t l = strlen(allowed);
-        snprintf(allowed + l, n - l, "%s%s", l ? ", " : "", routes[i].method);
+    static const struct {
+        const route_t *v;
+        size_t n;
+    } tables[] = {{routes, WH_ARRAY_LEN(routes)}, {dash_routes, WH_ARRAY_LEN(dash_routes)}};
+    for (size_t t = 0; t < WH_ARRAY_LEN(tables); t++) {
+        for (size_t i = 0; i < tables[t].n; i++) {
+            const route_t *rt = &tables[t].v[i];
+            if (!path_matches(rt, url)) continue;
+            if (!strcmp(rt->method, method)) return rt;
+            size_t l = strlen(allowed);
+            snprintf(allowed + l, n - l, "%s%s", l ? ", " : "", rt->method);
+        }
     }
     return NULL;
 }
 
-/* Checks the bearer token in constant time against every configured token hash; returns
- * 0 when allowed, else the HTTP status with out filled. */
-static int authorize(wh_http *h, struct MHD_Connection *c, const route_t *rt, wh_buf *out)
+/* The scopes of a token (0: not valid) and its name, checked in constant time against every
+ * configured token hash. */
+static unsigned token_scopes(wh_http *h, const char *tok, size_t tn, char *name, size_t nn)
 {
-    if (rt->scope == NO_AUTH) return 0;
-    const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    if (!a || strncasecmp(a, "Bearer ", 7) != 0 || !a[7])
-        return error(out, 401, "unauthorized",
-                     "this endpoint needs a token: Authorization: Bearer <token>");
-    const char *tok = a + 7;
-    size_t tn = strlen(tok);
-    while (tn && (tok[tn - 1] == ' ' || tok[tn - 1] == '\t')) /* a field's trailing OWS */
-        tn--;
     uint8_t hash[32];
     unsigned hl = 32;
     EVP_Digest(tok, tn, hash, &hl, EVP_sha256(), NULL);
     unsigned scopes = 0;
     const wh_config *cfg = h->cfg;
+    const char *who = NULL;
     for (uint32_t i = 0; i <= cfg->ntokens; i++) {
         const uint8_t *want = i < cfg->ntokens ? cfg->tokens[i].sha256 : h->admin;
         unsigned sc = i < cfg->ntokens ? cfg->tokens[i].scopes : WH_SCOPE_ADMIN;
@@ -658,18 +719,86 @@ static int authorize(wh_http *h, struct MHD_Connection *c, const route_t *rt, wh
         /* No early exit: the time taken does not depend on which token matched. */
         unsigned eq = CRYPTO_memcmp(want, hash, 32) == 0;
         scopes |= sc & (0u - eq);
+        if (eq && !who) who = i < cfg->ntokens ? cfg->tokens[i].name : "admin";
     }
-    if (!scopes) return error(out, 401, "unauthorized", "the token is not valid");
+    if (name && nn) snprintf(name, nn, "%s", who ? who : "");
+    return scopes;
+}
+
+static unsigned token_check(void *ud, const char *tok, size_t n, char *name, size_t nn)
+{
+    return token_scopes(ud, tok, n, name, nn);
+}
+
+/* Who asks: a bearer token, else the dashboard's session cookie (whose requests that change
+ * something must come from the dashboard's own page: Origin and X-CSRF-Token). Returns 0 when
+ * the route is allowed, else the HTTP status with out filled. */
+static int authorize(wh_http *h, struct MHD_Connection *c, req_t *r, const char *method,
+                     wh_buf *out)
+{
+    const route_t *rt = r->rt;
+    if (rt->scope == NO_AUTH) return 0;
+    const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    const char *cookie = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie");
+    const char *sid = NULL;
+    size_t sidn = 0;
+    unsigned scopes = 0;
+    if (a) {
+        if (strncasecmp(a, "Bearer ", 7) != 0 || !a[7])
+            return error(out, 401, "unauthorized",
+                         "this endpoint needs a token: Authorization: Bearer <token>");
+        const char *tok = a + 7;
+        size_t tn = strlen(tok);
+        while (tn && (tok[tn - 1] == ' ' || tok[tn - 1] == '\t')) /* a field's trailing OWS */
+            tn--;
+        scopes = token_scopes(h, tok, tn, r->who, sizeof(r->who));
+        if (!scopes) return error(out, 401, "unauthorized", "the token is not valid");
+    } else if (cookie && wh_cookie_find(cookie, strlen(cookie), WH_SESSION_COOKIE, &sid, &sidn) &&
+               wh_session_get(wh_dash_sessions(wh_service_dash(h->svc)), sid, sidn, &r->sess)) {
+        r->by_cookie = true;
+        memcpy(r->sid, sid, WH_SESSION_ID_HEX);
+        r->sid[WH_SESSION_ID_HEX] = 0;
+        snprintf(r->who, sizeof(r->who), "%s", r->sess.name);
+        scopes = r->sess.scopes;
+        if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+            const char *why = wh_session_check_origin(
+                &r->sess, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"),
+                MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"),
+                MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-CSRF-Token"));
+            if (why) return error(out, 403, "csrf", "%s", why);
+        }
+    } else {
+        return error(out, 401, "unauthorized",
+                     cookie && sid ? "the session is not valid (signed out or expired): sign in "
+                                     "again"
+                                   : "this endpoint needs a token: Authorization: Bearer <token>");
+    }
+    r->scopes = scopes;
     if (scopes & WH_SCOPE_ADMIN || rt->scope == 0 || (scopes & rt->scope)) return 0;
     char have[64], need[64];
     wh_scope_format(scopes, have, sizeof(have));
     wh_scope_format(rt->scope, need, sizeof(need));
-    return error(out, 403, "forbidden", "the token's scopes (%s) do not include %s", have, need);
+    return error(out, 403, "forbidden", "the token's scopes (%s) do not include %s%s", have,
+                 rt->scope & (rt->scope - 1) ? "any of " : "", need);
 }
 
 static enum MHD_Result respond(wh_http *h, struct MHD_Connection *c, req_t *r, int status,
                                wh_buf *out, const char *allow)
 {
+    if (r->own && status < 400 && !out->oom) { /* a dashboard handler's own response */
+        struct MHD_Response *own = r->own;
+        r->own = NULL;
+        if (r->close) MHD_add_response_header(own, "Connection", "close");
+        enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, own);
+        MHD_destroy_response(own);
+        wh_service_observe(h->svc, r->rt ? r->rt->metric : WH_RT_OTHER, status,
+                           wh_mono_ns() - r->t0);
+        return ret;
+    }
+    if (r->own) {
+        MHD_destroy_response(r->own);
+        r->own = NULL;
+    }
     if (out->oom) {
         out->len = 0;
         out->oom = false;
@@ -694,6 +823,8 @@ static enum MHD_Result respond(wh_http *h, struct MHD_Connection *c, req_t *r, i
     if (status == 429 || status == 503) MHD_add_response_header(resp, "Retry-After", "1");
     if (status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"whiply\"");
     if (allow) MHD_add_response_header(resp, "Allow", allow);
+    if (r->set_cookie[0]) MHD_add_response_header(resp, "Set-Cookie", r->set_cookie);
+    wh_dash_security_headers(resp, false);
     if (r->close || (status == 503 && atomic_load(&h->stopping)))
         MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
@@ -1028,7 +1159,7 @@ static int head_check(wh_http *h, struct MHD_Connection *c, req_t *r, const char
     if (!r->rt)
         return error(out, 404, "not_found", "no such endpoint: %s %s (docs/api.md lists them)",
                      method, r->url);
-    int st = authorize(h, c, r->rt, out);
+    int st = authorize(h, c, r, method, out);
     if (st) return st;
     if (hs.ncl && hs.cl > (uint64_t)h->cfg->limits.body) {
         wh_service_count_rejected(h->svc, WH_REJ_BODY);
@@ -1152,6 +1283,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
     wh_buf_free(&r->body);
     wh_buf_free(&r->answer);
+    if (r->own) MHD_destroy_response(r->own);
     free(r->path_buf);
     free(r);
     *con_cls = NULL;
@@ -1225,6 +1357,7 @@ WH_NOIPA static wh_http *http_start_buf(wh_service *svc, const char *listen,
     if (!h) return NULL;
     h->svc = svc;
     h->cfg = wh_service_config(svc);
+    wh_dash_set_token_check(wh_service_dash(svc), token_check, h);
     if (admin_sha256) {
         memcpy(h->admin, admin_sha256, 32);
         h->has_admin = true;
@@ -1324,6 +1457,8 @@ void wh_http_stop(wh_http *h, int64_t timeout_ms)
     atomic_store(&h->stopping, true);
     MHD_socket s = MHD_quiesce_daemon(h->d);
     if (s != MHD_INVALID_SOCKET) close(s);
+    /* event streams never end by themselves: end them, so that they are not waited for */
+    wh_stream_close(wh_dash_stream(wh_service_dash(h->svc)));
     struct timespec ts = wh_deadline_ms(timeout_ms);
     pthread_mutex_lock(&h->lock);
     while (h->inflight > 0)
@@ -1332,6 +1467,7 @@ void wh_http_stop(wh_http *h, int64_t timeout_ms)
     stop_slow(h);
     MHD_stop_daemon(h->d);
     stop_guard(h); /* after the daemon: its last NOTIFY_CLOSED calls take conn_lock */
+    wh_dash_set_token_check(wh_service_dash(h->svc), NULL, NULL);
     http_free(h);
 }
 

@@ -14,6 +14,8 @@
 #ifndef WH_HTTP_H
 #define WH_HTTP_H
 
+#include <stdarg.h>
+
 #include "service.h"
 
 #define WH_HTTP_SLOW_THREADS 2
@@ -26,6 +28,10 @@ wh_http *wh_http_start(wh_service *svc, const char *listen, const uint8_t *admin
                        wh_error *e);
 /* Stops accepting connections, waits (up to timeout_ms) for the requests in flight, stops. */
 void wh_http_stop(wh_http *h, int64_t timeout_ms);
+
+/* Replaces out with the error body {"error":{"code","message"}} (the message made UTF-8:
+ * it may quote what a client sent); returns status. */
+int wh_http_verror(wh_buf *out, int status, const char *code, const char *fmt, va_list ap);
 
 /* The one table from a status to the HTTP status that answers it (200, 400, 413, 422, 429,
  * 500, 503). */

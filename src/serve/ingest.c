@@ -7,6 +7,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "dash.h"
 #include "internal.h"
 #include "outbox_impl.h"
 
@@ -16,6 +17,7 @@ typedef struct {
     uint32_t no;       /* line number in the body (1-based) */
     uint32_t off, len; /* the output line in tmp */
     uint64_t dkey;     /* idempotency key of a decided event (0: none) */
+    bool fresh;        /* decided now (not a retry answered from the window, not a replay) */
 } line_t;
 
 static void add_decision_rec(wh_rec_batch *b, const wh_analysis *an, const wh_verdict *v,
@@ -97,7 +99,7 @@ static wh_status decide_body(wh_service *s, const wh_ingest_req *req, const char
                 }
                 lines = v;
             }
-            lines[n++] = (line_t){body + i, (uint32_t)l, no, 0, 0, 0};
+            lines[n++] = (line_t){body + i, (uint32_t)l, no, 0, 0, 0, false};
         }
         i = e + 1;
     }
@@ -201,6 +203,7 @@ static wh_status decide_body(wh_service *s, const wh_ingest_req *req, const char
             }
             decided++;
             if (replay) continue; /* its audit row is in the trail of whoever decided it */
+            lines[i].fresh = true;
             atomic_fetch_add_explicit(&s->actions[act], 1, memory_order_relaxed);
             add_decision_rec(&rb, &an[i], v, s->outbox, &ops, tmp.p + off, lines[i].len - 1,
                              lines[i].p, lines[i].n, req, i);
@@ -223,6 +226,11 @@ static wh_status decide_body(wh_service *s, const wh_ingest_req *req, const char
         pthread_mutex_unlock(&g->dec_lock[sh]);
     }
     pthread_rwlock_unlock(&s->gen_rw);
+    /* The dashboard's recent events and live stream, outside every lock of the deciding. */
+    for (uint32_t i = 0; i < n; i++)
+        if (lines[i].fresh)
+            wh_dash_decided(s->dash, &an[i].ev, lines[i].p, lines[i].n, tmp.p + lines[i].off,
+                            lines[i].len - 1, now);
     /* Decided (the state changed), as whiply_decisions_total counts them; a retry answered
      * from the window is counted in whiply_events_replayed_total only. */
     if (!replay) {

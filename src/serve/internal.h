@@ -92,6 +92,8 @@ struct wh_service {
         uint64_t n;
     } * old_hits;
     uint32_t nold_hits;
+    /* the dashboard's side (dash.h): stream, sessions, recent events, ruleset history */
+    struct wh_dash *dash;
 };
 
 typedef struct {

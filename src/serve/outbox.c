@@ -291,6 +291,11 @@ static bool has_exec(wh_outbox *o, const char *platform, size_t n)
     return has;
 }
 
+bool wh_outbox_has_executor(wh_outbox *o, const char *platform)
+{
+    return o && platform && *platform && has_exec(o, platform, strlen(platform));
+}
+
 /* The platform operations of one target user (the event's own user: with its message). */
 static void user_ops(const wh_verdict *v, const wh_event *ev, wh_str user, bool own,
                      const char *msg_id, const char *rule, const char *reason, wh_buf *ops)
@@ -1072,6 +1077,7 @@ int wh_outbox_request(wh_outbox *o, const char *body, size_t len, wh_buf *out, u
     r.s[WH_OC_USER_NAME] = user_name;
     r.s[WH_OC_EVENT_ID] = source;
     r.s[WH_OC_REASON] = reason;
+    if (k == WH_OP_WARN) r.s[WH_OC_MESSAGE] = reason; /* what the user is told */
     r.duration_s = (uint32_t)duration;
     wh_buf ops, rb;
     wh_buf_init(&ops);

@@ -53,6 +53,8 @@ int wh_outbox_retry(wh_outbox *o, const char *id, const char *who, wh_buf *out, 
  * operation), from a JSON object {"id","kind","platform","channel","user_id","user_name",
  * "reason","duration_s","moderator"}: the HTTP status, the JSON body, the commit to wait for. */
 int wh_outbox_request(wh_outbox *o, const char *body, size_t len, wh_buf *out, uint64_t *ticket);
+/* Whether an executor is registered for the platform ("" or NULL: no). */
+bool wh_outbox_has_executor(wh_outbox *o, const char *platform);
 
 /* Prometheus text of the outbox: outcomes per platform, due and dead operations. */
 void wh_outbox_metrics(wh_outbox *o, wh_buf *b);

@@ -180,6 +180,76 @@ bool wh_review_request_parse(const char *s, size_t n, wh_review_request *r, cons
     return true;
 }
 
+/* An identifier field (UTF-8, no control character) into buf: 1 ok, 0 absent, or false
+ * returned through fail with what is wrong. */
+static int ident(const jdoc *d, const char *key, char *buf, size_t cap, bool required,
+                 const char **code, char *msg, size_t msglen)
+{
+    size_t len = 0;
+    int k = jstr(d, jget_in(d, 0, key), buf, cap, &len);
+    if (k == -2) return fail(code, msg, msglen, "bad_utf8", "\"%s\" must be UTF-8", key), -1;
+    int at = k == 1 ? control_at(buf, len) : k == -3 ? 0 : -1;
+    if (at >= 0)
+        return fail(code, msg, msglen, "bad_field",
+                    "\"%s\" contains a control character at byte %d; identifiers may not", key,
+                    at + 1),
+               -1;
+    if (k == -1 || (k == 0 && jget_in(d, 0, key) >= 0) || (k != 1 && required) ||
+        (k == 1 && !len && required))
+        return fail(code, msg, msglen, "bad_field", "\"%s\" (a string of 1 to %zu bytes) is %s",
+                    key, cap - 1, required ? "required" : "optional, but must be one"),
+               -1;
+    return k == 1;
+}
+
+bool wh_signin_request_parse(const char *s, size_t n, wh_signin_request *r, const char **code,
+                             char *msg, size_t msglen)
+{
+    jdoc d;
+    memset(r, 0, sizeof(*r));
+    if (!jparse(&d, s, n, code, msg, msglen)) return false;
+    if (ident(&d, "token", r->token, sizeof(r->token), true, code, msg, msglen) < 0) return false;
+    r->len = strlen(r->token);
+    return true;
+}
+
+bool wh_action_request_parse(const char *s, size_t n, wh_action_request *r, const char **code,
+                             char *msg, size_t msglen)
+{
+    jdoc d;
+    memset(r, 0, sizeof(*r));
+    if (!jparse(&d, s, n, code, msg, msglen)) return false;
+    if (ident(&d, "platform", r->platform, sizeof(r->platform), false, code, msg, msglen) < 0 ||
+        ident(&d, "channel", r->channel, sizeof(r->channel), true, code, msg, msglen) < 0 ||
+        ident(&d, "user", r->user, sizeof(r->user), true, code, msg, msglen) < 0 ||
+        ident(&d, "action", r->action, sizeof(r->action), true, code, msg, msglen) < 0)
+        return false;
+    static const char *const actions[] = {"warn", "timeout", "ban", "unban"};
+    bool known = false;
+    for (size_t i = 0; i < WH_ARRAY_LEN(actions); i++)
+        known |= !strcmp(r->action, actions[i]);
+    if (!known)
+        return fail(code, msg, msglen, "bad_field",
+                    "\"action\" must be " WH_ACTION_NAMES ", not '%s'", r->action);
+    int di = jget_in(&d, 0, "duration_s");
+    bool timeout = !strcmp(r->action, "timeout");
+    if (timeout && (!jint(&d, di, &r->duration_s) || r->duration_s < 1 || r->duration_s > 1209600))
+        return fail(code, msg, msglen, "bad_field",
+                    "a timeout needs \"duration_s\": an integer from 1 to 1209600 (14 days)");
+    if (!timeout && di >= 0)
+        return fail(code, msg, msglen, "bad_field", "\"duration_s\" is for a timeout only");
+    int ni = jget_in(&d, 0, "note");
+    if (ni >= 0) {
+        int k = jstr(&d, ni, r->note, sizeof(r->note), NULL);
+        if (k != 1)
+            return fail(code, msg, msglen, k == -2 ? "bad_utf8" : "bad_field",
+                        "\"note\" must be a UTF-8 string of at most %zu bytes without NUL",
+                        sizeof(r->note) - 1);
+        r->has_note = true;
+    }
+    return true;
+}
+
 /* ---- the request line and headers ---- */
 
 static int hexval(int c)

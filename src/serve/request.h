@@ -29,11 +29,31 @@ typedef struct {
     bool has_note;
 } wh_review_request;
 
+/* Sign-in (POST /v1/session): {"token": "..."}. */
+typedef struct {
+    char token[512];
+    size_t len;
+} wh_signin_request;
+
+/* A moderator's manual action (POST /v1/actions), which becomes a mod_action event. */
+#define WH_ACTION_NAMES "warn, timeout, ban or unban"
+typedef struct {
+    char platform[128], channel[256], user[256];
+    char action[16];    /* warn, timeout, ban, unban */
+    int64_t duration_s; /* timeout: 1 to 1209600 (14 days); else 0 */
+    char note[512];
+    bool has_note;
+} wh_action_request;
+
 /* Each returns true when the body is valid; else false with *code (bad_json, bad_field,
  * bad_utf8) and msg (what is wrong and where) set. */
 bool wh_rl_request_parse(const char *s, size_t n, wh_rl_request *r, const char **code, char *msg,
                          size_t msglen);
 bool wh_review_request_parse(const char *s, size_t n, wh_review_request *r, const char **code,
+                             char *msg, size_t msglen);
+bool wh_signin_request_parse(const char *s, size_t n, wh_signin_request *r, const char **code,
+                             char *msg, size_t msglen);
+bool wh_action_request_parse(const char *s, size_t n, wh_action_request *r, const char **code,
                              char *msg, size_t msglen);
 
 /* Why s[0..n) cannot be an identifier, a path or a header value (NULL when it can): a

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dash.h"
 #include "ingest.h"
 #include "internal.h"
 #include "outbox_impl.h"
@@ -222,6 +223,8 @@ int wh_service_review(wh_service *s, const char *event_id, bool approve, const c
     reserved = false; /* used */
     claim->notice = (wh_store_notice){.ticket = t, .fn = claim_done, .ud = claim};
     if (wh_store_notify(s->store, &claim->notice)) claim = NULL; /* the writer releases it */
+    wh_dash_reviewed(s->dash, event_id, approve ? "approved" : "denied", moderator, it.channel,
+                     it.user);
     wh_buf_puts(out, "{\"event_id\":");
     wh_buf_json_str(out, event_id, strlen(event_id));
     wh_buf_puts(out, ",\"status\":");

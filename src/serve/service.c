@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "engine/engine.h"
+#include "dash.h"
 #include "dedupe.h"
 #include "outbox_impl.h"
 #include "state/table.h"
@@ -274,7 +275,8 @@ wh_service *wh_service_open(const wh_config *c, wh_error *e)
     pthread_mutex_init(&s->hits_lock, NULL);
     pthread_rwlock_init(&s->sink_rw, NULL);
     s->rl = wh_rl_new((uint32_t)c->ratelimit_keys);
-    if (!s->rl) {
+    s->dash = wh_dash_new();
+    if (!s->rl || !s->dash) {
         wh_error_set(e, WH_ENOMEM, "out of memory");
         goto fail;
     }
@@ -343,6 +345,7 @@ wh_service *wh_service_open(const wh_config *c, wh_error *e)
             }
         }
     }
+    wh_dash_ruleset_loaded(s->dash, s->g->rs->hash, NULL, s->g->rs->nrules, s->g->source, "start");
     char body[256];
     snprintf(body, sizeof(body), "{\"event\":\"start\",\"ruleset\":\"%s\",\"version\":\"%s\"}",
              s->g->rs->hash, WHIPLY_VERSION);
@@ -470,6 +473,7 @@ void wh_service_close(wh_service *s)
     for (int i = 0; i < 64; i++)
         wh_table_free(s->dedupe[i]);
     wh_rl_free(s->rl);
+    wh_dash_free(s->dash);
     for (uint32_t i = 0; i < s->nold_hits; i++)
         free(s->old_hits[i].id);
     free(s->old_hits);
@@ -601,6 +605,7 @@ bool wh_service_reload(wh_service *s, const char *why, wh_buf *out)
     wh_rec_batch_free(&b);
     wh_buf_printf(out, "{\"ruleset\":\"%s\",\"previous\":\"%s\",\"rules\":%u}", ng->rs->hash,
                   old_hash, ng->rs->nrules);
+    wh_dash_ruleset_loaded(s->dash, ng->rs->hash, old_hash, ng->rs->nrules, ng->source, why);
     fprintf(stderr, "whiply: rules reloaded (%s): %s -> %s, %u rules\n", why, old_hash,
             ng->rs->hash, ng->rs->nrules);
 done:
@@ -628,6 +633,16 @@ bool wh_service_validate(wh_service *s, const char *text, size_t len, wh_buf *ou
     }
     wh_buf_free(&diags);
     return rs != NULL;
+}
+
+wh_ruleset *wh_service_load_text(wh_service *s, const char *text, size_t len, wh_buf *diag_json)
+{
+    return load_rules(s->cfg, "<posted rules>", text, len, diag_json, NULL);
+}
+
+struct wh_dash *wh_service_dash(wh_service *s)
+{
+    return s->dash;
 }
 
 void wh_service_rules(wh_service *s, wh_buf *out)

@@ -43,6 +43,12 @@ bool wh_service_reload(wh_service *s, const char *why, wh_buf *out);
 bool wh_service_validate(wh_service *s, const char *text, size_t len, wh_buf *out);
 /* {"ruleset":..., "path":..., "loaded_at":..., "rules":[{id, action, mode, ...}], "source":...} */
 void wh_service_rules(wh_service *s, wh_buf *out);
+/* Compiles YAML rules text as validation does (lists resolve beside the served rules file):
+ * the ruleset (the caller releases it), or NULL with the diagnostics as a JSON array in
+ * diag_json. For dry runs (dash.c). */
+wh_ruleset *wh_service_load_text(wh_service *s, const char *text, size_t len, wh_buf *diag_json);
+/* The dashboard's side of the service (dash.h). */
+struct wh_dash *wh_service_dash(wh_service *s);
 
 /* Saves the behaviour state to DATA/state.snap (atomically: a temporary file renamed). */
 wh_status wh_service_snapshot(wh_service *s, wh_error *e);

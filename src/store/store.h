@@ -171,6 +171,21 @@ wh_status wh_store_decision(wh_store *s, const char *event_id, wh_buf *out);
 wh_status wh_store_reviews(wh_store *s, const char *status, const char *after, int limit,
                            wh_buf *out);
 
+/* The audit search of the dashboard's mod log (search.c). Every filter is optional (NULL or
+ * 0: any); rule matches a decision whose "rules" holds it, moderator a review row's. */
+typedef enum { WH_AUDIT_JSON = 0, WH_AUDIT_NDJSON, WH_AUDIT_CSV } wh_audit_format;
+typedef struct {
+    const char *kind, *event_id, *channel, *user, *action, *rule, *moderator;
+    int64_t since_ms, until_ms; /* written in [since, until) */
+    int64_t before_seq;         /* older than this row (0: from the newest) */
+    int limit;
+    wh_audit_format format;
+} wh_audit_filter;
+/* Rows newest first: JSON {"rows":[{seq, at_ms, kind, event_id, channel, user, action,
+ * body}], "next": SEQ|null}; NDJSON one row object a line; CSV a header line and one line a
+ * row (RFC 4180 quoting; body is the row's JSON). */
+wh_status wh_store_audit_search(wh_store *s, const wh_audit_filter *f, wh_buf *out);
+
 typedef struct {
     char status[16];
     char *platform, *channel, *user, *event, *decision; /* malloc'd */

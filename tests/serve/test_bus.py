@@ -47,7 +47,7 @@ def good_file(dirname):
 class Nats:
     """A nats-server with JetStream on a random loopback port."""
 
-    def __init__(self, name):
+    def __init__(self, name, port=-1):
         exe = shutil.which("nats-server")
         if not exe:
             raise RuntimeError("nats-server is not installed (make test installs it: apt-get install nats-server)")
@@ -56,7 +56,7 @@ class Nats:
         self.lines = []
         self.cond = threading.Condition()
         self.proc = subprocess.Popen(
-            [exe, "-a", "127.0.0.1", "-p", "-1", "-js", "-sd", os.path.join(self.dir, "js")],
+            [exe, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", os.path.join(self.dir, "js")],
             stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         threading.Thread(target=self._read, daemon=True).start()
         line = self.wait_line(r"Listening for client connections on 127\.0\.0\.1:(\d+)")
@@ -127,15 +127,17 @@ def wait_for(what, fn, timeout=60):
         time.sleep(0.05)
 
 
-def metrics(d):
+def metrics(d, gauge="owned"):
+    """{partition: instance} of the partitions the gauge (owned, deciding) says are the
+    instance's, and the bus counters."""
     st, body, _ = d.req("GET", "/metrics")
     eq(st, 200, "metrics")
     owned = {}
     counters = {}
     for l in body.splitlines():
-        m = re.match(r'whiply_bus_partition_owned\{instance="([^"]+)",partition="(\d+)"\} (\d)', l)
-        if m and m.group(3) == "1":
-            owned[int(m.group(2))] = m.group(1)
+        m = re.match(r'whiply_bus_partition_(\w+)\{instance="([^"]+)",partition="(\d+)"\} (\d)', l)
+        if m and m.group(1) == gauge and m.group(4) == "1":
+            owned[int(m.group(3))] = m.group(2)
         m = re.match(r'(whiply_bus_\w+_total)\{instance="[^"]+"\} (\d+)', l)
         if m:
             counters[m.group(1)] = int(m.group(2))
@@ -528,6 +530,40 @@ def state_moves_with_a_partition_its_owner_lets_go():
 @test
 def state_is_replayed_when_the_owner_died_without_a_snapshot():
     state_moves("replay", "kill")
+
+
+@test
+def a_bus_that_is_not_there_yet_is_waited_for_while_serving():
+    # a port nobody listens on (yet): the daemon serves, says why it has no bus, answers
+    # events meant for the bus with 503, and consumes the bus once a server comes up there
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    url = type("N", (), {"url": "nats://127.0.0.1:%d" % port})()
+    extra = ("store:\n  preallocate: 0\nbus:\n  url: %s\n  partitions: 4\n  instance: late\n"
+             "  lease: %s\n  http: publish\n" % (url.url, LEASE))
+    d = ts.Daemon("late", extra=extra)
+    nats = None
+    try:
+        d.start()
+        check(d.wait_line(r"cannot connect to the bus at .*; trying again in"),
+              "the daemon says it has no bus and will try again")
+        st, body, _ = d.req("POST", "/v1/events", good_events()[0][0], token="events")
+        eq(st, 503, "an event for the bus without a bus: " + body)
+        check("bus_unavailable" in body, body)
+        st, _, _ = d.req("GET", "/healthz")
+        eq(st, 200, "the daemon serves meanwhile")
+        nats = Nats("late", port=port)
+        check(d.wait_line(r"consuming the bus at", timeout=30), "the daemon consumes the bus")
+        wait_for("it owns every partition", lambda: len(metrics(d)[0]) == 4, timeout=30)
+        st, body, _ = d.req("POST", "/v1/events", good_events()[0][0], token="events")
+        eq(st, 202, "an event for the bus once there is one (published): " + body)
+    finally:
+        if d.proc:
+            d.stop()
+        if nats:
+            nats.stop()
 
 
 def main():
