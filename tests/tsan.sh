@@ -71,7 +71,12 @@ out=$(TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/t
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_dashboard_api.py "$WHIPLY" slow_subscriber 2>&1;
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_dashboard_api.py "$WHIPLY" allows_sampled 2>&1;
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_dashboard_api.py "$WHIPLY" sigterm 2>&1;
-      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_dashboard_api.py "$WHIPLY" sessions 2>&1)
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_dashboard_api.py "$WHIPLY" sessions 2>&1;
+      # IRC: the client's loop, the outbox worker waiting for its lines, the ingest from the
+      # loop, a server restart (tests/serve/test_irc.py, ngIRCd and InspIRCd)
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_irc.py "$WHIPLY" acts 2>&1;
+      # Twitch: Helix calls from the outbox worker, token refresh, EventSub on the HTTP threads
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_twitch.py "$WHIPLY" 2>&1)
 p=$(grep -c '^PASS ' <<<"$out")
 f=$(grep -c '^FAIL ' <<<"$out")
 if grep -q 'WARNING: ThreadSanitizer' <<<"$out"; then f=$((f + 1)); echo "FAIL tsan serve: a data race"; fi

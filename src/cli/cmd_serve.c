@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "io/bus.h"
+#include "io/irc.h"
 #include "serve/config.h"
 #include "serve/http.h"
 #include "serve/service.h"
@@ -75,11 +76,26 @@ static bool admin_token(const char *dir, uint8_t hash[32], char *path, size_t pa
     return true;
 }
 
+/* What besides the service has metrics of its own: the bus and the chat adapters. */
+typedef struct {
+    wh_bus *bus;
+    wh_irc **irc;
+    uint32_t nirc;
+} serve_parts;
+
+static void parts_metrics(void *ud, wh_buf *out)
+{
+    serve_parts *p = ud;
+    if (p->bus) wh_bus_metrics(p->bus, out);
+    wh_irc_metrics(p->irc, p->nirc, out);
+}
+
 /* Starts consuming the bus. A bus that does not answer (a cluster electing its leaders, a
  * server restarting) is not a reason to stop serving: the failure is logged and *wait_ms says
  * when to try again (doubling up to 8 s); meanwhile bus.http: publish answers 503. A wrong
  * configuration (-1 in *wait_ms) is. */
-static wh_bus *start_bus(wh_service *svc, const wh_config *cfg, int64_t *wait_ms)
+static wh_bus *start_bus(wh_service *svc, const wh_config *cfg, int64_t *wait_ms,
+                         serve_parts *parts)
 {
     wh_error be;
     wh_bus *bus = wh_bus_start(svc, cfg, &be);
@@ -93,7 +109,9 @@ static wh_bus *start_bus(wh_service *svc, const wh_config *cfg, int64_t *wait_ms
         *wait_ms = *wait_ms * 2 < 8000 ? *wait_ms * 2 : 8000;
         return NULL;
     }
-    wh_service_set_metrics(svc, wh_bus_metrics, bus);
+    wh_service_set_metrics(svc, NULL, NULL); /* waits out a call reading parts */
+    parts->bus = bus;
+    wh_service_set_metrics(svc, parts_metrics, parts);
     if (cfg->bus.http && !strcmp(cfg->bus.http, "publish"))
         wh_service_set_event_sink(svc, wh_bus_sink_events, bus);
     fprintf(stderr, "whiply: consuming the bus at %s (%lld partitions)\n", cfg->bus.url,
@@ -214,14 +232,33 @@ int wh_cmd_serve(int argc, char **argv)
     fprintf(stderr, "whiply: listening on http://%.*s:%d\n", (int)(colon - cfg.listen), cfg.listen,
             port);
     wh_bus *bus = NULL;
+    serve_parts parts = {0};
     bool want_bus = cfg.bus.url && strcmp(cfg.bus.url, "none");
     int64_t bus_wait_ms = 1000, bus_waited_ms = 0;
-    if (want_bus && !(bus = start_bus(svc, &cfg, &bus_wait_ms))) {
+    if (want_bus && !(bus = start_bus(svc, &cfg, &bus_wait_ms, &parts))) {
         if (bus_wait_ms < 0) { /* the configuration is wrong: no retry will help */
             wh_http_stop(http, 30000);
             goto out;
         }
     }
+
+    /* The chat platforms: each network's client connects (and reconnects) on its own thread. */
+    parts.irc = cfg.platforms.nirc ? calloc(cfg.platforms.nirc, sizeof(wh_irc *)) : NULL;
+    for (uint32_t i = 0; parts.irc && i < cfg.platforms.nirc; i++) {
+        wh_error ie;
+        wh_irc *c = wh_irc_start(svc, &cfg.platforms.irc[i], &ie);
+        if (!c) {
+            fprintf(stderr, "whiply: %s\n", ie.message);
+            continue;
+        }
+        parts.irc[parts.nirc++] = c;
+        fprintf(stderr, "whiply: irc %s: connecting to %s:%lld (channels:", wh_irc_name(c),
+                cfg.platforms.irc[i].host, (long long)cfg.platforms.irc[i].port);
+        for (uint32_t k = 0; k < cfg.platforms.irc[i].nchannels; k++)
+            fprintf(stderr, " %s", cfg.platforms.irc[i].channels[k]);
+        fprintf(stderr, ")\n");
+    }
+    if (parts.nirc) wh_service_set_metrics(svc, parts_metrics, &parts);
 
     int64_t snap_ms = cfg.store.snapshot_ms;
     struct timespec last;
@@ -244,7 +281,7 @@ int wh_cmd_serve(int argc, char **argv)
         int64_t el = (now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1000000;
         if (want_bus && !bus && (bus_waited_ms += 1000) >= bus_wait_ms) {
             bus_waited_ms = 0;
-            bus = start_bus(svc, &cfg, &bus_wait_ms);
+            bus = start_bus(svc, &cfg, &bus_wait_ms, &parts);
         }
         if (snap_ms > 0 && el >= snap_ms) {
             last = now;
@@ -254,6 +291,9 @@ int wh_cmd_serve(int argc, char **argv)
         }
     }
     wh_service_set_metrics(svc, NULL, NULL);
+    for (uint32_t i = 0; i < parts.nirc; i++) /* nothing more to or from chat */
+        wh_irc_stop(parts.irc[i]);
+    free(parts.irc);
     wh_service_set_event_sink(svc, NULL, NULL); /* HTTP events wait for no bus */
     wh_bus_stop(bus); /* nothing more from the bus, before the HTTP requests drain */
     wh_http_stop(http, 30000);

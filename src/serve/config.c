@@ -64,7 +64,8 @@ const char wh_config_default_yaml[] =
     "  batch: 64                 # due operations a worker takes at once\n"
     "webhooks: []                # signed webhooks: [{name, url, secret, events, ...}]\n"
     "alerts: []                  # Discord/Slack alerts: [{name, url, format, events, ...}]\n"
-    "tokens: []                  # none: an admin token is made in DATA/admin.token\n";
+    "tokens: []                  # none: an admin token is made in DATA/admin.token\n"
+    "platforms: {}               # chat to read and act on: irc, twitch (docs/config.md, Platforms)\n";
 
 typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_DURATION, OPT_SYNC } opt_type;
 
@@ -339,6 +340,427 @@ static void parse_tokens(cfg_ld *L, struct fy_node *v)
     }
 }
 
+/* ---- platforms.irc: one row per key of a network (the config table's habit) ---- */
+typedef enum { NK_STR, NK_INT, NK_BOOL, NK_DURATION, NK_CHANNELS, NK_ENV, NK_LOGIN } net_kind;
+typedef struct {
+    const char *name; /* a dotted key inside the network's mapping */
+    net_kind kind;
+    size_t off;
+    int64_t min, max;
+    size_t env_of; /* NK_ENV: the string field it fills */
+} net_key;
+
+#define N(f) offsetof(wh_irc_config, f)
+static const net_key irc_keys[] = {
+    {"name", NK_STR, N(name), 0, 0, 0},
+    {"host", NK_STR, N(host), 0, 0, 0},
+    {"port", NK_INT, N(port), 1, 65535, 0},
+    {"tls", NK_BOOL, N(tls), 0, 0, 0},
+    {"tls_verify", NK_BOOL, N(tls_verify), 0, 0, 0},
+    {"ca_file", NK_STR, N(ca_file), 0, 0, 0},
+    {"nick", NK_STR, N(nick), 0, 0, 0},
+    {"user", NK_STR, N(user), 0, 0, 0},
+    {"realname", NK_STR, N(realname), 0, 0, 0},
+    {"password", NK_STR, N(password), 0, 0, 0},
+    {"password_env", NK_ENV, 0, 0, 0, N(password)},
+    {"sasl_user", NK_STR, N(sasl_user), 0, 0, 0},
+    {"sasl_pass", NK_STR, N(sasl_pass), 0, 0, 0},
+    {"sasl_pass_env", NK_ENV, 0, 0, 0, N(sasl_pass)},
+    {"oper.name", NK_STR, N(oper_name), 0, 0, 0},
+    {"oper.password", NK_STR, N(oper_pass), 0, 0, 0},
+    {"oper.password_env", NK_ENV, 0, 0, 0, N(oper_pass)},
+    {"channels", NK_CHANNELS, 0, 0, 0, 0},
+    {"flood.burst", NK_INT, N(flood_burst), 1, 1000, 0},
+    {"flood.every", NK_DURATION, N(flood_every_ms), 0, 60000, 0},
+    {"reconnect.min", NK_DURATION, N(reconnect_min_ms), 10, 3600 * 1000, 0},
+    {"reconnect.max", NK_DURATION, N(reconnect_max_ms), 10, 24 * 3600 * 1000, 0},
+    {"ping", NK_DURATION, N(ping_ms), 1000, 3600 * 1000, 0},
+};
+/* platforms.twitch: the same client on Twitch's IRC, with Helix for the actions. */
+static const net_key twitch_keys[] = {
+    {"name", NK_STR, N(name), 0, 0, 0},
+    {"channel", NK_LOGIN, 0, 0, 0, 0},
+    {"bot_login", NK_STR, N(nick), 0, 0, 0},
+    {"broadcaster_id", NK_STR, N(broadcaster_id), 0, 0, 0},
+    {"moderator_id", NK_STR, N(moderator_id), 0, 0, 0},
+    {"client_id", NK_STR, N(client_id), 0, 0, 0},
+    {"client_secret", NK_STR, N(client_secret), 0, 0, 0},
+    {"client_secret_env", NK_ENV, 0, 0, 0, N(client_secret)},
+    {"access_token", NK_STR, N(access_token), 0, 0, 0},
+    {"access_token_env", NK_ENV, 0, 0, 0, N(access_token)},
+    {"refresh_token", NK_STR, N(refresh_token), 0, 0, 0},
+    {"refresh_token_env", NK_ENV, 0, 0, 0, N(refresh_token)},
+    {"eventsub_secret", NK_STR, N(eventsub_secret), 0, 0, 0},
+    {"eventsub_secret_env", NK_ENV, 0, 0, 0, N(eventsub_secret)},
+    {"helix_url", NK_STR, N(helix_url), 0, 0, 0},
+    {"token_url", NK_STR, N(token_url), 0, 0, 0},
+    {"irc.host", NK_STR, N(host), 0, 0, 0},
+    {"irc.port", NK_INT, N(port), 1, 65535, 0},
+    {"irc.tls", NK_BOOL, N(tls), 0, 0, 0},
+    {"tls_verify", NK_BOOL, N(tls_verify), 0, 0, 0},
+    {"ca_file", NK_STR, N(ca_file), 0, 0, 0},
+    {"flood.burst", NK_INT, N(flood_burst), 1, 1000, 0},
+    {"flood.every", NK_DURATION, N(flood_every_ms), 0, 60000, 0},
+    {"reconnect.min", NK_DURATION, N(reconnect_min_ms), 10, 3600 * 1000, 0},
+    {"reconnect.max", NK_DURATION, N(reconnect_max_ms), 10, 24 * 3600 * 1000, 0},
+    {"ping", NK_DURATION, N(ping_ms), 1000, 3600 * 1000, 0},
+};
+#undef N
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *v = malloc(n + 1);
+    if (v) {
+        memcpy(v, s, n);
+        v[n] = 0;
+    }
+    return v;
+}
+
+/* What IRC lets into a word of a command line: no space, CR, LF, NUL, and not a leading
+ * ':' (which would start the trailing parameter). */
+static bool irc_word(const char *s, size_t n)
+{
+    if (!n || s[0] == ':') return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == ' ' || s[i] == '\r' || s[i] == '\n' || s[i] == 0 || s[i] == ',') return false;
+    return true;
+}
+
+static void set_net_key(cfg_ld *L, const char *full, const net_key *k, wh_irc_config *net,
+                        struct fy_node *v)
+{
+    const char *s;
+    size_t n;
+    if (k->kind == NK_CHANNELS) {
+        if (!v || fy_node_get_type(v) != FYNT_SEQUENCE) {
+            CERR(L, v, "'%s' must be a list of channels, like [\"#chat\"]", full);
+            return;
+        }
+        int cnt = fy_node_sequence_item_count(v);
+        for (uint32_t i = 0; i < net->nchannels; i++)
+            free(net->channels[i]);
+        free(net->channels);
+        net->nchannels = 0;
+        net->channels = cnt > 0 ? calloc((size_t)cnt, sizeof(char *)) : NULL;
+        void *it = NULL;
+        struct fy_node *item;
+        while ((item = fy_node_sequence_iterate(v, &it))) {
+            if (!scalar_of(L, item, full, &s, &n)) continue;
+            if (!irc_word(s, n) || !strchr("#&+!", s[0]))
+                CERR(L, item,
+                     "'%s': '%.*s' is not a channel name (it starts with #, &, + or ! and has no "
+                     "space or comma; quote it in YAML: \"#chat\")",
+                     full, (int)n, s);
+            else if (net->channels)
+                net->channels[net->nchannels++] = dup_n(s, n);
+        }
+        return;
+    }
+    if (!scalar_of(L, v, full, &s, &n)) return;
+    char *field = (char *)net + k->off;
+    if (k->kind == NK_LOGIN) { /* a Twitch channel: its login, the IRC channel #login */
+        bool ok = n > 0 && n <= 25;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_';
+        if (!ok) {
+            CERR(L, v, "'%s' is the channel's login (lowercase letters, digits, '_'), not '%.*s'",
+                 full, (int)n, s);
+            return;
+        }
+        for (uint32_t i = 0; i < net->nchannels; i++)
+            free(net->channels[i]);
+        free(net->channels);
+        net->channels = calloc(1, sizeof(char *));
+        net->nchannels = 0;
+        if (net->channels && asprintf(&net->channels[0], "#%.*s", (int)n, s) > 0)
+            net->nchannels = 1;
+        return;
+    }
+    switch (k->kind) {
+    case NK_ENV: {
+        char *name = dup_n(s, n);
+        const char *val = name ? getenv(name) : NULL;
+        if (!val || !*val)
+            CERR(L, v, "'%s': the environment variable %.*s is not set", full, (int)n, s);
+        else {
+            char **dst = (char **)((char *)net + k->env_of);
+            free(*dst);
+            *dst = strdup(val);
+        }
+        free(name);
+        return;
+    }
+    case NK_STR:
+        if (!n) {
+            CERR(L, v, "'%s' must not be empty", full);
+            return;
+        }
+        if (!strcmp(k->name, "name")) {
+            for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+                      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_')) {
+                    CERR(L, v, "'%s' is letters, digits, '-' and '_', not '%.*s'", full, (int)n, s);
+                    return;
+                }
+        } else if ((!strcmp(k->name, "nick") || !strcmp(k->name, "user") ||
+                    !strcmp(k->name, "host") || !strcmp(k->name, "sasl_user")) &&
+                   !irc_word(s, n)) {
+            CERR(L, v, "'%s' must be one word without spaces, commas or a leading ':', not '%.*s'",
+                 full, (int)n, s);
+            return;
+        } else if (memchr(s, '\r', n) || memchr(s, '\n', n)) {
+            CERR(L, v, "'%s' must be one line", full);
+            return;
+        }
+        free(*(char **)field);
+        if (k->off == offsetof(wh_irc_config, ca_file) && L->dir && s[0] != '/') {
+            if (asprintf((char **)field, "%s/%.*s", L->dir, (int)n, s) < 0) *(char **)field = NULL;
+        } else {
+            *(char **)field = dup_n(s, n);
+        }
+        return;
+    case NK_BOOL:
+        if (n == 4 && !memcmp(s, "true", 4))
+            *(bool *)field = true;
+        else if (n == 5 && !memcmp(s, "false", 5))
+            *(bool *)field = false;
+        else
+            CERR(L, v, "'%s' must be true or false, not '%.*s'", full, (int)n, s);
+        return;
+    case NK_INT:
+    case NK_DURATION: {
+        int64_t x = 0;
+        bool ok;
+        if (k->kind == NK_DURATION) {
+            ok = (n == 1 && s[0] == '0') || wh_parse_duration(s, n, &x);
+        } else {
+            char tmp[24], *end;
+            ok = n > 0 && n < sizeof(tmp);
+            if (ok) {
+                memcpy(tmp, s, n);
+                tmp[n] = 0;
+                errno = 0;
+                x = strtoll(tmp, &end, 10);
+                ok = !*end && !errno;
+            }
+        }
+        if (!ok)
+            CERR(L, v, "'%s' must be %s, not '%.*s'", full,
+                 k->kind == NK_INT ? "an integer" : "a duration (like 500ms, 2s)", (int)n, s);
+        else if (x < k->min || x > k->max)
+            CERR(L, v, "'%s' is %lld; it must be between %lld and %lld", full, (long long)x,
+                 (long long)k->min, (long long)k->max);
+        else
+            *(int64_t *)field = x;
+        return;
+    }
+    case NK_CHANNELS:
+    case NK_LOGIN:
+        return;
+    }
+}
+
+static void walk_net(cfg_ld *L, struct fy_node *map, const char *where, const char *prefix,
+                     wh_irc_config *net, const net_key *keys, size_t nkeys)
+{
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(map, &it))) {
+        struct fy_node *k = fy_node_pair_key(pr), *v = fy_node_pair_value(pr);
+        const char *ks;
+        size_t kn;
+        if (!scalar_of(L, k, "a key", &ks, &kn)) continue;
+        char key[64], full[192];
+        snprintf(key, sizeof(key), "%s%s%.*s", prefix, *prefix ? "." : "", (int)kn, ks);
+        snprintf(full, sizeof(full), "%s.%s", where, key);
+        const net_key *nk = NULL;
+        bool parent = false;
+        size_t kl = strlen(key);
+        for (size_t i = 0; i < nkeys; i++) {
+            if (!strcmp(keys[i].name, key)) nk = &keys[i];
+            if (!strncmp(keys[i].name, key, kl) && keys[i].name[kl] == '.') parent = true;
+        }
+        if (nk)
+            set_net_key(L, full, nk, net, v);
+        else if (parent && v && fy_node_get_type(v) == FYNT_MAPPING)
+            walk_net(L, v, where, key, net, keys, nkeys);
+        else if (parent)
+            CERR(L, v, "'%s' must be a mapping", full);
+        else
+            CERR(L, k, "unknown option '%s' (docs/config.md, Platforms, lists them)", full);
+    }
+}
+
+/* The string fields of a network, for copy and free. */
+#define IRC_STRS(n)                                                                                \
+    {                                                                                              \
+        &(n)->name, &(n)->host, &(n)->ca_file, &(n)->nick, &(n)->user, &(n)->realname,             \
+            &(n)->password, &(n)->sasl_user, &(n)->sasl_pass, &(n)->oper_name, &(n)->oper_pass,    \
+            &(n)->broadcaster_id, &(n)->moderator_id, &(n)->client_id, &(n)->client_secret,        \
+            &(n)->access_token, &(n)->refresh_token, &(n)->helix_url, &(n)->token_url,             \
+            &(n)->eventsub_secret                                                                  \
+    }
+
+void wh_irc_config_free(wh_irc_config *n)
+{
+    char **strs[] = IRC_STRS(n);
+    for (size_t i = 0; i < WH_ARRAY_LEN(strs); i++)
+        free(*strs[i]);
+    for (uint32_t i = 0; n->channels && i < n->nchannels; i++)
+        free(n->channels[i]);
+    free(n->channels);
+    memset(n, 0, sizeof(*n));
+}
+
+bool wh_irc_config_copy(wh_irc_config *dst, const wh_irc_config *src)
+{
+    *dst = *src;
+    char **strs[] = IRC_STRS(dst);
+    bool ok = true;
+    for (size_t i = 0; i < WH_ARRAY_LEN(strs); i++)
+        if (*strs[i] && !(*strs[i] = strdup(*strs[i]))) ok = false;
+    dst->channels = calloc(src->nchannels ? src->nchannels : 1, sizeof(char *));
+    if (!dst->channels) {
+        dst->nchannels = 0;
+        ok = false;
+    }
+    for (uint32_t i = 0; dst->channels && i < src->nchannels; i++)
+        if (!(dst->channels[i] = strdup(src->channels[i]))) ok = false;
+    if (!ok) wh_irc_config_free(dst);
+    return ok;
+}
+
+/* A key a network must have: its field, and its name in that list. */
+typedef struct {
+    size_t off;
+    const char *key;
+} net_req;
+
+/* platforms.irc (twitch false) or platforms.twitch: each item is appended to
+ * c->platforms.irc when it has no error. */
+static void parse_nets(cfg_ld *L, struct fy_node *v, bool twitch)
+{
+    wh_config *c = L->c;
+    const char *list = twitch ? "platforms.twitch" : "platforms.irc";
+    if (!v || fy_node_get_type(v) != FYNT_SEQUENCE) {
+        CERR(L, v, "'%s' must be a list (docs/config.md, Platforms)", list);
+        return;
+    }
+    int cnt = fy_node_sequence_item_count(v);
+    if (cnt <= 0) return;
+    wh_irc_config *grown =
+        realloc(c->platforms.irc, (c->platforms.nirc + (size_t)cnt) * sizeof(wh_irc_config));
+    if (!grown) return;
+    c->platforms.irc = grown;
+    static const net_req irc_req[] = {{offsetof(wh_irc_config, name), "name"},
+                                      {offsetof(wh_irc_config, host), "host"},
+                                      {offsetof(wh_irc_config, nick), "nick"}};
+    static const net_req twitch_req[] = {
+        {offsetof(wh_irc_config, nick), "bot_login"},
+        {offsetof(wh_irc_config, broadcaster_id), "broadcaster_id"},
+        {offsetof(wh_irc_config, moderator_id), "moderator_id"},
+        {offsetof(wh_irc_config, client_id), "client_id"},
+        {offsetof(wh_irc_config, access_token), "access_token (or access_token_env)"}};
+    void *it = NULL;
+    struct fy_node *item;
+    uint32_t idx = 0;
+    while ((item = fy_node_sequence_iterate(v, &it))) {
+        char where[48];
+        snprintf(where, sizeof(where), "%s[%u]", list, idx++);
+        if (fy_node_get_type(item) != FYNT_MAPPING) {
+            CERR(L, item, "'%s' must be a mapping (docs/config.md, Platforms)", where);
+            continue;
+        }
+        wh_irc_config *n = &c->platforms.irc[c->platforms.nirc];
+        *n = (wh_irc_config){.tls_verify = true,
+                             .flood_burst = twitch ? 20 : 5, /* Twitch: 20 a 30 s for a user */
+                             .flood_every_ms = twitch ? 1500 : 500,
+                             .reconnect_min_ms = 1000,
+                             .reconnect_max_ms = 300000,
+                             .ping_ms = 60000,
+                             .twitch = twitch,
+                             .tls = twitch};
+        uint32_t nd0 = L->d->n;
+        if (twitch)
+            walk_net(L, item, where, "", n, twitch_keys, WH_ARRAY_LEN(twitch_keys));
+        else
+            walk_net(L, item, where, "", n, irc_keys, WH_ARRAY_LEN(irc_keys));
+        const net_req *req = twitch ? twitch_req : irc_req;
+        size_t nreq = twitch ? WH_ARRAY_LEN(twitch_req) : WH_ARRAY_LEN(irc_req);
+        for (size_t i = 0; i < nreq; i++)
+            if (!*(char **)((char *)n + req[i].off))
+                CERR(L, item, "'%s' needs '%s'", where, req[i].key);
+        if (!n->nchannels && L->d->n == nd0) /* not when its channels were refused */
+            CERR(L, item,
+                 twitch ? "'%s' needs 'channel' (the channel's login)"
+                        : "'%s' needs 'channels' (at least one)",
+                 where);
+        if (!!n->sasl_user != !!n->sasl_pass)
+            CERR(L, item, "'%s': SASL needs both 'sasl_user' and 'sasl_pass' (or sasl_pass_env)",
+                 where);
+        if (!!n->oper_name != !!n->oper_pass)
+            CERR(L, item, "'%s': 'oper' needs both 'name' and 'password' (or password_env)", where);
+        if (n->reconnect_min_ms > n->reconnect_max_ms)
+            CERR(L, item, "'%s': 'reconnect.min' is longer than 'reconnect.max'", where);
+        if (twitch) {
+            static const struct {
+                size_t off;
+                const char *def;
+            } defs[] = {{offsetof(wh_irc_config, name), "twitch"},
+                        {offsetof(wh_irc_config, host), "irc.chat.twitch.tv"},
+                        {offsetof(wh_irc_config, helix_url), "https://api.twitch.tv/helix"},
+                        {offsetof(wh_irc_config, token_url), "https://id.twitch.tv/oauth2/token"}};
+            for (size_t i = 0; i < WH_ARRAY_LEN(defs); i++)
+                if (!*(char **)((char *)n + defs[i].off))
+                    *(char **)((char *)n + defs[i].off) = strdup(defs[i].def);
+            if (n->refresh_token && !n->client_secret)
+                CERR(L, item, "'%s': a refresh_token needs 'client_secret' (or client_secret_env)",
+                     where);
+        }
+        for (uint32_t j = 0; n->name && j < c->platforms.nirc; j++)
+            if (!strcasecmp(c->platforms.irc[j].name, n->name))
+                CERR(L, item, "'%s': the name '%s' is taken by %s", where, n->name,
+                     c->platforms.irc[j].twitch ? "a platforms.twitch item"
+                                                : "a platforms.irc item");
+        if (!n->port) n->port = n->tls ? 6697 : 6667;
+        if (!n->user && n->nick) n->user = strdup(n->nick);
+        if (!n->realname) n->realname = strdup("whiply moderation");
+        if (L->d->n != nd0) {
+            wh_irc_config_free(n);
+            continue;
+        }
+        c->platforms.nirc++;
+    }
+}
+
+static void parse_platforms(cfg_ld *L, struct fy_node *v)
+{
+    for (uint32_t i = 0; i < L->c->platforms.nirc; i++)
+        wh_irc_config_free(&L->c->platforms.irc[i]);
+    free(L->c->platforms.irc);
+    L->c->platforms.irc = NULL;
+    L->c->platforms.nirc = 0;
+    if (!v || fy_node_get_type(v) != FYNT_MAPPING) {
+        CERR(L, v, "'platforms' must be a mapping (irc: [...], twitch: [...])");
+        return;
+    }
+    void *it = NULL;
+    struct fy_node_pair *pr;
+    while ((pr = fy_node_mapping_iterate(v, &it))) {
+        struct fy_node *k = fy_node_pair_key(pr), *val = fy_node_pair_value(pr);
+        const char *ks;
+        size_t kn;
+        if (!scalar_of(L, k, "a key", &ks, &kn)) continue;
+        if (kn == 3 && !memcmp(ks, "irc", 3))
+            parse_nets(L, val, false);
+        else if (kn == 6 && !memcmp(ks, "twitch", 6))
+            parse_nets(L, val, true);
+        else
+            CERR(L, k, "unknown platform 'platforms.%.*s' (irc, twitch)", (int)kn, ks);
+    }
+}
+
 static void walk(cfg_ld *L, struct fy_node *map, const char *prefix)
 {
     void *it = NULL;
@@ -352,6 +774,10 @@ static void walk(cfg_ld *L, struct fy_node *map, const char *prefix)
         snprintf(full, sizeof(full), "%s%s%.*s", prefix, *prefix ? "." : "", (int)kn, ks);
         if (!*prefix && !strcmp(full, "tokens")) {
             parse_tokens(L, v);
+            continue;
+        }
+        if (!*prefix && !strcmp(full, "platforms")) {
+            parse_platforms(L, v);
             continue;
         }
         if (!*prefix && (!strcmp(full, "webhooks") || !strcmp(full, "alerts"))) {
@@ -461,6 +887,9 @@ void wh_config_free(wh_config *c)
     free(c->bus.instance);
     free(c->bus.http);
     free(c->tokens);
+    for (uint32_t i = 0; i < c->platforms.nirc; i++)
+        wh_irc_config_free(&c->platforms.irc[i]);
+    free(c->platforms.irc);
     wh_config_hooks_free(c);
     free(c->path);
     memset(c, 0, sizeof(*c));

@@ -31,6 +31,35 @@ typedef struct {
     unsigned scopes;
 } wh_token;
 
+/* One IRC network of `platforms.irc` (docs/config.md, "Platforms"): whiply connects, joins
+ * the channels, reads chat and carries out the actions decided on it (src/io/irc.h). */
+typedef struct {
+    char *name;      /* the events' "platform" and the outbox executor's name */
+    char *host;      /* the server */
+    int64_t port;    /* default 6667, 6697 with tls */
+    bool tls;        /* TLS (OpenSSL) */
+    bool tls_verify; /* check the server's certificate and name (default true) */
+    char *ca_file;   /* trust this PEM file instead of the system's CAs (NULL: the system's) */
+    char *nick, *user, *realname;
+    char *password;              /* server PASS (NULL: none) */
+    char *sasl_user, *sasl_pass; /* SASL PLAIN (NULL: none) */
+    char *oper_name, *oper_pass; /* OPER after 001, then MODE +o itself where it is not op */
+    char **channels;
+    uint32_t nchannels;
+    int64_t flood_burst;                        /* lines that may go at once */
+    int64_t flood_every_ms;                     /* then one line per this */
+    int64_t reconnect_min_ms, reconnect_max_ms; /* backoff between connection attempts */
+    int64_t ping_ms; /* a PING to the server after this much silence; dead after 2x */
+    /* platforms.twitch only: chat in through Twitch's IRC dialect, actions out through Helix
+     * (src/io/twitch.h) */
+    bool twitch;
+    char *broadcaster_id, *moderator_id; /* the channel's user id, the bot's user id */
+    char *client_id, *client_secret;     /* the application's (the secret: token refresh) */
+    char *access_token, *refresh_token;  /* the bot's user access token and its refresh */
+    char *helix_url, *token_url;         /* Helix's base URL, the OAuth token endpoint */
+    char *eventsub_secret;               /* EventSub webhooks' HMAC secret (NULL: none) */
+} wh_irc_config;
+
 /* Outgoing webhooks and alerts (config_hooks.c; docs/config.md, docs/platforms.md). */
 enum { WH_HOOK_DECISION = 1, WH_HOOK_ACTION = 2, WH_HOOK_REVIEW = 4, WH_HOOK_CHECKPOINT = 8 };
 enum { WH_ALERT_HOLD = 1, WH_ALERT_WAVE = 2, WH_ALERT_RAID = 4, WH_ALERT_DEAD_LETTER = 8 };
@@ -120,10 +149,19 @@ typedef struct {
     uint32_t nalerts;
     wh_token *tokens;
     uint32_t ntokens;
+    struct {
+        wh_irc_config *irc; /* platforms.irc: the IRC networks, then platforms.twitch */
+        uint32_t nirc;
+    } platforms;
     char *path;            /* the file it came from, or NULL for the embedded default */
     const char *cache_dir; /* Hyperscan database cache (set by the command line, not a file) */
     bool start_afresh;     /* serve --start-afresh (the command line only): see wh_store_open */
 } wh_config;
+
+/* A deep copy of one IRC network's settings (the client keeps its own); false when out of
+ * memory (dst is then freed). */
+bool wh_irc_config_copy(wh_irc_config *dst, const wh_irc_config *src);
+void wh_irc_config_free(wh_irc_config *n);
 
 /* Loads path (NULL: the embedded default only). Every problem is added to diags as
  * file:line:col; returns WH_OK only when there were none. */

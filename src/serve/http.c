@@ -23,6 +23,7 @@
 #include "outbox_impl.h"
 #include "request.h"
 #include "base/json.h"
+#include "io/twitch.h"
 #include "engine/event.h"
 #include "text/utf8.h"
 
@@ -596,6 +597,19 @@ static int h_action_request(wh_http *h, struct MHD_Connection *c, req_t *r, wh_b
     return wh_outbox_request(wh_service_outbox(h->svc), r->body.p ? r->body.p : "", r->body.len,
                              out, &r->wait_ticket);
 }
+
+/* POST /v1/eventsub/PLATFORM: Twitch's EventSub webhooks (io/twitch.h), signed by Twitch
+ * instead of a bearer token. */
+static int h_eventsub(wh_http *h, struct MHD_Connection *c, req_t *r, wh_buf *out)
+{
+    const char *platform = r->url + strlen(r->rt->path);
+#define EH(name) MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Twitch-Eventsub-Message-" name)
+    return wh_eventsub_receive(h->svc, platform, EH("Id"), EH("Timestamp"), EH("Signature"),
+                               EH("Type"), r->body.p ? r->body.p : "", r->body.len, out,
+                               &r->content_type, &r->wait_ticket);
+#undef EH
+}
+
 static const route_t routes[] = {
     {"POST", "/v1/events", false, WH_RT_EVENTS, WH_SCOPE_EVENTS, h_events, false},
     {"GET", "/v1/decisions", false, WH_RT_DECISIONS, READERS, h_decisions, true},
@@ -614,6 +628,7 @@ static const route_t routes[] = {
     {"POST", "/v1/actions", false, WH_RT_ACTIONS, WH_SCOPE_REVIEW, h_action_request, false},
     {"GET", "/v1/actions/", true, WH_RT_ACTIONS, READERS, h_action, false},
     {"POST", "/v1/actions/", true, WH_RT_ACTIONS, WH_SCOPE_REVIEW, h_action_retry, false},
+    {"POST", "/v1/eventsub/", true, WH_RT_EVENTS, NO_AUTH, h_eventsub, false},
 };
 
 /* The dashboard's routes (docs/dashboard.md): each row's handler is dash_fns[] of the same
@@ -790,9 +805,12 @@ static enum MHD_Result respond(wh_http *h, struct MHD_Connection *c, req_t *r, i
         status = error(out, 500, "internal", "out of memory");
     }
     if (status != 200 || !r->content_type) r->content_type = "application/json"; /* errors too */
-    /* One newline ends the body, except an empty NDJSON answer (no lines: no bytes). */
+    /* One newline ends the body, except an empty NDJSON answer (no lines: no bytes) and a
+     * raw text/plain one (EventSub's challenge must come back byte for byte). */
     bool empty_ndjson = !out->len && !strcmp(r->content_type, "application/x-ndjson");
-    if (!empty_ndjson && (!out->len || out->p[out->len - 1] != '\n')) wh_buf_putc(out, '\n');
+    bool raw = !strcmp(r->content_type, "text/plain");
+    if (!empty_ndjson && !raw && (!out->len || out->p[out->len - 1] != '\n'))
+        wh_buf_putc(out, '\n');
     struct MHD_Response *resp =
         out->len ? MHD_create_response_from_buffer(out->len, out->p, MHD_RESPMEM_MUST_FREE)
                  : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
