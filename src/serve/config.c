@@ -65,7 +65,8 @@ const char wh_config_default_yaml[] =
     "webhooks: []                # signed webhooks: [{name, url, secret, events, ...}]\n"
     "alerts: []                  # Discord/Slack alerts: [{name, url, format, events, ...}]\n"
     "tokens: []                  # none: an admin token is made in DATA/admin.token\n"
-    "platforms: {}               # chat to read and act on: irc, twitch (docs/config.md, Platforms)\n";
+    "platforms: {}               # chat to read and act on: irc, twitch (docs/config.md, "
+    "Platforms)\n";
 
 typedef enum { OPT_STR, OPT_INT, OPT_SIZE, OPT_DURATION, OPT_SYNC } opt_type;
 
