@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -21,6 +22,7 @@ typedef struct {
     uint32_t id_off, id_len; /* in r->ids */
     uint32_t snip;           /* offset + 1 of its text in r->snips, 0: none kept */
     uint8_t label, source;   /* wh_label, SRC_* */
+    uint8_t sample;          /* the sampled review's label of it (wh_label) */
     int64_t ts_ms;
     int64_t human_ms; /* when a human removed it (a harmful label from the stream), else 0 */
 } msg;
@@ -45,7 +47,36 @@ typedef struct {
     uint64_t *lat_ns;
     size_t nlat, caplat;
     uint64_t actions[WH_ACT__COUNT];
+    uint64_t decided; /* events, for sampling latencies */
+    /* its thread */
+    struct wh_replay *r;
+    uint32_t k;
+    pthread_t th;
+    bool started, oom;
 } arm;
+
+/* Lines are read into a batch, decoded and normalized by the reading thread, then decided
+ * by every ruleset's thread at once while the next batch is read (two batches in turn). */
+#define BATCH_LINES 2048
+#define BATCH_BYTES ((size_t)4 << 20)
+
+typedef struct {
+    wh_event ev;
+    wh_text text;
+    bool has_text;
+    uint32_t mi; /* a message's index in r->msgs */
+} bev;
+
+typedef struct {
+    wh_buf bytes; /* the lines, copied */
+    uint32_t off[BATCH_LINES], len[BATCH_LINES];
+    uint64_t line_no[BATCH_LINES];
+    uint32_t nlines;
+    bev *ev; /* BATCH_LINES: the decoded events */
+    uint32_t nev;
+    wh_arena arena;                    /* the events' unescaped strings and text views */
+    mdec *dec[WH_REPLAY_MAX_RULESETS]; /* per ruleset, per event */
+} batch;
 
 /* An open-addressing map from a 64-bit key to a 32-bit value (keys never 0). */
 typedef struct {
@@ -59,7 +90,13 @@ struct wh_replay {
     arm arms[WH_REPLAY_MAX_RULESETS];
     uint32_t narms;
     wh_decoder *dec;
-    wh_arena ev;
+    batch b[2];
+    batch *cur, *pending; /* being filled; being decided (or NULL) */
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    uint64_t gen; /* batches handed to the threads */
+    uint32_t busy;
+    bool quit;
     msg *msgs;
     size_t nmsg, capmsg;
     wh_buf ids, snips;
@@ -169,6 +206,9 @@ static bool msg_by_id(const wh_replay *r, const char *id, size_t n, uint32_t *id
 
 /* ---- life cycle ---- */
 
+static void *arm_main(void *p);
+static void stop_threads(wh_replay *r);
+
 wh_status wh_replay_new(wh_ruleset *const *rs, const char *const *names, uint32_t n,
                         const wh_replay_opts *o, wh_replay **out, wh_error *e)
 {
@@ -183,14 +223,26 @@ wh_status wh_replay_new(wh_ruleset *const *rs, const char *const *names, uint32_
     else
         wh_replay_opts_default(&r->o);
     if (r->o.examples > 8) r->o.examples = 8;
-    wh_arena_init(&r->ev, 64 * 1024);
     wh_arena_init(&r->out, 16 * 1024);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->go, NULL);
+    pthread_cond_init(&r->done, NULL);
     wh_buf_init(&r->ids);
     wh_buf_init(&r->snips);
     wh_buf_init(&r->sample_ids);
     r->dec = wh_decoder_new();
     bool ok = r->dec && map_grow(&r->by_id) && map_grow(&r->by_user) && map_grow(&r->snip_groups) &&
               map_grow(&r->by_label);
+    for (int i = 0; i < 2; i++) {
+        batch *b = &r->b[i];
+        wh_buf_init(&b->bytes);
+        wh_arena_init(&b->arena, 1 << 20);
+        b->ev = malloc(BATCH_LINES * sizeof(*b->ev));
+        ok = ok && b->ev;
+        for (uint32_t k = 0; k < n; k++)
+            ok = ok && (b->dec[k] = malloc(BATCH_LINES * sizeof(mdec)));
+    }
+    r->cur = &r->b[0];
     for (uint32_t i = 0; ok && i < n; i++) {
         arm *a = &r->arms[i];
         r->narms++;
@@ -200,7 +252,10 @@ wh_status wh_replay_new(wh_ruleset *const *rs, const char *const *names, uint32_
         a->name = strdup(names[i]);
         a->w = wh_worker_new(rs[i], NULL);
         a->d = wh_decider_new(rs[i], NULL, 1);
-        ok = a->name && a->w && a->d;
+        a->r = r;
+        a->k = i;
+        ok = a->name && a->w && a->d && !pthread_create(&a->th, NULL, arm_main, a);
+        a->started = ok;
     }
     if (!ok) {
         wh_replay_free(r);
@@ -213,6 +268,17 @@ wh_status wh_replay_new(wh_ruleset *const *rs, const char *const *names, uint32_
 void wh_replay_free(wh_replay *r)
 {
     if (!r) return;
+    stop_threads(r);
+    for (int i = 0; i < 2; i++) {
+        wh_buf_free(&r->b[i].bytes);
+        wh_arena_free(&r->b[i].arena);
+        free(r->b[i].ev);
+        for (uint32_t k = 0; k < WH_REPLAY_MAX_RULESETS; k++)
+            free(r->b[i].dec[k]);
+    }
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->go);
+    pthread_cond_destroy(&r->done);
     for (uint32_t i = 0; i < r->narms; i++) {
         arm *a = &r->arms[i];
         wh_decider_free(a->d);
@@ -232,7 +298,6 @@ void wh_replay_free(wh_replay *r)
     free(res->rs);
     free(res->cmp);
     wh_decoder_free(r->dec);
-    wh_arena_free(&r->ev);
     wh_arena_free(&r->out);
     free(r->msgs);
     free(r->sample);
@@ -316,11 +381,11 @@ wh_status wh_replay_labels_file(wh_replay *r, const char *path, wh_error *e)
 
 /* ---- the stream ---- */
 
-static void line_error(wh_replay *r, const char *code, const char *message)
+static void line_error(wh_replay *r, uint64_t line_no, const char *code, const char *message)
 {
     wh_replay_result *res = &r->res;
     if (res->errors < WH_REPLAY_MAX_ERRORS) {
-        res->first_errors[res->errors].line = res->lines;
+        res->first_errors[res->errors].line = line_no;
         snprintf(res->first_errors[res->errors].code, sizeof(res->first_errors[0].code), "%s",
                  code);
         snprintf(res->first_errors[res->errors].message, sizeof(res->first_errors[0].message), "%s",
@@ -486,55 +551,172 @@ static void human_action(wh_replay *r, const wh_event *ev)
     }
 }
 
+/* One ruleset's thread: decides every event of each batch it is handed, in order. */
+static bool arm_run(arm *a, batch *b)
+{
+    const wh_action min = a->r->o.min_action;
+    for (uint32_t i = 0; i < b->nev; i++) {
+        const bev *e = &b->ev[i];
+        bool timed = a->decided++ % LAT_EVERY == 0;
+        uint64_t t0 = timed ? wh_mono_ns() : 0;
+        wh_arena_reset(&a->keep);
+        wh_analysis an;
+        wh_analyze_event(a->w, &e->ev, e->has_text ? &e->text : NULL, &a->keep, 1, &an);
+        const wh_verdict *v = wh_decide_verdict(a->d, &an);
+        if (timed && !push_latency(a, wh_mono_ns() - t0)) return false;
+        if (e->ev.type != WH_EV_MESSAGE) continue;
+        a->actions[v->action]++;
+        mdec *d = &b->dec[a->k][i];
+        *d = (mdec){(uint8_t)v->action, v->rule, (uint32_t)a->nfired, 0};
+        if (v->kind != WH_VK_DECIDED || !(v->nfired || v->nshadow)) continue;
+        for (uint32_t ri = 0; ri < a->rs->nrules; ri++) {
+            if (!v->fired[ri] || v->act[ri] < min) continue;
+            uint32_t f = ri | (uint32_t)v->act[ri] << 24 | (uint32_t)(v->fired[ri] == 2) << 31;
+            if (!push_fired(a, f)) return false;
+            d->nfired++;
+        }
+    }
+    return true;
+}
+
+static void *arm_main(void *p)
+{
+    arm *a = p;
+    wh_replay *r = a->r;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        while (r->gen == seen && !r->quit)
+            pthread_cond_wait(&r->go, &r->mu);
+        if (r->quit) break;
+        seen = r->gen;
+        batch *b = r->pending;
+        pthread_mutex_unlock(&r->mu);
+        bool ok = a->oom || arm_run(a, b);
+        pthread_mutex_lock(&r->mu);
+        a->oom = !ok;
+        if (--r->busy == 0) pthread_cond_signal(&r->done);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+static void wait_arms(wh_replay *r)
+{
+    pthread_mutex_lock(&r->mu);
+    while (r->busy)
+        pthread_cond_wait(&r->done, &r->mu);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void stop_threads(wh_replay *r)
+{
+    wait_arms(r);
+    pthread_mutex_lock(&r->mu);
+    r->quit = true;
+    pthread_cond_broadcast(&r->go);
+    pthread_mutex_unlock(&r->mu);
+    for (uint32_t k = 0; k < r->narms; k++)
+        if (r->arms[k].started) pthread_join(r->arms[k].th, NULL);
+    for (uint32_t k = 0; k < r->narms; k++)
+        r->arms[k].started = false;
+}
+
+/* The reading thread's part of a batch: decode, normalize, record the messages and read
+ * the human actions, in input order. */
+static wh_status batch_decode(wh_replay *r, batch *b)
+{
+    wh_replay_result *res = &r->res;
+    wh_arena_reset(&b->arena);
+    b->nev = 0;
+    for (uint32_t i = 0; i < b->nlines; i++) {
+        const char *line = b->bytes.p + b->off[i];
+        bev *e = &b->ev[b->nev];
+        wh_decode_error err;
+        if (!wh_event_decode(r->dec, line, b->len[i], &b->arena, WH_NOW, &e->ev, &err)) {
+            line_error(r, b->line_no[i], err.code, err.message);
+            continue;
+        }
+        res->events++;
+        e->has_text = false;
+        if (e->ev.type == WH_EV_MESSAGE) {
+            size_t mi;
+            e->has_text = wh_text_build(e->ev.text.p, e->ev.text.n, &b->arena, &e->text) == WH_OK;
+            if (record_message(r, &e->ev, &mi) != WH_OK) return WH_ENOMEM;
+            e->mi = (uint32_t)mi;
+        } else if (e->ev.type == WH_EV_MOD_ACTION) {
+            human_action(r, &e->ev);
+        }
+        b->nev++;
+    }
+    return WH_OK;
+}
+
+/* The reading thread's part once a batch is decided: its decisions filed by message, the
+ * texts of changed decisions kept for the report. */
+static wh_status batch_post(wh_replay *r, batch *b)
+{
+    for (uint32_t k = 0; k < r->narms; k++)
+        if (r->arms[k].oom) return WH_ENOMEM;
+    for (uint32_t i = 0; i < b->nev; i++) {
+        const bev *e = &b->ev[i];
+        if (e->ev.type != WH_EV_MESSAGE) continue;
+        bool changed = false;
+        for (uint32_t k = 0; k < r->narms; k++) {
+            r->arms[k].dec[e->mi] = b->dec[k][i];
+            changed |= k > 0 && b->dec[k][i].act != b->dec[0][i].act;
+        }
+        if (changed) note_change(r, &r->msgs[e->mi], e->mi, &e->ev);
+    }
+    b->nlines = 0;
+    b->bytes.len = 0;
+    return r->snips.oom ? WH_ENOMEM : WH_OK;
+}
+
+/* Decodes the batch being filled, waits for the one being decided and files it, and hands
+ * the new one to the threads. */
+static wh_status submit(wh_replay *r)
+{
+    batch *b = r->cur;
+    if (b->bytes.oom || batch_decode(r, b) != WH_OK) return WH_ENOMEM;
+    wait_arms(r);
+    if (r->pending && batch_post(r, r->pending) != WH_OK) return WH_ENOMEM;
+    pthread_mutex_lock(&r->mu);
+    r->pending = b;
+    r->busy = r->narms;
+    r->gen++;
+    pthread_cond_broadcast(&r->go);
+    pthread_mutex_unlock(&r->mu);
+    r->cur = b == &r->b[0] ? &r->b[1] : &r->b[0];
+    return WH_OK;
+}
+
+/* Everything read so far, decided and filed. */
+static wh_status drain(wh_replay *r)
+{
+    if (r->cur->nlines && submit(r) != WH_OK) return WH_ENOMEM;
+    wait_arms(r);
+    wh_status st = r->pending ? batch_post(r, r->pending) : WH_OK;
+    r->pending = NULL;
+    return st;
+}
+
 wh_status wh_replay_line(wh_replay *r, const char *line, size_t len)
 {
     wh_replay_result *res = &r->res;
     res->lines++;
     if (len > WH_MAX_LINE) { /* before reading it: the reader may pass only its first bytes */
-        line_error(r, "line_too_long", "the line is over 1 MiB");
+        line_error(r, res->lines, "line_too_long", "the line is over 1 MiB");
         return WH_OK;
     }
     if (wh_line_is_blank(line, len)) return WH_OK;
-    wh_arena_reset(&r->ev);
-    wh_event ev;
-    wh_decode_error err;
-    if (!wh_event_decode(r->dec, line, len, &r->ev, WH_NOW, &ev, &err)) {
-        line_error(r, err.code, err.message);
-        return WH_OK;
-    }
-    res->events++;
-    bool is_msg = ev.type == WH_EV_MESSAGE;
-    wh_text text, *tp = NULL;
-    if (is_msg && wh_text_build(ev.text.p, ev.text.n, &r->ev, &text) == WH_OK) tp = &text;
-    size_t mi = 0;
-    if (is_msg && record_message(r, &ev, &mi) != WH_OK) return WH_ENOMEM;
-    bool timed = res->events % LAT_EVERY == 0;
-    bool changed = false;
-    for (uint32_t k = 0; k < r->narms; k++) {
-        arm *a = &r->arms[k];
-        uint64_t t0 = timed ? wh_mono_ns() : 0;
-        wh_arena_reset(&a->keep);
-        wh_analysis an;
-        wh_analyze_event(a->w, &ev, tp, &a->keep, 1, &an);
-        const wh_verdict *v = wh_decide_verdict(a->d, &an);
-        if (timed && !push_latency(a, wh_mono_ns() - t0)) return WH_ENOMEM;
-        if (!is_msg) continue;
-        a->actions[v->action]++;
-        mdec *d = &a->dec[mi];
-        *d = (mdec){(uint8_t)v->action, v->rule, (uint32_t)a->nfired, 0};
-        if (v->kind == WH_VK_DECIDED && (v->nfired || v->nshadow))
-            for (uint32_t ri = 0; ri < a->rs->nrules; ri++) {
-                if (!v->fired[ri] || v->act[ri] < r->o.min_action) continue;
-                uint32_t e = ri | (uint32_t)v->act[ri] << 24 | (uint32_t)(v->fired[ri] == 2) << 31;
-                if (!push_fired(a, e)) return WH_ENOMEM;
-                d->nfired++;
-            }
-        changed |= k > 0 && d->act != r->arms[0].dec[mi].act;
-    }
-    if (changed) note_change(r, &r->msgs[mi], mi, &ev);
-    if (r->snips.oom) return WH_ENOMEM;
-    if (ev.type == WH_EV_MOD_ACTION) human_action(r, &ev);
-    return WH_OK;
+    batch *b = r->cur;
+    b->off[b->nlines] = (uint32_t)b->bytes.len;
+    b->len[b->nlines] = (uint32_t)len;
+    b->line_no[b->nlines++] = res->lines;
+    wh_buf_append(&b->bytes, line, len);
+    if (b->nlines == BATCH_LINES || b->bytes.len >= BATCH_BYTES) return submit(r);
+    return b->bytes.oom ? WH_ENOMEM : WH_OK;
 }
 
 /* ---- measuring ---- */
@@ -596,6 +778,7 @@ static void apply_sample(wh_replay *r)
             continue;
         }
         msg *m = &r->msgs[mi];
+        m->sample = r->sample[i].label;
         if (m->source == SRC_HUMAN) {
             res->sample_conflicts += m->label != r->sample[i].label;
             continue;
@@ -604,6 +787,27 @@ static void apply_sample(wh_replay *r)
         m->source = SRC_SAMPLE;
         res->sample_applied++;
     }
+}
+
+static void confusion_add(wh_confusion *c, uint8_t label, bool acted)
+{
+    if (label == WH_LABEL_HARMFUL)
+        acted ? c->tp++ : c->fn++;
+    else if (label == WH_LABEL_OK)
+        acted ? c->fp++ : c->tn++;
+    else
+        acted ? c->unl_acted++ : c->unl_allowed++;
+}
+
+/* Accuracy, false-positive rate, precision and recall of a confusion matrix. */
+static void shares_of(const wh_confusion *c, wh_interval *acc, wh_interval *fpr, wh_interval *prec,
+                      wh_interval *rec)
+{
+    uint64_t pos = c->tp + c->fn, neg = c->fp + c->tn;
+    *acc = wh_wilson(c->tp + c->tn, pos + neg, WH_Z95);
+    *fpr = wh_wilson(c->fp, neg, WH_Z95);
+    *prec = wh_wilson(c->tp, c->tp + c->fp, WH_Z95);
+    *rec = wh_wilson(c->tp, pos, WH_Z95);
 }
 
 static wh_status measure_ruleset(wh_replay *r, uint32_t k, int64_t *vis, int64_t *lat)
@@ -624,13 +828,8 @@ static wh_status measure_ruleset(wh_replay *r, uint32_t k, int64_t *vis, int64_t
         const mdec *d = &a->dec[i];
         uint8_t lab = label_of(r, m);
         bool acted = d->act >= min;
-        wh_confusion *c = &o->cm;
-        if (lab == WH_LABEL_HARMFUL)
-            acted ? c->tp++ : c->fn++;
-        else if (lab == WH_LABEL_OK)
-            acted ? c->fp++ : c->tn++;
-        else
-            acted ? c->unl_acted++ : c->unl_allowed++;
+        confusion_add(&o->cm, lab, acted);
+        if (m->sample) confusion_add(&o->cm_sample, m->sample, acted);
         if (m->human_ms && m->source == SRC_HUMAN && m->label == WH_LABEL_HARMFUL) {
             o->human_acted++;
             o->covered += acted;
@@ -653,11 +852,10 @@ static wh_status measure_ruleset(wh_replay *r, uint32_t k, int64_t *vis, int64_t
         }
     }
     const wh_confusion *c = &o->cm;
-    uint64_t pos = c->tp + c->fn, neg = c->fp + c->tn;
-    o->accuracy = wh_wilson(c->tp + c->tn, pos + neg, WH_Z95);
-    o->fpr = wh_wilson(c->fp, neg, WH_Z95);
-    o->precision = wh_wilson(c->tp, c->tp + c->fp, WH_Z95);
-    o->recall = wh_wilson(c->tp, pos, WH_Z95);
+    uint64_t pos = c->tp + c->fn;
+    shares_of(c, &o->accuracy, &o->fpr, &o->precision, &o->recall);
+    shares_of(&o->cm_sample, &o->accuracy_sample, &o->fpr_sample, &o->precision_sample,
+              &o->recall_sample);
     o->coverage = wh_wilson(o->covered, o->human_acted, WH_Z95);
     o->hidden = first;
     o->first = wh_wilson(first, nh, WH_Z95);
@@ -827,6 +1025,11 @@ const wh_replay_result *wh_replay_finish(wh_replay *r)
     wh_replay_result *res = &r->res;
     if (r->finished) return r->failed ? NULL : res;
     r->finished = true;
+    if (drain(r) != WH_OK) {
+        r->failed = true;
+        return NULL;
+    }
+    stop_threads(r);
     res->opts = r->o;
     res->messages = r->nmsg;
     apply_sample(r);

@@ -80,6 +80,10 @@ typedef struct {
     wh_confusion cm;
     uint64_t actions[WH_ACT__COUNT];
     wh_interval accuracy, fpr, coverage, precision, recall;
+    /* the same on the sampled review's messages alone, by its labels: a random sample, so
+     * free of the bias of what humans happened to touch (docs/experiments.md) */
+    wh_confusion cm_sample;
+    wh_interval accuracy_sample, fpr_sample, precision_sample, recall_sample;
     uint64_t human_acted, covered; /* coverage's n and k */
     wh_dist human_ms;              /* human latency on the messages humans removed */
     wh_dist visible_ms;            /* how long they stayed visible with this ruleset deciding */

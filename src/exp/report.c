@@ -139,6 +139,17 @@ static void json_ruleset(wh_buf *b, const wh_ruleset_result *o)
     for (int a = 0; a < WH_ACT__COUNT; a++)
         wh_buf_printf(b, "%s\"%s\":%llu", a ? "," : "", wh_action_names[a],
                       (unsigned long long)o->actions[a]);
+    const wh_confusion *s = &o->cm_sample;
+    wh_buf_printf(b, "},\"sampled_review\":{\"tp\":%llu,\"fp\":%llu,\"tn\":%llu,\"fn\":%llu,",
+                  (unsigned long long)s->tp, (unsigned long long)s->fp, (unsigned long long)s->tn,
+                  (unsigned long long)s->fn);
+    jshare(b, "accuracy", s->tp + s->tn, s->tp + s->tn + s->fp + s->fn, o->accuracy_sample);
+    wh_buf_putc(b, ',');
+    jshare(b, "false_positive_rate", s->fp, s->fp + s->tn, o->fpr_sample);
+    wh_buf_putc(b, ',');
+    jshare(b, "precision", s->tp, s->tp + s->fp, o->precision_sample);
+    wh_buf_putc(b, ',');
+    jshare(b, "recall", s->tp, s->tp + s->fn, o->recall_sample);
     wh_buf_puts(b, "},\"rules\":[");
     bool first = true;
     for (uint32_t i = 0; i < o->nrules; i++) {
@@ -458,6 +469,15 @@ static void html_ruleset(wh_buf *b, const wh_ruleset_result *o)
     duration(b, o->visible_ms.p50);
     wh_buf_puts(b, " / ");
     duration(b, o->visible_ms.p90);
+    if (o->cm_sample.tp + o->cm_sample.fp + o->cm_sample.tn + o->cm_sample.fn) {
+        wh_buf_puts(b, "<tr><td>on the sampled review alone (a random sample): accuracy<td>");
+        pct_ci(b, o->accuracy_sample);
+        wh_buf_puts(b, "<td>≥ 95%<td><tr><td>… false-positive rate<td>");
+        pct_ci(b, o->fpr_sample);
+        wh_buf_puts(b, "<td>&lt; 5%<td><tr><td>… recall<td>");
+        pct_ci(b, o->recall_sample);
+        wh_buf_puts(b, "<td><td>");
+    }
     wh_buf_printf(b,
                   "<tr><td>engine time per event, p50 / p99<td>%.1f µs / %.1f µs<td>&lt; 1 s<td>%s",
                   o->engine_p50_us, o->engine_p99_us, o->engine_p99_us < 1e6 ? "met" : "not met");

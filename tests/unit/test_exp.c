@@ -362,6 +362,11 @@ TEST(replay_sample_labels_fill_only_untouched_messages)
     ASSERT_EQ(res->from_sample, 1);
     ASSERT_EQ(res->unlabelled, 1);
     ASSERT(res->rs[0].coverage.est != res->rs[0].coverage.est); /* no human removal: NaN */
+    /* the sampled review's own figures read its labels, even where a human said otherwise */
+    ASSERT_EQ(res->rs[0].cm_sample.tp, 1); /* m1 */
+    ASSERT_EQ(res->rs[0].cm_sample.tn, 1); /* m2 */
+    ASSERT_EQ(res->rs[0].cm_sample.fp + res->rs[0].cm_sample.fn, 0);
+    ASSERT_NEAR(res->rs[0].accuracy_sample.est, 1, 0);
     wh_replay_free(r);
 }
 
@@ -421,5 +426,43 @@ TEST(replay_reports_escape_and_parse)
     ASSERT_CONTAINS(h, "\"text\":\"darn <script>alert(1)</script> & co\"");
     ASSERT_CONTAINS(h, "\"coverage\":{\"k\":0,\"n\":1,\"est\":0,");
     wh_buf_free(&b);
+    wh_replay_free(r);
+}
+
+TEST(replay_many_batches_decide_in_order)
+{
+    /* 10,000 messages (several batches of the reading thread), every third one "heck", every
+     * fifth removed by a human naming it, with a flood rule whose state runs across batches:
+     * the counts are known exactly */
+    const char *flood = "version: 1\nrules:\n  - id: heck\n    when: {words: [heck]}\n    action: "
+                        "delete\n  - id: flood\n    when: {rate: {count: 3, per: 10s}}\n    "
+                        "action: {timeout: 1m}\n";
+    const char *y[] = {rules_a, flood};
+    wh_buf s;
+    wh_buf_init(&s);
+    for (int i = 0; i < 10000; i++) {
+        /* user u<i/4>: four messages 1 ms apart, so the flood rule fires on each 4th */
+        wh_buf_printf(
+            &s,
+            "{\"id\":\"m%d\",\"channel\":\"#c\",\"user\":{\"id\":\"u%d\"},\"text\":\"%s\","
+            "\"ts\":%d}\n",
+            i, i / 4, i % 3 == 0 ? "heck" : "hello", 1000000 + i);
+        if (i % 5 == 0)
+            wh_buf_printf(&s,
+                          "{\"id\":\"h%d\",\"type\":\"mod_action\",\"channel\":\"#c\",\"target\":"
+                          "\"u%d\",\"action\":\"delete\",\"ref_event\":\"m%d\",\"ts\":%d}\n",
+                          i, i / 4, i, 1000000 + i);
+    }
+    wh_replay *r = replay_of(y, 2, NULL, wh_buf_cstr(&s));
+    wh_buf_free(&s);
+    const wh_replay_result *res = wh_replay_finish(r);
+    ASSERT(res);
+    ASSERT_EQ(res->events, 12000);
+    ASSERT_EQ(res->messages, 10000);
+    ASSERT_EQ(res->harmful, 2000);
+    ASSERT_EQ(res->rs[0].actions[WH_ACT_DELETE], 3334);
+    ASSERT_EQ(res->rs[0].cm.tp, 667); /* i % 15 == 0 */
+    ASSERT_EQ(res->rs[1].actions[WH_ACT_TIMEOUT], 2500);
+    ASSERT_EQ(res->rs[1].actions[WH_ACT_DELETE], 3334 - 834); /* less the 4th ones (i%12==3) */
     wh_replay_free(r);
 }
