@@ -633,6 +633,10 @@ static wh_status batch_decode(wh_replay *r, batch *b)
         const char *line = b->bytes.p + b->off[i];
         bev *e = &b->ev[b->nev];
         wh_decode_error err;
+        if (b->len[i] == UINT32_MAX) {
+            line_error(r, b->line_no[i], "line_too_long", "the line is over 1 MiB");
+            continue;
+        }
         if (!wh_event_decode(r->dec, line, b->len[i], &b->arena, WH_NOW, &e->ev, &err)) {
             line_error(r, b->line_no[i], err.code, err.message);
             continue;
@@ -705,16 +709,15 @@ wh_status wh_replay_line(wh_replay *r, const char *line, size_t len)
 {
     wh_replay_result *res = &r->res;
     res->lines++;
-    if (len > WH_MAX_LINE) { /* before reading it: the reader may pass only its first bytes */
-        line_error(r, res->lines, "line_too_long", "the line is over 1 MiB");
-        return WH_OK;
-    }
-    if (wh_line_is_blank(line, len)) return WH_OK;
+    /* a line too long is not read (the reader may pass only its first bytes): it goes into
+     * the batch without its bytes, so that errors are reported in line order */
+    bool too_long = len > WH_MAX_LINE;
+    if (!too_long && wh_line_is_blank(line, len)) return WH_OK;
     batch *b = r->cur;
     b->off[b->nlines] = (uint32_t)b->bytes.len;
-    b->len[b->nlines] = (uint32_t)len;
+    b->len[b->nlines] = too_long ? UINT32_MAX : (uint32_t)len;
     b->line_no[b->nlines++] = res->lines;
-    wh_buf_append(&b->bytes, line, len);
+    if (!too_long) wh_buf_append(&b->bytes, line, len);
     if (b->nlines == BATCH_LINES || b->bytes.len >= BATCH_BYTES) return submit(r);
     return b->bytes.oom ? WH_ENOMEM : WH_OK;
 }

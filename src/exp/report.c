@@ -329,6 +329,15 @@ static void duration(wh_buf *b, double ms)
         wh_buf_printf(b, "%.1f min", ms / 60000);
 }
 
+static void dist_row(wh_buf *b, const wh_dist *d)
+{
+    duration(b, d->mean);
+    wh_buf_puts(b, ", ");
+    duration(b, d->p50);
+    wh_buf_puts(b, ", ");
+    duration(b, d->p90);
+}
+
 static void pvalue(wh_buf *b, double p)
 {
     if (p < 0.0001)
@@ -458,17 +467,14 @@ static void html_ruleset(wh_buf *b, const wh_ruleset_result *o)
     wh_buf_puts(b, "<tr><td>coverage (human removals the rules also acted on)<td>");
     pct_ci(b, o->coverage);
     wh_buf_printf(b, "<td>≥ 80%%<td>%s", o->coverage.est >= TARGET_COVERAGE ? "met" : "not met");
-    wh_buf_puts(b, "<tr><td>time a removed message stayed visible: humans alone, median / p90<td>");
-    duration(b, o->human_ms.p50);
-    wh_buf_puts(b, " / ");
-    duration(b, o->human_ms.p90);
-    wh_buf_puts(b, "<td rowspan=2>under a second<td rowspan=2>");
-    wh_buf_puts(b, "<tr><td>… with these rules deciding, median / p90 (hidden at once: ");
+    wh_buf_puts(b, "<tr><td>time a removed message stayed visible, humans alone: mean, median, "
+                   "p90<td>");
+    dist_row(b, &o->human_ms);
+    wh_buf_puts(b, "<td rowspan=2>decided in under a second<td rowspan=2>");
+    wh_buf_puts(b, "<tr><td>… with these rules deciding first (");
     pct(b, o->first.est);
-    wh_buf_puts(b, ")<td>");
-    duration(b, o->visible_ms.p50);
-    wh_buf_puts(b, " / ");
-    duration(b, o->visible_ms.p90);
+    wh_buf_puts(b, " hidden at once)<td>");
+    dist_row(b, &o->visible_ms);
     if (o->cm_sample.tp + o->cm_sample.fp + o->cm_sample.tn + o->cm_sample.fn) {
         wh_buf_puts(b, "<tr><td>on the sampled review alone (a random sample): accuracy<td>");
         pct_ci(b, o->accuracy_sample);
