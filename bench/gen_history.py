@@ -321,7 +321,7 @@ class History:
             user, who = r.choice(self.trolls), "troll"
         elif x < a["spam_share"] + a["troll_share"] + a["newcomer_share"]:
             self.newcomer += 1
-            user, who = f"n-{self.newcomer // 3}", "newcomer"
+            user, who = f"n-{(self.newcomer - 1) // 3}", "newcomer"  # three messages each
         else:
             user, who = self.regular(), "regular"
             if user in self.subs:
@@ -354,11 +354,11 @@ class History:
         if who == "spam":  # bots are days old
             ev["user"]["created_at"] = self.iso(t - r.randrange(3600, 3 * 86400) * 1000)
         elif who == "newcomer":  # newcomers are any age
-            ev["user"]["created_at"] = self.iso(t - (self.newcomer // 3 % 1000 + 1) * 86400000)
+            ev["user"]["created_at"] = self.iso(t - ((self.newcomer - 1) // 3 % 1000 + 1) * 86400000)
         if who in ("regular", "troll"):
             first = False  # Twitch's first-msg tag: known chatters are not new here
         elif who == "newcomer":
-            first = self.newcomer % 3 == 0  # each newcomer posts three messages
+            first = (self.newcomer - 1) % 3 == 0
         ev["user"]["first_message"] = first
         if meta:
             ev["meta"] = meta

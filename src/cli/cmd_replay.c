@@ -120,10 +120,10 @@ static void summary(const wh_replay_result *res)
     for (uint32_t i = 0; i < res->nrs; i++) {
         const wh_ruleset_result *o = &res->rs[i];
         fprintf(stderr,
-                "  %s: accuracy %.1f%%, false positives %.1f%%, coverage %.1f%%, removed "
-                "messages visible %.1f s median (humans alone %.1f s)\n",
+                "  %s: accuracy %.1f%%, false positives %.1f%%, coverage %.1f%%, removed messages "
+                "visible %.1f s on average (humans alone %.1f s)\n",
                 o->name, 100 * o->accuracy.est, 100 * o->fpr.est, 100 * o->coverage.est,
-                o->visible_ms.p50 / 1000, o->human_ms.p50 / 1000);
+                o->visible_ms.mean / 1000, o->human_ms.mean / 1000);
     }
     for (uint32_t i = 0; i + 1 < res->nrs; i++) {
         const wh_comparison *c = &res->cmp[i];
