@@ -7,9 +7,14 @@
  * one shard. Human actions label the messages they name (docs/experiments.md, "Ground
  * truth"); wh_replay_finish measures every ruleset and compares each with the first.
  *
- * Single-threaded: a wh_replay belongs to the thread that made it. It keeps a reference to
- * each ruleset. Memory: about 60 bytes per message plus 16 per message and ruleset, so a
- * million-message history takes about 100 MB with two rulesets. */
+ * Threads: call a wh_replay from one thread at a time. Inside, that thread reads, decodes and
+ * normalizes a batch of lines while a thread per ruleset (started by wh_replay_new, stopped
+ * by wh_replay_finish or wh_replay_free) decides the batch before; each ruleset still decides
+ * every event in input order. It keeps a reference to each ruleset.
+ *
+ * Memory: about 60 bytes per message, 16 more per message and ruleset, and two batches of
+ * input with their decoded events and text views: 160 MiB for a million events and two
+ * rulesets (bench/RESULTS.md). */
 #ifndef WH_EXP_REPLAY_H
 #define WH_EXP_REPLAY_H
 
