@@ -321,9 +321,9 @@ static void duration(wh_buf *b, double ms)
 {
     if (!isfinite(ms))
         wh_buf_puts(b, "–");
-    else if (ms < 1000)
+    else if (fabs(ms) < 1000)
         wh_buf_printf(b, "%.0f ms", ms);
-    else if (ms < 120000)
+    else if (fabs(ms) < 120000)
         wh_buf_printf(b, "%.1f s", ms / 1000);
     else
         wh_buf_printf(b, "%.1f min", ms / 60000);
