@@ -64,7 +64,8 @@ void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, in
 /* The same for an event decoded by the caller (copied into an->ev: its strings must live
  * as long as an), with its text's views when the caller built them for several rulesets
  * (text, from wh_text_build of ev->text; NULL: built here). `whiply replay` decodes and
- * normalizes each event once and analyses it with every ruleset's worker. */
+ * normalizes each event once and analyses it with every ruleset's worker, on a thread each:
+ * ev and text are only read, so workers on several threads may share them. */
 void wh_analyze_event(wh_worker *w, const wh_event *ev, const wh_text *text, wh_arena *keep,
                       uint32_t nshards, wh_analysis *an);
 
