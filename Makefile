@@ -128,6 +128,7 @@ bench: deps-bench build npm
 	python3 bench/serve_abuse.py --whiply $(BUILD)/whiply
 	bench/ml.sh $(BUILD)
 	bench/dashboard.sh
+	WHIPLY=$(BUILD)/whiply bench/replay.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

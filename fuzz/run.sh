@@ -5,7 +5,7 @@
 #
 # BUILD_DIR is a build configured with
 #   CC=clang meson setup /tmp/bfuzz -Dfuzz=true -Dbuildtype=debugoptimized
-#   meson compile -C /tmp/bfuzz fuzz_event fuzz_rules fuzz_normalize fuzz_state fuzz_config fuzz_request fuzz_model fuzz_dedupe fuzz_checkpoint fuzz_subject fuzz_session fuzz_irc fuzz_twitch
+#   meson compile -C /tmp/bfuzz fuzz_event fuzz_rules fuzz_normalize fuzz_state fuzz_config fuzz_request fuzz_model fuzz_dedupe fuzz_checkpoint fuzz_subject fuzz_session fuzz_irc fuzz_twitch fuzz_replay
 # SECONDS (default 20) is per target; TARGET defaults to all of them.
 #
 # Each target fuzzes a copy of fuzz/corpus/<target>/ in a temporary directory (the repo is
@@ -39,7 +39,7 @@ if [ $# -ge 1 ]; then
     targets=("$@")
 else
     targets=(fuzz_event fuzz_rules fuzz_normalize fuzz_state fuzz_config fuzz_request fuzz_model fuzz_dedupe
-        fuzz_checkpoint fuzz_subject fuzz_session fuzz_irc fuzz_twitch)
+        fuzz_checkpoint fuzz_subject fuzz_session fuzz_irc fuzz_twitch fuzz_replay)
 fi
 
 [ -d "$build_dir" ] || { echo "$0: no build directory '$build_dir'" >&2; exit 2; }

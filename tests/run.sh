@@ -311,6 +311,10 @@ check "state tables: a cap on users evicts the least recently active, counted in
 # ---- the SpamAssassin corpus converter (tools/spamassassin.py) on hand-written mails ----
 suite "corpus converter" python3 tests/tools/test_spamassassin.py
 
+# ---- whiply replay against a generated history: the same as whiply check and an independent
+# reading of the ground truth's rules; reports, errors, exit codes (docs/experiments.md) ----
+suite "replay" timeout 900 python3 tests/tools/test_replay.py "$WHIPLY"
+
 # ---- the daemon: the real `whiply serve` on a loopback port, over HTTP ----
 # (one suite a file: tests/serve/test_*.py, each on the harness of test_serve.py)
 for t in tests/serve/test_*.py; do

@@ -17,13 +17,10 @@ for i in $(seq 1 150); do
     sed "s/\"channel\": \"#/\"channel\": \"#c$((i % 7))-/" tests/golden/behaviour-*/events.ndjson
 done >"$TMP/behaviour.ndjson"
 for i in $(seq 1 300); do cat examples/events.ndjson; done >"$TMP/core.ndjson"
-run() { # run NAME RULES EVENTS FLAGS...
-    local name=$1 rules=$2 events=$3
-    shift 3
-    # shellcheck disable=SC2086 # REF_FLAGS: options the one-thread reference takes too
-    "$WHIPLY" check --rules "$rules" --in "$events" --no-cache ${REF_FLAGS:-} >"$TMP/ref" 2>/dev/null
-    if "$WHIPLY" check --rules "$rules" --in "$events" --no-cache "$@" >"$TMP/got" 2>"$TMP/err" &&
-        cmp -s "$TMP/ref" "$TMP/got"; then
+verdict() { # verdict NAME COMMAND... : counts a PASS when the command succeeds, else a FAIL
+    local name=$1        # with the head of $TMP/err
+    shift
+    if "$@"; then
         pass=$((pass + 1))
         echo "PASS tsan $name"
     else
@@ -32,6 +29,15 @@ run() { # run NAME RULES EVENTS FLAGS...
         head -40 "$TMP/err"
     fi
 }
+run() { # run NAME RULES EVENTS FLAGS...
+    local name=$1 rules=$2 events=$3
+    shift 3
+    # shellcheck disable=SC2086 # REF_FLAGS: options the one-thread reference takes too
+    "$WHIPLY" check --rules "$rules" --in "$events" --no-cache ${REF_FLAGS:-} >"$TMP/ref" 2>/dev/null
+    same() { "$WHIPLY" check --rules "$rules" --in "$events" --no-cache "$@" >"$TMP/got" 2>"$TMP/err" &&
+        cmp -s "$TMP/ref" "$TMP/got"; }
+    verdict "$name" same "$@"
+}
 run "behaviour, 2 threads (workers take turns deciding)" examples/behaviour.yaml "$TMP/behaviour.ndjson" --threads 2
 run "behaviour, 3 threads, 2 shard threads" examples/behaviour.yaml "$TMP/behaviour.ndjson" --threads 3 --shards 2
 run "core rules, 2 threads (decided in the workers)" examples/rules.yaml "$TMP/core.ndjson" --threads 2
@@ -39,6 +45,18 @@ run "core rules, 2 threads (decided in the workers)" examples/rules.yaml "$TMP/c
 "$WHIPLY" train --data tests/data/ml/chat.ndjson --out "$TMP/chat.whm" --bits 16 --quiet 2>/dev/null
 printf 'version: 1\nmodels:\n  spam: {file: chat.whm}\nrules:\n  - id: spammy\n    when: {score: {model: spam, gte: 0.5}}\n    action: hold\n  - id: words\n    when: {words: [fuck, shit]}\n    action: delete\n' >"$TMP/ml.yaml"
 REF_FLAGS=--explain run "a model scoring in 2 threads, --explain" "$TMP/ml.yaml" "$TMP/core.ndjson" --threads 2 --explain
+# whiply replay: the reading thread decodes a batch while a thread per ruleset decides the
+# one before (two batches in turn); two runs must give the same report (less timings).
+replay_report() {
+    "$WHIPLY" replay --no-cache --rules examples/rules.yaml --rules examples/behaviour.yaml \
+        --in "$TMP/behaviour.ndjson" --report - 2>>"$TMP/err" | sed 's/"engine_us":{[^}]*}//g'
+}
+replay_twice() {
+    : >"$TMP/err"
+    replay_report >"$TMP/replay1" && replay_report >"$TMP/replay2" &&
+        cmp -s "$TMP/replay1" "$TMP/replay2" && ! grep -q 'WARNING: ThreadSanitizer' "$TMP/err"
+}
+verdict "replay, 2 rulesets" replay_twice
 # (The slow-reload test is left out here: it times how many events are answered while a
 # 3,000-word list compiles, which under TSan's instrumentation took over 10 minutes; its
 # threads are those of reload_under_load, which runs.)

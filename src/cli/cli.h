@@ -12,6 +12,7 @@ int wh_cmd_train(int argc, char **argv);
 int wh_cmd_eval(int argc, char **argv);
 int wh_cmd_publish(int argc, char **argv);
 int wh_cmd_bus(int argc, char **argv);
+int wh_cmd_replay(int argc, char **argv);
 
 /* The Hyperscan database cache directory: $WHIPLY_CACHE_DIR, else $XDG_CACHE_HOME/whiply,
  * else ~/.cache/whiply. Returns a static buffer or NULL. */

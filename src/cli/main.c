@@ -27,6 +27,8 @@ static const struct {
     {"check", wh_cmd_check, "decide a stream of NDJSON events: whiply check --rules FILE"},
     {"rules", wh_cmd_rules, "rules tooling: whiply rules lint FILE..."},
     {"serve", wh_cmd_serve, "the daemon: HTTP API, audit trail, review queue: whiply serve"},
+    {"replay", wh_cmd_replay,
+     "rulesets against the humans in a recorded stream: whiply replay --rules FILE --in FILE"},
     {"train", wh_cmd_train, "train a text classifier: whiply train --data FILE --out MODEL"},
     {"eval", wh_cmd_eval, "evaluate a classifier: whiply eval --model MODEL --data FILE"},
     {"audit", wh_cmd_audit, "whiply audit verify: prove the audit trail unaltered"},

@@ -198,10 +198,11 @@ static bool score_text(wh_worker *w, const wh_text *t, wh_arena *keep, wh_analys
     return true;
 }
 
-void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, int64_t now_ms,
-                wh_arena *keep, uint32_t nshards, wh_analysis *an)
+static void analyze_decoded(wh_worker *w, wh_arena *keep, uint32_t nshards, const wh_text *text,
+                            wh_analysis *an);
+
+static void analysis_init(wh_worker *w, wh_analysis *an)
 {
-    wh_ruleset *rs = w->rs;
     an->kind = WH_AN_EVENT;
     an->oom = an->exempt = an->truncated = false;
     an->group_hit = NULL;
@@ -211,12 +212,35 @@ void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, in
     an->score_explain = WH_STR_NULL;
     memset(&an->sk, 0, sizeof(an->sk));
     an->f.nlinks = 0;
-    wh_decode_error err;
     wh_arena_reset(&w->arena);
+}
+
+void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, int64_t now_ms,
+                wh_arena *keep, uint32_t nshards, wh_analysis *an)
+{
+    analysis_init(w, an);
+    wh_decode_error err;
     if (!wh_event_decode(w->dec, line, len, keep, now_ms, &an->ev, &err)) {
         analysis_error(an, keep, &err, line_no);
         return;
     }
+    analyze_decoded(w, keep, nshards, NULL, an);
+}
+
+void wh_analyze_event(wh_worker *w, const wh_event *ev, const wh_text *text, wh_arena *keep,
+                      uint32_t nshards, wh_analysis *an)
+{
+    analysis_init(w, an);
+    an->ev = *ev;
+    analyze_decoded(w, keep, nshards, text, an);
+}
+
+/* The analysis of a decoded event (an->ev), with its text's views when the caller built them
+ * (text), else built here in the worker's arena. */
+static void analyze_decoded(wh_worker *w, wh_arena *keep, uint32_t nshards, const wh_text *text,
+                            wh_analysis *an)
+{
+    wh_ruleset *rs = w->rs;
     const wh_event *ev = &an->ev;
     /* Without state every shard decides alike: no need to hash the channel. */
     an->chan_key = rs->state.enabled ? wh_chan_key(ev->platform, ev->channel) : 0;
@@ -230,7 +254,9 @@ void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, in
         an->exempt = wh_strset_has(&rs->exempt_roles, ev->roles[i]);
     if (ev->type != WH_EV_MESSAGE || an->exempt) return;
     wh_text t;
-    if (wh_text_build(ev->text.p, ev->text.n, &w->arena, &t) != WH_OK) {
+    if (text)
+        t = *text;
+    else if (wh_text_build(ev->text.p, ev->text.n, &w->arena, &t) != WH_OK) {
         an->oom = true;
         return;
     }

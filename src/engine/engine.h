@@ -61,6 +61,14 @@ void wh_worker_free(wh_worker *w);
 void wh_analyze(wh_worker *w, const char *line, size_t len, uint64_t line_no, int64_t now_ms,
                 wh_arena *keep, uint32_t nshards, wh_analysis *an);
 
+/* The same for an event decoded by the caller (copied into an->ev: its strings must live
+ * as long as an), with its text's views when the caller built them for several rulesets
+ * (text, from wh_text_build of ev->text; NULL: built here). `whiply replay` decodes and
+ * normalizes each event once and analyses it with every ruleset's worker, on a thread each:
+ * ev and text are only read, so workers on several threads may share them. */
+void wh_analyze_event(wh_worker *w, const wh_event *ev, const wh_text *text, wh_arena *keep,
+                      uint32_t nshards, wh_analysis *an);
+
 /* A decider owns the state of one shard; nshards divides the ruleset's caps. */
 wh_decider *wh_decider_new(wh_ruleset *rs, const wh_engine_opts *opts, uint32_t nshards);
 void wh_decider_free(wh_decider *d);
