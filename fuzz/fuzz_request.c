@@ -1,5 +1,5 @@
 /* fuzz_request.c - the HTTP API's small JSON bodies: a rate-limit request and a review
- * verdict (src/serve/request.c), each parsed from the same bytes.
+ * verdict and a panic switch (src/serve/request.c), each parsed from the same bytes.
  *
  * Checks: a parsed rate-limit request has a non-empty UTF-8 key of at most 1024 bytes
  * without NUL, a cost in range, and either a quota (limit >= 1, a known period) or a valid
@@ -44,6 +44,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (wh_review_request_parse(s, size, &v, &code, msg, sizeof(msg))) {
         CHECK(v.moderator[0] && strlen(v.moderator) < sizeof(v.moderator));
         CHECK(!v.has_note || strlen(v.note) < sizeof(v.note));
+    } else {
+        CHECK(code && *code && msg[0]);
+    }
+    wh_panic_request pr;
+    code = NULL;
+    msg[0] = 0;
+    if (wh_panic_request_parse(s, size, &pr, &code, msg, sizeof(msg))) {
+        CHECK(pr.for_s >= 0 && pr.for_s <= WH_PANIC_MAX_FOR_S);
+        CHECK(strlen(pr.platform) < sizeof(pr.platform));
+        CHECK(!pr.has_note || strlen(pr.note) < sizeof(pr.note));
     } else {
         CHECK(code && *code && msg[0]);
     }

@@ -86,6 +86,8 @@ out=$(TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/t
       # filters, sampling and coalesced wake-ups, readers suspended and resumed on the event
       # loops, the stats and ping thread, a slow subscriber, a stop with streams open
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_dashboard_api.py "$WHIPLY" stream 2>&1;
+      # the panic switch: the feed thread keeps the channels panicking, GET /v1/channels reads them
+      TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_dashboard_api.py "$WHIPLY" panic 2>&1;
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_dashboard_api.py "$WHIPLY" slow_subscriber 2>&1;
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_dashboard_api.py "$WHIPLY" allows_sampled 2>&1;
       TSAN_OPTIONS=halt_on_error=1:exitcode=66 timeout 900 python3 tests/serve/test_dashboard_api.py "$WHIPLY" sigterm 2>&1;

@@ -165,8 +165,19 @@ WH_COLD static void decide_mod_action(wh_decider *d, const wh_analysis *an, wh_v
     const wh_event *ev = &an->ev;
     const wh_state_cfg *c = &d->rs->state;
     v->kind = WH_VK_MOD_ACTION;
-    if (!d->shard || !ev->target.n) return;
     int64_t now = ev->ts_ms;
+    if (str_is(ev->mod_action, "panic")) { /* the channel's switch: no target */
+        wh_channel *ch = d->shard && d->rs->state.need_panic
+                             ? wh_shard_channel(d->shard, an->chan_key, now, true)
+                             : NULL;
+        if (!ch) return; /* no rule looks at it (or out of memory): nothing to keep */
+        int64_t for_s = ev->duration_s > WH_PANIC_MAX_S ? WH_PANIC_MAX_S : ev->duration_s;
+        ch->panic_until = for_s > 0 ? now + for_s * 1000 : 0; /* absent or 0: off */
+        v->has_panic = true;
+        v->panic_until = ch->panic_until;
+        return;
+    }
+    if (!d->shard || !ev->target.n) return;
     wh_user *u = wh_shard_user(d->shard, an->user_key, now, true);
     if (!u) return;
     wh_str a = ev->mod_action;
@@ -359,6 +370,7 @@ const wh_verdict *wh_decide_verdict(wh_decider *d, const wh_analysis *an)
             }
         }
         if (cfg->need_chan) ch = wh_shard_channel(d->shard, an->chan_key, ctx.now, true);
+        ctx.chan = ch;
         if (ch) {
             wh_chan_ext *x = NULL;
             for (uint32_t i = 0; i < cfg->nchan_slots; i++) {
@@ -469,6 +481,10 @@ const wh_verdict *wh_decide_verdict(wh_decider *d, const wh_analysis *an)
         }
     }
     if (ch && any_fired) set_channel_action(d, ch, ctx.now, v);
+    if (ch && any_fired && ctx.now < ch->panic_until) {
+        v->has_panic = true;
+        v->panic_until = ch->panic_until;
+    }
     if (want_targets) name_wave_targets(d, ctx.wave, ctx.now, targets_within, !targets_all);
     if (live_users && ctx.wave) wh_wave_mark_live(ch, ctx.wave, live_users, ctx.now);
     if (raid_rule >= 0) name_raid_targets(d, ch, &rs->rules[raid_rule], &ctx, ev);

@@ -79,6 +79,14 @@ static void write_matches(const wh_verdict *v, wh_buf *out)
     if (v->matches_truncated) wh_buf_puts(out, ",\"matches_truncated\":true");
 }
 
+/* The channel's panic switch, as unix ms (0: switched off). */
+static void write_panic(const wh_verdict *v, wh_buf *out)
+{
+    if (!v->has_panic) return;
+    wh_buf_puts(out, ",\"panic_until\":");
+    wh_buf_i64(out, v->panic_until);
+}
+
 static void write_decided(const wh_verdict *v, wh_buf *out)
 {
     const wh_ruleset *rs = v->rs;
@@ -117,6 +125,7 @@ static void write_decided(const wh_verdict *v, wh_buf *out)
         wh_buf_u64(out, v->chan_for_s);
         wh_buf_putc(out, '}');
     }
+    write_panic(v, out);
     if (v->has_targets) {
         wh_buf_puts(out, ",\"targets\":[");
         for (uint32_t i = 0; i < v->ntargets; i++) {
@@ -167,6 +176,7 @@ void wh_verdict_json(const wh_verdict *v, wh_buf *out)
             wh_buf_puts(out, ",\"reputation\":");
             wh_json_double(out, v->standing_rep);
         }
+        write_panic(v, out);
         break;
     case WH_VK_PASS:
         wh_buf_puts(out, ",\"action\":\"allow\"");

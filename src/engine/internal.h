@@ -67,9 +67,10 @@ typedef struct {
     const wh_ruleset *rs;
     const wh_state_cfg *cfg;
     int64_t now;
-    wh_user *user;  /* NULL: no state or no user identity */
-    double strikes; /* active strikes before this event */
-    int first;      /* first message in the channel: 1, 0, or -1 unknown */
+    wh_user *user;          /* NULL: no state or no user identity */
+    const wh_channel *chan; /* NULL: no state, or the rules keep no channel entries */
+    double strikes;         /* active strikes before this event */
+    int first;              /* first message in the channel: 1, 0, or -1 unknown */
     bool over_u[WH_USER_SLOTS], over_c[WH_CHAN_SLOTS];
     wh_wave_cluster *wave; /* the group of similar messages this one joined, or NULL */
     double wave_sim;

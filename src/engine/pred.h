@@ -7,6 +7,7 @@
  *   pred_repeat.c  duplicate, similar, wave
  *   pred_user.c    account_age, first_message, reputation, strikes
  *   pred_score.c   score (the classifiers)
+ *   pred_channel.c panic (the channel's panic switch)
  *
  * A condition points at its meaning (wh_cond.eval, set from the rows when it is made); eval.c
  * holds the combinators (all, any, not). src/rules/preds.c lists the families. */

@@ -60,6 +60,10 @@ typedef struct wh_verdict {
     bool has_standing;
     uint64_t standing_strikes;
     double standing_rep;
+    /* the channel's panic switch: a `panic` mod_action set it (MOD_ACTION), or a rule fired
+     * while it was on (DECIDED); panic_until in event time, 0: switched off */
+    bool has_panic;
+    int64_t panic_until;
     /* --explain: the values of the predicates that held and the user's state, rendered as
      * JSON fragments when the decision was made (the state moves on after it) */
     wh_str explain_values, explain_state;

@@ -1616,6 +1616,22 @@ static bool add_timer(wh_irc *c, uint32_t chan, uint32_t after_s, const char *li
     return true;
 }
 
+/* The nick now of the user whiply keys by this account (user_key), if one is known (under mu):
+ * an operation requested by id alone (POST /v1/moderate, /v1/actions) names the user as the
+ * events did, and on a network that says accounts that id is not a nick. */
+static bool nick_of_account(wh_irc *c, const char *id, char *out, size_t cap)
+{
+    if (!id[0]) return false;
+    for (uint32_t i = 0; i < USERS; i++) {
+        const user_t *u = &c->users[i];
+        if (u->nick[0] && u->account[0] && !strcmp(u->account, id)) {
+            snprintf(out, cap, "%s", u->nick);
+            return true;
+        }
+    }
+    return false;
+}
+
 void wh_irc_execute(void *ud, const wh_op *op, wh_op_result *res)
 {
     wh_irc *c = ud;
@@ -1623,6 +1639,7 @@ void wh_irc_execute(void *ud, const wh_op *op, wh_op_result *res)
     atomic_fetch_add(&c->n_actions, 1);
     const char *net = c->cfg.name, *ch = op->channel;
     const char *nick = op->user_name[0] ? op->user_name : op->user_id;
+    char by_account[sizeof(c->users[0].nick)];
     switch (op->kind) {
     case WH_OP_RELEASE:
     case WH_OP_DENY:
@@ -1635,6 +1652,8 @@ void wh_irc_execute(void *ud, const wh_op *op, wh_op_result *res)
         break;
     }
     pthread_mutex_lock(&c->mu);
+    if (!op->user_name[0] && nick_of_account(c, op->user_id, by_account, sizeof(by_account)))
+        nick = by_account; /* a moderator's action names the user by whiply's id: the account */
     int ci = chan_index(c, (wh_str){ch, (uint32_t)strlen(ch)});
     char lines[3][560];
     int nl = 0, prio = PRIO_ACTION;

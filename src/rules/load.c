@@ -375,7 +375,7 @@ static wh_status load(const char *path, const char *dir, const char *mem, size_t
     free(pos);
     ld_check_reachability(&L, rs->rules, rs->nrules);
     rs->state.enabled = L.stateful;
-    rs->state.need_chan = rs->state.nchan_slots || rs->state.need_wave;
+    rs->state.need_chan = rs->state.nchan_slots || rs->state.need_wave || rs->state.need_panic;
     rs->state.sim_from = !rs->state.need_sim      ? UINT32_MAX
                          : rs->state.need_similar ? 0
                                                   : rs->state.wave_min_length;

@@ -126,7 +126,7 @@ struct wh_pred_def {
 
 /* The families (src/engine/pred_*.c), each ended by a row without a name. */
 extern const wh_pred_def wh_preds_text[], wh_preds_rate[], wh_preds_repeat[], wh_preds_user[],
-    wh_preds_score[];
+    wh_preds_score[], wh_preds_channel[];
 
 bool ld_map_start(ld_t *L, struct fy_node *n, const char *what);
 /* A scalar that must be one of names (NULL-terminated): its index in *out; else "unknown

@@ -76,7 +76,8 @@ static const wh_pred_def combinators[] = {
 /* Every key a condition map can have: the combinators, then each family's rows. A new
  * family is one line here. */
 static const wh_pred_def *const families[] = {combinators,     wh_preds_text, wh_preds_rate,
-                                              wh_preds_repeat, wh_preds_user, wh_preds_score};
+                                              wh_preds_repeat, wh_preds_user, wh_preds_score,
+                                              wh_preds_channel};
 
 static const wh_pred_def *pred_find(const char *name)
 {

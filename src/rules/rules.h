@@ -73,6 +73,7 @@ typedef enum {
     WH_C_STRIKES, /* active strikes compared by cmp */
     WH_C_JOINS,   /* join burst (a raid): over a channel limit on join events */
     WH_C_SCORE,   /* a classifier's score (slot) compared by cmp */
+    WH_C_PANIC,   /* the channel's panic switch is on == flag */
     WH_C__COUNT
 } wh_cond_kind;
 
@@ -179,6 +180,7 @@ typedef struct {
     wh_rate_slot user_slots[WH_USER_SLOTS], chan_slots[WH_CHAN_SLOTS];
     uint32_t nuser_slots, nchan_slots;
     bool need_hash, need_sim, need_wave;
+    bool need_panic;      /* a `panic` condition: channel entries keep the panic switch */
     bool need_similar;    /* a `similar` rule: every message's SimHash is kept in the user's log */
     uint32_t sim_from;    /* the SimHash is computed for messages this long (wh_sketch_text_opt):
                              0 with a `similar` rule, else wave_min_length; UINT32_MAX: never */

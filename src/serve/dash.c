@@ -66,6 +66,18 @@ typedef struct {
     char *source;
 } ruleset_t;
 
+/* A channel's panic switch, as its last panic decision set it. */
+typedef struct {
+    char platform[128], channel[256], by[64];
+    int64_t until_ms, set_ms;
+} panic_t;
+
+static int panic_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const panic_t *)a)->until_ms, y = ((const panic_t *)b)->until_ms;
+    return (x > y) - (x < y);
+}
+
 struct wh_dash {
     wh_stream *stream;
     /* the handoff: deciding threads append batches, the feed thread takes them all */
@@ -84,12 +96,15 @@ struct wh_dash {
     recent_t *recent[WH_DASH_RECENT];
     uint32_t rhead, rcount; /* oldest at rhead */
     size_t rbytes;
+    panic_t panic[WH_DASH_PANICS]; /* channels whose panic switch is on (under recent_lock) */
+    uint32_t npanic;
     pthread_mutex_t hist_lock;
     ruleset_t hist[WH_DASH_RULESETS]; /* newest at (hhead + hcount - 1) */
     uint32_t hhead, hcount;
 };
 
 static void *feed_main(void *arg);
+static void panic_note(wh_dash *d, const recent_t *r);
 
 wh_dash *wh_dash_new(void)
 {
@@ -352,8 +367,10 @@ static void *feed_main(void *arg)
         if (bt) {
             pthread_mutex_lock(&d->recent_lock);
             for (batch_t *x = bt; x; x = x->next)
-                for (uint32_t i = 0; i < x->n; i++)
+                for (uint32_t i = 0; i < x->n; i++) {
+                    panic_note(d, x->r[i]);
                     recent_add(d, x->r[i]);
+                }
             pthread_mutex_unlock(&d->recent_lock);
         }
         while (bt) {
@@ -596,47 +613,60 @@ int wh_dash_sign_out(wh_dash_req *q, wh_buf *out)
 
 /* ---- manual actions: a mod_action event through the ingest seam ---- */
 
-int wh_dash_action(wh_dash_req *q, wh_buf *out)
+/* A moderator's mod_action event (target: NULL for a channel's), decided through the ingest
+ * seam and audited: 200 with its event in *ev and its decision line in *dec (*id its id), or an
+ * error written to out. */
+static int submit_mod_action(wh_dash_req *q, const char *action, const char *platform,
+                             const char *channel, const char *target, int64_t duration_s,
+                             const char *note, char id[96], wh_buf *ev, wh_buf *dec,
+                             uint64_t *ticket, wh_buf *out)
 {
-    wh_action_request rq;
-    const char *code;
-    char msg[256];
-    if (!wh_action_request_parse(q->body ? q->body : "", q->len, &rq, &code, msg, sizeof(msg)))
-        return err(out, 400, code, "%s", msg);
     uint8_t rnd[6];
     char hex[13];
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) return err(out, 500, "internal", "no random bytes");
     wh_hex_encode(rnd, sizeof(rnd), hex);
     hex[12] = 0;
-    char id[96];
-    snprintf(id, sizeof(id), "manual:%s:%lld-%s", rq.action, (long long)wh_now_ms(), hex);
+    snprintf(id, 96, "manual:%s:%lld-%s", action, (long long)wh_now_ms(), hex);
+    wh_buf_putc(ev, '{');
+    put_cstr(ev, "id", id, false);
+    put_cstr(ev, "type", "mod_action", true);
+    put_cstr(ev, "platform", platform, true);
+    put_cstr(ev, "channel", channel, true);
+    put_cstr(ev, "moderator", q->who ? q->who : "dashboard", true);
+    if (target) put_cstr(ev, "target", target, true);
+    put_cstr(ev, "action", action, true);
+    if (duration_s || !target) wh_buf_printf(ev, ",\"duration_s\":%lld", (long long)duration_s);
+    if (note) put_cstr(ev, "note", note, true);
+    wh_buf_putc(ev, '}');
+    wh_ingest_req in = {.body = ev->p, .len = ev->len, .single = true, .out = dec};
+    wh_status st = ev->oom ? WH_ENOMEM : wh_ingest_submit(q->svc, &in);
+    *ticket = in.ticket;
+    if (st == WH_EBUSY)
+        return err(out, 429, "busy",
+                   "the audit queue is full; retry after the Retry-After seconds");
+    if (st != WH_OK)
+        return err(out, wh_http_status(st), "store_error", "the action could not be recorded: %s",
+                   wh_status_str(st));
+    if (in.nerrors)
+        return err(out, 400, "bad_event", "the action's event was refused: %.*s",
+                   (int)(dec->len > 300 ? 300 : dec->len), dec->p);
+    if (dec->len && dec->p[dec->len - 1] == '\n') dec->len--;
+    return 200;
+}
+
+int wh_dash_action(wh_dash_req *q, wh_buf *out)
+{
+    wh_action_request rq;
+    const char *code;
+    char msg[256], id[96];
+    if (!wh_action_request_parse(q->body ? q->body : "", q->len, &rq, &code, msg, sizeof(msg)))
+        return err(out, 400, code, "%s", msg);
     wh_buf ev, dec;
     wh_buf_init(&ev);
     wh_buf_init(&dec);
-    wh_buf_putc(&ev, '{');
-    put_cstr(&ev, "id", id, false);
-    put_cstr(&ev, "type", "mod_action", true);
-    put_cstr(&ev, "platform", rq.platform, true);
-    put_cstr(&ev, "channel", rq.channel, true);
-    put_cstr(&ev, "moderator", q->who ? q->who : "dashboard", true);
-    put_cstr(&ev, "target", rq.user, true);
-    put_cstr(&ev, "action", rq.action, true);
-    if (rq.duration_s) wh_buf_printf(&ev, ",\"duration_s\":%lld", (long long)rq.duration_s);
-    if (rq.has_note) put_cstr(&ev, "note", rq.note, true);
-    wh_buf_putc(&ev, '}');
-    wh_ingest_req in = {.body = ev.p, .len = ev.len, .single = true, .out = &dec};
-    wh_status st = ev.oom ? WH_ENOMEM : wh_ingest_submit(q->svc, &in);
-    int status = 200;
-    if (st == WH_EBUSY)
-        status = err(out, 429, "busy",
-                     "the audit queue is full; retry after the Retry-After "
-                     "seconds");
-    else if (st != WH_OK)
-        status = err(out, wh_http_status(st), "store_error", "the action could not be recorded: %s",
-                     wh_status_str(st));
-    else if (in.nerrors)
-        status = err(out, 400, "bad_event", "the action's event was refused: %.*s",
-                     (int)(dec.len > 300 ? 300 : dec.len), dec.p);
+    uint64_t ticket = 0;
+    int status = submit_mod_action(q, rq.action, rq.platform, rq.channel, rq.user, rq.duration_s,
+                                   rq.has_note ? rq.note : NULL, id, &ev, &dec, &ticket, out);
     /* The moderator's action is carried out on its platform too, when whiply acts there: an
      * operation of the outbox, requested as POST /v1/actions would (the mod_action event
      * above only updates whiply's standing of the user; a human's own action on the
@@ -665,11 +695,11 @@ int wh_dash_action(wh_dash_req *q, wh_buf *out)
         }
     }
     if (status == 200) {
-        q->ticket = in.ticket > op_ticket ? in.ticket : op_ticket;
+        q->ticket = ticket > op_ticket ? ticket : op_ticket;
         wh_buf_puts(out, "{\"event\":");
         wh_buf_append(out, ev.p, ev.len);
         wh_buf_puts(out, ",\"decision\":");
-        wh_buf_append(out, dec.p, dec.len && dec.p[dec.len - 1] == '\n' ? dec.len - 1 : dec.len);
+        wh_buf_append(out, dec.p, dec.len);
         if (opout.len) {
             wh_buf_puts(out, ",\"operation\":");
             wh_buf_append(out, opout.p, opout.len);
@@ -681,6 +711,140 @@ int wh_dash_action(wh_dash_req *q, wh_buf *out)
     wh_buf_free(&ev);
     wh_buf_free(&dec);
     return status;
+}
+
+/* ---- the panic switch ---- */
+
+/* The number after "key": in a decision line, or INT64_MIN when it has none. */
+static int64_t decision_i64(const char *p, size_t n, const char *key)
+{
+    char pat[40];
+    int pl = snprintf(pat, sizeof(pat), "\"%s\":", key);
+    const char *at = memmem(p, n, pat, (size_t)pl);
+    if (!at || at + pl >= p + n) return INT64_MIN;
+    char tmp[24];
+    size_t k = 0;
+    for (const char *c = at + pl;
+         c < p + n && k < sizeof(tmp) - 1 && (*c == '-' || (*c >= '0' && *c <= '9')); c++)
+        tmp[k++] = *c;
+    tmp[k] = 0;
+    return k ? strtoll(tmp, NULL, 10) : INT64_MIN;
+}
+
+static bool same(const char *s, wh_str w)
+{
+    return strlen(s) == w.n && !memcmp(s, w.p, w.n);
+}
+
+/* Under recent_lock, on the feed thread: a decided panic mod_action sets its channel's row
+ * (a decision without panic_until changed nothing: no rule looks at `panic`). */
+static void panic_note(wh_dash *d, const recent_t *r)
+{
+    if (r->type != WH_EV_MOD_ACTION) return;
+    wh_str a = field(r, F_MOD_ACTION), dec = field(r, F_DECISION);
+    if (a.n != 5 || memcmp(a.p, "panic", 5)) return;
+    int64_t until = decision_i64(dec.p, dec.n, "panic_until");
+    if (until == INT64_MIN) return;
+    wh_str pf = field(r, F_PLATFORM), ch = field(r, F_CHANNEL), by = field(r, F_MODERATOR);
+    panic_t *p = NULL;
+    for (uint32_t i = 0; i < d->npanic && !p; i++)
+        if (same(d->panic[i].platform, pf) && same(d->panic[i].channel, ch)) p = &d->panic[i];
+    if (!p && until == 0) return;
+    if (!p) {
+        if (d->npanic == WH_DASH_PANICS) { /* the one that ends first makes room */
+            uint32_t o = 0;
+            for (uint32_t i = 1; i < d->npanic; i++)
+                if (d->panic[i].until_ms < d->panic[o].until_ms) o = i;
+            p = &d->panic[o];
+        } else {
+            p = &d->panic[d->npanic++];
+        }
+        snprintf(p->platform, sizeof(p->platform), "%.*s", (int)pf.n, pf.p);
+        snprintf(p->channel, sizeof(p->channel), "%.*s", (int)ch.n, ch.p);
+    }
+    if (until == 0) { /* switched off: the row goes */
+        *p = d->panic[--d->npanic];
+        return;
+    }
+    p->until_ms = until;
+    p->set_ms = r->at_ms;
+    snprintf(p->by, sizeof(p->by), "%.*s", (int)by.n, by.p);
+}
+
+/* POST /v1/channels/CHANNEL/panic: {"for_s": N, "platform": optional}. */
+int wh_dash_panic(wh_dash_req *q, wh_buf *out)
+{
+    static const char pre[] = "/v1/channels/", suf[] = "/panic";
+    size_t ul = strlen(q->url), pl = sizeof(pre) - 1, sl = sizeof(suf) - 1;
+    if (ul <= pl + sl || strcmp(q->url + ul - sl, suf))
+        return err(out, 404, "not_found",
+                   "no such endpoint: POST /v1/channels/CHANNEL/panic (the channel URL-encoded, "
+                   "%%23 for #)");
+    char channel[256];
+    size_t cl = ul - pl - sl;
+    if (cl >= sizeof(channel)) return err(out, 400, "bad_field", "the channel is over 255 bytes");
+    memcpy(channel, q->url + pl, cl);
+    channel[cl] = 0;
+    wh_panic_request rq;
+    const char *code;
+    char msg[256], id[96];
+    if (!wh_panic_request_parse(q->body ? q->body : "", q->len, &rq, &code, msg, sizeof(msg)))
+        return err(out, 400, code, "%s", msg);
+    wh_buf ev, dec;
+    wh_buf_init(&ev);
+    wh_buf_init(&dec);
+    uint64_t ticket = 0;
+    int status = submit_mod_action(q, "panic", rq.platform, channel, NULL, rq.for_s,
+                                   rq.has_note ? rq.note : NULL, id, &ev, &dec, &ticket, out);
+    if (status == 200) {
+        q->ticket = ticket;
+        int64_t until = decision_i64(dec.p, dec.len, "panic_until");
+        wh_buf_puts(out, "{\"event\":");
+        wh_buf_append(out, ev.p, ev.len);
+        wh_buf_puts(out, ",\"decision\":");
+        wh_buf_append(out, dec.p, dec.len);
+        wh_buf_puts(out, ",\"panic_until\":");
+        if (until == INT64_MIN) {
+            wh_buf_puts(out, "null,\"warning\":\"no rule of the serving ruleset has a 'panic' "
+                             "condition: the switch changes nothing\"");
+        } else {
+            wh_buf_i64(out, until);
+        }
+        wh_buf_putc(out, '}');
+    }
+    wh_buf_free(&ev);
+    wh_buf_free(&dec);
+    return status;
+}
+
+/* GET /v1/channels: the channels whose panic switch is on (as the decisions since the start
+ * set it), soonest to end first. */
+int wh_dash_channels(wh_dash_req *q, wh_buf *out)
+{
+    wh_dash *d = dash_of(q);
+    feed_sync(d); /* a switch decided before this request is in the rows */
+    int64_t now = wh_now_ms();
+    pthread_mutex_lock(&d->recent_lock);
+    panic_t rows[WH_DASH_PANICS];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < d->npanic; i++)
+        if (d->panic[i].until_ms > now) rows[n++] = d->panic[i];
+    pthread_mutex_unlock(&d->recent_lock);
+    qsort(rows, n, sizeof(rows[0]), panic_cmp);
+    wh_buf_puts(out, "{\"channels\":[");
+    for (uint32_t i = 0; i < n; i++) {
+        wh_buf_puts(out, i ? ",{" : "{");
+        put_cstr(out, "platform", rows[i].platform, false);
+        put_cstr(out, "channel", rows[i].channel, true);
+        wh_buf_puts(out, ",\"panic_until\":");
+        wh_buf_i64(out, rows[i].until_ms);
+        wh_buf_puts(out, ",\"since_ms\":");
+        wh_buf_i64(out, rows[i].set_ms);
+        put_cstr(out, "by", rows[i].by, true);
+        wh_buf_putc(out, '}');
+    }
+    wh_buf_puts(out, "]}");
+    return 200;
 }
 
 /* ---- the mod log ---- */

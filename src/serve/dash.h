@@ -23,6 +23,7 @@
 
 /* The recent events a dry run re-decides: at most this many, and this many bytes. */
 #define WH_DASH_RECENT 10000
+#define WH_DASH_PANICS 1024 /* channels with their panic switch on that GET /v1/channels lists */
 #define WH_DASH_RECENT_BYTES ((size_t)16 << 20)
 /* Decided events waiting for the feed thread at most: more are lost to the stream (counted,
  * and told to subscribers as lagging) and to dry runs. */
@@ -101,6 +102,8 @@ int wh_dash_audit(wh_dash_req *q, wh_buf *out);      /* GET /v1/audit */
 int wh_dash_verify(wh_dash_req *q, wh_buf *out);     /* GET /v1/audit/verify */
 int wh_dash_history(wh_dash_req *q, wh_buf *out);    /* GET /v1/rules/history */
 int wh_dash_dryrun(wh_dash_req *q, wh_buf *out);     /* POST /v1/rules/dryrun */
+int wh_dash_panic(wh_dash_req *q, wh_buf *out);      /* POST /v1/channels/CHANNEL/panic */
+int wh_dash_channels(wh_dash_req *q, wh_buf *out);   /* GET /v1/channels */
 
 /* Headers every answer carries (a strict Content-Security-Policy, no framing, no sniffing);
  * page: the dashboard's HTML, which may load its own scripts and styles. */

@@ -646,11 +646,13 @@ static const route_t dash_routes[] = {
     {"GET", "/v1/audit/verify", false, WH_RT_AUDIT, READERS, h_dash, true},
     {"GET", "/v1/rules/history", false, WH_RT_RULES, WH_SCOPE_RULES | READERS, h_dash, false},
     {"POST", "/v1/rules/dryrun", false, WH_RT_RULES, WH_SCOPE_RULES, h_dash, true},
+    {"POST", "/v1/channels/", true, WH_RT_REVIEW, WH_SCOPE_REVIEW, h_dash, false},
+    {"GET", "/v1/channels", false, WH_RT_REVIEW, READERS, h_dash, false},
 };
 static const wh_dash_fn dash_fns[] = {
-    wh_dash_asset,    wh_dash_asset,      wh_dash_sign_in, wh_dash_whoami,
-    wh_dash_sign_out, wh_dash_stream_get, wh_dash_action,  wh_dash_audit,
-    wh_dash_verify,   wh_dash_history,    wh_dash_dryrun,
+    wh_dash_asset,      wh_dash_asset,  wh_dash_sign_in,  wh_dash_whoami, wh_dash_sign_out,
+    wh_dash_stream_get, wh_dash_action, wh_dash_audit,    wh_dash_verify, wh_dash_history,
+    wh_dash_dryrun,     wh_dash_panic,  wh_dash_channels,
 };
 _Static_assert(WH_ARRAY_LEN(dash_fns) == WH_ARRAY_LEN(dash_routes), "one handler a route");
 

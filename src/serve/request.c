@@ -214,6 +214,20 @@ bool wh_signin_request_parse(const char *s, size_t n, wh_signin_request *r, cons
     return true;
 }
 
+/* The optional "note" (a moderator's words for the audit row). */
+static bool note(const jdoc *d, char *buf, size_t cap, bool *has, const char **code, char *msg,
+                 size_t msglen)
+{
+    int ni = jget_in(d, 0, "note");
+    if (ni < 0) return true;
+    int k = jstr(d, ni, buf, cap, NULL);
+    if (k != 1)
+        return fail(code, msg, msglen, k == -2 ? "bad_utf8" : "bad_field",
+                    "\"note\" must be a UTF-8 string of at most %zu bytes without NUL", cap - 1);
+    *has = true;
+    return true;
+}
+
 bool wh_action_request_parse(const char *s, size_t n, wh_action_request *r, const char **code,
                              char *msg, size_t msglen)
 {
@@ -239,16 +253,23 @@ bool wh_action_request_parse(const char *s, size_t n, wh_action_request *r, cons
                     "a timeout needs \"duration_s\": an integer from 1 to 1209600 (14 days)");
     if (!timeout && di >= 0)
         return fail(code, msg, msglen, "bad_field", "\"duration_s\" is for a timeout only");
-    int ni = jget_in(&d, 0, "note");
-    if (ni >= 0) {
-        int k = jstr(&d, ni, r->note, sizeof(r->note), NULL);
-        if (k != 1)
-            return fail(code, msg, msglen, k == -2 ? "bad_utf8" : "bad_field",
-                        "\"note\" must be a UTF-8 string of at most %zu bytes without NUL",
-                        sizeof(r->note) - 1);
-        r->has_note = true;
-    }
-    return true;
+    return note(&d, r->note, sizeof(r->note), &r->has_note, code, msg, msglen);
+}
+
+bool wh_panic_request_parse(const char *s, size_t n, wh_panic_request *r, const char **code,
+                            char *msg, size_t msglen)
+{
+    jdoc d;
+    memset(r, 0, sizeof(*r));
+    if (!jparse(&d, s, n, code, msg, msglen)) return false;
+    if (ident(&d, "platform", r->platform, sizeof(r->platform), false, code, msg, msglen) < 0)
+        return false;
+    if (!jint(&d, jget_in(&d, 0, "for_s"), &r->for_s) || r->for_s < 0 ||
+        r->for_s > WH_PANIC_MAX_FOR_S)
+        return fail(code, msg, msglen, "bad_field",
+                    "\"for_s\" must be an integer from 0 (switch it off) to %d (7 days)",
+                    WH_PANIC_MAX_FOR_S);
+    return note(&d, r->note, sizeof(r->note), &r->has_note, code, msg, msglen);
 }
 
 /* ---- the request line and headers ---- */

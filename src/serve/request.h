@@ -45,6 +45,16 @@ typedef struct {
     bool has_note;
 } wh_action_request;
 
+/* The panic switch of a channel (POST /v1/channels/CHANNEL/panic): {"for_s": N, "platform":
+ * optional, "note": optional}; for_s 0 switches it off. */
+#define WH_PANIC_MAX_FOR_S 604800 /* 7 days (the engine's WH_PANIC_MAX_S) */
+typedef struct {
+    char platform[128];
+    int64_t for_s; /* 0 to WH_PANIC_MAX_FOR_S */
+    char note[512];
+    bool has_note;
+} wh_panic_request;
+
 /* What one GET /v1/stream subscriber wants (its query: channel, action, allow). */
 #define WH_STREAM_KINDS 8     /* kinds of decision a filter can name (the actions) */
 #define WH_STREAM_CHANNELS 16 /* channels a filter may name */
@@ -75,6 +85,8 @@ bool wh_signin_request_parse(const char *s, size_t n, wh_signin_request *r, cons
                              char *msg, size_t msglen);
 bool wh_action_request_parse(const char *s, size_t n, wh_action_request *r, const char **code,
                              char *msg, size_t msglen);
+bool wh_panic_request_parse(const char *s, size_t n, wh_panic_request *r, const char **code,
+                            char *msg, size_t msglen);
 
 /* Why s[0..n) cannot be an identifier, a path or a header value (NULL when it can): a
  * control character (C0 or DEL; a tab is allowed where tab_ok), or bytes that are not

@@ -117,12 +117,16 @@ typedef struct {
                                     misses is still compared with these */
 } wh_waves;
 
+/* A panic switch lasts at most this long (a longer duration_s is cut to it). */
+#define WH_PANIC_MAX_S (7 * 86400)
+
 /* One channel. */
 typedef struct {
     int64_t tat[WH_CHAN_SLOTS];         /* GCRA cells (mode: gcra) */
     wh_chan_ext *x;                     /* windows and recent joins, or NULL */
     int64_t mode_until[WH_MODE__COUNT]; /* channel_action modes on until then */
     wh_waves *waves;                    /* allocated at the first message that may form one */
+    int64_t panic_until; /* a moderator's panic switch is on until then (event time; 0: off) */
 } wh_channel;
 
 typedef struct wh_shard wh_shard;

@@ -26,7 +26,9 @@ static const char MAGIC[8] = {'W', 'H', 'I', 'P', 'L', 'Y', 'S', 'T'};
 /* 4: the ids of the join rules (XXH3, by bit) after the slots, so a reload that adds, drops or
  * reorders join rules maps each recorded join's filter bits and the named raids to the rules
  * they were recorded for (a version 2 or 3 file maps bit to bit, as it did then). */
-#define SNAP_VERSION 4
+/* 5: channels carry their panic switch (panic_until) after their modes; an earlier file loads
+ * with the switch off. */
+#define SNAP_VERSION 5
 
 typedef struct {
     FILE *f;
@@ -136,6 +138,7 @@ static void save_channel(void *ud, uint64_t key, int64_t last_ms, const void *pa
         put_i64(s->w, ch->tat[i]);
     for (int m = 0; m < WH_MODE__COUNT; m++)
         put_i64(s->w, ch->mode_until[m]);
+    put_i64(s->w, ch->panic_until);
     const wh_chan_ext *x = ch->x;
     put_u8(s->w, x != NULL);
     if (x) {
@@ -527,7 +530,7 @@ WH_NOIPA static wh_status state_load_mem_buf(wh_shard *const *shards, uint32_t n
                  label, SNAP_VERSION);
         return WH_EINVAL;
     }
-    if (ver != SNAP_VERSION && ver != 2 && ver != 3) {
+    if (ver != SNAP_VERSION && ver != 2 && ver != 3 && ver != 4) {
         snprintf(err, errlen, "state file %s: version %u, this whiply reads version %d", label, ver,
                  SNAP_VERSION);
         return WH_EINVAL;
@@ -631,6 +634,9 @@ WH_NOIPA static wh_status state_load_mem_buf(wh_shard *const *shards, uint32_t n
             if (!GET(&r, ch->mode_until[m], w) ||
                 (!ts_ok(ch->mode_until[m]) && !bad(&r, "a channel mode (out of range)")))
                 goto bad;
+        if (ver >= 5 && (!GET(&r, ch->panic_until, w) ||
+                         (!ts_ok(ch->panic_until) && !bad(&r, "a panic switch (out of range)"))))
+            goto bad;
         uint8_t hasx;
         if (!GET(&r, hasx, w)) goto bad;
         if (hasx) {

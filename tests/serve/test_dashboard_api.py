@@ -337,6 +337,58 @@ def manual_actions_are_checked_and_go_through_the_ingest_seam(d):
 
 
 @test
+def the_panic_switch_goes_through_the_ingest_seam_and_lists_its_channels(d):
+    """POST /v1/channels/CHANNEL/panic is a mod_action 'panic' decided in order with the
+    channel's events: the preset of the rules applies while it is on, GET /v1/channels lists
+    it, for_s 0 ends it; the same stream through /v1/events gives whiply check's decisions."""
+    with open(os.path.join(ts.ROOT, "tests/golden/panic/rules.yaml")) as f:
+        d.restart_with_rules(f.read())
+    newbie = lambda i: json.dumps({"id": "pn-%d" % i, "platform": "twitch", "channel": "#pc",
+                                  "user": {"id": "fresh%d" % i, "first_message": True}, "text": "hello"})
+    eq(post(d, [newbie(1)])[0]["action"], "allow")
+    for body, code, words in [('{"for_s":-1}', "bad_field", "for_s"), ('{}', "bad_field", "for_s"),
+                              ('{"for_s":604801}', "bad_field", "7 days"),
+                              ('{"for_s":60,"platform":"tw\\u0001"}', "bad_field", "control character"),
+                              ('{"for_s":', "bad_json", "not valid JSON")]:
+        st, out, _ = d.req("POST", "/v1/channels/%23pc/panic", body, token="review")
+        err = json.loads(out)["error"]
+        eq((st, err["code"]), (400, code), out)
+        check(words in err["message"], err)
+    eq(d.req("POST", "/v1/channels/%23pc/panic", '{"for_s":60}', token="read")[0], 403, "a viewer cannot")
+    eq(d.req("POST", "/v1/channels/%23pc", '{"for_s":60}', token="review")[0], 404, "no /panic")
+    eq(json.loads(d.req("GET", "/v1/channels", token="read")[1]), {"channels": []})
+    t0 = int(time.time() * 1000)
+    st, out, _ = d.req("POST", "/v1/channels/%23pc/panic", '{"for_s":600,"platform":"twitch"}', token="review")
+    eq(st, 200, out)
+    r = json.loads(out)
+    eq((r["event"]["type"], r["event"]["action"], r["event"]["duration_s"], r["event"]["channel"]),
+       ("mod_action", "panic", 600, "#pc"), r)
+    check(t0 + 600000 <= r["panic_until"] <= int(time.time() * 1000) + 600000, r)
+    eq(r["decision"]["panic_until"], r["panic_until"])
+    chans = json.loads(d.req("GET", "/v1/channels", token="read")[1])["channels"]
+    eq([(c["platform"], c["channel"], c["panic_until"], c["by"]) for c in chans],
+       [("twitch", "#pc", r["panic_until"], "review")], chans)
+    dec = post(d, [newbie(2)])[0]
+    eq((dec["action"], dec["rules"], dec["panic_until"]), ("hold", ["panic-newcomers"], r["panic_until"]), dec)
+    rows = json.loads(d.req("GET", "/v1/audit?action=allow&kind=decision", token="review")[1])["rows"]
+    check(any(x["event_id"] == r["event"]["id"] for x in rows), "the switch is audited")
+    st, out, _ = d.req("POST", "/v1/channels/%23pc/panic", '{"for_s":0,"platform":"twitch"}', token="review")
+    eq((st, json.loads(out)["panic_until"]), (200, 0), out)
+    eq(json.loads(d.req("GET", "/v1/channels", token="read")[1]), {"channels": []})
+    eq(post(d, [newbie(3)])[0]["action"], "allow")
+    # the same stream, with its panic switches, as whiply check decides it
+    st, body, _ = d.req("POST", "/v1/events", ts.read(os.path.join(ts.ROOT, "tests/golden/panic/events.ndjson")),
+                        token="events", ctype="application/x-ndjson")
+    eq((st, body), (200, ts.read(os.path.join(ts.ROOT, "tests/golden/panic/expected.ndjson"))))
+    # rules without a `panic` condition: the switch is accepted and says it changes nothing
+    d.restart_with_rules("version: 1\nrules:\n  - id: rude\n    when: {words: [heck]}\n    action: delete\n")
+    st, out, _ = d.req("POST", "/v1/channels/%23pc/panic", '{"for_s":60}', token="review")
+    r = json.loads(out)
+    eq((st, r["panic_until"]), (200, None), out)
+    check("changes nothing" in r["warning"], r)
+
+
+@test
 def the_audit_search_filters_and_exports(d):
     d.restart_with_rules("version: 1\nrules:\n  - id: rude\n    when: {words: [\"heck*\"]}\n    action: delete\n"
                          "  - id: hold-it\n    when: {words: [suspicious]}\n    action: hold\n")

@@ -500,7 +500,33 @@ def warns_and_switches_modes(srv, d, clients):
     eq(a["mode"], "followers_only", "the channel action's mode")
 
 
+def a_moderators_ban_from_the_dashboard_reaches_the_channel(srv, d, clients):
+    """POST /v1/moderate with the network as platform: the mod_action is decided and audited,
+    and the ban is an operation of the outbox that the IRC executor carries out (MODE +b and
+    KICK, seen by a client on the real server); GET /v1/actions shows it done."""
+    mod = joined(srv, clients, "mod", op=True)
+    gina = joined(srv, clients, "gina")
+    gina.send(f"PRIVMSG {CHAN} :hello from gina")
+    wait_decision(d, lambda x: True, "of gina's message", user="gina")
+    m = mod.mark()
+    body = json.dumps({"platform": "testnet", "channel": CHAN, "user": "gina", "action": "ban",
+                       "note": "spam in DMs"})
+    st, out, _ = d.req("POST", "/v1/moderate", body, token="review")
+    eq(st, 200, out)
+    r = json.loads(out)
+    check("operation" in r and "error" not in r["operation"], out)
+    mod.wait(rf":whiply!\S+ MODE {CHAN} \+b :?\*!\*@127\.0\.0\.1", start=m)
+    mod.wait(rf":whiply!\S+ KICK {CHAN} gina :spam in DMs", start=m)
+    a = wait_action(d, lambda a: a["id"] == r["operation"]["id"], "done")
+    eq((a["kind"], a["channel"], a["user_id"], a["event_id"]), ("ban", CHAN, "gina", "api:" + r["event"]["id"]), a)
+    check("banned and kicked" in a["detail"], a["detail"])
+    # the moderator's action is in the audit trail, as whiply's decision of its mod_action
+    rows = d.json("GET", "/v1/audit?" + urllib.parse.urlencode({"event_id": r["event"]["id"]}))[1]["rows"]
+    check(any(x["kind"] == "decision" for x in rows), rows)
+
+
 for kind in ("ngircd", "inspircd"):
+    server_test(kind)(a_moderators_ban_from_the_dashboard_reaches_the_channel)
     server_test(kind)(reads_chat)
     server_test(kind)(acts_on_chat)
     server_test(kind)(warns_and_switches_modes)

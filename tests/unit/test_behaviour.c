@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 /* test_behaviour.c - sketches, strike decay, waves, behaviour predicates through the engine,
  * and the property that spreading channels over shards never changes a decision. */
 #include <math.h>
@@ -811,7 +812,7 @@ TEST(snapshot_keeps_logs_windows_and_joins_and_refuses_version_1)
               WH_EINVAL);
     ASSERT_EQ(err.code, WH_EINVAL);
     if (!strstr(err.message, "state file old.snap: version 1, written before `rate` counted a "
-                             "sliding window; this whiply reads version 4"))
+                             "sliding window; this whiply reads version 5"))
         T_FAIL("the refusal says: %.300s", err.message);
     free(buf);
     wh_shard_free(cshard);
@@ -1162,6 +1163,108 @@ TEST(account_age_and_first_message)
                           "\"first_message\":true},\"text\":\"hi\",\"ts\":1}";
     ASSERT_CONTAINS(decide(w, flagged), "\"warn\"");
     wh_worker_free(w);
+    wh_ruleset_release(rs);
+}
+
+/* The panic switch: a `panic` mod_action turns `panic: true` on in its channel (only) for its
+ * duration in event time; duration 0 ends it; the decisions say until when. */
+TEST(panic_switch_holds_in_its_channel_for_its_duration)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - {id: panic-hold, when: {panic: true}, action: hold}\n"
+                              "  - {id: calm, when: {all: [{panic: false}, {words: [zap]}]},"
+                              " action: warn}\n");
+    ASSERT(rs->state.need_chan);
+    wh_worker *w = wh_worker_new(rs, NULL);
+    const char *msg_c =
+        "{\"id\":\"m\",\"channel\":\"#c\",\"user\":{\"id\":\"u\"},\"text\":\"hi zap\","
+        "\"ts\":%d}";
+    char l[256];
+    snprintf(l, sizeof(l), msg_c, 1000);
+    ASSERT_CONTAINS(decide(w, l), "\"action\":\"warn\"");
+    ASSERT_NOT_CONTAINS(decide(w, l), "panic_until");
+    const char *on = "{\"id\":\"p1\",\"type\":\"mod_action\",\"channel\":\"#c\",\"moderator\":"
+                     "\"mod\",\"action\":\"panic\",\"duration_s\":60,\"ts\":2000}";
+    const char *d = decide(w, on);
+    ASSERT_CONTAINS(d, "\"action\":\"allow\"");
+    ASSERT_CONTAINS(d, "\"panic_until\":62000");
+    snprintf(l, sizeof(l), msg_c, 3000);
+    d = decide(w, l);
+    ASSERT_CONTAINS(d, "\"action\":\"hold\"");
+    ASSERT_CONTAINS(d, "\"rules\":[\"panic-hold\"]");
+    ASSERT_CONTAINS(d, "\"panic_until\":62000");
+    /* another channel is not panicking */
+    ASSERT_CONTAINS(decide(w, "{\"id\":\"o\",\"channel\":\"#other\",\"user\":{\"id\":\"u\"},"
+                              "\"text\":\"hi zap\",\"ts\":3000}"),
+                    "\"action\":\"warn\"");
+    /* the last millisecond is in, the next one out (event time) */
+    snprintf(l, sizeof(l), msg_c, 61999);
+    ASSERT_CONTAINS(decide(w, l), "\"action\":\"hold\"");
+    snprintf(l, sizeof(l), msg_c, 62000);
+    ASSERT_CONTAINS(decide(w, l), "\"action\":\"warn\"");
+    /* on again, then off with duration 0 */
+    ASSERT_CONTAINS(decide(w, "{\"id\":\"p2\",\"type\":\"mod_action\",\"channel\":\"#c\","
+                              "\"action\":\"panic\",\"duration_s\":600,\"ts\":70000}"),
+                    "\"panic_until\":670000");
+    snprintf(l, sizeof(l), msg_c, 71000);
+    ASSERT_CONTAINS(decide(w, l), "\"action\":\"hold\"");
+    ASSERT_CONTAINS(decide(w, "{\"id\":\"p3\",\"type\":\"mod_action\",\"channel\":\"#c\","
+                              "\"action\":\"panic\",\"duration_s\":0,\"ts\":72000}"),
+                    "\"panic_until\":0");
+    snprintf(l, sizeof(l), msg_c, 73000);
+    ASSERT_CONTAINS(decide(w, l), "\"action\":\"warn\"");
+    wh_worker_free(w);
+    wh_ruleset_release(rs);
+    char *e = th_lint("version: 1\nrules:\n  - {id: a, when: {panic: maybe}, action: hold}\n");
+    ASSERT_CONTAINS(e, "'panic'");
+    free(e);
+}
+
+/* Version 5 files carry the panic switch; a version 4 file (the same bytes without it) loads
+ * with the switch off and everything else as it was. */
+TEST(snapshot_v5_keeps_the_panic_switch_and_reads_v4_as_off)
+{
+    wh_ruleset *rs = th_rules("version: 1\nrules:\n"
+                              "  - {id: p, when: {panic: true}, action: hold}\n");
+    const wh_state_cfg *c = &rs->state;
+    wh_shard *a = wh_shard_new(100, 10, 0);
+    uint64_t ck = wh_chan_key((wh_str){"twitch", 6}, (wh_str){"#c", 2});
+    wh_channel *ch = wh_shard_channel(a, ck, 0, true);
+    const int64_t until = 1796682935211LL;
+    ch->panic_until = until;
+    ch->mode_until[0] = 1234567;
+    const char *path = th_write_tmp("panic.snap", "");
+    wh_error err;
+    ASSERT_EQ(wh_state_save(&a, 1, c, path, &err), WH_OK);
+    wh_shard *b = wh_shard_new(100, 10, 0);
+    ASSERT_EQ(wh_state_load(&b, 1, c, path, &err), WH_OK);
+    wh_channel *c2 = wh_shard_channel(b, ck, 0, false);
+    ASSERT(c2);
+    ASSERT_EQ(c2->panic_until, until);
+    ASSERT_EQ(c2->mode_until[0], 1234567);
+    /* the same state as version 4 wrote it: no panic_until, version 4, its checksum */
+    char *buf;
+    size_t len;
+    ASSERT_EQ(wh_read_file(path, &buf, &len), WH_OK);
+    char *at = memmem(buf, len, &until, sizeof(until));
+    ASSERT(at);
+    memmove(at, at + 8, (size_t)(buf + len - (at + 8)));
+    len -= 8;
+    uint32_t four = 4;
+    memcpy(buf + 8, &four, 4);
+    uint64_t sum = XXH3_64bits(buf, len - 8);
+    memcpy(buf + len - 8, &sum, 8);
+    wh_shard *v4 = wh_shard_new(100, 10, 0);
+    ASSERT_EQ(wh_state_load_mem(&v4, 1, c, "v4.snap", (const unsigned char *)buf, len, &err),
+              WH_OK);
+    wh_channel *c3 = wh_shard_channel(v4, ck, 0, false);
+    ASSERT(c3);
+    ASSERT_EQ(c3->panic_until, 0);
+    ASSERT_EQ(c3->mode_until[0], 1234567);
+    free(buf);
+    wh_shard_free(a);
+    wh_shard_free(b);
+    wh_shard_free(v4);
     wh_ruleset_release(rs);
 }
 

@@ -46,6 +46,10 @@ rules:
     when: {words: [spamlink], wave: {users: 5, within: 60s, min_length: 10}}
     action: delete
     channel_action: {mode: slow, for: 2m}
+  - id: panic-hold
+    when: {panic: true}
+    action: hold
+    strikes: 0
 `;
 
 let pass = 0;
@@ -426,6 +430,37 @@ test('channels and health: a wave shows with its members, a channel mode whiply 
   const bus = await admin.textContent('section.health');
   if (!bus.includes('No bus is configured')) throw new Error('partition ownership without a bus');
   await shot(admin, 'health-waves');
+});
+
+test('channels and health: the panic switch holds a message that was allowed, and ends', async ({ admin }) => {
+  const msg = () => ev('#panicky', 'calm', 'hello there');
+  const [before] = await post([msg()]);
+  if (before.action !== 'allow') throw new Error(`before the switch: ${JSON.stringify(before)}`);
+  await admin.goto(BASE + '/#/health');
+  await admin.waitForSelector('form.panic-start', { timeout: 10000 });
+  await admin.fill('#panic-channel', '#panicky');
+  await admin.fill('#panic-platform', 'twitch');
+  await admin.fill('#panic-minutes', '10');
+  await admin.click('form.panic-start button:has-text("Start panic")');
+  const row = 'table.panic tr[data-channel="#panicky"]';
+  await admin.waitForSelector(`${row} td:has-text("panic until")`, { timeout: 10000 });
+  const [during] = await post([msg()]);
+  if (during.action !== 'hold' || String(during.rules) !== 'panic-hold' || !during.panic_until)
+    throw new Error(`during the switch: ${JSON.stringify(during)}`);
+  const shown = await admin.textContent(`${row} td:nth-child(3)`);
+  const d = new Date(during.panic_until);
+  const want = `panic until ${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+  if (shown !== want) throw new Error(`the row says '${shown}', want '${want}'`);
+  const [other] = await post([ev('#calm-elsewhere', 'calm', 'hello there')]);
+  if (other.action !== 'allow') throw new Error(`another channel: ${JSON.stringify(other)}`);
+  await shot(admin, 'health-panic');
+  await admin.click(`${row} button:has-text("Stop panic")`);
+  await admin.waitForSelector(row, { state: 'detached', timeout: 10000 });
+  const [after] = await post([msg()]);
+  if (after.action !== 'allow') throw new Error(`after the switch: ${JSON.stringify(after)}`);
+  const audit = JSON.parse((await http('GET', '/v1/audit?channel=%23panicky&limit=100', undefined, 'admin')).text).rows;
+  const switches = audit.filter((r) => r.event_id.startsWith('manual:panic:'));
+  if (switches.length !== 2) throw new Error(`audit rows of the switch: ${JSON.stringify(switches).slice(0, 500)}`);
 });
 
 test('every view: screenshots, and axe-core finds no serious violation', async ({ browser }) => {

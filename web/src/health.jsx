@@ -1,5 +1,6 @@
 // health.jsx - channels and health: live waves and raids and the channel modes whiply switched
-// on (from the stream's decisions), the action outbox (counts, dead letters with a retry),
+// on (from the stream's decisions), panic mode (GET /v1/channels, a start and a stop button),
+// the action outbox (counts, dead letters with a retry),
 // bus partition ownership, throughput, latency percentiles and actions per rule over time
 // (from GET /metrics, every 2 s), as charts (uPlot).
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -163,6 +164,116 @@ function Modes({ modes }) {
           </tbody>
         </table>
       )}
+    </>
+  );
+}
+
+// Panic mode: the channels whose panic switch is on (GET /v1/channels, asked every 5 s and at
+// every panic decision the stream brings), each with a button that ends it, and a form that
+// switches a channel's on (POST /v1/channels/CHANNEL/panic, `review` scope). What panic
+// means is the rules' `panic: true` preset.
+function hhmm(ms) {
+  const d = new Date(ms);
+  return String(d.getHours()).padStart(2, '0') + ':' + String(d.getMinutes()).padStart(2, '0');
+}
+
+function Panic({ me }) {
+  const [rows, setRows] = useState(null);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const [warning, setWarning] = useState(null);
+  const [form, setForm] = useState({ channel: '', platform: '', minutes: '10' });
+  const load = () =>
+    api('GET', '/v1/channels')
+      .then((r) => setRows(r.channels))
+      .catch(setError);
+  useEffect(() => {
+    load();
+    const t = setInterval(load, 5000);
+    const off = subscribe('decision', (d) => {
+      if (d.event.type === 'mod_action' && d.event.action === 'panic') load();
+    });
+    return () => {
+      clearInterval(t);
+      off();
+    };
+  }, []);
+  const send = async (channel, platform, forS) => {
+    setBusy(true);
+    setError(null);
+    setWarning(null);
+    try {
+      const body = { for_s: forS };
+      if (platform) body.platform = platform;
+      const r = await api('POST', `/v1/channels/${encodeURIComponent(channel)}/panic`, body);
+      if (r.warning) setWarning(r.warning);
+      await load();
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const mod = can(me, 'review');
+  const start = (e) => {
+    e.preventDefault();
+    const m = parseInt(form.minutes, 10);
+    if (!form.channel || !(m > 0)) return setError(new Error('a channel and a number of minutes (1 to 10080)'));
+    send(form.channel, form.platform, Math.min(m, 10080) * 60);
+  };
+  const field = (k) => (e) => setForm({ ...form, [k]: e.currentTarget.value });
+  return (
+    <>
+      <h2>Panic mode</h2>
+      {rows && !rows.length && <p class="empty">No channel is in panic mode.</p>}
+      {rows && rows.length > 0 && (
+        <table class="rows panic">
+          <thead>
+            <tr>
+              <th scope="col">channel</th>
+              <th scope="col">platform</th>
+              <th scope="col">until</th>
+              <th scope="col">by</th>
+              {mod && <th scope="col">end</th>}
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((c) => (
+              <tr key={c.platform + ' ' + c.channel} data-channel={c.channel}>
+                <td>{c.channel}</td>
+                <td>{c.platform}</td>
+                <td title={dateTime(c.panic_until)}>panic until {hhmm(c.panic_until)}</td>
+                <td>{c.by}</td>
+                {mod && (
+                  <td>
+                    <button type="button" disabled={busy} onClick={() => send(c.channel, c.platform, 0)}>
+                      Stop panic
+                    </button>
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {mod && (
+        <form class="panic-start" onSubmit={start}>
+          <label>
+            Channel <input id="panic-channel" value={form.channel} onInput={field('channel')} placeholder="#channel" />
+          </label>{' '}
+          <label>
+            Platform <input id="panic-platform" value={form.platform} onInput={field('platform')} placeholder="twitch" />
+          </label>{' '}
+          <label>
+            Minutes <input id="panic-minutes" type="number" min="1" max="10080" value={form.minutes} onInput={field('minutes')} />
+          </label>{' '}
+          <button type="submit" disabled={busy}>
+            Start panic
+          </button>
+        </form>
+      )}
+      {warning && <p class="error" role="status">{warning}</p>}
+      <ErrorNote error={error} />
     </>
   );
 }
@@ -363,6 +474,7 @@ export function Health({ me }) {
       )}
       <Waves waves={waves} />
       <Modes modes={modes} />
+      <Panic me={me} />
       <Outbox me={me} counts={now ? now.outbox : []} />
       {now && <Partitions owned={now.partitions} />}
       <Chart title="Throughput (events/s)" series={['decided', 'acted on']} data={tp} />
